@@ -1,0 +1,423 @@
+//! Working calendar and deadline arithmetic (thời hạn giải quyết).
+//!
+//! Processing time is counted in working minutes inside the province's
+//! working windows (default 07:00–11:30 and 13:30–17:00, UTC+7), skipping
+//! Saturdays, Sundays and holidays, honouring make-up working days (ngày
+//! làm bù). All instants are UTC milliseconds since the Unix epoch; all
+//! calendar reasoning happens in local time at the fixed offset.
+//!
+//! Every function here is pure: the caller supplies the instant.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds in one minute.
+pub const MINUTE_MS: i64 = 60_000;
+/// Milliseconds in one day.
+pub const DAY_MS: i64 = 86_400_000;
+/// One working day is eight working hours.
+pub const WORKING_DAY_MINUTES: u32 = 8 * 60;
+/// Upper bound on how far deadline arithmetic walks, so a bad input can
+/// never loop for long: ten years of days.
+pub const WALK_DAYS_MAX: u32 = 3_660;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CalendarError {
+    #[error("working window {0} is not of the form HH:MM-HH:MM with start before end")]
+    BadWindow(String),
+    #[error("working windows overlap or are out of order")]
+    WindowsOverlap,
+    #[error("the calendar has no working window")]
+    NoWindows,
+    #[error("working windows add up to {0} minutes a day; a working day must be 480")]
+    WindowsNotEightHours(u32),
+    #[error("date {0} is not YYYY-MM-DD")]
+    BadDate(String),
+    #[error("{0} is both a holiday and a make-up working day")]
+    HolidayAndMakeUp(NaiveDate),
+    #[error("deadline lies more than {WALK_DAYS_MAX} days ahead")]
+    TooFar,
+    #[error("calendar JSON: {0}")]
+    Json(String),
+}
+
+/// A half-open working window `[start, end)` in minutes after local midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start_min: u32,
+    pub end_min: u32,
+}
+
+/// The province-wide working calendar (lịch làm việc): windows, holidays
+/// (ngày nghỉ lễ, Tết) and make-up working days (ngày làm bù).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingCalendar {
+    version: String,
+    utc_offset_minutes: i32,
+    windows: Vec<Window>,
+    same_day_cutoff_min: u32,
+    holidays: BTreeMap<NaiveDate, String>,
+    make_up_days: BTreeMap<NaiveDate, String>,
+}
+
+/// The serialized form of a calendar, as provinces publish it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CalendarFile {
+    pub version: String,
+    #[serde(default = "default_offset")]
+    pub utc_offset_minutes: i32,
+    /// `["07:00-11:30", "13:30-17:00"]`
+    pub windows: Vec<String>,
+    /// Local time after which a same-day procedure moves to the next
+    /// working day, `"15:00"`.
+    #[serde(default = "default_cutoff")]
+    pub same_day_cutoff: String,
+    pub holidays: Vec<DatedEntry>,
+    pub make_up_days: Vec<DatedEntry>,
+}
+
+fn default_offset() -> i32 {
+    7 * 60
+}
+fn default_cutoff() -> String {
+    "15:00".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DatedEntry {
+    pub date: String,
+    pub name: String,
+}
+
+/// How a procedure's processing time is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    WorkingDays,
+    WorkingHours,
+    CalendarDays,
+}
+
+impl TimeUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeUnit::WorkingDays => "working_days",
+            TimeUnit::WorkingHours => "working_hours",
+            TimeUnit::CalendarDays => "calendar_days",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "working_days" => Some(TimeUnit::WorkingDays),
+            "working_hours" => Some(TimeUnit::WorkingHours),
+            "calendar_days" => Some(TimeUnit::CalendarDays),
+            _ => None,
+        }
+    }
+}
+
+/// What the deadline calculation needs to know of a procedure case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessingTime {
+    pub amount: u32,
+    pub unit: TimeUnit,
+    /// Same-day procedure (giải quyết trong ngày): due at the end of the
+    /// receipt day, or of the next working day when received after the
+    /// cut-off.
+    pub same_day: bool,
+}
+
+fn parse_hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.trim().split_once(':')?;
+    let h: u32 = h.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    (h < 24 && m < 60 && s.trim().len() == 5).then_some(h * 60 + m)
+}
+
+pub fn parse_date(s: &str) -> Result<NaiveDate, CalendarError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| CalendarError::BadDate(s.to_string()))
+}
+
+const BUILTIN_CALENDAR: &str = include_str!("../data/calendar-vn.json");
+
+impl WorkingCalendar {
+    /// The national calendar of holidays and make-up days that ships with
+    /// motcua; a province replaces it with its own signed calendar.
+    pub fn builtin() -> Self {
+        Self::from_json(BUILTIN_CALENDAR).expect("built-in calendar is valid")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, CalendarError> {
+        let file: CalendarFile =
+            serde_json::from_str(text).map_err(|e| CalendarError::Json(e.to_string()))?;
+        Self::from_file(&file)
+    }
+
+    pub fn from_file(file: &CalendarFile) -> Result<Self, CalendarError> {
+        let mut windows = Vec::new();
+        for w in &file.windows {
+            let bad = || CalendarError::BadWindow(w.clone());
+            let (a, b) = w.split_once('-').ok_or_else(bad)?;
+            let (start_min, end_min) = (
+                parse_hhmm(a).ok_or_else(bad)?,
+                parse_hhmm(b).ok_or_else(bad)?,
+            );
+            if start_min >= end_min {
+                return Err(bad());
+            }
+            windows.push(Window { start_min, end_min });
+        }
+        if windows.is_empty() {
+            return Err(CalendarError::NoWindows);
+        }
+        if windows.windows(2).any(|p| p[0].end_min > p[1].start_min) {
+            return Err(CalendarError::WindowsOverlap);
+        }
+        let total: u32 = windows.iter().map(|w| w.end_min - w.start_min).sum();
+        if total != WORKING_DAY_MINUTES {
+            return Err(CalendarError::WindowsNotEightHours(total));
+        }
+        let cutoff = parse_hhmm(&file.same_day_cutoff)
+            .ok_or_else(|| CalendarError::BadWindow(file.same_day_cutoff.clone()))?;
+        let mut holidays = BTreeMap::new();
+        for h in &file.holidays {
+            holidays.insert(parse_date(&h.date)?, h.name.clone());
+        }
+        let mut make_up_days = BTreeMap::new();
+        for m in &file.make_up_days {
+            let d = parse_date(&m.date)?;
+            if holidays.contains_key(&d) {
+                return Err(CalendarError::HolidayAndMakeUp(d));
+            }
+            make_up_days.insert(d, m.name.clone());
+        }
+        Ok(WorkingCalendar {
+            version: file.version.clone(),
+            utc_offset_minutes: file.utc_offset_minutes,
+            windows,
+            same_day_cutoff_min: cutoff,
+            holidays,
+            make_up_days,
+        })
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn holidays(&self) -> impl Iterator<Item = (&NaiveDate, &String)> {
+        self.holidays.iter()
+    }
+
+    pub fn make_up_days(&self) -> impl Iterator<Item = (&NaiveDate, &String)> {
+        self.make_up_days.iter()
+    }
+
+    fn offset_ms(&self) -> i64 {
+        self.utc_offset_minutes as i64 * MINUTE_MS
+    }
+
+    /// The local calendar date of an instant.
+    pub fn local_date(&self, at_ms: i64) -> NaiveDate {
+        local_date_at(at_ms, self.utc_offset_minutes)
+    }
+
+    /// Minutes after local midnight of an instant (fractional minutes are
+    /// kept in the millisecond result of other functions, not here).
+    fn local_ms_of_day(&self, at_ms: i64) -> i64 {
+        (at_ms + self.offset_ms()).rem_euclid(DAY_MS)
+    }
+
+    /// The UTC instant of a local date and minute of day.
+    pub fn instant(&self, date: NaiveDate, minute_of_day: u32) -> i64 {
+        let days = date.signed_duration_since(epoch_date()).num_days();
+        days * DAY_MS + minute_of_day as i64 * MINUTE_MS - self.offset_ms()
+    }
+
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        if self.make_up_days.contains_key(&date) {
+            return true;
+        }
+        if self.holidays.contains_key(&date) {
+            return false;
+        }
+        !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+    }
+
+    pub fn next_working_day(&self, date: NaiveDate) -> Result<NaiveDate, CalendarError> {
+        let mut d = date;
+        for _ in 0..WALK_DAYS_MAX {
+            d = d.succ_opt().ok_or(CalendarError::TooFar)?;
+            if self.is_working_day(d) {
+                return Ok(d);
+            }
+        }
+        Err(CalendarError::TooFar)
+    }
+
+    fn first_start(&self) -> u32 {
+        self.windows[0].start_min
+    }
+
+    fn last_end(&self) -> u32 {
+        self.windows[self.windows.len() - 1].end_min
+    }
+
+    /// The instant from which processing time starts to count: inside a
+    /// window it is the instant itself; before the morning window, at
+    /// lunch, after the afternoon window or on a day off, it is the start
+    /// of the next window on a working day.
+    pub fn normalize_receipt(&self, at_ms: i64) -> Result<i64, CalendarError> {
+        let date = self.local_date(at_ms);
+        if self.is_working_day(date) {
+            let ms = self.local_ms_of_day(at_ms);
+            for w in &self.windows {
+                let (s, e) = (w.start_min as i64 * MINUTE_MS, w.end_min as i64 * MINUTE_MS);
+                if ms < s {
+                    return Ok(self.instant(date, w.start_min));
+                }
+                if ms < e {
+                    return Ok(at_ms);
+                }
+            }
+        }
+        let next = self.next_working_day(date)?;
+        Ok(self.instant(next, self.first_start()))
+    }
+
+    /// Adds `minutes` working minutes to `from`, walking the windows of
+    /// working days. A deadline that lands exactly on a window's end stays
+    /// there (17:00 the same day, not 07:00 the next).
+    pub fn add_working_minutes(&self, from_ms: i64, minutes: u32) -> Result<i64, CalendarError> {
+        let mut t = self.normalize_receipt(from_ms)?;
+        let mut left = minutes as i64 * MINUTE_MS;
+        if left == 0 {
+            return Ok(t);
+        }
+        for _ in 0..(WALK_DAYS_MAX as usize * self.windows.len()) {
+            let date = self.local_date(t);
+            let ms = self.local_ms_of_day(t);
+            let w = self
+                .windows
+                .iter()
+                .find(|w| ms >= w.start_min as i64 * MINUTE_MS && ms < w.end_min as i64 * MINUTE_MS)
+                .expect("normalized instant lies inside a window");
+            let room = w.end_min as i64 * MINUTE_MS - ms;
+            if left <= room {
+                return Ok(t + left);
+            }
+            left -= room;
+            t = self.normalize_receipt(self.instant(date, w.end_min))?;
+        }
+        Err(CalendarError::TooFar)
+    }
+
+    /// Working minutes that elapse between two instants (0 if `to <= from`).
+    pub fn working_minutes_between(&self, from_ms: i64, to_ms: i64) -> Result<u32, CalendarError> {
+        if to_ms <= from_ms {
+            return Ok(0);
+        }
+        let mut total_ms: i64 = 0;
+        let mut date = self.local_date(from_ms);
+        let last = self.local_date(to_ms);
+        let mut walked = 0;
+        while date <= last {
+            if walked > WALK_DAYS_MAX {
+                return Err(CalendarError::TooFar);
+            }
+            if self.is_working_day(date) {
+                for w in &self.windows {
+                    let s = self.instant(date, w.start_min).max(from_ms);
+                    let e = self.instant(date, w.end_min).min(to_ms);
+                    if e > s {
+                        total_ms += e - s;
+                    }
+                }
+            }
+            date = date.succ_opt().ok_or(CalendarError::TooFar)?;
+            walked += 1;
+        }
+        Ok((total_ms / MINUTE_MS) as u32)
+    }
+
+    /// The appointment (ngày hẹn trả kết quả) for a dossier received at
+    /// `received_ms`.
+    pub fn due_at(&self, received_ms: i64, time: ProcessingTime) -> Result<i64, CalendarError> {
+        if time.same_day {
+            let date = self.local_date(received_ms);
+            let minute = (self.local_ms_of_day(received_ms) / MINUTE_MS) as u32;
+            let day = if self.is_working_day(date) && minute < self.same_day_cutoff_min {
+                date
+            } else {
+                self.next_working_day(date)?
+            };
+            return Ok(self.instant(day, self.last_end()));
+        }
+        match time.unit {
+            TimeUnit::WorkingDays => self
+                .add_working_minutes(received_ms, time.amount.saturating_mul(WORKING_DAY_MINUTES)),
+            TimeUnit::WorkingHours => {
+                self.add_working_minutes(received_ms, time.amount.saturating_mul(60))
+            }
+            TimeUnit::CalendarDays => {
+                if time.amount > WALK_DAYS_MAX {
+                    return Err(CalendarError::TooFar);
+                }
+                let start = self.normalize_receipt(received_ms)?;
+                let end = start + time.amount as i64 * DAY_MS;
+                self.roll_to_working_day(end)
+            }
+        }
+    }
+
+    /// Keeps the clock time of `at_ms` but moves it forward to the next
+    /// working day when it falls on a day off.
+    fn roll_to_working_day(&self, at_ms: i64) -> Result<i64, CalendarError> {
+        let date = self.local_date(at_ms);
+        if self.is_working_day(date) {
+            return Ok(at_ms);
+        }
+        let next = self.next_working_day(date)?;
+        let days = next.signed_duration_since(date).num_days();
+        Ok(at_ms + days * DAY_MS)
+    }
+
+    /// The appointment after the clock was paused between `paused_ms` and
+    /// `resumed_ms` (supplement in pause mode, financial obligation): the
+    /// working time spent waiting for the citizen is added to it.
+    pub fn shift_for_pause(
+        &self,
+        due_ms: i64,
+        unit: TimeUnit,
+        paused_ms: i64,
+        resumed_ms: i64,
+    ) -> Result<i64, CalendarError> {
+        match unit {
+            TimeUnit::CalendarDays => {
+                self.roll_to_working_day(due_ms + (resumed_ms - paused_ms).max(0))
+            }
+            _ => {
+                let waited = self.working_minutes_between(paused_ms, resumed_ms)?;
+                if waited == 0 {
+                    return Ok(due_ms);
+                }
+                self.add_working_minutes(due_ms, waited)
+            }
+        }
+    }
+}
+
+fn epoch_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+}
+
+/// Local date of an instant at a fixed UTC offset.
+pub fn local_date_at(at_ms: i64, utc_offset_minutes: i32) -> NaiveDate {
+    let days = (at_ms + utc_offset_minutes as i64 * MINUTE_MS).div_euclid(DAY_MS);
+    epoch_date() + chrono::Days::new(days.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests;

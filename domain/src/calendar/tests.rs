@@ -1,0 +1,240 @@
+//! Deadline cases checked by hand against a paper calendar (UTC+7).
+
+use super::*;
+
+fn cal() -> WorkingCalendar {
+    WorkingCalendar::builtin()
+}
+
+/// Local wall time as a UTC instant.
+fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    cal().instant(NaiveDate::from_ymd_opt(y, m, d).unwrap(), h * 60 + min)
+}
+
+fn wd(amount: u32) -> ProcessingTime {
+    ProcessingTime {
+        amount,
+        unit: TimeUnit::WorkingDays,
+        same_day: false,
+    }
+}
+fn wh(amount: u32) -> ProcessingTime {
+    ProcessingTime {
+        amount,
+        unit: TimeUnit::WorkingHours,
+        same_day: false,
+    }
+}
+fn cd(amount: u32) -> ProcessingTime {
+    ProcessingTime {
+        amount,
+        unit: TimeUnit::CalendarDays,
+        same_day: false,
+    }
+}
+const SAME_DAY: ProcessingTime = ProcessingTime {
+    amount: 0,
+    unit: TimeUnit::WorkingDays,
+    same_day: true,
+};
+
+#[test]
+fn appointments_match_hand_checked_dates() {
+    #[rustfmt::skip]
+    let cases: &[(&str, i64, ProcessingTime, i64)] = &[
+        ("Mon 09:00 + 3 days is Thu 09:00",
+            at(2025, 11, 17, 9, 0), wd(3), at(2025, 11, 20, 9, 0)),
+        ("Fri 16:00 + 1 day: 1 h Friday, 7 h Monday",
+            at(2025, 11, 21, 16, 0), wd(1), at(2025, 11, 24, 16, 0)),
+        ("received on Saturday counts from Monday 07:00",
+            at(2025, 11, 22, 10, 0), wd(1), at(2025, 11, 24, 17, 0)),
+        ("received at lunch counts from 13:30",
+            at(2025, 11, 18, 12, 0), wh(2), at(2025, 11, 18, 15, 30)),
+        ("received after 17:00 counts from next day 07:00",
+            at(2025, 11, 18, 17, 30), wd(1), at(2025, 11, 19, 17, 0)),
+        ("received before 07:00 counts from 07:00",
+            at(2025, 11, 19, 6, 0), wh(4), at(2025, 11, 19, 11, 0)),
+        ("a deadline on a window's end stays there",
+            at(2025, 11, 19, 7, 0), wd(1), at(2025, 11, 19, 17, 0)),
+        ("Tết Ất Tỵ: 27 Jan - 2 Feb 2025 skipped",
+            at(2025, 1, 24, 10, 0), wd(3), at(2025, 2, 5, 10, 0)),
+        ("make-up Saturday 8 Feb 2025 is a working day",
+            at(2025, 2, 7, 16, 0), wd(1), at(2025, 2, 8, 16, 0)),
+        ("Hùng Kings' day, Mon 7 Apr 2025, skipped",
+            at(2025, 4, 4, 8, 0), wd(2), at(2025, 4, 9, 8, 0)),
+        ("make-up Saturday 26 Apr 2025 is a working day",
+            at(2025, 4, 25, 7, 0), wd(3), at(2025, 4, 28, 17, 0)),
+        ("30 Apr, 1 and 2 May 2025 skipped",
+            at(2025, 4, 29, 9, 0), wd(1), at(2025, 5, 5, 9, 0)),
+        ("National Day 1-2 Sep 2025 skipped",
+            at(2025, 8, 29, 9, 0), wd(1), at(2025, 9, 3, 9, 0)),
+        ("Tết Bính Ngọ: 14-22 Feb 2026 skipped; ends at 11:30",
+            at(2026, 2, 13, 13, 30), wd(2), at(2026, 2, 24, 11, 30)),
+        ("New Year 2027 skipped",
+            at(2026, 12, 31, 16, 0), wd(1), at(2027, 1, 4, 16, 0)),
+        ("same day: received 14:59 is due 17:00",
+            at(2025, 11, 19, 14, 59), SAME_DAY, at(2025, 11, 19, 17, 0)),
+        ("same day: received 15:01 is due next working day",
+            at(2025, 11, 19, 15, 1), SAME_DAY, at(2025, 11, 20, 17, 0)),
+        ("same day: Friday after 15:00 is due Monday",
+            at(2025, 11, 21, 15, 30), SAME_DAY, at(2025, 11, 24, 17, 0)),
+        ("same day: received on Saturday is due Monday",
+            at(2025, 11, 22, 9, 0), SAME_DAY, at(2025, 11, 24, 17, 0)),
+        ("calendar days: ending on Saturday moves to Monday",
+            at(2025, 11, 17, 9, 0), cd(5), at(2025, 11, 24, 9, 0)),
+        ("calendar days: ending in Tết moves past it",
+            at(2026, 2, 10, 8, 0), cd(5), at(2026, 2, 23, 8, 0)),
+    ];
+    let cal = cal();
+    for (name, received, time, expected) in cases {
+        let got = cal.due_at(*received, *time).unwrap();
+        assert_eq!(
+            got,
+            *expected,
+            "{name}: got {} expected {}",
+            show(got),
+            show(*expected)
+        );
+    }
+}
+
+fn show(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms + 7 * 3_600_000)
+        .unwrap()
+        .naive_utc()
+        .to_string()
+}
+
+#[test]
+fn working_minutes_between_skips_nights_and_weekends() {
+    let cal = cal();
+    assert_eq!(
+        cal.working_minutes_between(at(2025, 11, 21, 16, 0), at(2025, 11, 24, 9, 0))
+            .unwrap(),
+        180
+    );
+    assert_eq!(
+        cal.working_minutes_between(at(2025, 11, 18, 11, 0), at(2025, 11, 18, 14, 0))
+            .unwrap(),
+        60
+    );
+    assert_eq!(
+        cal.working_minutes_between(at(2025, 11, 18, 14, 0), at(2025, 11, 18, 11, 0))
+            .unwrap(),
+        0
+    );
+    // A whole Tết week is worth nothing.
+    assert_eq!(
+        cal.working_minutes_between(at(2025, 1, 27, 0, 0), at(2025, 2, 2, 23, 0))
+            .unwrap(),
+        0
+    );
+}
+
+#[test]
+fn a_pause_moves_the_appointment_by_the_working_time_waited() {
+    let cal = cal();
+    let due = at(2025, 11, 20, 9, 0);
+    let shifted = cal
+        .shift_for_pause(
+            due,
+            TimeUnit::WorkingDays,
+            at(2025, 11, 17, 10, 0),
+            at(2025, 11, 18, 10, 0),
+        )
+        .unwrap();
+    assert_eq!(shifted, at(2025, 11, 21, 9, 0));
+    // Waiting over a weekend only counts its 3 working hours: 09:00 + 3 h
+    // across lunch is 14:00.
+    let shifted = cal
+        .shift_for_pause(
+            due,
+            TimeUnit::WorkingDays,
+            at(2025, 11, 21, 16, 0),
+            at(2025, 11, 24, 9, 0),
+        )
+        .unwrap();
+    assert_eq!(shifted, at(2025, 11, 20, 14, 0));
+}
+
+#[test]
+fn make_up_days_and_holidays_are_classified() {
+    let cal = cal();
+    let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
+    assert!(cal.is_working_day(d(2025, 2, 8)), "make-up Saturday");
+    assert!(!cal.is_working_day(d(2025, 1, 29)), "Tết");
+    assert!(!cal.is_working_day(d(2025, 11, 22)), "plain Saturday");
+    assert!(cal.is_working_day(d(2025, 11, 24)), "plain Monday");
+    assert!(!cal.is_working_day(d(2026, 2, 17)), "Tết Bính Ngọ");
+}
+
+#[test]
+fn bad_calendars_are_refused() {
+    let base = CalendarFile {
+        version: "t".into(),
+        utc_offset_minutes: 420,
+        windows: vec!["07:00-11:30".into(), "13:30-17:00".into()],
+        same_day_cutoff: "15:00".into(),
+        holidays: vec![],
+        make_up_days: vec![],
+    };
+    assert!(WorkingCalendar::from_file(&base).is_ok());
+    let mut f = base.clone();
+    f.windows = vec!["07:00-11:30".into(), "11:00-14:30".into()];
+    assert_eq!(
+        WorkingCalendar::from_file(&f),
+        Err(CalendarError::WindowsOverlap)
+    );
+    let mut f = base.clone();
+    f.windows = vec!["07:00-11:30".into()];
+    assert_eq!(
+        WorkingCalendar::from_file(&f),
+        Err(CalendarError::WindowsNotEightHours(270))
+    );
+    let mut f = base.clone();
+    f.windows = vec!["7-11".into()];
+    assert!(matches!(
+        WorkingCalendar::from_file(&f),
+        Err(CalendarError::BadWindow(_))
+    ));
+    let mut f = base.clone();
+    f.holidays = vec![DatedEntry {
+        date: "2025-02-30".into(),
+        name: "x".into(),
+    }];
+    assert!(matches!(
+        WorkingCalendar::from_file(&f),
+        Err(CalendarError::BadDate(_))
+    ));
+    let mut f = base;
+    f.holidays = vec![DatedEntry {
+        date: "2025-02-08".into(),
+        name: "x".into(),
+    }];
+    f.make_up_days = vec![DatedEntry {
+        date: "2025-02-08".into(),
+        name: "y".into(),
+    }];
+    assert!(matches!(
+        WorkingCalendar::from_file(&f),
+        Err(CalendarError::HolidayAndMakeUp(_))
+    ));
+}
+
+#[test]
+fn deadline_arithmetic_is_bounded() {
+    let cal = cal();
+    let huge = ProcessingTime {
+        amount: u32::MAX,
+        unit: TimeUnit::WorkingDays,
+        same_day: false,
+    };
+    assert_eq!(
+        cal.due_at(at(2025, 11, 17, 9, 0), huge),
+        Err(CalendarError::TooFar)
+    );
+    assert_eq!(
+        cal.due_at(at(2025, 11, 17, 9, 0), cd(100_000)),
+        Err(CalendarError::TooFar)
+    );
+}

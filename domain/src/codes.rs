@@ -1,0 +1,121 @@
+//! Dossier codes (mã hồ sơ), applicant identity numbers and the text
+//! folding used by search.
+
+use chrono::{Datelike, NaiveDate};
+
+/// `<agency identifier>-<YYMMDD>-<NNNN>`: receipt date (local) and the
+/// receiving unit's daily sequence.
+pub fn format_dossier_code(agency_id: &str, date: NaiveDate, sequence: u32) -> String {
+    format!(
+        "{agency_id}-{:02}{:02}{:02}-{sequence:04}",
+        date.year().rem_euclid(100),
+        date.month(),
+        date.day()
+    )
+}
+
+/// Checks the shape of a dossier code without looking it up.
+pub fn is_dossier_code(code: &str) -> bool {
+    let mut parts = code.rsplitn(3, '-');
+    let (Some(seq), Some(date), Some(agency)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    (4..=6).contains(&seq.len())
+        && seq.bytes().all(|b| b.is_ascii_digit())
+        && date.len() == 6
+        && date.bytes().all(|b| b.is_ascii_digit())
+        && is_agency_id(agency)
+}
+
+/// Agency identifier (mã định danh) such as `000.00.00.H56`: dot-separated
+/// ASCII alphanumeric groups.
+pub fn is_agency_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.split('.')
+            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Unit codes: 5-digit commune codes, 2-digit province codes, or agency
+/// identifiers.
+pub fn is_unit_code(s: &str) -> bool {
+    is_agency_id(s)
+}
+
+/// A citizen's identity number: 12-digit citizen identity card (căn cước)
+/// or the older 9-digit identity card (CMND).
+pub fn check_id_number(s: &str) -> Result<(), String> {
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("an identity number has digits only".into());
+    }
+    match s.len() {
+        12 | 9 => Ok(()),
+        n => Err(format!(
+            "an identity number has 12 digits (or 9 for an old card), not {n}"
+        )),
+    }
+}
+
+/// Lower-case ASCII with Vietnamese diacritics removed (`Đặng` → `dang`),
+/// punctuation turned into spaces: what the search index stores and what a
+/// query is folded to, so that accents are optional.
+pub fn fold_text(s: &str) -> String {
+    let ascii = deunicode::deunicode(s).to_lowercase();
+    let mut out = String::with_capacity(ascii.len());
+    let mut space = true;
+    for c in ascii.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+            space = false;
+        } else if !space {
+            out.push(' ');
+            space = true;
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// Keyed digest of an identity number for the applicant index, so the index
+/// can be scanned without holding the number itself.
+pub fn id_number_digest(id_number: &str) -> [u8; 32] {
+    blake3::derive_key("motcua applicant id index v1", id_number.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dossier_codes() {
+        let d = NaiveDate::from_ymd_opt(2025, 11, 22).unwrap();
+        assert_eq!(
+            format_dossier_code("000.21.45.H56", d, 1),
+            "000.21.45.H56-251122-0001"
+        );
+        assert_eq!(
+            format_dossier_code("000.21.45.H56", d, 12345),
+            "000.21.45.H56-251122-12345"
+        );
+        assert!(is_dossier_code("000.21.45.H56-251122-0001"));
+        assert!(!is_dossier_code("000.21.45.H56-2511-0001"));
+        assert!(!is_dossier_code("-251122-0001"));
+        assert!(!is_dossier_code("000.21.45.H56-251122-01"));
+        assert!(!is_dossier_code("x y-251122-0001"));
+    }
+
+    #[test]
+    fn id_numbers() {
+        assert!(check_id_number("000000000042").is_ok());
+        assert!(check_id_number("000000042").is_ok());
+        assert!(check_id_number("00000000004").is_err());
+        assert!(check_id_number("00000000004a").is_err());
+        assert!(check_id_number("").is_err());
+    }
+
+    #[test]
+    fn folding_makes_accents_optional() {
+        assert_eq!(fold_text("Đặng Thị Mẫu"), "dang thi mau");
+        assert_eq!(fold_text("  NGUYỄN  văn—Ấn "), "nguyen van an");
+        assert_eq!(fold_text("Phường Bến Thành"), "phuong ben thanh");
+    }
+}

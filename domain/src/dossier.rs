@@ -1,0 +1,591 @@
+//! The dossier (hồ sơ) as one Automerge document, and how it is read back.
+//!
+//! Root map, schema 1:
+//!
+//! | key | value |
+//! |---|---|
+//! | `schema` | 1 |
+//! | `id` | 32 hex digits, random |
+//! | `code` | dossier code (mã hồ sơ) |
+//! | `procedure` | map: code, name, case_code, catalog_version, processing_time, time_unit, same_day, no_appointment, fee_vnd |
+//! | `applicant` | map: name, id_number, phone, address, email |
+//! | `received` | map: unit, agency_id, node, officer, at, channel, calendar_version, supplement_mode |
+//! | `due_at` | appointment at receipt (UTC ms), absent for no-appointment procedures |
+//! | `documents` | list of maps: name, originals, copies, received |
+//! | `participants` | list of maps: unit, role (receiving / processing) |
+//! | `events` | append-only list of maps, each written once by its creator |
+//!
+//! The workflow state is never stored: [`crate::fold`] derives it from
+//! `events`. An event's author is the actor of the operation that created
+//! the event's map; a field of an event written by any other actor marks the
+//! event as tampered.
+
+use automerge::{
+    ActorId, Automerge, AutomergeError, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
+    Value,
+    transaction::{CommitOptions, Transactable},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::TimeUnit;
+use crate::workflow::Action;
+
+pub const SCHEMA_VERSION: u64 = 1;
+/// Bound on the events one dossier may hold.
+pub const EVENTS_MAX: usize = 1_000;
+/// Bound on the checklist of documents of one dossier.
+pub const DOCUMENTS_MAX: usize = 100;
+
+/// A dossier's random 128-bit identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DossierId(pub [u8; 16]);
+
+impl DossierId {
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 32 || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[i * 2..i * 2 + 2], 16).ok()?;
+        }
+        Some(DossierId(out))
+    }
+}
+
+/// How the dossier reached the center.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Trực tiếp: at the desk.
+    Direct,
+    /// Trực tuyến: through the online portal.
+    Online,
+    /// Bưu chính: by post.
+    Post,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Direct => "direct",
+            Channel::Online => "online",
+            Channel::Post => "post",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "direct" => Some(Channel::Direct),
+            "online" => Some(Channel::Online),
+            "post" => Some(Channel::Post),
+            _ => None,
+        }
+    }
+}
+
+/// Province setting: what a supplement request does to the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupplementMode {
+    /// The deadline moves by the working time spent waiting.
+    Pause,
+    /// The full processing time counts again from the complete dossier.
+    Restart,
+}
+
+impl SupplementMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupplementMode::Pause => "pause",
+            SupplementMode::Restart => "restart",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pause" => Some(SupplementMode::Pause),
+            "restart" => Some(SupplementMode::Restart),
+            _ => None,
+        }
+    }
+}
+
+/// The catalog entry as it stood at receipt: a later catalog change never
+/// moves this dossier's deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureSnapshot {
+    pub code: String,
+    pub name: String,
+    pub case_code: String,
+    pub catalog_version: String,
+    pub processing_time: u32,
+    pub time_unit: TimeUnit,
+    pub same_day: bool,
+    pub no_appointment: bool,
+    pub fee_vnd: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Applicant {
+    pub name: String,
+    pub id_number: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// One line of the checklist of documents received (thành phần hồ sơ).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentEntry {
+    pub name: String,
+    /// Number of originals (bản chính).
+    pub originals: u32,
+    /// Number of copies (bản sao).
+    pub copies: u32,
+    pub received: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reception {
+    pub unit: String,
+    pub agency_id: String,
+    /// Node id (hex public key) of the node that received it.
+    pub node: String,
+    pub officer: String,
+    pub at: i64,
+    pub channel: Channel,
+    pub calendar_version: String,
+    pub supplement_mode: SupplementMode,
+}
+
+/// Everything a dossier holds when it is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDossier {
+    pub id: DossierId,
+    pub code: String,
+    pub procedure: ProcedureSnapshot,
+    pub applicant: Applicant,
+    pub reception: Reception,
+    pub due_at: Option<i64>,
+    pub documents: Vec<DocumentEntry>,
+}
+
+/// One entry of the append-only history. Optional fields are kind-specific.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Event {
+    pub action: Option<Action>,
+    pub at: i64,
+    pub unit: String,
+    pub node: String,
+    pub officer: String,
+    pub note: String,
+    pub to_unit: Option<String>,
+    pub reason: Option<String>,
+    /// Missing items of a supplement request, one per line.
+    pub missing: Option<String>,
+    pub result: Option<String>,
+    /// The appointment that holds from this event on.
+    pub due_at: Option<i64>,
+    /// Supplement deadline (hạn bổ sung).
+    pub deadline: Option<i64>,
+}
+
+/// An event as read from a document, with who created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub event: Event,
+    /// Hex of the actor that created the event's map.
+    pub author: String,
+    /// Why the event cannot be trusted, if it cannot: edited by another
+    /// actor, malformed, or naming a node other than its author.
+    pub defect: Option<String>,
+}
+
+/// A dossier document read back into plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DossierRecord {
+    pub id: DossierId,
+    pub code: String,
+    pub procedure: ProcedureSnapshot,
+    pub applicant: Applicant,
+    pub reception: Reception,
+    pub due_at: Option<i64>,
+    pub documents: Vec<DocumentEntry>,
+    pub participants: Vec<(String, String)>,
+    pub events: Vec<RecordedEvent>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("automerge: {0}")]
+    Automerge(#[from] AutomergeError),
+    #[error("dossier document is missing or has a bad field: {0}")]
+    Schema(String),
+    #[error("dossier document has schema {0}; this node reads schema {SCHEMA_VERSION}")]
+    UnknownSchema(u64),
+    #[error("a dossier holds at most {EVENTS_MAX} events")]
+    TooManyEvents,
+    #[error("the change made no operation")]
+    EmptyChange,
+}
+
+fn commit(
+    tx: automerge::transaction::Transaction<'_>,
+    message: &str,
+    at_ms: i64,
+) -> Result<ChangeHash, DocError> {
+    let (hash, _) = tx.commit_with(
+        CommitOptions::default()
+            .with_message(message)
+            .with_time(at_ms.div_euclid(1000)),
+    );
+    hash.ok_or(DocError::EmptyChange)
+}
+
+fn put_str<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    key: &str,
+    v: &str,
+) -> Result<(), AutomergeError> {
+    tx.put(obj, key, v)
+}
+
+/// Creates the document of a new dossier with its `receive` event, as one
+/// change by `actor`.
+pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash), DocError> {
+    let mut doc = Automerge::new().with_actor(actor);
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "schema", SCHEMA_VERSION)?;
+    tx.put(ROOT, "id", new.id.to_hex())?;
+    tx.put(ROOT, "code", new.code.as_str())?;
+    let p = tx.put_object(ROOT, "procedure", ObjType::Map)?;
+    let snap = &new.procedure;
+    put_str(&mut tx, &p, "code", &snap.code)?;
+    put_str(&mut tx, &p, "name", &snap.name)?;
+    put_str(&mut tx, &p, "case_code", &snap.case_code)?;
+    put_str(&mut tx, &p, "catalog_version", &snap.catalog_version)?;
+    tx.put(&p, "processing_time", snap.processing_time as u64)?;
+    put_str(&mut tx, &p, "time_unit", snap.time_unit.as_str())?;
+    tx.put(&p, "same_day", snap.same_day)?;
+    tx.put(&p, "no_appointment", snap.no_appointment)?;
+    tx.put(&p, "fee_vnd", snap.fee_vnd)?;
+    let a = tx.put_object(ROOT, "applicant", ObjType::Map)?;
+    put_str(&mut tx, &a, "name", &new.applicant.name)?;
+    put_str(&mut tx, &a, "id_number", &new.applicant.id_number)?;
+    put_str(&mut tx, &a, "phone", &new.applicant.phone)?;
+    put_str(&mut tx, &a, "address", &new.applicant.address)?;
+    if let Some(email) = &new.applicant.email {
+        put_str(&mut tx, &a, "email", email)?;
+    }
+    let r = tx.put_object(ROOT, "received", ObjType::Map)?;
+    let rec = &new.reception;
+    put_str(&mut tx, &r, "unit", &rec.unit)?;
+    put_str(&mut tx, &r, "agency_id", &rec.agency_id)?;
+    put_str(&mut tx, &r, "node", &rec.node)?;
+    put_str(&mut tx, &r, "officer", &rec.officer)?;
+    tx.put(&r, "at", rec.at)?;
+    put_str(&mut tx, &r, "channel", rec.channel.as_str())?;
+    put_str(&mut tx, &r, "calendar_version", &rec.calendar_version)?;
+    put_str(&mut tx, &r, "supplement_mode", rec.supplement_mode.as_str())?;
+    if let Some(due) = new.due_at {
+        tx.put(ROOT, "due_at", due)?;
+    }
+    let docs = tx.put_object(ROOT, "documents", ObjType::List)?;
+    for (i, d) in new.documents.iter().enumerate() {
+        let m = tx.insert_object(&docs, i, ObjType::Map)?;
+        put_str(&mut tx, &m, "name", &d.name)?;
+        tx.put(&m, "originals", d.originals as u64)?;
+        tx.put(&m, "copies", d.copies as u64)?;
+        tx.put(&m, "received", d.received)?;
+    }
+    let parts = tx.put_object(ROOT, "participants", ObjType::List)?;
+    let m = tx.insert_object(&parts, 0, ObjType::Map)?;
+    put_str(&mut tx, &m, "unit", &rec.unit)?;
+    put_str(&mut tx, &m, "role", "receiving")?;
+    let events = tx.put_object(ROOT, "events", ObjType::List)?;
+    let receive = Event {
+        action: Some(Action::Receive),
+        at: rec.at,
+        unit: rec.unit.clone(),
+        node: rec.node.clone(),
+        officer: rec.officer.clone(),
+        due_at: new.due_at,
+        ..Event::default()
+    };
+    write_event(&mut tx, &events, 0, &receive)?;
+    let hash = commit(tx, Action::Receive.as_str(), rec.at)?;
+    Ok((doc, hash))
+}
+
+fn write_event<T: Transactable>(
+    tx: &mut T,
+    list: &ObjId,
+    index: usize,
+    e: &Event,
+) -> Result<(), AutomergeError> {
+    let m = tx.insert_object(list, index, ObjType::Map)?;
+    let action = e.action.map(|a| a.as_str()).unwrap_or("");
+    tx.put(&m, "kind", action)?;
+    tx.put(&m, "at", e.at)?;
+    tx.put(&m, "unit", e.unit.as_str())?;
+    tx.put(&m, "node", e.node.as_str())?;
+    tx.put(&m, "officer", e.officer.as_str())?;
+    tx.put(&m, "note", e.note.as_str())?;
+    let opt = [
+        ("to_unit", &e.to_unit),
+        ("reason", &e.reason),
+        ("missing", &e.missing),
+        ("result", &e.result),
+    ];
+    for (key, value) in opt {
+        if let Some(v) = value {
+            tx.put(&m, key, v.as_str())?;
+        }
+    }
+    if let Some(v) = e.due_at {
+        tx.put(&m, "due_at", v)?;
+    }
+    if let Some(v) = e.deadline {
+        tx.put(&m, "deadline", v)?;
+    }
+    Ok(())
+}
+
+/// Appends one event (and, for a transfer, the new participant) as one
+/// change by the document's actor.
+pub fn append_event(doc: &mut Automerge, event: &Event) -> Result<ChangeHash, DocError> {
+    let (_, events) = doc
+        .get(ROOT, "events")?
+        .ok_or_else(|| DocError::Schema("events".into()))?;
+    let len = doc.length(&events);
+    if len >= EVENTS_MAX {
+        return Err(DocError::TooManyEvents);
+    }
+    let participants = doc.get(ROOT, "participants")?.map(|(_, id)| id);
+    let mut tx = doc.transaction();
+    write_event(&mut tx, &events, len, event)?;
+    if let (Some(Action::Transfer), Some(to), Some(parts)) =
+        (event.action, &event.to_unit, participants)
+    {
+        let n = tx.length(&parts);
+        let m = tx.insert_object(&parts, n, ObjType::Map)?;
+        tx.put(&m, "unit", to.as_str())?;
+        tx.put(&m, "role", "processing")?;
+    }
+    let action = event.action.map(|a| a.as_str()).unwrap_or("event");
+    commit(tx, action, event.at)
+}
+
+fn actor_hex(actor: &ActorId) -> String {
+    actor.to_hex_string()
+}
+
+struct Reader<'a> {
+    doc: &'a Automerge,
+}
+
+impl Reader<'_> {
+    fn obj(&self, parent: &ObjId, key: &str) -> Result<ObjId, DocError> {
+        match self.doc.get(parent, key)? {
+            Some((Value::Object(_), id)) => Ok(id),
+            _ => Err(DocError::Schema(key.into())),
+        }
+    }
+    fn scalar(&self, parent: &ObjId, key: &str) -> Result<Option<ScalarValue>, DocError> {
+        Ok(match self.doc.get(parent, key)? {
+            Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+            _ => None,
+        })
+    }
+    fn string(&self, parent: &ObjId, key: &str) -> Result<String, DocError> {
+        self.opt_string(parent, key)?
+            .ok_or_else(|| DocError::Schema(key.into()))
+    }
+    fn opt_string(&self, parent: &ObjId, key: &str) -> Result<Option<String>, DocError> {
+        Ok(self
+            .scalar(parent, key)?
+            .and_then(|s| s.as_str().map(str::to_string)))
+    }
+    fn int(&self, parent: &ObjId, key: &str) -> Result<Option<i64>, DocError> {
+        Ok(self
+            .scalar(parent, key)?
+            .and_then(|s| s.as_i64().or_else(|| s.as_u64().map(|u| u as i64))))
+    }
+    fn uint(&self, parent: &ObjId, key: &str) -> Result<u64, DocError> {
+        self.scalar(parent, key)?
+            .and_then(|s| {
+                s.as_u64()
+                    .or_else(|| s.as_i64().and_then(|i| u64::try_from(i).ok()))
+            })
+            .ok_or_else(|| DocError::Schema(key.into()))
+    }
+    fn boolean(&self, parent: &ObjId, key: &str) -> Result<bool, DocError> {
+        self.scalar(parent, key)?
+            .and_then(|s| s.as_bool())
+            .ok_or_else(|| DocError::Schema(key.into()))
+    }
+}
+
+/// Reads a dossier document into plain data. Fails only when the fixed
+/// parts (written once at creation) are missing; defects in events are
+/// reported per event.
+pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
+    let r = Reader { doc };
+    let root = ROOT;
+    let schema = r.uint(&root, "schema")?;
+    if schema != SCHEMA_VERSION {
+        return Err(DocError::UnknownSchema(schema));
+    }
+    let id_hex = r.string(&root, "id")?;
+    let id = DossierId::from_hex(&id_hex).ok_or_else(|| DocError::Schema("id".into()))?;
+    let p = r.obj(&root, "procedure")?;
+    let procedure = ProcedureSnapshot {
+        code: r.string(&p, "code")?,
+        name: r.string(&p, "name")?,
+        case_code: r.string(&p, "case_code")?,
+        catalog_version: r.string(&p, "catalog_version")?,
+        processing_time: u32::try_from(r.uint(&p, "processing_time")?)
+            .map_err(|_| DocError::Schema("procedure.processing_time".into()))?,
+        time_unit: TimeUnit::parse(&r.string(&p, "time_unit")?)
+            .ok_or_else(|| DocError::Schema("procedure.time_unit".into()))?,
+        same_day: r.boolean(&p, "same_day")?,
+        no_appointment: r.boolean(&p, "no_appointment")?,
+        fee_vnd: r.uint(&p, "fee_vnd")?,
+    };
+    let a = r.obj(&root, "applicant")?;
+    let applicant = Applicant {
+        name: r.string(&a, "name")?,
+        id_number: r.string(&a, "id_number")?,
+        phone: r.opt_string(&a, "phone")?.unwrap_or_default(),
+        address: r.opt_string(&a, "address")?.unwrap_or_default(),
+        email: r.opt_string(&a, "email")?,
+    };
+    let rc = r.obj(&root, "received")?;
+    let reception = Reception {
+        unit: r.string(&rc, "unit")?,
+        agency_id: r.string(&rc, "agency_id")?,
+        node: r.string(&rc, "node")?,
+        officer: r.string(&rc, "officer")?,
+        at: r
+            .int(&rc, "at")?
+            .ok_or_else(|| DocError::Schema("received.at".into()))?,
+        channel: Channel::parse(&r.string(&rc, "channel")?)
+            .ok_or_else(|| DocError::Schema("received.channel".into()))?,
+        calendar_version: r.string(&rc, "calendar_version")?,
+        supplement_mode: SupplementMode::parse(&r.string(&rc, "supplement_mode")?)
+            .ok_or_else(|| DocError::Schema("received.supplement_mode".into()))?,
+    };
+    let due_at = r.int(&root, "due_at")?;
+    let mut documents = Vec::new();
+    let docs = r.obj(&root, "documents")?;
+    for i in 0..doc.length(&docs).min(DOCUMENTS_MAX) {
+        let Some((Value::Object(_), m)) = doc.get(&docs, i)? else {
+            return Err(DocError::Schema(format!("documents[{i}]")));
+        };
+        documents.push(DocumentEntry {
+            name: r.string(&m, "name")?,
+            originals: r.uint(&m, "originals")? as u32,
+            copies: r.uint(&m, "copies")? as u32,
+            received: r.boolean(&m, "received")?,
+        });
+    }
+    let mut participants = Vec::new();
+    let parts = r.obj(&root, "participants")?;
+    for i in 0..doc.length(&parts) {
+        if let Some((Value::Object(_), m)) = doc.get(&parts, i)? {
+            participants.push((r.string(&m, "unit")?, r.string(&m, "role")?));
+        }
+    }
+    let events_obj = r.obj(&root, "events")?;
+    let mut events = Vec::new();
+    for i in 0..doc.length(&events_obj).min(EVENTS_MAX) {
+        events.push(read_event(&r, &events_obj, i)?);
+    }
+    Ok(DossierRecord {
+        id,
+        code: r.string(&root, "code")?,
+        procedure,
+        applicant,
+        reception,
+        due_at,
+        documents,
+        participants,
+        events,
+    })
+}
+
+const EVENT_KEYS: [&str; 12] = [
+    "kind", "at", "unit", "node", "officer", "note", "to_unit", "reason", "missing", "result",
+    "due_at", "deadline",
+];
+
+fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEvent, DocError> {
+    let doc = r.doc;
+    let obj = match doc.get(list, index)? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => {
+            return Ok(RecordedEvent {
+                event: Event::default(),
+                author: String::new(),
+                defect: Some(format!("event {index} is not a map")),
+            });
+        }
+    };
+    let author = match &obj {
+        automerge::ObjId::Id(_, actor, _) => actor_hex(actor),
+        automerge::ObjId::Root => String::new(),
+    };
+    let mut defect = None;
+    for key in doc.keys(&obj) {
+        if !EVENT_KEYS.contains(&key.as_str()) {
+            defect = Some(format!("event {index} has an unknown field '{key}'"));
+        }
+        for (_, op) in doc.get_all(&obj, key.as_str())? {
+            let writer = match &op {
+                automerge::ObjId::Id(_, actor, _) => actor_hex(actor),
+                automerge::ObjId::Root => String::new(),
+            };
+            if writer != author {
+                defect = Some(format!(
+                    "field '{key}' of event {index} was written by actor {writer}, not by its author"
+                ));
+            }
+        }
+    }
+    let kind = r.opt_string(&obj, "kind")?.unwrap_or_default();
+    let action = Action::parse(&kind);
+    if action.is_none() {
+        defect.get_or_insert_with(|| format!("event {index} has unknown kind '{kind}'"));
+    }
+    let event = Event {
+        action,
+        at: r.int(&obj, "at")?.unwrap_or(0),
+        unit: r.opt_string(&obj, "unit")?.unwrap_or_default(),
+        node: r.opt_string(&obj, "node")?.unwrap_or_default(),
+        officer: r.opt_string(&obj, "officer")?.unwrap_or_default(),
+        note: r.opt_string(&obj, "note")?.unwrap_or_default(),
+        to_unit: r.opt_string(&obj, "to_unit")?,
+        reason: r.opt_string(&obj, "reason")?,
+        missing: r.opt_string(&obj, "missing")?,
+        result: r.opt_string(&obj, "result")?,
+        due_at: r.int(&obj, "due_at")?,
+        deadline: r.int(&obj, "deadline")?,
+    };
+    if defect.is_none() && event.node != author {
+        defect = Some(format!(
+            "event {index} names node {} but was written by actor {author}",
+            event.node
+        ));
+    }
+    Ok(RecordedEvent {
+        event,
+        author,
+        defect,
+    })
+}

@@ -1,0 +1,277 @@
+//! The fold: walks a dossier's events in list order and derives its state.
+//!
+//! List order is identical on every replica after a merge, so every replica
+//! derives the same state, holder, appointment and conflicts. An event that
+//! the workflow rules refuse at its position (two officers on two nodes did
+//! incompatible things while apart), or that is defective (edited by
+//! another actor), is not applied: it is listed as a conflict for a person
+//! to resolve.
+
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::local_date_at;
+use crate::dossier::{Channel, DossierRecord, Event, RecordedEvent};
+use crate::workflow::{Action, Actor, Situation, Status, transition};
+
+/// On-time class of a returned dossier, comparing local dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTime {
+    /// Trước hạn.
+    Early,
+    /// Đúng hạn.
+    OnTime,
+    /// Quá hạn.
+    Late,
+}
+
+/// How a closed dossier ended, for statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Closing {
+    Returned,
+    Refused,
+    Withdrawn,
+    Stopped,
+}
+
+/// An event that could not be applied where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub event_index: usize,
+    pub action: String,
+    pub at: i64,
+    pub unit: String,
+    pub node: String,
+    pub reason: String,
+}
+
+/// One applied event, as the history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub index: usize,
+    pub event: Event,
+    pub state_after: Status,
+}
+
+/// What the fold derives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folded {
+    pub state: Status,
+    pub previous: Option<Status>,
+    pub holder_unit: String,
+    /// The appointment in force (after pauses, restarts and re-appointment).
+    pub due_at: Option<i64>,
+    pub reappointed: bool,
+    pub supplement_requests: u32,
+    pub supplement_deadline: Option<i64>,
+    /// Since when the clock is stopped waiting for the citizen.
+    pub paused_since: Option<i64>,
+    pub result: Option<String>,
+    pub result_ready_at: Option<i64>,
+    pub returned_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub closing: Option<Closing>,
+    pub on_time: Option<OnTime>,
+    pub history: Vec<HistoryEntry>,
+    pub conflicts: Vec<Conflict>,
+}
+
+impl Folded {
+    /// The rules' view of the dossier, for deciding the next action.
+    pub fn situation<'a>(&'a self, record: &'a DossierRecord) -> Situation<'a> {
+        Situation {
+            state: self.state,
+            previous: self.previous,
+            receiving_unit: &record.reception.unit,
+            holder_unit: &self.holder_unit,
+            same_day: record.procedure.same_day,
+            reappointed: self.reappointed,
+            due_at: self.due_at,
+            supplement_deadline: self.supplement_deadline,
+        }
+    }
+
+    /// Overdue is not a state: an open dossier whose appointment has passed
+    /// and whose clock is running.
+    pub fn is_overdue(&self, now_ms: i64) -> bool {
+        is_overdue(
+            self.state,
+            self.due_at,
+            self.paused_since,
+            self.result_ready_at,
+            now_ms,
+        )
+    }
+}
+
+/// Shared by the fold and the stored summaries.
+pub fn is_overdue(
+    state: Status,
+    due_at: Option<i64>,
+    paused_since: Option<i64>,
+    result_ready_at: Option<i64>,
+    now_ms: i64,
+) -> bool {
+    let Some(due) = due_at else { return false };
+    if state.is_closed() || paused_since.is_some() {
+        return false;
+    }
+    match result_ready_at {
+        Some(ready) if state == Status::ResultReady => ready > due,
+        _ => now_ms > due,
+    }
+}
+
+/// Classifies a return against the appointment, by local date.
+pub fn classify(returned_ms: i64, due_ms: i64, utc_offset_minutes: i32) -> OnTime {
+    let returned = local_date_at(returned_ms, utc_offset_minutes);
+    let due = local_date_at(due_ms, utc_offset_minutes);
+    match returned.cmp(&due) {
+        std::cmp::Ordering::Less => OnTime::Early,
+        std::cmp::Ordering::Equal => OnTime::OnTime,
+        std::cmp::Ordering::Greater => OnTime::Late,
+    }
+}
+
+/// Derives the dossier's state from its events.
+pub fn fold(record: &DossierRecord, utc_offset_minutes: i32) -> Folded {
+    let initial = match record.reception.channel {
+        Channel::Online => Status::SubmittedOnline,
+        Channel::Direct | Channel::Post => Status::Accepted,
+    };
+    let mut f = Folded {
+        state: initial,
+        previous: None,
+        holder_unit: record.reception.unit.clone(),
+        due_at: record.due_at,
+        reappointed: false,
+        supplement_requests: 0,
+        supplement_deadline: None,
+        paused_since: None,
+        result: None,
+        result_ready_at: None,
+        returned_at: None,
+        closed_at: None,
+        closing: None,
+        on_time: None,
+        history: Vec::new(),
+        conflicts: Vec::new(),
+    };
+    for (index, recorded) in record.events.iter().enumerate() {
+        if let Err(reason) = apply(&mut f, record, index, recorded, utc_offset_minutes) {
+            let e = &recorded.event;
+            f.conflicts.push(Conflict {
+                event_index: index,
+                action: e.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
+                at: e.at,
+                unit: e.unit.clone(),
+                node: e.node.clone(),
+                reason,
+            });
+        }
+    }
+    f
+}
+
+fn apply(
+    f: &mut Folded,
+    record: &DossierRecord,
+    index: usize,
+    recorded: &RecordedEvent,
+    utc_offset_minutes: i32,
+) -> Result<(), String> {
+    if let Some(defect) = &recorded.defect {
+        return Err(defect.clone());
+    }
+    let e = &recorded.event;
+    let action = e.action.ok_or("event has no kind")?;
+    if action == Action::Receive {
+        if index != 0 {
+            return Err("a dossier is received only once".into());
+        }
+        if recorded.author != record.reception.node {
+            return Err("the receive event was not written by the receiving node".into());
+        }
+    } else {
+        if index == 0 {
+            return Err("the first event of a dossier must be its receipt".into());
+        }
+        let actor = Actor {
+            unit: &e.unit,
+            roles: None,
+            at_ms: e.at,
+            utc_offset_minutes,
+        };
+        let outcome =
+            transition(action, &f.situation(record), &actor).map_err(|r| r.to_string())?;
+        let from = f.state;
+        f.state = outcome.state;
+        f.previous = outcome.previous;
+        match action {
+            Action::Receive => {}
+            Action::Accept => f.due_at = e.due_at.or(f.due_at),
+            Action::Transfer => {
+                let to = e.to_unit.clone().ok_or("a transfer names no unit")?;
+                f.holder_unit = to;
+            }
+            Action::RequestSupplement => {
+                f.supplement_requests += 1;
+                f.supplement_deadline = e.deadline;
+                f.paused_since = Some(e.at);
+            }
+            Action::RequestFinancialObligation => f.paused_since = Some(e.at),
+            Action::SupplementReceived | Action::FinancialObligationFulfilled => {
+                f.paused_since = None;
+                if e.due_at.is_some() {
+                    f.due_at = e.due_at;
+                }
+            }
+            Action::Processed => {
+                f.result = e.result.clone();
+                f.result_ready_at = Some(e.at);
+                f.holder_unit = record.reception.unit.clone();
+            }
+            Action::ReturnResult => {
+                f.returned_at = Some(e.at);
+                f.closed_at = Some(e.at);
+                f.closing = Some(Closing::Returned);
+                f.on_time = f.due_at.map(|due| classify(e.at, due, utc_offset_minutes));
+            }
+            Action::Refuse => {
+                f.closed_at = Some(e.at);
+                f.closing = Some(Closing::Refused);
+                f.paused_since = None;
+            }
+            Action::Stop => {
+                f.closed_at = Some(e.at);
+                f.closing = Some(if from == Status::WithdrawalRequested {
+                    Closing::Withdrawn
+                } else {
+                    Closing::Stopped
+                });
+                f.paused_since = None;
+            }
+            Action::RequestWithdrawal | Action::StartProcessing => {}
+            Action::Reappoint => {
+                let new_due = e
+                    .due_at
+                    .ok_or("a re-appointment names no new appointment")?;
+                if f.due_at.is_some_and(|due| new_due <= due) {
+                    return Err("the new appointment is not later than the one it replaces".into());
+                }
+                f.due_at = Some(new_due);
+                f.reappointed = true;
+            }
+        }
+    }
+    f.history.push(HistoryEntry {
+        index,
+        event: e.clone(),
+        state_after: f.state,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,306 @@
+use automerge::{ActorId, Automerge};
+
+use super::*;
+use crate::calendar::{DAY_MS, TimeUnit};
+use crate::dossier::{
+    self, Applicant, DossierId, NewDossier, ProcedureSnapshot, Reception, SupplementMode,
+};
+use crate::workflow::Action;
+
+const COMMUNE: &str = "26734";
+const AGENCY: &str = "000.00.12.H56";
+const T0: i64 = 1_763_344_800_000; // Mon 2025-11-17 09:00 +07
+
+fn node(n: u8) -> (ActorId, String) {
+    let bytes = [n; 32];
+    let actor = ActorId::from(bytes);
+    let hex = actor.to_hex_string();
+    (actor, hex)
+}
+
+fn new_dossier(node_hex: &str, channel: Channel, same_day: bool) -> NewDossier {
+    NewDossier {
+        id: DossierId([7; 16]),
+        code: "000.21.45.H56-251117-0001".into(),
+        procedure: ProcedureSnapshot {
+            code: "2.000720".into(),
+            name: "Đăng ký thành lập hộ kinh doanh".into(),
+            case_code: "default".into(),
+            catalog_version: "test".into(),
+            processing_time: 3,
+            time_unit: TimeUnit::WorkingDays,
+            same_day,
+            no_appointment: false,
+            fee_vnd: 100_000,
+        },
+        applicant: Applicant {
+            name: "Người Thử Mẫu".into(),
+            id_number: "000000000001".into(),
+            ..Applicant::default()
+        },
+        reception: Reception {
+            unit: COMMUNE.into(),
+            agency_id: "000.21.45.H56".into(),
+            node: node_hex.into(),
+            officer: "tiepnhan".into(),
+            at: T0,
+            channel,
+            calendar_version: "test".into(),
+            supplement_mode: SupplementMode::Pause,
+        },
+        due_at: Some(T0 + 3 * DAY_MS),
+        documents: vec![],
+    }
+}
+
+fn event(action: Action, at: i64, unit: &str, node_hex: &str) -> dossier::Event {
+    dossier::Event {
+        action: Some(action),
+        at,
+        unit: unit.into(),
+        node: node_hex.into(),
+        officer: "officer".into(),
+        ..dossier::Event::default()
+    }
+}
+
+fn folded(doc: &Automerge) -> Folded {
+    fold(&dossier::read(doc).unwrap(), 420)
+}
+
+#[test]
+fn a_dossier_goes_from_reception_to_return() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    assert_eq!(folded(&doc).state, Status::Accepted);
+    for (i, action) in [
+        Action::StartProcessing,
+        Action::Processed,
+        Action::ReturnResult,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = event(action, T0 + (i as i64 + 1) * DAY_MS, COMMUNE, &hex);
+        if action == Action::Processed {
+            e.result = Some("Giấy chứng nhận số 12/GCN".into());
+        }
+        dossier::append_event(&mut doc, &e).unwrap();
+    }
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::Returned);
+    assert_eq!(f.history.len(), 4);
+    assert_eq!(f.result.as_deref(), Some("Giấy chứng nhận số 12/GCN"));
+    assert_eq!(f.returned_at, Some(T0 + 3 * DAY_MS));
+    assert_eq!(f.on_time, Some(OnTime::OnTime));
+    assert_eq!(f.closing, Some(Closing::Returned));
+    assert!(f.conflicts.is_empty());
+}
+
+#[test]
+fn online_dossiers_start_as_submitted_and_are_accepted() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Online, false)).unwrap();
+    assert_eq!(folded(&doc).state, Status::SubmittedOnline);
+    let mut accept = event(Action::Accept, T0 + 1000, COMMUNE, &hex);
+    accept.due_at = Some(T0 + 4 * DAY_MS);
+    dossier::append_event(&mut doc, &accept).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::Accepted);
+    assert_eq!(f.due_at, Some(T0 + 4 * DAY_MS));
+}
+
+#[test]
+fn supplement_pauses_the_clock_and_the_new_appointment_holds() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    let mut req = event(Action::RequestSupplement, T0 + 1000, COMMUNE, &hex);
+    req.deadline = Some(T0 + 10 * DAY_MS);
+    dossier::append_event(&mut doc, &req).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::SupplementRequested);
+    assert_eq!(f.paused_since, Some(T0 + 1000));
+    assert!(
+        !f.is_overdue(T0 + 30 * DAY_MS),
+        "a paused dossier is never overdue"
+    );
+    let mut back = event(Action::SupplementReceived, T0 + DAY_MS, COMMUNE, &hex);
+    back.due_at = Some(T0 + 4 * DAY_MS);
+    dossier::append_event(&mut doc, &back).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::Accepted);
+    assert_eq!(f.due_at, Some(T0 + 4 * DAY_MS));
+    assert_eq!(f.paused_since, None);
+    assert_eq!(f.supplement_requests, 1);
+    assert!(f.is_overdue(T0 + 5 * DAY_MS));
+    assert!(!f.is_overdue(T0 + 3 * DAY_MS));
+}
+
+#[test]
+fn late_return_after_reappointment_is_classified_against_the_new_date() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    dossier::append_event(
+        &mut doc,
+        &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex),
+    )
+    .unwrap();
+    let mut re = event(Action::Reappoint, T0 + DAY_MS, COMMUNE, &hex);
+    re.due_at = Some(T0 + 6 * DAY_MS);
+    dossier::append_event(&mut doc, &re).unwrap();
+    dossier::append_event(
+        &mut doc,
+        &event(Action::Processed, T0 + 7 * DAY_MS, COMMUNE, &hex),
+    )
+    .unwrap();
+    dossier::append_event(
+        &mut doc,
+        &event(Action::ReturnResult, T0 + 7 * DAY_MS, COMMUNE, &hex),
+    )
+    .unwrap();
+    let f = folded(&doc);
+    assert!(f.reappointed);
+    assert_eq!(f.on_time, Some(OnTime::Late));
+}
+
+/// The citizen withdraws at the commune while, on the agency's node, the
+/// agency records the result. Both replicas merge to the same list order,
+/// the same state and the same conflict, whichever merges first.
+#[test]
+fn concurrent_incompatible_events_merge_deterministically_into_a_conflict() {
+    let (commune_actor, commune_hex) = node(1);
+    let (agency_actor, agency_hex) = node(2);
+    let (mut commune, _) = dossier::create(
+        commune_actor,
+        &new_dossier(&commune_hex, Channel::Direct, false),
+    )
+    .unwrap();
+    let mut t = event(Action::Transfer, T0 + 1000, COMMUNE, &commune_hex);
+    t.to_unit = Some(AGENCY.into());
+    dossier::append_event(&mut commune, &t).unwrap();
+    let mut agency = commune.fork().with_actor(agency_actor);
+
+    dossier::append_event(
+        &mut commune,
+        &event(
+            Action::RequestWithdrawal,
+            T0 + DAY_MS,
+            COMMUNE,
+            &commune_hex,
+        ),
+    )
+    .unwrap();
+    dossier::append_event(
+        &mut agency,
+        &event(Action::Processed, T0 + DAY_MS, AGENCY, &agency_hex),
+    )
+    .unwrap();
+
+    let mut a = commune.fork();
+    a.merge(&mut agency.fork()).unwrap();
+    let mut b = agency.fork();
+    b.merge(&mut commune.fork()).unwrap();
+    assert_eq!(a.get_heads(), b.get_heads());
+    let (fa, fb) = (folded(&a), folded(&b));
+    assert_eq!(fa, fb, "replicas derive the same state");
+    assert_eq!(fa.conflicts.len(), 1, "{:?}", fa.conflicts);
+    // Whichever of the two branches sorts first wins; the other is shown.
+    let c = &fa.conflicts[0];
+    assert!(
+        c.action == "processed" || c.action == "request_withdrawal",
+        "{c:?}"
+    );
+    assert!(matches!(
+        fa.state,
+        Status::ResultReady | Status::Stopped | Status::WithdrawalRequested
+    ));
+}
+
+#[test]
+fn an_event_edited_by_another_actor_is_ignored_and_flagged() {
+    use automerge::{ROOT, ReadDoc, transaction::Transactable};
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    dossier::append_event(
+        &mut doc,
+        &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex),
+    )
+    .unwrap();
+    let mut e = event(Action::Processed, T0 + 2000, COMMUNE, &hex);
+    e.result = Some("kết quả".into());
+    dossier::append_event(&mut doc, &e).unwrap();
+    // Another node rewrites the result of the commune's event.
+    let (intruder, _) = node(9);
+    let mut forged = doc.fork().with_actor(intruder);
+    let (_, events) = forged.get(ROOT, "events").unwrap().unwrap();
+    let (_, ev) = forged.get(&events, 2).unwrap().unwrap();
+    let mut tx = forged.transaction();
+    tx.put(&ev, "result", "giả mạo").unwrap();
+    tx.commit();
+    let f = folded(&forged);
+    assert_eq!(
+        f.state,
+        Status::InProcess,
+        "the tampered event is not applied"
+    );
+    assert_eq!(f.conflicts.len(), 1);
+    assert!(
+        f.conflicts[0].reason.contains("not by its author"),
+        "{:?}",
+        f.conflicts[0]
+    );
+}
+
+#[test]
+fn an_event_naming_another_node_is_flagged() {
+    let (actor, hex) = node(1);
+    let (other, other_hex) = node(3);
+    let (doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    let mut forged = doc.fork().with_actor(other);
+    dossier::append_event(
+        &mut forged,
+        &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex),
+    )
+    .unwrap();
+    let f = folded(&forged);
+    assert_eq!(f.state, Status::Accepted);
+    assert!(f.conflicts[0].reason.contains(&other_hex));
+}
+
+#[test]
+fn withdrawal_then_stop_counts_as_withdrawn() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    dossier::append_event(
+        &mut doc,
+        &event(Action::RequestWithdrawal, T0 + 1000, COMMUNE, &hex),
+    )
+    .unwrap();
+    dossier::append_event(&mut doc, &event(Action::Stop, T0 + 2000, COMMUNE, &hex)).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::Stopped);
+    assert_eq!(f.closing, Some(Closing::Withdrawn));
+}
+
+#[test]
+fn documents_survive_save_and_load() {
+    let (actor, hex) = node(1);
+    let mut new = new_dossier(&hex, Channel::Post, false);
+    new.documents = vec![crate::dossier::DocumentEntry {
+        name: "Giấy đề nghị".into(),
+        originals: 1,
+        copies: 2,
+        received: true,
+    }];
+    let (doc, _) = dossier::create(actor, &new).unwrap();
+    let loaded = Automerge::load(&doc.save()).unwrap();
+    let record = dossier::read(&loaded).unwrap();
+    assert_eq!(record.documents, new.documents);
+    assert_eq!(record.applicant, new.applicant);
+    assert_eq!(record.reception, new.reception);
+    assert_eq!(record.procedure, new.procedure);
+    assert_eq!(
+        record.participants,
+        vec![(COMMUNE.to_string(), "receiving".to_string())]
+    );
+}

@@ -1,0 +1,227 @@
+//! Dossier summaries (what the store's indexes hold) and the statistics a
+//! province reports (mẫu II.06a): received, processed early / on time /
+//! late, in process within deadline / overdue, refused, withdrawn, stopped.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::local_date_at;
+use crate::dossier::{Channel, DossierRecord};
+use crate::fold::{Closing, Folded, OnTime, is_overdue};
+use crate::workflow::Status;
+
+/// The derived facts of a dossier that lists, searches and statistics need
+/// without loading the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DossierSummary {
+    pub id: [u8; 16],
+    pub code: String,
+    pub procedure_code: String,
+    pub procedure_name: String,
+    pub applicant_name: String,
+    pub applicant_id_number: String,
+    pub receiving_unit: String,
+    pub holder_unit: String,
+    pub channel: Channel,
+    pub state: Status,
+    pub received_at: i64,
+    pub due_at: Option<i64>,
+    pub paused_since: Option<i64>,
+    pub result_ready_at: Option<i64>,
+    pub returned_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub closing: Option<Closing>,
+    pub on_time: Option<OnTime>,
+    pub supplement_requests: u32,
+    pub conflicts: u32,
+}
+
+impl DossierSummary {
+    pub fn new(record: &DossierRecord, folded: &Folded) -> Self {
+        DossierSummary {
+            id: record.id.0,
+            code: record.code.clone(),
+            procedure_code: record.procedure.code.clone(),
+            procedure_name: record.procedure.name.clone(),
+            applicant_name: record.applicant.name.clone(),
+            applicant_id_number: record.applicant.id_number.clone(),
+            receiving_unit: record.reception.unit.clone(),
+            holder_unit: folded.holder_unit.clone(),
+            channel: record.reception.channel,
+            state: folded.state,
+            received_at: record.reception.at,
+            due_at: folded.due_at,
+            paused_since: folded.paused_since,
+            result_ready_at: folded.result_ready_at,
+            returned_at: folded.returned_at,
+            closed_at: folded.closed_at,
+            closing: folded.closing,
+            on_time: folded.on_time,
+            supplement_requests: folded.supplement_requests,
+            conflicts: folded.conflicts.len() as u32,
+        }
+    }
+
+    pub fn is_overdue(&self, now_ms: i64) -> bool {
+        is_overdue(
+            self.state,
+            self.due_at,
+            self.paused_since,
+            self.result_ready_at,
+            now_ms,
+        )
+    }
+
+    /// Open: not refused, stopped or returned.
+    pub fn is_open(&self) -> bool {
+        !self.state.is_closed()
+    }
+}
+
+/// A reporting period in local dates, both ends inclusive; `None` is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Period {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Processed {
+    pub early: u64,
+    pub on_time: u64,
+    pub late: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InProcess {
+    pub within_deadline: u64,
+    pub overdue: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReceivedDetail {
+    /// Kỳ trước chuyển qua: received before the period, still open at its start.
+    pub carried_over: u64,
+    pub online: u64,
+    /// Trực tiếp và bưu chính.
+    pub direct_or_post: u64,
+}
+
+/// The report of one unit (or of a node's scope) for one period.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// Received in the period (online + direct/post), carried-over excluded.
+    pub received: u64,
+    pub received_detail: ReceivedDetail,
+    pub processed: Processed,
+    pub in_process: InProcess,
+    pub refused: u64,
+    pub withdrawn: u64,
+    pub stopped: u64,
+    /// Share of processed dossiers returned on or before the appointment,
+    /// from 0 to 1, counting a dossier with more than one supplement request
+    /// as late (national service index rule); `None` when nothing was
+    /// processed.
+    pub on_time_rate: Option<f64>,
+    /// Share of the period's dossiers received online.
+    pub online_share: Option<f64>,
+}
+
+fn in_period(at_ms: i64, period: &Period, offset: i32) -> bool {
+    let d = local_date_at(at_ms, offset);
+    period.from.is_none_or(|f| d >= f) && period.to.is_none_or(|t| d <= t)
+}
+
+fn before_period(at_ms: i64, period: &Period, offset: i32) -> bool {
+    period
+        .from
+        .is_some_and(|f| local_date_at(at_ms, offset) < f)
+}
+
+fn after_period(at_ms: i64, period: &Period, offset: i32) -> bool {
+    period.to.is_some_and(|t| local_date_at(at_ms, offset) > t)
+}
+
+/// Computes the report over `summaries` as of `now_ms`. A dossier counts as
+/// in process when it was received by the end of the period and not closed
+/// by then; it is overdue when its appointment passed before the end of the
+/// period (or before `now`, for a period that has not ended).
+pub fn compute<'a>(
+    summaries: impl IntoIterator<Item = &'a DossierSummary>,
+    period: Period,
+    now_ms: i64,
+    offset: i32,
+) -> Stats {
+    let mut s = Stats::default();
+    let mut on_time_index = 0u64;
+    let period_end_ms = period.to.map(|t| {
+        let next = t.succ_opt().unwrap_or(t);
+        let days = next
+            .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("date"))
+            .num_days();
+        days * crate::calendar::DAY_MS - offset as i64 * crate::calendar::MINUTE_MS - 1
+    });
+    let as_of = period_end_ms.map_or(now_ms, |end| end.min(now_ms));
+    for d in summaries {
+        if after_period(d.received_at, &period, offset) {
+            continue;
+        }
+        if in_period(d.received_at, &period, offset) {
+            s.received += 1;
+            if d.channel == Channel::Online {
+                s.received_detail.online += 1;
+            } else {
+                s.received_detail.direct_or_post += 1;
+            }
+        } else if before_period(d.received_at, &period, offset)
+            && d.closed_at
+                .is_none_or(|c| !before_period(c, &period, offset))
+        {
+            s.received_detail.carried_over += 1;
+        }
+        let closed_by_end = d.closed_at.filter(|c| !after_period(*c, &period, offset));
+        match (closed_by_end, d.closing) {
+            (Some(at), Some(closing)) => {
+                if !in_period(at, &period, offset) {
+                    continue;
+                }
+                match closing {
+                    Closing::Returned => {
+                        match d.on_time {
+                            Some(OnTime::Early) => s.processed.early += 1,
+                            Some(OnTime::Late) => s.processed.late += 1,
+                            Some(OnTime::OnTime) | None => s.processed.on_time += 1,
+                        }
+                        if d.on_time != Some(OnTime::Late) && d.supplement_requests <= 1 {
+                            on_time_index += 1;
+                        }
+                    }
+                    Closing::Refused => s.refused += 1,
+                    Closing::Withdrawn => s.withdrawn += 1,
+                    Closing::Stopped => s.stopped += 1,
+                }
+            }
+            _ => {
+                if d.received_at > as_of && period.to.is_some() {
+                    continue;
+                }
+                if is_overdue(d.state, d.due_at, d.paused_since, d.result_ready_at, as_of) {
+                    s.in_process.overdue += 1;
+                } else {
+                    s.in_process.within_deadline += 1;
+                }
+            }
+        }
+    }
+    let processed = s.processed.early + s.processed.on_time + s.processed.late;
+    if processed > 0 {
+        s.on_time_rate = Some(on_time_index as f64 / processed as f64);
+    }
+    if s.received > 0 {
+        s.online_share = Some(s.received_detail.online as f64 / s.received as f64);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+use super::*;
+use crate::calendar::DAY_MS;
+
+const T0: i64 = 1_763_344_800_000; // Mon 2025-11-17 09:00 +07
+
+fn summary(n: u8) -> DossierSummary {
+    DossierSummary {
+        id: [n; 16],
+        code: format!("X-251117-{n:04}"),
+        procedure_code: "2.000720".into(),
+        procedure_name: "p".into(),
+        applicant_name: "a".into(),
+        applicant_id_number: "000000000001".into(),
+        receiving_unit: "26734".into(),
+        holder_unit: "26734".into(),
+        channel: Channel::Direct,
+        state: Status::Accepted,
+        received_at: T0,
+        due_at: Some(T0 + 3 * DAY_MS),
+        paused_since: None,
+        result_ready_at: None,
+        returned_at: None,
+        closed_at: None,
+        closing: None,
+        on_time: None,
+        supplement_requests: 0,
+        conflicts: 0,
+    }
+}
+
+fn returned(n: u8, on_time: OnTime, supplements: u32) -> DossierSummary {
+    DossierSummary {
+        state: Status::Returned,
+        returned_at: Some(T0 + DAY_MS),
+        closed_at: Some(T0 + DAY_MS),
+        closing: Some(Closing::Returned),
+        on_time: Some(on_time),
+        supplement_requests: supplements,
+        ..summary(n)
+    }
+}
+
+fn date(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 11, d).unwrap()
+}
+
+#[test]
+fn report_counts_each_class() {
+    let closed = |n, closing| DossierSummary {
+        state: Status::Stopped,
+        closed_at: Some(T0 + 1000),
+        closing: Some(closing),
+        ..summary(n)
+    };
+    let online = DossierSummary {
+        channel: Channel::Online,
+        state: Status::SubmittedOnline,
+        ..summary(9)
+    };
+    let all = vec![
+        returned(1, OnTime::Early, 0),
+        returned(2, OnTime::OnTime, 0),
+        returned(3, OnTime::Late, 0),
+        returned(4, OnTime::OnTime, 2),
+        summary(5),
+        DossierSummary {
+            due_at: Some(T0 - 1),
+            ..summary(6)
+        },
+        closed(7, Closing::Refused),
+        closed(8, Closing::Withdrawn),
+        online,
+    ];
+    let s = compute(&all, Period::default(), T0 + 1000, 420);
+    assert_eq!(s.received, 9);
+    assert_eq!(s.received_detail.online, 1);
+    assert_eq!(s.received_detail.direct_or_post, 8);
+    assert_eq!(
+        s.processed,
+        Processed {
+            early: 1,
+            on_time: 2,
+            late: 1
+        }
+    );
+    assert_eq!(
+        s.in_process,
+        InProcess {
+            within_deadline: 2,
+            overdue: 1
+        }
+    );
+    assert_eq!((s.refused, s.withdrawn, s.stopped), (1, 1, 0));
+    // Two of four on time: the late one and the one with two supplement requests are not.
+    assert_eq!(s.on_time_rate, Some(0.5));
+}
+
+#[test]
+fn periods_split_received_carried_over_and_processed() {
+    let old = DossierSummary {
+        received_at: T0 - 7 * DAY_MS,
+        due_at: Some(T0 - 4 * DAY_MS),
+        ..summary(1)
+    };
+    let old_returned = DossierSummary {
+        received_at: T0 - 7 * DAY_MS,
+        ..returned(2, OnTime::Early, 0)
+    };
+    let later = DossierSummary {
+        received_at: T0 + 10 * DAY_MS,
+        ..summary(3)
+    };
+    let all = vec![old, old_returned, later, summary(4)];
+    let period = Period {
+        from: Some(date(17)),
+        to: Some(date(20)),
+    };
+    let s = compute(&all, period, T0 + 30 * DAY_MS, 420);
+    assert_eq!(s.received, 1, "only the dossier received on the 17th");
+    assert_eq!(s.received_detail.carried_over, 2);
+    assert_eq!(s.processed.early, 1);
+    // The old open one is overdue by the end of the period (due the 13th);
+    // the new one (due the 20th 09:00) is overdue by the period's end too.
+    assert_eq!(s.in_process.overdue, 2);
+    assert_eq!(s.in_process.within_deadline, 0);
+    let s = compute(
+        &all,
+        Period {
+            from: Some(date(17)),
+            to: Some(date(19)),
+        },
+        T0 + 30 * DAY_MS,
+        420,
+    );
+    assert_eq!(
+        s.in_process,
+        InProcess {
+            within_deadline: 1,
+            overdue: 1
+        }
+    );
+}
+
+#[test]
+fn nothing_processed_means_no_rate() {
+    let s = compute(&[summary(1)], Period::default(), T0, 420);
+    assert_eq!(s.on_time_rate, None);
+}

@@ -1,0 +1,718 @@
+//! The one-stop workflow: national status codes, officer roles, the actions
+//! that move a dossier between states and who may take them.
+//!
+//! [`transition`] is the single place that decides whether an action is
+//! allowed; the HTTP API asks it before appending an event, and the fold
+//! asks it again for every event after a merge, so a replica never derives
+//! a state that the rules forbid.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// National status codes (mã trạng thái hồ sơ) reported to the National
+/// Public Service Portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Status {
+    /// 1 — Mới đăng ký: submitted online, not yet checked.
+    SubmittedOnline = 1,
+    /// 2 — Được tiếp nhận: accepted at the desk.
+    Accepted = 2,
+    /// 3 — Không được tiếp nhận: not accepted / refused.
+    NotAccepted = 3,
+    /// 4 — Đang xử lý: in process.
+    InProcess = 4,
+    /// 5 — Yêu cầu bổ sung: supplement requested from the citizen.
+    SupplementRequested = 5,
+    /// 6 — Yêu cầu thực hiện nghĩa vụ tài chính.
+    FinancialObligation = 6,
+    /// 7 — Công dân yêu cầu rút hồ sơ.
+    WithdrawalRequested = 7,
+    /// 8 — Dừng xử lý.
+    Stopped = 8,
+    /// 9 — Đã xử lý xong: result ready.
+    ResultReady = 9,
+    /// 10 — Đã trả kết quả.
+    Returned = 10,
+}
+
+impl From<Status> for u8 {
+    fn from(s: Status) -> u8 {
+        s as u8
+    }
+}
+
+impl TryFrom<u8> for Status {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Self, String> {
+        Status::from_code(v).ok_or_else(|| format!("{v} is not a national status code (1-10)"))
+    }
+}
+
+impl Status {
+    pub const ALL: [Status; 10] = [
+        Status::SubmittedOnline,
+        Status::Accepted,
+        Status::NotAccepted,
+        Status::InProcess,
+        Status::SupplementRequested,
+        Status::FinancialObligation,
+        Status::WithdrawalRequested,
+        Status::Stopped,
+        Status::ResultReady,
+        Status::Returned,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Status::ALL.get(code.checked_sub(1)? as usize).copied()
+    }
+
+    /// Terminal states: nothing more happens to the dossier.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            Status::NotAccepted | Status::Stopped | Status::Returned
+        )
+    }
+
+    /// States in which the clock is stopped because the office waits for the
+    /// citizen.
+    pub fn is_waiting_for_citizen(self) -> bool {
+        matches!(
+            self,
+            Status::SupplementRequested | Status::FinancialObligation
+        )
+    }
+
+    pub fn name_vi(self) -> &'static str {
+        match self {
+            Status::SubmittedOnline => "Mới đăng ký",
+            Status::Accepted => "Được tiếp nhận",
+            Status::NotAccepted => "Không được tiếp nhận",
+            Status::InProcess => "Đang xử lý",
+            Status::SupplementRequested => "Yêu cầu bổ sung",
+            Status::FinancialObligation => "Yêu cầu thực hiện nghĩa vụ tài chính",
+            Status::WithdrawalRequested => "Công dân yêu cầu rút hồ sơ",
+            Status::Stopped => "Dừng xử lý",
+            Status::ResultReady => "Đã xử lý xong",
+            Status::Returned => "Đã trả kết quả",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code(), self.name_vi())
+    }
+}
+
+/// Officer roles on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Quản trị: manages accounts and the catalog; holds every role.
+    Admin,
+    /// Cán bộ một cửa: receives and returns dossiers.
+    Receptionist,
+    /// Chuyên viên: processes dossiers.
+    Specialist,
+    /// Lãnh đạo: approves, stops, re-appoints.
+    Leader,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Admin,
+        Role::Receptionist,
+        Role::Specialist,
+        Role::Leader,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Receptionist => "receptionist",
+            Role::Specialist => "specialist",
+            Role::Leader => "leader",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Every event kind of the dossier's history. The first event of every
+/// dossier is `Receive`; the rest are the officer actions of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Receive,
+    Accept,
+    Refuse,
+    StartProcessing,
+    Transfer,
+    RequestSupplement,
+    SupplementReceived,
+    RequestFinancialObligation,
+    FinancialObligationFulfilled,
+    Processed,
+    ReturnResult,
+    RequestWithdrawal,
+    Stop,
+    Reappoint,
+}
+
+impl Action {
+    pub const ALL: [Action; 14] = [
+        Action::Receive,
+        Action::Accept,
+        Action::Refuse,
+        Action::StartProcessing,
+        Action::Transfer,
+        Action::RequestSupplement,
+        Action::SupplementReceived,
+        Action::RequestFinancialObligation,
+        Action::FinancialObligationFulfilled,
+        Action::Processed,
+        Action::ReturnResult,
+        Action::RequestWithdrawal,
+        Action::Stop,
+        Action::Reappoint,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Receive => "receive",
+            Action::Accept => "accept",
+            Action::Refuse => "refuse",
+            Action::StartProcessing => "start_processing",
+            Action::Transfer => "transfer",
+            Action::RequestSupplement => "request_supplement",
+            Action::SupplementReceived => "supplement_received",
+            Action::RequestFinancialObligation => "request_financial_obligation",
+            Action::FinancialObligationFulfilled => "financial_obligation_fulfilled",
+            Action::Processed => "processed",
+            Action::ReturnResult => "return_result",
+            Action::RequestWithdrawal => "request_withdrawal",
+            Action::Stop => "stop",
+            Action::Reappoint => "reappoint",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which unit may take an action on a dossier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitAuthority {
+    /// The one-stop desk that received the dossier (and returns the result).
+    Receiving,
+    /// The unit currently holding the dossier for processing.
+    Holder,
+    /// Either of them.
+    ReceivingOrHolder,
+}
+
+/// The facts of a dossier that the rules look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Situation<'a> {
+    pub state: Status,
+    /// State before a supplement request or withdrawal request.
+    pub previous: Option<Status>,
+    pub receiving_unit: &'a str,
+    pub holder_unit: &'a str,
+    pub same_day: bool,
+    pub reappointed: bool,
+    pub due_at: Option<i64>,
+    pub supplement_deadline: Option<i64>,
+}
+
+/// Who takes an action, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub unit: &'a str,
+    /// `None` when replaying a synced event: the officer's roles are
+    /// vouched for by the signing node, only the unit is checked.
+    pub roles: Option<&'a [Role]>,
+    pub at_ms: i64,
+    pub utc_offset_minutes: i32,
+}
+
+/// Why an action was refused; `Forbidden` maps to 403, `InvalidState` to 409.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    InvalidState(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The outcome of an allowed action: the new state and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub state: Status,
+    pub previous: Option<Status>,
+}
+
+struct Rule {
+    from: &'static [Status],
+    roles: &'static [Role],
+    unit: UnitAuthority,
+}
+
+use Role::{Leader, Receptionist, Specialist};
+use Status::*;
+
+fn rules(action: Action, state: Status) -> Option<Rule> {
+    let r = |from, roles, unit| Some(Rule { from, roles, unit });
+    match action {
+        Action::Receive => None,
+        Action::Accept => r(
+            &[SubmittedOnline],
+            &[Receptionist],
+            UnitAuthority::Receiving,
+        ),
+        Action::Refuse => r(
+            &[SubmittedOnline, SupplementRequested],
+            &[Receptionist],
+            UnitAuthority::Receiving,
+        ),
+        Action::StartProcessing => r(&[Accepted], &[Specialist, Leader], UnitAuthority::Holder),
+        Action::Transfer if state == Accepted => {
+            r(&[Accepted], &[Receptionist], UnitAuthority::Receiving)
+        }
+        Action::Transfer => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
+        Action::RequestSupplement => r(
+            &[SubmittedOnline, Accepted, InProcess],
+            &[Receptionist, Specialist],
+            UnitAuthority::ReceivingOrHolder,
+        ),
+        Action::SupplementReceived => r(
+            &[SupplementRequested],
+            &[Receptionist],
+            UnitAuthority::Receiving,
+        ),
+        Action::RequestFinancialObligation => {
+            r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder)
+        }
+        Action::FinancialObligationFulfilled => r(
+            &[FinancialObligation],
+            &[Receptionist, Specialist],
+            UnitAuthority::ReceivingOrHolder,
+        ),
+        Action::Processed if state == Accepted => r(
+            &[Accepted],
+            &[Receptionist, Specialist, Leader],
+            UnitAuthority::Holder,
+        ),
+        Action::Processed => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
+        Action::ReturnResult => r(&[ResultReady], &[Receptionist], UnitAuthority::Receiving),
+        Action::RequestWithdrawal => r(
+            &[
+                SubmittedOnline,
+                Accepted,
+                InProcess,
+                SupplementRequested,
+                FinancialObligation,
+            ],
+            &[Receptionist],
+            UnitAuthority::Receiving,
+        ),
+        Action::Stop if state == WithdrawalRequested => r(
+            &[WithdrawalRequested],
+            &[Receptionist, Leader],
+            UnitAuthority::ReceivingOrHolder,
+        ),
+        Action::Stop => r(&[InProcess], &[Leader], UnitAuthority::Holder),
+        Action::Reappoint => r(
+            &[
+                Accepted,
+                InProcess,
+                SupplementRequested,
+                FinancialObligation,
+            ],
+            &[Receptionist, Leader],
+            UnitAuthority::Receiving,
+        ),
+    }
+}
+
+fn list_states(states: &[Status]) -> String {
+    states
+        .iter()
+        .map(|s| s.code().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Decides whether `actor` may take `action` on a dossier in `situation`.
+///
+/// Checks, in order: the state (409), the unit's authority and the officer's
+/// role (403), then action-specific conditions (409).
+pub fn transition(
+    action: Action,
+    situation: &Situation<'_>,
+    actor: &Actor<'_>,
+) -> Result<Outcome, Refusal> {
+    let state = situation.state;
+    let Some(rule) = rules(action, state) else {
+        return Err(Refusal::InvalidState(format!(
+            "'{action}' is recorded only when a dossier is created"
+        )));
+    };
+    if !rule.from.contains(&state) {
+        return Err(Refusal::InvalidState(format!(
+            "'{action}' is not allowed while the dossier is in state {state}; it is allowed from state {}",
+            list_states(rule.from)
+        )));
+    }
+    let unit_ok = match rule.unit {
+        UnitAuthority::Receiving => actor.unit == situation.receiving_unit,
+        UnitAuthority::Holder => actor.unit == situation.holder_unit,
+        UnitAuthority::ReceivingOrHolder => {
+            actor.unit == situation.receiving_unit || actor.unit == situation.holder_unit
+        }
+    };
+    if !unit_ok {
+        let who = match rule.unit {
+            UnitAuthority::Receiving => format!("the receiving unit {}", situation.receiving_unit),
+            UnitAuthority::Holder => format!("the unit holding it, {}", situation.holder_unit),
+            UnitAuthority::ReceivingOrHolder => format!(
+                "the receiving unit {} or the unit holding it, {}",
+                situation.receiving_unit, situation.holder_unit
+            ),
+        };
+        return Err(Refusal::Forbidden(format!(
+            "unit {} may not '{action}' this dossier: only {who} may",
+            actor.unit
+        )));
+    }
+    if let Some(roles) = actor.roles {
+        let allowed = roles.contains(&Role::Admin) || rule.roles.iter().any(|r| roles.contains(r));
+        if !allowed {
+            let names: Vec<_> = rule.roles.iter().map(|r| r.as_str()).collect();
+            return Err(Refusal::Forbidden(format!(
+                "'{action}' needs the role {}",
+                names.join(" or ")
+            )));
+        }
+    }
+    let mut outcome = Outcome {
+        state,
+        previous: situation.previous,
+    };
+    match action {
+        Action::Receive => unreachable!("handled above"),
+        Action::Accept => outcome.state = Accepted,
+        Action::Refuse => {
+            if state == SupplementRequested {
+                match situation.supplement_deadline {
+                    Some(deadline) if actor.at_ms > deadline => {}
+                    Some(_) => {
+                        return Err(Refusal::InvalidState(
+                            "a dossier waiting for a supplement may be refused only after the supplement deadline has passed".into(),
+                        ));
+                    }
+                    None => {
+                        return Err(Refusal::InvalidState(
+                            "a dossier waiting for a supplement may be refused only after its supplement deadline, and none was set".into(),
+                        ));
+                    }
+                }
+            }
+            outcome.state = NotAccepted;
+            outcome.previous = None;
+        }
+        Action::StartProcessing | Action::Transfer => outcome.state = InProcess,
+        Action::RequestSupplement => {
+            outcome.previous = Some(state);
+            outcome.state = SupplementRequested;
+        }
+        Action::SupplementReceived => {
+            outcome.state = situation.previous.unwrap_or(Accepted);
+            outcome.previous = None;
+        }
+        Action::RequestFinancialObligation => outcome.state = FinancialObligation,
+        Action::FinancialObligationFulfilled => outcome.state = InProcess,
+        Action::Processed => {
+            if state == Accepted && !situation.same_day {
+                return Err(Refusal::InvalidState(
+                    "only a same-day procedure may go from accepted (2) straight to processed (9); start processing first".into(),
+                ));
+            }
+            outcome.state = ResultReady;
+        }
+        Action::ReturnResult => outcome.state = Returned,
+        Action::RequestWithdrawal => {
+            outcome.previous = Some(state);
+            outcome.state = WithdrawalRequested;
+        }
+        Action::Stop => outcome.state = Stopped,
+        Action::Reappoint => {
+            if situation.reappointed {
+                return Err(Refusal::InvalidState(
+                    "this dossier was already re-appointed once; a dossier may be re-appointed only once".into(),
+                ));
+            }
+            let Some(due) = situation.due_at else {
+                return Err(Refusal::InvalidState(
+                    "this dossier has no appointment to move".into(),
+                ));
+            };
+            let today = crate::calendar::local_date_at(actor.at_ms, actor.utc_offset_minutes);
+            let due_day = crate::calendar::local_date_at(due, actor.utc_offset_minutes);
+            if today >= due_day {
+                return Err(Refusal::InvalidState(format!(
+                    "the apology and new appointment must be issued at least one day before the appointment ({due_day})"
+                )));
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn situation(state: Status) -> Situation<'static> {
+        Situation {
+            state,
+            previous: None,
+            receiving_unit: "26734",
+            holder_unit: "26734",
+            same_day: false,
+            reappointed: false,
+            due_at: Some(10 * crate::calendar::DAY_MS),
+            supplement_deadline: None,
+        }
+    }
+
+    fn officer(roles: &'static [Role]) -> Actor<'static> {
+        Actor {
+            unit: "26734",
+            roles: Some(roles),
+            at_ms: 0,
+            utc_offset_minutes: 420,
+        }
+    }
+
+    /// The full state table: every (action, state) pair that is allowed,
+    /// and the state it leads to. Every pair not listed must be refused.
+    #[test]
+    fn state_table_allows_exactly_the_listed_transitions() {
+        let allowed: &[(Action, Status, Status)] = &[
+            (Action::Accept, SubmittedOnline, Accepted),
+            (Action::Refuse, SubmittedOnline, NotAccepted),
+            (Action::StartProcessing, Accepted, InProcess),
+            (Action::Transfer, Accepted, InProcess),
+            (Action::Transfer, InProcess, InProcess),
+            (
+                Action::RequestSupplement,
+                SubmittedOnline,
+                SupplementRequested,
+            ),
+            (Action::RequestSupplement, Accepted, SupplementRequested),
+            (Action::RequestSupplement, InProcess, SupplementRequested),
+            (Action::SupplementReceived, SupplementRequested, Accepted),
+            (
+                Action::RequestFinancialObligation,
+                InProcess,
+                FinancialObligation,
+            ),
+            (
+                Action::FinancialObligationFulfilled,
+                FinancialObligation,
+                InProcess,
+            ),
+            (Action::Processed, InProcess, ResultReady),
+            (Action::ReturnResult, ResultReady, Returned),
+            (
+                Action::RequestWithdrawal,
+                SubmittedOnline,
+                WithdrawalRequested,
+            ),
+            (Action::RequestWithdrawal, Accepted, WithdrawalRequested),
+            (Action::RequestWithdrawal, InProcess, WithdrawalRequested),
+            (
+                Action::RequestWithdrawal,
+                SupplementRequested,
+                WithdrawalRequested,
+            ),
+            (
+                Action::RequestWithdrawal,
+                FinancialObligation,
+                WithdrawalRequested,
+            ),
+            (Action::Stop, InProcess, Stopped),
+            (Action::Stop, WithdrawalRequested, Stopped),
+            (Action::Reappoint, Accepted, Accepted),
+            (Action::Reappoint, InProcess, InProcess),
+            (Action::Reappoint, SupplementRequested, SupplementRequested),
+            (Action::Reappoint, FinancialObligation, FinancialObligation),
+        ];
+        let admin = officer(&[Role::Admin]);
+        for action in Action::ALL {
+            for state in Status::ALL {
+                let got = transition(action, &situation(state), &admin);
+                match allowed.iter().find(|(a, s, _)| *a == action && *s == state) {
+                    Some((_, _, to)) => {
+                        assert_eq!(got.map(|o| o.state), Ok(*to), "{action} from {state}")
+                    }
+                    None => assert!(
+                        matches!(got, Err(Refusal::InvalidState(_))),
+                        "{action} from {state} must be refused, got {got:?}"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn roles_are_enforced() {
+        let receptionist = officer(&[Role::Receptionist]);
+        let err =
+            transition(Action::StartProcessing, &situation(Accepted), &receptionist).unwrap_err();
+        assert!(
+            matches!(err, Refusal::Forbidden(ref m) if m.contains("specialist or leader")),
+            "{err:?}"
+        );
+        let specialist = officer(&[Role::Specialist]);
+        assert!(transition(Action::StartProcessing, &situation(Accepted), &specialist).is_ok());
+        assert!(matches!(
+            transition(Action::ReturnResult, &situation(ResultReady), &specialist),
+            Err(Refusal::Forbidden(_))
+        ));
+        assert!(matches!(
+            transition(Action::Stop, &situation(InProcess), &specialist),
+            Err(Refusal::Forbidden(_))
+        ));
+    }
+
+    #[test]
+    fn only_the_holder_processes_and_only_the_receiver_returns() {
+        let mut s = situation(InProcess);
+        s.holder_unit = "000.00.12.H56";
+        let commune = officer(&[Role::Admin]);
+        assert!(matches!(
+            transition(Action::Processed, &s, &commune),
+            Err(Refusal::Forbidden(_))
+        ));
+        let agency = Actor {
+            unit: "000.00.12.H56",
+            ..commune
+        };
+        assert!(transition(Action::Processed, &s, &agency).is_ok());
+        let mut ready = situation(ResultReady);
+        ready.holder_unit = "000.00.12.H56";
+        assert!(matches!(
+            transition(Action::ReturnResult, &ready, &agency),
+            Err(Refusal::Forbidden(_))
+        ));
+        // Replayed events carry no roles: only the unit is checked.
+        let replay = Actor {
+            roles: None,
+            ..agency
+        };
+        assert!(transition(Action::Processed, &s, &replay).is_ok());
+    }
+
+    #[test]
+    fn same_day_procedures_may_skip_processing() {
+        let mut s = situation(Accepted);
+        let admin = officer(&[Role::Admin]);
+        assert!(matches!(
+            transition(Action::Processed, &s, &admin),
+            Err(Refusal::InvalidState(_))
+        ));
+        s.same_day = true;
+        assert_eq!(
+            transition(Action::Processed, &s, &admin).unwrap().state,
+            ResultReady
+        );
+    }
+
+    #[test]
+    fn supplement_returns_to_the_previous_state() {
+        let admin = officer(&[Role::Admin]);
+        let out = transition(Action::RequestSupplement, &situation(InProcess), &admin).unwrap();
+        assert_eq!(out.previous, Some(InProcess));
+        let mut s = situation(SupplementRequested);
+        s.previous = out.previous;
+        assert_eq!(
+            transition(Action::SupplementReceived, &s, &admin)
+                .unwrap()
+                .state,
+            InProcess
+        );
+    }
+
+    #[test]
+    fn refusal_after_supplement_needs_the_deadline_passed() {
+        let mut s = situation(SupplementRequested);
+        let admin = officer(&[Role::Admin]);
+        assert!(matches!(
+            transition(Action::Refuse, &s, &admin),
+            Err(Refusal::InvalidState(_))
+        ));
+        s.supplement_deadline = Some(1_000);
+        assert!(matches!(
+            transition(Action::Refuse, &s, &admin),
+            Err(Refusal::InvalidState(_))
+        ));
+        let later = Actor {
+            at_ms: 2_000,
+            ..admin
+        };
+        assert_eq!(
+            transition(Action::Refuse, &s, &later).unwrap().state,
+            NotAccepted
+        );
+    }
+
+    #[test]
+    fn reappointment_only_once_and_a_day_ahead() {
+        let admin = officer(&[Role::Admin]);
+        let mut s = situation(InProcess);
+        s.due_at = Some(3 * crate::calendar::DAY_MS);
+        assert!(transition(Action::Reappoint, &s, &admin).is_ok());
+        let on_due_day = Actor {
+            at_ms: 3 * crate::calendar::DAY_MS - 3_600_000,
+            ..admin
+        };
+        assert!(matches!(
+            transition(Action::Reappoint, &s, &on_due_day),
+            Err(Refusal::InvalidState(_))
+        ));
+        s.reappointed = true;
+        assert!(matches!(
+            transition(Action::Reappoint, &s, &admin),
+            Err(Refusal::InvalidState(_))
+        ));
+    }
+
+    #[test]
+    fn status_codes_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::from_code(s.code()), Some(s));
+        }
+        assert_eq!(Status::from_code(0), None);
+        assert_eq!(Status::from_code(11), None);
+    }
+}
