@@ -1,1 +1,80 @@
-fn main() {}
+//! `motcua`: the node binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use motcua_node::serve::{ServeOptions, parse_peer, prepare_data_dir, serve};
+
+#[derive(Parser)]
+#[command(
+    name = "motcua",
+    version,
+    about = "motcua edge node for a one-stop public administration service center"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node: HTTP API and web UI, sync with peers.
+    Serve {
+        /// Data directory (created on first start).
+        #[arg(long, default_value = "./motcua-data")]
+        data: PathBuf,
+        /// Address of the HTTP API and web UI.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+        /// Address the sync endpoint binds.
+        #[arg(long, default_value = "0.0.0.0:7300")]
+        sync: SocketAddr,
+        /// A peer to sync with, NODE_ID@HOST:PORT (repeatable).
+        #[arg(long = "peer", value_parser = parse_peer)]
+        peers: Vec<motcua_node::api::PeerSpec>,
+    },
+    /// Print the node id (the iroh endpoint id) of a data directory.
+    Id {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOTCUA_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            data,
+            http,
+            sync,
+            peers,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| {
+                rt.block_on(serve(ServeOptions {
+                    data,
+                    http,
+                    sync,
+                    peers,
+                }))
+            }),
+        Command::Id { data } => prepare_data_dir(&data)
+            .and_then(|_| motcua_node::identity::Identity::load_or_create(&data))
+            .map(|id| println!("{}", id.node_id())),
+    };
+    if let Err(e) = result {
+        eprintln!("motcua: error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,219 @@
+//! Officer accounts (tài khoản cán bộ), password hashing with argon2,
+//! sessions with an idle timeout, CSRF tokens for cookie sessions, and
+//! login throttling.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use motcua_domain::workflow::Role;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+/// A session unused for this long must log in again.
+pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
+/// Failed logins of one username before it is locked.
+pub const LOGIN_FAILURES_MAX: u32 = 5;
+/// How long a locked username stays locked.
+pub const LOGIN_LOCK_MS: i64 = 15 * 60 * 1000;
+/// Bound on live sessions of a node.
+pub const SESSIONS_MAX: usize = 10_000;
+pub const PASSWORD_LEN_MIN: usize = 8;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Account {
+    pub username: String,
+    pub full_name: String,
+    pub roles: Vec<Role>,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+pub fn hash_password(password: &str) -> String {
+    let salt_bytes: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes any password")
+        .to_string()
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A random token of 32 bytes, hex.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+/// A readable generated password for the first admin.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub username: String,
+    pub roles: Vec<Role>,
+    pub csrf: String,
+    pub last_seen: i64,
+}
+
+#[derive(Default)]
+struct Throttle {
+    failures: u32,
+    locked_until: i64,
+}
+
+/// Live sessions and login throttling; both live in memory, so a restart
+/// logs every officer out.
+#[derive(Default)]
+pub struct Sessions {
+    sessions: Mutex<HashMap<String, Session>>,
+    throttle: Mutex<HashMap<String, Throttle>>,
+}
+
+pub enum LoginCheck {
+    Allowed,
+    Locked { until: i64 },
+}
+
+impl Sessions {
+    pub fn check_throttle(&self, username: &str, now: i64) -> LoginCheck {
+        let t = self.throttle.lock().expect("throttle lock");
+        match t.get(username) {
+            Some(th) if th.locked_until > now => LoginCheck::Locked {
+                until: th.locked_until,
+            },
+            _ => LoginCheck::Allowed,
+        }
+    }
+
+    pub fn record_failure(&self, username: &str, now: i64) {
+        let mut t = self.throttle.lock().expect("throttle lock");
+        if t.len() > SESSIONS_MAX {
+            t.retain(|_, th| th.locked_until > now);
+        }
+        let th = t.entry(username.to_string()).or_default();
+        if th.locked_until != 0 && th.locked_until <= now {
+            *th = Throttle::default();
+        }
+        th.failures += 1;
+        if th.failures >= LOGIN_FAILURES_MAX {
+            th.locked_until = now + LOGIN_LOCK_MS;
+        }
+    }
+
+    pub fn record_success(&self, username: &str) {
+        self.throttle
+            .lock()
+            .expect("throttle lock")
+            .remove(username);
+    }
+
+    pub fn create(&self, account: &Account, now: i64) -> (String, Session) {
+        let token = random_token();
+        let session = Session {
+            username: account.username.clone(),
+            roles: account.roles.clone(),
+            csrf: random_token(),
+            last_seen: now,
+        };
+        let mut s = self.sessions.lock().expect("session lock");
+        s.retain(|_, v| now - v.last_seen < SESSION_IDLE_MS);
+        if s.len() >= SESSIONS_MAX {
+            if let Some(oldest) = s
+                .iter()
+                .min_by_key(|(_, v)| v.last_seen)
+                .map(|(k, _)| k.clone())
+            {
+                s.remove(&oldest);
+            }
+        }
+        s.insert(token.clone(), session.clone());
+        (token, session)
+    }
+
+    /// The session of a token, refreshed; `None` if unknown or idle too long.
+    pub fn touch(&self, token: &str, now: i64) -> Option<Session> {
+        let mut s = self.sessions.lock().expect("session lock");
+        let live = s
+            .get(token)
+            .is_some_and(|v| now - v.last_seen < SESSION_IDLE_MS);
+        if !live {
+            s.remove(token);
+            return None;
+        }
+        let v = s.get_mut(token)?;
+        v.last_seen = now;
+        Some(v.clone())
+    }
+
+    pub fn remove(&self, token: &str) {
+        self.sessions.lock().expect("session lock").remove(token);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_with_the_right_password() {
+        let h = hash_password("mat-khau-dung");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("mat-khau-dung", &h));
+        assert!(!verify_password("mat-khau-sai", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn five_failures_lock_the_username() {
+        let s = Sessions::default();
+        for i in 0..LOGIN_FAILURES_MAX {
+            assert!(matches!(
+                s.check_throttle("a", i as i64),
+                LoginCheck::Allowed
+            ));
+            s.record_failure("a", i as i64);
+        }
+        assert!(matches!(
+            s.check_throttle("a", 10),
+            LoginCheck::Locked { .. }
+        ));
+        assert!(matches!(s.check_throttle("b", 10), LoginCheck::Allowed));
+        assert!(matches!(
+            s.check_throttle("a", 10 + LOGIN_LOCK_MS),
+            LoginCheck::Allowed
+        ));
+    }
+
+    #[test]
+    fn idle_sessions_expire() {
+        let s = Sessions::default();
+        let account = Account {
+            username: "u".into(),
+            full_name: String::new(),
+            roles: vec![Role::Receptionist],
+            password_hash: String::new(),
+            created_at: 0,
+        };
+        let (token, _) = s.create(&account, 0);
+        assert!(s.touch(&token, SESSION_IDLE_MS - 1).is_some());
+        assert!(s.touch(&token, 2 * SESSION_IDLE_MS).is_none());
+        assert!(s.touch("nope", 0).is_none());
+    }
+}

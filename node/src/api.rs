@@ -1,0 +1,968 @@
+//! The HTTP API (CONTRACT.md) and the web UI's static files.
+//!
+//! Every `/api/v1` route except login needs a session: `Authorization:
+//! Bearer TOKEN`, or the session cookie plus an `X-CSRF-Token` header on
+//! requests that change something. Errors have one shape:
+//! `{"error": {"code", "message", "field"}}`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use motcua_domain::catalog::{self, ImportError};
+use motcua_domain::stats::{self, Period};
+use motcua_domain::workflow::Role;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::accounts::{self, Account, LoginCheck, Sessions};
+use crate::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
+use crate::now_ms;
+use crate::store::{ListQuery, StoreError};
+
+/// Bound on a request body (a catalog import may be larger, see below).
+pub const BODY_BYTES_MAX: usize = 256 * 1024;
+pub const SESSION_COOKIE: &str = "motcua_session";
+
+#[derive(Default)]
+pub struct Metrics {
+    pub requests: AtomicU64,
+    pub dossiers_received: AtomicU64,
+    pub actions_recorded: AtomicU64,
+    pub client_errors: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub logins_failed: AtomicU64,
+}
+
+/// A peer named on the command line or in the configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerSpec {
+    pub node_id: String,
+    pub addr: String,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub desk: Arc<Desk>,
+    pub sessions: Arc<Sessions>,
+    pub metrics: Arc<Metrics>,
+    pub peers: Arc<Vec<PeerSpec>>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+    details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            details: None,
+        }
+    }
+    fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+    fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "no_session",
+            "log in first: no valid session",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(f) = self.field {
+            error["field"] = json!(f);
+        }
+        if let Some(d) = self.details {
+            error["details"] = d;
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<DeskError> for ApiError {
+    fn from(e: DeskError) -> Self {
+        match e {
+            DeskError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
+            DeskError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            DeskError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
+            DeskError::Invalid { field, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", message)
+                    .field(field)
+            }
+            DeskError::Calendar(e) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_deadline",
+                e.to_string(),
+            ),
+            DeskError::Store(e) => e.into(),
+            DeskError::Document(e) => {
+                tracing::error!(error = %e, "dossier document unreadable");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "corrupt_document",
+                    e.to_string(),
+                )
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store_error",
+            format!("the store failed: {e}; nothing was saved"),
+        )
+    }
+}
+
+/// A JSON body with the API's error shape for every way it can be wrong.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body is larger than {BODY_BYTES_MAX} bytes"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", r.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                e.to_string(),
+            ),
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {e}"),
+            ),
+        }
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ").map(|t| t.trim().to_string())
+}
+
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    for v in headers.get_all(header::COOKIE) {
+        for part in v.to_str().ok()?.split(';') {
+            if let Some(t) = part.trim().strip_prefix(&format!("{SESSION_COOKIE}=")) {
+                return Some(t.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// The officer of a request, or 401. Cookie sessions must also carry the
+/// session's CSRF token on anything but GET.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<Officer, ApiError> {
+    let now = now_ms();
+    if let Some(token) = bearer(headers) {
+        let s = state
+            .sessions
+            .touch(&token, now)
+            .ok_or_else(ApiError::unauthorized)?;
+        return Ok(Officer {
+            username: s.username,
+            roles: s.roles,
+        });
+    }
+    let token = cookie(headers).ok_or_else(ApiError::unauthorized)?;
+    let s = state
+        .sessions
+        .touch(&token, now)
+        .ok_or_else(ApiError::unauthorized)?;
+    if method != Method::GET && method != Method::HEAD {
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+        if sent != Some(s.csrf.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "missing or wrong X-CSRF-Token header for a cookie session",
+            ));
+        }
+    }
+    Ok(Officer {
+        username: s.username,
+        roles: s.roles,
+    })
+}
+
+fn require_role(officer: &Officer, role: Role) -> Result<(), ApiError> {
+    if officer.roles.contains(&Role::Admin) || officer.roles.contains(&role) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this needs the role {}", role.as_str()),
+        ))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/session", post(login).delete(logout))
+        .route("/procedures", get(procedures))
+        .route(
+            "/catalog",
+            post(import_catalog).layer(DefaultBodyLimit::max(catalog::IMPORT_BYTES_MAX)),
+        )
+        .route("/dossiers", post(create_dossier).get(list_dossiers))
+        .route("/dossiers/{code}", get(get_dossier))
+        .route("/dossiers/{code}/actions", post(act))
+        .route("/duplicates", get(duplicates))
+        .route("/stats", get(stats_route))
+        .route("/peers", get(peers))
+        .route("/accounts", get(list_accounts).post(create_account))
+        .route("/audit", get(audit_log))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such API route")
+        });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .nest("/api/v1", api)
+        .merge(crate::web::routes())
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn count_requests(
+    State(state): State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    state.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let res = next.run(req).await;
+    if res.status().is_server_error() {
+        state.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
+    } else if res.status().is_client_error() {
+        state.metrics.client_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    res
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let c = &state.desk.config;
+    Json(json!({
+        "status": "ok",
+        "node_id": state.desk.identity.node_id(),
+        "unit": c.unit,
+        "unit_name": c.unit_name,
+        "role": c.role.as_str(),
+        "demo": c.demo,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Body(req): Body<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    if let LoginCheck::Locked { until } = state.sessions.check_throttle(&req.username, now) {
+        let secs = ((until - now) / 1000).max(1);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins for this account; try again in {secs} s"),
+        ));
+    }
+    let st = state.clone();
+    let (account, ok) = blocking(move || {
+        let account = st
+            .desk
+            .store
+            .account(&req.username)?
+            .map(|b| postcard::from_bytes::<Account>(&b));
+        let account = match account {
+            Some(Ok(a)) => Some(a),
+            Some(Err(e)) => return Err(StoreError::Corrupt(e.to_string()).into()),
+            None => None,
+        };
+        // Hash even for unknown users, so timing does not reveal which exist.
+        let ok = match &account {
+            Some(a) => accounts::verify_password(&req.password, &a.password_hash),
+            None => {
+                accounts::verify_password(&req.password, dummy_hash());
+                false
+            }
+        };
+        Ok((account.ok_or(req.username), ok))
+    })
+    .await?;
+    let account = match (account, ok) {
+        (Ok(a), true) => a,
+        (Ok(a), false) => {
+            state.sessions.record_failure(&a.username, now);
+            state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "wrong username or password",
+            ));
+        }
+        (Err(name), _) => {
+            state.sessions.record_failure(&name, now);
+            state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "wrong username or password",
+            ));
+        }
+    };
+    state.sessions.record_success(&account.username);
+    let (token, session) = state.sessions.create(&account, now);
+    tracing::info!(officer = %account.username, "officer logged in");
+    let body = json!({
+        "token": token,
+        "csrf_token": session.csrf,
+        "username": account.username,
+        "full_name": account.full_name,
+        "roles": account.roles,
+    });
+    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("token is hex"),
+    );
+    Ok(res)
+}
+
+/// An argon2 hash of a random password, verified against on unknown users.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| accounts::hash_password(&accounts::random_token()))
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::DELETE)?;
+    if let Some(t) = bearer(&headers).or_else(|| cookie(&headers)) {
+        state.sessions.remove(&t);
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&expired).expect("ascii"),
+    );
+    Ok(res)
+}
+
+async fn procedures(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let catalog = state.desk.catalog();
+    let mut res = Json(&catalog.procedures).into_response();
+    res.headers_mut().insert(
+        "x-catalog-version",
+        HeaderValue::from_str(&catalog.version).unwrap_or(HeaderValue::from_static("")),
+    );
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    version: Option<String>,
+}
+
+async fn import_catalog(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ImportQuery>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::POST)?;
+    require_role(&officer, Role::Admin)?;
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "a catalog file is at most {} bytes",
+                    catalog::IMPORT_BYTES_MAX
+                ),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", r.body_text())
+        }
+    })?;
+    let version = q.version.unwrap_or_else(|| format!("import-{}", now_ms()));
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/csv"));
+    let parsed = if is_csv {
+        catalog::import_csv(&body, &version)
+    } else {
+        catalog::import_json(&body, &version)
+    };
+    let imported = parsed.map_err(|e| match e {
+        ImportError::TooLarge(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            e.to_string(),
+        ),
+        ImportError::Unreadable(m) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_catalog", m)
+        }
+        ImportError::Rows(rows) => {
+            let mut err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_catalog",
+                format!(
+                    "the catalog has {} error(s); nothing was imported",
+                    rows.len()
+                ),
+            );
+            err.details = Some(json!(rows));
+            err
+        }
+    })?;
+    let st = state.clone();
+    let username = officer.username.clone();
+    let n = imported.procedures.len();
+    let version = imported.version.clone();
+    blocking(move || {
+        let bytes = serde_json::to_vec(&imported).expect("catalog serializes");
+        let mut w = st.desk.store.begin()?;
+        w.put_meta("catalog", &bytes)?;
+        crate::desk::audit(
+            &mut w,
+            now_ms(),
+            &username,
+            "import_catalog",
+            &imported.version,
+        )?;
+        w.commit_durable()?;
+        *st.desk.catalog.write().expect("catalog lock") = Arc::new(imported);
+        Ok(())
+    })
+    .await?;
+    tracing::info!(version = %version, procedures = n, "catalog imported");
+    Ok(Json(json!({"version": version, "procedures": n})))
+}
+
+async fn create_dossier(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Body<NewDossierRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::POST)?;
+    let Body(req) = body?;
+    let st = state.clone();
+    let view = blocking(move || Ok(st.desk.receive(&officer, req, now_ms())?)).await?;
+    state
+        .metrics
+        .dossiers_received
+        .fetch_add(1, Ordering::Relaxed);
+    let mut res = (StatusCode::CREATED, Json(&view)).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/dossiers/{}", view.code)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+async fn get_dossier(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::GET)?;
+    check_code(&code)?;
+    let st = state.clone();
+    let view = blocking(move || Ok(st.desk.get(&officer, &code, now_ms())?)).await?;
+    Ok(Json(view).into_response())
+}
+
+fn check_code(code: &str) -> Result<(), ApiError> {
+    if motcua_domain::codes::is_dossier_code(code) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("'{code}' is not a dossier code"),
+        ))
+    }
+}
+
+async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    body: Result<Body<ActionRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::POST)?;
+    let Body(req) = body?;
+    check_code(&code)?;
+    let st = state.clone();
+    let view = blocking(move || Ok(st.desk.act(&officer, &code, req, now_ms())?)).await?;
+    state
+        .metrics
+        .actions_recorded
+        .fetch_add(1, Ordering::Relaxed);
+    Ok(Json(view).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    state: Option<String>,
+    q: Option<String>,
+    overdue: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+    unit: Option<String>,
+}
+
+fn parse_param<T: std::str::FromStr>(name: &str, v: Option<&str>) -> Result<Option<T>, ApiError> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                format!("'{s}' is not a valid {name}"),
+            )
+            .field(name)
+        }),
+    }
+}
+
+async fn list_dossiers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let Query(p) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let st_code: Option<u8> = parse_param("state", p.state.as_deref())?;
+    if st_code.is_some_and(|s| !(1..=10).contains(&s)) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "state is a national status code 1-10",
+        )
+        .field("state"));
+    }
+    let overdue: Option<bool> = parse_param("overdue", p.overdue.as_deref())?;
+    let limit: usize = parse_param("limit", p.limit.as_deref())?.unwrap_or(50);
+    if limit == 0 || limit > crate::store::LIST_LIMIT_MAX {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            format!("limit is 1 to {}", crate::store::LIST_LIMIT_MAX),
+        )
+        .field("limit"));
+    }
+    let offset: usize = parse_param("offset", p.offset.as_deref())?.unwrap_or(0);
+    let now = now_ms();
+    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "q is at most 200 characters",
+        )
+        .field("q"));
+    }
+    let query = ListQuery {
+        state: st_code,
+        q: p.q,
+        overdue_at: overdue.filter(|o| *o).map(|_| now),
+        unit: p.unit.filter(|u| !u.trim().is_empty()),
+        limit,
+        offset,
+    };
+    let st = state.clone();
+    let (rows, total) = blocking(move || Ok(st.desk.store.list(&query)?)).await?;
+    let views: Vec<_> = rows
+        .iter()
+        .map(|s| state.desk.summary_view(s, now))
+        .collect();
+    let mut res = Json(views).into_response();
+    res.headers_mut()
+        .insert("x-total-count", HeaderValue::from(total));
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+struct DuplicateParams {
+    procedure_code: String,
+    id_number: String,
+}
+
+async fn duplicates(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<DuplicateParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let Query(p) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let st = state.clone();
+    let now = now_ms();
+    let rows = blocking(move || {
+        Ok(st
+            .desk
+            .store
+            .open_dossiers_of(p.id_number.trim(), p.procedure_code.trim())?)
+    })
+    .await?;
+    let views: Vec<_> = rows
+        .iter()
+        .map(|s| state.desk.summary_view(s, now))
+        .collect();
+    Ok(Json(views).into_response())
+}
+
+#[derive(Deserialize)]
+struct StatsParams {
+    from: Option<String>,
+    to: Option<String>,
+    unit: Option<String>,
+}
+
+async fn stats_route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let Query(p) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let date = |name: &str, v: Option<&str>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        match v.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Some)
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_value",
+                        format!("{name} '{s}' is not a YYYY-MM-DD date"),
+                    )
+                    .field(name)
+                }),
+        }
+    };
+    let period = Period {
+        from: date("from", p.from.as_deref())?,
+        to: date("to", p.to.as_deref())?,
+    };
+    if let (Some(f), Some(t)) = (period.from, period.to) {
+        if f > t {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                "from is after to",
+            )
+            .field("from"));
+        }
+    }
+    let unit = p.unit.filter(|u| !u.trim().is_empty());
+    let config = &state.desk.config;
+    if let Some(u) = &unit {
+        if config.role != crate::config::NodeRole::Province && *u != config.unit {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "outside_scope",
+                format!("this node reports only on its own unit {}", config.unit),
+            )
+            .field("unit"));
+        }
+    }
+    let st = state.clone();
+    let offset = state.desk.offset();
+    let report = blocking(move || {
+        let mut all = Vec::new();
+        st.desk.store.for_each_summary(|s| {
+            if unit.as_ref().is_none_or(|u| &s.receiving_unit == u) {
+                all.push(s);
+            }
+        })?;
+        Ok(stats::compute(&all, period, now_ms(), offset))
+    })
+    .await?;
+    Ok(Json(report).into_response())
+}
+
+async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    // The sync network is not running on this node yet: configured peers
+    // are listed as they are, never connected.
+    let rows: Vec<_> = state
+        .peers
+        .iter()
+        .map(|p| {
+            json!({
+                "node_id": p.node_id,
+                "addr": p.addr,
+                "unit": null,
+                "role": null,
+                "connected": false,
+                "last_sync_at": null,
+                "docs_pending": 0,
+                "bytes_sent": 0,
+                "bytes_received": 0,
+            })
+        })
+        .collect();
+    Ok(Json(rows).into_response())
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    username: String,
+    full_name: String,
+    roles: Vec<Role>,
+}
+
+async fn list_accounts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::GET)?;
+    require_role(&officer, Role::Admin)?;
+    let st = state.clone();
+    let rows = blocking(move || {
+        let mut out = Vec::new();
+        for b in st.desk.store.accounts()? {
+            let a: Account =
+                postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(AccountView {
+                username: a.username,
+                full_name: a.full_name,
+                roles: a.roles,
+            });
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(rows).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    username: String,
+    password: String,
+    #[serde(default)]
+    full_name: String,
+    roles: Vec<String>,
+}
+
+async fn create_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Body<NewAccount>, ApiError>,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::POST)?;
+    require_role(&officer, Role::Admin)?;
+    let Body(req) = body?;
+    let bad = |field: &str, m: &str| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", m).field(field)
+    };
+    let name_ok = (3..=32).contains(&req.username.len())
+        && req.username.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-'
+        });
+    if !name_ok {
+        return Err(bad(
+            "username",
+            "a username is 3 to 32 of a-z, 0-9, '.', '_' or '-'",
+        ));
+    }
+    if req.password.chars().count() < accounts::PASSWORD_LEN_MIN || req.password.len() > 256 {
+        return Err(bad("password", "a password has 8 to 256 characters"));
+    }
+    let mut roles = Vec::new();
+    for r in &req.roles {
+        roles.push(Role::parse(r).ok_or_else(|| {
+            bad(
+                "roles",
+                "roles are admin, receptionist, specialist or leader",
+            )
+        })?);
+    }
+    if roles.is_empty() {
+        return Err(bad("roles", "an account needs at least one role"));
+    }
+    roles.sort();
+    roles.dedup();
+    let st = state.clone();
+    let view = blocking(move || {
+        let account = Account {
+            username: req.username.clone(),
+            full_name: req.full_name.trim().to_string(),
+            roles,
+            password_hash: accounts::hash_password(&req.password),
+            created_at: now_ms(),
+        };
+        let mut w = st.desk.store.begin()?;
+        if w.account_exists(&account.username)? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "exists",
+                format!("account {} exists", account.username),
+            )
+            .field("username"));
+        }
+        w.put_account(
+            &account.username,
+            &postcard::to_allocvec(&account).expect("in memory"),
+        )?;
+        crate::desk::audit(
+            &mut w,
+            now_ms(),
+            &officer.username,
+            "create_account",
+            &account.username,
+        )?;
+        w.commit_durable()?;
+        Ok(AccountView {
+            username: account.username,
+            full_name: account.full_name,
+            roles: account.roles,
+        })
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::GET)?;
+    require_role(&officer, Role::Admin)?;
+    let st = state.clone();
+    let offset = state.desk.offset();
+    let rows = blocking(move || {
+        let mut out = Vec::new();
+        for b in st.desk.store.audit_tail(200)? {
+            let e: crate::desk::AuditEntry = postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(json!({"at": crate::desk::rfc3339(e.at, offset), "officer": e.officer, "action": e.action, "dossier": e.dossier}));
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(rows).into_response())
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let st = state.clone();
+    let by_state = blocking(move || Ok(st.desk.store.count_by_state()?)).await?;
+    let m = &state.metrics;
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+        ));
+    };
+    counter(
+        "motcua_http_requests_total",
+        "HTTP requests served.",
+        m.requests.load(Ordering::Relaxed),
+    );
+    counter(
+        "motcua_http_client_errors_total",
+        "HTTP 4xx answers.",
+        m.client_errors.load(Ordering::Relaxed),
+    );
+    counter(
+        "motcua_http_server_errors_total",
+        "HTTP 5xx answers.",
+        m.server_errors.load(Ordering::Relaxed),
+    );
+    counter(
+        "motcua_dossiers_received_total",
+        "Dossiers received since start.",
+        m.dossiers_received.load(Ordering::Relaxed),
+    );
+    counter(
+        "motcua_actions_recorded_total",
+        "Dossier actions recorded since start.",
+        m.actions_recorded.load(Ordering::Relaxed),
+    );
+    counter(
+        "motcua_logins_failed_total",
+        "Failed logins since start.",
+        m.logins_failed.load(Ordering::Relaxed),
+    );
+    out.push_str("# HELP motcua_dossiers Dossiers held, by national status code.\n# TYPE motcua_dossiers gauge\n");
+    for (s, n) in by_state {
+        out.push_str(&format!("motcua_dossiers{{state=\"{s}\"}} {n}\n"));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}

@@ -1,0 +1,118 @@
+//! The node's configuration, `node.json` in its data directory: which unit
+//! it serves and how. A demo node writes its own on first start; an enrolled
+//! node gets it from its bundle.
+
+use std::path::Path;
+
+use motcua_domain::codes::{is_agency_id, is_unit_code};
+use motcua_domain::dossier::SupplementMode;
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "node.json";
+pub const CONFIG_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    Commune,
+    Province,
+    Agency,
+}
+
+impl NodeRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::Commune => "commune",
+            NodeRole::Province => "province",
+            NodeRole::Agency => "agency",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    pub format: u32,
+    pub role: NodeRole,
+    /// Unit code: 5-digit commune code, province code or agency identifier.
+    pub unit: String,
+    pub unit_name: String,
+    /// Mã định danh of the center, the prefix of its dossier codes.
+    pub agency_id: String,
+    pub province_code: String,
+    pub demo: bool,
+    pub supplement_mode: SupplementMode,
+    /// First daily sequence number this node issues (a second node of the
+    /// same unit gets a disjoint range).
+    pub sequence_first: u32,
+    #[serde(default)]
+    pub peers: Vec<String>,
+}
+
+impl NodeConfig {
+    /// The self-provisioned demo commune.
+    pub fn demo() -> Self {
+        NodeConfig {
+            format: CONFIG_FORMAT,
+            role: NodeRole::Commune,
+            unit: "99001".into(),
+            unit_name: "Xã Thử Nghiệm (demo)".into(),
+            agency_id: "000.00.01.H99".into(),
+            province_code: "99".into(),
+            demo: true,
+            supplement_mode: SupplementMode::Pause,
+            sequence_first: 1,
+            peers: Vec::new(),
+        }
+    }
+
+    pub fn load(dir: &Path) -> anyhow::Result<Option<Self>> {
+        let path = dir.join(CONFIG_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let config: NodeConfig = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a node configuration: {e}", path.display()))?;
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(Some(config))
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if self.format != CONFIG_FORMAT {
+            return Err(format!(
+                "configuration format {} is not {CONFIG_FORMAT}",
+                self.format
+            ));
+        }
+        if !is_unit_code(&self.unit) {
+            return Err(format!("unit '{}' is not a unit code", self.unit));
+        }
+        if !is_agency_id(&self.agency_id) {
+            return Err(format!(
+                "agency_id '{}' is not an agency identifier",
+                self.agency_id
+            ));
+        }
+        if self.sequence_first == 0 {
+            return Err("sequence_first starts at 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(self)?;
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, dir.join(CONFIG_FILE))?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,884 @@
+//! The one-stop desk (bộ phận một cửa): receiving dossiers, recording
+//! officers' actions, reading dossiers back. Each operation validates its
+//! input, checks the workflow rules, appends to the dossier's Automerge
+//! document, signs the change, updates the indexes and commits durably —
+//! all in one redb write transaction, or not at all.
+
+use std::sync::Arc;
+
+use automerge::Automerge;
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
+use motcua_domain::calendar::{ProcessingTime, WorkingCalendar};
+use motcua_domain::catalog::Catalog;
+use motcua_domain::codes::{check_id_number, format_dossier_code, is_unit_code};
+use motcua_domain::dossier::{
+    self, Applicant, Channel, DocumentEntry, DossierId, DossierRecord, Event, NewDossier,
+    ProcedureSnapshot, Reception, SupplementMode,
+};
+use motcua_domain::fold::{Folded, fold};
+use motcua_domain::stats::DossierSummary;
+use motcua_domain::workflow::{Action, Actor, Refusal, Role, transition};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::config::NodeConfig;
+use crate::identity::Identity;
+use crate::store::{Store, StoreError, Write};
+
+/// Bounds on free-text fields, in characters.
+pub const NAME_LEN_MAX: usize = 200;
+pub const TEXT_LEN_MAX: usize = 2_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("dossier document: {0}")]
+    Document(#[from] dossier::DocError),
+    #[error("deadline: {0}")]
+    Calendar(#[from] motcua_domain::calendar::CalendarError),
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> DeskError {
+    DeskError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl From<Refusal> for DeskError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Forbidden(m) => DeskError::Forbidden(m),
+            Refusal::InvalidState(m) => DeskError::Conflict(m),
+            Refusal::Invalid(m) => invalid("action", m),
+        }
+    }
+}
+
+/// The officer performing an operation.
+#[derive(Debug, Clone)]
+pub struct Officer {
+    pub username: String,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDossierRequest {
+    pub procedure_code: String,
+    #[serde(default)]
+    pub case_code: Option<String>,
+    pub applicant: ApplicantRequest,
+    #[serde(default)]
+    pub documents: Option<Vec<DocumentRequest>>,
+    pub channel: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicantRequest {
+    pub name: String,
+    pub id_number: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentRequest {
+    pub name: String,
+    #[serde(default)]
+    pub original: u32,
+    #[serde(default)]
+    pub copies: u32,
+}
+
+/// `missing` may be one text or a list of items.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Missing {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    pub action: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub to_unit: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub missing: Option<Missing>,
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub new_due_at: Option<String>,
+    /// Supplement deadline (hạn bổ sung), RFC 3339 or a local date.
+    #[serde(default)]
+    pub deadline: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryView {
+    pub action: String,
+    pub at: String,
+    pub unit: String,
+    pub officer: String,
+    pub note: String,
+    pub node: String,
+    pub state: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_unit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConflictView {
+    pub event_index: usize,
+    pub action: String,
+    pub at: String,
+    pub unit: String,
+    pub node: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DocumentView {
+    pub name: String,
+    pub original: u32,
+    pub copies: u32,
+    pub received: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Warning {
+    pub code: String,
+    pub message: String,
+    pub dossier_code: String,
+}
+
+/// A dossier as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct DossierView {
+    pub code: String,
+    pub id: String,
+    pub procedure_code: String,
+    pub procedure_name: String,
+    pub case_code: String,
+    pub applicant: Applicant,
+    pub channel: Channel,
+    pub state: u8,
+    pub state_name: &'static str,
+    pub receiving_unit: String,
+    pub holder_unit: String,
+    pub received_at: String,
+    pub received_by: String,
+    pub due_at: Option<String>,
+    pub returned_at: Option<String>,
+    pub on_time: Option<motcua_domain::fold::OnTime>,
+    pub overdue: bool,
+    pub paused: bool,
+    pub reappointed: bool,
+    pub supplement_requests: u32,
+    pub fee_vnd: u64,
+    pub processing_time: u32,
+    pub time_unit: motcua_domain::calendar::TimeUnit,
+    pub documents: Vec<DocumentView>,
+    pub result: Option<String>,
+    pub history: Vec<HistoryView>,
+    pub conflicts: Vec<ConflictView>,
+    pub replicated_to_province: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// A row of a dossier list.
+#[derive(Debug, Serialize)]
+pub struct SummaryView {
+    pub code: String,
+    pub id: String,
+    pub procedure_code: String,
+    pub procedure_name: String,
+    pub applicant: SummaryApplicant,
+    pub channel: Channel,
+    pub state: u8,
+    pub state_name: &'static str,
+    pub receiving_unit: String,
+    pub holder_unit: String,
+    pub received_at: String,
+    pub due_at: Option<String>,
+    pub returned_at: Option<String>,
+    pub on_time: Option<motcua_domain::fold::OnTime>,
+    pub overdue: bool,
+    pub conflicts: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SummaryApplicant {
+    pub name: String,
+    pub id_number: String,
+}
+
+/// The node's desk: identity, configuration, rules and store together.
+pub struct Desk {
+    pub store: Store,
+    pub identity: Identity,
+    pub config: NodeConfig,
+    pub calendar: WorkingCalendar,
+    pub catalog: std::sync::RwLock<Arc<Catalog>>,
+}
+
+pub fn rfc3339(ms: i64, offset_minutes: i32) -> String {
+    let tz = FixedOffset::east_opt(offset_minutes * 60).expect("offset within a day");
+    match tz.timestamp_millis_opt(ms).single() {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        None => String::new(),
+    }
+}
+
+/// Parses an RFC 3339 instant, or a local date (taken as the end of the
+/// afternoon window of that day).
+pub fn parse_instant(s: &str, calendar: &WorkingCalendar, end_of_day_minute: u32) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Some(t.timestamp_millis());
+    }
+    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+    Some(calendar.instant(d, end_of_day_minute))
+}
+
+fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<String, DeskError> {
+    let v = value.trim();
+    if required && v.is_empty() {
+        return Err(invalid(field, format!("{field} is required")));
+    }
+    if v.chars().count() > max {
+        return Err(invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid(
+            field,
+            format!("{field} contains control characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn check_phone(phone: &str) -> Result<String, DeskError> {
+    let p = phone.trim();
+    if p.is_empty() {
+        return Ok(String::new());
+    }
+    let digits = p.bytes().filter(u8::is_ascii_digit).count();
+    let shape_ok = p
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_digit() || b == b' ' || b == b'.' || (b == b'+' && i == 0));
+    if !shape_ok || !(8..=15).contains(&digits) {
+        return Err(invalid(
+            "applicant.phone",
+            "a phone number has 8 to 15 digits",
+        ));
+    }
+    Ok(p.to_string())
+}
+
+const END_OF_DAY_MINUTE: u32 = 17 * 60;
+
+impl Desk {
+    pub fn offset(&self) -> i32 {
+        self.calendar_offset()
+    }
+
+    fn calendar_offset(&self) -> i32 {
+        motcua_domain::VN_UTC_OFFSET_MINUTES
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("catalog lock").clone()
+    }
+
+    /// Receives a new dossier (tiếp nhận hồ sơ).
+    pub fn receive(
+        &self,
+        officer: &Officer,
+        req: NewDossierRequest,
+        now: i64,
+    ) -> Result<DossierView, DeskError> {
+        let allowed = officer
+            .roles
+            .iter()
+            .any(|r| matches!(r, Role::Admin | Role::Receptionist));
+        if !allowed {
+            return Err(DeskError::Forbidden(
+                "receiving a dossier needs the role receptionist".into(),
+            ));
+        }
+        let channel = Channel::parse(&req.channel).ok_or_else(|| {
+            invalid(
+                "channel",
+                format!("'{}' is not direct, online or post", req.channel),
+            )
+        })?;
+        let catalog = self.catalog();
+        let procedure = catalog.get(req.procedure_code.trim()).ok_or_else(|| {
+            invalid(
+                "procedure_code",
+                format!("procedure '{}' is not in the catalog", req.procedure_code),
+            )
+        })?;
+        let case = procedure.case(req.case_code.as_deref()).ok_or_else(|| {
+            invalid(
+                "case_code",
+                format!(
+                    "procedure {} has no case '{}'",
+                    procedure.code,
+                    req.case_code.as_deref().unwrap_or("")
+                ),
+            )
+        })?;
+        let name = check_text("applicant.name", &req.applicant.name, NAME_LEN_MAX, true)?;
+        let id_number = req.applicant.id_number.trim().to_string();
+        check_id_number(&id_number).map_err(|m| invalid("applicant.id_number", m))?;
+        let phone = check_phone(&req.applicant.phone)?;
+        let address = check_text(
+            "applicant.address",
+            &req.applicant.address,
+            TEXT_LEN_MAX,
+            false,
+        )?;
+        let email = match req
+            .applicant
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            Some(e)
+                if e.len() <= NAME_LEN_MAX
+                    && e.contains('@')
+                    && !e.contains(char::is_whitespace) =>
+            {
+                Some(e.to_string())
+            }
+            Some(_) => return Err(invalid("applicant.email", "not an e-mail address")),
+            None => None,
+        };
+        let documents = match req.documents {
+            Some(docs) => {
+                if docs.len() > dossier::DOCUMENTS_MAX {
+                    return Err(invalid(
+                        "documents",
+                        format!("at most {} documents", dossier::DOCUMENTS_MAX),
+                    ));
+                }
+                let mut out = Vec::new();
+                for (i, d) in docs.iter().enumerate() {
+                    let field = format!("documents[{i}].name");
+                    let name = check_text(&field, &d.name, NAME_LEN_MAX, true)?;
+                    if d.original + d.copies == 0 || d.original > 100 || d.copies > 100 {
+                        return Err(invalid(
+                            &format!("documents[{i}]"),
+                            "a document has 1 to 100 originals or copies",
+                        ));
+                    }
+                    out.push(DocumentEntry {
+                        name,
+                        originals: d.original,
+                        copies: d.copies,
+                        received: true,
+                    });
+                }
+                out
+            }
+            None => case
+                .documents
+                .iter()
+                .filter(|d| d.required)
+                .map(|d| DocumentEntry {
+                    name: d.name.clone(),
+                    originals: d.originals,
+                    copies: d.copies,
+                    received: true,
+                })
+                .collect(),
+        };
+        // Online dossiers get their appointment when an officer accepts them.
+        let due_at = match channel {
+            Channel::Online => None,
+            _ if case.no_appointment => None,
+            _ => Some(self.calendar.due_at(
+                now,
+                processing_time(case.processing_time, case.unit, case.same_day),
+            )?),
+        };
+        let duplicates = self.store.open_dossiers_of(&id_number, &procedure.code)?;
+        let snapshot = ProcedureSnapshot {
+            code: procedure.code.clone(),
+            name: procedure.name.clone(),
+            case_code: case.code.clone(),
+            catalog_version: catalog.version.clone(),
+            processing_time: case.processing_time,
+            time_unit: case.unit,
+            same_day: case.same_day,
+            no_appointment: case.no_appointment,
+            fee_vnd: case.total_fee_vnd(),
+        };
+        let mut w = self.store.begin()?;
+        let local_day = self.calendar.local_date(now);
+        let yymmdd = chrono::Datelike::year(&local_day).rem_euclid(100) as u32 * 10_000
+            + chrono::Datelike::month(&local_day) * 100
+            + chrono::Datelike::day(&local_day);
+        let code = loop {
+            let seq = w.next_sequence(yymmdd, self.config.sequence_first)?;
+            let code = format_dossier_code(&self.config.agency_id, local_day, seq);
+            if !w.code_taken(&code)? {
+                break code;
+            }
+        };
+        let new = NewDossier {
+            id: DossierId(rand::rng().random()),
+            code,
+            procedure: snapshot,
+            applicant: Applicant {
+                name,
+                id_number,
+                phone,
+                address,
+                email,
+            },
+            reception: Reception {
+                unit: self.config.unit.clone(),
+                agency_id: self.config.agency_id.clone(),
+                node: self.identity.node_id().to_string(),
+                officer: officer.username.clone(),
+                at: now,
+                channel,
+                calendar_version: self.calendar.version().to_string(),
+                supplement_mode: self.config.supplement_mode,
+            },
+            due_at,
+            documents,
+        };
+        let (doc, hash) = dossier::create(self.identity.actor(), &new)?;
+        let (record, folded) = self.store_doc(&mut w, &doc, &hash.0)?;
+        audit(&mut w, now, &officer.username, "receive", &record.code)?;
+        w.commit_durable()?;
+        tracing::info!(code = %record.code, procedure = %record.procedure.code, "dossier received");
+        let mut view = self.view(&record, &folded, now);
+        view.warnings = duplicates
+            .into_iter()
+            .map(|d| Warning {
+                code: "possible_duplicate".into(),
+                message: format!(
+                    "the applicant already has open dossier {} for this procedure (state {})",
+                    d.code,
+                    d.state.code()
+                ),
+                dossier_code: d.code,
+            })
+            .collect();
+        Ok(view)
+    }
+
+    fn store_doc(
+        &self,
+        w: &mut Write,
+        doc: &Automerge,
+        change_hash: &[u8; 32],
+    ) -> Result<(DossierRecord, Folded), DeskError> {
+        let record = dossier::read(doc)?;
+        let folded = fold(&record, self.offset());
+        let summary = DossierSummary::new(&record, &folded);
+        w.put_attestation(change_hash, &self.identity.attest(change_hash))?;
+        w.put_dossier(&doc.save(), &summary)?;
+        Ok((record, folded))
+    }
+
+    /// Records an officer's action on a dossier.
+    pub fn act(
+        &self,
+        officer: &Officer,
+        code: &str,
+        req: ActionRequest,
+        now: i64,
+    ) -> Result<DossierView, DeskError> {
+        let action = Action::parse(&req.action)
+            .filter(|a| *a != Action::Receive)
+            .ok_or_else(|| invalid("action", format!("'{}' is not an action", req.action)))?;
+        let mut w = self.store.begin()?;
+        let id = w
+            .id_by_code(code)?
+            .ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
+        let bytes = w
+            .load_doc(&id)?
+            .ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
+        let mut doc = Automerge::load(&bytes)
+            .map_err(dossier::DocError::from)?
+            .with_actor(self.identity.actor());
+        let record = dossier::read(&doc)?;
+        let folded = fold(&record, self.offset());
+        let actor = Actor {
+            unit: &self.config.unit,
+            roles: Some(&officer.roles),
+            at_ms: now,
+            utc_offset_minutes: self.offset(),
+        };
+        transition(action, &folded.situation(&record), &actor)?;
+        let note = check_text(
+            "note",
+            req.note.as_deref().unwrap_or(""),
+            TEXT_LEN_MAX,
+            false,
+        )?;
+        let mut event = Event {
+            action: Some(action),
+            at: now,
+            unit: self.config.unit.clone(),
+            node: self.identity.node_id().to_string(),
+            officer: officer.username.clone(),
+            note,
+            ..Event::default()
+        };
+        let time = processing_time(
+            record.procedure.processing_time,
+            record.procedure.time_unit,
+            record.procedure.same_day,
+        );
+        match action {
+            Action::Transfer => {
+                let to = req.to_unit.as_deref().map(str::trim).unwrap_or("");
+                if !is_unit_code(to) {
+                    return Err(invalid(
+                        "to_unit",
+                        "to_unit must be a unit code or agency identifier",
+                    ));
+                }
+                if to == folded.holder_unit {
+                    return Err(DeskError::Conflict(format!(
+                        "the dossier is already held by {to}"
+                    )));
+                }
+                event.to_unit = Some(to.to_string());
+            }
+            Action::RequestSupplement => {
+                event.reason = Some(check_text(
+                    "reason",
+                    req.reason.as_deref().unwrap_or(""),
+                    TEXT_LEN_MAX,
+                    true,
+                )?);
+                let items = match req.missing {
+                    Some(Missing::One(s)) => vec![s],
+                    Some(Missing::Many(v)) => v,
+                    None => Vec::new(),
+                };
+                let mut lines = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let line = check_text(&format!("missing[{i}]"), item, NAME_LEN_MAX, true)?;
+                    lines.push(line.replace('\n', " "));
+                }
+                if lines.is_empty() {
+                    return Err(invalid(
+                        "missing",
+                        "name the missing items (missing), so guidance is given once, in writing",
+                    ));
+                }
+                event.missing = Some(lines.join("\n"));
+                if let Some(d) = req.deadline.as_deref() {
+                    let at =
+                        parse_instant(d, &self.calendar, END_OF_DAY_MINUTE).ok_or_else(|| {
+                            invalid(
+                                "deadline",
+                                "deadline is not an RFC 3339 time or a YYYY-MM-DD date",
+                            )
+                        })?;
+                    if at <= now {
+                        return Err(invalid(
+                            "deadline",
+                            "the supplement deadline must lie in the future",
+                        ));
+                    }
+                    event.deadline = Some(at);
+                }
+            }
+            Action::Refuse => {
+                event.reason = Some(check_text(
+                    "reason",
+                    req.reason.as_deref().unwrap_or(""),
+                    TEXT_LEN_MAX,
+                    true,
+                )?);
+            }
+            Action::Processed => {
+                event.result = Some(check_text(
+                    "result",
+                    req.result.as_deref().unwrap_or(""),
+                    TEXT_LEN_MAX,
+                    true,
+                )?);
+            }
+            Action::Stop | Action::RequestWithdrawal => {
+                event.reason = req
+                    .reason
+                    .as_deref()
+                    .map(|r| check_text("reason", r, TEXT_LEN_MAX, false))
+                    .transpose()?
+                    .filter(|r| !r.is_empty());
+            }
+            Action::Accept if !record.procedure.no_appointment => {
+                event.due_at = Some(self.calendar.due_at(now, time)?);
+            }
+            Action::SupplementReceived | Action::FinancialObligationFulfilled => {
+                if let (Some(due), Some(paused)) = (folded.due_at, folded.paused_since) {
+                    let restart = action == Action::SupplementReceived
+                        && record.reception.supplement_mode == SupplementMode::Restart;
+                    event.due_at = Some(if restart {
+                        self.calendar.due_at(now, time)?
+                    } else {
+                        self.calendar.shift_for_pause(due, time.unit, paused, now)?
+                    });
+                }
+            }
+            Action::Reappoint => {
+                let reason = check_text(
+                    "reason",
+                    req.reason.as_deref().unwrap_or(""),
+                    TEXT_LEN_MAX,
+                    true,
+                )?;
+                let raw = req
+                    .new_due_at
+                    .as_deref()
+                    .ok_or_else(|| invalid("new_due_at", "new_due_at is required"))?;
+                let new_due =
+                    parse_instant(raw, &self.calendar, END_OF_DAY_MINUTE).ok_or_else(|| {
+                        invalid(
+                            "new_due_at",
+                            "new_due_at is not an RFC 3339 time or a YYYY-MM-DD date",
+                        )
+                    })?;
+                if folded.due_at.is_some_and(|due| new_due <= due) {
+                    return Err(invalid(
+                        "new_due_at",
+                        "the new appointment must be later than the current one",
+                    ));
+                }
+                if !self
+                    .calendar
+                    .is_working_day(self.calendar.local_date(new_due))
+                {
+                    return Err(invalid(
+                        "new_due_at",
+                        "the new appointment falls on a day off",
+                    ));
+                }
+                event.reason = Some(reason);
+                event.due_at = Some(new_due);
+            }
+            _ => {}
+        }
+        let hash = dossier::append_event(&mut doc, &event)?;
+        let (record, folded) = self.store_doc(&mut w, &doc, &hash.0)?;
+        audit(
+            &mut w,
+            now,
+            &officer.username,
+            action.as_str(),
+            &record.code,
+        )?;
+        w.commit_durable()?;
+        tracing::info!(code = %record.code, action = %action, state = folded.state.code(), "dossier action recorded");
+        Ok(self.view(&record, &folded, now))
+    }
+
+    /// Reads a dossier; the read is audited.
+    pub fn get(&self, officer: &Officer, code: &str, now: i64) -> Result<DossierView, DeskError> {
+        let id = self
+            .store
+            .id_by_code(code)?
+            .ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
+        let bytes = self
+            .store
+            .load_doc(&id)?
+            .ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
+        let doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?;
+        let record = dossier::read(&doc)?;
+        let folded = fold(&record, self.offset());
+        let mut w = self.store.begin()?;
+        audit(&mut w, now, &officer.username, "read", code)?;
+        w.commit_lazy()?;
+        Ok(self.view(&record, &folded, now))
+    }
+
+    pub fn summary_view(&self, s: &DossierSummary, now: i64) -> SummaryView {
+        let o = self.offset();
+        SummaryView {
+            code: s.code.clone(),
+            id: DossierId(s.id).to_hex(),
+            procedure_code: s.procedure_code.clone(),
+            procedure_name: s.procedure_name.clone(),
+            applicant: SummaryApplicant {
+                name: s.applicant_name.clone(),
+                id_number: s.applicant_id_number.clone(),
+            },
+            channel: s.channel,
+            state: s.state.code(),
+            state_name: s.state.name_vi(),
+            receiving_unit: s.receiving_unit.clone(),
+            holder_unit: s.holder_unit.clone(),
+            received_at: rfc3339(s.received_at, o),
+            due_at: s.due_at.map(|t| rfc3339(t, o)),
+            returned_at: s.returned_at.map(|t| rfc3339(t, o)),
+            on_time: s.on_time,
+            overdue: s.is_overdue(now),
+            conflicts: s.conflicts,
+        }
+    }
+
+    pub fn view(&self, record: &DossierRecord, folded: &Folded, now: i64) -> DossierView {
+        let o = self.offset();
+        DossierView {
+            code: record.code.clone(),
+            id: record.id.to_hex(),
+            procedure_code: record.procedure.code.clone(),
+            procedure_name: record.procedure.name.clone(),
+            case_code: record.procedure.case_code.clone(),
+            applicant: record.applicant.clone(),
+            channel: record.reception.channel,
+            state: folded.state.code(),
+            state_name: folded.state.name_vi(),
+            receiving_unit: record.reception.unit.clone(),
+            holder_unit: folded.holder_unit.clone(),
+            received_at: rfc3339(record.reception.at, o),
+            received_by: record.reception.officer.clone(),
+            due_at: folded.due_at.map(|t| rfc3339(t, o)),
+            returned_at: folded.returned_at.map(|t| rfc3339(t, o)),
+            on_time: folded.on_time,
+            overdue: folded.is_overdue(now),
+            paused: folded.paused_since.is_some(),
+            reappointed: folded.reappointed,
+            supplement_requests: folded.supplement_requests,
+            fee_vnd: record.procedure.fee_vnd,
+            processing_time: record.procedure.processing_time,
+            time_unit: record.procedure.time_unit,
+            documents: record
+                .documents
+                .iter()
+                .map(|d| DocumentView {
+                    name: d.name.clone(),
+                    original: d.originals,
+                    copies: d.copies,
+                    received: d.received,
+                })
+                .collect(),
+            result: folded.result.clone(),
+            history: folded
+                .history
+                .iter()
+                .map(|h| {
+                    let e = &h.event;
+                    HistoryView {
+                        action: e.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
+                        at: rfc3339(e.at, o),
+                        unit: e.unit.clone(),
+                        officer: e.officer.clone(),
+                        note: e.note.clone(),
+                        node: e.node.clone(),
+                        state: h.state_after.code(),
+                        to_unit: e.to_unit.clone(),
+                        reason: e.reason.clone(),
+                        missing: e
+                            .missing
+                            .as_ref()
+                            .map(|m| m.lines().map(str::to_string).collect()),
+                        result: e.result.clone(),
+                        due_at: e.due_at.map(|t| rfc3339(t, o)),
+                        deadline: e.deadline.map(|t| rfc3339(t, o)),
+                    }
+                })
+                .collect(),
+            conflicts: folded
+                .conflicts
+                .iter()
+                .map(|c| ConflictView {
+                    event_index: c.event_index,
+                    action: c.action.clone(),
+                    at: rfc3339(c.at, o),
+                    unit: c.unit.clone(),
+                    node: c.node.clone(),
+                    reason: c.reason.clone(),
+                })
+                .collect(),
+            // Sync with the province is not running on this node yet, so
+            // nothing is known to be held there.
+            replicated_to_province: false,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+fn processing_time(
+    amount: u32,
+    unit: motcua_domain::calendar::TimeUnit,
+    same_day: bool,
+) -> ProcessingTime {
+    ProcessingTime {
+        amount,
+        unit,
+        same_day,
+    }
+}
+
+/// One line of the audit log: who did what to which dossier, when.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub officer: String,
+    pub action: String,
+    pub dossier: String,
+}
+
+pub fn audit(
+    w: &mut Write,
+    at: i64,
+    officer: &str,
+    action: &str,
+    dossier: &str,
+) -> Result<(), StoreError> {
+    let entry = AuditEntry {
+        at,
+        officer: officer.into(),
+        action: action.into(),
+        dossier: dossier.into(),
+    };
+    w.audit(&postcard::to_allocvec(&entry).expect("in-memory serialization"))
+}

@@ -1,0 +1,72 @@
+//! The node's identity: an ed25519 key created on first start, kept in
+//! `node.key` (mode 0600) in the data directory. Its public key is the
+//! node id (the iroh endpoint id) and, as raw bytes, the Automerge actor id
+//! of every change this node makes.
+
+use std::io::Write;
+use std::path::Path;
+
+use automerge::ActorId;
+use ed25519_dalek::SigningKey;
+use motcua_sync::attest::{Attestation, attest};
+
+pub const KEY_FILE: &str = "node.key";
+
+pub struct Identity {
+    key: SigningKey,
+    id_hex: String,
+}
+
+impl Identity {
+    /// Loads the key of a data directory, creating it if there is none.
+    pub fn load_or_create(dir: &Path) -> anyhow::Result<Identity> {
+        let path = dir.join(KEY_FILE);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let bytes = hex::decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| anyhow::anyhow!("{} does not hold a node key", path.display()))?;
+            return Ok(Self::from_key(SigningKey::from_bytes(&bytes)));
+        }
+        let key = SigningKey::generate(&mut rand::rng());
+        let tmp = dir.join(format!("{KEY_FILE}.tmp"));
+        {
+            let mut f = open_private(&tmp)?;
+            f.write_all(hex::encode(key.to_bytes()).as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(Self::from_key(key))
+    }
+
+    pub fn from_key(key: SigningKey) -> Identity {
+        let id_hex = hex::encode(key.verifying_key().to_bytes());
+        Identity { key, id_hex }
+    }
+
+    /// The node id: 64 hex digits of the public key.
+    pub fn node_id(&self) -> &str {
+        &self.id_hex
+    }
+
+    pub fn actor(&self) -> ActorId {
+        ActorId::from(self.key.verifying_key().to_bytes())
+    }
+
+    pub fn attest(&self, change_hash: &[u8; 32]) -> Attestation {
+        attest(&self.key, change_hash)
+    }
+}
+
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}

@@ -1,0 +1,186 @@
+//! Starting a node: the data directory, first-start provisioning of a demo
+//! node, the first admin account, and the HTTP server with a clean
+//! shutdown on SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use motcua_domain::calendar::WorkingCalendar;
+use motcua_domain::catalog::Catalog;
+use motcua_domain::workflow::Role;
+
+use crate::accounts::{self, Account, Sessions};
+use crate::api::{self, AppState, Metrics, PeerSpec};
+use crate::config::{CONFIG_FILE, NodeConfig};
+use crate::desk::Desk;
+use crate::identity::{Identity, KEY_FILE};
+use crate::now_ms;
+use crate::store::Store;
+
+pub const STORE_FILE: &str = "motcua.redb";
+
+pub struct ServeOptions {
+    pub data: PathBuf,
+    pub http: SocketAddr,
+    pub sync: SocketAddr,
+    pub peers: Vec<PeerSpec>,
+}
+
+/// Parses `NODE_ID@HOST:PORT`.
+pub fn parse_peer(s: &str) -> Result<PeerSpec, String> {
+    let (id, addr) = s
+        .split_once('@')
+        .ok_or_else(|| format!("peer '{s}' is not NODE_ID@HOST:PORT"))?;
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("peer node id '{id}' is not 64 hex digits"));
+    }
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("peer address '{addr}' has no port"))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("peer address '{addr}' is not HOST:PORT"));
+    }
+    Ok(PeerSpec {
+        node_id: id.to_ascii_lowercase(),
+        addr: addr.to_string(),
+    })
+}
+
+/// Makes sure `dir` is a motcua data directory (creating an empty one),
+/// never one that holds somebody else's files.
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        if !dir.is_dir() {
+            bail!("data directory {} is not a directory", dir.display());
+        }
+        let ours = [CONFIG_FILE, KEY_FILE, STORE_FILE]
+            .iter()
+            .any(|f| dir.join(f).exists());
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read data directory {}", dir.display()))?
+            .next()
+            .is_none();
+        if !ours && !empty {
+            bail!(
+                "{} is not a motcua data directory (it holds other files); choose an empty or new directory",
+                dir.display()
+            );
+        }
+    } else {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    let probe = dir.join(".motcua-write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("data directory {} is not writable", dir.display()))?;
+    std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
+/// Opens (and on first start provisions) the node in a data directory.
+pub fn open_desk(dir: &Path) -> anyhow::Result<Desk> {
+    prepare_data_dir(dir)?;
+    let identity = Identity::load_or_create(dir)?;
+    let config = match NodeConfig::load(dir)? {
+        Some(c) => c,
+        None => {
+            let c = NodeConfig::demo();
+            c.save(dir)?;
+            tracing::info!(unit = %c.unit, "no enrolled node bundle: provisioned a demo commune node");
+            c
+        }
+    };
+    let store = Store::open(&dir.join(STORE_FILE))
+        .map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
+    let catalog = match store.meta("catalog")? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow!("stored catalog is unreadable: {e}"))?,
+        None => Catalog::sample(),
+    };
+    Ok(Desk {
+        store,
+        identity,
+        config,
+        calendar: WorkingCalendar::builtin(),
+        catalog: std::sync::RwLock::new(Arc::new(catalog)),
+    })
+}
+
+/// Creates the `admin` account on the first start of a data directory.
+/// Returns the generated password when none was given.
+pub fn ensure_admin(desk: &Desk, env_password: Option<String>) -> anyhow::Result<Option<String>> {
+    if desk.store.account("admin")?.is_some() {
+        return Ok(None);
+    }
+    let (password, generated) = match env_password.filter(|p| !p.is_empty()) {
+        Some(p) => (p, false),
+        None => (accounts::generate_password(), true),
+    };
+    let account = Account {
+        username: "admin".into(),
+        full_name: "Quản trị".into(),
+        roles: Role::ALL.to_vec(),
+        password_hash: accounts::hash_password(&password),
+        created_at: now_ms(),
+    };
+    let mut w = desk.store.begin()?;
+    w.put_account("admin", &postcard::to_allocvec(&account)?)?;
+    w.commit_durable()?;
+    Ok(generated.then_some(password))
+}
+
+pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    let data = opts.data.clone();
+    let desk = tokio::task::spawn_blocking(move || open_desk(&data)).await??;
+    let generated = ensure_admin(&desk, std::env::var("MOTCUA_ADMIN_PASSWORD").ok())?;
+    if let Some(p) = generated {
+        println!("motcua: created account 'admin' with password: {p}");
+        println!(
+            "motcua: this password is shown only once; set MOTCUA_ADMIN_PASSWORD to choose it."
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(opts.http)
+        .await
+        .map_err(|e| anyhow!("cannot listen for HTTP on {}: {e}", opts.http))?;
+    let mut peers = opts.peers;
+    for p in &desk.config.peers {
+        if let Ok(spec) = parse_peer(p) {
+            peers.push(spec);
+        }
+    }
+    tracing::info!(
+        node_id = %desk.identity.node_id(),
+        unit = %desk.config.unit,
+        http = %opts.http,
+        sync = %opts.sync,
+        peers = peers.len(),
+        "motcua node started"
+    );
+    println!(
+        "motcua: node {} serving http://{}",
+        desk.identity.node_id(),
+        listener.local_addr()?
+    );
+    let state = AppState {
+        desk: Arc::new(desk),
+        sessions: Arc::new(Sessions::default()),
+        metrics: Arc::new(Metrics::default()),
+        peers: Arc::new(peers),
+    };
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("motcua node stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,557 @@
+//! The node's store: one redb file holding dossier documents, their
+//! attestations, the indexes that lists and searches use, the daily code
+//! sequences, officer accounts, the catalog and the audit log.
+//!
+//! Every desk action is one write transaction committed with
+//! `Durability::Immediate` and two-phase commit before the caller is told
+//! it succeeded. Documents stay on disk and are loaded one at a time; lists
+//! and statistics read only the compact summaries.
+
+use std::path::Path;
+
+use motcua_domain::codes::{fold_text, id_number_digest};
+use motcua_domain::stats::DossierSummary;
+use motcua_sync::attest::Attestation;
+use redb::{
+    Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// id → saved Automerge document.
+const DOCS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("docs");
+/// id → postcard `DossierSummary`.
+const SUMMARIES: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("summaries");
+/// change hash → 96-byte attestation (signer, signature).
+const ATTESTATIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("attestations");
+/// dossier code → id.
+const CODES: TableDefinition<&str, [u8; 16]> = TableDefinition::new("codes");
+/// (received_at, id): every dossier, newest last.
+const BY_RECEIVED: TableDefinition<(i64, [u8; 16]), ()> = TableDefinition::new("by_received");
+/// (state, received_at, id).
+const BY_STATE: TableDefinition<(u8, i64, [u8; 16]), ()> = TableDefinition::new("by_state");
+/// (due_at, id) of open dossiers whose clock runs.
+const BY_DUE: TableDefinition<(i64, [u8; 16]), ()> = TableDefinition::new("by_due");
+/// digest of applicant id number → ids.
+const BY_APPLICANT: MultimapTableDefinition<[u8; 32], [u8; 16]> =
+    MultimapTableDefinition::new("by_applicant");
+/// (folded name word, received_at, id).
+const BY_NAME: TableDefinition<(&str, i64, [u8; 16]), ()> = TableDefinition::new("by_name");
+/// local date as YYMMDD → last sequence number issued that day.
+const SEQUENCES: TableDefinition<u32, u32> = TableDefinition::new("sequences");
+/// username → postcard account.
+const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// sequence → postcard audit entry.
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// name → value (format version, catalog).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// On-disk format version of this store.
+pub const STORE_FORMAT: u32 = 1;
+/// Bound on rows one list call returns.
+pub const LIST_LIMIT_MAX: usize = 500;
+/// Bound on candidates a name search examines.
+pub const SEARCH_CANDIDATES_MAX: usize = 20_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory is already in use by another motcua process")]
+    InUse,
+    #[error("store file: {0}")]
+    Database(#[from] redb::DatabaseError),
+    #[error("store: {0}")]
+    Storage(#[from] redb::StorageError),
+    #[error("store: {0}")]
+    Table(#[from] redb::TableError),
+    #[error("store: {0}")]
+    Transaction(#[from] redb::TransactionError),
+    #[error("store: {0}")]
+    Commit(#[from] redb::CommitError),
+    #[error("store: {0}")]
+    Durability(#[from] redb::SetDurabilityError),
+    #[error("store record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store format {0} is not readable by this version (reads {STORE_FORMAT})")]
+    Format(u32),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_allocvec(v).expect("serializing to memory cannot fail")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Filters of a dossier list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub state: Option<u8>,
+    pub q: Option<String>,
+    /// `Some(now)` keeps only dossiers overdue at `now`.
+    pub overdue_at: Option<i64>,
+    pub unit: Option<String>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+pub struct Store {
+    db: Database,
+}
+
+/// A write in progress: one redb transaction that the caller commits
+/// durably (desk actions) or lazily (read audits).
+pub struct Write {
+    tx: WriteTransaction,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse),
+            Err(e) => return Err(e.into()),
+        };
+        let store = Store { db };
+        let w = store.begin()?;
+        {
+            let mut meta = w.tx.open_table(META)?;
+            let existing = meta.get("store_format")?.map(|v| v.value().to_vec());
+            match existing {
+                Some(v) => {
+                    let format = u32::from_le_bytes(
+                        v.try_into()
+                            .map_err(|_| StoreError::Corrupt("store_format".into()))?,
+                    );
+                    if format != STORE_FORMAT {
+                        return Err(StoreError::Format(format));
+                    }
+                }
+                None => {
+                    meta.insert("store_format", STORE_FORMAT.to_le_bytes().as_slice())?;
+                }
+            }
+            // Create every table so readers never meet a missing one.
+            w.tx.open_table(DOCS)?;
+            w.tx.open_table(SUMMARIES)?;
+            w.tx.open_table(ATTESTATIONS)?;
+            w.tx.open_table(CODES)?;
+            w.tx.open_table(BY_RECEIVED)?;
+            w.tx.open_table(BY_STATE)?;
+            w.tx.open_table(BY_DUE)?;
+            w.tx.open_multimap_table(BY_APPLICANT)?;
+            w.tx.open_table(BY_NAME)?;
+            w.tx.open_table(SEQUENCES)?;
+            w.tx.open_table(ACCOUNTS)?;
+            w.tx.open_table(AUDIT)?;
+        }
+        w.commit_durable()?;
+        Ok(store)
+    }
+
+    pub fn begin(&self) -> Result<Write> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_two_phase_commit(true);
+        Ok(Write { tx })
+    }
+
+    fn read(&self) -> Result<ReadTransaction> {
+        Ok(self.db.begin_read()?)
+    }
+
+    pub fn load_doc(&self, id: &[u8; 16]) -> Result<Option<Vec<u8>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(DOCS)?;
+        Ok(t.get(id)?.map(|v| v.value().to_vec()))
+    }
+
+    pub fn id_by_code(&self, code: &str) -> Result<Option<[u8; 16]>> {
+        let tx = self.read()?;
+        let t = tx.open_table(CODES)?;
+        Ok(t.get(code)?.map(|v| v.value()))
+    }
+
+    pub fn summary(&self, id: &[u8; 16]) -> Result<Option<DossierSummary>> {
+        let tx = self.read()?;
+        let t = tx.open_table(SUMMARIES)?;
+        t.get(id)?.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn attestation(&self, change_hash: &[u8; 32]) -> Result<Option<Attestation>> {
+        let tx = self.read()?;
+        let t = tx.open_table(ATTESTATIONS)?;
+        t.get(change_hash)?
+            .map(|v| {
+                Attestation::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// Open dossiers of an applicant (by identity number) for a procedure.
+    pub fn open_dossiers_of(
+        &self,
+        id_number: &str,
+        procedure_code: &str,
+    ) -> Result<Vec<DossierSummary>> {
+        let tx = self.read()?;
+        let idx = tx.open_multimap_table(BY_APPLICANT)?;
+        let sums = tx.open_table(SUMMARIES)?;
+        let mut out = Vec::new();
+        for id in idx.get(id_number_digest(id_number))? {
+            let id = id?.value();
+            if let Some(v) = sums.get(id)? {
+                let s: DossierSummary = decode(v.value())?;
+                if s.is_open()
+                    && s.procedure_code == procedure_code
+                    && s.applicant_id_number == id_number
+                {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn dossier_count(&self) -> Result<u64> {
+        let tx = self.read()?;
+        Ok(tx.open_table(BY_RECEIVED)?.len()?)
+    }
+
+    /// Count of dossiers per national state code.
+    pub fn count_by_state(&self) -> Result<Vec<(u8, u64)>> {
+        let tx = self.read()?;
+        let t = tx.open_table(BY_STATE)?;
+        let mut out = Vec::new();
+        for state in 1u8..=10 {
+            let n = t
+                .range((state, i64::MIN, [0u8; 16])..=(state, i64::MAX, [0xff; 16]))?
+                .count() as u64;
+            out.push((state, n));
+        }
+        Ok(out)
+    }
+
+    /// Visits every summary (statistics).
+    pub fn for_each_summary(&self, mut f: impl FnMut(DossierSummary)) -> Result<()> {
+        let tx = self.read()?;
+        let t = tx.open_table(SUMMARIES)?;
+        for row in t.iter()? {
+            let (_, v) = row?;
+            f(decode(v.value())?);
+        }
+        Ok(())
+    }
+
+    /// A page of dossiers, newest first, and how many match in all.
+    pub fn list(&self, q: &ListQuery) -> Result<(Vec<DossierSummary>, u64)> {
+        let tx = self.read()?;
+        let sums = tx.open_table(SUMMARIES)?;
+        let limit = q.limit.min(LIST_LIMIT_MAX);
+        let get = |id: &[u8; 16]| -> Result<Option<DossierSummary>> {
+            sums.get(id)?.map(|v| decode(v.value())).transpose()
+        };
+        let keep = |s: &DossierSummary| {
+            q.state.is_none_or(|st| s.state.code() == st)
+                && q.overdue_at.is_none_or(|now| s.is_overdue(now))
+                && q.unit
+                    .as_ref()
+                    .is_none_or(|u| &s.receiving_unit == u || &s.holder_unit == u)
+        };
+        let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        // Narrow candidates with the most selective index, then filter.
+        if text.is_some() || q.overdue_at.is_some() {
+            let mut candidates: Vec<DossierSummary> = Vec::new();
+            if let Some(text) = text {
+                for id in self.search_ids(&tx, text)? {
+                    if let Some(s) = get(&id)? {
+                        if keep(&s) && matches_text(&s, text) {
+                            candidates.push(s);
+                        }
+                    }
+                }
+            } else if let Some(now) = q.overdue_at {
+                let due = tx.open_table(BY_DUE)?;
+                for row in due.range((i64::MIN, [0u8; 16])..(now, [0u8; 16]))? {
+                    let (k, _) = row?;
+                    if let Some(s) = get(&k.value().1)? {
+                        if keep(&s) {
+                            candidates.push(s);
+                        }
+                    }
+                }
+            }
+            candidates.sort_by(|a, b| (b.received_at, b.id).cmp(&(a.received_at, a.id)));
+            candidates.dedup_by_key(|s| s.id);
+            let total = candidates.len() as u64;
+            let page = candidates.into_iter().skip(q.offset).take(limit).collect();
+            return Ok((page, total));
+        }
+        let mut page = Vec::new();
+        let total;
+        if let Some(state) = q.state.filter(|_| q.unit.is_none()) {
+            let t = tx.open_table(BY_STATE)?;
+            let range = (state, i64::MIN, [0u8; 16])..=(state, i64::MAX, [0xff; 16]);
+            total = t.range(range.clone())?.count() as u64;
+            for row in t.range(range)?.rev().skip(q.offset).take(limit) {
+                let (k, _) = row?;
+                if let Some(s) = get(&k.value().2)? {
+                    page.push(s);
+                }
+            }
+        } else if q.unit.is_none() {
+            let t = tx.open_table(BY_RECEIVED)?;
+            total = t.len()?;
+            for row in t.iter()?.rev().skip(q.offset).take(limit) {
+                let (k, _) = row?;
+                if let Some(s) = get(&k.value().1)? {
+                    page.push(s);
+                }
+            }
+        } else {
+            let t = tx.open_table(BY_RECEIVED)?;
+            let mut n = 0u64;
+            for row in t.iter()?.rev() {
+                let (k, _) = row?;
+                if let Some(s) = get(&k.value().1)? {
+                    if keep(&s) {
+                        if n as usize >= q.offset && page.len() < limit {
+                            page.push(s);
+                        }
+                        n += 1;
+                    }
+                }
+            }
+            total = n;
+        }
+        Ok((page, total))
+    }
+
+    fn search_ids(&self, tx: &ReadTransaction, text: &str) -> Result<Vec<[u8; 16]>> {
+        let mut ids = Vec::new();
+        if let Some(id) = tx.open_table(CODES)?.get(text)? {
+            ids.push(id.value());
+        }
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            let idx = tx.open_multimap_table(BY_APPLICANT)?;
+            for id in idx.get(id_number_digest(text))? {
+                ids.push(id?.value());
+            }
+        }
+        // Code prefixes and suffixes: `...-251122` or `0007`.
+        if text.contains('-') || text.bytes().all(|b| b.is_ascii_digit()) {
+            let codes = tx.open_table(CODES)?;
+            let prefix_end = format!("{text}\u{10ffff}");
+            for row in codes
+                .range(text..prefix_end.as_str())?
+                .take(SEARCH_CANDIDATES_MAX)
+            {
+                ids.push(row?.1.value());
+            }
+        }
+        let folded = fold_text(text);
+        // The longest word is usually the most selective.
+        if let Some(word) = folded
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .max_by_key(|w| w.len())
+        {
+            let names = tx.open_table(BY_NAME)?;
+            let end = format!("{word}\u{7f}");
+            for row in names
+                .range((word, i64::MIN, [0u8; 16])..(end.as_str(), i64::MIN, [0u8; 16]))?
+                .take(SEARCH_CANDIDATES_MAX)
+            {
+                ids.push(row?.0.value().2);
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn account(&self, username: &str) -> Result<Option<Vec<u8>>> {
+        let tx = self.read()?;
+        Ok(tx
+            .open_table(ACCOUNTS)?
+            .get(username)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    pub fn accounts(&self) -> Result<Vec<Vec<u8>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(ACCOUNTS)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            out.push(row?.1.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let tx = self.read()?;
+        Ok(tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    /// The last `n` audit entries, newest first.
+    pub fn audit_tail(&self, n: usize) -> Result<Vec<Vec<u8>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(AUDIT)?;
+        let mut out = Vec::new();
+        for row in t.iter()?.rev().take(n) {
+            out.push(row?.1.value().to_vec());
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a summary matches a free-text query: the code, the identity
+/// number, or every word of the name (accents optional, word prefixes).
+fn matches_text(s: &DossierSummary, text: &str) -> bool {
+    if s.code == text
+        || s.code.starts_with(text)
+        || s.code.ends_with(text)
+        || s.applicant_id_number == text
+    {
+        return true;
+    }
+    let name = fold_text(&s.applicant_name);
+    let words: Vec<&str> = name.split(' ').collect();
+    let query = fold_text(text);
+    !query.is_empty()
+        && query
+            .split(' ')
+            .all(|q| words.iter().any(|w| w.starts_with(q)))
+}
+
+impl Write {
+    /// Commits with `Durability::Immediate`: on return the data is on disk.
+    pub fn commit_durable(mut self) -> Result<()> {
+        self.tx.set_durability(Durability::Immediate)?;
+        self.tx.commit()?;
+        Ok(())
+    }
+
+    /// Commits without fsync; a later durable commit persists it too.
+    pub fn commit_lazy(mut self) -> Result<()> {
+        self.tx.set_durability(Durability::None)?;
+        self.tx.commit()?;
+        Ok(())
+    }
+
+    /// Issues the next dossier sequence number of a local day. Sequences
+    /// never go back: the number is committed with the dossier it names.
+    pub fn next_sequence(&mut self, yymmdd: u32, first: u32) -> Result<u32> {
+        let mut t = self.tx.open_table(SEQUENCES)?;
+        let next = match t.get(yymmdd)? {
+            Some(v) => v.value() + 1,
+            None => first,
+        };
+        t.insert(yymmdd, next)?;
+        Ok(next)
+    }
+
+    /// Reads a document inside this write, so a read-modify-write of one
+    /// dossier is serialized with every other writer.
+    pub fn load_doc(&self, id: &[u8; 16]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .tx
+            .open_table(DOCS)?
+            .get(id)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    pub fn id_by_code(&self, code: &str) -> Result<Option<[u8; 16]>> {
+        Ok(self.tx.open_table(CODES)?.get(code)?.map(|v| v.value()))
+    }
+
+    pub fn code_taken(&self, code: &str) -> Result<bool> {
+        Ok(self.tx.open_table(CODES)?.get(code)?.is_some())
+    }
+
+    /// Stores a dossier document with its summary and index entries,
+    /// replacing the entries of its previous summary.
+    pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary) -> Result<()> {
+        let id = summary.id;
+        let old: Option<DossierSummary> = {
+            let sums = self.tx.open_table(SUMMARIES)?;
+            sums.get(id)?.map(|v| decode(v.value())).transpose()?
+        };
+        if let Some(old) = &old {
+            self.index(old, false)?;
+        }
+        self.index(summary, true)?;
+        self.tx.open_table(DOCS)?.insert(id, doc)?;
+        self.tx
+            .open_table(SUMMARIES)?
+            .insert(id, encode(summary).as_slice())?;
+        Ok(())
+    }
+
+    fn index(&mut self, s: &DossierSummary, add: bool) -> Result<()> {
+        let id = s.id;
+        let mut codes = self.tx.open_table(CODES)?;
+        let mut received = self.tx.open_table(BY_RECEIVED)?;
+        let mut state = self.tx.open_table(BY_STATE)?;
+        let mut due = self.tx.open_table(BY_DUE)?;
+        let mut applicant = self.tx.open_multimap_table(BY_APPLICANT)?;
+        let mut names = self.tx.open_table(BY_NAME)?;
+        let digest = id_number_digest(&s.applicant_id_number);
+        let folded = fold_text(&s.applicant_name);
+        let words: std::collections::BTreeSet<&str> =
+            folded.split(' ').filter(|w| !w.is_empty()).collect();
+        let due_key = s.due_at.filter(|_| s.is_open() && s.paused_since.is_none());
+        if add {
+            codes.insert(s.code.as_str(), id)?;
+            received.insert((s.received_at, id), ())?;
+            state.insert((s.state.code(), s.received_at, id), ())?;
+            if let Some(d) = due_key {
+                due.insert((d, id), ())?;
+            }
+            applicant.insert(digest, id)?;
+            for w in words {
+                names.insert((w, s.received_at, id), ())?;
+            }
+        } else {
+            codes.remove(s.code.as_str())?;
+            received.remove((s.received_at, id))?;
+            state.remove((s.state.code(), s.received_at, id))?;
+            if let Some(d) = due_key {
+                due.remove((d, id))?;
+            }
+            applicant.remove(digest, id)?;
+            for w in words {
+                names.remove((w, s.received_at, id))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn put_attestation(&mut self, change_hash: &[u8; 32], a: &Attestation) -> Result<()> {
+        self.tx
+            .open_table(ATTESTATIONS)?
+            .insert(change_hash, a.to_bytes().as_slice())?;
+        Ok(())
+    }
+
+    pub fn put_account(&mut self, username: &str, bytes: &[u8]) -> Result<()> {
+        self.tx.open_table(ACCOUNTS)?.insert(username, bytes)?;
+        Ok(())
+    }
+
+    pub fn account_exists(&self, username: &str) -> Result<bool> {
+        Ok(self.tx.open_table(ACCOUNTS)?.get(username)?.is_some())
+    }
+
+    pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.tx.open_table(META)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Appends to the audit log (nhật ký truy cập).
+    pub fn audit(&mut self, entry: &[u8]) -> Result<()> {
+        let mut t = self.tx.open_table(AUDIT)?;
+        let next = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+        t.insert(next, entry)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,48 @@
+//! The web UI's static files, compiled into the binary from `web-ui/` so a
+//! node serves its pages with nothing else installed.
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::api::AppState;
+
+const INDEX_HTML: &str = include_str!("../../web-ui/index.html");
+const TRACK_HTML: &str = include_str!("../../web-ui/track.html");
+const APP_JS: &str = include_str!("../../web-ui/app.js");
+const STYLE_CSS: &str = include_str!("../../web-ui/style.css");
+
+fn page(body: &'static str, content_type: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; frame-ancestors 'none'",
+            ),
+        ],
+        body,
+    )
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/track",
+            get(|| async { page(TRACK_HTML, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { page(STYLE_CSS, "text/css; charset=utf-8") }),
+        )
+}
