@@ -1,1 +1,315 @@
+//! End-to-end harness: real `motcua` processes on loopback, real redb files
+//! in temporary directories, driven over HTTP.
+//!
+//! The binaries must be built first (`cargo build --bins`); the README's
+//! test command does that.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const ADMIN_PASSWORD: &str = "mat-khau-thu-nghiem";
+
+/// Path of a workspace binary next to the test executable's directory.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let mut dir = exe.parent().expect("deps dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --bins)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// An HTTP answer: status, headers we look at, and the body as JSON (or
+/// `Value::String` with the raw text when it is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub total: Option<u64>,
+    pub set_cookie: Option<String>,
+}
+
+fn answer(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    try_answer(res).expect("HTTP request reached the node")
+}
+
+fn try_answer(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Option<Answer> {
+    let mut res = res.ok()?;
+    let status = res.status().as_u16();
+    let total = res
+        .headers()
+        .get("x-total-count")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let set_cookie = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = res
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Some(Answer {
+        status,
+        body,
+        total,
+        set_cookie,
+    })
+}
+
+/// A running `motcua serve`.
+pub struct Node {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub port: u16,
+    pub token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Node {
+    /// Starts a node on `dir` and waits until it answers `/healthz`.
+    pub fn start(dir: &Path) -> Node {
+        let port = free_port();
+        let child = Command::new(binary("motcua"))
+            .args(["serve", "--data"])
+            .arg(dir)
+            .args([
+                "--http",
+                &format!("127.0.0.1:{port}"),
+                "--sync",
+                "127.0.0.1:0",
+            ])
+            .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("MOTCUA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn motcua");
+        let mut node = Node {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            port,
+            token: None,
+            agent: agent(),
+        };
+        node.wait_ready();
+        node
+    }
+
+    /// A handle on a node process owned elsewhere, without a session.
+    pub fn detached(dir: &Path, port: u16) -> Node {
+        Node {
+            child: None,
+            dir: dir.to_path_buf(),
+            port,
+            token: None,
+            agent: agent(),
+        }
+    }
+
+    /// Starts a node and logs in as admin.
+    pub fn start_logged_in(dir: &Path) -> Node {
+        let mut node = Node::start(dir);
+        node.token = Some(node.login("admin", ADMIN_PASSWORD).expect("admin login"));
+        node
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("motcua exited early with {status}");
+            }
+            let ok = self
+                .agent
+                .get(&self.url("/healthz"))
+                .call()
+                .map(|r| r.status() == 200)
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn login(&self, username: &str, password: &str) -> Result<String, Answer> {
+        let a = answer(
+            self.agent
+                .post(&self.url("/api/v1/session"))
+                .send_json(json!({"username": username, "password": password})),
+        );
+        match a.body["token"].as_str() {
+            Some(t) if a.status == 200 => Ok(t.to_string()),
+            _ => Err(a),
+        }
+    }
+
+    fn auth(&self, token: Option<&str>) -> Option<String> {
+        token
+            .or(self.token.as_deref())
+            .map(|t| format!("Bearer {t}"))
+    }
+
+    pub fn get_as(&self, token: Option<&str>, path: &str) -> Answer {
+        let mut req = self.agent.get(&self.url(path));
+        if let Some(a) = self.auth(token) {
+            req = req.header("Authorization", a);
+        }
+        answer(req.call())
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.get_as(None, path)
+    }
+
+    pub fn post_as(&self, token: Option<&str>, path: &str, body: &Value) -> Answer {
+        let mut req = self.agent.post(&self.url(path));
+        if let Some(a) = self.auth(token) {
+            req = req.header("Authorization", a);
+        }
+        answer(req.send_json(body))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Answer {
+        self.post_as(None, path, body)
+    }
+
+    /// Posts raw bytes with a content type.
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        let mut req = self
+            .agent
+            .post(&self.url(path))
+            .header("Content-Type", content_type);
+        if let Some(a) = self.auth(None) {
+            req = req.header("Authorization", a);
+        }
+        answer(req.send(body))
+    }
+
+    /// Posts with a cookie header and optional CSRF token instead of a bearer token.
+    pub fn post_with_cookie(
+        &self,
+        path: &str,
+        cookie: &str,
+        csrf: Option<&str>,
+        body: &Value,
+    ) -> Answer {
+        let mut req = self.agent.post(&self.url(path)).header("Cookie", cookie);
+        if let Some(c) = csrf {
+            req = req.header("X-CSRF-Token", c);
+        }
+        answer(req.send_json(body))
+    }
+
+    /// Creates an account and returns a logged-in token for it.
+    pub fn officer(&self, username: &str, roles: &[&str]) -> String {
+        let password = "mat-khau-can-bo";
+        let a = self.post(
+            "/api/v1/accounts",
+            &json!({"username": username, "password": password, "roles": roles}),
+        );
+        assert_eq!(a.status, 201, "{a:?}");
+        self.login(username, password).expect("officer login")
+    }
+
+    pub fn receive(&self, body: &Value) -> Answer {
+        self.post("/api/v1/dossiers", body)
+    }
+
+    /// Receives a dossier; `None` when the node could not be reached or
+    /// died before answering.
+    pub fn try_receive(&self, body: &Value) -> Option<Answer> {
+        let mut req = self.agent.post(&self.url("/api/v1/dossiers"));
+        if let Some(a) = self.auth(None) {
+            req = req.header("Authorization", a);
+        }
+        try_answer(req.send_json(body))
+    }
+
+    pub fn act(&self, code: &str, body: &Value) -> Answer {
+        self.post(&format!("/api/v1/dossiers/{code}/actions"), body)
+    }
+
+    pub fn total_dossiers(&self) -> u64 {
+        let a = self.get("/api/v1/dossiers?limit=1");
+        assert_eq!(a.status, 200, "{a:?}");
+        a.total.expect("X-Total-Count")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        c.wait().ok()?.code()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}
+
+/// A dossier request with an obviously synthetic applicant.
+pub fn dossier_request(procedure: &str, n: u32) -> Value {
+    json!({
+        "procedure_code": procedure,
+        "applicant": {
+            "name": format!("Người Thử Mẫu {n}"),
+            "id_number": format!("{:012}", 900_000_000 + n as u64),
+            "phone": "0900000000",
+            "address": "Thôn Thử Nghiệm"
+        },
+        "channel": "direct"
+    })
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: real `motcua` processes, real redb files, real HTTP.
+
+mod api;
+mod bad_input;
+mod catalog;
+mod cli;
+mod crash;
+mod workflow;

@@ -1,0 +1,197 @@
+//! Every transition the state table does not allow is refused with 409
+//! through the API, and leaves the dossier as it was.
+
+use motcua_tests::{Node, dossier_request};
+use serde_json::{Value, json};
+
+/// Every action with every parameter it may need, so that only the state
+/// decides.
+fn probe(action: &str) -> Value {
+    json!({
+        "action": action,
+        "to_unit": "000.00.12.H99",
+        "reason": "Lý do thử",
+        "missing": ["Giấy tờ thử"],
+        "result": "Kết quả thử",
+        "new_due_at": "2099-12-30",
+    })
+}
+
+const ACTIONS: [&str; 13] = [
+    "accept",
+    "refuse",
+    "start_processing",
+    "transfer",
+    "request_supplement",
+    "supplement_received",
+    "request_financial_obligation",
+    "financial_obligation_fulfilled",
+    "processed",
+    "return_result",
+    "request_withdrawal",
+    "stop",
+    "reappoint",
+];
+
+/// Brings a new dossier to a state through allowed actions.
+fn dossier_in_state(node: &Node, state: u8, n: u32) -> String {
+    let mut req = dossier_request("2.000720", n);
+    if matches!(state, 1 | 3) {
+        req["channel"] = json!("online");
+    }
+    let created = node.receive(&req);
+    assert_eq!(created.status, 201, "{created:?}");
+    let code = created.body["code"].as_str().unwrap().to_string();
+    let steps: &[&str] = match state {
+        1 | 2 => &[],
+        3 => &["refuse"],
+        4 => &["start_processing"],
+        5 => &["request_supplement"],
+        6 => &["start_processing", "request_financial_obligation"],
+        7 => &["request_withdrawal"],
+        8 => &["start_processing", "stop"],
+        9 => &["start_processing", "processed"],
+        10 => &["start_processing", "processed", "return_result"],
+        _ => unreachable!(),
+    };
+    for step in steps {
+        let a = node.act(&code, &probe(step));
+        assert_eq!(a.status, 200, "{step} towards state {state}: {a:?}");
+    }
+    let d = node.get(&format!("/api/v1/dossiers/{code}")).body;
+    assert_eq!(d["state"], state);
+    code
+}
+
+#[test]
+fn every_transition_outside_the_state_table_is_refused() {
+    // (state, actions allowed from it) for a procedure that is not same-day.
+    let allowed: [(u8, &[&str]); 10] = [
+        (
+            1,
+            &[
+                "accept",
+                "refuse",
+                "request_supplement",
+                "request_withdrawal",
+            ],
+        ),
+        (
+            2,
+            &[
+                "start_processing",
+                "transfer",
+                "request_supplement",
+                "request_withdrawal",
+                "reappoint",
+            ],
+        ),
+        (3, &[]),
+        (
+            4,
+            &[
+                "transfer",
+                "request_supplement",
+                "request_financial_obligation",
+                "processed",
+                "request_withdrawal",
+                "stop",
+                "reappoint",
+            ],
+        ),
+        // Refusal from 5 needs a passed supplement deadline; none was set.
+        (
+            5,
+            &["supplement_received", "request_withdrawal", "reappoint"],
+        ),
+        (
+            6,
+            &[
+                "financial_obligation_fulfilled",
+                "request_withdrawal",
+                "reappoint",
+            ],
+        ),
+        (7, &["stop"]),
+        (8, &[]),
+        (9, &["return_result"]),
+        (10, &[]),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let mut refused = 0;
+    for (i, (state, ok)) in allowed.iter().enumerate() {
+        let code = dossier_in_state(&node, *state, i as u32);
+        let before = node.get(&format!("/api/v1/dossiers/{code}")).body;
+        for action in ACTIONS.iter().filter(|a| !ok.contains(a)) {
+            let a = node.act(&code, &probe(action));
+            assert_eq!(
+                a.status, 409,
+                "{action} from state {state} must be refused: {a:?}"
+            );
+            assert_eq!(a.body["error"]["code"], "invalid_state");
+            assert!(!a.body["error"]["message"].as_str().unwrap().is_empty());
+            refused += 1;
+        }
+        let after = node.get(&format!("/api/v1/dossiers/{code}")).body;
+        assert_eq!(
+            before["history"], after["history"],
+            "refused actions leave no trace"
+        );
+        assert_eq!(after["state"], *state);
+    }
+    assert_eq!(refused, 13 * 10 - 4 - 5 - 7 - 3 - 3 - 1 - 1);
+    // 'receive' is not an action at all.
+    let code = dossier_in_state(&node, 2, 99);
+    assert_eq!(node.act(&code, &json!({"action": "receive"})).status, 422);
+}
+
+#[test]
+fn a_transferred_dossier_is_processed_only_by_the_agency_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let code = dossier_in_state(&node, 4, 1);
+    let a = node.act(
+        &code,
+        &json!({"action": "transfer", "to_unit": "000.00.12.H99"}),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["holder_unit"], "000.00.12.H99");
+    let a = node.act(&code, &json!({"action": "processed", "result": "x"}));
+    assert_eq!(
+        a.status, 403,
+        "the commune does not hold it any more: {a:?}"
+    );
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("000.00.12.H99")
+    );
+}
+
+#[test]
+fn reappointment_happens_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let code = dossier_in_state(&node, 4, 1);
+    let a = node.act(&code, &json!({"action": "reappoint", "new_due_at": "2099-12-30", "reason": "Chờ xác minh thực địa"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["reappointed"], true);
+    assert!(
+        a.body["due_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2099-12-30T17:00:00+07:00")
+    );
+    let a = node.act(
+        &code,
+        &json!({"action": "reappoint", "new_due_at": "2099-12-31", "reason": "lần hai"}),
+    );
+    assert_eq!(a.status, 409, "{a:?}");
+    let a = node.act(
+        &dossier_in_state(&node, 4, 2),
+        &json!({"action": "reappoint", "new_due_at": "2099-12-27", "reason": "Chủ nhật"}),
+    );
+    assert_eq!(a.status, 422, "a Sunday is no appointment: {a:?}");
+}
