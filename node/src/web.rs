@@ -9,7 +9,6 @@ use axum::routing::get;
 use crate::api::AppState;
 
 const INDEX_HTML: &str = include_str!("../../web-ui/index.html");
-const TRACK_HTML: &str = include_str!("../../web-ui/track.html");
 const APP_JS: &str = include_str!("../../web-ui/app.js");
 const STYLE_CSS: &str = include_str!("../../web-ui/style.css");
 
