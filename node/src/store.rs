@@ -555,3 +555,6 @@ impl Write {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,10 +33,6 @@ pub fn routes() -> Router<AppState> {
             get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }),
         )
         .route(
-            "/track",
-            get(|| async { page(TRACK_HTML, "text/html; charset=utf-8") }),
-        )
-        .route(
             "/app.js",
             get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),
         )

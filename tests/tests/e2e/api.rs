@@ -331,4 +331,7 @@ fn metrics_and_peers_answer() {
     assert_eq!(h["unit"], "99001");
     assert_eq!(h["role"], "commune");
     assert_eq!(h["node_id"].as_str().unwrap().len(), 64);
+    let page = node.get("/").body;
+    assert!(page.as_str().unwrap().contains("Bộ phận Một cửa"), "the officer page speaks Vietnamese");
+    assert!(node.get("/app.js").body.as_str().unwrap().contains("/api/v1/dossiers"));
 }

@@ -1,0 +1,86 @@
+use motcua_domain::dossier::Channel;
+use motcua_domain::workflow::Status;
+
+use super::*;
+
+fn summary(n: u8, name: &str, state: Status, received_at: i64) -> DossierSummary {
+    DossierSummary {
+        id: [n; 16],
+        code: format!("000.00.01.H99-251117-{n:04}"),
+        procedure_code: "2.000720".into(),
+        procedure_name: "p".into(),
+        applicant_name: name.into(),
+        applicant_id_number: format!("{:012}", n),
+        receiving_unit: "99001".into(),
+        holder_unit: "99001".into(),
+        channel: Channel::Direct,
+        state,
+        received_at,
+        due_at: Some(received_at + 1_000),
+        paused_since: None,
+        result_ready_at: None,
+        returned_at: None,
+        closed_at: None,
+        closing: None,
+        on_time: None,
+        supplement_requests: 0,
+        conflicts: 0,
+    }
+}
+
+fn put(store: &Store, s: &DossierSummary) {
+    let mut w = store.begin().unwrap();
+    w.put_dossier(b"doc", s).unwrap();
+    w.commit_durable().unwrap();
+}
+
+fn query() -> ListQuery {
+    ListQuery { limit: 50, ..ListQuery::default() }
+}
+
+#[test]
+fn replacing_a_summary_moves_its_index_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    put(&store, &summary(1, "Đặng Thị Mẫu", Status::Accepted, 10));
+    put(&store, &summary(2, "Lê Văn Thử", Status::Accepted, 20));
+    put(&store, &summary(1, "Đặng Thị Mẫu", Status::InProcess, 10));
+    let by_state = |s: u8| store.list(&ListQuery { state: Some(s), ..query() }).unwrap();
+    assert_eq!(by_state(2).1, 1);
+    assert_eq!(by_state(4).0[0].id, [1; 16]);
+    assert_eq!(store.count_by_state().unwrap()[3], (4, 1));
+    let (rows, total) = store.list(&query()).unwrap();
+    assert_eq!(total, 2, "a replaced dossier is listed once");
+    assert_eq!(rows[0].id, [2; 16], "newest first");
+    let (rows, _) = store.list(&ListQuery { q: Some("dang mau".into()), ..query() }).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, Status::InProcess);
+    assert!(store.list(&ListQuery { q: Some("nobody".into()), ..query() }).unwrap().0.is_empty());
+    let (rows, _) = store.list(&ListQuery { overdue_at: Some(1_000_000), ..query() }).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(store.open_dossiers_of(&format!("{:012}", 1), "2.000720").unwrap().len(), 1);
+    assert!(store.open_dossiers_of(&format!("{:012}", 1), "1.001193").unwrap().is_empty());
+}
+
+#[test]
+fn sequences_continue_across_reopening_and_a_second_open_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        let store = Store::open(&path).unwrap();
+        assert!(matches!(Store::open(&path), Err(StoreError::InUse)));
+        let mut w = store.begin().unwrap();
+        assert_eq!(w.next_sequence(251117, 1).unwrap(), 1);
+        assert_eq!(w.next_sequence(251117, 1).unwrap(), 2);
+        assert_eq!(w.next_sequence(251118, 1).unwrap(), 1);
+        w.commit_durable().unwrap();
+        let mut w = store.begin().unwrap();
+        assert_eq!(w.next_sequence(251117, 1).unwrap(), 3);
+        // Not committed: the number is not used up.
+        drop(w);
+    }
+    let store = Store::open(&path).unwrap();
+    let mut w = store.begin().unwrap();
+    assert_eq!(w.next_sequence(251117, 1).unwrap(), 3);
+    assert_eq!(w.next_sequence(251119, 5_001).unwrap(), 5_001, "a second node's range starts elsewhere");
+}
