@@ -150,8 +150,7 @@ impl WorkingCalendar {
     }
 
     pub fn from_json(text: &str) -> Result<Self, CalendarError> {
-        let file: CalendarFile =
-            serde_json::from_str(text).map_err(|e| CalendarError::Json(e.to_string()))?;
+        let file: CalendarFile = serde_json::from_str(text).map_err(|e| CalendarError::Json(e.to_string()))?;
         Self::from_file(&file)
     }
 
@@ -160,10 +159,7 @@ impl WorkingCalendar {
         for w in &file.windows {
             let bad = || CalendarError::BadWindow(w.clone());
             let (a, b) = w.split_once('-').ok_or_else(bad)?;
-            let (start_min, end_min) = (
-                parse_hhmm(a).ok_or_else(bad)?,
-                parse_hhmm(b).ok_or_else(bad)?,
-            );
+            let (start_min, end_min) = (parse_hhmm(a).ok_or_else(bad)?, parse_hhmm(b).ok_or_else(bad)?);
             if start_min >= end_min {
                 return Err(bad());
             }
@@ -179,8 +175,8 @@ impl WorkingCalendar {
         if total != WORKING_DAY_MINUTES {
             return Err(CalendarError::WindowsNotEightHours(total));
         }
-        let cutoff = parse_hhmm(&file.same_day_cutoff)
-            .ok_or_else(|| CalendarError::BadWindow(file.same_day_cutoff.clone()))?;
+        let cutoff =
+            parse_hhmm(&file.same_day_cutoff).ok_or_else(|| CalendarError::BadWindow(file.same_day_cutoff.clone()))?;
         let mut holidays = BTreeMap::new();
         for h in &file.holidays {
             holidays.insert(parse_date(&h.date)?, h.name.clone());
@@ -356,11 +352,10 @@ impl WorkingCalendar {
             return Ok(self.instant(day, self.last_end()));
         }
         match time.unit {
-            TimeUnit::WorkingDays => self
-                .add_working_minutes(received_ms, time.amount.saturating_mul(WORKING_DAY_MINUTES)),
-            TimeUnit::WorkingHours => {
-                self.add_working_minutes(received_ms, time.amount.saturating_mul(60))
+            TimeUnit::WorkingDays => {
+                self.add_working_minutes(received_ms, time.amount.saturating_mul(WORKING_DAY_MINUTES))
             }
+            TimeUnit::WorkingHours => self.add_working_minutes(received_ms, time.amount.saturating_mul(60)),
             TimeUnit::CalendarDays => {
                 if time.amount > WALK_DAYS_MAX {
                     return Err(CalendarError::TooFar);
@@ -395,9 +390,7 @@ impl WorkingCalendar {
         resumed_ms: i64,
     ) -> Result<i64, CalendarError> {
         match unit {
-            TimeUnit::CalendarDays => {
-                self.roll_to_working_day(due_ms + (resumed_ms - paused_ms).max(0))
-            }
+            TimeUnit::CalendarDays => self.roll_to_working_day(due_ms + (resumed_ms - paused_ms).max(0)),
             _ => {
                 let waited = self.working_minutes_between(paused_ms, resumed_ms)?;
                 if waited == 0 {

@@ -146,14 +146,11 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn sample() -> Catalog {
-        serde_json::from_str(include_str!("../data/sample-catalog.json"))
-            .expect("sample catalog is valid")
+        serde_json::from_str(include_str!("../data/sample-catalog.json")).expect("sample catalog is valid")
     }
 
     pub fn get(&self, code: &str) -> Option<&Procedure> {
-        self.procedures
-            .iter()
-            .find(|p| p.code == code || p.provincial_code.as_deref() == Some(code))
+        self.procedures.iter().find(|p| p.code == code || p.provincial_code.as_deref() == Some(code))
     }
 }
 
@@ -181,35 +178,16 @@ fn validate(procedures: &[Procedure], row_of: &dyn Fn(usize) -> usize) -> Vec<Ro
     let mut errors = Vec::new();
     let mut seen = BTreeMap::new();
     if procedures.len() > PROCEDURES_MAX {
-        errors.push(RowError {
-            row: 0,
-            field: String::new(),
-            message: format!("at most {PROCEDURES_MAX} procedures"),
-        });
+        errors.push(RowError { row: 0, field: String::new(), message: format!("at most {PROCEDURES_MAX} procedures") });
     }
     for (i, p) in procedures.iter().enumerate() {
         let row = row_of(i);
-        let mut err = |field: &str, message: String| {
-            errors.push(RowError {
-                row,
-                field: field.into(),
-                message,
-            })
-        };
+        let mut err = |field: &str, message: String| errors.push(RowError { row, field: field.into(), message });
         if !is_procedure_code(&p.code) {
-            err(
-                "code",
-                format!(
-                    "'{}' is not a national procedure code like 1.001193",
-                    p.code
-                ),
-            );
+            err("code", format!("'{}' is not a national procedure code like 1.001193", p.code));
         }
         if let Some(first) = seen.insert(p.code.clone(), row) {
-            err(
-                "code",
-                format!("procedure {} is already defined at row {first}", p.code),
-            );
+            err("code", format!("procedure {} is already defined at row {first}", p.code));
         }
         if p.name.trim().is_empty() {
             err("name", "procedure name is empty".into());
@@ -223,31 +201,21 @@ fn validate(procedures: &[Procedure], row_of: &dyn Fn(usize) -> usize) -> Vec<Ro
                 err(&format!("cases[{k}].code"), "case code is empty".into());
             }
             if case_codes.contains(&c.code) {
-                err(
-                    &format!("cases[{k}].code"),
-                    format!("case {} appears twice", c.code),
-                );
+                err(&format!("cases[{k}].code"), format!("case {} appears twice", c.code));
             }
             case_codes.push(c.code.clone());
             if c.processing_time == 0 && !c.same_day && !c.no_appointment {
                 err(
                     &format!("cases[{k}].processing_time"),
-                    "processing time is 0 but the case is neither same-day nor without appointment"
-                        .into(),
+                    "processing time is 0 but the case is neither same-day nor without appointment".into(),
                 );
             }
             if c.processing_time > 3_650 {
-                err(
-                    &format!("cases[{k}].processing_time"),
-                    "processing time is over ten years".into(),
-                );
+                err(&format!("cases[{k}].processing_time"), "processing time is over ten years".into());
             }
             for (d, doc) in c.documents.iter().enumerate() {
                 if doc.name.trim().is_empty() {
-                    err(
-                        &format!("cases[{k}].documents[{d}].name"),
-                        "document name is empty".into(),
-                    );
+                    err(&format!("cases[{k}].documents[{d}].name"), "document name is empty".into());
                 }
             }
         }
@@ -268,9 +236,7 @@ pub fn is_procedure_code(code: &str) -> bool {
         && b.len() == 6
         && b.bytes().all(|c| c.is_ascii_digit())
         && rest.len() <= 1
-        && rest
-            .iter()
-            .all(|s| !s.is_empty() && s.len() <= 8 && s.bytes().all(|c| c.is_ascii_alphanumeric()))
+        && rest.iter().all(|s| !s.is_empty() && s.len() <= 8 && s.bytes().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Imports a catalog from JSON: either `{"version", "procedures": [...]}` or
@@ -279,29 +245,21 @@ pub fn import_json(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> 
     if bytes.len() > IMPORT_BYTES_MAX {
         return Err(ImportError::TooLarge(bytes.len()));
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ImportError::Unreadable(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ImportError::Unreadable(e.to_string()))?;
     let (version, items) = match value {
         serde_json::Value::Array(items) => (version.to_string(), items),
         serde_json::Value::Object(mut map) => {
-            let v = map
-                .get("version")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| version.to_string());
+            let v =
+                map.get("version").and_then(|v| v.as_str()).map(str::to_string).unwrap_or_else(|| version.to_string());
             match map.remove("procedures") {
                 Some(serde_json::Value::Array(items)) => (v, items),
                 _ => {
-                    return Err(ImportError::Unreadable(
-                        "expected a 'procedures' array".into(),
-                    ));
+                    return Err(ImportError::Unreadable("expected a 'procedures' array".into()));
                 }
             }
         }
         _ => {
-            return Err(ImportError::Unreadable(
-                "expected an array of procedures or an object".into(),
-            ));
+            return Err(ImportError::Unreadable("expected an array of procedures or an object".into()));
         }
     };
     let mut errors = Vec::new();
@@ -309,11 +267,7 @@ pub fn import_json(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> 
     for (i, item) in items.into_iter().enumerate() {
         match serde_json::from_value::<Procedure>(item) {
             Ok(p) => procedures.push((i + 1, p)),
-            Err(e) => errors.push(RowError {
-                row: i + 1,
-                field: String::new(),
-                message: e.to_string(),
-            }),
+            Err(e) => errors.push(RowError { row: i + 1, field: String::new(), message: e.to_string() }),
         }
     }
     let rows: Vec<usize> = procedures.iter().map(|(r, _)| *r).collect();
@@ -322,26 +276,15 @@ pub fn import_json(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> 
     finish(version, procedures, errors)
 }
 
-fn finish(
-    version: String,
-    procedures: Vec<Procedure>,
-    mut errors: Vec<RowError>,
-) -> Result<Catalog, ImportError> {
+fn finish(version: String, procedures: Vec<Procedure>, mut errors: Vec<RowError>) -> Result<Catalog, ImportError> {
     if procedures.is_empty() && errors.is_empty() {
-        errors.push(RowError {
-            row: 0,
-            field: String::new(),
-            message: "the catalog holds no procedure".into(),
-        });
+        errors.push(RowError { row: 0, field: String::new(), message: "the catalog holds no procedure".into() });
     }
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.row);
         return Err(ImportError::Rows(errors));
     }
-    Ok(Catalog {
-        version,
-        procedures,
-    })
+    Ok(Catalog { version, procedures })
 }
 
 /// Columns of the CSV import, one row per case; consecutive rows with the
@@ -374,14 +317,8 @@ pub fn import_csv(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> {
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-    let headers = reader
-        .headers()
-        .map_err(|e| ImportError::Unreadable(e.to_string()))?
-        .clone();
-    let missing: Vec<_> = CSV_COLUMNS
-        .iter()
-        .filter(|c| !headers.iter().any(|h| h.trim() == **c))
-        .collect();
+    let headers = reader.headers().map_err(|e| ImportError::Unreadable(e.to_string()))?.clone();
+    let missing: Vec<_> = CSV_COLUMNS.iter().filter(|c| !headers.iter().any(|h| h.trim() == **c)).collect();
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| **s).collect();
         return Err(ImportError::Rows(vec![RowError {
@@ -390,12 +327,7 @@ pub fn import_csv(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> {
             message: format!("missing column(s): {}", names.join(", ")),
         }]));
     }
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .expect("checked above")
-    };
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name).expect("checked above");
     let idx: BTreeMap<&str, usize> = CSV_COLUMNS.iter().map(|c| (*c, col(c))).collect();
     let mut errors = Vec::new();
     let mut procedures: Vec<Procedure> = Vec::new();
@@ -405,23 +337,13 @@ pub fn import_csv(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(RowError {
-                    row,
-                    field: String::new(),
-                    message: e.to_string(),
-                });
+                errors.push(RowError { row, field: String::new(), message: e.to_string() });
                 continue;
             }
         };
         let get = |name: &str| record.get(idx[name]).unwrap_or("").trim().to_string();
         let mut row_errors = Vec::new();
-        let mut bad = |field: &str, message: String| {
-            row_errors.push(RowError {
-                row,
-                field: field.into(),
-                message,
-            })
-        };
+        let mut bad = |field: &str, message: String| row_errors.push(RowError { row, field: field.into(), message });
         let level = match get("level").as_str() {
             "commune" | "xã" | "xa" => Some(Level::Commune),
             "province" | "tỉnh" | "tinh" => Some(Level::Province),
@@ -435,28 +357,16 @@ pub fn import_csv(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> {
             "partial" => Some(OnlineLevel::Partial),
             "none" => Some(OnlineLevel::None),
             other => {
-                bad(
-                    "online_level",
-                    format!("'{other}' is not full, partial or none"),
-                );
+                bad("online_level", format!("'{other}' is not full, partial or none"));
                 None
             }
         };
         let processing_time = get("processing_time").parse::<u32>().map_err(|_| {
-            bad(
-                "processing_time",
-                format!("'{}' is not a whole number", get("processing_time")),
-            );
+            bad("processing_time", format!("'{}' is not a whole number", get("processing_time")));
         });
         let unit = TimeUnit::parse(&get("unit"));
         if unit.is_none() {
-            bad(
-                "unit",
-                format!(
-                    "'{}' is not working_days, working_hours or calendar_days",
-                    get("unit")
-                ),
-            );
+            bad("unit", format!("'{}' is not working_days, working_hours or calendar_days", get("unit")));
         }
         let flag = |name: &str, bad: &mut dyn FnMut(&str, String)| match get(name).as_str() {
             "" | "0" | "false" | "no" => false,
@@ -482,19 +392,12 @@ pub fn import_csv(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> {
             "at_supplement" => Some(FeeCollected::AtSupplement),
             "at_result" => Some(FeeCollected::AtResult),
             other => {
-                bad(
-                    "fee_collected",
-                    format!("'{other}' is not at_receipt, at_supplement or at_result"),
-                );
+                bad("fee_collected", format!("'{other}' is not at_receipt, at_supplement or at_result"));
                 None
             }
         };
         let mut documents = Vec::new();
-        for item in get("documents")
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        for item in get("documents").split(';').map(str::trim).filter(|s| !s.is_empty()) {
             let parts: Vec<&str> = item.split('|').map(str::trim).collect();
             let parsed = match parts.as_slice() {
                 [name, o, c] | [name, o, c, _] => match (o.parse::<u32>(), c.parse::<u32>()) {
@@ -511,31 +414,15 @@ pub fn import_csv(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> {
             };
             match parsed {
                 Some(d) => documents.push(d),
-                None => bad(
-                    "documents",
-                    format!("'{item}' is not name|originals|copies[|optional]"),
-                ),
+                None => bad("documents", format!("'{item}' is not name|originals|copies[|optional]")),
             }
         }
         if !row_errors.is_empty() {
             errors.extend(row_errors);
             continue;
         }
-        let (
-            Some(level),
-            Some(online_level),
-            Ok(processing_time),
-            Some(unit),
-            Some(fee_vnd),
-            Some(collected),
-        ) = (
-            level,
-            online_level,
-            processing_time,
-            unit,
-            fee_vnd,
-            collected,
-        )
+        let (Some(level), Some(online_level), Ok(processing_time), Some(unit), Some(fee_vnd), Some(collected)) =
+            (level, online_level, processing_time, unit, fee_vnd, collected)
         else {
             continue;
         };
@@ -548,11 +435,7 @@ pub fn import_csv(bytes: &[u8], version: &str) -> Result<Catalog, ImportError> {
             no_appointment,
             same_day,
             fees: if fee_vnd > 0 {
-                vec![Fee {
-                    name: "Lệ phí".into(),
-                    amount_vnd: fee_vnd,
-                    collected,
-                }]
+                vec![Fee { name: "Lệ phí".into(), amount_vnd: fee_vnd, collected }]
             } else {
                 Vec::new()
             },

@@ -6,12 +6,7 @@ use chrono::{Datelike, NaiveDate};
 /// `<agency identifier>-<YYMMDD>-<NNNN>`: receipt date (local) and the
 /// receiving unit's daily sequence.
 pub fn format_dossier_code(agency_id: &str, date: NaiveDate, sequence: u32) -> String {
-    format!(
-        "{agency_id}-{:02}{:02}{:02}-{sequence:04}",
-        date.year().rem_euclid(100),
-        date.month(),
-        date.day()
-    )
+    format!("{agency_id}-{:02}{:02}{:02}-{sequence:04}", date.year().rem_euclid(100), date.month(), date.day())
 }
 
 /// Checks the shape of a dossier code without looking it up.
@@ -32,8 +27,7 @@ pub fn is_dossier_code(code: &str) -> bool {
 pub fn is_agency_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32
-        && s.split('.')
-            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && s.split('.').all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// Unit codes: 5-digit commune codes, 2-digit province codes, or agency
@@ -50,9 +44,7 @@ pub fn check_id_number(s: &str) -> Result<(), String> {
     }
     match s.len() {
         12 | 9 => Ok(()),
-        n => Err(format!(
-            "an identity number has 12 digits (or 9 for an old card), not {n}"
-        )),
+        n => Err(format!("an identity number has 12 digits (or 9 for an old card), not {n}")),
     }
 }
 
@@ -88,14 +80,8 @@ mod tests {
     #[test]
     fn dossier_codes() {
         let d = NaiveDate::from_ymd_opt(2025, 11, 22).unwrap();
-        assert_eq!(
-            format_dossier_code("000.21.45.H56", d, 1),
-            "000.21.45.H56-251122-0001"
-        );
-        assert_eq!(
-            format_dossier_code("000.21.45.H56", d, 12345),
-            "000.21.45.H56-251122-12345"
-        );
+        assert_eq!(format_dossier_code("000.21.45.H56", d, 1), "000.21.45.H56-251122-0001");
+        assert_eq!(format_dossier_code("000.21.45.H56", d, 12345), "000.21.45.H56-251122-12345");
         assert!(is_dossier_code("000.21.45.H56-251122-0001"));
         assert!(!is_dossier_code("000.21.45.H56-2511-0001"));
         assert!(!is_dossier_code("-251122-0001"));

@@ -21,8 +21,7 @@
 //! event as tampered.
 
 use automerge::{
-    ActorId, Automerge, AutomergeError, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue,
-    Value,
+    ActorId, Automerge, AutomergeError, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value,
     transaction::{CommitOptions, Transactable},
 };
 use serde::{Deserialize, Serialize};
@@ -234,25 +233,12 @@ pub enum DocError {
     EmptyChange,
 }
 
-fn commit(
-    tx: automerge::transaction::Transaction<'_>,
-    message: &str,
-    at_ms: i64,
-) -> Result<ChangeHash, DocError> {
-    let (hash, _) = tx.commit_with(
-        CommitOptions::default()
-            .with_message(message)
-            .with_time(at_ms.div_euclid(1000)),
-    );
+fn commit(tx: automerge::transaction::Transaction<'_>, message: &str, at_ms: i64) -> Result<ChangeHash, DocError> {
+    let (hash, _) = tx.commit_with(CommitOptions::default().with_message(message).with_time(at_ms.div_euclid(1000)));
     hash.ok_or(DocError::EmptyChange)
 }
 
-fn put_str<T: Transactable>(
-    tx: &mut T,
-    obj: &ObjId,
-    key: &str,
-    v: &str,
-) -> Result<(), AutomergeError> {
+fn put_str<T: Transactable>(tx: &mut T, obj: &ObjId, key: &str, v: &str) -> Result<(), AutomergeError> {
     tx.put(obj, key, v)
 }
 
@@ -323,12 +309,7 @@ pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash
     Ok((doc, hash))
 }
 
-fn write_event<T: Transactable>(
-    tx: &mut T,
-    list: &ObjId,
-    index: usize,
-    e: &Event,
-) -> Result<(), AutomergeError> {
+fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Event) -> Result<(), AutomergeError> {
     let m = tx.insert_object(list, index, ObjType::Map)?;
     let action = e.action.map(|a| a.as_str()).unwrap_or("");
     tx.put(&m, "kind", action)?;
@@ -337,12 +318,7 @@ fn write_event<T: Transactable>(
     tx.put(&m, "node", e.node.as_str())?;
     tx.put(&m, "officer", e.officer.as_str())?;
     tx.put(&m, "note", e.note.as_str())?;
-    let opt = [
-        ("to_unit", &e.to_unit),
-        ("reason", &e.reason),
-        ("missing", &e.missing),
-        ("result", &e.result),
-    ];
+    let opt = [("to_unit", &e.to_unit), ("reason", &e.reason), ("missing", &e.missing), ("result", &e.result)];
     for (key, value) in opt {
         if let Some(v) = value {
             tx.put(&m, key, v.as_str())?;
@@ -360,9 +336,7 @@ fn write_event<T: Transactable>(
 /// Appends one event (and, for a transfer, the new participant) as one
 /// change by the document's actor.
 pub fn append_event(doc: &mut Automerge, event: &Event) -> Result<ChangeHash, DocError> {
-    let (_, events) = doc
-        .get(ROOT, "events")?
-        .ok_or_else(|| DocError::Schema("events".into()))?;
+    let (_, events) = doc.get(ROOT, "events")?.ok_or_else(|| DocError::Schema("events".into()))?;
     let len = doc.length(&events);
     if len >= EVENTS_MAX {
         return Err(DocError::TooManyEvents);
@@ -370,9 +344,7 @@ pub fn append_event(doc: &mut Automerge, event: &Event) -> Result<ChangeHash, Do
     let participants = doc.get(ROOT, "participants")?.map(|(_, id)| id);
     let mut tx = doc.transaction();
     write_event(&mut tx, &events, len, event)?;
-    if let (Some(Action::Transfer), Some(to), Some(parts)) =
-        (event.action, &event.to_unit, participants)
-    {
+    if let (Some(Action::Transfer), Some(to), Some(parts)) = (event.action, &event.to_unit, participants) {
         let n = tx.length(&parts);
         let m = tx.insert_object(&parts, n, ObjType::Map)?;
         tx.put(&m, "unit", to.as_str())?;
@@ -404,31 +376,21 @@ impl Reader<'_> {
         })
     }
     fn string(&self, parent: &ObjId, key: &str) -> Result<String, DocError> {
-        self.opt_string(parent, key)?
-            .ok_or_else(|| DocError::Schema(key.into()))
+        self.opt_string(parent, key)?.ok_or_else(|| DocError::Schema(key.into()))
     }
     fn opt_string(&self, parent: &ObjId, key: &str) -> Result<Option<String>, DocError> {
-        Ok(self
-            .scalar(parent, key)?
-            .and_then(|s| s.as_str().map(str::to_string)))
+        Ok(self.scalar(parent, key)?.and_then(|s| s.as_str().map(str::to_string)))
     }
     fn int(&self, parent: &ObjId, key: &str) -> Result<Option<i64>, DocError> {
-        Ok(self
-            .scalar(parent, key)?
-            .and_then(|s| s.as_i64().or_else(|| s.as_u64().map(|u| u as i64))))
+        Ok(self.scalar(parent, key)?.and_then(|s| s.as_i64().or_else(|| s.as_u64().map(|u| u as i64))))
     }
     fn uint(&self, parent: &ObjId, key: &str) -> Result<u64, DocError> {
         self.scalar(parent, key)?
-            .and_then(|s| {
-                s.as_u64()
-                    .or_else(|| s.as_i64().and_then(|i| u64::try_from(i).ok()))
-            })
+            .and_then(|s| s.as_u64().or_else(|| s.as_i64().and_then(|i| u64::try_from(i).ok())))
             .ok_or_else(|| DocError::Schema(key.into()))
     }
     fn boolean(&self, parent: &ObjId, key: &str) -> Result<bool, DocError> {
-        self.scalar(parent, key)?
-            .and_then(|s| s.as_bool())
-            .ok_or_else(|| DocError::Schema(key.into()))
+        self.scalar(parent, key)?.and_then(|s| s.as_bool()).ok_or_else(|| DocError::Schema(key.into()))
     }
 }
 
@@ -472,9 +434,7 @@ pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
         agency_id: r.string(&rc, "agency_id")?,
         node: r.string(&rc, "node")?,
         officer: r.string(&rc, "officer")?,
-        at: r
-            .int(&rc, "at")?
-            .ok_or_else(|| DocError::Schema("received.at".into()))?,
+        at: r.int(&rc, "at")?.ok_or_else(|| DocError::Schema("received.at".into()))?,
         channel: Channel::parse(&r.string(&rc, "channel")?)
             .ok_or_else(|| DocError::Schema("received.channel".into()))?,
         calendar_version: r.string(&rc, "calendar_version")?,
@@ -520,10 +480,8 @@ pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 12] = [
-    "kind", "at", "unit", "node", "officer", "note", "to_unit", "reason", "missing", "result",
-    "due_at", "deadline",
-];
+const EVENT_KEYS: [&str; 12] =
+    ["kind", "at", "unit", "node", "officer", "note", "to_unit", "reason", "missing", "result", "due_at", "deadline"];
 
 fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEvent, DocError> {
     let doc = r.doc;
@@ -552,9 +510,8 @@ fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEven
                 automerge::ObjId::Root => String::new(),
             };
             if writer != author {
-                defect = Some(format!(
-                    "field '{key}' of event {index} was written by actor {writer}, not by its author"
-                ));
+                defect =
+                    Some(format!("field '{key}' of event {index} was written by actor {writer}, not by its author"));
             }
         }
     }
@@ -578,14 +535,7 @@ fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEven
         deadline: r.int(&obj, "deadline")?,
     };
     if defect.is_none() && event.node != author {
-        defect = Some(format!(
-            "event {index} names node {} but was written by actor {author}",
-            event.node
-        ));
+        defect = Some(format!("event {index} names node {} but was written by actor {author}", event.node));
     }
-    Ok(RecordedEvent {
-        event,
-        author,
-        defect,
-    })
+    Ok(RecordedEvent { event, author, defect })
 }

@@ -95,13 +95,7 @@ impl Folded {
     /// Overdue is not a state: an open dossier whose appointment has passed
     /// and whose clock is running.
     pub fn is_overdue(&self, now_ms: i64) -> bool {
-        is_overdue(
-            self.state,
-            self.due_at,
-            self.paused_since,
-            self.result_ready_at,
-            now_ms,
-        )
+        is_overdue(self.state, self.due_at, self.paused_since, self.result_ready_at, now_ms)
     }
 }
 
@@ -197,14 +191,8 @@ fn apply(
         if index == 0 {
             return Err("the first event of a dossier must be its receipt".into());
         }
-        let actor = Actor {
-            unit: &e.unit,
-            roles: None,
-            at_ms: e.at,
-            utc_offset_minutes,
-        };
-        let outcome =
-            transition(action, &f.situation(record), &actor).map_err(|r| r.to_string())?;
+        let actor = Actor { unit: &e.unit, roles: None, at_ms: e.at, utc_offset_minutes };
+        let outcome = transition(action, &f.situation(record), &actor).map_err(|r| r.to_string())?;
         let from = f.state;
         f.state = outcome.state;
         f.previous = outcome.previous;
@@ -245,18 +233,13 @@ fn apply(
             }
             Action::Stop => {
                 f.closed_at = Some(e.at);
-                f.closing = Some(if from == Status::WithdrawalRequested {
-                    Closing::Withdrawn
-                } else {
-                    Closing::Stopped
-                });
+                f.closing =
+                    Some(if from == Status::WithdrawalRequested { Closing::Withdrawn } else { Closing::Stopped });
                 f.paused_since = None;
             }
             Action::RequestWithdrawal | Action::StartProcessing => {}
             Action::Reappoint => {
-                let new_due = e
-                    .due_at
-                    .ok_or("a re-appointment names no new appointment")?;
+                let new_due = e.due_at.ok_or("a re-appointment names no new appointment")?;
                 if f.due_at.is_some_and(|due| new_due <= due) {
                     return Err("the new appointment is not later than the one it replaces".into());
                 }
@@ -265,11 +248,7 @@ fn apply(
             }
         }
     }
-    f.history.push(HistoryEntry {
-        index,
-        event: e.clone(),
-        state_after: f.state,
-    });
+    f.history.push(HistoryEntry { index, event: e.clone(), state_after: f.state });
     Ok(())
 }
 

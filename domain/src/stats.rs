@@ -63,13 +63,7 @@ impl DossierSummary {
     }
 
     pub fn is_overdue(&self, now_ms: i64) -> bool {
-        is_overdue(
-            self.state,
-            self.due_at,
-            self.paused_since,
-            self.result_ready_at,
-            now_ms,
-        )
+        is_overdue(self.state, self.due_at, self.paused_since, self.result_ready_at, now_ms)
     }
 
     /// Open: not refused, stopped or returned.
@@ -133,9 +127,7 @@ fn in_period(at_ms: i64, period: &Period, offset: i32) -> bool {
 }
 
 fn before_period(at_ms: i64, period: &Period, offset: i32) -> bool {
-    period
-        .from
-        .is_some_and(|f| local_date_at(at_ms, offset) < f)
+    period.from.is_some_and(|f| local_date_at(at_ms, offset) < f)
 }
 
 fn after_period(at_ms: i64, period: &Period, offset: i32) -> bool {
@@ -156,9 +148,7 @@ pub fn compute<'a>(
     let mut on_time_index = 0u64;
     let period_end_ms = period.to.map(|t| {
         let next = t.succ_opt().unwrap_or(t);
-        let days = next
-            .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("date"))
-            .num_days();
+        let days = next.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("date")).num_days();
         days * crate::calendar::DAY_MS - offset as i64 * crate::calendar::MINUTE_MS - 1
     });
     let as_of = period_end_ms.map_or(now_ms, |end| end.min(now_ms));
@@ -174,8 +164,7 @@ pub fn compute<'a>(
                 s.received_detail.direct_or_post += 1;
             }
         } else if before_period(d.received_at, &period, offset)
-            && d.closed_at
-                .is_none_or(|c| !before_period(c, &period, offset))
+            && d.closed_at.is_none_or(|c| !before_period(c, &period, offset))
         {
             s.received_detail.carried_over += 1;
         }

@@ -74,19 +74,13 @@ impl Status {
 
     /// Terminal states: nothing more happens to the dossier.
     pub fn is_closed(self) -> bool {
-        matches!(
-            self,
-            Status::NotAccepted | Status::Stopped | Status::Returned
-        )
+        matches!(self, Status::NotAccepted | Status::Stopped | Status::Returned)
     }
 
     /// States in which the clock is stopped because the office waits for the
     /// citizen.
     pub fn is_waiting_for_citizen(self) -> bool {
-        matches!(
-            self,
-            Status::SupplementRequested | Status::FinancialObligation
-        )
+        matches!(self, Status::SupplementRequested | Status::FinancialObligation)
     }
 
     pub fn name_vi(self) -> &'static str {
@@ -126,12 +120,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Admin,
-        Role::Receptionist,
-        Role::Specialist,
-        Role::Leader,
-    ];
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Receptionist, Role::Specialist, Role::Leader];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -283,70 +272,35 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
     let r = |from, roles, unit| Some(Rule { from, roles, unit });
     match action {
         Action::Receive => None,
-        Action::Accept => r(
-            &[SubmittedOnline],
-            &[Receptionist],
-            UnitAuthority::Receiving,
-        ),
-        Action::Refuse => r(
-            &[SubmittedOnline, SupplementRequested],
-            &[Receptionist],
-            UnitAuthority::Receiving,
-        ),
+        Action::Accept => r(&[SubmittedOnline], &[Receptionist], UnitAuthority::Receiving),
+        Action::Refuse => r(&[SubmittedOnline, SupplementRequested], &[Receptionist], UnitAuthority::Receiving),
         Action::StartProcessing => r(&[Accepted], &[Specialist, Leader], UnitAuthority::Holder),
-        Action::Transfer if state == Accepted => {
-            r(&[Accepted], &[Receptionist], UnitAuthority::Receiving)
-        }
+        Action::Transfer if state == Accepted => r(&[Accepted], &[Receptionist], UnitAuthority::Receiving),
         Action::Transfer => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
-        Action::RequestSupplement => r(
-            &[SubmittedOnline, Accepted, InProcess],
-            &[Receptionist, Specialist],
-            UnitAuthority::ReceivingOrHolder,
-        ),
-        Action::SupplementReceived => r(
-            &[SupplementRequested],
-            &[Receptionist],
-            UnitAuthority::Receiving,
-        ),
-        Action::RequestFinancialObligation => {
-            r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder)
+        Action::RequestSupplement => {
+            r(&[SubmittedOnline, Accepted, InProcess], &[Receptionist, Specialist], UnitAuthority::ReceivingOrHolder)
         }
-        Action::FinancialObligationFulfilled => r(
-            &[FinancialObligation],
-            &[Receptionist, Specialist],
-            UnitAuthority::ReceivingOrHolder,
-        ),
-        Action::Processed if state == Accepted => r(
-            &[Accepted],
-            &[Receptionist, Specialist, Leader],
-            UnitAuthority::Holder,
-        ),
+        Action::SupplementReceived => r(&[SupplementRequested], &[Receptionist], UnitAuthority::Receiving),
+        Action::RequestFinancialObligation => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
+        Action::FinancialObligationFulfilled => {
+            r(&[FinancialObligation], &[Receptionist, Specialist], UnitAuthority::ReceivingOrHolder)
+        }
+        Action::Processed if state == Accepted => {
+            r(&[Accepted], &[Receptionist, Specialist, Leader], UnitAuthority::Holder)
+        }
         Action::Processed => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
         Action::ReturnResult => r(&[ResultReady], &[Receptionist], UnitAuthority::Receiving),
         Action::RequestWithdrawal => r(
-            &[
-                SubmittedOnline,
-                Accepted,
-                InProcess,
-                SupplementRequested,
-                FinancialObligation,
-            ],
+            &[SubmittedOnline, Accepted, InProcess, SupplementRequested, FinancialObligation],
             &[Receptionist],
             UnitAuthority::Receiving,
         ),
-        Action::Stop if state == WithdrawalRequested => r(
-            &[WithdrawalRequested],
-            &[Receptionist, Leader],
-            UnitAuthority::ReceivingOrHolder,
-        ),
+        Action::Stop if state == WithdrawalRequested => {
+            r(&[WithdrawalRequested], &[Receptionist, Leader], UnitAuthority::ReceivingOrHolder)
+        }
         Action::Stop => r(&[InProcess], &[Leader], UnitAuthority::Holder),
         Action::Reappoint => r(
-            &[
-                Accepted,
-                InProcess,
-                SupplementRequested,
-                FinancialObligation,
-            ],
+            &[Accepted, InProcess, SupplementRequested, FinancialObligation],
             &[Receptionist, Leader],
             UnitAuthority::Receiving,
         ),
@@ -354,27 +308,17 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
 }
 
 fn list_states(states: &[Status]) -> String {
-    states
-        .iter()
-        .map(|s| s.code().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    states.iter().map(|s| s.code().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Decides whether `actor` may take `action` on a dossier in `situation`.
 ///
 /// Checks, in order: the state (409), the unit's authority and the officer's
 /// role (403), then action-specific conditions (409).
-pub fn transition(
-    action: Action,
-    situation: &Situation<'_>,
-    actor: &Actor<'_>,
-) -> Result<Outcome, Refusal> {
+pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) -> Result<Outcome, Refusal> {
     let state = situation.state;
     let Some(rule) = rules(action, state) else {
-        return Err(Refusal::InvalidState(format!(
-            "'{action}' is recorded only when a dossier is created"
-        )));
+        return Err(Refusal::InvalidState(format!("'{action}' is recorded only when a dossier is created")));
     };
     if !rule.from.contains(&state) {
         return Err(Refusal::InvalidState(format!(
@@ -398,25 +342,16 @@ pub fn transition(
                 situation.receiving_unit, situation.holder_unit
             ),
         };
-        return Err(Refusal::Forbidden(format!(
-            "unit {} may not '{action}' this dossier: only {who} may",
-            actor.unit
-        )));
+        return Err(Refusal::Forbidden(format!("unit {} may not '{action}' this dossier: only {who} may", actor.unit)));
     }
     if let Some(roles) = actor.roles {
         let allowed = roles.contains(&Role::Admin) || rule.roles.iter().any(|r| roles.contains(r));
         if !allowed {
             let names: Vec<_> = rule.roles.iter().map(|r| r.as_str()).collect();
-            return Err(Refusal::Forbidden(format!(
-                "'{action}' needs the role {}",
-                names.join(" or ")
-            )));
+            return Err(Refusal::Forbidden(format!("'{action}' needs the role {}", names.join(" or "))));
         }
     }
-    let mut outcome = Outcome {
-        state,
-        previous: situation.previous,
-    };
+    let mut outcome = Outcome { state, previous: situation.previous };
     match action {
         Action::Receive => unreachable!("handled above"),
         Action::Accept => outcome.state = Accepted,
@@ -471,9 +406,7 @@ pub fn transition(
                 ));
             }
             let Some(due) = situation.due_at else {
-                return Err(Refusal::InvalidState(
-                    "this dossier has no appointment to move".into(),
-                ));
+                return Err(Refusal::InvalidState("this dossier has no appointment to move".into()));
             };
             let today = crate::calendar::local_date_at(actor.at_ms, actor.utc_offset_minutes);
             let due_day = crate::calendar::local_date_at(due, actor.utc_offset_minutes);
@@ -505,12 +438,7 @@ mod tests {
     }
 
     fn officer(roles: &'static [Role]) -> Actor<'static> {
-        Actor {
-            unit: "26734",
-            roles: Some(roles),
-            at_ms: 0,
-            utc_offset_minutes: 420,
-        }
+        Actor { unit: "26734", roles: Some(roles), at_ms: 0, utc_offset_minutes: 420 }
     }
 
     /// The full state table: every (action, state) pair that is allowed,
@@ -523,43 +451,19 @@ mod tests {
             (Action::StartProcessing, Accepted, InProcess),
             (Action::Transfer, Accepted, InProcess),
             (Action::Transfer, InProcess, InProcess),
-            (
-                Action::RequestSupplement,
-                SubmittedOnline,
-                SupplementRequested,
-            ),
+            (Action::RequestSupplement, SubmittedOnline, SupplementRequested),
             (Action::RequestSupplement, Accepted, SupplementRequested),
             (Action::RequestSupplement, InProcess, SupplementRequested),
             (Action::SupplementReceived, SupplementRequested, Accepted),
-            (
-                Action::RequestFinancialObligation,
-                InProcess,
-                FinancialObligation,
-            ),
-            (
-                Action::FinancialObligationFulfilled,
-                FinancialObligation,
-                InProcess,
-            ),
+            (Action::RequestFinancialObligation, InProcess, FinancialObligation),
+            (Action::FinancialObligationFulfilled, FinancialObligation, InProcess),
             (Action::Processed, InProcess, ResultReady),
             (Action::ReturnResult, ResultReady, Returned),
-            (
-                Action::RequestWithdrawal,
-                SubmittedOnline,
-                WithdrawalRequested,
-            ),
+            (Action::RequestWithdrawal, SubmittedOnline, WithdrawalRequested),
             (Action::RequestWithdrawal, Accepted, WithdrawalRequested),
             (Action::RequestWithdrawal, InProcess, WithdrawalRequested),
-            (
-                Action::RequestWithdrawal,
-                SupplementRequested,
-                WithdrawalRequested,
-            ),
-            (
-                Action::RequestWithdrawal,
-                FinancialObligation,
-                WithdrawalRequested,
-            ),
+            (Action::RequestWithdrawal, SupplementRequested, WithdrawalRequested),
+            (Action::RequestWithdrawal, FinancialObligation, WithdrawalRequested),
             (Action::Stop, InProcess, Stopped),
             (Action::Stop, WithdrawalRequested, Stopped),
             (Action::Reappoint, Accepted, Accepted),
@@ -587,22 +491,15 @@ mod tests {
     #[test]
     fn roles_are_enforced() {
         let receptionist = officer(&[Role::Receptionist]);
-        let err =
-            transition(Action::StartProcessing, &situation(Accepted), &receptionist).unwrap_err();
-        assert!(
-            matches!(err, Refusal::Forbidden(ref m) if m.contains("specialist or leader")),
-            "{err:?}"
-        );
+        let err = transition(Action::StartProcessing, &situation(Accepted), &receptionist).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(ref m) if m.contains("specialist or leader")), "{err:?}");
         let specialist = officer(&[Role::Specialist]);
         assert!(transition(Action::StartProcessing, &situation(Accepted), &specialist).is_ok());
         assert!(matches!(
             transition(Action::ReturnResult, &situation(ResultReady), &specialist),
             Err(Refusal::Forbidden(_))
         ));
-        assert!(matches!(
-            transition(Action::Stop, &situation(InProcess), &specialist),
-            Err(Refusal::Forbidden(_))
-        ));
+        assert!(matches!(transition(Action::Stop, &situation(InProcess), &specialist), Err(Refusal::Forbidden(_))));
     }
 
     #[test]
@@ -610,26 +507,14 @@ mod tests {
         let mut s = situation(InProcess);
         s.holder_unit = "000.00.12.H56";
         let commune = officer(&[Role::Admin]);
-        assert!(matches!(
-            transition(Action::Processed, &s, &commune),
-            Err(Refusal::Forbidden(_))
-        ));
-        let agency = Actor {
-            unit: "000.00.12.H56",
-            ..commune
-        };
+        assert!(matches!(transition(Action::Processed, &s, &commune), Err(Refusal::Forbidden(_))));
+        let agency = Actor { unit: "000.00.12.H56", ..commune };
         assert!(transition(Action::Processed, &s, &agency).is_ok());
         let mut ready = situation(ResultReady);
         ready.holder_unit = "000.00.12.H56";
-        assert!(matches!(
-            transition(Action::ReturnResult, &ready, &agency),
-            Err(Refusal::Forbidden(_))
-        ));
+        assert!(matches!(transition(Action::ReturnResult, &ready, &agency), Err(Refusal::Forbidden(_))));
         // Replayed events carry no roles: only the unit is checked.
-        let replay = Actor {
-            roles: None,
-            ..agency
-        };
+        let replay = Actor { roles: None, ..agency };
         assert!(transition(Action::Processed, &s, &replay).is_ok());
     }
 
@@ -637,15 +522,9 @@ mod tests {
     fn same_day_procedures_may_skip_processing() {
         let mut s = situation(Accepted);
         let admin = officer(&[Role::Admin]);
-        assert!(matches!(
-            transition(Action::Processed, &s, &admin),
-            Err(Refusal::InvalidState(_))
-        ));
+        assert!(matches!(transition(Action::Processed, &s, &admin), Err(Refusal::InvalidState(_))));
         s.same_day = true;
-        assert_eq!(
-            transition(Action::Processed, &s, &admin).unwrap().state,
-            ResultReady
-        );
+        assert_eq!(transition(Action::Processed, &s, &admin).unwrap().state, ResultReady);
     }
 
     #[test]
@@ -655,35 +534,18 @@ mod tests {
         assert_eq!(out.previous, Some(InProcess));
         let mut s = situation(SupplementRequested);
         s.previous = out.previous;
-        assert_eq!(
-            transition(Action::SupplementReceived, &s, &admin)
-                .unwrap()
-                .state,
-            InProcess
-        );
+        assert_eq!(transition(Action::SupplementReceived, &s, &admin).unwrap().state, InProcess);
     }
 
     #[test]
     fn refusal_after_supplement_needs_the_deadline_passed() {
         let mut s = situation(SupplementRequested);
         let admin = officer(&[Role::Admin]);
-        assert!(matches!(
-            transition(Action::Refuse, &s, &admin),
-            Err(Refusal::InvalidState(_))
-        ));
+        assert!(matches!(transition(Action::Refuse, &s, &admin), Err(Refusal::InvalidState(_))));
         s.supplement_deadline = Some(1_000);
-        assert!(matches!(
-            transition(Action::Refuse, &s, &admin),
-            Err(Refusal::InvalidState(_))
-        ));
-        let later = Actor {
-            at_ms: 2_000,
-            ..admin
-        };
-        assert_eq!(
-            transition(Action::Refuse, &s, &later).unwrap().state,
-            NotAccepted
-        );
+        assert!(matches!(transition(Action::Refuse, &s, &admin), Err(Refusal::InvalidState(_))));
+        let later = Actor { at_ms: 2_000, ..admin };
+        assert_eq!(transition(Action::Refuse, &s, &later).unwrap().state, NotAccepted);
     }
 
     #[test]
@@ -692,19 +554,10 @@ mod tests {
         let mut s = situation(InProcess);
         s.due_at = Some(3 * crate::calendar::DAY_MS);
         assert!(transition(Action::Reappoint, &s, &admin).is_ok());
-        let on_due_day = Actor {
-            at_ms: 3 * crate::calendar::DAY_MS - 3_600_000,
-            ..admin
-        };
-        assert!(matches!(
-            transition(Action::Reappoint, &s, &on_due_day),
-            Err(Refusal::InvalidState(_))
-        ));
+        let on_due_day = Actor { at_ms: 3 * crate::calendar::DAY_MS - 3_600_000, ..admin };
+        assert!(matches!(transition(Action::Reappoint, &s, &on_due_day), Err(Refusal::InvalidState(_))));
         s.reappointed = true;
-        assert!(matches!(
-            transition(Action::Reappoint, &s, &admin),
-            Err(Refusal::InvalidState(_))
-        ));
+        assert!(matches!(transition(Action::Reappoint, &s, &admin), Err(Refusal::InvalidState(_))));
     }
 
     #[test]

@@ -40,13 +40,7 @@ pub fn hash_password(password: &str) -> String {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    PasswordHash::new(hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
 /// A random token of 32 bytes, hex.
@@ -59,9 +53,7 @@ pub fn random_token() -> String {
 pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..16)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 #[derive(Debug, Clone)]
@@ -95,9 +87,7 @@ impl Sessions {
     pub fn check_throttle(&self, username: &str, now: i64) -> LoginCheck {
         let t = self.throttle.lock().expect("throttle lock");
         match t.get(username) {
-            Some(th) if th.locked_until > now => LoginCheck::Locked {
-                until: th.locked_until,
-            },
+            Some(th) if th.locked_until > now => LoginCheck::Locked { until: th.locked_until },
             _ => LoginCheck::Allowed,
         }
     }
@@ -118,10 +108,7 @@ impl Sessions {
     }
 
     pub fn record_success(&self, username: &str) {
-        self.throttle
-            .lock()
-            .expect("throttle lock")
-            .remove(username);
+        self.throttle.lock().expect("throttle lock").remove(username);
     }
 
     pub fn create(&self, account: &Account, now: i64) -> (String, Session) {
@@ -135,11 +122,7 @@ impl Sessions {
         let mut s = self.sessions.lock().expect("session lock");
         s.retain(|_, v| now - v.last_seen < SESSION_IDLE_MS);
         if s.len() >= SESSIONS_MAX {
-            if let Some(oldest) = s
-                .iter()
-                .min_by_key(|(_, v)| v.last_seen)
-                .map(|(k, _)| k.clone())
-            {
+            if let Some(oldest) = s.iter().min_by_key(|(_, v)| v.last_seen).map(|(k, _)| k.clone()) {
                 s.remove(&oldest);
             }
         }
@@ -150,9 +133,7 @@ impl Sessions {
     /// The session of a token, refreshed; `None` if unknown or idle too long.
     pub fn touch(&self, token: &str, now: i64) -> Option<Session> {
         let mut s = self.sessions.lock().expect("session lock");
-        let live = s
-            .get(token)
-            .is_some_and(|v| now - v.last_seen < SESSION_IDLE_MS);
+        let live = s.get(token).is_some_and(|v| now - v.last_seen < SESSION_IDLE_MS);
         if !live {
             s.remove(token);
             return None;
@@ -184,21 +165,12 @@ mod tests {
     fn five_failures_lock_the_username() {
         let s = Sessions::default();
         for i in 0..LOGIN_FAILURES_MAX {
-            assert!(matches!(
-                s.check_throttle("a", i as i64),
-                LoginCheck::Allowed
-            ));
+            assert!(matches!(s.check_throttle("a", i as i64), LoginCheck::Allowed));
             s.record_failure("a", i as i64);
         }
-        assert!(matches!(
-            s.check_throttle("a", 10),
-            LoginCheck::Locked { .. }
-        ));
+        assert!(matches!(s.check_throttle("a", 10), LoginCheck::Locked { .. }));
         assert!(matches!(s.check_throttle("b", 10), LoginCheck::Allowed));
-        assert!(matches!(
-            s.check_throttle("a", 10 + LOGIN_LOCK_MS),
-            LoginCheck::Allowed
-        ));
+        assert!(matches!(s.check_throttle("a", 10 + LOGIN_LOCK_MS), LoginCheck::Allowed));
     }
 
     #[test]

@@ -66,24 +66,14 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-            details: None,
-        }
+        ApiError { status, code, message: message.into(), field: None, details: None }
     }
     fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
     }
     fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "no_session",
-            "log in first: no valid session",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "no_session", "log in first: no valid session")
     }
 }
 
@@ -107,22 +97,15 @@ impl From<DeskError> for ApiError {
             DeskError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             DeskError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "invalid_state", m),
             DeskError::Invalid { field, message } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", message)
-                    .field(field)
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", message).field(field)
             }
-            DeskError::Calendar(e) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_deadline",
-                e.to_string(),
-            ),
+            DeskError::Calendar(e) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_deadline", e.to_string())
+            }
             DeskError::Store(e) => e.into(),
             DeskError::Document(e) => {
                 tracing::error!(error = %e, "dossier document unreadable");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "corrupt_document",
-                    e.to_string(),
-                )
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_document", e.to_string())
             }
         }
     }
@@ -164,23 +147,13 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_value",
-                e.to_string(),
-            ),
-            _ => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("the body is not valid JSON: {e}"),
-            ),
+            Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", e.to_string()),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")),
         }
     })
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
@@ -204,27 +177,14 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
 
 /// The officer of a request, or 401. Cookie sessions must also carry the
 /// session's CSRF token on anything but GET.
-fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    method: &Method,
-) -> Result<Officer, ApiError> {
+fn authenticate(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<Officer, ApiError> {
     let now = now_ms();
     if let Some(token) = bearer(headers) {
-        let s = state
-            .sessions
-            .touch(&token, now)
-            .ok_or_else(ApiError::unauthorized)?;
-        return Ok(Officer {
-            username: s.username,
-            roles: s.roles,
-        });
+        let s = state.sessions.touch(&token, now).ok_or_else(ApiError::unauthorized)?;
+        return Ok(Officer { username: s.username, roles: s.roles });
     }
     let token = cookie(headers).ok_or_else(ApiError::unauthorized)?;
-    let s = state
-        .sessions
-        .touch(&token, now)
-        .ok_or_else(ApiError::unauthorized)?;
+    let s = state.sessions.touch(&token, now).ok_or_else(ApiError::unauthorized)?;
     if method != Method::GET && method != Method::HEAD {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
         if sent != Some(s.csrf.as_str()) {
@@ -235,21 +195,14 @@ fn authenticate(
             ));
         }
     }
-    Ok(Officer {
-        username: s.username,
-        roles: s.roles,
-    })
+    Ok(Officer { username: s.username, roles: s.roles })
 }
 
 fn require_role(officer: &Officer, role: Role) -> Result<(), ApiError> {
     if officer.roles.contains(&Role::Admin) || officer.roles.contains(&role) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("this needs the role {}", role.as_str()),
-        ))
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this needs the role {}", role.as_str())))
     }
 }
 
@@ -257,10 +210,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/session", post(login).delete(logout))
         .route("/procedures", get(procedures))
-        .route(
-            "/catalog",
-            post(import_catalog).layer(DefaultBodyLimit::max(catalog::IMPORT_BYTES_MAX)),
-        )
+        .route("/catalog", post(import_catalog).layer(DefaultBodyLimit::max(catalog::IMPORT_BYTES_MAX)))
         .route("/dossiers", post(create_dossier).get(list_dossiers))
         .route("/dossiers/{code}", get(get_dossier))
         .route("/dossiers/{code}/actions", post(act))
@@ -269,27 +219,18 @@ pub fn router(state: AppState) -> Router {
         .route("/peers", get(peers))
         .route("/accounts", get(list_accounts).post(create_account))
         .route("/audit", get(audit_log))
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such API route")
-        });
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such API route") });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api)
         .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
 }
 
-async fn count_requests(
-    State(state): State<AppState>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn count_requests(State(state): State<AppState>, req: Request, next: axum::middleware::Next) -> Response {
     state.metrics.requests.fetch_add(1, Ordering::Relaxed);
     let res = next.run(req).await;
     if res.status().is_server_error() {
@@ -320,10 +261,7 @@ struct LoginRequest {
     password: String,
 }
 
-async fn login(
-    State(state): State<AppState>,
-    Body(req): Body<LoginRequest>,
-) -> Result<Response, ApiError> {
+async fn login(State(state): State<AppState>, Body(req): Body<LoginRequest>) -> Result<Response, ApiError> {
     let now = now_ms();
     if let LoginCheck::Locked { until } = state.sessions.check_throttle(&req.username, now) {
         let secs = ((until - now) / 1000).max(1);
@@ -335,11 +273,7 @@ async fn login(
     }
     let st = state.clone();
     let (account, ok) = blocking(move || {
-        let account = st
-            .desk
-            .store
-            .account(&req.username)?
-            .map(|b| postcard::from_bytes::<Account>(&b));
+        let account = st.desk.store.account(&req.username)?.map(|b| postcard::from_bytes::<Account>(&b));
         let account = match account {
             Some(Ok(a)) => Some(a),
             Some(Err(e)) => return Err(StoreError::Corrupt(e.to_string()).into()),
@@ -361,20 +295,12 @@ async fn login(
         (Ok(a), false) => {
             state.sessions.record_failure(&a.username, now);
             state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_credentials",
-                "wrong username or password",
-            ));
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
         }
         (Err(name), _) => {
             state.sessions.record_failure(&name, now);
             state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_credentials",
-                "wrong username or password",
-            ));
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
         }
     };
     state.sessions.record_success(&account.username);
@@ -389,10 +315,7 @@ async fn login(
     });
     let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
     let mut res = Json(body).into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).expect("token is hex"),
-    );
+    res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("token is hex"));
     Ok(res)
 }
 
@@ -409,24 +332,16 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&expired).expect("ascii"),
-    );
+    res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).expect("ascii"));
     Ok(res)
 }
 
-async fn procedures(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+async fn procedures(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
     let catalog = state.desk.catalog();
     let mut res = Json(&catalog.procedures).into_response();
-    res.headers_mut().insert(
-        "x-catalog-version",
-        HeaderValue::from_str(&catalog.version).unwrap_or(HeaderValue::from_static("")),
-    );
+    res.headers_mut()
+        .insert("x-catalog-version", HeaderValue::from_str(&catalog.version).unwrap_or(HeaderValue::from_static("")));
     Ok(res)
 }
 
@@ -448,42 +363,24 @@ async fn import_catalog(
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!(
-                    "a catalog file is at most {} bytes",
-                    catalog::IMPORT_BYTES_MAX
-                ),
+                format!("a catalog file is at most {} bytes", catalog::IMPORT_BYTES_MAX),
             )
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", r.body_text())
         }
     })?;
     let version = q.version.unwrap_or_else(|| format!("import-{}", now_ms()));
-    let is_csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/csv"));
-    let parsed = if is_csv {
-        catalog::import_csv(&body, &version)
-    } else {
-        catalog::import_json(&body, &version)
-    };
+    let is_csv =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/csv"));
+    let parsed = if is_csv { catalog::import_csv(&body, &version) } else { catalog::import_json(&body, &version) };
     let imported = parsed.map_err(|e| match e {
-        ImportError::TooLarge(_) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            e.to_string(),
-        ),
-        ImportError::Unreadable(m) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_catalog", m)
-        }
+        ImportError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.to_string()),
+        ImportError::Unreadable(m) => ApiError::new(StatusCode::BAD_REQUEST, "malformed_catalog", m),
         ImportError::Rows(rows) => {
             let mut err = ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_catalog",
-                format!(
-                    "the catalog has {} error(s); nothing was imported",
-                    rows.len()
-                ),
+                format!("the catalog has {} error(s); nothing was imported", rows.len()),
             );
             err.details = Some(json!(rows));
             err
@@ -497,13 +394,7 @@ async fn import_catalog(
         let bytes = serde_json::to_vec(&imported).expect("catalog serializes");
         let mut w = st.desk.store.begin()?;
         w.put_meta("catalog", &bytes)?;
-        crate::desk::audit(
-            &mut w,
-            now_ms(),
-            &username,
-            "import_catalog",
-            &imported.version,
-        )?;
+        crate::desk::audit(&mut w, now_ms(), &username, "import_catalog", &imported.version)?;
         w.commit_durable()?;
         *st.desk.catalog.write().expect("catalog lock") = Arc::new(imported);
         Ok(())
@@ -522,10 +413,7 @@ async fn create_dossier(
     let Body(req) = body?;
     let st = state.clone();
     let view = blocking(move || Ok(st.desk.receive(&officer, req, now_ms())?)).await?;
-    state
-        .metrics
-        .dossiers_received
-        .fetch_add(1, Ordering::Relaxed);
+    state.metrics.dossiers_received.fetch_add(1, Ordering::Relaxed);
     let mut res = (StatusCode::CREATED, Json(&view)).into_response();
     if let Ok(loc) = HeaderValue::from_str(&format!("/api/v1/dossiers/{}", view.code)) {
         res.headers_mut().insert(header::LOCATION, loc);
@@ -549,11 +437,7 @@ fn check_code(code: &str) -> Result<(), ApiError> {
     if motcua_domain::codes::is_dossier_code(code) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("'{code}' is not a dossier code"),
-        ))
+        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("'{code}' is not a dossier code")))
     }
 }
 
@@ -568,10 +452,7 @@ async fn act(
     check_code(&code)?;
     let st = state.clone();
     let view = blocking(move || Ok(st.desk.act(&officer, &code, req, now_ms())?)).await?;
-    state
-        .metrics
-        .actions_recorded
-        .fetch_add(1, Ordering::Relaxed);
+    state.metrics.actions_recorded.fetch_add(1, Ordering::Relaxed);
     Ok(Json(view).into_response())
 }
 
@@ -589,12 +470,8 @@ fn parse_param<T: std::str::FromStr>(name: &str, v: Option<&str>) -> Result<Opti
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s.parse().map(Some).map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_value",
-                format!("'{s}' is not a valid {name}"),
-            )
-            .field(name)
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", format!("'{s}' is not a valid {name}"))
+                .field(name)
         }),
     }
 }
@@ -605,8 +482,7 @@ async fn list_dossiers(
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
-    let Query(p) =
-        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let st_code: Option<u8> = parse_param("state", p.state.as_deref())?;
     if st_code.is_some_and(|s| !(1..=10).contains(&s)) {
         return Err(ApiError::new(
@@ -629,12 +505,9 @@ async fn list_dossiers(
     let offset: usize = parse_param("offset", p.offset.as_deref())?.unwrap_or(0);
     let now = now_ms();
     if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
-            "q is at most 200 characters",
-        )
-        .field("q"));
+        return Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "q is at most 200 characters").field("q")
+        );
     }
     let query = ListQuery {
         state: st_code,
@@ -646,13 +519,9 @@ async fn list_dossiers(
     };
     let st = state.clone();
     let (rows, total) = blocking(move || Ok(st.desk.store.list(&query)?)).await?;
-    let views: Vec<_> = rows
-        .iter()
-        .map(|s| state.desk.summary_view(s, now))
-        .collect();
+    let views: Vec<_> = rows.iter().map(|s| state.desk.summary_view(s, now)).collect();
     let mut res = Json(views).into_response();
-    res.headers_mut()
-        .insert("x-total-count", HeaderValue::from(total));
+    res.headers_mut().insert("x-total-count", HeaderValue::from(total));
     Ok(res)
 }
 
@@ -668,21 +537,12 @@ async fn duplicates(
     params: Result<Query<DuplicateParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
-    let Query(p) =
-        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let st = state.clone();
     let now = now_ms();
-    let rows = blocking(move || {
-        Ok(st
-            .desk
-            .store
-            .open_dossiers_of(p.id_number.trim(), p.procedure_code.trim())?)
-    })
-    .await?;
-    let views: Vec<_> = rows
-        .iter()
-        .map(|s| state.desk.summary_view(s, now))
-        .collect();
+    let rows =
+        blocking(move || Ok(st.desk.store.open_dossiers_of(p.id_number.trim(), p.procedure_code.trim())?)).await?;
+    let views: Vec<_> = rows.iter().map(|s| state.desk.summary_view(s, now)).collect();
     Ok(Json(views).into_response())
 }
 
@@ -699,35 +559,26 @@ async fn stats_route(
     params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
-    let Query(p) =
-        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let date = |name: &str, v: Option<&str>| -> Result<Option<chrono::NaiveDate>, ApiError> {
         match v.map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map(Some)
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_value",
-                        format!("{name} '{s}' is not a YYYY-MM-DD date"),
-                    )
-                    .field(name)
-                }),
+            Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_value",
+                    format!("{name} '{s}' is not a YYYY-MM-DD date"),
+                )
+                .field(name)
+            }),
         }
     };
-    let period = Period {
-        from: date("from", p.from.as_deref())?,
-        to: date("to", p.to.as_deref())?,
-    };
+    let period = Period { from: date("from", p.from.as_deref())?, to: date("to", p.to.as_deref())? };
     if let (Some(f), Some(t)) = (period.from, period.to) {
         if f > t {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_value",
-                "from is after to",
-            )
-            .field("from"));
+            return Err(
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "from is after to").field("from")
+            );
         }
     }
     let unit = p.unit.filter(|u| !u.trim().is_empty());
@@ -788,23 +639,15 @@ struct AccountView {
     roles: Vec<Role>,
 }
 
-async fn list_accounts(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+async fn list_accounts(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let officer = authenticate(&state, &headers, &Method::GET)?;
     require_role(&officer, Role::Admin)?;
     let st = state.clone();
     let rows = blocking(move || {
         let mut out = Vec::new();
         for b in st.desk.store.accounts()? {
-            let a: Account =
-                postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push(AccountView {
-                username: a.username,
-                full_name: a.full_name,
-                roles: a.roles,
-            });
+            let a: Account = postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(AccountView { username: a.username, full_name: a.full_name, roles: a.roles });
         }
         Ok(out)
     })
@@ -830,30 +673,21 @@ async fn create_account(
     let officer = authenticate(&state, &headers, &Method::POST)?;
     require_role(&officer, Role::Admin)?;
     let Body(req) = body?;
-    let bad = |field: &str, m: &str| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", m).field(field)
-    };
+    let bad = |field: &str, m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", m).field(field);
     let name_ok = (3..=32).contains(&req.username.len())
-        && req.username.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-'
-        });
+        && req
+            .username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-');
     if !name_ok {
-        return Err(bad(
-            "username",
-            "a username is 3 to 32 of a-z, 0-9, '.', '_' or '-'",
-        ));
+        return Err(bad("username", "a username is 3 to 32 of a-z, 0-9, '.', '_' or '-'"));
     }
     if req.password.chars().count() < accounts::PASSWORD_LEN_MIN || req.password.len() > 256 {
         return Err(bad("password", "a password has 8 to 256 characters"));
     }
     let mut roles = Vec::new();
     for r in &req.roles {
-        roles.push(Role::parse(r).ok_or_else(|| {
-            bad(
-                "roles",
-                "roles are admin, receptionist, specialist or leader",
-            )
-        })?);
+        roles.push(Role::parse(r).ok_or_else(|| bad("roles", "roles are admin, receptionist, specialist or leader"))?);
     }
     if roles.is_empty() {
         return Err(bad("roles", "an account needs at least one role"));
@@ -871,39 +705,19 @@ async fn create_account(
         };
         let mut w = st.desk.store.begin()?;
         if w.account_exists(&account.username)? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "exists",
-                format!("account {} exists", account.username),
-            )
-            .field("username"));
+            return Err(ApiError::new(StatusCode::CONFLICT, "exists", format!("account {} exists", account.username))
+                .field("username"));
         }
-        w.put_account(
-            &account.username,
-            &postcard::to_allocvec(&account).expect("in memory"),
-        )?;
-        crate::desk::audit(
-            &mut w,
-            now_ms(),
-            &officer.username,
-            "create_account",
-            &account.username,
-        )?;
+        w.put_account(&account.username, &postcard::to_allocvec(&account).expect("in memory"))?;
+        crate::desk::audit(&mut w, now_ms(), &officer.username, "create_account", &account.username)?;
         w.commit_durable()?;
-        Ok(AccountView {
-            username: account.username,
-            full_name: account.full_name,
-            roles: account.roles,
-        })
+        Ok(AccountView { username: account.username, full_name: account.full_name, roles: account.roles })
     })
     .await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn audit_log(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+async fn audit_log(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let officer = authenticate(&state, &headers, &Method::GET)?;
     require_role(&officer, Role::Admin)?;
     let st = state.clone();
@@ -924,42 +738,19 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let st = state.clone();
     let by_state = blocking(move || Ok(st.desk.store.count_by_state()?)).await?;
     let m = &state.metrics;
+    let counters = [
+        ("motcua_http_requests_total", "HTTP requests served.", &m.requests),
+        ("motcua_http_client_errors_total", "HTTP 4xx answers.", &m.client_errors),
+        ("motcua_http_server_errors_total", "HTTP 5xx answers.", &m.server_errors),
+        ("motcua_dossiers_received_total", "Dossiers received since start.", &m.dossiers_received),
+        ("motcua_actions_recorded_total", "Dossier actions recorded since start.", &m.actions_recorded),
+        ("motcua_logins_failed_total", "Failed logins since start.", &m.logins_failed),
+    ];
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, v: u64| {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
-        ));
-    };
-    counter(
-        "motcua_http_requests_total",
-        "HTTP requests served.",
-        m.requests.load(Ordering::Relaxed),
-    );
-    counter(
-        "motcua_http_client_errors_total",
-        "HTTP 4xx answers.",
-        m.client_errors.load(Ordering::Relaxed),
-    );
-    counter(
-        "motcua_http_server_errors_total",
-        "HTTP 5xx answers.",
-        m.server_errors.load(Ordering::Relaxed),
-    );
-    counter(
-        "motcua_dossiers_received_total",
-        "Dossiers received since start.",
-        m.dossiers_received.load(Ordering::Relaxed),
-    );
-    counter(
-        "motcua_actions_recorded_total",
-        "Dossier actions recorded since start.",
-        m.actions_recorded.load(Ordering::Relaxed),
-    );
-    counter(
-        "motcua_logins_failed_total",
-        "Failed logins since start.",
-        m.logins_failed.load(Ordering::Relaxed),
-    );
+    for (name, help, v) in counters {
+        let v = v.load(Ordering::Relaxed);
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+    }
     out.push_str("# HELP motcua_dossiers Dossiers held, by national status code.\n# TYPE motcua_dossiers gauge\n");
     for (s, n) in by_state {
         out.push_str(&format!("motcua_dossiers{{state=\"{s}\"}} {n}\n"));

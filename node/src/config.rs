@@ -70,31 +70,23 @@ impl NodeConfig {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         let config: NodeConfig = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{} is not a node configuration: {e}", path.display()))?;
-        config
-            .check()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.check().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(Some(config))
     }
 
     pub fn check(&self) -> Result<(), String> {
         if self.format != CONFIG_FORMAT {
-            return Err(format!(
-                "configuration format {} is not {CONFIG_FORMAT}",
-                self.format
-            ));
+            return Err(format!("configuration format {} is not {CONFIG_FORMAT}", self.format));
         }
         if !is_unit_code(&self.unit) {
             return Err(format!("unit '{}' is not a unit code", self.unit));
         }
         if !is_agency_id(&self.agency_id) {
-            return Err(format!(
-                "agency_id '{}' is not an agency identifier",
-                self.agency_id
-            ));
+            return Err(format!("agency_id '{}' is not an agency identifier", self.agency_id));
         }
         if self.sequence_first == 0 {
             return Err("sequence_first starts at 1".into());

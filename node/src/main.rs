@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 use motcua_node::serve::{ServeOptions, parse_peer, prepare_data_dir, serve};
 
 #[derive(Parser)]
-#[command(
-    name = "motcua",
-    version,
-    about = "motcua edge node for a one-stop public administration service center"
-)]
+#[command(name = "motcua", version, about = "motcua edge node for a one-stop public administration service center")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,32 +39,17 @@ enum Command {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MOTCUA_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MOTCUA_LOG").unwrap_or_else(|_| "info".into()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve {
-            data,
-            http,
-            sync,
-            peers,
-        } => tokio::runtime::Builder::new_multi_thread()
+        Command::Serve { data, http, sync, peers } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| {
-                rt.block_on(serve(ServeOptions {
-                    data,
-                    http,
-                    sync,
-                    peers,
-                }))
-            }),
+            .and_then(|rt| rt.block_on(serve(ServeOptions { data, http, sync, peers }))),
         Command::Id { data } => prepare_data_dir(&data)
             .and_then(|_| motcua_node::identity::Identity::load_or_create(&data))
             .map(|id| println!("{}", id.node_id())),

@@ -30,22 +30,15 @@ pub struct ServeOptions {
 
 /// Parses `NODE_ID@HOST:PORT`.
 pub fn parse_peer(s: &str) -> Result<PeerSpec, String> {
-    let (id, addr) = s
-        .split_once('@')
-        .ok_or_else(|| format!("peer '{s}' is not NODE_ID@HOST:PORT"))?;
+    let (id, addr) = s.split_once('@').ok_or_else(|| format!("peer '{s}' is not NODE_ID@HOST:PORT"))?;
     if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("peer node id '{id}' is not 64 hex digits"));
     }
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| format!("peer address '{addr}' has no port"))?;
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| format!("peer address '{addr}' has no port"))?;
     if host.is_empty() || port.parse::<u16>().is_err() {
         return Err(format!("peer address '{addr}' is not HOST:PORT"));
     }
-    Ok(PeerSpec {
-        node_id: id.to_ascii_lowercase(),
-        addr: addr.to_string(),
-    })
+    Ok(PeerSpec { node_id: id.to_ascii_lowercase(), addr: addr.to_string() })
 }
 
 /// Makes sure `dir` is a motcua data directory (creating an empty one),
@@ -55,9 +48,7 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
         if !dir.is_dir() {
             bail!("data directory {} is not a directory", dir.display());
         }
-        let ours = [CONFIG_FILE, KEY_FILE, STORE_FILE]
-            .iter()
-            .any(|f| dir.join(f).exists());
+        let ours = [CONFIG_FILE, KEY_FILE, STORE_FILE].iter().any(|f| dir.join(f).exists());
         let empty = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read data directory {}", dir.display()))?
             .next()
@@ -69,12 +60,10 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
             );
         }
     } else {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     }
     let probe = dir.join(".motcua-write-test");
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("data directory {} is not writable", dir.display()))?;
+    std::fs::write(&probe, b"").with_context(|| format!("data directory {} is not writable", dir.display()))?;
     std::fs::remove_file(&probe).ok();
     Ok(())
 }
@@ -92,11 +81,9 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Desk> {
             c
         }
     };
-    let store = Store::open(&dir.join(STORE_FILE))
-        .map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
+    let store = Store::open(&dir.join(STORE_FILE)).map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
     let catalog = match store.meta("catalog")? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow!("stored catalog is unreadable: {e}"))?,
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow!("stored catalog is unreadable: {e}"))?,
         None => Catalog::sample(),
     };
     Ok(Desk {
@@ -137,9 +124,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let generated = ensure_admin(&desk, std::env::var("MOTCUA_ADMIN_PASSWORD").ok())?;
     if let Some(p) = generated {
         println!("motcua: created account 'admin' with password: {p}");
-        println!(
-            "motcua: this password is shown only once; set MOTCUA_ADMIN_PASSWORD to choose it."
-        );
+        println!("motcua: this password is shown only once; set MOTCUA_ADMIN_PASSWORD to choose it.");
     }
     let listener = tokio::net::TcpListener::bind(opts.http)
         .await
@@ -158,20 +143,14 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         peers = peers.len(),
         "motcua node started"
     );
-    println!(
-        "motcua: node {} serving http://{}",
-        desk.identity.node_id(),
-        listener.local_addr()?
-    );
+    println!("motcua: node {} serving http://{}", desk.identity.node_id(), listener.local_addr()?);
     let state = AppState {
         desk: Arc::new(desk),
         sessions: Arc::new(Sessions::default()),
         metrics: Arc::new(Metrics::default()),
         peers: Arc::new(peers),
     };
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("motcua node stopped");
     Ok(())
 }

@@ -13,8 +13,8 @@ use motcua_domain::codes::{fold_text, id_number_digest};
 use motcua_domain::stats::DossierSummary;
 use motcua_sync::attest::Attestation;
 use redb::{
-    Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase,
-    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+    Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -33,8 +33,7 @@ const BY_STATE: TableDefinition<(u8, i64, [u8; 16]), ()> = TableDefinition::new(
 /// (due_at, id) of open dossiers whose clock runs.
 const BY_DUE: TableDefinition<(i64, [u8; 16]), ()> = TableDefinition::new("by_due");
 /// digest of applicant id number → ids.
-const BY_APPLICANT: MultimapTableDefinition<[u8; 32], [u8; 16]> =
-    MultimapTableDefinition::new("by_applicant");
+const BY_APPLICANT: MultimapTableDefinition<[u8; 32], [u8; 16]> = MultimapTableDefinition::new("by_applicant");
 /// (folded name word, received_at, id).
 const BY_NAME: TableDefinition<(&str, i64, [u8; 16]), ()> = TableDefinition::new("by_name");
 /// local date as YYMMDD → last sequence number issued that day.
@@ -121,10 +120,8 @@ impl Store {
             let existing = meta.get("store_format")?.map(|v| v.value().to_vec());
             match existing {
                 Some(v) => {
-                    let format = u32::from_le_bytes(
-                        v.try_into()
-                            .map_err(|_| StoreError::Corrupt("store_format".into()))?,
-                    );
+                    let format =
+                        u32::from_le_bytes(v.try_into().map_err(|_| StoreError::Corrupt("store_format".into()))?);
                     if format != STORE_FORMAT {
                         return Err(StoreError::Format(format));
                     }
@@ -183,18 +180,12 @@ impl Store {
         let tx = self.read()?;
         let t = tx.open_table(ATTESTATIONS)?;
         t.get(change_hash)?
-            .map(|v| {
-                Attestation::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
+            .map(|v| Attestation::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
     }
 
     /// Open dossiers of an applicant (by identity number) for a procedure.
-    pub fn open_dossiers_of(
-        &self,
-        id_number: &str,
-        procedure_code: &str,
-    ) -> Result<Vec<DossierSummary>> {
+    pub fn open_dossiers_of(&self, id_number: &str, procedure_code: &str) -> Result<Vec<DossierSummary>> {
         let tx = self.read()?;
         let idx = tx.open_multimap_table(BY_APPLICANT)?;
         let sums = tx.open_table(SUMMARIES)?;
@@ -203,10 +194,7 @@ impl Store {
             let id = id?.value();
             if let Some(v) = sums.get(id)? {
                 let s: DossierSummary = decode(v.value())?;
-                if s.is_open()
-                    && s.procedure_code == procedure_code
-                    && s.applicant_id_number == id_number
-                {
+                if s.is_open() && s.procedure_code == procedure_code && s.applicant_id_number == id_number {
                     out.push(s);
                 }
             }
@@ -225,9 +213,7 @@ impl Store {
         let t = tx.open_table(BY_STATE)?;
         let mut out = Vec::new();
         for state in 1u8..=10 {
-            let n = t
-                .range((state, i64::MIN, [0u8; 16])..=(state, i64::MAX, [0xff; 16]))?
-                .count() as u64;
+            let n = t.range((state, i64::MIN, [0u8; 16])..=(state, i64::MAX, [0xff; 16]))?.count() as u64;
             out.push((state, n));
         }
         Ok(out)
@@ -249,15 +235,12 @@ impl Store {
         let tx = self.read()?;
         let sums = tx.open_table(SUMMARIES)?;
         let limit = q.limit.min(LIST_LIMIT_MAX);
-        let get = |id: &[u8; 16]| -> Result<Option<DossierSummary>> {
-            sums.get(id)?.map(|v| decode(v.value())).transpose()
-        };
+        let get =
+            |id: &[u8; 16]| -> Result<Option<DossierSummary>> { sums.get(id)?.map(|v| decode(v.value())).transpose() };
         let keep = |s: &DossierSummary| {
             q.state.is_none_or(|st| s.state.code() == st)
                 && q.overdue_at.is_none_or(|now| s.is_overdue(now))
-                && q.unit
-                    .as_ref()
-                    .is_none_or(|u| &s.receiving_unit == u || &s.holder_unit == u)
+                && q.unit.as_ref().is_none_or(|u| &s.receiving_unit == u || &s.holder_unit == u)
         };
         let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
         // Narrow candidates with the most selective index, then filter.
@@ -343,20 +326,13 @@ impl Store {
         if text.contains('-') || text.bytes().all(|b| b.is_ascii_digit()) {
             let codes = tx.open_table(CODES)?;
             let prefix_end = format!("{text}\u{10ffff}");
-            for row in codes
-                .range(text..prefix_end.as_str())?
-                .take(SEARCH_CANDIDATES_MAX)
-            {
+            for row in codes.range(text..prefix_end.as_str())?.take(SEARCH_CANDIDATES_MAX) {
                 ids.push(row?.1.value());
             }
         }
         let folded = fold_text(text);
         // The longest word is usually the most selective.
-        if let Some(word) = folded
-            .split(' ')
-            .filter(|w| !w.is_empty())
-            .max_by_key(|w| w.len())
-        {
+        if let Some(word) = folded.split(' ').filter(|w| !w.is_empty()).max_by_key(|w| w.len()) {
             let names = tx.open_table(BY_NAME)?;
             let end = format!("{word}\u{7f}");
             for row in names
@@ -371,10 +347,7 @@ impl Store {
 
     pub fn account(&self, username: &str) -> Result<Option<Vec<u8>>> {
         let tx = self.read()?;
-        Ok(tx
-            .open_table(ACCOUNTS)?
-            .get(username)?
-            .map(|v| v.value().to_vec()))
+        Ok(tx.open_table(ACCOUNTS)?.get(username)?.map(|v| v.value().to_vec()))
     }
 
     pub fn accounts(&self) -> Result<Vec<Vec<u8>>> {
@@ -407,20 +380,13 @@ impl Store {
 /// Whether a summary matches a free-text query: the code, the identity
 /// number, or every word of the name (accents optional, word prefixes).
 fn matches_text(s: &DossierSummary, text: &str) -> bool {
-    if s.code == text
-        || s.code.starts_with(text)
-        || s.code.ends_with(text)
-        || s.applicant_id_number == text
-    {
+    if s.code == text || s.code.starts_with(text) || s.code.ends_with(text) || s.applicant_id_number == text {
         return true;
     }
     let name = fold_text(&s.applicant_name);
     let words: Vec<&str> = name.split(' ').collect();
     let query = fold_text(text);
-    !query.is_empty()
-        && query
-            .split(' ')
-            .all(|q| words.iter().any(|w| w.starts_with(q)))
+    !query.is_empty() && query.split(' ').all(|q| words.iter().any(|w| w.starts_with(q)))
 }
 
 impl Write {
@@ -453,11 +419,7 @@ impl Write {
     /// Reads a document inside this write, so a read-modify-write of one
     /// dossier is serialized with every other writer.
     pub fn load_doc(&self, id: &[u8; 16]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .tx
-            .open_table(DOCS)?
-            .get(id)?
-            .map(|v| v.value().to_vec()))
+        Ok(self.tx.open_table(DOCS)?.get(id)?.map(|v| v.value().to_vec()))
     }
 
     pub fn id_by_code(&self, code: &str) -> Result<Option<[u8; 16]>> {
@@ -481,9 +443,7 @@ impl Write {
         }
         self.index(summary, true)?;
         self.tx.open_table(DOCS)?.insert(id, doc)?;
-        self.tx
-            .open_table(SUMMARIES)?
-            .insert(id, encode(summary).as_slice())?;
+        self.tx.open_table(SUMMARIES)?.insert(id, encode(summary).as_slice())?;
         Ok(())
     }
 
@@ -497,8 +457,7 @@ impl Write {
         let mut names = self.tx.open_table(BY_NAME)?;
         let digest = id_number_digest(&s.applicant_id_number);
         let folded = fold_text(&s.applicant_name);
-        let words: std::collections::BTreeSet<&str> =
-            folded.split(' ').filter(|w| !w.is_empty()).collect();
+        let words: std::collections::BTreeSet<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
         let due_key = s.due_at.filter(|_| s.is_open() && s.paused_since.is_none());
         if add {
             codes.insert(s.code.as_str(), id)?;
@@ -527,9 +486,7 @@ impl Write {
     }
 
     pub fn put_attestation(&mut self, change_hash: &[u8; 32], a: &Attestation) -> Result<()> {
-        self.tx
-            .open_table(ATTESTATIONS)?
-            .insert(change_hash, a.to_bytes().as_slice())?;
+        self.tx.open_table(ATTESTATIONS)?.insert(change_hash, a.to_bytes().as_slice())?;
         Ok(())
     }
 

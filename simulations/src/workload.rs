@@ -6,22 +6,13 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-const FAMILY: [&str; 12] = [
-    "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ",
-];
+const FAMILY: [&str; 12] = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"];
 const MIDDLE: [&str; 6] = ["Văn", "Thị", "Hữu", "Ngọc", "Minh", "Đức"];
 const GIVEN: [&str; 24] = [
-    "An", "Bình", "Châu", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hòa", "Hùng", "Khánh", "Lan",
-    "Linh", "Long", "Mai", "Nam", "Ngân", "Phúc", "Quang", "Sơn", "Tâm", "Thảo", "Trang", "Yến",
+    "An", "Bình", "Châu", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hòa", "Hùng", "Khánh", "Lan", "Linh", "Long", "Mai",
+    "Nam", "Ngân", "Phúc", "Quang", "Sơn", "Tâm", "Thảo", "Trang", "Yến",
 ];
-const HAMLETS: [&str; 6] = [
-    "Thôn Thử Một",
-    "Thôn Thử Hai",
-    "Bản Mẫu",
-    "Tổ dân phố Mẫu",
-    "Xóm Thử",
-    "Ấp Mẫu",
-];
+const HAMLETS: [&str; 6] = ["Thôn Thử Một", "Thôn Thử Hai", "Bản Mẫu", "Tổ dân phố Mẫu", "Xóm Thử", "Ấp Mẫu"];
 /// Procedure codes of the sample catalog with how often a desk sees them.
 const PROCEDURES: [(&str, u32); 7] = [
     ("2.000815", 30),
@@ -57,10 +48,7 @@ pub struct Workload {
 
 impl Workload {
     pub fn new(seed: u64) -> Self {
-        Workload {
-            rng: StdRng::seed_from_u64(seed),
-            n: 0,
-        }
+        Workload { rng: StdRng::seed_from_u64(seed), n: 0 }
     }
 }
 
@@ -116,13 +104,8 @@ mod tests {
         let a: Vec<_> = Workload::new(42).take(50).collect();
         assert_eq!(a, Workload::new(42).take(50).collect::<Vec<_>>());
         assert_ne!(a, Workload::new(43).take(50).collect::<Vec<_>>());
-        assert!(
-            a.iter()
-                .all(|r| r.applicant.id_number.len() == 12
-                    && r.applicant.id_number.starts_with("000"))
-        );
-        let procedures: std::collections::BTreeSet<_> =
-            a.iter().map(|r| r.procedure_code.as_str()).collect();
+        assert!(a.iter().all(|r| r.applicant.id_number.len() == 12 && r.applicant.id_number.starts_with("000")));
+        let procedures: std::collections::BTreeSet<_> = a.iter().map(|r| r.procedure_code.as_str()).collect();
         assert!(procedures.len() >= 4, "the mix covers several procedures");
     }
 }

@@ -25,8 +25,7 @@ mod sig_bytes {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
         let v: Vec<u8> = Vec::deserialize(d)?;
-        v.try_into()
-            .map_err(|_| serde::de::Error::custom("a signature is 64 bytes"))
+        v.try_into().map_err(|_| serde::de::Error::custom("a signature is 64 bytes"))
     }
 }
 
@@ -49,10 +48,7 @@ fn message(change_hash: &[u8; 32]) -> [u8; 61] {
 
 /// Signs a change hash.
 pub fn attest(key: &SigningKey, change_hash: &[u8; 32]) -> Attestation {
-    Attestation {
-        signer: key.verifying_key().to_bytes(),
-        signature: key.sign(&message(change_hash)).to_bytes(),
-    }
+    Attestation { signer: key.verifying_key().to_bytes(), signature: key.sign(&message(change_hash)).to_bytes() }
 }
 
 /// Verifies an attestation for a change hash (strict: no malleable
@@ -96,18 +92,12 @@ mod tests {
         let a = attest(&key, &h);
         assert_eq!(verify(&a, &h), Ok(()));
         assert_eq!(verify(&a, &[8u8; 32]), Err(AttestError::BadSignature));
-        let forged = Attestation {
-            signer: other.verifying_key().to_bytes(),
-            ..a
-        };
+        let forged = Attestation { signer: other.verifying_key().to_bytes(), ..a };
         assert_eq!(verify(&forged, &h), Err(AttestError::BadSignature));
         let mut flipped = a;
         flipped.signature[0] ^= 1;
         assert_eq!(verify(&flipped, &h), Err(AttestError::BadSignature));
         assert_eq!(Attestation::from_bytes(&a.to_bytes()), Ok(a));
-        assert_eq!(
-            Attestation::from_bytes(&[0; 95]),
-            Err(AttestError::BadLength(95))
-        );
+        assert_eq!(Attestation::from_bytes(&[0; 95]), Err(AttestError::BadLength(95)));
     }
 }

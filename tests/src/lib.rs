@@ -20,21 +20,13 @@ pub fn binary(name: &str) -> PathBuf {
         dir.pop();
     }
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (cargo build --bins)",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: build the binaries first (cargo build --bins)", path.display());
     path
 }
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn agent() -> ureq::Agent {
@@ -62,29 +54,11 @@ fn answer(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer 
 fn try_answer(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Option<Answer> {
     let mut res = res.ok()?;
     let status = res.status().as_u16();
-    let total = res
-        .headers()
-        .get("x-total-count")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let set_cookie = res
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let text = res
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_string()
-        .unwrap_or_default();
+    let total = res.headers().get("x-total-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let set_cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = res.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Some(Answer {
-        status,
-        body,
-        total,
-        set_cookie,
-    })
+    Some(Answer { status, body, total, set_cookie })
 }
 
 /// A running `motcua serve`.
@@ -103,38 +77,21 @@ impl Node {
         let child = Command::new(binary("motcua"))
             .args(["serve", "--data"])
             .arg(dir)
-            .args([
-                "--http",
-                &format!("127.0.0.1:{port}"),
-                "--sync",
-                "127.0.0.1:0",
-            ])
+            .args(["--http", &format!("127.0.0.1:{port}"), "--sync", "127.0.0.1:0"])
             .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("MOTCUA_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn motcua");
-        let mut node = Node {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-            port,
-            token: None,
-            agent: agent(),
-        };
+        let mut node = Node { child: Some(child), dir: dir.to_path_buf(), port, token: None, agent: agent() };
         node.wait_ready();
         node
     }
 
     /// A handle on a node process owned elsewhere, without a session.
     pub fn detached(dir: &Path, port: u16) -> Node {
-        Node {
-            child: None,
-            dir: dir.to_path_buf(),
-            port,
-            token: None,
-            agent: agent(),
-        }
+        Node { child: None, dir: dir.to_path_buf(), port, token: None, agent: agent() }
     }
 
     /// Starts a node and logs in as admin.
@@ -150,12 +107,7 @@ impl Node {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("motcua exited early with {status}");
             }
-            let ok = self
-                .agent
-                .get(&self.url("/healthz"))
-                .call()
-                .map(|r| r.status() == 200)
-                .unwrap_or(false);
+            let ok = self.agent.get(&self.url("/healthz")).call().map(|r| r.status() == 200).unwrap_or(false);
             if ok {
                 return;
             }
@@ -181,9 +133,7 @@ impl Node {
     }
 
     fn auth(&self, token: Option<&str>) -> Option<String> {
-        token
-            .or(self.token.as_deref())
-            .map(|t| format!("Bearer {t}"))
+        token.or(self.token.as_deref()).map(|t| format!("Bearer {t}"))
     }
 
     pub fn get_as(&self, token: Option<&str>, path: &str) -> Answer {
@@ -212,10 +162,7 @@ impl Node {
 
     /// Posts raw bytes with a content type.
     pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
-        let mut req = self
-            .agent
-            .post(&self.url(path))
-            .header("Content-Type", content_type);
+        let mut req = self.agent.post(&self.url(path)).header("Content-Type", content_type);
         if let Some(a) = self.auth(None) {
             req = req.header("Authorization", a);
         }
@@ -223,13 +170,7 @@ impl Node {
     }
 
     /// Posts with a cookie header and optional CSRF token instead of a bearer token.
-    pub fn post_with_cookie(
-        &self,
-        path: &str,
-        cookie: &str,
-        csrf: Option<&str>,
-        body: &Value,
-    ) -> Answer {
+    pub fn post_with_cookie(&self, path: &str, cookie: &str, csrf: Option<&str>, body: &Value) -> Answer {
         let mut req = self.agent.post(&self.url(path)).header("Cookie", cookie);
         if let Some(c) = csrf {
             req = req.header("X-CSRF-Token", c);
@@ -240,10 +181,7 @@ impl Node {
     /// Creates an account and returns a logged-in token for it.
     pub fn officer(&self, username: &str, roles: &[&str]) -> String {
         let password = "mat-khau-can-bo";
-        let a = self.post(
-            "/api/v1/accounts",
-            &json!({"username": username, "password": password, "roles": roles}),
-        );
+        let a = self.post("/api/v1/accounts", &json!({"username": username, "password": password, "roles": roles}));
         assert_eq!(a.status, 201, "{a:?}");
         self.login(username, password).expect("officer login")
     }

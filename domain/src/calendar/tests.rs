@@ -12,31 +12,15 @@ fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
 }
 
 fn wd(amount: u32) -> ProcessingTime {
-    ProcessingTime {
-        amount,
-        unit: TimeUnit::WorkingDays,
-        same_day: false,
-    }
+    ProcessingTime { amount, unit: TimeUnit::WorkingDays, same_day: false }
 }
 fn wh(amount: u32) -> ProcessingTime {
-    ProcessingTime {
-        amount,
-        unit: TimeUnit::WorkingHours,
-        same_day: false,
-    }
+    ProcessingTime { amount, unit: TimeUnit::WorkingHours, same_day: false }
 }
 fn cd(amount: u32) -> ProcessingTime {
-    ProcessingTime {
-        amount,
-        unit: TimeUnit::CalendarDays,
-        same_day: false,
-    }
+    ProcessingTime { amount, unit: TimeUnit::CalendarDays, same_day: false }
 }
-const SAME_DAY: ProcessingTime = ProcessingTime {
-    amount: 0,
-    unit: TimeUnit::WorkingDays,
-    same_day: true,
-};
+const SAME_DAY: ProcessingTime = ProcessingTime { amount: 0, unit: TimeUnit::WorkingDays, same_day: true };
 
 #[test]
 fn appointments_match_hand_checked_dates() {
@@ -88,72 +72,35 @@ fn appointments_match_hand_checked_dates() {
     let cal = cal();
     for (name, received, time, expected) in cases {
         let got = cal.due_at(*received, *time).unwrap();
-        assert_eq!(
-            got,
-            *expected,
-            "{name}: got {} expected {}",
-            show(got),
-            show(*expected)
-        );
+        assert_eq!(got, *expected, "{name}: got {} expected {}", show(got), show(*expected));
     }
 }
 
 fn show(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms + 7 * 3_600_000)
-        .unwrap()
-        .naive_utc()
-        .to_string()
+    chrono::DateTime::from_timestamp_millis(ms + 7 * 3_600_000).unwrap().naive_utc().to_string()
 }
 
 #[test]
 fn working_minutes_between_skips_nights_and_weekends() {
     let cal = cal();
-    assert_eq!(
-        cal.working_minutes_between(at(2025, 11, 21, 16, 0), at(2025, 11, 24, 9, 0))
-            .unwrap(),
-        180
-    );
-    assert_eq!(
-        cal.working_minutes_between(at(2025, 11, 18, 11, 0), at(2025, 11, 18, 14, 0))
-            .unwrap(),
-        60
-    );
-    assert_eq!(
-        cal.working_minutes_between(at(2025, 11, 18, 14, 0), at(2025, 11, 18, 11, 0))
-            .unwrap(),
-        0
-    );
+    assert_eq!(cal.working_minutes_between(at(2025, 11, 21, 16, 0), at(2025, 11, 24, 9, 0)).unwrap(), 180);
+    assert_eq!(cal.working_minutes_between(at(2025, 11, 18, 11, 0), at(2025, 11, 18, 14, 0)).unwrap(), 60);
+    assert_eq!(cal.working_minutes_between(at(2025, 11, 18, 14, 0), at(2025, 11, 18, 11, 0)).unwrap(), 0);
     // A whole Tết week is worth nothing.
-    assert_eq!(
-        cal.working_minutes_between(at(2025, 1, 27, 0, 0), at(2025, 2, 2, 23, 0))
-            .unwrap(),
-        0
-    );
+    assert_eq!(cal.working_minutes_between(at(2025, 1, 27, 0, 0), at(2025, 2, 2, 23, 0)).unwrap(), 0);
 }
 
 #[test]
 fn a_pause_moves_the_appointment_by_the_working_time_waited() {
     let cal = cal();
     let due = at(2025, 11, 20, 9, 0);
-    let shifted = cal
-        .shift_for_pause(
-            due,
-            TimeUnit::WorkingDays,
-            at(2025, 11, 17, 10, 0),
-            at(2025, 11, 18, 10, 0),
-        )
-        .unwrap();
+    let shifted =
+        cal.shift_for_pause(due, TimeUnit::WorkingDays, at(2025, 11, 17, 10, 0), at(2025, 11, 18, 10, 0)).unwrap();
     assert_eq!(shifted, at(2025, 11, 21, 9, 0));
     // Waiting over a weekend only counts its 3 working hours: 09:00 + 3 h
     // across lunch is 14:00.
-    let shifted = cal
-        .shift_for_pause(
-            due,
-            TimeUnit::WorkingDays,
-            at(2025, 11, 21, 16, 0),
-            at(2025, 11, 24, 9, 0),
-        )
-        .unwrap();
+    let shifted =
+        cal.shift_for_pause(due, TimeUnit::WorkingDays, at(2025, 11, 21, 16, 0), at(2025, 11, 24, 9, 0)).unwrap();
     assert_eq!(shifted, at(2025, 11, 20, 14, 0));
 }
 
@@ -181,60 +128,26 @@ fn bad_calendars_are_refused() {
     assert!(WorkingCalendar::from_file(&base).is_ok());
     let mut f = base.clone();
     f.windows = vec!["07:00-11:30".into(), "11:00-14:30".into()];
-    assert_eq!(
-        WorkingCalendar::from_file(&f),
-        Err(CalendarError::WindowsOverlap)
-    );
+    assert_eq!(WorkingCalendar::from_file(&f), Err(CalendarError::WindowsOverlap));
     let mut f = base.clone();
     f.windows = vec!["07:00-11:30".into()];
-    assert_eq!(
-        WorkingCalendar::from_file(&f),
-        Err(CalendarError::WindowsNotEightHours(270))
-    );
+    assert_eq!(WorkingCalendar::from_file(&f), Err(CalendarError::WindowsNotEightHours(270)));
     let mut f = base.clone();
     f.windows = vec!["7-11".into()];
-    assert!(matches!(
-        WorkingCalendar::from_file(&f),
-        Err(CalendarError::BadWindow(_))
-    ));
+    assert!(matches!(WorkingCalendar::from_file(&f), Err(CalendarError::BadWindow(_))));
     let mut f = base.clone();
-    f.holidays = vec![DatedEntry {
-        date: "2025-02-30".into(),
-        name: "x".into(),
-    }];
-    assert!(matches!(
-        WorkingCalendar::from_file(&f),
-        Err(CalendarError::BadDate(_))
-    ));
+    f.holidays = vec![DatedEntry { date: "2025-02-30".into(), name: "x".into() }];
+    assert!(matches!(WorkingCalendar::from_file(&f), Err(CalendarError::BadDate(_))));
     let mut f = base;
-    f.holidays = vec![DatedEntry {
-        date: "2025-02-08".into(),
-        name: "x".into(),
-    }];
-    f.make_up_days = vec![DatedEntry {
-        date: "2025-02-08".into(),
-        name: "y".into(),
-    }];
-    assert!(matches!(
-        WorkingCalendar::from_file(&f),
-        Err(CalendarError::HolidayAndMakeUp(_))
-    ));
+    f.holidays = vec![DatedEntry { date: "2025-02-08".into(), name: "x".into() }];
+    f.make_up_days = vec![DatedEntry { date: "2025-02-08".into(), name: "y".into() }];
+    assert!(matches!(WorkingCalendar::from_file(&f), Err(CalendarError::HolidayAndMakeUp(_))));
 }
 
 #[test]
 fn deadline_arithmetic_is_bounded() {
     let cal = cal();
-    let huge = ProcessingTime {
-        amount: u32::MAX,
-        unit: TimeUnit::WorkingDays,
-        same_day: false,
-    };
-    assert_eq!(
-        cal.due_at(at(2025, 11, 17, 9, 0), huge),
-        Err(CalendarError::TooFar)
-    );
-    assert_eq!(
-        cal.due_at(at(2025, 11, 17, 9, 0), cd(100_000)),
-        Err(CalendarError::TooFar)
-    );
+    let huge = ProcessingTime { amount: u32::MAX, unit: TimeUnit::WorkingDays, same_day: false };
+    assert_eq!(cal.due_at(at(2025, 11, 17, 9, 0), huge), Err(CalendarError::TooFar));
+    assert_eq!(cal.due_at(at(2025, 11, 17, 9, 0), cd(100_000)), Err(CalendarError::TooFar));
 }

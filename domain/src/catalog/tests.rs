@@ -4,23 +4,14 @@ use super::*;
 fn the_sample_catalog_holds_the_seed_procedures() {
     let c = Catalog::sample();
     assert!(c.procedures.len() >= 8);
-    for code in [
-        "1.001193", "1.000894", "1.009994", "1.012753", "2.000720", "2.000815",
-    ] {
+    for code in ["1.001193", "1.000894", "1.009994", "1.012753", "2.000720", "2.000815"] {
         let p = c.get(code).unwrap_or_else(|| panic!("{code} missing"));
         assert!(!p.cases.is_empty());
     }
     assert!(validate(&c.procedures, &|i| i + 1).is_empty());
     let land = c.get("1.012753").unwrap();
-    assert!(
-        land.cases.iter().any(|k| k.processing_time == 30),
-        "difficult areas take longer"
-    );
-    assert!(
-        land.cases
-            .iter()
-            .all(|k| k.documents.iter().all(|d| d.originals + d.copies > 0))
-    );
+    assert!(land.cases.iter().any(|k| k.processing_time == 30), "difficult areas take longer");
+    assert!(land.cases.iter().all(|k| k.documents.iter().all(|d| d.originals + d.copies > 0)));
 }
 
 const HEADER: &str = "procedure_code,provincial_code,procedure_name,level,field,agency,online_level,legal_basis,case_code,case_name,processing_time,unit,same_day,no_appointment,fee_vnd,fee_collected,documents";
@@ -52,24 +43,18 @@ fn csv_errors_are_reported_per_row_and_nothing_is_imported() {
          1.00119,,Sai mã,commune,Hộ tịch,UBND xã,full,,a,x,3,working_days,false,false,,,\n\
          2.000720,,Hộ kinh doanh,district,Kinh doanh,UBND xã,full,,a,x,three,weeks,false,false,abc,,Giấy|one|0\n"
     );
-    let Err(ImportError::Rows(errors)) = import_csv(csv.as_bytes(), "v") else {
-        panic!("must fail")
-    };
+    let Err(ImportError::Rows(errors)) = import_csv(csv.as_bytes(), "v") else { panic!("must fail") };
     let fields: Vec<(usize, &str)> = errors.iter().map(|e| (e.row, e.field.as_str())).collect();
     assert!(fields.contains(&(3, "code")), "{fields:?}");
     for f in ["level", "processing_time", "unit", "fee_vnd", "documents"] {
         assert!(fields.contains(&(4, f)), "row 4 {f}: {fields:?}");
     }
-    assert!(
-        !fields.iter().any(|(r, _)| *r == 2),
-        "row 2 is valid: {fields:?}"
-    );
+    assert!(!fields.iter().any(|(r, _)| *r == 2), "row 2 is valid: {fields:?}");
 }
 
 #[test]
 fn csv_without_required_columns_is_refused() {
-    let Err(ImportError::Rows(errors)) = import_csv(b"procedure_code,name\n1.001193,x\n", "v")
-    else {
+    let Err(ImportError::Rows(errors)) = import_csv(b"procedure_code,name\n1.001193,x\n", "v") else {
         panic!("must fail")
     };
     assert_eq!(errors.len(), 1);
@@ -84,27 +69,16 @@ fn json_import_reports_each_bad_procedure() {
     let mut dup = procedures[0].clone();
     dup["name"] = "trùng".into();
     procedures.push(dup);
-    let text = serde_json::to_vec(&serde_json::json!({"version": "v2", "procedures": procedures}))
-        .unwrap();
-    let Err(ImportError::Rows(errors)) = import_json(&text, "v") else {
-        panic!("must fail")
-    };
+    let text = serde_json::to_vec(&serde_json::json!({"version": "v2", "procedures": procedures})).unwrap();
+    let Err(ImportError::Rows(errors)) = import_json(&text, "v") else { panic!("must fail") };
     let n = procedures.len();
     assert!(errors.iter().any(|e| e.row == n - 1), "{errors:?}");
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.row == n && e.message.contains("already defined")),
-        "{errors:?}"
-    );
+    assert!(errors.iter().any(|e| e.row == n && e.message.contains("already defined")), "{errors:?}");
 
     let ok = serde_json::to_vec(&Catalog::sample()).unwrap();
     let c = import_json(&ok, "ignored").unwrap();
     assert_eq!(c, Catalog::sample());
-    assert!(matches!(
-        import_json(b"{not json", "v"),
-        Err(ImportError::Unreadable(_))
-    ));
+    assert!(matches!(import_json(b"{not json", "v"), Err(ImportError::Unreadable(_))));
     assert!(matches!(import_json(b"[]", "v"), Err(ImportError::Rows(_))));
 }
 

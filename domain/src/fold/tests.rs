@@ -2,9 +2,7 @@ use automerge::{ActorId, Automerge};
 
 use super::*;
 use crate::calendar::{DAY_MS, TimeUnit};
-use crate::dossier::{
-    self, Applicant, DossierId, NewDossier, ProcedureSnapshot, Reception, SupplementMode,
-};
+use crate::dossier::{self, Applicant, DossierId, NewDossier, ProcedureSnapshot, Reception, SupplementMode};
 use crate::workflow::Action;
 
 const COMMUNE: &str = "26734";
@@ -34,9 +32,7 @@ fn new_dossier(node_hex: &str, channel: Channel, same_day: bool) -> NewDossier {
             fee_vnd: 100_000,
         },
         applicant: Applicant {
-            name: "Người Thử Mẫu".into(),
-            id_number: "000000000001".into(),
-            ..Applicant::default()
+            name: "Người Thử Mẫu".into(), id_number: "000000000001".into(), ..Applicant::default()
         },
         reception: Reception {
             unit: COMMUNE.into(),
@@ -73,14 +69,7 @@ fn a_dossier_goes_from_reception_to_return() {
     let (actor, hex) = node(1);
     let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
     assert_eq!(folded(&doc).state, Status::Accepted);
-    for (i, action) in [
-        Action::StartProcessing,
-        Action::Processed,
-        Action::ReturnResult,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, action) in [Action::StartProcessing, Action::Processed, Action::ReturnResult].into_iter().enumerate() {
         let mut e = event(action, T0 + (i as i64 + 1) * DAY_MS, COMMUNE, &hex);
         if action == Action::Processed {
             e.result = Some("Giấy chứng nhận số 12/GCN".into());
@@ -120,10 +109,7 @@ fn supplement_pauses_the_clock_and_the_new_appointment_holds() {
     let f = folded(&doc);
     assert_eq!(f.state, Status::SupplementRequested);
     assert_eq!(f.paused_since, Some(T0 + 1000));
-    assert!(
-        !f.is_overdue(T0 + 30 * DAY_MS),
-        "a paused dossier is never overdue"
-    );
+    assert!(!f.is_overdue(T0 + 30 * DAY_MS), "a paused dossier is never overdue");
     let mut back = event(Action::SupplementReceived, T0 + DAY_MS, COMMUNE, &hex);
     back.due_at = Some(T0 + 4 * DAY_MS);
     dossier::append_event(&mut doc, &back).unwrap();
@@ -140,24 +126,12 @@ fn supplement_pauses_the_clock_and_the_new_appointment_holds() {
 fn late_return_after_reappointment_is_classified_against_the_new_date() {
     let (actor, hex) = node(1);
     let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
-    dossier::append_event(
-        &mut doc,
-        &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex),
-    )
-    .unwrap();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
     let mut re = event(Action::Reappoint, T0 + DAY_MS, COMMUNE, &hex);
     re.due_at = Some(T0 + 6 * DAY_MS);
     dossier::append_event(&mut doc, &re).unwrap();
-    dossier::append_event(
-        &mut doc,
-        &event(Action::Processed, T0 + 7 * DAY_MS, COMMUNE, &hex),
-    )
-    .unwrap();
-    dossier::append_event(
-        &mut doc,
-        &event(Action::ReturnResult, T0 + 7 * DAY_MS, COMMUNE, &hex),
-    )
-    .unwrap();
+    dossier::append_event(&mut doc, &event(Action::Processed, T0 + 7 * DAY_MS, COMMUNE, &hex)).unwrap();
+    dossier::append_event(&mut doc, &event(Action::ReturnResult, T0 + 7 * DAY_MS, COMMUNE, &hex)).unwrap();
     let f = folded(&doc);
     assert!(f.reappointed);
     assert_eq!(f.on_time, Some(OnTime::Late));
@@ -170,31 +144,14 @@ fn late_return_after_reappointment_is_classified_against_the_new_date() {
 fn concurrent_incompatible_events_merge_deterministically_into_a_conflict() {
     let (commune_actor, commune_hex) = node(1);
     let (agency_actor, agency_hex) = node(2);
-    let (mut commune, _) = dossier::create(
-        commune_actor,
-        &new_dossier(&commune_hex, Channel::Direct, false),
-    )
-    .unwrap();
+    let (mut commune, _) = dossier::create(commune_actor, &new_dossier(&commune_hex, Channel::Direct, false)).unwrap();
     let mut t = event(Action::Transfer, T0 + 1000, COMMUNE, &commune_hex);
     t.to_unit = Some(AGENCY.into());
     dossier::append_event(&mut commune, &t).unwrap();
     let mut agency = commune.fork().with_actor(agency_actor);
 
-    dossier::append_event(
-        &mut commune,
-        &event(
-            Action::RequestWithdrawal,
-            T0 + DAY_MS,
-            COMMUNE,
-            &commune_hex,
-        ),
-    )
-    .unwrap();
-    dossier::append_event(
-        &mut agency,
-        &event(Action::Processed, T0 + DAY_MS, AGENCY, &agency_hex),
-    )
-    .unwrap();
+    dossier::append_event(&mut commune, &event(Action::RequestWithdrawal, T0 + DAY_MS, COMMUNE, &commune_hex)).unwrap();
+    dossier::append_event(&mut agency, &event(Action::Processed, T0 + DAY_MS, AGENCY, &agency_hex)).unwrap();
 
     let mut a = commune.fork();
     a.merge(&mut agency.fork()).unwrap();
@@ -206,14 +163,8 @@ fn concurrent_incompatible_events_merge_deterministically_into_a_conflict() {
     assert_eq!(fa.conflicts.len(), 1, "{:?}", fa.conflicts);
     // Whichever of the two branches sorts first wins; the other is shown.
     let c = &fa.conflicts[0];
-    assert!(
-        c.action == "processed" || c.action == "request_withdrawal",
-        "{c:?}"
-    );
-    assert!(matches!(
-        fa.state,
-        Status::ResultReady | Status::Stopped | Status::WithdrawalRequested
-    ));
+    assert!(c.action == "processed" || c.action == "request_withdrawal", "{c:?}");
+    assert!(matches!(fa.state, Status::ResultReady | Status::Stopped | Status::WithdrawalRequested));
 }
 
 #[test]
@@ -221,11 +172,7 @@ fn an_event_edited_by_another_actor_is_ignored_and_flagged() {
     use automerge::{ROOT, ReadDoc, transaction::Transactable};
     let (actor, hex) = node(1);
     let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
-    dossier::append_event(
-        &mut doc,
-        &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex),
-    )
-    .unwrap();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
     let mut e = event(Action::Processed, T0 + 2000, COMMUNE, &hex);
     e.result = Some("kết quả".into());
     dossier::append_event(&mut doc, &e).unwrap();
@@ -238,17 +185,9 @@ fn an_event_edited_by_another_actor_is_ignored_and_flagged() {
     tx.put(&ev, "result", "giả mạo").unwrap();
     tx.commit();
     let f = folded(&forged);
-    assert_eq!(
-        f.state,
-        Status::InProcess,
-        "the tampered event is not applied"
-    );
+    assert_eq!(f.state, Status::InProcess, "the tampered event is not applied");
     assert_eq!(f.conflicts.len(), 1);
-    assert!(
-        f.conflicts[0].reason.contains("not by its author"),
-        "{:?}",
-        f.conflicts[0]
-    );
+    assert!(f.conflicts[0].reason.contains("not by its author"), "{:?}", f.conflicts[0]);
 }
 
 #[test]
@@ -257,11 +196,7 @@ fn an_event_naming_another_node_is_flagged() {
     let (other, other_hex) = node(3);
     let (doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
     let mut forged = doc.fork().with_actor(other);
-    dossier::append_event(
-        &mut forged,
-        &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex),
-    )
-    .unwrap();
+    dossier::append_event(&mut forged, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
     let f = folded(&forged);
     assert_eq!(f.state, Status::Accepted);
     assert!(f.conflicts[0].reason.contains(&other_hex));
@@ -271,11 +206,7 @@ fn an_event_naming_another_node_is_flagged() {
 fn withdrawal_then_stop_counts_as_withdrawn() {
     let (actor, hex) = node(1);
     let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
-    dossier::append_event(
-        &mut doc,
-        &event(Action::RequestWithdrawal, T0 + 1000, COMMUNE, &hex),
-    )
-    .unwrap();
+    dossier::append_event(&mut doc, &event(Action::RequestWithdrawal, T0 + 1000, COMMUNE, &hex)).unwrap();
     dossier::append_event(&mut doc, &event(Action::Stop, T0 + 2000, COMMUNE, &hex)).unwrap();
     let f = folded(&doc);
     assert_eq!(f.state, Status::Stopped);
@@ -286,12 +217,10 @@ fn withdrawal_then_stop_counts_as_withdrawn() {
 fn documents_survive_save_and_load() {
     let (actor, hex) = node(1);
     let mut new = new_dossier(&hex, Channel::Post, false);
-    new.documents = vec![crate::dossier::DocumentEntry {
-        name: "Giấy đề nghị".into(),
-        originals: 1,
-        copies: 2,
-        received: true,
-    }];
+    new.documents =
+        vec![crate::dossier::DocumentEntry {
+            name: "Giấy đề nghị".into(), originals: 1, copies: 2, received: true
+        }];
     let (doc, _) = dossier::create(actor, &new).unwrap();
     let loaded = Automerge::load(&doc.save()).unwrap();
     let record = dossier::read(&loaded).unwrap();
@@ -299,8 +228,5 @@ fn documents_survive_save_and_load() {
     assert_eq!(record.applicant, new.applicant);
     assert_eq!(record.reception, new.reception);
     assert_eq!(record.procedure, new.procedure);
-    assert_eq!(
-        record.participants,
-        vec![(COMMUNE.to_string(), "receiving".to_string())]
-    );
+    assert_eq!(record.participants, vec![(COMMUNE.to_string(), "receiving".to_string())]);
 }

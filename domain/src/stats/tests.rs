@@ -52,21 +52,14 @@ fn report_counts_each_class() {
         closing: Some(closing),
         ..summary(n)
     };
-    let online = DossierSummary {
-        channel: Channel::Online,
-        state: Status::SubmittedOnline,
-        ..summary(9)
-    };
+    let online = DossierSummary { channel: Channel::Online, state: Status::SubmittedOnline, ..summary(9) };
     let all = vec![
         returned(1, OnTime::Early, 0),
         returned(2, OnTime::OnTime, 0),
         returned(3, OnTime::Late, 0),
         returned(4, OnTime::OnTime, 2),
         summary(5),
-        DossierSummary {
-            due_at: Some(T0 - 1),
-            ..summary(6)
-        },
+        DossierSummary { due_at: Some(T0 - 1), ..summary(6) },
         closed(7, Closing::Refused),
         closed(8, Closing::Withdrawn),
         online,
@@ -75,21 +68,8 @@ fn report_counts_each_class() {
     assert_eq!(s.received, 9);
     assert_eq!(s.received_detail.online, 1);
     assert_eq!(s.received_detail.direct_or_post, 8);
-    assert_eq!(
-        s.processed,
-        Processed {
-            early: 1,
-            on_time: 2,
-            late: 1
-        }
-    );
-    assert_eq!(
-        s.in_process,
-        InProcess {
-            within_deadline: 2,
-            overdue: 1
-        }
-    );
+    assert_eq!(s.processed, Processed { early: 1, on_time: 2, late: 1 });
+    assert_eq!(s.in_process, InProcess { within_deadline: 2, overdue: 1 });
     assert_eq!((s.refused, s.withdrawn, s.stopped), (1, 1, 0));
     // Two of four on time: the late one and the one with two supplement requests are not.
     assert_eq!(s.on_time_rate, Some(0.5));
@@ -97,24 +77,11 @@ fn report_counts_each_class() {
 
 #[test]
 fn periods_split_received_carried_over_and_processed() {
-    let old = DossierSummary {
-        received_at: T0 - 7 * DAY_MS,
-        due_at: Some(T0 - 4 * DAY_MS),
-        ..summary(1)
-    };
-    let old_returned = DossierSummary {
-        received_at: T0 - 7 * DAY_MS,
-        ..returned(2, OnTime::Early, 0)
-    };
-    let later = DossierSummary {
-        received_at: T0 + 10 * DAY_MS,
-        ..summary(3)
-    };
+    let old = DossierSummary { received_at: T0 - 7 * DAY_MS, due_at: Some(T0 - 4 * DAY_MS), ..summary(1) };
+    let old_returned = DossierSummary { received_at: T0 - 7 * DAY_MS, ..returned(2, OnTime::Early, 0) };
+    let later = DossierSummary { received_at: T0 + 10 * DAY_MS, ..summary(3) };
     let all = vec![old, old_returned, later, summary(4)];
-    let period = Period {
-        from: Some(date(17)),
-        to: Some(date(20)),
-    };
+    let period = Period { from: Some(date(17)), to: Some(date(20)) };
     let s = compute(&all, period, T0 + 30 * DAY_MS, 420);
     assert_eq!(s.received, 1, "only the dossier received on the 17th");
     assert_eq!(s.received_detail.carried_over, 2);
@@ -123,22 +90,8 @@ fn periods_split_received_carried_over_and_processed() {
     // the new one (due the 20th 09:00) is overdue by the period's end too.
     assert_eq!(s.in_process.overdue, 2);
     assert_eq!(s.in_process.within_deadline, 0);
-    let s = compute(
-        &all,
-        Period {
-            from: Some(date(17)),
-            to: Some(date(19)),
-        },
-        T0 + 30 * DAY_MS,
-        420,
-    );
-    assert_eq!(
-        s.in_process,
-        InProcess {
-            within_deadline: 1,
-            overdue: 1
-        }
-    );
+    let s = compute(&all, Period { from: Some(date(17)), to: Some(date(19)) }, T0 + 30 * DAY_MS, 420);
+    assert_eq!(s.in_process, InProcess { within_deadline: 1, overdue: 1 });
 }
 
 #[test]

@@ -46,14 +46,9 @@ fn receive(
     count: usize,
     clients: usize,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
-    let requests: Vec<_> = workload
-        .take(count)
-        .map(|r| serde_json::to_value(r).expect("json"))
-        .collect();
-    let chunks: Vec<Vec<serde_json::Value>> = requests
-        .chunks(count.div_ceil(clients).max(1))
-        .map(|c| c.to_vec())
-        .collect();
+    let requests: Vec<_> = workload.take(count).map(|r| serde_json::to_value(r).expect("json")).collect();
+    let chunks: Vec<Vec<serde_json::Value>> =
+        requests.chunks(count.div_ceil(clients).max(1)).map(|c| c.to_vec()).collect();
     let started = Instant::now();
     let results: Vec<anyhow::Result<Vec<Duration>>> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks
@@ -75,10 +70,7 @@ fn receive(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("client thread"))
-            .collect()
+        handles.into_iter().map(|h| h.join().expect("client thread")).collect()
     });
     let wall = started.elapsed();
     let mut all = Vec::with_capacity(count);
@@ -121,9 +113,7 @@ fn main() -> anyhow::Result<()> {
                     .context("--sizes is a comma-separated list of counts")?
             }
             "--clients" => clients = args.next().context("--clients needs a value")?.parse()?,
-            other => bail!(
-                "unknown argument {other}; usage: reception-bench [--sizes 10000,100000] [--clients 4]"
-            ),
+            other => bail!("unknown argument {other}; usage: reception-bench [--sizes 10000,100000] [--clients 4]"),
         }
     }
     let dir = tempfile::tempdir()?;
@@ -131,15 +121,11 @@ fn main() -> anyhow::Result<()> {
     let pid = node.pid();
     let mut workload = Workload::new(42);
     println!("# motcua reception benchmark\n");
-    println!(
-        "Workload: seed 42 (motcua-sim), mix of the sample catalog's procedures, synthetic applicants.\n"
-    );
+    println!("Workload: seed 42 (motcua-sim), mix of the sample catalog's procedures, synthetic applicants.\n");
 
     // Durable reception, one client: the latency an officer at the desk sees.
     let (lat, wall) = receive(&node, &mut workload, 1_000, 1)?;
-    println!(
-        "## Durable reception (POST /api/v1/dossiers, each committed with fsync before the answer)\n"
-    );
+    println!("## Durable reception (POST /api/v1/dossiers, each committed with fsync before the answer)\n");
     println!("| clients | dossiers | p50 ms | p99 ms | max ms | dossiers/s |");
     println!("|---|---|---|---|---|---|");
     println!(
@@ -169,66 +155,35 @@ fn main() -> anyhow::Result<()> {
         if size > held {
             let started = Instant::now();
             receive(&node, &mut workload, size - held, clients)?;
-            eprintln!(
-                "filled to {size} in {:.0} s",
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("filled to {size} in {:.0} s", started.elapsed().as_secs_f64());
             held = size;
         }
         let sample = Workload::new(42).nth(17).expect("workload is endless");
-        let code = node.get("/api/v1/dossiers?limit=1&offset=500").body[0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let code =
+            node.get("/api/v1/dossiers?limit=1&offset=500").body[0]["code"].as_str().unwrap_or_default().to_string();
         let queries = [
             ("newest 50", "/api/v1/dossiers?limit=50".to_string()),
-            (
-                "state=2, newest 50",
-                "/api/v1/dossiers?state=2&limit=50".to_string(),
-            ),
-            (
-                "overdue",
-                "/api/v1/dossiers?overdue=true&limit=50".to_string(),
-            ),
-            (
-                "page 100 (offset 5000)",
-                "/api/v1/dossiers?limit=50&offset=5000".to_string(),
-            ),
+            ("state=2, newest 50", "/api/v1/dossiers?state=2&limit=50".to_string()),
+            ("overdue", "/api/v1/dossiers?overdue=true&limit=50".to_string()),
+            ("page 100 (offset 5000)", "/api/v1/dossiers?limit=50&offset=5000".to_string()),
             ("q = dossier code", format!("/api/v1/dossiers?q={code}")),
-            (
-                "q = id number",
-                format!("/api/v1/dossiers?q={}", sample.applicant.id_number),
-            ),
-            (
-                "q = given name, no accents (\"thao\")",
-                "/api/v1/dossiers?q=thao&limit=50".to_string(),
-            ),
-            (
-                "q = full name, no accents",
-                "/api/v1/dossiers?q=tran%20thi%20thao&limit=50".to_string(),
-            ),
+            ("q = id number", format!("/api/v1/dossiers?q={}", sample.applicant.id_number)),
+            ("q = given name, no accents (\"thao\")", "/api/v1/dossiers?q=thao&limit=50".to_string()),
+            ("q = full name, no accents", "/api/v1/dossiers?q=tran%20thi%20thao&limit=50".to_string()),
         ];
         for (name, path) in queries {
             let (p50, p99, total) = time_get(&node, &path, 100)?;
             println!("| {size} | {name} | {} | {} | {total} |", ms(p50), ms(p99));
         }
         let (p50, p99, _) = time_get(&node, "/api/v1/stats", 10)?;
-        println!(
-            "| {size} | stats (all time, full scan) | {} | {} | — |",
-            ms(p50),
-            ms(p99)
-        );
+        println!("| {size} | stats (all time, full scan) | {} | {} | — |", ms(p50), ms(p99));
         memory.push((size, rss_kib(pid)));
     }
     println!("\n## Node memory\n");
     println!("| dossiers held | RSS MiB | peak RSS MiB |");
     println!("|---|---|---|");
     for (size, (rss, hwm)) in memory {
-        println!(
-            "| {size} | {:.1} | {:.1} |",
-            rss as f64 / 1024.0,
-            hwm as f64 / 1024.0
-        );
+        println!("| {size} | {:.1} | {:.1} |", rss as f64 / 1024.0, hwm as f64 / 1024.0);
     }
     let db = dir.path().join("motcua.redb");
     let bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);

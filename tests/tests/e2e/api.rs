@@ -3,9 +3,7 @@ use motcua_tests::{Node, dossier_request};
 use serde_json::json;
 
 fn instant(s: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .unwrap()
-        .timestamp_millis()
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
 }
 
 #[test]
@@ -25,53 +23,25 @@ fn a_dossier_is_received_processed_and_returned() {
     let received = instant(d["received_at"].as_str().unwrap());
     let due = instant(d["due_at"].as_str().unwrap());
     let expected = WorkingCalendar::builtin()
-        .due_at(
-            received / 1000 * 1000,
-            ProcessingTime {
-                amount: 3,
-                unit: TimeUnit::WorkingDays,
-                same_day: false,
-            },
-        )
+        .due_at(received / 1000 * 1000, ProcessingTime { amount: 3, unit: TimeUnit::WorkingDays, same_day: false })
         .unwrap();
-    assert!(
-        (due - expected).abs() < 1000,
-        "due {} expected {expected}",
-        d["due_at"]
-    );
+    assert!((due - expected).abs() < 1000, "due {} expected {expected}", d["due_at"]);
     assert!(d["received_at"].as_str().unwrap().ends_with("+07:00"));
 
-    let a = node.act(
-        &code,
-        &json!({"action": "start_processing", "note": "Chuyển chuyên viên"}),
-    );
+    let a = node.act(&code, &json!({"action": "start_processing", "note": "Chuyển chuyên viên"}));
     assert_eq!((a.status, &a.body["state"]), (200, &json!(4)), "{a:?}");
-    let a = node.act(
-        &code,
-        &json!({"action": "processed", "result": "Giấy chứng nhận đăng ký hộ kinh doanh số 01"}),
-    );
+    let a = node.act(&code, &json!({"action": "processed", "result": "Giấy chứng nhận đăng ký hộ kinh doanh số 01"}));
     assert_eq!((a.status, &a.body["state"]), (200, &json!(9)), "{a:?}");
     let a = node.act(&code, &json!({"action": "return_result"}));
     assert_eq!((a.status, &a.body["state"]), (200, &json!(10)), "{a:?}");
 
     let d = node.get(&format!("/api/v1/dossiers/{code}")).body;
     assert_eq!(d["state"], 10);
-    assert_eq!(
-        d["on_time"], "early",
-        "returned days before the appointment"
-    );
+    assert_eq!(d["on_time"], "early", "returned days before the appointment");
     assert!(d["returned_at"].is_string());
     assert_eq!(d["result"], "Giấy chứng nhận đăng ký hộ kinh doanh số 01");
-    let actions: Vec<&str> = d["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions,
-        ["receive", "start_processing", "processed", "return_result"]
-    );
+    let actions: Vec<&str> = d["history"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["receive", "start_processing", "processed", "return_result"]);
     assert_eq!(d["history"][1]["note"], "Chuyển chuyên viên");
     assert_eq!(d["history"][1]["officer"], "admin");
     assert_eq!(d["history"][1]["unit"], "99001");
@@ -87,18 +57,12 @@ fn a_dossier_is_received_processed_and_returned() {
 fn supplement_pauses_and_the_appointment_moves() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
-    let code = node.receive(&dossier_request("1.009994", 2)).body["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = node.receive(&dossier_request("1.009994", 2)).body["code"].as_str().unwrap().to_string();
     let a = node.act(&code, &json!({"action": "request_supplement", "reason": "Thiếu bản vẽ", "missing": ["Bản vẽ thiết kế xây dựng"], "deadline": "2099-01-05"}));
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["state"], 5);
     assert_eq!(a.body["paused"], true);
-    assert_eq!(
-        a.body["history"][1]["missing"],
-        json!(["Bản vẽ thiết kế xây dựng"])
-    );
+    assert_eq!(a.body["history"][1]["missing"], json!(["Bản vẽ thiết kế xây dựng"]));
     let due_before = instant(a.body["due_at"].as_str().unwrap());
     let a = node.act(&code, &json!({"action": "supplement_received"}));
     assert_eq!(a.body["state"], 2, "back to where it was: {a:?}");
@@ -134,14 +98,8 @@ fn online_dossiers_are_accepted_or_refused_and_same_day_ones_skip_processing() {
     let a = node.act(&code, &json!({"action": "refuse", "reason": "Hồ sơ trùng"}));
     assert_eq!(a.body["state"], 3, "{a:?}");
 
-    let code = node.receive(&dossier_request("2.000815", 5)).body["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let a = node.act(
-        &code,
-        &json!({"action": "processed", "result": "Bản sao đã chứng thực"}),
-    );
+    let code = node.receive(&dossier_request("2.000815", 5)).body["code"].as_str().unwrap().to_string();
+    let a = node.act(&code, &json!({"action": "processed", "result": "Bản sao đã chứng thực"}));
     assert_eq!(a.body["state"], 9, "copy certification is same-day: {a:?}");
 }
 
@@ -154,17 +112,11 @@ fn reception_warns_of_a_possible_duplicate() {
     let second = node.receive(&dossier_request("2.000720", 7));
     assert_eq!(second.status, 201);
     assert_eq!(second.body["warnings"][0]["code"], "possible_duplicate");
-    assert_eq!(
-        second.body["warnings"][0]["dossier_code"],
-        first.body["code"]
-    );
+    assert_eq!(second.body["warnings"][0]["dossier_code"], first.body["code"]);
     // Another procedure for the same person is no duplicate.
     let other = node.receive(&dossier_request("1.009994", 7));
     assert!(other.body.get("warnings").is_none());
-    let check = node.get(&format!(
-        "/api/v1/duplicates?procedure_code=2.000720&id_number={:012}",
-        900_000_007u64
-    ));
+    let check = node.get(&format!("/api/v1/duplicates?procedure_code=2.000720&id_number={:012}", 900_000_007u64));
     assert_eq!(check.body.as_array().unwrap().len(), 2);
 }
 
@@ -173,11 +125,7 @@ fn lists_filter_by_state_and_search_names_without_accents() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
     let mut codes = Vec::new();
-    for (n, name) in [
-        (1, "Đặng Thị Mẫu"),
-        (2, "Nguyễn Văn Thử"),
-        (3, "Lê Thị Mẫu"),
-    ] {
+    for (n, name) in [(1, "Đặng Thị Mẫu"), (2, "Nguyễn Văn Thử"), (3, "Lê Thị Mẫu")] {
         let mut r = dossier_request("2.000720", n);
         r["applicant"]["name"] = json!(name);
         codes.push(node.receive(&r).body["code"].as_str().unwrap().to_string());
@@ -185,18 +133,8 @@ fn lists_filter_by_state_and_search_names_without_accents() {
     node.act(&codes[1], &json!({"action": "start_processing"}));
     let all = node.get("/api/v1/dossiers");
     assert_eq!(all.total, Some(3));
-    let listed: Vec<&str> = all
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        listed,
-        [codes[2].as_str(), codes[1].as_str(), codes[0].as_str()],
-        "newest first"
-    );
+    let listed: Vec<&str> = all.body.as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(listed, [codes[2].as_str(), codes[1].as_str(), codes[0].as_str()], "newest first");
     let in_process = node.get("/api/v1/dossiers?state=4");
     assert_eq!(in_process.total, Some(1));
     assert_eq!(in_process.body[0]["code"], codes[1].as_str());
@@ -228,22 +166,12 @@ fn sessions_roles_csrf_and_throttling() {
     assert_eq!(anonymous.get("/healthz").status, 200);
 
     let specialist = node.officer("chuyenvien", &["specialist"]);
-    let a = node.post_as(
-        Some(&specialist),
-        "/api/v1/dossiers",
-        &dossier_request("2.000720", 1),
-    );
+    let a = node.post_as(Some(&specialist), "/api/v1/dossiers", &dossier_request("2.000720", 1));
     assert_eq!(a.status, 403, "{a:?}");
     assert_eq!(a.body["error"]["code"], "forbidden");
     assert_eq!(node.total_dossiers(), 0);
     let receptionist = node.officer("tiepnhan", &["receptionist"]);
-    let code = node
-        .post_as(
-            Some(&receptionist),
-            "/api/v1/dossiers",
-            &dossier_request("2.000720", 1),
-        )
-        .body["code"]
+    let code = node.post_as(Some(&receptionist), "/api/v1/dossiers", &dossier_request("2.000720", 1)).body["code"]
         .as_str()
         .unwrap()
         .to_string();
@@ -260,59 +188,29 @@ fn sessions_roles_csrf_and_throttling() {
     );
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["history"][1]["officer"], "chuyenvien");
-    assert_eq!(
-        node.get_as(Some(&specialist), "/api/v1/accounts").status,
-        403
-    );
+    assert_eq!(node.get_as(Some(&specialist), "/api/v1/accounts").status, 403);
 
     // Cookie sessions need the CSRF token on writes.
-    let login = node.post_as(
-        None,
-        "/api/v1/session",
-        &json!({"username": "tiepnhan", "password": "mat-khau-can-bo"}),
-    );
+    let login = node.post_as(None, "/api/v1/session", &json!({"username": "tiepnhan", "password": "mat-khau-can-bo"}));
     let cookie = login.set_cookie.unwrap();
     assert!(cookie.contains("HttpOnly"));
     let cookie = cookie.split(';').next().unwrap().to_string();
     let csrf = login.body["csrf_token"].as_str().unwrap().to_string();
-    let a = node.post_with_cookie(
-        "/api/v1/dossiers",
-        &cookie,
-        None,
-        &dossier_request("2.000720", 2),
-    );
+    let a = node.post_with_cookie("/api/v1/dossiers", &cookie, None, &dossier_request("2.000720", 2));
     assert_eq!((a.status, &a.body["error"]["code"]), (403, &json!("csrf")));
-    let a = node.post_with_cookie(
-        "/api/v1/dossiers",
-        &cookie,
-        Some(&csrf),
-        &dossier_request("2.000720", 2),
-    );
+    let a = node.post_with_cookie("/api/v1/dossiers", &cookie, Some(&csrf), &dossier_request("2.000720", 2));
     assert_eq!(a.status, 201, "{a:?}");
 
     for _ in 0..5 {
-        assert_eq!(
-            node.login("tiepnhan", "sai-mat-khau").unwrap_err().status,
-            401
-        );
+        assert_eq!(node.login("tiepnhan", "sai-mat-khau").unwrap_err().status, 401);
     }
     let locked = node.login("tiepnhan", "mat-khau-can-bo").unwrap_err();
-    assert_eq!(
-        (locked.status, &locked.body["error"]["code"]),
-        (429, &json!("too_many_attempts"))
-    );
-    assert!(
-        node.login("admin", motcua_tests::ADMIN_PASSWORD).is_ok(),
-        "other accounts are not locked"
-    );
+    assert_eq!((locked.status, &locked.body["error"]["code"]), (429, &json!("too_many_attempts")));
+    assert!(node.login("admin", motcua_tests::ADMIN_PASSWORD).is_ok(), "other accounts are not locked");
 
     let audit = node.get("/api/v1/audit").body;
     assert!(
-        audit
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "start_processing" && e["officer"] == "chuyenvien")
+        audit.as_array().unwrap().iter().any(|e| e["action"] == "start_processing" && e["officer"] == "chuyenvien")
     );
 }
 

@@ -42,34 +42,19 @@ fn bad_reception_requests_are_refused_and_store_nothing() {
         let a = node.receive(&body);
         assert_eq!(a.status, status, "{name}: {a:?}");
         assert_eq!(a.body["error"]["code"], code, "{name}: {a:?}");
-        assert!(
-            !a.body["error"]["message"].as_str().unwrap().is_empty(),
-            "{name}"
-        );
+        assert!(!a.body["error"]["message"].as_str().unwrap().is_empty(), "{name}");
         if let Some(f) = field {
             assert_eq!(a.body["error"]["field"], f, "{name}: {a:?}");
         }
     }
-    let a = node.post_raw(
-        "/api/v1/dossiers",
-        "application/json",
-        b"{\"procedure_code\": ",
-    );
-    assert_eq!(
-        (a.status, &a.body["error"]["code"]),
-        (400, &json!("malformed_json")),
-        "{a:?}"
-    );
+    let a = node.post_raw("/api/v1/dossiers", "application/json", b"{\"procedure_code\": ");
+    assert_eq!((a.status, &a.body["error"]["code"]), (400, &json!("malformed_json")), "{a:?}");
     let a = node.post_raw("/api/v1/dossiers", "application/json", b"\xff\xfe");
     assert_eq!(a.status, 400, "{a:?}");
     let mut huge = dossier_request("2.000720", 1);
     huge["applicant"]["address"] = json!("x".repeat(300 * 1024));
     let a = node.receive(&huge);
-    assert_eq!(
-        (a.status, &a.body["error"]["code"]),
-        (413, &json!("body_too_large")),
-        "{a:?}"
-    );
+    assert_eq!((a.status, &a.body["error"]["code"]), (413, &json!("body_too_large")), "{a:?}");
     assert_eq!(node.total_dossiers(), 0, "nothing was stored");
     // The node is still up and takes a good dossier.
     assert_eq!(node.receive(&dossier_request("2.000720", 1)).status, 201);
@@ -80,10 +65,7 @@ fn bad_reception_requests_are_refused_and_store_nothing() {
 fn bad_action_requests_are_refused_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
-    let code = node.receive(&dossier_request("2.000720", 1)).body["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = node.receive(&dossier_request("2.000720", 1)).body["code"].as_str().unwrap().to_string();
     let before = node.get(&format!("/api/v1/dossiers/{code}")).body;
     node.act(&code, &json!({"action": "start_processing"}));
     #[rustfmt::skip]
@@ -103,22 +85,13 @@ fn bad_action_requests_are_refused_and_change_nothing() {
         assert_eq!(a.status, status, "{name}: {a:?}");
         assert!(a.body["error"]["code"].is_string(), "{name}: {a:?}");
     }
-    let a = node.act(
-        "000.00.01.H99-991231-9999",
-        &json!({"action": "start_processing"}),
-    );
-    assert_eq!(
-        (a.status, &a.body["error"]["code"]),
-        (404, &json!("not_found"))
-    );
+    let a = node.act("000.00.01.H99-991231-9999", &json!({"action": "start_processing"}));
+    assert_eq!((a.status, &a.body["error"]["code"]), (404, &json!("not_found")));
     assert_eq!(node.get("/api/v1/dossiers/not-a-code").status, 404);
     assert_eq!(node.get("/api/v1/nothing-here").status, 404);
     let after = node.get(&format!("/api/v1/dossiers/{code}")).body;
     assert_eq!(after["state"], 4);
-    assert_eq!(
-        after["history"].as_array().unwrap().len(),
-        before["history"].as_array().unwrap().len() + 1
-    );
+    assert_eq!(after["history"].as_array().unwrap().len(), before["history"].as_array().unwrap().len() + 1);
 }
 
 #[test]

@@ -5,11 +5,7 @@ use std::process::{Command, Stdio};
 use motcua_tests::{ADMIN_PASSWORD, Node, binary, free_port};
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary("motcua"))
-        .args(args)
-        .env("MOTCUA_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = Command::new(binary("motcua")).args(args).env("MOTCUA_LOG", "warn").output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -44,21 +40,11 @@ fn bad_flags_and_unusable_data_directories_fail_with_one_line() {
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("thesis.docx"), b"not ours").unwrap();
     let port = free_port().to_string();
-    let (code, _, err) = run(&[
-        "serve",
-        "--data",
-        foreign.to_str().unwrap(),
-        "--http",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    let (code, _, err) = run(&["serve", "--data", foreign.to_str().unwrap(), "--http", &format!("127.0.0.1:{port}")]);
     assert_eq!(code, 1);
     assert!(err.contains("not a motcua data directory"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert_eq!(
-        std::fs::read_dir(&foreign).unwrap().count(),
-        1,
-        "nothing was written there"
-    );
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1, "nothing was written there");
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
@@ -74,47 +60,25 @@ fn a_port_in_use_or_a_data_directory_in_use_is_refused() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
     let other = dir.path().join("other");
-    let (code, _, err) = run(&[
-        "serve",
-        "--data",
-        other.to_str().unwrap(),
-        "--http",
-        &format!("127.0.0.1:{busy_port}"),
-    ]);
+    let (code, _, err) =
+        run(&["serve", "--data", other.to_str().unwrap(), "--http", &format!("127.0.0.1:{busy_port}")]);
     assert_eq!(code, 1);
     assert!(err.contains("cannot listen"), "{err}");
-    let (code, _, err) = run(&[
-        "serve",
-        "--data",
-        dir.path().to_str().unwrap(),
-        "--http",
-        &format!("127.0.0.1:{}", free_port()),
-    ]);
+    let (code, _, err) =
+        run(&["serve", "--data", dir.path().to_str().unwrap(), "--http", &format!("127.0.0.1:{}", free_port())]);
     assert_eq!(code, 1);
     assert!(err.contains("in use"), "{err}");
-    assert_eq!(
-        node.get("/healthz").status,
-        200,
-        "the first node is unharmed"
-    );
+    assert_eq!(node.get("/healthz").status, 200, "the first node is unharmed");
 }
 
 #[test]
 fn sigterm_shuts_down_cleanly_and_data_persists() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start_logged_in(dir.path());
-    let code = node
-        .receive(&motcua_tests::dossier_request("2.000720", 1))
-        .body["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code = node.receive(&motcua_tests::dossier_request("2.000720", 1)).body["code"].as_str().unwrap().to_string();
     assert_eq!(node.stop(), Some(0));
     let node = Node::start_logged_in(dir.path());
-    assert_eq!(
-        node.get(&format!("/api/v1/dossiers/{code}")).body["state"],
-        2
-    );
+    assert_eq!(node.get(&format!("/api/v1/dossiers/{code}")).body["state"], 2);
 }
 
 #[test]
@@ -123,13 +87,7 @@ fn a_generated_admin_password_is_printed_once_and_works() {
     let port = free_port();
     let spawn = || {
         Command::new(binary("motcua"))
-            .args([
-                "serve",
-                "--data",
-                dir.path().to_str().unwrap(),
-                "--http",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(["serve", "--data", dir.path().to_str().unwrap(), "--http", &format!("127.0.0.1:{port}")])
             .env_remove("MOTCUA_ADMIN_PASSWORD")
             .env("MOTCUA_LOG", "warn")
             .stdout(Stdio::piped())

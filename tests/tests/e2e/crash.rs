@@ -26,15 +26,9 @@ fn every_acknowledged_dossier_survives_sigkill() {
                         n += 1;
                         // 201 is the acknowledgement; a request cut by the
                         // kill promises nothing.
-                        match handle.try_receive(&dossier_request(
-                            "2.000720",
-                            round * 100_000 + w * 10_000 + n,
-                        )) {
+                        match handle.try_receive(&dossier_request("2.000720", round * 100_000 + w * 10_000 + n)) {
                             Some(a) if a.status == 201 => {
-                                acked
-                                    .lock()
-                                    .unwrap()
-                                    .push(a.body["code"].as_str().unwrap().to_string());
+                                acked.lock().unwrap().push(a.body["code"].as_str().unwrap().to_string());
                             }
                             Some(a) => panic!("reception refused: {a:?}"),
                             None => break,
@@ -54,10 +48,7 @@ fn every_acknowledged_dossier_survives_sigkill() {
         }
         let got = acked.lock().unwrap().clone();
         for code in &got {
-            assert!(
-                acknowledged.insert(code.clone()),
-                "code {code} was issued twice"
-            );
+            assert!(acknowledged.insert(code.clone()), "code {code} was issued twice");
         }
     }
     let node = Node::start_logged_in(dir.path());
@@ -69,21 +60,9 @@ fn every_acknowledged_dossier_survives_sigkill() {
     let total = node.total_dossiers();
     assert!(total >= acknowledged.len() as u64);
     let all = node.get("/api/v1/dossiers?limit=500").body;
-    let codes: BTreeSet<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        codes.len() as u64,
-        total,
-        "every stored dossier has its own code"
-    );
+    let codes: BTreeSet<&str> = all.as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.len() as u64, total, "every stored dossier has its own code");
     let fresh = node.receive(&dossier_request("2.000720", 999_999));
     assert_eq!(fresh.status, 201);
-    assert!(
-        !codes.contains(fresh.body["code"].as_str().unwrap()),
-        "a new code after the crashes"
-    );
+    assert!(!codes.contains(fresh.body["code"].as_str().unwrap()), "a new code after the crashes");
 }

@@ -67,25 +67,8 @@ fn dossier_in_state(node: &Node, state: u8, n: u32) -> String {
 fn every_transition_outside_the_state_table_is_refused() {
     // (state, actions allowed from it) for a procedure that is not same-day.
     let allowed: [(u8, &[&str]); 10] = [
-        (
-            1,
-            &[
-                "accept",
-                "refuse",
-                "request_supplement",
-                "request_withdrawal",
-            ],
-        ),
-        (
-            2,
-            &[
-                "start_processing",
-                "transfer",
-                "request_supplement",
-                "request_withdrawal",
-                "reappoint",
-            ],
-        ),
+        (1, &["accept", "refuse", "request_supplement", "request_withdrawal"]),
+        (2, &["start_processing", "transfer", "request_supplement", "request_withdrawal", "reappoint"]),
         (3, &[]),
         (
             4,
@@ -100,18 +83,8 @@ fn every_transition_outside_the_state_table_is_refused() {
             ],
         ),
         // Refusal from 5 needs a passed supplement deadline; none was set.
-        (
-            5,
-            &["supplement_received", "request_withdrawal", "reappoint"],
-        ),
-        (
-            6,
-            &[
-                "financial_obligation_fulfilled",
-                "request_withdrawal",
-                "reappoint",
-            ],
-        ),
+        (5, &["supplement_received", "request_withdrawal", "reappoint"]),
+        (6, &["financial_obligation_fulfilled", "request_withdrawal", "reappoint"]),
         (7, &["stop"]),
         (8, &[]),
         (9, &["return_result"]),
@@ -125,19 +98,13 @@ fn every_transition_outside_the_state_table_is_refused() {
         let before = node.get(&format!("/api/v1/dossiers/{code}")).body;
         for action in ACTIONS.iter().filter(|a| !ok.contains(a)) {
             let a = node.act(&code, &probe(action));
-            assert_eq!(
-                a.status, 409,
-                "{action} from state {state} must be refused: {a:?}"
-            );
+            assert_eq!(a.status, 409, "{action} from state {state} must be refused: {a:?}");
             assert_eq!(a.body["error"]["code"], "invalid_state");
             assert!(!a.body["error"]["message"].as_str().unwrap().is_empty());
             refused += 1;
         }
         let after = node.get(&format!("/api/v1/dossiers/{code}")).body;
-        assert_eq!(
-            before["history"], after["history"],
-            "refused actions leave no trace"
-        );
+        assert_eq!(before["history"], after["history"], "refused actions leave no trace");
         assert_eq!(after["state"], *state);
     }
     assert_eq!(refused, 13 * 10 - 4 - 5 - 7 - 3 - 3 - 1 - 1);
@@ -151,23 +118,12 @@ fn a_transferred_dossier_is_processed_only_by_the_agency_holding_it() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
     let code = dossier_in_state(&node, 4, 1);
-    let a = node.act(
-        &code,
-        &json!({"action": "transfer", "to_unit": "000.00.12.H99"}),
-    );
+    let a = node.act(&code, &json!({"action": "transfer", "to_unit": "000.00.12.H99"}));
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["holder_unit"], "000.00.12.H99");
     let a = node.act(&code, &json!({"action": "processed", "result": "x"}));
-    assert_eq!(
-        a.status, 403,
-        "the commune does not hold it any more: {a:?}"
-    );
-    assert!(
-        a.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("000.00.12.H99")
-    );
+    assert_eq!(a.status, 403, "the commune does not hold it any more: {a:?}");
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("000.00.12.H99"));
 }
 
 #[test]
@@ -175,19 +131,12 @@ fn reappointment_happens_once() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
     let code = dossier_in_state(&node, 4, 1);
-    let a = node.act(&code, &json!({"action": "reappoint", "new_due_at": "2099-12-30", "reason": "Chờ xác minh thực địa"}));
+    let a =
+        node.act(&code, &json!({"action": "reappoint", "new_due_at": "2099-12-30", "reason": "Chờ xác minh thực địa"}));
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.body["reappointed"], true);
-    assert!(
-        a.body["due_at"]
-            .as_str()
-            .unwrap()
-            .starts_with("2099-12-30T17:00:00+07:00")
-    );
-    let a = node.act(
-        &code,
-        &json!({"action": "reappoint", "new_due_at": "2099-12-31", "reason": "lần hai"}),
-    );
+    assert!(a.body["due_at"].as_str().unwrap().starts_with("2099-12-30T17:00:00+07:00"));
+    let a = node.act(&code, &json!({"action": "reappoint", "new_due_at": "2099-12-31", "reason": "lần hai"}));
     assert_eq!(a.status, 409, "{a:?}");
     let a = node.act(
         &dossier_in_state(&node, 4, 2),
