@@ -147,6 +147,8 @@ fn lists_filter_by_state_and_search_names_without_accents() {
     assert_eq!(accented.total, Some(1));
     let by_code = node.get(&format!("/api/v1/dossiers?q={}", codes[0]));
     assert_eq!(by_code.total, Some(1));
+    let day = &codes[0][..20];
+    assert_eq!(node.get(&format!("/api/v1/dossiers?q={day}")).total, Some(3), "a code's leading part lists that day");
     let by_id = node.get(&format!("/api/v1/dossiers?q={:012}", 900_000_002u64));
     assert_eq!(by_id.total, Some(1));
     assert_eq!(by_id.body[0]["code"], codes[1].as_str());
