@@ -103,6 +103,10 @@ impl From<DeskError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_deadline", e.to_string())
             }
             DeskError::Store(e) => e.into(),
+            DeskError::Unavailable(m) => {
+                tracing::error!(error = %m, "store failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", m)
+            }
             DeskError::Document(e) => {
                 tracing::error!(error = %e, "dossier document unreadable");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_document", e.to_string())

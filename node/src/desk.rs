@@ -43,12 +43,23 @@ pub enum DeskError {
     Store(#[from] StoreError),
     #[error("dossier document: {0}")]
     Document(#[from] dossier::DocError),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("deadline: {0}")]
     Calendar(#[from] motcua_domain::calendar::CalendarError),
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> DeskError {
     DeskError::Invalid { field: field.into(), message: message.into() }
+}
+
+impl From<crate::committer::CommitError<DeskError>> for DeskError {
+    fn from(e: crate::committer::CommitError<DeskError>) -> Self {
+        match e {
+            crate::committer::CommitError::Operation(e) => e,
+            crate::committer::CommitError::Store(m) => DeskError::Unavailable(m),
+        }
+    }
 }
 
 impl From<Refusal> for DeskError {
@@ -244,7 +255,8 @@ pub struct SummaryApplicant {
 
 /// The node's desk: identity, configuration, rules and store together.
 pub struct Desk {
-    pub store: Store,
+    pub store: Arc<Store>,
+    pub committer: crate::committer::Committer,
     pub identity: Identity,
     pub config: NodeConfig,
     pub calendar: WorkingCalendar,
@@ -313,7 +325,12 @@ impl Desk {
     }
 
     /// Receives a new dossier (tiếp nhận hồ sơ).
-    pub fn receive(&self, officer: &Officer, req: NewDossierRequest, now: i64) -> Result<DossierView, DeskError> {
+    pub fn receive(
+        self: &Arc<Self>,
+        officer: &Officer,
+        req: NewDossierRequest,
+        now: i64,
+    ) -> Result<DossierView, DeskError> {
         let allowed = officer.roles.iter().any(|r| matches!(r, Role::Admin | Role::Receptionist));
         if !allowed {
             return Err(DeskError::Forbidden("receiving a dossier needs the role receptionist".into()));
@@ -388,40 +405,12 @@ impl Desk {
             no_appointment: case.no_appointment,
             fee_vnd: case.total_fee_vnd(),
         };
-        let mut w = self.store.begin()?;
-        let local_day = self.calendar.local_date(now);
-        let yymmdd = chrono::Datelike::year(&local_day).rem_euclid(100) as u32 * 10_000
-            + chrono::Datelike::month(&local_day) * 100
-            + chrono::Datelike::day(&local_day);
-        let code = loop {
-            let seq = w.next_sequence(yymmdd, self.config.sequence_first)?;
-            let code = format_dossier_code(&self.config.agency_id, local_day, seq);
-            if !w.code_taken(&code)? {
-                break code;
-            }
-        };
-        let new = NewDossier {
-            id: DossierId(rand::rng().random()),
-            code,
-            procedure: snapshot,
-            applicant: Applicant { name, id_number, phone, address, email },
-            reception: Reception {
-                unit: self.config.unit.clone(),
-                agency_id: self.config.agency_id.clone(),
-                node: self.identity.node_id().to_string(),
-                officer: officer.username.clone(),
-                at: now,
-                channel,
-                calendar_version: self.calendar.version().to_string(),
-                supplement_mode: self.config.supplement_mode,
-            },
-            due_at,
-            documents,
-        };
-        let (doc, hash) = dossier::create(self.identity.actor(), &new)?;
-        let (record, folded) = self.store_doc(&mut w, &doc, &hash.0)?;
-        audit(&mut w, now, &officer.username, "receive", &record.code)?;
-        w.commit_durable()?;
+        let officer_name = officer.username.clone();
+        let applicant = Applicant { name, id_number, phone, address, email };
+        let desk = self.clone();
+        let (record, folded) = self
+            .committer
+            .run(move |w| desk.receive_in(w, officer_name, applicant, channel, snapshot, due_at, documents, now))?;
         tracing::info!(code = %record.code, procedure = %record.procedure.code, "dossier received");
         let mut view = self.view(&record, &folded, now);
         view.warnings = duplicates
@@ -439,6 +428,54 @@ impl Desk {
         Ok(view)
     }
 
+    /// The write half of [`Desk::receive`], run in the writer's transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn receive_in(
+        &self,
+        w: &mut Write,
+        officer: String,
+        applicant: Applicant,
+        channel: Channel,
+        snapshot: ProcedureSnapshot,
+        due_at: Option<i64>,
+        documents: Vec<DocumentEntry>,
+        now: i64,
+    ) -> Result<(DossierRecord, Folded), DeskError> {
+        let local_day = self.calendar.local_date(now);
+        let yymmdd = chrono::Datelike::year(&local_day).rem_euclid(100) as u32 * 10_000
+            + chrono::Datelike::month(&local_day) * 100
+            + chrono::Datelike::day(&local_day);
+        let code = loop {
+            let seq = w.next_sequence(yymmdd, self.config.sequence_first)?;
+            let code = format_dossier_code(&self.config.agency_id, local_day, seq);
+            if !w.code_taken(&code)? {
+                break code;
+            }
+        };
+        let new = NewDossier {
+            id: DossierId(rand::rng().random()),
+            code,
+            procedure: snapshot,
+            applicant,
+            reception: Reception {
+                unit: self.config.unit.clone(),
+                agency_id: self.config.agency_id.clone(),
+                node: self.identity.node_id().to_string(),
+                officer: officer.clone(),
+                at: now,
+                channel,
+                calendar_version: self.calendar.version().to_string(),
+                supplement_mode: self.config.supplement_mode,
+            },
+            due_at,
+            documents,
+        };
+        let (doc, hash) = dossier::create(self.identity.actor(), &new)?;
+        let (record, folded) = self.store_doc(w, &doc, &hash.0)?;
+        audit(w, now, &officer, "receive", &record.code)?;
+        Ok((record, folded))
+    }
+
     fn store_doc(
         &self,
         w: &mut Write,
@@ -454,11 +491,34 @@ impl Desk {
     }
 
     /// Records an officer's action on a dossier.
-    pub fn act(&self, officer: &Officer, code: &str, req: ActionRequest, now: i64) -> Result<DossierView, DeskError> {
+    pub fn act(
+        self: &Arc<Self>,
+        officer: &Officer,
+        code: &str,
+        req: ActionRequest,
+        now: i64,
+    ) -> Result<DossierView, DeskError> {
         let action = Action::parse(&req.action)
             .filter(|a| *a != Action::Receive)
             .ok_or_else(|| invalid("action", format!("'{}' is not an action", req.action)))?;
-        let mut w = self.store.begin()?;
+        let desk = self.clone();
+        let officer = officer.clone();
+        let code = code.to_string();
+        let (record, folded) = self.committer.run(move |w| desk.act_in(w, &officer, &code, action, req, now))?;
+        tracing::info!(code = %record.code, action = %action, state = folded.state.code(), "dossier action recorded");
+        Ok(self.view(&record, &folded, now))
+    }
+
+    /// The write half of [`Desk::act`], run in the writer's transaction.
+    fn act_in(
+        &self,
+        w: &mut Write,
+        officer: &Officer,
+        code: &str,
+        action: Action,
+        req: ActionRequest,
+        now: i64,
+    ) -> Result<(DossierRecord, Folded), DeskError> {
         let id = w.id_by_code(code)?.ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
         let bytes = w.load_doc(&id)?.ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
         let mut doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?.with_actor(self.identity.actor());
@@ -567,11 +627,9 @@ impl Desk {
             _ => {}
         }
         let hash = dossier::append_event(&mut doc, &event)?;
-        let (record, folded) = self.store_doc(&mut w, &doc, &hash.0)?;
-        audit(&mut w, now, &officer.username, action.as_str(), &record.code)?;
-        w.commit_durable()?;
-        tracing::info!(code = %record.code, action = %action, state = folded.state.code(), "dossier action recorded");
-        Ok(self.view(&record, &folded, now))
+        let (record, folded) = self.store_doc(w, &doc, &hash.0)?;
+        audit(w, now, &officer.username, action.as_str(), &record.code)?;
+        Ok((record, folded))
     }
 
     /// Reads a dossier; the read is audited.
@@ -581,9 +639,8 @@ impl Desk {
         let doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?;
         let record = dossier::read(&doc)?;
         let folded = fold(&record, self.offset());
-        let mut w = self.store.begin()?;
-        audit(&mut w, now, &officer.username, "read", code)?;
-        w.commit_lazy()?;
+        let (who, what) = (officer.username.clone(), code.to_string());
+        self.committer.submit_lazy(move |w| audit(w, now, &who, "read", &what));
         Ok(self.view(&record, &folded, now))
     }
 

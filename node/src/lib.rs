@@ -2,7 +2,8 @@
 //!
 //! Owns all real IO of a node: the redb store ([`store`]), the node's key
 //! ([`identity`]), officer accounts and sessions ([`accounts`]), the desk
-//! operations that tie the domain rules to the store ([`desk`]), the HTTP
+//! operations that tie the domain rules to the store ([`desk`]) and commit
+//! them in groups ([`committer`]), the HTTP
 //! API ([`api`]) and the web UI's files ([`web`]). The rules themselves live
 //! in `motcua-domain`; signatures in `motcua-sync`.
 //!
@@ -12,6 +13,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod committer;
 pub mod config;
 pub mod desk;
 pub mod identity;

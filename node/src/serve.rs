@@ -69,7 +69,7 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Opens (and on first start provisions) the node in a data directory.
-pub fn open_desk(dir: &Path) -> anyhow::Result<Desk> {
+pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
     prepare_data_dir(dir)?;
     let identity = Identity::load_or_create(dir)?;
     let config = match NodeConfig::load(dir)? {
@@ -86,13 +86,16 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Desk> {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow!("stored catalog is unreadable: {e}"))?,
         None => Catalog::sample(),
     };
+    let store = Arc::new(store);
     Ok(Desk {
+        committer: crate::committer::Committer::start(store.clone()),
         store,
         identity,
         config,
         calendar: WorkingCalendar::builtin(),
         catalog: std::sync::RwLock::new(Arc::new(catalog)),
-    })
+    }
+    .into())
 }
 
 /// Creates the `admin` account on the first start of a data directory.
@@ -145,7 +148,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     );
     println!("motcua: node {} serving http://{}", desk.identity.node_id(), listener.local_addr()?);
     let state = AppState {
-        desk: Arc::new(desk),
+        desk,
         sessions: Arc::new(Sessions::default()),
         metrics: Arc::new(Metrics::default()),
         peers: Arc::new(peers),

@@ -1,0 +1,162 @@
+//! Group commit: one writer thread runs desk operations in arrival order
+//! and commits each batch with a single durable fsync. Operations that
+//! arrive while a batch is being committed form the next batch, so under
+//! load many officers share one fsync, and no operation ever waits for
+//! company: a lone operation is committed at once.
+//!
+//! An operation is acknowledged only after the commit of its batch
+//! returned; if that commit fails, every operation of the batch is told so
+//! and none of them is reported saved.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use crate::store::{Store, StoreError, Write};
+
+/// Bound on the operations one batch commits.
+pub const BATCH_MAX: usize = 64;
+/// Bound on operations waiting for the writer.
+pub const QUEUE_MAX: usize = 1_024;
+
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+struct Job {
+    durable: bool,
+    run: Box<dyn FnOnce(Option<&mut Write>) -> Completion + Send>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError<E> {
+    #[error(transparent)]
+    Operation(E),
+    #[error("the store did not commit: {0}; nothing was saved")]
+    Store(String),
+}
+
+pub struct Committer {
+    sender: mpsc::SyncSender<Job>,
+}
+
+impl Committer {
+    pub fn start(store: Arc<Store>) -> Committer {
+        let (sender, receiver) = mpsc::sync_channel::<Job>(QUEUE_MAX);
+        std::thread::Builder::new()
+            .name("motcua-writer".into())
+            .spawn(move || writer(store, receiver))
+            .expect("spawn writer thread");
+        Committer { sender }
+    }
+
+    /// Runs `op` in the writer's transaction and returns its result once
+    /// the transaction is durably committed.
+    pub fn run<T, E>(&self, op: impl FnOnce(&mut Write) -> Result<T, E> + Send + 'static) -> Result<T, CommitError<E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job = Job {
+            durable: true,
+            run: Box::new(move |w: Option<&mut Write>| -> Completion {
+                let out = match w {
+                    Some(w) => op(w).map_err(CommitError::Operation),
+                    None => Err(CommitError::Store("no write transaction".into())),
+                };
+                Box::new(move |commit: Result<(), String>| {
+                    let result = match (out, commit) {
+                        (Ok(v), Ok(())) => Ok(v),
+                        (Ok(_), Err(e)) => Err(CommitError::Store(e)),
+                        (Err(e), _) => Err(e),
+                    };
+                    reply.send(result).ok();
+                })
+            }),
+        };
+        self.sender.send(job).map_err(|_| CommitError::Store("the writer has stopped".into()))?;
+        answer.recv().map_err(|_| CommitError::Store("the writer has stopped".into()))?
+    }
+
+    /// Queues a write that nobody waits for (a read's audit line): it is
+    /// committed with the next batch, durably if the batch is durable.
+    pub fn submit_lazy(&self, op: impl FnOnce(&mut Write) -> Result<(), StoreError> + Send + 'static) {
+        let job = Job {
+            durable: false,
+            run: Box::new(move |w: Option<&mut Write>| -> Completion {
+                if let Some(w) = w {
+                    if let Err(e) = op(w) {
+                        tracing::warn!(error = %e, "lazy write failed");
+                    }
+                }
+                Box::new(|_| {})
+            }),
+        };
+        if self.sender.try_send(job).is_err() {
+            tracing::warn!("writer queue full: a lazy write was dropped");
+        }
+    }
+}
+
+fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Job>) {
+    while let Ok(first) = receiver.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < BATCH_MAX {
+            match receiver.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let durable = jobs.iter().any(|j| j.durable);
+        let mut write = match store.begin() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin a write transaction");
+                None
+            }
+        };
+        let completions: Vec<Completion> = jobs.into_iter().map(|j| (j.run)(write.as_mut())).collect();
+        let result = match write {
+            Some(w) if durable => w.commit_durable().map_err(|e| e.to_string()),
+            Some(w) => w.commit_lazy().map_err(|e| e.to_string()),
+            None => Err("no write transaction".into()),
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "batch commit failed");
+        }
+        for c in completions {
+            c(result.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_operations_are_all_committed_and_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let committer = Arc::new(Committer::start(store.clone()));
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let c = committer.clone();
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|_| c.run(|w| w.next_sequence(251117, 1).map_err(|e| e.to_string())).unwrap())
+                        .collect::<Vec<u32>>()
+                        .into_iter()
+                        .map(move |s| (t, s))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<u32> = handles.into_iter().flat_map(|h| h.join().unwrap()).map(|(_, s)| s).collect();
+        all.sort();
+        assert_eq!(all, (1..=200).collect::<Vec<_>>(), "every operation ran once, in some serial order");
+        let r: Result<(), CommitError<String>> = committer.run(|_| Err("refused".to_string()));
+        assert!(matches!(r, Err(CommitError::Operation(ref m)) if m == "refused"));
+        drop(committer);
+        let mut w = store.begin().unwrap();
+        assert_eq!(w.next_sequence(251117, 1).unwrap(), 201, "the batches were committed");
+    }
+}
