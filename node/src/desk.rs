@@ -814,4 +814,35 @@ mod tests {
         assert_eq!(c.code, "000.00.01.H99-251118-0001");
         assert_eq!(a.due_at.as_deref(), Some("2025-11-20T09:00:00+07:00"));
     }
+
+    fn supplement_round_trip(mode: SupplementMode) -> Option<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = NodeConfig::demo();
+        config.supplement_mode = mode;
+        config.save(dir.path()).unwrap();
+        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
+        let monday_9 = 1_763_344_800_000; // 2025-11-17 09:00 +07
+        let hour = 3_600_000;
+        let view = desk.receive(&admin, request(1), monday_9).unwrap();
+        assert_eq!(view.due_at.as_deref(), Some("2025-11-20T09:00:00+07:00"));
+        let req = serde_json::from_value(serde_json::json!({
+            "action": "request_supplement", "reason": "thiếu", "missing": ["Giấy tờ"]
+        }))
+        .unwrap();
+        desk.act(&admin, &view.code, req, monday_9 + hour).unwrap();
+        let back = serde_json::from_value(serde_json::json!({"action": "supplement_received"})).unwrap();
+        // Back on Wednesday 09:00.
+        desk.act(&admin, &view.code, back, monday_9 + 48 * hour).unwrap().due_at
+    }
+
+    /// Pause: the 15 working hours spent waiting (Mon 10:00 to Wed 09:00:
+    /// 5 h Monday, 8 h Tuesday, 2 h Wednesday) move Thursday 09:00 by 15 h:
+    /// 2.5 + 3.5 on Thursday, 8 on Friday, 1 on Monday, so Monday 08:00. Restart: 3 full working days
+    /// from Wednesday 09:00 end on Monday 09:00.
+    #[test]
+    fn supplement_pause_and_restart_modes_move_the_appointment_differently() {
+        assert_eq!(supplement_round_trip(SupplementMode::Pause).as_deref(), Some("2025-11-24T08:00:00+07:00"));
+        assert_eq!(supplement_round_trip(SupplementMode::Restart).as_deref(), Some("2025-11-24T09:00:00+07:00"));
+    }
 }
