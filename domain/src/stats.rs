@@ -144,35 +144,56 @@ pub fn compute<'a>(
     now_ms: i64,
     offset: i32,
 ) -> Stats {
-    let mut s = Stats::default();
-    let mut on_time_index = 0u64;
-    let period_end_ms = period.to.map(|t| {
-        let next = t.succ_opt().unwrap_or(t);
-        let days = next.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("date")).num_days();
-        days * crate::calendar::DAY_MS - offset as i64 * crate::calendar::MINUTE_MS - 1
-    });
-    let as_of = period_end_ms.map_or(now_ms, |end| end.min(now_ms));
+    let mut report = Report::new(period, now_ms, offset);
     for d in summaries {
-        if after_period(d.received_at, &period, offset) {
-            continue;
+        report.add(d);
+    }
+    report.finish()
+}
+
+/// A report being counted one summary at a time, so a node never holds all
+/// its summaries at once.
+pub struct Report {
+    stats: Stats,
+    on_time_index: u64,
+    period: Period,
+    as_of: i64,
+    offset: i32,
+}
+
+impl Report {
+    pub fn new(period: Period, now_ms: i64, offset: i32) -> Report {
+        let period_end_ms = period.to.map(|t| {
+            let next = t.succ_opt().unwrap_or(t);
+            let days = next.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("date")).num_days();
+            days * crate::calendar::DAY_MS - offset as i64 * crate::calendar::MINUTE_MS - 1
+        });
+        let as_of = period_end_ms.map_or(now_ms, |end| end.min(now_ms));
+        Report { stats: Stats::default(), on_time_index: 0, period, as_of, offset }
+    }
+
+    pub fn add(&mut self, d: &DossierSummary) {
+        let (period, offset, s) = (&self.period, self.offset, &mut self.stats);
+        if after_period(d.received_at, period, offset) {
+            return;
         }
-        if in_period(d.received_at, &period, offset) {
+        if in_period(d.received_at, period, offset) {
             s.received += 1;
             if d.channel == Channel::Online {
                 s.received_detail.online += 1;
             } else {
                 s.received_detail.direct_or_post += 1;
             }
-        } else if before_period(d.received_at, &period, offset)
-            && d.closed_at.is_none_or(|c| !before_period(c, &period, offset))
+        } else if before_period(d.received_at, period, offset)
+            && d.closed_at.is_none_or(|c| !before_period(c, period, offset))
         {
             s.received_detail.carried_over += 1;
         }
-        let closed_by_end = d.closed_at.filter(|c| !after_period(*c, &period, offset));
+        let closed_by_end = d.closed_at.filter(|c| !after_period(*c, period, offset));
         match (closed_by_end, d.closing) {
             (Some(at), Some(closing)) => {
-                if !in_period(at, &period, offset) {
-                    continue;
+                if !in_period(at, period, offset) {
+                    return;
                 }
                 match closing {
                     Closing::Returned => {
@@ -182,7 +203,7 @@ pub fn compute<'a>(
                             Some(OnTime::OnTime) | None => s.processed.on_time += 1,
                         }
                         if d.on_time != Some(OnTime::Late) && d.supplement_requests <= 1 {
-                            on_time_index += 1;
+                            self.on_time_index += 1;
                         }
                     }
                     Closing::Refused => s.refused += 1,
@@ -191,10 +212,10 @@ pub fn compute<'a>(
                 }
             }
             _ => {
-                if d.received_at > as_of && period.to.is_some() {
-                    continue;
+                if d.received_at > self.as_of && period.to.is_some() {
+                    return;
                 }
-                if is_overdue(d.state, d.due_at, d.paused_since, d.result_ready_at, as_of) {
+                if is_overdue(d.state, d.due_at, d.paused_since, d.result_ready_at, self.as_of) {
                     s.in_process.overdue += 1;
                 } else {
                     s.in_process.within_deadline += 1;
@@ -202,14 +223,18 @@ pub fn compute<'a>(
             }
         }
     }
-    let processed = s.processed.early + s.processed.on_time + s.processed.late;
-    if processed > 0 {
-        s.on_time_rate = Some(on_time_index as f64 / processed as f64);
+
+    pub fn finish(mut self) -> Stats {
+        let s = &mut self.stats;
+        let processed = s.processed.early + s.processed.on_time + s.processed.late;
+        if processed > 0 {
+            s.on_time_rate = Some(self.on_time_index as f64 / processed as f64);
+        }
+        if s.received > 0 {
+            s.online_share = Some(s.received_detail.online as f64 / s.received as f64);
+        }
+        self.stats
     }
-    if s.received > 0 {
-        s.online_share = Some(s.received_detail.online as f64 / s.received as f64);
-    }
-    s
 }
 
 #[cfg(test)]

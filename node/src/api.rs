@@ -600,13 +600,13 @@ async fn stats_route(
     let st = state.clone();
     let offset = state.desk.offset();
     let report = blocking(move || {
-        let mut all = Vec::new();
+        let mut report = stats::Report::new(period, now_ms(), offset);
         st.desk.store.for_each_summary(|s| {
             if unit.as_ref().is_none_or(|u| &s.receiving_unit == u) {
-                all.push(s);
+                report.add(&s);
             }
         })?;
-        Ok(stats::compute(&all, period, now_ms(), offset))
+        Ok(report.finish())
     })
     .await?;
     Ok(Json(report).into_response())
