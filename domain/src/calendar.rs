@@ -74,6 +74,9 @@ pub struct CalendarFile {
     /// working day, `"15:00"`.
     #[serde(default = "default_cutoff")]
     pub same_day_cutoff: String,
+    /// Where the dates come from (the government's announcements).
+    #[serde(default)]
+    pub sources: String,
     pub holidays: Vec<DatedEntry>,
     pub make_up_days: Vec<DatedEntry>,
 }

@@ -11,23 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const CONFIG_FILE: &str = "node.json";
 pub const CONFIG_FORMAT: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeRole {
-    Commune,
-    Province,
-    Agency,
-}
-
-impl NodeRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeRole::Commune => "commune",
-            NodeRole::Province => "province",
-            NodeRole::Agency => "agency",
-        }
-    }
-}
+pub use motcua_sync::cert::NodeRole;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeConfig {

@@ -81,6 +81,7 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
             c
         }
     };
+    check_bundle(dir, &identity, &config)?;
     let store = Store::open(&dir.join(STORE_FILE)).map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
     let catalog = match store.meta("catalog")? {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow!("stored catalog is unreadable: {e}"))?,
@@ -96,6 +97,52 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
         catalog: std::sync::RwLock::new(Arc::new(catalog)),
     }
     .into())
+}
+
+pub const CERTIFICATE_FILE: &str = "certificate.json";
+pub const PROVINCE_FILE: &str = "province.json";
+
+/// An enrolled node runs only with a certificate that the province in its
+/// bundle signed for this node's key, unit and role, inside its validity
+/// window. A demo node has no certificate.
+pub fn check_bundle(dir: &Path, identity: &Identity, config: &NodeConfig) -> anyhow::Result<()> {
+    use motcua_sync::cert::{ProvinceRecord, SignedCertificate};
+    let cert_path = dir.join(CERTIFICATE_FILE);
+    if !cert_path.exists() {
+        if config.demo {
+            return Ok(());
+        }
+        bail!(
+            "{} holds an enrolled node's configuration but no {CERTIFICATE_FILE}: the bundle is incomplete",
+            dir.display()
+        );
+    }
+    let read = |name: &str| -> anyhow::Result<String> {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| anyhow!("cannot read {}: {e}", dir.join(name).display()))
+    };
+    let signed: SignedCertificate =
+        serde_json::from_str(&read(CERTIFICATE_FILE)?).map_err(|e| anyhow!("{CERTIFICATE_FILE} is malformed: {e}"))?;
+    let province: ProvinceRecord =
+        serde_json::from_str(&read(PROVINCE_FILE)?).map_err(|e| anyhow!("{PROVINCE_FILE} is malformed: {e}"))?;
+    let root = province.verifying_key().ok_or_else(|| anyhow!("{PROVINCE_FILE} holds no valid public key"))?;
+    if province.code != config.province_code {
+        bail!("the bundle is for province {}, but node.json names province {}", province.code, config.province_code);
+    }
+    let cert =
+        signed.verify(&root, &config.province_code, now_ms()).map_err(|e| anyhow!("certificate refused: {e}"))?;
+    signed.check_key(identity.node_id()).map_err(|e| anyhow!("certificate refused: {e}"))?;
+    if cert.unit != config.unit || cert.role != config.role || cert.agency_id != config.agency_id {
+        bail!(
+            "certificate refused: it is for {} {} ({}), but node.json says {} {} ({})",
+            cert.role.as_str(),
+            cert.unit,
+            cert.agency_id,
+            config.role.as_str(),
+            config.unit,
+            config.agency_id
+        );
+    }
+    Ok(())
 }
 
 /// Creates the `admin` account on the first start of a data directory.

@@ -1,14 +1,166 @@
 //! motcua's provisioning: what technicians do before and around a node.
 //!
-//! Owns checking a province's catalog file before it is loaded into nodes
-//! ([`check_catalog`]); as enrollment is built, also the province root key,
-//! node certificates and bundles, and moving old communes' records.
+//! Owns the province root key and record ([`init_province`]), node bundles
+//! with certificates signed by that root ([`enroll`]), and checking a
+//! province's catalog file before it is loaded into nodes
+//! ([`check_catalog`]).
 //!
-//! It never runs inside a node: it works on files a technician holds.
+//! It never runs inside a node: it works on files a technician holds. The
+//! province root key is written with owner-only permissions and should stay
+//! on an offline machine.
 
+use std::io::Write;
 use std::path::Path;
 
+use ed25519_dalek::SigningKey;
 use motcua_domain::catalog::{Catalog, ImportError, import_csv, import_json};
+use motcua_domain::codes::{is_agency_id, is_unit_code};
+use motcua_node::config::{CONFIG_FORMAT, NodeConfig};
+use motcua_sync::cert::{CERTIFICATE_VERSION, Certificate, NodeRole, ProvinceRecord, SignedCertificate};
+use rand::RngExt;
+
+pub const PROVINCE_KEY_FILE: &str = "province.key";
+pub const PROVINCE_FILE: &str = "province.json";
+pub const CERTIFICATE_FILE: &str = "certificate.json";
+/// Default certificate lifetime: three years.
+pub const VALID_DAYS_DEFAULT: u32 = 3 * 365;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} already exists; refusing to overwrite it")]
+    Exists(String),
+}
+
+fn io(path: &Path, e: std::io::Error) -> ProvisionError {
+    ProvisionError::Io(format!("{}: {e}", path.display()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(path, e))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), ProvisionError> {
+    let text = serde_json::to_string_pretty(v).expect("in-memory serialization");
+    std::fs::write(path, text).map_err(|e| io(path, e))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ProvisionError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| ProvisionError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// Creates a province: its root key (`province.key`, mode 0600) and its
+/// public record (`province.json`).
+pub fn init_province(dir: &Path, code: &str, name: &str) -> Result<ProvinceRecord, ProvisionError> {
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ProvisionError::Invalid(format!("province code '{code}' is not two digits")));
+    }
+    if name.trim().is_empty() {
+        return Err(ProvisionError::Invalid("the province needs a name".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let key_path = dir.join(PROVINCE_KEY_FILE);
+    if key_path.exists() {
+        return Err(ProvisionError::Exists(key_path.display().to_string()));
+    }
+    let key = SigningKey::generate(&mut rand::rng());
+    write_private(&key_path, hex::encode(key.to_bytes()).as_bytes())?;
+    let record = ProvinceRecord {
+        code: code.into(),
+        name: name.trim().into(),
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+    };
+    write_json(&dir.join(PROVINCE_FILE), &record)?;
+    Ok(record)
+}
+
+/// Loads a province's record and root key.
+pub fn load_province(dir: &Path) -> Result<(ProvinceRecord, SigningKey), ProvisionError> {
+    let record: ProvinceRecord = read_json(&dir.join(PROVINCE_FILE))?;
+    let key_path = dir.join(PROVINCE_KEY_FILE);
+    let text = std::fs::read_to_string(&key_path).map_err(|e| io(&key_path, e))?;
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ProvisionError::Invalid(format!("{} does not hold a key", key_path.display())))?;
+    let key = SigningKey::from_bytes(&bytes);
+    if hex::encode(key.verifying_key().to_bytes()) != record.public_key {
+        return Err(ProvisionError::Invalid("province.key does not belong to province.json".into()));
+    }
+    Ok((record, key))
+}
+
+/// What a technician enrolls.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub role: NodeRole,
+    pub unit: String,
+    pub name: String,
+    pub agency_id: String,
+    pub valid_days: u32,
+    /// `NODE_ID@HOST:PORT` of the provincial node, for communes and agencies.
+    pub province_node: Option<String>,
+    pub now_ms: i64,
+}
+
+/// Writes a node bundle to `out`: the node key, its certificate signed by
+/// the province root, the province record and the node's configuration.
+/// `motcua serve --data OUT` runs it.
+pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedCertificate, ProvisionError> {
+    let (province, root) = load_province(province_dir)?;
+    if !is_unit_code(&e.unit) {
+        return Err(ProvisionError::Invalid(format!("unit '{}' is not a unit code", e.unit)));
+    }
+    if !is_agency_id(&e.agency_id) {
+        return Err(ProvisionError::Invalid(format!("agency identifier '{}' is not like 000.00.00.H56", e.agency_id)));
+    }
+    if e.name.trim().is_empty() {
+        return Err(ProvisionError::Invalid("the unit needs a name".into()));
+    }
+    if out.exists() && std::fs::read_dir(out).map_err(|err| io(out, err))?.next().is_some() {
+        return Err(ProvisionError::Exists(out.display().to_string()));
+    }
+    std::fs::create_dir_all(out).map_err(|err| io(out, err))?;
+    let node_key = SigningKey::generate(&mut rand::rng());
+    let serial: [u8; 16] = rand::rng().random();
+    let certificate = Certificate {
+        version: CERTIFICATE_VERSION,
+        serial: hex::encode(serial),
+        province_code: province.code.clone(),
+        node_key: hex::encode(node_key.verifying_key().to_bytes()),
+        unit: e.unit.clone(),
+        unit_name: e.name.trim().into(),
+        agency_id: e.agency_id.clone(),
+        role: e.role,
+        not_before_ms: e.now_ms - 24 * 3_600_000,
+        not_after_ms: e.now_ms + e.valid_days as i64 * 86_400_000,
+    };
+    let signed = SignedCertificate::sign(certificate, &root);
+    write_private(&out.join(motcua_node::identity::KEY_FILE), hex::encode(node_key.to_bytes()).as_bytes())?;
+    write_json(&out.join(CERTIFICATE_FILE), &signed)?;
+    write_json(&out.join(PROVINCE_FILE), &province)?;
+    let config = NodeConfig {
+        format: CONFIG_FORMAT,
+        role: e.role,
+        unit: e.unit.clone(),
+        unit_name: e.name.trim().into(),
+        agency_id: e.agency_id.clone(),
+        province_code: province.code.clone(),
+        demo: false,
+        supplement_mode: motcua_domain::dossier::SupplementMode::Pause,
+        sequence_first: 1,
+        peers: e.province_node.iter().cloned().collect(),
+    };
+    config.save(out).map_err(|err| ProvisionError::Io(err.to_string()))?;
+    Ok(signed)
+}
 
 /// Reads a catalog file (CSV when its name ends in `.csv`, JSON otherwise)
 /// and checks every row.
@@ -24,15 +176,42 @@ mod tests {
 
     #[test]
     fn catalog_files_are_checked_by_extension() {
-        let dir = std::env::temp_dir().join(format!("motcua-prov-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let json = dir.join("c.json");
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("c.json");
         std::fs::write(&json, serde_json::to_vec(&Catalog::sample()).unwrap()).unwrap();
         assert_eq!(check_catalog(&json, "v").unwrap().procedures.len(), Catalog::sample().procedures.len());
-        let csv = dir.join("c.csv");
+        let csv = dir.path().join("c.csv");
         std::fs::write(&csv, "procedure_code\n1.001193\n").unwrap();
         assert!(matches!(check_catalog(&csv, "v"), Err(ImportError::Rows(_))));
-        assert!(matches!(check_catalog(&dir.join("missing.csv"), "v"), Err(ImportError::Unreadable(_))));
-        std::fs::remove_dir_all(&dir).ok();
+        assert!(matches!(check_catalog(&dir.path().join("missing.csv"), "v"), Err(ImportError::Unreadable(_))));
+    }
+
+    #[test]
+    fn a_province_signs_bundles_that_verify_and_never_overwrites_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let province = dir.path().join("province");
+        let record = init_province(&province, "56", "Tỉnh Thử").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(province.join(PROVINCE_KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(matches!(init_province(&province, "56", "Tỉnh Thử"), Err(ProvisionError::Exists(_))));
+        assert!(matches!(init_province(&dir.path().join("x"), "5", "x"), Err(ProvisionError::Invalid(_))));
+        let e = Enrollment {
+            role: NodeRole::Commune,
+            unit: "22015".into(),
+            name: "Xã Thử".into(),
+            agency_id: "000.21.45.H56".into(),
+            valid_days: 30,
+            province_node: None,
+            now_ms: 1_763_344_800_000,
+        };
+        let out = dir.path().join("bundle");
+        let signed = enroll(&province, &e, &out).unwrap();
+        let c = signed.verify(&record.verifying_key().unwrap(), "56", e.now_ms).unwrap();
+        assert_eq!(c.unit, "22015");
+        assert!(out.join("node.key").exists() && out.join("node.json").exists());
+        assert!(matches!(enroll(&province, &e, &out), Err(ProvisionError::Exists(_))), "a bundle is never overwritten");
+        let bad = Enrollment { unit: "xã 1".into(), ..e };
+        assert!(matches!(enroll(&province, &bad, &dir.path().join("b2")), Err(ProvisionError::Invalid(_))));
     }
 }

@@ -1,7 +1,8 @@
 //! motcua's sync core.
 //!
 //! Owns what crosses the wire between nodes: attestations (a node's ed25519
-//! signature over an Automerge change hash), and — as the sync network is
+//! signature over an Automerge change hash), node certificates signed by the
+//! province root, and — as the sync network is
 //! built — versioned wire messages, the handshake, doc-set reconciliation
 //! and per-document sync sessions.
 //!
@@ -19,3 +20,4 @@
 //! ```
 
 pub mod attest;
+pub mod cert;

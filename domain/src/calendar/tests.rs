@@ -42,8 +42,12 @@ fn appointments_match_hand_checked_dates() {
             at(2025, 11, 19, 7, 0), wd(1), at(2025, 11, 19, 17, 0)),
         ("Tết Ất Tỵ: 27 Jan - 2 Feb 2025 skipped",
             at(2025, 1, 24, 10, 0), wd(3), at(2025, 2, 5, 10, 0)),
-        ("make-up Saturday 8 Feb 2025 is a working day",
-            at(2025, 2, 7, 16, 0), wd(1), at(2025, 2, 8, 16, 0)),
+        ("Saturday 8 Feb 2025 after Tết is a plain Saturday",
+            at(2025, 2, 7, 16, 0), wd(1), at(2025, 2, 10, 16, 0)),
+        ("make-up Saturday 22 Aug 2026 is a working day",
+            at(2026, 8, 21, 16, 0), wd(1), at(2026, 8, 22, 16, 0)),
+        ("National Day 2026: 31 Aug - 2 Sep skipped",
+            at(2026, 8, 28, 9, 0), wd(1), at(2026, 9, 3, 9, 0)),
         ("Hùng Kings' day, Mon 7 Apr 2025, skipped",
             at(2025, 4, 4, 8, 0), wd(2), at(2025, 4, 9, 8, 0)),
         ("make-up Saturday 26 Apr 2025 is a working day",
@@ -108,7 +112,9 @@ fn a_pause_moves_the_appointment_by_the_working_time_waited() {
 fn make_up_days_and_holidays_are_classified() {
     let cal = cal();
     let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).unwrap();
-    assert!(cal.is_working_day(d(2025, 2, 8)), "make-up Saturday");
+    assert!(cal.is_working_day(d(2025, 4, 26)), "make-up Saturday");
+    assert!(!cal.is_working_day(d(2025, 2, 8)), "no make-up day after Tết 2025");
+    assert!(!cal.is_working_day(d(2027, 2, 4)), "Tết Đinh Mùi, projected");
     assert!(!cal.is_working_day(d(2025, 1, 29)), "Tết");
     assert!(!cal.is_working_day(d(2025, 11, 22)), "plain Saturday");
     assert!(cal.is_working_day(d(2025, 11, 24)), "plain Monday");
@@ -122,6 +128,7 @@ fn bad_calendars_are_refused() {
         utc_offset_minutes: 420,
         windows: vec!["07:00-11:30".into(), "13:30-17:00".into()],
         same_day_cutoff: "15:00".into(),
+        sources: String::new(),
         holidays: vec![],
         make_up_days: vec![],
     };

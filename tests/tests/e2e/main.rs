@@ -5,4 +5,5 @@ mod bad_input;
 mod catalog;
 mod cli;
 mod crash;
+mod enroll;
 mod workflow;

@@ -1,0 +1,186 @@
+//! Node certificates: the province root key vouches that a node key serves
+//! one unit in one role for a validity window. Nodes check their own
+//! certificate on start, and (with sync) every peer's in the handshake.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Domain separation for certificate signatures.
+const CONTEXT: &[u8] = b"motcua node certificate v1\0";
+pub const CERTIFICATE_VERSION: u32 = 1;
+
+/// What a node is to the province.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// A commune-level one-stop center (xã, phường, đặc khu).
+    Commune,
+    /// The provincial node: consolidates, backs up, relays.
+    Province,
+    /// A specialized agency that processes transferred dossiers.
+    Agency,
+}
+
+impl NodeRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::Commune => "commune",
+            NodeRole::Province => "province",
+            NodeRole::Agency => "agency",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "commune" => Some(NodeRole::Commune),
+            "province" => Some(NodeRole::Province),
+            "agency" => Some(NodeRole::Agency),
+            _ => None,
+        }
+    }
+}
+
+/// The facts a province root vouches for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub version: u32,
+    /// Random serial, 32 hex digits; revocations name it.
+    pub serial: String,
+    pub province_code: String,
+    /// The node's public key (its node id), 64 hex digits.
+    pub node_key: String,
+    pub unit: String,
+    pub unit_name: String,
+    pub agency_id: String,
+    pub role: NodeRole,
+    pub not_before_ms: i64,
+    pub not_after_ms: i64,
+}
+
+/// A certificate with the province root's signature (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedCertificate {
+    pub certificate: Certificate,
+    pub signature: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CertError {
+    #[error("the certificate is not signed by this province's root key")]
+    BadSignature,
+    #[error("the certificate's signature is not 128 hex digits")]
+    MalformedSignature,
+    #[error("the certificate has version {0}; this node reads version {CERTIFICATE_VERSION}")]
+    Version(u32),
+    #[error("the certificate is not valid before {0} (ms since epoch)")]
+    NotYetValid(i64),
+    #[error("the certificate expired at {0} (ms since epoch)")]
+    Expired(i64),
+    #[error("the certificate is for province {found}, not {expected}")]
+    OtherProvince { expected: String, found: String },
+    #[error("the certificate is for key {found}, not this node's key {expected}")]
+    OtherKey { expected: String, found: String },
+}
+
+fn message(c: &Certificate) -> Vec<u8> {
+    let mut m = CONTEXT.to_vec();
+    m.extend(postcard::to_allocvec(c).expect("in-memory serialization"));
+    m
+}
+
+impl SignedCertificate {
+    /// Signs a certificate with the province root key.
+    pub fn sign(certificate: Certificate, root: &SigningKey) -> Self {
+        let signature = hex::encode(root.sign(&message(&certificate)).to_bytes());
+        SignedCertificate { certificate, signature }
+    }
+
+    /// Checks the signature against the province root, the province code
+    /// and the validity window at `now_ms`.
+    pub fn verify(&self, root: &VerifyingKey, province_code: &str, now_ms: i64) -> Result<&Certificate, CertError> {
+        let c = &self.certificate;
+        if c.version != CERTIFICATE_VERSION {
+            return Err(CertError::Version(c.version));
+        }
+        let bytes: [u8; 64] =
+            hex::decode(&self.signature).ok().and_then(|b| b.try_into().ok()).ok_or(CertError::MalformedSignature)?;
+        root.verify_strict(&message(c), &Signature::from_bytes(&bytes)).map_err(|_| CertError::BadSignature)?;
+        if c.province_code != province_code {
+            return Err(CertError::OtherProvince { expected: province_code.into(), found: c.province_code.clone() });
+        }
+        if now_ms < c.not_before_ms {
+            return Err(CertError::NotYetValid(c.not_before_ms));
+        }
+        if now_ms >= c.not_after_ms {
+            return Err(CertError::Expired(c.not_after_ms));
+        }
+        Ok(c)
+    }
+
+    /// Checks that the certificate names `node_key` (hex).
+    pub fn check_key(&self, node_key: &str) -> Result<(), CertError> {
+        if self.certificate.node_key.eq_ignore_ascii_case(node_key) {
+            Ok(())
+        } else {
+            Err(CertError::OtherKey { expected: node_key.into(), found: self.certificate.node_key.clone() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(node: &SigningKey) -> Certificate {
+        Certificate {
+            version: CERTIFICATE_VERSION,
+            serial: "00".repeat(16),
+            province_code: "56".into(),
+            node_key: hex::encode(node.verifying_key().to_bytes()),
+            unit: "22015".into(),
+            unit_name: "Xã Thử".into(),
+            agency_id: "000.21.45.H56".into(),
+            role: NodeRole::Commune,
+            not_before_ms: 1_000,
+            not_after_ms: 2_000,
+        }
+    }
+
+    #[test]
+    fn certificates_verify_only_unaltered_in_province_and_window() {
+        let root = SigningKey::from_bytes(&[1; 32]);
+        let other_root = SigningKey::from_bytes(&[2; 32]);
+        let node = SigningKey::from_bytes(&[3; 32]);
+        let signed = SignedCertificate::sign(cert(&node), &root);
+        let vk = root.verifying_key();
+        assert!(signed.verify(&vk, "56", 1_500).is_ok());
+        assert_eq!(signed.verify(&other_root.verifying_key(), "56", 1_500), Err(CertError::BadSignature));
+        assert!(matches!(signed.verify(&vk, "01", 1_500), Err(CertError::OtherProvince { .. })));
+        assert_eq!(signed.verify(&vk, "56", 999), Err(CertError::NotYetValid(1_000)));
+        assert_eq!(signed.verify(&vk, "56", 2_000), Err(CertError::Expired(2_000)));
+        let mut tampered = signed.clone();
+        tampered.certificate.role = NodeRole::Province;
+        assert_eq!(tampered.verify(&vk, "56", 1_500), Err(CertError::BadSignature));
+        let mut bad_sig = signed.clone();
+        bad_sig.signature = "zz".into();
+        assert_eq!(bad_sig.verify(&vk, "56", 1_500), Err(CertError::MalformedSignature));
+        assert!(signed.check_key(&hex::encode(node.verifying_key().to_bytes())).is_ok());
+        assert!(signed.check_key(&hex::encode(root.verifying_key().to_bytes())).is_err());
+    }
+}
+
+/// The public record of a province: what every node of it trusts.
+/// Written by `motcua-provision init-province` as `province.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvinceRecord {
+    pub code: String,
+    pub name: String,
+    /// The province root's public key, 64 hex digits.
+    pub public_key: String,
+}
+
+impl ProvinceRecord {
+    pub fn verifying_key(&self) -> Option<VerifyingKey> {
+        let bytes: [u8; 32] = hex::decode(&self.public_key).ok()?.try_into().ok()?;
+        VerifyingKey::from_bytes(&bytes).ok()
+    }
+}

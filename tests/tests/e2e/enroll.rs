@@ -1,0 +1,130 @@
+//! A technician's flow: a province, an enrolled commune node started from
+//! its bundle, and the bundles a node must refuse.
+
+use std::path::Path;
+use std::process::Command;
+
+use motcua_tests::{Node, binary};
+
+fn provision(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(binary("motcua-provision")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn init(dir: &Path, code: &str) {
+    let (c, _, err) =
+        provision(&["init-province", "--dir", dir.to_str().unwrap(), "--code", code, "--name", "Tỉnh Thử"]);
+    assert_eq!(c, 0, "{err}");
+}
+
+fn enroll(province: &Path, unit: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "enroll",
+        "--province",
+        province.to_str().unwrap(),
+        "--role",
+        "commune",
+        "--unit",
+        unit,
+        "--name",
+        "Xã Thử Nghiệm",
+        "--agency-id",
+        "000.21.45.H56",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (c, _, err) = provision(&args);
+    assert_eq!(c, 0, "{err}");
+}
+
+/// Runs `motcua serve` on a bundle that must be refused; returns stderr.
+fn refused(bundle: &Path) -> String {
+    let out = Command::new(binary("motcua"))
+        .args([
+            "serve",
+            "--data",
+            bundle.to_str().unwrap(),
+            "--http",
+            &format!("127.0.0.1:{}", motcua_tests::free_port()),
+        ])
+        .env("MOTCUA_ADMIN_PASSWORD", motcua_tests::ADMIN_PASSWORD)
+        .env("MOTCUA_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the bundle must be refused");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(!bundle.join("motcua.redb").exists(), "nothing was stored");
+    err
+}
+
+#[test]
+fn an_enrolled_commune_runs_from_its_bundle_and_issues_its_own_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = dir.path().join("province");
+    init(&province, "56");
+    let bundle = dir.path().join("xa-22015");
+    enroll(&province, "22015", &bundle, &[]);
+    let (c, out, _) = provision(&["inspect", bundle.to_str().unwrap()]);
+    assert_eq!(c, 0);
+    assert!(out.contains("\"unit\": \"22015\"") && out.contains("verifies against province 56"), "{out}");
+    let node = Node::start_logged_in(&bundle);
+    let h = node.get("/healthz").body;
+    assert_eq!(h["unit"], "22015");
+    assert_eq!(h["role"], "commune");
+    assert_eq!(h["demo"], false);
+    let d = node.receive(&motcua_tests::dossier_request("2.000720", 1));
+    assert!(d.body["code"].as_str().unwrap().starts_with("000.21.45.H56-"), "{d:?}");
+    assert_eq!(d.body["receiving_unit"], "22015");
+}
+
+#[test]
+fn foreign_tampered_expired_and_incomplete_bundles_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = dir.path().join("province");
+    let other = dir.path().join("other-province");
+    init(&province, "56");
+    init(&other, "56");
+
+    // Another province's root (same code, different key) signed nothing here.
+    let foreign = dir.path().join("foreign");
+    enroll(&province, "22015", &foreign, &[]);
+    std::fs::copy(other.join("province.json"), foreign.join("province.json")).unwrap();
+    assert!(refused(&foreign).contains("not signed by this province"));
+
+    // A certificate edited after signing.
+    let tampered = dir.path().join("tampered");
+    enroll(&province, "22015", &tampered, &[]);
+    let text = std::fs::read_to_string(tampered.join("certificate.json")).unwrap();
+    std::fs::write(tampered.join("certificate.json"), text.replace("\"commune\"", "\"province\"")).unwrap();
+    assert!(refused(&tampered).contains("not signed by this province"));
+
+    // A certificate valid for 0 days has expired by the time the node starts.
+    let expired = dir.path().join("expired");
+    enroll(&province, "22015", &expired, &["--valid-days", "0"]);
+    assert!(refused(&expired).contains("expired"));
+
+    // node.json edited to another unit than the certificate names.
+    let moved = dir.path().join("moved");
+    enroll(&province, "22015", &moved, &[]);
+    let text = std::fs::read_to_string(moved.join("node.json")).unwrap();
+    std::fs::write(moved.join("node.json"), text.replace("22015", "22016")).unwrap();
+    assert!(refused(&moved).contains("node.json says"));
+
+    // Another node's key in the bundle.
+    let swapped = dir.path().join("swapped");
+    enroll(&province, "22015", &swapped, &[]);
+    std::fs::copy(moved.join("node.key"), swapped.join("node.key")).unwrap();
+    assert!(refused(&swapped).contains("not this node's key"));
+
+    // A bundle without its certificate.
+    let incomplete = dir.path().join("incomplete");
+    enroll(&province, "22015", &incomplete, &[]);
+    std::fs::remove_file(incomplete.join("certificate.json")).unwrap();
+    assert!(refused(&incomplete).contains("incomplete"));
+}
