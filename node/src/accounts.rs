@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 /// A session unused for this long must log in again.
 pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
+/// A session ends this long after login, however busy: a shift, not a week.
+pub const SESSION_ABSOLUTE_MS: i64 = 12 * 3600 * 1000;
 /// Failed logins of one username before it is locked.
 pub const LOGIN_FAILURES_MAX: u32 = 5;
 /// How long a locked username stays locked.
@@ -61,7 +63,14 @@ pub struct Session {
     pub username: String,
     pub roles: Vec<Role>,
     pub csrf: String,
+    pub created: i64,
     pub last_seen: i64,
+}
+
+impl Session {
+    fn is_live(&self, now: i64) -> bool {
+        now - self.last_seen < SESSION_IDLE_MS && now - self.created < SESSION_ABSOLUTE_MS
+    }
 }
 
 #[derive(Default)]
@@ -117,10 +126,11 @@ impl Sessions {
             username: account.username.clone(),
             roles: account.roles.clone(),
             csrf: random_token(),
+            created: now,
             last_seen: now,
         };
         let mut s = self.sessions.lock().expect("session lock");
-        s.retain(|_, v| now - v.last_seen < SESSION_IDLE_MS);
+        s.retain(|_, v| v.is_live(now));
         if s.len() >= SESSIONS_MAX {
             if let Some(oldest) = s.iter().min_by_key(|(_, v)| v.last_seen).map(|(k, _)| k.clone()) {
                 s.remove(&oldest);
@@ -133,7 +143,7 @@ impl Sessions {
     /// The session of a token, refreshed; `None` if unknown or idle too long.
     pub fn touch(&self, token: &str, now: i64) -> Option<Session> {
         let mut s = self.sessions.lock().expect("session lock");
-        let live = s.get(token).is_some_and(|v| now - v.last_seen < SESSION_IDLE_MS);
+        let live = s.get(token).is_some_and(|v| v.is_live(now));
         if !live {
             s.remove(token);
             return None;
@@ -187,5 +197,13 @@ mod tests {
         assert!(s.touch(&token, SESSION_IDLE_MS - 1).is_some());
         assert!(s.touch(&token, 2 * SESSION_IDLE_MS).is_none());
         assert!(s.touch("nope", 0).is_none());
+        // Kept busy, a session still ends after a shift.
+        let (token, _) = s.create(&account, 0);
+        let mut t = 0;
+        while t + SESSION_IDLE_MS / 2 < SESSION_ABSOLUTE_MS {
+            t += SESSION_IDLE_MS / 2;
+            assert!(s.touch(&token, t).is_some(), "active at {t}");
+        }
+        assert!(s.touch(&token, SESSION_ABSOLUTE_MS).is_none());
     }
 }

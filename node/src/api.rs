@@ -728,8 +728,7 @@ async fn audit_log(State(state): State<AppState>, headers: HeaderMap) -> Result<
     let offset = state.desk.offset();
     let rows = blocking(move || {
         let mut out = Vec::new();
-        for b in st.desk.store.audit_tail(200)? {
-            let e: crate::desk::AuditEntry = postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for e in st.desk.store.audit_tail(200)? {
             out.push(json!({"at": crate::desk::rfc3339(e.at, offset), "officer": e.officer, "action": e.action, "dossier": e.dossier}));
         }
         Ok(out)

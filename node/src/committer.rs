@@ -76,6 +76,11 @@ impl Committer {
         answer.recv().map_err(|_| CommitError::Store("the writer has stopped".into()))?
     }
 
+    /// Makes every lazy write queued so far durable (on shutdown).
+    pub fn flush(&self) -> Result<(), String> {
+        self.run(|_| Ok::<(), String>(())).map_err(|e| e.to_string())
+    }
+
     /// Queues a write that nobody waits for (a read's audit line): it is
     /// committed with the next batch, durably if the batch is durable.
     pub fn submit_lazy(&self, op: impl FnOnce(&mut Write) -> Result<(), StoreError> + Send + 'static) {

@@ -749,18 +749,10 @@ fn processing_time(amount: u32, unit: motcua_domain::calendar::TimeUnit, same_da
     ProcessingTime { amount, unit, same_day }
 }
 
-/// One line of the audit log: who did what to which dossier, when.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub at: i64,
-    pub officer: String,
-    pub action: String,
-    pub dossier: String,
-}
+pub use crate::store::AuditEntry;
 
 pub fn audit(w: &mut Write, at: i64, officer: &str, action: &str, dossier: &str) -> Result<(), StoreError> {
-    let entry = AuditEntry { at, officer: officer.into(), action: action.into(), dossier: dossier.into() };
-    w.audit(&postcard::to_allocvec(&entry).expect("in-memory serialization"))
+    w.audit(at, officer, action, dossier)
 }
 
 #[cfg(test)]

@@ -38,6 +38,35 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check that no line of a stopped node's audit log was deleted or edited.
+    Verify {
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+fn verify_audit(data: &std::path::Path) -> anyhow::Result<()> {
+    let path = data.join(motcua_node::serve::STORE_FILE);
+    if !path.exists() {
+        anyhow::bail!("{} holds no motcua store", data.display());
+    }
+    let store = motcua_node::store::Store::open(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    match store.verify_audit()? {
+        Ok(lines) => {
+            println!("audit log intact: {lines} lines");
+            Ok(())
+        }
+        Err(broken) => Err(broken.into()),
+    }
 }
 
 fn main() {
@@ -63,6 +92,7 @@ fn main() {
         Command::Id { data } => prepare_data_dir(&data)
             .and_then(|_| motcua_node::identity::Identity::load_or_create(&data))
             .map(|id| println!("{}", id.node_id())),
+        Command::Audit { command: AuditCommand::Verify { data } } => verify_audit(&data),
     };
     if let Err(e) = result {
         eprintln!("motcua: error: {e:#}");

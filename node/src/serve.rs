@@ -200,7 +200,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         peers: Arc::new(peers),
     };
+    let desk = state.desk.clone();
     axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // Read audits are committed lazily; make them durable before leaving.
+    tokio::task::spawn_blocking(move || desk.committer.flush()).await?.map_err(|e| anyhow!(e))?;
     tracing::info!("motcua node stopped");
     Ok(())
 }

@@ -371,16 +371,74 @@ impl Store {
     }
 
     /// The last `n` audit entries, newest first.
-    pub fn audit_tail(&self, n: usize) -> Result<Vec<Vec<u8>>> {
+    pub fn audit_tail(&self, n: usize) -> Result<Vec<AuditEntry>> {
         let tx = self.read()?;
         let t = tx.open_table(AUDIT)?;
         let mut out = Vec::new();
         for row in t.iter()?.rev().take(n) {
-            out.push(row?.1.value().to_vec());
+            out.push(decode(row?.1.value())?);
         }
         Ok(out)
     }
+
+    /// Walks the whole audit chain; returns the number of lines, or where
+    /// it is broken.
+    pub fn verify_audit(&self) -> Result<std::result::Result<u64, AuditBreak>> {
+        let tx = self.read()?;
+        let t = tx.open_table(AUDIT)?;
+        let mut expected_line = 1u64;
+        let mut prev = [0u8; 32];
+        for row in t.iter()? {
+            let (k, v) = row?;
+            let line = k.value();
+            let broken = |reason: String| Ok(Err(AuditBreak { line, reason }));
+            if line != expected_line {
+                return broken(format!("line {expected_line} is missing"));
+            }
+            let entry: AuditEntry = match postcard::from_bytes(v.value()) {
+                Ok(e) => e,
+                Err(e) => return broken(format!("unreadable: {e}")),
+            };
+            if entry.prev != prev {
+                return broken("it does not follow the line before it (that line was edited or removed)".into());
+            }
+            prev = *blake3::hash(v.value()).as_bytes();
+            expected_line += 1;
+        }
+        let lines = expected_line - 1;
+        let head = tx.open_table(META)?.get(AUDIT_HEAD)?.map(|v| v.value().to_vec());
+        let ok = match &head {
+            None => lines == 0,
+            Some(h) => h.len() == 40 && h[..32] == prev && h[32..] == lines.to_le_bytes(),
+        };
+        if !ok {
+            return Ok(Err(AuditBreak { line: lines, reason: "the log ends before its last recorded line".into() }));
+        }
+        Ok(Ok(lines))
+    }
 }
+
+/// One line of the audit log (nhật ký truy cập): who read or changed what,
+/// when, chained to the line before it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub officer: String,
+    pub action: String,
+    pub dossier: String,
+    /// BLAKE3 of the previous line's stored bytes (zeros for the first).
+    pub prev: [u8; 32],
+}
+
+/// Where and how the audit chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit log broken at line {line}: {reason}")]
+pub struct AuditBreak {
+    pub line: u64,
+    pub reason: String,
+}
+
+const AUDIT_HEAD: &str = "audit_head";
 
 /// Whether a summary matches a free-text query: the code or a leading part
 /// of it, the identity number, or every word of the name (accents optional,
@@ -511,10 +569,23 @@ impl Write {
     }
 
     /// Appends to the audit log (nhật ký truy cập).
-    pub fn audit(&mut self, entry: &[u8]) -> Result<()> {
+    /// Each line names the BLAKE3 hash of the line before it, and the
+    /// store keeps the hash and number of the last line, so a deleted,
+    /// edited or truncated line breaks the chain ([`Store::verify_audit`]).
+    pub fn audit(&mut self, at: i64, officer: &str, action: &str, dossier: &str) -> Result<()> {
         let mut t = self.tx.open_table(AUDIT)?;
-        let next = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
-        t.insert(next, entry)?;
+        let (next, prev) = match t.last()? {
+            Some((k, v)) => (k.value() + 1, *blake3::hash(v.value()).as_bytes()),
+            None => (1, [0u8; 32]),
+        };
+        let entry = AuditEntry { at, officer: officer.into(), action: action.into(), dossier: dossier.into(), prev };
+        let bytes = encode(&entry);
+        t.insert(next, bytes.as_slice())?;
+        drop(t);
+        let mut meta = self.tx.open_table(META)?;
+        let mut head = blake3::hash(&bytes).as_bytes().to_vec();
+        head.extend_from_slice(&next.to_le_bytes());
+        meta.insert(AUDIT_HEAD, head.as_slice())?;
         Ok(())
     }
 }

@@ -84,3 +84,50 @@ fn sequences_continue_across_reopening_and_a_second_open_is_refused() {
     assert_eq!(w.next_sequence(251117, 1).unwrap(), 3);
     assert_eq!(w.next_sequence(251119, 5_001).unwrap(), 5_001, "a second node's range starts elsewhere");
 }
+
+fn audited_store(dir: &std::path::Path, lines: u64) -> Store {
+    let store = Store::open(&dir.join("s.redb")).unwrap();
+    for i in 0..lines {
+        let mut w = store.begin().unwrap();
+        w.audit(i as i64, "admin", "read", "000.00.01.H99-251117-0001").unwrap();
+        w.commit_durable().unwrap();
+    }
+    store
+}
+
+#[test]
+fn an_intact_audit_chain_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(audited_store(dir.path(), 0).verify_audit().unwrap(), Ok(0));
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(audited_store(dir.path(), 4).verify_audit().unwrap(), Ok(4));
+}
+
+#[test]
+fn a_deleted_an_edited_and_a_truncated_audit_line_are_caught() {
+    let tamper = |f: &dyn Fn(&mut redb::Table<u64, &[u8]>)| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = audited_store(dir.path(), 4);
+        let w = store.begin().unwrap();
+        {
+            let mut t = w.tx.open_table(AUDIT).unwrap();
+            f(&mut t);
+        }
+        w.commit_durable().unwrap();
+        store.verify_audit().unwrap()
+    };
+    let deleted = tamper(&|t| {
+        t.remove(2).unwrap();
+    });
+    assert_eq!(deleted.unwrap_err().line, 3, "the line after the gap");
+    let edited = tamper(&|t| {
+        let mut e: AuditEntry = decode(t.get(2).unwrap().unwrap().value()).unwrap();
+        e.action = "receive".into();
+        t.insert(2, encode(&e).as_slice()).unwrap();
+    });
+    assert_eq!(edited.unwrap_err().line, 3, "the next line no longer follows it");
+    let truncated = tamper(&|t| {
+        t.remove(4).unwrap();
+    });
+    assert!(truncated.unwrap_err().reason.contains("ends before"));
+}

@@ -76,7 +76,15 @@ fn sigterm_shuts_down_cleanly_and_data_persists() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start_logged_in(dir.path());
     let code = node.receive(&motcua_tests::dossier_request("2.000720", 1)).body["code"].as_str().unwrap().to_string();
+    node.get(&format!("/api/v1/dossiers/{code}"));
+    let data = dir.path().to_str().unwrap();
+    let (status, _, err) = run(&["audit", "verify", "--data", data]);
+    assert_eq!(status, 1, "a running node's store is in use");
+    assert!(err.contains("in use"), "{err}");
     assert_eq!(node.stop(), Some(0));
+    let (status, out, err) = run(&["audit", "verify", "--data", data]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out.trim(), "audit log intact: 2 lines", "reception and read are audited");
     let node = Node::start_logged_in(dir.path());
     assert_eq!(node.get(&format!("/api/v1/dossiers/{code}")).body["state"], 2);
 }
