@@ -131,10 +131,10 @@ impl Sessions {
         };
         let mut s = self.sessions.lock().expect("session lock");
         s.retain(|_, v| v.is_live(now));
-        if s.len() >= SESSIONS_MAX {
-            if let Some(oldest) = s.iter().min_by_key(|(_, v)| v.last_seen).map(|(k, _)| k.clone()) {
-                s.remove(&oldest);
-            }
+        if s.len() >= SESSIONS_MAX
+            && let Some(oldest) = s.iter().min_by_key(|(_, v)| v.last_seen).map(|(k, _)| k.clone())
+        {
+            s.remove(&oldest);
         }
         s.insert(token.clone(), session.clone());
         (token, session)

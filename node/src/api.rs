@@ -578,24 +578,23 @@ async fn stats_route(
         }
     };
     let period = Period { from: date("from", p.from.as_deref())?, to: date("to", p.to.as_deref())? };
-    if let (Some(f), Some(t)) = (period.from, period.to) {
-        if f > t {
-            return Err(
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "from is after to").field("from")
-            );
-        }
+    if let (Some(f), Some(t)) = (period.from, period.to)
+        && f > t
+    {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "from is after to").field("from"));
     }
     let unit = p.unit.filter(|u| !u.trim().is_empty());
     let config = &state.desk.config;
-    if let Some(u) = &unit {
-        if config.role != crate::config::NodeRole::Province && *u != config.unit {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "outside_scope",
-                format!("this node reports only on its own unit {}", config.unit),
-            )
-            .field("unit"));
-        }
+    if let Some(u) = &unit
+        && config.role != crate::config::NodeRole::Province
+        && *u != config.unit
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "outside_scope",
+            format!("this node reports only on its own unit {}", config.unit),
+        )
+        .field("unit"));
     }
     let st = state.clone();
     let offset = state.desk.offset();

@@ -19,10 +19,13 @@ pub const BATCH_MAX: usize = 64;
 pub const QUEUE_MAX: usize = 1_024;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// An operation: runs in the batch's transaction (none if it could not
+/// begin) and returns what to do once the batch's commit is known.
+type Operation = Box<dyn FnOnce(Option<&mut Write>) -> Completion + Send>;
 
 struct Job {
     durable: bool,
-    run: Box<dyn FnOnce(Option<&mut Write>) -> Completion + Send>,
+    run: Operation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,10 +90,10 @@ impl Committer {
         let job = Job {
             durable: false,
             run: Box::new(move |w: Option<&mut Write>| -> Completion {
-                if let Some(w) = w {
-                    if let Err(e) = op(w) {
-                        tracing::warn!(error = %e, "lazy write failed");
-                    }
+                if let Some(w) = w
+                    && let Err(e) = op(w)
+                {
+                    tracing::warn!(error = %e, "lazy write failed");
                 }
                 Box::new(|_| {})
             }),

@@ -253,24 +253,25 @@ impl Store {
             let mut candidates: Vec<DossierSummary> = Vec::new();
             if let Some(text) = text {
                 for id in self.search_ids(&tx, text)? {
-                    if let Some(s) = get(&id)? {
-                        if keep(&s) && matches_text(&s, text) {
-                            candidates.push(s);
-                        }
+                    if let Some(s) = get(&id)?
+                        && keep(&s)
+                        && matches_text(&s, text)
+                    {
+                        candidates.push(s);
                     }
                 }
             } else if let Some(now) = q.overdue_at {
                 let due = tx.open_table(BY_DUE)?;
                 for row in due.range((i64::MIN, [0u8; 16])..(now, [0u8; 16]))? {
                     let (k, _) = row?;
-                    if let Some(s) = get(&k.value().1)? {
-                        if keep(&s) {
-                            candidates.push(s);
-                        }
+                    if let Some(s) = get(&k.value().1)?
+                        && keep(&s)
+                    {
+                        candidates.push(s);
                     }
                 }
             }
-            candidates.sort_by(|a, b| (b.received_at, b.id).cmp(&(a.received_at, a.id)));
+            candidates.sort_by_key(|s| std::cmp::Reverse((s.received_at, s.id)));
             candidates.dedup_by_key(|s| s.id);
             let total = candidates.len() as u64;
             let page = candidates.into_iter().skip(q.offset).take(limit).collect();
@@ -302,13 +303,13 @@ impl Store {
             let mut n = 0u64;
             for row in t.iter()?.rev() {
                 let (k, _) = row?;
-                if let Some(s) = get(&k.value().1)? {
-                    if keep(&s) {
-                        if n as usize >= q.offset && page.len() < limit {
-                            page.push(s);
-                        }
-                        n += 1;
+                if let Some(s) = get(&k.value().1)?
+                    && keep(&s)
+                {
+                    if n as usize >= q.offset && page.len() < limit {
+                        page.push(s);
                     }
+                    n += 1;
                 }
             }
             total = n;

@@ -105,7 +105,8 @@ fn an_intact_audit_chain_verifies() {
 
 #[test]
 fn a_deleted_an_edited_and_a_truncated_audit_line_are_caught() {
-    let tamper = |f: &dyn Fn(&mut redb::Table<u64, &[u8]>)| {
+    type AuditTable<'t> = redb::Table<'t, u64, &'static [u8]>;
+    let tamper = |f: &dyn Fn(&mut AuditTable<'_>)| {
         let dir = tempfile::tempdir().unwrap();
         let store = audited_store(dir.path(), 4);
         let w = store.begin().unwrap();
