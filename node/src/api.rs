@@ -21,6 +21,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use motcua_sync::cert::{DocumentKind, SignedProvinceDocument};
+
 use crate::accounts::{self, Account, LoginCheck, Sessions};
 use crate::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
 use crate::now_ms;
@@ -373,11 +375,73 @@ async fn import_catalog(
             ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", r.body_text())
         }
     })?;
-    let version = q.version.unwrap_or_else(|| format!("import-{}", now_ms()));
     let is_csv =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/csv"));
-    let parsed = if is_csv { catalog::import_csv(&body, &version) } else { catalog::import_json(&body, &version) };
-    let imported = parsed.map_err(|e| match e {
+    let signed = if is_csv { None } else { serde_json::from_slice::<SignedProvinceDocument>(&body).ok() };
+    let (imported, sequence) = match (signed, &state.desk.province) {
+        (Some(doc), Some(province)) => {
+            let root = province.verifying_key().ok_or_else(|| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad_bundle", "province key unreadable")
+            })?;
+            let d = doc.verify(&root, &province.code, DocumentKind::Catalog).map_err(|e| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_signature", format!("catalog refused: {e}"))
+            })?;
+            (parse_catalog(false, d.body.as_bytes(), &d.label)?, Some(d.sequence))
+        }
+        (Some(_), None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_province",
+                "this demo node belongs to no province; import the catalog file itself",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "unsigned_catalog",
+                "an enrolled node accepts only a catalog signed by its province (motcua-provision publish-catalog)",
+            ));
+        }
+        (None, None) => {
+            let version = q.version.unwrap_or_else(|| format!("import-{}", now_ms()));
+            (parse_catalog(is_csv, &body, &version)?, None)
+        }
+    };
+    let st = state.clone();
+    let username = officer.username.clone();
+    let n = imported.procedures.len();
+    let version = imported.version.clone();
+    blocking(move || {
+        let bytes = serde_json::to_vec(&imported).expect("catalog serializes");
+        let mut w = st.desk.store.begin()?;
+        if let Some(seq) = sequence {
+            let held =
+                w.get_meta(CATALOG_SEQUENCE)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
+            if seq <= held {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "stale_catalog",
+                    format!("this node holds catalog sequence {held}; sequence {seq} is not newer"),
+                ));
+            }
+            w.put_meta(CATALOG_SEQUENCE, &seq.to_le_bytes())?;
+        }
+        w.put_meta("catalog", &bytes)?;
+        crate::desk::audit(&mut w, now_ms(), &username, "import_catalog", &imported.version)?;
+        w.commit_durable()?;
+        *st.desk.catalog.write().expect("catalog lock") = Arc::new(imported);
+        Ok(())
+    })
+    .await?;
+    tracing::info!(version = %version, procedures = n, "catalog imported");
+    Ok(Json(json!({"version": version, "procedures": n})))
+}
+
+const CATALOG_SEQUENCE: &str = "catalog_sequence";
+
+fn parse_catalog(is_csv: bool, body: &[u8], version: &str) -> Result<catalog::Catalog, ApiError> {
+    let parsed = if is_csv { catalog::import_csv(body, version) } else { catalog::import_json(body, version) };
+    parsed.map_err(|e| match e {
         ImportError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.to_string()),
         ImportError::Unreadable(m) => ApiError::new(StatusCode::BAD_REQUEST, "malformed_catalog", m),
         ImportError::Rows(rows) => {
@@ -389,23 +453,7 @@ async fn import_catalog(
             err.details = Some(json!(rows));
             err
         }
-    })?;
-    let st = state.clone();
-    let username = officer.username.clone();
-    let n = imported.procedures.len();
-    let version = imported.version.clone();
-    blocking(move || {
-        let bytes = serde_json::to_vec(&imported).expect("catalog serializes");
-        let mut w = st.desk.store.begin()?;
-        w.put_meta("catalog", &bytes)?;
-        crate::desk::audit(&mut w, now_ms(), &username, "import_catalog", &imported.version)?;
-        w.commit_durable()?;
-        *st.desk.catalog.write().expect("catalog lock") = Arc::new(imported);
-        Ok(())
     })
-    .await?;
-    tracing::info!(version = %version, procedures = n, "catalog imported");
-    Ok(Json(json!({"version": version, "procedures": n})))
 }
 
 async fn create_dossier(

@@ -257,6 +257,8 @@ pub struct SummaryApplicant {
 pub struct Desk {
     pub store: Arc<Store>,
     pub committer: crate::committer::Committer,
+    /// The province of an enrolled node; `None` for a demo node.
+    pub province: Option<motcua_sync::cert::ProvinceRecord>,
     pub identity: Identity,
     pub config: NodeConfig,
     pub calendar: WorkingCalendar,

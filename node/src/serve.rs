@@ -81,7 +81,7 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
             c
         }
     };
-    check_bundle(dir, &identity, &config)?;
+    let province = check_bundle(dir, &identity, &config)?;
     let store = Store::open(&dir.join(STORE_FILE)).map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
     let catalog = match store.meta("catalog")? {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow!("stored catalog is unreadable: {e}"))?,
@@ -90,6 +90,7 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
     let store = Arc::new(store);
     Ok(Desk {
         committer: crate::committer::Committer::start(store.clone()),
+        province,
         store,
         identity,
         config,
@@ -105,12 +106,16 @@ pub const PROVINCE_FILE: &str = "province.json";
 /// An enrolled node runs only with a certificate that the province in its
 /// bundle signed for this node's key, unit and role, inside its validity
 /// window. A demo node has no certificate.
-pub fn check_bundle(dir: &Path, identity: &Identity, config: &NodeConfig) -> anyhow::Result<()> {
+pub fn check_bundle(
+    dir: &Path,
+    identity: &Identity,
+    config: &NodeConfig,
+) -> anyhow::Result<Option<motcua_sync::cert::ProvinceRecord>> {
     use motcua_sync::cert::{ProvinceRecord, SignedCertificate};
     let cert_path = dir.join(CERTIFICATE_FILE);
     if !cert_path.exists() {
         if config.demo {
-            return Ok(());
+            return Ok(None);
         }
         bail!(
             "{} holds an enrolled node's configuration but no {CERTIFICATE_FILE}: the bundle is incomplete",
@@ -142,7 +147,7 @@ pub fn check_bundle(dir: &Path, identity: &Identity, config: &NodeConfig) -> any
             config.agency_id
         );
     }
-    Ok(())
+    Ok(Some(province))
 }
 
 /// Creates the `admin` account on the first start of a data directory.

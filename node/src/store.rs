@@ -564,6 +564,10 @@ impl Write {
         Ok(self.tx.open_table(ACCOUNTS)?.get(username)?.is_some())
     }
 
+    pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
+    }
+
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         self.tx.open_table(META)?.insert(key, value)?;
         Ok(())

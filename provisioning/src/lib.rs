@@ -16,7 +16,10 @@ use ed25519_dalek::SigningKey;
 use motcua_domain::catalog::{Catalog, ImportError, import_csv, import_json};
 use motcua_domain::codes::{is_agency_id, is_unit_code};
 use motcua_node::config::{CONFIG_FORMAT, NodeConfig};
-use motcua_sync::cert::{CERTIFICATE_VERSION, Certificate, NodeRole, ProvinceRecord, SignedCertificate};
+use motcua_sync::cert::{
+    CERTIFICATE_VERSION, Certificate, DocumentKind, NodeRole, ProvinceDocument, ProvinceRecord, SignedCertificate,
+    SignedProvinceDocument,
+};
 use rand::RngExt;
 
 pub const PROVINCE_KEY_FILE: &str = "province.key";
@@ -160,6 +163,38 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
     };
     config.save(out).map_err(|err| ProvisionError::Io(err.to_string()))?;
     Ok(signed)
+}
+
+/// Signs a province catalog (checked row by row first) as a province-wide
+/// document with a sequence number; nodes of the province accept it only
+/// if it is newer than the catalog they hold.
+pub fn publish_catalog(
+    province_dir: &Path,
+    file: &Path,
+    sequence: u64,
+    label: &str,
+    now_ms: i64,
+) -> Result<SignedProvinceDocument, ProvisionError> {
+    let (province, root) = load_province(province_dir)?;
+    let catalog = check_catalog(file, label).map_err(|e| match e {
+        ImportError::Rows(rows) => ProvisionError::Invalid(format!(
+            "{}: {} error(s), first at row {}: {}",
+            file.display(),
+            rows.len(),
+            rows[0].row,
+            rows[0].message
+        )),
+        other => ProvisionError::Invalid(other.to_string()),
+    })?;
+    let document = ProvinceDocument {
+        kind: DocumentKind::Catalog,
+        province_code: province.code.clone(),
+        sequence,
+        label: label.into(),
+        issued_at_ms: now_ms,
+        body: serde_json::to_string(&catalog).expect("catalog serializes"),
+    };
+    Ok(SignedProvinceDocument::sign(document, &root))
 }
 
 /// Reads a catalog file (CSV when its name ends in `.csv`, JSON otherwise)

@@ -48,6 +48,21 @@ enum Command {
         #[arg(long = "province-node")]
         province_node: Option<String>,
     },
+    /// Sign a province catalog (CSV or JSON) for the province's nodes.
+    PublishCatalog {
+        #[arg(long)]
+        province: PathBuf,
+        #[arg(long)]
+        file: PathBuf,
+        /// Must be higher than the sequence of the catalog nodes hold.
+        #[arg(long)]
+        sequence: u64,
+        /// Version label recorded on dossiers received under it.
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Show a bundle's certificate and whether it verifies.
     Inspect { bundle: PathBuf },
     /// Check a province catalog file (CSV or JSON) row by row before import.
@@ -88,6 +103,16 @@ fn main() {
                     out.display(),
                     signed.certificate.node_key
                 ),
+                Err(e) => fail(e),
+            }
+        }
+        Command::PublishCatalog { province, file, sequence, label, out } => {
+            match motcua_provisioning::publish_catalog(&province, &file, sequence, &label, now_ms()) {
+                Ok(signed) => {
+                    let text = serde_json::to_string_pretty(&signed).expect("serializes");
+                    std::fs::write(&out, text).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
+                    println!("catalog {label} (sequence {sequence}) signed to {}", out.display());
+                }
                 Err(e) => fail(e),
             }
         }

@@ -65,7 +65,7 @@ pub struct SignedCertificate {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CertError {
-    #[error("the certificate is not signed by this province's root key")]
+    #[error("not signed by this province's root key")]
     BadSignature,
     #[error("the certificate's signature is not 128 hex digits")]
     MalformedSignature,
@@ -77,6 +77,8 @@ pub enum CertError {
     Expired(i64),
     #[error("the certificate is for province {found}, not {expected}")]
     OtherProvince { expected: String, found: String },
+    #[error("the document is a {found}, not a {expected}")]
+    WrongKind { expected: &'static str, found: &'static str },
     #[error("the certificate is for key {found}, not this node's key {expected}")]
     OtherKey { expected: String, found: String },
 }
@@ -182,5 +184,110 @@ impl ProvinceRecord {
     pub fn verifying_key(&self) -> Option<VerifyingKey> {
         let bytes: [u8; 32] = hex::decode(&self.public_key).ok()?.try_into().ok()?;
         VerifyingKey::from_bytes(&bytes).ok()
+    }
+}
+
+/// Domain separation for province-wide documents.
+const DOCUMENT_CONTEXT: &[u8] = b"motcua province document v1\0";
+
+/// Kinds of province-wide documents a province root publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    /// Danh mục thủ tục hành chính.
+    Catalog,
+    /// Lịch nghỉ lễ, ngày làm bù.
+    Calendar,
+}
+
+impl DocumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Catalog => "catalog",
+            DocumentKind::Calendar => "calendar",
+        }
+    }
+}
+
+/// A province-wide document: a newer sequence replaces an older one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvinceDocument {
+    pub kind: DocumentKind,
+    pub province_code: String,
+    /// Strictly increasing per kind; a node refuses one not newer than
+    /// what it holds (a replayed older catalog).
+    pub sequence: u64,
+    /// Human label recorded on dossiers, e.g. `H56-2025-11`.
+    pub label: String,
+    pub issued_at_ms: i64,
+    /// The document itself, as JSON text.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedProvinceDocument {
+    pub document: ProvinceDocument,
+    pub signature: String,
+}
+
+fn document_message(d: &ProvinceDocument) -> Vec<u8> {
+    let mut m = DOCUMENT_CONTEXT.to_vec();
+    m.extend(postcard::to_allocvec(d).expect("in-memory serialization"));
+    m
+}
+
+impl SignedProvinceDocument {
+    pub fn sign(document: ProvinceDocument, root: &SigningKey) -> Self {
+        let signature = hex::encode(root.sign(&document_message(&document)).to_bytes());
+        SignedProvinceDocument { document, signature }
+    }
+
+    /// Checks the province root's signature, the province and the kind.
+    pub fn verify(
+        &self,
+        root: &VerifyingKey,
+        province_code: &str,
+        kind: DocumentKind,
+    ) -> Result<&ProvinceDocument, CertError> {
+        let bytes: [u8; 64] =
+            hex::decode(&self.signature).ok().and_then(|b| b.try_into().ok()).ok_or(CertError::MalformedSignature)?;
+        root.verify_strict(&document_message(&self.document), &Signature::from_bytes(&bytes))
+            .map_err(|_| CertError::BadSignature)?;
+        let d = &self.document;
+        if d.province_code != province_code {
+            return Err(CertError::OtherProvince { expected: province_code.into(), found: d.province_code.clone() });
+        }
+        if d.kind != kind {
+            return Err(CertError::WrongKind { expected: kind.as_str(), found: d.kind.as_str() });
+        }
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod document_tests {
+    use super::*;
+
+    #[test]
+    fn province_documents_verify_only_unaltered_and_of_their_kind() {
+        let root = SigningKey::from_bytes(&[5; 32]);
+        let doc = ProvinceDocument {
+            kind: DocumentKind::Catalog,
+            province_code: "56".into(),
+            sequence: 2,
+            label: "H56-2".into(),
+            issued_at_ms: 1,
+            body: "{}".into(),
+        };
+        let signed = SignedProvinceDocument::sign(doc, &root);
+        let vk = root.verifying_key();
+        assert!(signed.verify(&vk, "56", DocumentKind::Catalog).is_ok());
+        assert!(matches!(signed.verify(&vk, "56", DocumentKind::Calendar), Err(CertError::WrongKind { .. })));
+        assert!(matches!(signed.verify(&vk, "01", DocumentKind::Catalog), Err(CertError::OtherProvince { .. })));
+        let mut edited = signed.clone();
+        edited.document.sequence = 3;
+        assert_eq!(edited.verify(&vk, "56", DocumentKind::Catalog), Err(CertError::BadSignature));
+        let other = SigningKey::from_bytes(&[6; 32]).verifying_key();
+        assert_eq!(signed.verify(&other, "56", DocumentKind::Catalog), Err(CertError::BadSignature));
     }
 }

@@ -128,3 +128,66 @@ fn foreign_tampered_expired_and_incomplete_bundles_are_refused() {
     std::fs::remove_file(incomplete.join("certificate.json")).unwrap();
     assert!(refused(&incomplete).contains("incomplete"));
 }
+
+fn publish(province: &Path, file: &Path, sequence: &str, out: &Path) {
+    let (c, _, err) = provision(&[
+        "publish-catalog",
+        "--province",
+        province.to_str().unwrap(),
+        "--file",
+        file.to_str().unwrap(),
+        "--sequence",
+        sequence,
+        "--label",
+        &format!("H56-{sequence}"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{err}");
+}
+
+const CSV: &str = "procedure_code,provincial_code,procedure_name,level,field,agency,online_level,legal_basis,case_code,case_name,processing_time,unit,same_day,no_appointment,fee_vnd,fee_collected,documents\n\
+    2.000720,,Đăng ký hộ kinh doanh,commune,Kinh doanh,UBND xã,full,,a,Mới,4,working_days,false,false,100000,at_receipt,Giấy đề nghị|1|0\n";
+
+#[test]
+fn an_enrolled_node_takes_only_newer_catalogs_signed_by_its_province() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = dir.path().join("province");
+    let other = dir.path().join("other");
+    init(&province, "56");
+    init(&other, "56");
+    let bundle = dir.path().join("bundle");
+    enroll(&province, "22015", &bundle, &[]);
+    let csv = dir.path().join("catalog.csv");
+    std::fs::write(&csv, CSV).unwrap();
+    let (v1, v2, forged) = (dir.path().join("v1.json"), dir.path().join("v2.json"), dir.path().join("forged.json"));
+    publish(&province, &csv, "1", &v1);
+    publish(&province, &csv, "2", &v2);
+    publish(&other, &csv, "3", &forged);
+    let node = Node::start_logged_in(&bundle);
+    let post = |path: &Path, ct: &str| node.post_raw("/api/v1/catalog", ct, &std::fs::read(path).unwrap());
+
+    let a = post(&csv, "text/csv");
+    assert_eq!((a.status, &a.body["error"]["code"]), (403, &serde_json::json!("unsigned_catalog")), "{a:?}");
+    let a = post(&forged, "application/json");
+    assert_eq!((a.status, &a.body["error"]["code"]), (422, &serde_json::json!("bad_signature")), "{a:?}");
+    let text = std::fs::read_to_string(&v2).unwrap().replace("100000", "1");
+    let a = node.post_raw("/api/v1/catalog", "application/json", text.as_bytes());
+    assert_eq!(a.status, 422, "an edited body breaks the signature: {a:?}");
+    assert!(node.get("/api/v1/procedures").body.as_array().unwrap().len() >= 8, "the sample still holds");
+
+    let a = post(&v2, "application/json");
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["version"], "H56-2");
+    assert_eq!(node.get("/api/v1/procedures").body.as_array().unwrap().len(), 1);
+    let a = post(&v1, "application/json");
+    assert_eq!(
+        (a.status, &a.body["error"]["code"]),
+        (409, &serde_json::json!("stale_catalog")),
+        "a replayed older catalog"
+    );
+    let a = post(&v2, "application/json");
+    assert_eq!(a.status, 409, "the same catalog again is not newer");
+    let d = node.receive(&motcua_tests::dossier_request("2.000720", 1));
+    assert_eq!(d.body["processing_time"], 4, "received under the signed catalog: {d:?}");
+}
