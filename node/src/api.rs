@@ -217,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         .route("/session", post(login).delete(logout))
         .route("/procedures", get(procedures))
         .route("/catalog", post(import_catalog).layer(DefaultBodyLimit::max(catalog::IMPORT_BYTES_MAX)))
+        .route("/calendar", get(get_calendar).post(import_calendar))
         .route("/dossiers", post(create_dossier).get(list_dossiers))
         .route("/dossiers/{code}", get(get_dossier))
         .route("/dossiers/{code}/actions", post(act))
@@ -377,32 +378,9 @@ async fn import_catalog(
     })?;
     let is_csv =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/csv"));
-    let signed = if is_csv { None } else { serde_json::from_slice::<SignedProvinceDocument>(&body).ok() };
-    let (imported, sequence) = match (signed, &state.desk.province) {
-        (Some(doc), Some(province)) => {
-            let root = province.verifying_key().ok_or_else(|| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad_bundle", "province key unreadable")
-            })?;
-            let d = doc.verify(&root, &province.code, DocumentKind::Catalog).map_err(|e| {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_signature", format!("catalog refused: {e}"))
-            })?;
-            (parse_catalog(false, d.body.as_bytes(), &d.label)?, Some(d.sequence))
-        }
-        (Some(_), None) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "no_province",
-                "this demo node belongs to no province; import the catalog file itself",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "unsigned_catalog",
-                "an enrolled node accepts only a catalog signed by its province (motcua-provision publish-catalog)",
-            ));
-        }
-        (None, None) => {
+    let (imported, sequence) = match incoming_document(&state, &body, is_csv, DocumentKind::Catalog)? {
+        Incoming::Signed { body, label, sequence } => (parse_catalog(false, body.as_bytes(), &label)?, Some(sequence)),
+        Incoming::Unsigned => {
             let version = q.version.unwrap_or_else(|| format!("import-{}", now_ms()));
             (parse_catalog(is_csv, &body, &version)?, None)
         }
@@ -414,18 +392,7 @@ async fn import_catalog(
     blocking(move || {
         let bytes = serde_json::to_vec(&imported).expect("catalog serializes");
         let mut w = st.desk.store.begin()?;
-        if let Some(seq) = sequence {
-            let held =
-                w.get_meta(CATALOG_SEQUENCE)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
-            if seq <= held {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "stale_catalog",
-                    format!("this node holds catalog sequence {held}; sequence {seq} is not newer"),
-                ));
-            }
-            w.put_meta(CATALOG_SEQUENCE, &seq.to_le_bytes())?;
-        }
+        advance_sequence(&mut w, DocumentKind::Catalog, sequence)?;
         w.put_meta("catalog", &bytes)?;
         crate::desk::audit(&mut w, now_ms(), &username, "import_catalog", &imported.version)?;
         w.commit_durable()?;
@@ -437,7 +404,102 @@ async fn import_catalog(
     Ok(Json(json!({"version": version, "procedures": n})))
 }
 
-const CATALOG_SEQUENCE: &str = "catalog_sequence";
+/// A province-wide document as it reached the API.
+enum Incoming {
+    Signed { body: String, label: String, sequence: u64 },
+    Unsigned,
+}
+
+/// An enrolled node takes province-wide documents only signed by its
+/// province's root; a demo node, which belongs to no province, takes them
+/// unsigned.
+fn incoming_document(state: &AppState, bytes: &[u8], is_csv: bool, kind: DocumentKind) -> Result<Incoming, ApiError> {
+    let signed = if is_csv { None } else { serde_json::from_slice::<SignedProvinceDocument>(bytes).ok() };
+    match (signed, &state.desk.province) {
+        (Some(doc), Some(province)) => {
+            let root = province.verifying_key().ok_or_else(|| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad_bundle", "province key unreadable")
+            })?;
+            let d = doc.verify(&root, &province.code, kind).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "bad_signature",
+                    format!("{} refused: {e}", kind.as_str()),
+                )
+            })?;
+            Ok(Incoming::Signed { body: d.body.clone(), label: d.label.clone(), sequence: d.sequence })
+        }
+        (Some(_), None) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_province",
+            format!("this demo node belongs to no province; send the {} itself", kind.as_str()),
+        )),
+        (None, Some(_)) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unsigned_document",
+            format!(
+                "an enrolled node accepts only a {0} signed by its province (motcua-provision publish-{0})",
+                kind.as_str()
+            ),
+        )),
+        (None, None) => Ok(Incoming::Unsigned),
+    }
+}
+
+/// Records the sequence of a signed document, refusing one that is not
+/// newer than what the node holds (a replay).
+fn advance_sequence(w: &mut crate::store::Write, kind: DocumentKind, sequence: Option<u64>) -> Result<(), ApiError> {
+    let Some(seq) = sequence else { return Ok(()) };
+    let key = format!("{}_sequence", kind.as_str());
+    let held = w.get_meta(&key)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
+    if seq <= held {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "stale_document",
+            format!("this node holds {} sequence {held}; sequence {seq} is not newer", kind.as_str()),
+        ));
+    }
+    w.put_meta(&key, &seq.to_le_bytes())?;
+    Ok(())
+}
+
+async fn import_calendar(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::POST)?;
+    require_role(&officer, Role::Admin)?;
+    let body = body.map_err(|r| ApiError::new(r.status(), "unreadable_body", r.body_text()))?;
+    let (text, sequence) = match incoming_document(&state, &body, false, DocumentKind::Calendar)? {
+        Incoming::Signed { body, sequence, .. } => (body, Some(sequence)),
+        Incoming::Unsigned => (String::from_utf8_lossy(&body).into_owned(), None),
+    };
+    let calendar = motcua_domain::calendar::WorkingCalendar::from_json(&text)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_calendar", e.to_string()))?;
+    let version = calendar.version().to_string();
+    let st = state.clone();
+    blocking(move || {
+        let mut w = st.desk.store.begin()?;
+        advance_sequence(&mut w, DocumentKind::Calendar, sequence)?;
+        w.put_meta("calendar", text.as_bytes())?;
+        crate::desk::audit(&mut w, now_ms(), &officer.username, "import_calendar", calendar.version())?;
+        w.commit_durable()?;
+        *st.desk.calendar.write().expect("calendar lock") = Arc::new(calendar);
+        Ok(())
+    })
+    .await?;
+    tracing::info!(version = %version, "calendar imported");
+    Ok(Json(json!({"version": version})))
+}
+
+async fn get_calendar(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let c = state.desk.calendar();
+    let holidays: Vec<_> = c.holidays().map(|(d, n)| json!({"date": d.to_string(), "name": n})).collect();
+    let make_up: Vec<_> = c.make_up_days().map(|(d, n)| json!({"date": d.to_string(), "name": n})).collect();
+    Ok(Json(json!({"version": c.version(), "holidays": holidays, "make_up_days": make_up})).into_response())
+}
 
 fn parse_catalog(is_csv: bool, body: &[u8], version: &str) -> Result<catalog::Catalog, ApiError> {
     let parsed = if is_csv { catalog::import_csv(body, version) } else { catalog::import_json(body, version) };

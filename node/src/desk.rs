@@ -261,7 +261,7 @@ pub struct Desk {
     pub province: Option<motcua_sync::cert::ProvinceRecord>,
     pub identity: Identity,
     pub config: NodeConfig,
-    pub calendar: WorkingCalendar,
+    pub calendar: std::sync::RwLock<Arc<WorkingCalendar>>,
     pub catalog: std::sync::RwLock<Arc<Catalog>>,
 }
 
@@ -320,6 +320,12 @@ impl Desk {
 
     fn calendar_offset(&self) -> i32 {
         motcua_domain::VN_UTC_OFFSET_MINUTES
+    }
+
+    /// The working calendar in force (replaced when the province publishes
+    /// a newer one; dossiers keep the appointments already computed).
+    pub fn calendar(&self) -> Arc<WorkingCalendar> {
+        self.calendar.read().expect("calendar lock").clone()
     }
 
     pub fn catalog(&self) -> Arc<Catalog> {
@@ -393,7 +399,7 @@ impl Desk {
         let due_at = match channel {
             Channel::Online => None,
             _ if case.no_appointment => None,
-            _ => Some(self.calendar.due_at(now, processing_time(case.processing_time, case.unit, case.same_day))?),
+            _ => Some(self.calendar().due_at(now, processing_time(case.processing_time, case.unit, case.same_day))?),
         };
         let duplicates = self.store.open_dossiers_of(&id_number, &procedure.code)?;
         let snapshot = ProcedureSnapshot {
@@ -443,7 +449,7 @@ impl Desk {
         documents: Vec<DocumentEntry>,
         now: i64,
     ) -> Result<(DossierRecord, Folded), DeskError> {
-        let local_day = self.calendar.local_date(now);
+        let local_day = self.calendar().local_date(now);
         let yymmdd = chrono::Datelike::year(&local_day).rem_euclid(100) as u32 * 10_000
             + chrono::Datelike::month(&local_day) * 100
             + chrono::Datelike::day(&local_day);
@@ -466,7 +472,7 @@ impl Desk {
                 officer: officer.clone(),
                 at: now,
                 channel,
-                calendar_version: self.calendar.version().to_string(),
+                calendar_version: self.calendar().version().to_string(),
                 supplement_mode: self.config.supplement_mode,
             },
             due_at,
@@ -576,7 +582,7 @@ impl Desk {
                 }
                 event.missing = Some(lines.join("\n"));
                 if let Some(d) = req.deadline.as_deref() {
-                    let at = parse_instant(d, &self.calendar, END_OF_DAY_MINUTE)
+                    let at = parse_instant(d, &self.calendar(), END_OF_DAY_MINUTE)
                         .ok_or_else(|| invalid("deadline", "deadline is not an RFC 3339 time or a YYYY-MM-DD date"))?;
                     if at <= now {
                         return Err(invalid("deadline", "the supplement deadline must lie in the future"));
@@ -599,28 +605,28 @@ impl Desk {
                     .filter(|r| !r.is_empty());
             }
             Action::Accept if !record.procedure.no_appointment => {
-                event.due_at = Some(self.calendar.due_at(now, time)?);
+                event.due_at = Some(self.calendar().due_at(now, time)?);
             }
             Action::SupplementReceived | Action::FinancialObligationFulfilled => {
                 if let (Some(due), Some(paused)) = (folded.due_at, folded.paused_since) {
                     let restart = action == Action::SupplementReceived
                         && record.reception.supplement_mode == SupplementMode::Restart;
                     event.due_at = Some(if restart {
-                        self.calendar.due_at(now, time)?
+                        self.calendar().due_at(now, time)?
                     } else {
-                        self.calendar.shift_for_pause(due, time.unit, paused, now)?
+                        self.calendar().shift_for_pause(due, time.unit, paused, now)?
                     });
                 }
             }
             Action::Reappoint => {
                 let reason = check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?;
                 let raw = req.new_due_at.as_deref().ok_or_else(|| invalid("new_due_at", "new_due_at is required"))?;
-                let new_due = parse_instant(raw, &self.calendar, END_OF_DAY_MINUTE)
+                let new_due = parse_instant(raw, &self.calendar(), END_OF_DAY_MINUTE)
                     .ok_or_else(|| invalid("new_due_at", "new_due_at is not an RFC 3339 time or a YYYY-MM-DD date"))?;
                 if folded.due_at.is_some_and(|due| new_due <= due) {
                     return Err(invalid("new_due_at", "the new appointment must be later than the current one"));
                 }
-                if !self.calendar.is_working_day(self.calendar.local_date(new_due)) {
+                if !self.calendar().is_working_day(self.calendar().local_date(new_due)) {
                     return Err(invalid("new_due_at", "the new appointment falls on a day off"));
                 }
                 event.reason = Some(reason);

@@ -87,6 +87,11 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow!("stored catalog is unreadable: {e}"))?,
         None => Catalog::sample(),
     };
+    let calendar = match store.meta("calendar")? {
+        Some(bytes) => WorkingCalendar::from_json(&String::from_utf8_lossy(&bytes))
+            .map_err(|e| anyhow!("stored calendar is unreadable: {e}"))?,
+        None => WorkingCalendar::builtin(),
+    };
     let store = Arc::new(store);
     Ok(Desk {
         committer: crate::committer::Committer::start(store.clone()),
@@ -94,7 +99,7 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
         store,
         identity,
         config,
-        calendar: WorkingCalendar::builtin(),
+        calendar: std::sync::RwLock::new(Arc::new(calendar)),
         catalog: std::sync::RwLock::new(Arc::new(catalog)),
     }
     .into())

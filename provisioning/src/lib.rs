@@ -186,15 +186,44 @@ pub fn publish_catalog(
         )),
         other => ProvisionError::Invalid(other.to_string()),
     })?;
+    let body = serde_json::to_string(&catalog).expect("catalog serializes");
+    Ok(sign_document(&province, &root, DocumentKind::Catalog, sequence, label, now_ms, body))
+}
+
+/// Signs a holiday and make-up-day calendar (JSON, as `calendar-vn.json`)
+/// as a province-wide document.
+pub fn publish_calendar(
+    province_dir: &Path,
+    file: &Path,
+    sequence: u64,
+    label: &str,
+    now_ms: i64,
+) -> Result<SignedProvinceDocument, ProvisionError> {
+    let (province, root) = load_province(province_dir)?;
+    let text = std::fs::read_to_string(file).map_err(|e| io(file, e))?;
+    motcua_domain::calendar::WorkingCalendar::from_json(&text)
+        .map_err(|e| ProvisionError::Invalid(format!("{}: {e}", file.display())))?;
+    Ok(sign_document(&province, &root, DocumentKind::Calendar, sequence, label, now_ms, text))
+}
+
+fn sign_document(
+    province: &ProvinceRecord,
+    root: &SigningKey,
+    kind: DocumentKind,
+    sequence: u64,
+    label: &str,
+    now_ms: i64,
+    body: String,
+) -> SignedProvinceDocument {
     let document = ProvinceDocument {
-        kind: DocumentKind::Catalog,
+        kind,
         province_code: province.code.clone(),
         sequence,
         label: label.into(),
         issued_at_ms: now_ms,
-        body: serde_json::to_string(&catalog).expect("catalog serializes"),
+        body,
     };
-    Ok(SignedProvinceDocument::sign(document, &root))
+    SignedProvinceDocument::sign(document, root)
 }
 
 /// Reads a catalog file (CSV when its name ends in `.csv`, JSON otherwise)

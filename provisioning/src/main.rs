@@ -63,6 +63,19 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Sign a holiday / make-up-day calendar (JSON) for the province's nodes.
+    PublishCalendar {
+        #[arg(long)]
+        province: PathBuf,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        sequence: u64,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Show a bundle's certificate and whether it verifies.
     Inspect { bundle: PathBuf },
     /// Check a province catalog file (CSV or JSON) row by row before import.
@@ -86,6 +99,23 @@ fn fail(message: impl std::fmt::Display) -> ! {
     std::process::exit(1);
 }
 
+fn write_signed(
+    signed: Result<motcua_sync::cert::SignedProvinceDocument, motcua_provisioning::ProvisionError>,
+    out: &std::path::Path,
+    what: &str,
+    label: &str,
+    sequence: u64,
+) {
+    match signed {
+        Ok(signed) => {
+            let text = serde_json::to_string_pretty(&signed).expect("serializes");
+            std::fs::write(out, text).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
+            println!("{what} {label} (sequence {sequence}) signed to {}", out.display());
+        }
+        Err(e) => fail(e),
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     match cli.command {
@@ -107,14 +137,12 @@ fn main() {
             }
         }
         Command::PublishCatalog { province, file, sequence, label, out } => {
-            match motcua_provisioning::publish_catalog(&province, &file, sequence, &label, now_ms()) {
-                Ok(signed) => {
-                    let text = serde_json::to_string_pretty(&signed).expect("serializes");
-                    std::fs::write(&out, text).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
-                    println!("catalog {label} (sequence {sequence}) signed to {}", out.display());
-                }
-                Err(e) => fail(e),
-            }
+            let signed = motcua_provisioning::publish_catalog(&province, &file, sequence, &label, now_ms());
+            write_signed(signed, &out, "catalog", &label, sequence);
+        }
+        Command::PublishCalendar { province, file, sequence, label, out } => {
+            let signed = motcua_provisioning::publish_calendar(&province, &file, sequence, &label, now_ms());
+            write_signed(signed, &out, "calendar", &label, sequence);
         }
         Command::Inspect { bundle } => {
             let read = |name: &str| {

@@ -168,7 +168,7 @@ fn an_enrolled_node_takes_only_newer_catalogs_signed_by_its_province() {
     let post = |path: &Path, ct: &str| node.post_raw("/api/v1/catalog", ct, &std::fs::read(path).unwrap());
 
     let a = post(&csv, "text/csv");
-    assert_eq!((a.status, &a.body["error"]["code"]), (403, &serde_json::json!("unsigned_catalog")), "{a:?}");
+    assert_eq!((a.status, &a.body["error"]["code"]), (403, &serde_json::json!("unsigned_document")), "{a:?}");
     let a = post(&forged, "application/json");
     assert_eq!((a.status, &a.body["error"]["code"]), (422, &serde_json::json!("bad_signature")), "{a:?}");
     let text = std::fs::read_to_string(&v2).unwrap().replace("100000", "1");
@@ -183,11 +183,70 @@ fn an_enrolled_node_takes_only_newer_catalogs_signed_by_its_province() {
     let a = post(&v1, "application/json");
     assert_eq!(
         (a.status, &a.body["error"]["code"]),
-        (409, &serde_json::json!("stale_catalog")),
+        (409, &serde_json::json!("stale_document")),
         "a replayed older catalog"
     );
     let a = post(&v2, "application/json");
     assert_eq!(a.status, 409, "the same catalog again is not newer");
     let d = node.receive(&motcua_tests::dossier_request("2.000720", 1));
     assert_eq!(d.body["processing_time"], 4, "received under the signed catalog: {d:?}");
+}
+
+/// A calendar in which the next 40 days are all holidays.
+fn long_holiday_calendar(version: &str) -> String {
+    let today = (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive();
+    let holidays: Vec<_> = (0..40)
+        .map(|i| serde_json::json!({"date": (today + chrono::Days::new(i)).to_string(), "name": "Nghỉ thử"}))
+        .collect();
+    serde_json::json!({
+        "version": version,
+        "windows": ["07:00-11:30", "13:30-17:00"],
+        "holidays": holidays,
+        "make_up_days": [],
+    })
+    .to_string()
+}
+
+#[test]
+fn a_signed_calendar_replaces_the_holidays_and_moves_new_appointments_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = dir.path().join("province");
+    init(&province, "56");
+    let bundle = dir.path().join("bundle");
+    enroll(&province, "22015", &bundle, &[]);
+    let file = dir.path().join("calendar.json");
+    std::fs::write(&file, long_holiday_calendar("H56-lich-2")).unwrap();
+    let signed = dir.path().join("calendar.signed.json");
+    let (c, _, err) = provision(&[
+        "publish-calendar",
+        "--province",
+        province.to_str().unwrap(),
+        "--file",
+        file.to_str().unwrap(),
+        "--sequence",
+        "2",
+        "--label",
+        "H56-lich-2",
+        "--out",
+        signed.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{err}");
+    let node = Node::start_logged_in(&bundle);
+    let before = node.receive(&motcua_tests::dossier_request("2.000720", 1)).body;
+    let a = node.post_raw("/api/v1/calendar", "application/json", &std::fs::read(&file).unwrap());
+    assert_eq!(a.status, 403, "unsigned: {a:?}");
+    let a = node.post_raw("/api/v1/calendar", "application/json", &std::fs::read(&signed).unwrap());
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(node.get("/api/v1/calendar").body["version"], "H56-lich-2");
+    let a = node.post_raw("/api/v1/calendar", "application/json", &std::fs::read(&signed).unwrap());
+    assert_eq!(a.status, 409, "a replay: {a:?}");
+    let after = node.receive(&motcua_tests::dossier_request("2.000720", 2)).body;
+    let day = |d: &serde_json::Value| chrono::DateTime::parse_from_rfc3339(d["due_at"].as_str().unwrap()).unwrap();
+    assert!((day(&after) - day(&before)).num_days() >= 35, "{} vs {}", after["due_at"], before["due_at"]);
+    let code = before["code"].as_str().unwrap();
+    assert_eq!(
+        node.get(&format!("/api/v1/dossiers/{code}")).body["due_at"],
+        before["due_at"],
+        "received dossiers keep theirs"
+    );
 }
