@@ -107,6 +107,9 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
 
 pub const CERTIFICATE_FILE: &str = "certificate.json";
 pub const PROVINCE_FILE: &str = "province.json";
+/// The province's signed revocation list, placed in the bundle by a
+/// technician (and, with sync, kept current from the province).
+pub const REVOCATIONS_FILE: &str = "revocations.json";
 
 /// An enrolled node runs only with a certificate that the province in its
 /// bundle signed for this node's key, unit and role, inside its validity
@@ -141,6 +144,19 @@ pub fn check_bundle(
     let cert =
         signed.verify(&root, &config.province_code, now_ms()).map_err(|e| anyhow!("certificate refused: {e}"))?;
     signed.check_key(identity.node_id()).map_err(|e| anyhow!("certificate refused: {e}"))?;
+    let revocation_file = dir.join(REVOCATIONS_FILE);
+    if revocation_file.exists() {
+        let signed: motcua_sync::cert::SignedProvinceDocument = serde_json::from_str(&read(REVOCATIONS_FILE)?)
+            .map_err(|e| anyhow!("{REVOCATIONS_FILE} is malformed: {e}"))?;
+        let doc = signed
+            .verify(&root, &province.code, motcua_sync::cert::DocumentKind::Revocations)
+            .map_err(|e| anyhow!("{REVOCATIONS_FILE} refused: {e}"))?;
+        let list: motcua_sync::cert::RevocationList =
+            serde_json::from_str(&doc.body).map_err(|e| anyhow!("{REVOCATIONS_FILE} body is malformed: {e}"))?;
+        if list.is_revoked(&cert.serial) {
+            bail!("certificate refused: serial {} was revoked by the province", cert.serial);
+        }
+    }
     if cert.unit != config.unit || cert.role != config.role || cert.agency_id != config.agency_id {
         bail!(
             "certificate refused: it is for {} {} ({}), but node.json says {} {} ({})",

@@ -17,8 +17,8 @@ use motcua_domain::catalog::{Catalog, ImportError, import_csv, import_json};
 use motcua_domain::codes::{is_agency_id, is_unit_code};
 use motcua_node::config::{CONFIG_FORMAT, NodeConfig};
 use motcua_sync::cert::{
-    CERTIFICATE_VERSION, Certificate, DocumentKind, NodeRole, ProvinceDocument, ProvinceRecord, SignedCertificate,
-    SignedProvinceDocument,
+    CERTIFICATE_VERSION, Certificate, DocumentKind, NodeRole, ProvinceDocument, ProvinceRecord, Revocation,
+    RevocationList, SignedCertificate, SignedProvinceDocument,
 };
 use rand::RngExt;
 
@@ -204,6 +204,41 @@ pub fn publish_calendar(
     motcua_domain::calendar::WorkingCalendar::from_json(&text)
         .map_err(|e| ProvisionError::Invalid(format!("{}: {e}", file.display())))?;
     Ok(sign_document(&province, &root, DocumentKind::Calendar, sequence, label, now_ms, text))
+}
+
+pub const REVOCATIONS_FILE: &str = "revocations.json";
+
+/// Revokes a node certificate by serial: adds it to the province's list
+/// (kept in the province directory) and signs the whole list, its sequence
+/// being the number of revocations so far.
+pub fn revoke(
+    province_dir: &Path,
+    serial: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result<SignedProvinceDocument, ProvisionError> {
+    let (province, root) = load_province(province_dir)?;
+    if serial.len() != 32 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ProvisionError::Invalid(format!("serial '{serial}' is not 32 hex digits")));
+    }
+    let path = province_dir.join(REVOCATIONS_FILE);
+    let mut list: RevocationList = if path.exists() { read_json(&path)? } else { RevocationList::default() };
+    if list.is_revoked(serial) {
+        return Err(ProvisionError::Exists(format!("revocation of {serial}")));
+    }
+    list.revoked.push(Revocation { serial: serial.to_ascii_lowercase(), reason: reason.into(), at_ms: now_ms });
+    write_json(&path, &list)?;
+    let sequence = list.revoked.len() as u64;
+    let body = serde_json::to_string(&list).expect("serializes");
+    Ok(sign_document(
+        &province,
+        &root,
+        DocumentKind::Revocations,
+        sequence,
+        &format!("revocations-{sequence}"),
+        now_ms,
+        body,
+    ))
 }
 
 fn sign_document(

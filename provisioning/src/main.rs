@@ -76,6 +76,18 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Revoke a node certificate (stolen or retired PC) and sign the province's revocation list.
+    Revoke {
+        #[arg(long)]
+        province: PathBuf,
+        /// The certificate's serial (see `inspect`).
+        #[arg(long)]
+        serial: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Show a bundle's certificate and whether it verifies.
     Inspect { bundle: PathBuf },
     /// Check a province catalog file (CSV or JSON) row by row before import.
@@ -143,6 +155,11 @@ fn main() {
         Command::PublishCalendar { province, file, sequence, label, out } => {
             let signed = motcua_provisioning::publish_calendar(&province, &file, sequence, &label, now_ms());
             write_signed(signed, &out, "calendar", &label, sequence);
+        }
+        Command::Revoke { province, serial, reason, out } => {
+            let signed = motcua_provisioning::revoke(&province, &serial, &reason, now_ms());
+            let sequence = signed.as_ref().map(|s| s.document.sequence).unwrap_or(0);
+            write_signed(signed, &out, "revocation list", &format!("revocations-{sequence}"), sequence);
         }
         Command::Inspect { bundle } => {
             let read = |name: &str| {

@@ -198,6 +198,8 @@ pub enum DocumentKind {
     Catalog,
     /// Lịch nghỉ lễ, ngày làm bù.
     Calendar,
+    /// The list of revoked node certificates.
+    Revocations,
 }
 
 impl DocumentKind {
@@ -205,6 +207,7 @@ impl DocumentKind {
         match self {
             DocumentKind::Catalog => "catalog",
             DocumentKind::Calendar => "calendar",
+            DocumentKind::Revocations => "revocations",
         }
     }
 }
@@ -289,5 +292,26 @@ mod document_tests {
         assert_eq!(edited.verify(&vk, "56", DocumentKind::Catalog), Err(CertError::BadSignature));
         let other = SigningKey::from_bytes(&[6; 32]).verifying_key();
         assert_eq!(signed.verify(&other, "56", DocumentKind::Catalog), Err(CertError::BadSignature));
+    }
+}
+
+/// One revoked certificate (a stolen or retired PC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub serial: String,
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+/// The body of a revocations document: every revocation so far, so the
+/// newest list is all a node needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RevocationList {
+    pub revoked: Vec<Revocation>,
+}
+
+impl RevocationList {
+    pub fn is_revoked(&self, serial: &str) -> bool {
+        self.revoked.iter().any(|r| r.serial.eq_ignore_ascii_case(serial))
     }
 }

@@ -250,3 +250,53 @@ fn a_signed_calendar_replaces_the_holidays_and_moves_new_appointments_only() {
         "received dossiers keep theirs"
     );
 }
+
+fn serial(bundle: &Path) -> String {
+    let cert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("certificate.json")).unwrap()).unwrap();
+    cert["certificate"]["serial"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_revoked_certificate_is_refused_and_others_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = dir.path().join("province");
+    init(&province, "56");
+    let (stolen, kept) = (dir.path().join("stolen"), dir.path().join("kept"));
+    enroll(&province, "22015", &stolen, &[]);
+    enroll(&province, "22016", &kept, &[]);
+    let list = dir.path().join("revocations.signed.json");
+    let (c, _, err) = provision(&[
+        "revoke",
+        "--province",
+        province.to_str().unwrap(),
+        "--serial",
+        &serial(&stolen),
+        "--reason",
+        "máy tính bị mất",
+        "--out",
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{err}");
+    let (c, _, err) = provision(&[
+        "revoke",
+        "--province",
+        province.to_str().unwrap(),
+        "--serial",
+        &serial(&stolen),
+        "--out",
+        list.to_str().unwrap(),
+    ]);
+    assert_ne!(c, 0, "revoked once only: {err}");
+    std::fs::copy(&list, stolen.join("revocations.json")).unwrap();
+    std::fs::copy(&list, kept.join("revocations.json")).unwrap();
+    assert!(refused(&stolen).contains("revoked"));
+    let node = Node::start(&kept);
+    assert_eq!(node.get("/healthz").body["unit"], "22016", "another node's revocation does not stop this one");
+    drop(node);
+    // A revocation list edited to drop the entry no longer verifies.
+    let text = std::fs::read_to_string(&list).unwrap();
+    let edited = text.replacen(&serial(&stolen), &"0".repeat(32), 1);
+    std::fs::write(stolen.join("revocations.json"), edited).unwrap();
+    assert!(refused(&stolen).contains("revocations.json refused"));
+}
