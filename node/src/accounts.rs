@@ -153,6 +153,14 @@ impl Sessions {
         Some(v.clone())
     }
 
+    /// Ends every session of an officer (account disabled).
+    pub fn end_user(&self, username: &str) -> usize {
+        let mut s = self.sessions.lock().expect("session lock");
+        let before = s.len();
+        s.retain(|_, v| v.username != username);
+        before - s.len()
+    }
+
     pub fn remove(&self, token: &str) {
         self.sessions.lock().expect("session lock").remove(token);
     }

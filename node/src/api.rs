@@ -225,6 +225,8 @@ pub fn router(state: AppState) -> Router {
         .route("/stats", get(stats_route))
         .route("/peers", get(peers))
         .route("/accounts", get(list_accounts).post(create_account))
+        .route("/accounts/{username}/disable", post(disable_account))
+        .route("/accounts/{username}/enable", post(enable_account))
         .route("/audit", get(audit_log))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such API route") });
     Router::new()
@@ -310,6 +312,15 @@ async fn login(State(state): State<AppState>, Body(req): Body<LoginRequest>) -> 
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
         }
     };
+    let st = state.clone();
+    let name = account.username.clone();
+    if blocking(move || Ok(st.desk.store.is_disabled(&name)?)).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_disabled",
+            "this account is disabled; ask the administrator",
+        ));
+    }
     state.sessions.record_success(&account.username);
     let (token, session) = state.sessions.create(&account, now);
     tracing::info!(officer = %account.username, "officer logged in");
@@ -828,6 +839,57 @@ async fn create_account(
     })
     .await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn disable_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    set_account_disabled(state, headers, username, true).await
+}
+
+async fn enable_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    set_account_disabled(state, headers, username, false).await
+}
+
+/// Disabling an account ends its sessions at once; re-enabling lets it log
+/// in again. An admin cannot disable itself.
+async fn set_account_disabled(
+    state: AppState,
+    headers: HeaderMap,
+    username: String,
+    disable: bool,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::POST)?;
+    require_role(&officer, Role::Admin)?;
+    if disable && username == officer.username {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "self_disable",
+            "an administrator cannot disable their own account",
+        ));
+    }
+    let st = state.clone();
+    let name = username.clone();
+    blocking(move || {
+        if st.desk.store.account(&name)?.is_none() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no account {name}")));
+        }
+        let mut w = st.desk.store.begin()?;
+        w.set_disabled(&name, disable.then(now_ms))?;
+        let action = if disable { "disable_account" } else { "enable_account" };
+        crate::desk::audit(&mut w, now_ms(), &officer.username, action, &name)?;
+        w.commit_durable()?;
+        Ok(())
+    })
+    .await?;
+    let ended = if disable { state.sessions.end_user(&username) } else { 0 };
+    Ok(Json(json!({"username": username, "disabled": disable, "sessions_ended": ended})).into_response())
 }
 
 async fn audit_log(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

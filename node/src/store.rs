@@ -40,6 +40,8 @@ const BY_NAME: TableDefinition<(&str, i64, [u8; 16]), ()> = TableDefinition::new
 const SEQUENCES: TableDefinition<u32, u32> = TableDefinition::new("sequences");
 /// username → postcard account.
 const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// username → when the account was disabled.
+const DISABLED: TableDefinition<&str, i64> = TableDefinition::new("disabled_accounts");
 /// sequence → postcard audit entry.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// name → value (format version, catalog).
@@ -147,6 +149,7 @@ impl Store {
             w.tx.open_table(BY_NAME)?;
             w.tx.open_table(SEQUENCES)?;
             w.tx.open_table(ACCOUNTS)?;
+            w.tx.open_table(DISABLED)?;
             w.tx.open_table(AUDIT)?;
         }
         w.commit_durable()?;
@@ -366,6 +369,11 @@ impl Store {
         Ok(out)
     }
 
+    pub fn is_disabled(&self, username: &str) -> Result<bool> {
+        let tx = self.read()?;
+        Ok(tx.open_table(DISABLED)?.get(username)?.is_some())
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let tx = self.read()?;
         Ok(tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
@@ -557,6 +565,16 @@ impl Write {
 
     pub fn put_account(&mut self, username: &str, bytes: &[u8]) -> Result<()> {
         self.tx.open_table(ACCOUNTS)?.insert(username, bytes)?;
+        Ok(())
+    }
+
+    /// Disables (`Some(when)`) or re-enables (`None`) an account.
+    pub fn set_disabled(&mut self, username: &str, at: Option<i64>) -> Result<()> {
+        let mut t = self.tx.open_table(DISABLED)?;
+        match at {
+            Some(at) => t.insert(username, at)?,
+            None => t.remove(username)?,
+        };
         Ok(())
     }
 

@@ -217,6 +217,24 @@ fn sessions_roles_csrf_and_throttling() {
 }
 
 #[test]
+fn a_disabled_account_loses_its_sessions_and_cannot_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let token = node.officer("tiepnhan", &["receptionist"]);
+    assert_eq!(node.get_as(Some(&token), "/api/v1/dossiers").status, 200);
+    let a = node.post("/api/v1/accounts/tiepnhan/disable", &json!({}));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["sessions_ended"], 1);
+    assert_eq!(node.get_as(Some(&token), "/api/v1/dossiers").status, 401, "the session ended");
+    let refused = node.login("tiepnhan", "mat-khau-can-bo").unwrap_err();
+    assert_eq!((refused.status, &refused.body["error"]["code"]), (403, &json!("account_disabled")));
+    assert_eq!(node.post("/api/v1/accounts/admin/disable", &json!({})).status, 409, "no self lock-out");
+    assert_eq!(node.post("/api/v1/accounts/nobody/disable", &json!({})).status, 404);
+    assert_eq!(node.post("/api/v1/accounts/tiepnhan/enable", &json!({})).status, 200);
+    assert!(node.login("tiepnhan", "mat-khau-can-bo").is_ok());
+}
+
+#[test]
 fn metrics_and_peers_answer() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
