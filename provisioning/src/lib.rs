@@ -110,6 +110,10 @@ pub struct Enrollment {
     pub valid_days: u32,
     /// `NODE_ID@HOST:PORT` of the provincial node, for communes and agencies.
     pub province_node: Option<String>,
+    /// The node's public key (64 hex digits) when its secret key was made
+    /// on the target machine (`motcua id`) and must never travel; the bundle
+    /// then holds no `node.key`.
+    pub node_id: Option<String>,
     pub now_ms: i64,
 }
 
@@ -131,13 +135,29 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
         return Err(ProvisionError::Exists(out.display().to_string()));
     }
     std::fs::create_dir_all(out).map_err(|err| io(out, err))?;
-    let node_key = SigningKey::generate(&mut rand::rng());
+    let (secret, public) = match &e.node_id {
+        Some(id) => {
+            let bytes: [u8; 32] = hex::decode(id)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .filter(|b| ed25519_dalek::VerifyingKey::from_bytes(b).is_ok())
+                .ok_or_else(|| {
+                    ProvisionError::Invalid(format!("node id '{id}' is not an ed25519 public key in hex"))
+                })?;
+            (None, bytes)
+        }
+        None => {
+            let key = SigningKey::generate(&mut rand::rng());
+            let public = key.verifying_key().to_bytes();
+            (Some(key), public)
+        }
+    };
     let serial: [u8; 16] = rand::rng().random();
     let certificate = Certificate {
         version: CERTIFICATE_VERSION,
         serial: hex::encode(serial),
         province_code: province.code.clone(),
-        node_key: hex::encode(node_key.verifying_key().to_bytes()),
+        node_key: hex::encode(public),
         unit: e.unit.clone(),
         unit_name: e.name.trim().into(),
         agency_id: e.agency_id.clone(),
@@ -146,7 +166,9 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
         not_after_ms: e.now_ms + e.valid_days as i64 * 86_400_000,
     };
     let signed = SignedCertificate::sign(certificate, &root);
-    write_private(&out.join(motcua_node::identity::KEY_FILE), hex::encode(node_key.to_bytes()).as_bytes())?;
+    if let Some(key) = secret {
+        write_private(&out.join(motcua_node::identity::KEY_FILE), hex::encode(key.to_bytes()).as_bytes())?;
+    }
     write_json(&out.join(CERTIFICATE_FILE), &signed)?;
     write_json(&out.join(PROVINCE_FILE), &province)?;
     let config = NodeConfig {
@@ -302,6 +324,7 @@ mod tests {
             agency_id: "000.21.45.H56".into(),
             valid_days: 30,
             province_node: None,
+            node_id: None,
             now_ms: 1_763_344_800_000,
         };
         let out = dir.path().join("bundle");

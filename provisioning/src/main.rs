@@ -47,6 +47,10 @@ enum Command {
         /// The provincial node, NODE_ID@HOST:PORT.
         #[arg(long = "province-node")]
         province_node: Option<String>,
+        /// Certify a key made on the target machine (`motcua id`) instead of
+        /// making one: the bundle then holds no secret key.
+        #[arg(long = "node-id")]
+        node_id: Option<String>,
     },
     /// Sign a province catalog (CSV or JSON) for the province's nodes.
     PublishCatalog {
@@ -135,8 +139,8 @@ fn main() {
             Ok(p) => println!("province {} ({}) created; root public key {}", p.code, p.name, p.public_key),
             Err(e) => fail(e),
         },
-        Command::Enroll { province, role, unit, name, agency_id, out, valid_days, province_node } => {
-            let e = Enrollment { role, unit, name, agency_id, valid_days, province_node, now_ms: now_ms() };
+        Command::Enroll { province, role, unit, name, agency_id, out, valid_days, province_node, node_id } => {
+            let e = Enrollment { role, unit, name, agency_id, valid_days, province_node, node_id, now_ms: now_ms() };
             match motcua_provisioning::enroll(&province, &e, &out) {
                 Ok(signed) => println!(
                     "bundle for {} {} written to {}; node id {}",

@@ -300,3 +300,80 @@ fn a_revoked_certificate_is_refused_and_others_are_not() {
     std::fs::write(stolen.join("revocations.json"), edited).unwrap();
     assert!(refused(&stolen).contains("revocations.json refused"));
 }
+
+fn enroll_as(province: &Path, role: &str, unit: &str, agency: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "enroll",
+        "--province",
+        province.to_str().unwrap(),
+        "--role",
+        role,
+        "--unit",
+        unit,
+        "--name",
+        "Đơn vị thử",
+        "--agency-id",
+        agency,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (c, _, err) = provision(&args);
+    assert_eq!(c, 0, "{err}");
+}
+
+/// A province, its provincial node, two communes (one of whose keys was
+/// made on its own machine and never travelled) and an agency, all started
+/// from their bundles.
+#[test]
+fn a_technician_sets_up_a_province_in_one_sitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = dir.path().join("province");
+    init(&province, "56");
+    let tinh = dir.path().join("tinh");
+    enroll_as(&province, "province", "56", "000.00.00.H56", &tinh, &[]);
+    let province_id = node_id_of(&tinh);
+    let peer = format!("{province_id}@127.0.0.1:7300");
+    let xa1 = dir.path().join("xa1");
+    enroll_as(&province, "commune", "22015", "000.21.45.H56", &xa1, &["--province-node", &peer]);
+    // The second commune's key is made on its own PC; only the id travels.
+    let xa2 = dir.path().join("xa2");
+    let out = Command::new(binary("motcua")).args(["id", "--data", xa2.to_str().unwrap()]).output().unwrap();
+    let xa2_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let certified = dir.path().join("xa2-certificate");
+    enroll_as(
+        &province,
+        "commune",
+        "22016",
+        "000.21.46.H56",
+        &certified,
+        &["--node-id", &xa2_id, "--province-node", &peer],
+    );
+    assert!(!certified.join("node.key").exists(), "no secret key in a bundle for a key made elsewhere");
+    for f in ["certificate.json", "province.json", "node.json"] {
+        std::fs::copy(certified.join(f), xa2.join(f)).unwrap();
+    }
+    let agency = dir.path().join("so-xay-dung");
+    enroll_as(&province, "agency", "000.00.12.H56", "000.00.12.H56", &agency, &["--province-node", &peer]);
+    let expected = [
+        (&tinh, "56", "province"),
+        (&xa1, "22015", "commune"),
+        (&xa2, "22016", "commune"),
+        (&agency, "000.00.12.H56", "agency"),
+    ];
+    let nodes: Vec<Node> = expected.iter().map(|(d, _, _)| Node::start(d)).collect();
+    for (node, (_, unit, role)) in nodes.iter().zip(expected.iter()) {
+        let h = node.get("/healthz").body;
+        assert_eq!((h["unit"].as_str().unwrap(), h["role"].as_str().unwrap()), (*unit, *role));
+    }
+    assert_eq!(nodes[2].get("/healthz").body["node_id"], xa2_id.as_str());
+    let node_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(xa1.join("node.json")).unwrap()).unwrap();
+    assert_eq!(node_json["peers"][0], peer.as_str());
+}
+
+fn node_id_of(bundle: &Path) -> String {
+    let cert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("certificate.json")).unwrap()).unwrap();
+    cert["certificate"]["node_key"].as_str().unwrap().to_string()
+}
