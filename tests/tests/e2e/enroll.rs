@@ -22,24 +22,7 @@ fn init(dir: &Path, code: &str) {
 }
 
 fn enroll(province: &Path, unit: &str, out: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "enroll",
-        "--province",
-        province.to_str().unwrap(),
-        "--role",
-        "commune",
-        "--unit",
-        unit,
-        "--name",
-        "Xã Thử Nghiệm",
-        "--agency-id",
-        "000.21.45.H56",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let (c, _, err) = provision(&args);
-    assert_eq!(c, 0, "{err}");
+    enroll_as(province, "commune", unit, "000.21.45.H56", out, extra);
 }
 
 /// Runs `motcua serve` on a bundle that must be refused; returns stderr.
