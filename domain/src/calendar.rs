@@ -202,6 +202,10 @@ impl WorkingCalendar {
         })
     }
 
+    pub fn utc_offset_minutes(&self) -> i32 {
+        self.utc_offset_minutes
+    }
+
     pub fn version(&self) -> &str {
         &self.version
     }

@@ -127,6 +127,7 @@ pub struct ProcedureSnapshot {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct Applicant {
     pub name: String,
     pub id_number: String,
@@ -238,10 +239,6 @@ fn commit(tx: automerge::transaction::Transaction<'_>, message: &str, at_ms: i64
     hash.ok_or(DocError::EmptyChange)
 }
 
-fn put_str<T: Transactable>(tx: &mut T, obj: &ObjId, key: &str, v: &str) -> Result<(), AutomergeError> {
-    tx.put(obj, key, v)
-}
-
 /// Creates the document of a new dossier with its `receive` event, as one
 /// change by `actor`.
 pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash), DocError> {
@@ -252,48 +249,48 @@ pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash
     tx.put(ROOT, "code", new.code.as_str())?;
     let p = tx.put_object(ROOT, "procedure", ObjType::Map)?;
     let snap = &new.procedure;
-    put_str(&mut tx, &p, "code", &snap.code)?;
-    put_str(&mut tx, &p, "name", &snap.name)?;
-    put_str(&mut tx, &p, "case_code", &snap.case_code)?;
-    put_str(&mut tx, &p, "catalog_version", &snap.catalog_version)?;
+    tx.put(&p, "code", snap.code.as_str())?;
+    tx.put(&p, "name", snap.name.as_str())?;
+    tx.put(&p, "case_code", snap.case_code.as_str())?;
+    tx.put(&p, "catalog_version", snap.catalog_version.as_str())?;
     tx.put(&p, "processing_time", snap.processing_time as u64)?;
-    put_str(&mut tx, &p, "time_unit", snap.time_unit.as_str())?;
+    tx.put(&p, "time_unit", snap.time_unit.as_str())?;
     tx.put(&p, "same_day", snap.same_day)?;
     tx.put(&p, "no_appointment", snap.no_appointment)?;
     tx.put(&p, "fee_vnd", snap.fee_vnd)?;
     let a = tx.put_object(ROOT, "applicant", ObjType::Map)?;
-    put_str(&mut tx, &a, "name", &new.applicant.name)?;
-    put_str(&mut tx, &a, "id_number", &new.applicant.id_number)?;
-    put_str(&mut tx, &a, "phone", &new.applicant.phone)?;
-    put_str(&mut tx, &a, "address", &new.applicant.address)?;
+    tx.put(&a, "name", new.applicant.name.as_str())?;
+    tx.put(&a, "id_number", new.applicant.id_number.as_str())?;
+    tx.put(&a, "phone", new.applicant.phone.as_str())?;
+    tx.put(&a, "address", new.applicant.address.as_str())?;
     if let Some(email) = &new.applicant.email {
-        put_str(&mut tx, &a, "email", email)?;
+        tx.put(&a, "email", email.as_str())?;
     }
     let r = tx.put_object(ROOT, "received", ObjType::Map)?;
     let rec = &new.reception;
-    put_str(&mut tx, &r, "unit", &rec.unit)?;
-    put_str(&mut tx, &r, "agency_id", &rec.agency_id)?;
-    put_str(&mut tx, &r, "node", &rec.node)?;
-    put_str(&mut tx, &r, "officer", &rec.officer)?;
+    tx.put(&r, "unit", rec.unit.as_str())?;
+    tx.put(&r, "agency_id", rec.agency_id.as_str())?;
+    tx.put(&r, "node", rec.node.as_str())?;
+    tx.put(&r, "officer", rec.officer.as_str())?;
     tx.put(&r, "at", rec.at)?;
-    put_str(&mut tx, &r, "channel", rec.channel.as_str())?;
-    put_str(&mut tx, &r, "calendar_version", &rec.calendar_version)?;
-    put_str(&mut tx, &r, "supplement_mode", rec.supplement_mode.as_str())?;
+    tx.put(&r, "channel", rec.channel.as_str())?;
+    tx.put(&r, "calendar_version", rec.calendar_version.as_str())?;
+    tx.put(&r, "supplement_mode", rec.supplement_mode.as_str())?;
     if let Some(due) = new.due_at {
         tx.put(ROOT, "due_at", due)?;
     }
     let docs = tx.put_object(ROOT, "documents", ObjType::List)?;
     for (i, d) in new.documents.iter().enumerate() {
         let m = tx.insert_object(&docs, i, ObjType::Map)?;
-        put_str(&mut tx, &m, "name", &d.name)?;
+        tx.put(&m, "name", d.name.as_str())?;
         tx.put(&m, "originals", d.originals as u64)?;
         tx.put(&m, "copies", d.copies as u64)?;
         tx.put(&m, "received", d.received)?;
     }
     let parts = tx.put_object(ROOT, "participants", ObjType::List)?;
     let m = tx.insert_object(&parts, 0, ObjType::Map)?;
-    put_str(&mut tx, &m, "unit", &rec.unit)?;
-    put_str(&mut tx, &m, "role", "receiving")?;
+    tx.put(&m, "unit", rec.unit.as_str())?;
+    tx.put(&m, "role", "receiving")?;
     let events = tx.put_object(ROOT, "events", ObjType::List)?;
     let receive = Event {
         action: Some(Action::Receive),

@@ -29,6 +29,3 @@ pub mod dossier;
 pub mod fold;
 pub mod stats;
 pub mod workflow;
-
-/// Local time of Vietnam (UTC+7), the default of every province.
-pub const VN_UTC_OFFSET_MINUTES: i32 = 7 * 60;

@@ -248,8 +248,6 @@ pub enum Refusal {
     Forbidden(String),
     #[error("{0}")]
     InvalidState(String),
-    #[error("{0}")]
-    Invalid(String),
 }
 
 /// The outcome of an allowed action: the new state and who holds it.

@@ -128,23 +128,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A body that could not be read: too large (413) or cut off (400).
+fn body_rejection(r: axum::extract::rejection::BytesRejection, limit: usize) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {limit} bytes"))
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", r.body_text())
+    }
+}
+
 /// A JSON body with the API's error shape for every way it can be wrong.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("the body is larger than {BODY_BYTES_MAX} bytes"),
-                )
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", r.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| body_rejection(r, BODY_BYTES_MAX))?;
         parse_json(&bytes).map(Body)
     }
 }
@@ -281,40 +280,30 @@ async fn login(State(state): State<AppState>, Body(req): Body<LoginRequest>) -> 
         ));
     }
     let st = state.clone();
-    let (account, ok) = blocking(move || {
-        let account = st.desk.store.account(&req.username)?.map(|b| postcard::from_bytes::<Account>(&b));
-        let account = match account {
-            Some(Ok(a)) => Some(a),
-            Some(Err(e)) => return Err(StoreError::Corrupt(e.to_string()).into()),
+    let username = req.username.clone();
+    let verified = blocking(move || {
+        let account = match st.desk.store.account(&req.username)? {
+            Some(b) => Some(postcard::from_bytes::<Account>(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?),
             None => None,
         };
         // Hash even for unknown users, so timing does not reveal which exist.
-        let ok = match &account {
-            Some(a) => accounts::verify_password(&req.password, &a.password_hash),
-            None => {
-                accounts::verify_password(&req.password, dummy_hash());
-                false
+        let hash = account.as_ref().map_or(dummy_hash(), |a| a.password_hash.as_str());
+        let ok = accounts::verify_password(&req.password, hash);
+        match account.filter(|_| ok) {
+            Some(a) => {
+                let disabled = st.desk.store.is_disabled(&a.username)?;
+                Ok(Some((a, disabled)))
             }
-        };
-        Ok((account.ok_or(req.username), ok))
+            None => Ok(None),
+        }
     })
     .await?;
-    let account = match (account, ok) {
-        (Ok(a), true) => a,
-        (Ok(a), false) => {
-            state.sessions.record_failure(&a.username, now);
-            state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
-        }
-        (Err(name), _) => {
-            state.sessions.record_failure(&name, now);
-            state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
-        }
+    let Some((account, disabled)) = verified else {
+        state.sessions.record_failure(&username, now);
+        state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
     };
-    let st = state.clone();
-    let name = account.username.clone();
-    if blocking(move || Ok(st.desk.store.is_disabled(&name)?)).await? {
+    if disabled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "account_disabled",
@@ -376,17 +365,7 @@ async fn import_catalog(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let officer = authenticate(&state, &headers, &Method::POST)?;
     require_role(&officer, Role::Admin)?;
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("a catalog file is at most {} bytes", catalog::IMPORT_BYTES_MAX),
-            )
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", r.body_text())
-        }
-    })?;
+    let body = body.map_err(|r| body_rejection(r, catalog::IMPORT_BYTES_MAX))?;
     let is_csv =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/csv"));
     let (imported, sequence) = match incoming_document(&state, &body, is_csv, DocumentKind::Catalog)? {
@@ -481,7 +460,7 @@ async fn import_calendar(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let officer = authenticate(&state, &headers, &Method::POST)?;
     require_role(&officer, Role::Admin)?;
-    let body = body.map_err(|r| ApiError::new(r.status(), "unreadable_body", r.body_text()))?;
+    let body = body.map_err(|r| body_rejection(r, BODY_BYTES_MAX))?;
     let (text, sequence) = match incoming_document(&state, &body, false, DocumentKind::Calendar)? {
         Incoming::Signed { body, sequence, .. } => (body, Some(sequence)),
         Incoming::Unsigned => (String::from_utf8_lossy(&body).into_owned(), None),

@@ -67,7 +67,6 @@ impl From<Refusal> for DeskError {
         match r {
             Refusal::Forbidden(m) => DeskError::Forbidden(m),
             Refusal::InvalidState(m) => DeskError::Conflict(m),
-            Refusal::Invalid(m) => invalid("action", m),
         }
     }
 }
@@ -85,23 +84,10 @@ pub struct NewDossierRequest {
     pub procedure_code: String,
     #[serde(default)]
     pub case_code: Option<String>,
-    pub applicant: ApplicantRequest,
+    pub applicant: Applicant,
     #[serde(default)]
     pub documents: Option<Vec<DocumentRequest>>,
     pub channel: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApplicantRequest {
-    pub name: String,
-    pub id_number: String,
-    #[serde(default)]
-    pub phone: String,
-    #[serde(default)]
-    pub address: String,
-    #[serde(default)]
-    pub email: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -314,12 +300,9 @@ fn check_phone(phone: &str) -> Result<String, DeskError> {
 const END_OF_DAY_MINUTE: u32 = 17 * 60;
 
 impl Desk {
+    /// The province's local time offset, from its calendar.
     pub fn offset(&self) -> i32 {
-        self.calendar_offset()
-    }
-
-    fn calendar_offset(&self) -> i32 {
-        motcua_domain::VN_UTC_OFFSET_MINUTES
+        self.calendar().utc_offset_minutes()
     }
 
     /// The working calendar in force (replaced when the province publishes

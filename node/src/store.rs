@@ -178,12 +178,6 @@ impl Store {
         Ok(t.get(code)?.map(|v| v.value()))
     }
 
-    pub fn summary(&self, id: &[u8; 16]) -> Result<Option<DossierSummary>> {
-        let tx = self.read()?;
-        let t = tx.open_table(SUMMARIES)?;
-        t.get(id)?.map(|v| decode(v.value())).transpose()
-    }
-
     pub fn attestation(&self, change_hash: &[u8; 32]) -> Result<Option<Attestation>> {
         let tx = self.read()?;
         let t = tx.open_table(ATTESTATIONS)?;
@@ -208,11 +202,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    pub fn dossier_count(&self) -> Result<u64> {
-        let tx = self.read()?;
-        Ok(tx.open_table(BY_RECEIVED)?.len()?)
     }
 
     /// Count of dossiers per national state code.

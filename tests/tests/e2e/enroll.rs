@@ -344,7 +344,7 @@ fn a_technician_sets_up_a_province_in_one_sitting() {
         (&xa2, "22016", "commune"),
         (&agency, "000.00.12.H56", "agency"),
     ];
-    let nodes: Vec<Node> = expected.iter().map(|(d, _, _)| Node::start(d)).collect();
+    let nodes: Vec<Node> = expected.iter().map(|(d, _, _)| Node::start_logged_in(d)).collect();
     for (node, (_, unit, role)) in nodes.iter().zip(expected.iter()) {
         let h = node.get("/healthz").body;
         assert_eq!((h["unit"].as_str().unwrap(), h["role"].as_str().unwrap()), (*unit, *role));
@@ -353,6 +353,9 @@ fn a_technician_sets_up_a_province_in_one_sitting() {
     let node_json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(xa1.join("node.json")).unwrap()).unwrap();
     assert_eq!(node_json["peers"][0], peer.as_str());
+    let peers = nodes[1].get("/api/v1/peers").body;
+    assert_eq!(peers[0]["node_id"], province_id.as_str(), "the commune knows its provincial node: {peers}");
+    assert_eq!(peers[0]["connected"], false, "no sync yet, so never claimed connected");
 }
 
 fn node_id_of(bundle: &Path) -> String {
