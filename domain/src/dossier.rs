@@ -193,6 +193,9 @@ pub struct Event {
     pub due_at: Option<i64>,
     /// Supplement deadline (hạn bổ sung).
     pub deadline: Option<i64>,
+    /// For a handover: the province's signed succession (JSON) naming the
+    /// old units and the unit that takes their dossiers over.
+    pub succession: Option<String>,
 }
 
 /// An event as read from a document, with who created it.
@@ -201,6 +204,9 @@ pub struct RecordedEvent {
     pub event: Event,
     /// Hex of the actor that created the event's map.
     pub author: String,
+    /// Counter of the operation that created the event's map: with
+    /// `author`, it names the change that recorded the event.
+    pub counter: u64,
     /// Why the event cannot be trusted, if it cannot: edited by another
     /// actor, malformed, or naming a node other than its author.
     pub defect: Option<String>,
@@ -315,7 +321,13 @@ fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Even
     tx.put(&m, "node", e.node.as_str())?;
     tx.put(&m, "officer", e.officer.as_str())?;
     tx.put(&m, "note", e.note.as_str())?;
-    let opt = [("to_unit", &e.to_unit), ("reason", &e.reason), ("missing", &e.missing), ("result", &e.result)];
+    let opt = [
+        ("to_unit", &e.to_unit),
+        ("reason", &e.reason),
+        ("missing", &e.missing),
+        ("result", &e.result),
+        ("succession", &e.succession),
+    ];
     for (key, value) in opt {
         if let Some(v) = value {
             tx.put(&m, key, v.as_str())?;
@@ -341,11 +353,16 @@ pub fn append_event(doc: &mut Automerge, event: &Event) -> Result<ChangeHash, Do
     let participants = doc.get(ROOT, "participants")?.map(|(_, id)| id);
     let mut tx = doc.transaction();
     write_event(&mut tx, &events, len, event)?;
-    if let (Some(Action::Transfer), Some(to), Some(parts)) = (event.action, &event.to_unit, participants) {
+    let role = match event.action {
+        Some(Action::Transfer) => Some("processing"),
+        Some(Action::Handover) => Some("receiving"),
+        _ => None,
+    };
+    if let (Some(role), Some(to), Some(parts)) = (role, &event.to_unit, participants) {
         let n = tx.length(&parts);
         let m = tx.insert_object(&parts, n, ObjType::Map)?;
         tx.put(&m, "unit", to.as_str())?;
-        tx.put(&m, "role", "processing")?;
+        tx.put(&m, "role", role)?;
     }
     let action = event.action.map(|a| a.as_str()).unwrap_or("event");
     commit(tx, action, event.at)
@@ -477,8 +494,21 @@ pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 12] =
-    ["kind", "at", "unit", "node", "officer", "note", "to_unit", "reason", "missing", "result", "due_at", "deadline"];
+const EVENT_KEYS: [&str; 13] = [
+    "kind",
+    "at",
+    "unit",
+    "node",
+    "officer",
+    "note",
+    "to_unit",
+    "reason",
+    "missing",
+    "result",
+    "due_at",
+    "deadline",
+    "succession",
+];
 
 fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEvent, DocError> {
     let doc = r.doc;
@@ -488,13 +518,14 @@ fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEven
             return Ok(RecordedEvent {
                 event: Event::default(),
                 author: String::new(),
+                counter: 0,
                 defect: Some(format!("event {index} is not a map")),
             });
         }
     };
-    let author = match &obj {
-        automerge::ObjId::Id(_, actor, _) => actor_hex(actor),
-        automerge::ObjId::Root => String::new(),
+    let (author, counter) = match &obj {
+        automerge::ObjId::Id(counter, actor, _) => (actor_hex(actor), *counter),
+        automerge::ObjId::Root => (String::new(), 0),
     };
     let mut defect = None;
     for key in doc.keys(&obj) {
@@ -530,9 +561,10 @@ fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEven
         result: r.opt_string(&obj, "result")?,
         due_at: r.int(&obj, "due_at")?,
         deadline: r.int(&obj, "deadline")?,
+        succession: r.opt_string(&obj, "succession")?,
     };
     if defect.is_none() && event.node != author {
         defect = Some(format!("event {index} names node {} but was written by actor {author}", event.node));
     }
-    Ok(RecordedEvent { event, author, defect })
+    Ok(RecordedEvent { event, author, counter, defect })
 }

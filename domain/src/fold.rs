@@ -59,6 +59,9 @@ pub struct HistoryEntry {
 pub struct Folded {
     pub state: Status,
     pub previous: Option<Status>,
+    /// The unit that returns the result: the one that received the
+    /// dossier, or its successor after a handover.
+    pub receiving_unit: String,
     pub holder_unit: String,
     /// The appointment in force (after pauses, restarts and re-appointment).
     pub due_at: Option<i64>,
@@ -83,7 +86,7 @@ impl Folded {
         Situation {
             state: self.state,
             previous: self.previous,
-            receiving_unit: &record.reception.unit,
+            receiving_unit: &self.receiving_unit,
             holder_unit: &self.holder_unit,
             same_day: record.procedure.same_day,
             reappointed: self.reappointed,
@@ -137,6 +140,7 @@ pub fn fold(record: &DossierRecord, utc_offset_minutes: i32) -> Folded {
     let mut f = Folded {
         state: initial,
         previous: None,
+        receiving_unit: record.reception.unit.clone(),
         holder_unit: record.reception.unit.clone(),
         due_at: record.due_at,
         reappointed: false,
@@ -187,6 +191,24 @@ fn apply(
         if recorded.author != record.reception.node {
             return Err("the receive event was not written by the receiving node".into());
         }
+        if e.unit != record.reception.unit {
+            return Err(format!("the receive event names unit {}, not the receiving unit", e.unit));
+        }
+    } else if action == Action::Handover {
+        if index == 0 {
+            return Err("the first event of a dossier must be its receipt".into());
+        }
+        let to = e.to_unit.clone().ok_or("a handover names no unit")?;
+        if e.unit != to {
+            return Err(format!("a handover to {to} is recorded by {to} itself, not by {}", e.unit));
+        }
+        if to == f.receiving_unit {
+            return Err(format!("the dossier already belongs to {to}"));
+        }
+        if f.holder_unit == f.receiving_unit {
+            f.holder_unit = to.clone();
+        }
+        f.receiving_unit = to;
     } else {
         if index == 0 {
             return Err("the first event of a dossier must be its receipt".into());
@@ -197,7 +219,7 @@ fn apply(
         f.state = outcome.state;
         f.previous = outcome.previous;
         match action {
-            Action::Receive => {}
+            Action::Receive | Action::Handover => {}
             Action::Accept => f.due_at = e.due_at.or(f.due_at),
             Action::Transfer => {
                 let to = e.to_unit.clone().ok_or("a transfer names no unit")?;
@@ -218,7 +240,7 @@ fn apply(
             Action::Processed => {
                 f.result = e.result.clone();
                 f.result_ready_at = Some(e.at);
-                f.holder_unit = record.reception.unit.clone();
+                f.holder_unit = f.receiving_unit.clone();
             }
             Action::ReturnResult => {
                 f.returned_at = Some(e.at);

@@ -22,10 +22,13 @@
 //! assert_eq!(due, received + 3 * 86_400_000); // Thursday 09:00
 //! ```
 
+pub mod authority;
 pub mod calendar;
 pub mod catalog;
 pub mod codes;
 pub mod dossier;
 pub mod fold;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod stats;
 pub mod workflow;

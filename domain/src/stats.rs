@@ -45,7 +45,7 @@ impl DossierSummary {
             procedure_name: record.procedure.name.clone(),
             applicant_name: record.applicant.name.clone(),
             applicant_id_number: record.applicant.id_number.clone(),
-            receiving_unit: record.reception.unit.clone(),
+            receiving_unit: folded.receiving_unit.clone(),
             holder_unit: folded.holder_unit.clone(),
             channel: record.reception.channel,
             state: folded.state,

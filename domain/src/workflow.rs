@@ -155,10 +155,14 @@ pub enum Action {
     RequestWithdrawal,
     Stop,
     Reappoint,
+    /// Bàn giao hồ sơ: the dossier passes to the unit that succeeds its
+    /// receiving unit after an administrative merger. Recorded only by
+    /// `motcua-provision merge`, under a succession the province signed.
+    Handover,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::Receive,
         Action::Accept,
         Action::Refuse,
@@ -173,6 +177,7 @@ impl Action {
         Action::RequestWithdrawal,
         Action::Stop,
         Action::Reappoint,
+        Action::Handover,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -191,6 +196,7 @@ impl Action {
             Action::RequestWithdrawal => "request_withdrawal",
             Action::Stop => "stop",
             Action::Reappoint => "reappoint",
+            Action::Handover => "handover",
         }
     }
 
@@ -269,7 +275,7 @@ use Status::*;
 fn rules(action: Action, state: Status) -> Option<Rule> {
     let r = |from, roles, unit| Some(Rule { from, roles, unit });
     match action {
-        Action::Receive => None,
+        Action::Receive | Action::Handover => None,
         Action::Accept => r(&[SubmittedOnline], &[Receptionist], UnitAuthority::Receiving),
         Action::Refuse => r(&[SubmittedOnline, SupplementRequested], &[Receptionist], UnitAuthority::Receiving),
         Action::StartProcessing => r(&[Accepted], &[Specialist, Leader], UnitAuthority::Holder),
@@ -316,7 +322,12 @@ fn list_states(states: &[Status]) -> String {
 pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) -> Result<Outcome, Refusal> {
     let state = situation.state;
     let Some(rule) = rules(action, state) else {
-        return Err(Refusal::InvalidState(format!("'{action}' is recorded only when a dossier is created")));
+        let when = if action == Action::Handover {
+            "by a merger of administrative units"
+        } else {
+            "when a dossier is created"
+        };
+        return Err(Refusal::InvalidState(format!("'{action}' is recorded only {when}")));
     };
     if !rule.from.contains(&state) {
         return Err(Refusal::InvalidState(format!(
@@ -351,7 +362,7 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
     }
     let mut outcome = Outcome { state, previous: situation.previous };
     match action {
-        Action::Receive => unreachable!("handled above"),
+        Action::Receive | Action::Handover => unreachable!("handled above"),
         Action::Accept => outcome.state = Accepted,
         Action::Refuse => {
             if state == SupplementRequested {

@@ -490,7 +490,7 @@ impl Desk {
         now: i64,
     ) -> Result<DossierView, DeskError> {
         let action = Action::parse(&req.action)
-            .filter(|a| *a != Action::Receive)
+            .filter(|a| !matches!(a, Action::Receive | Action::Handover))
             .ok_or_else(|| invalid("action", format!("'{}' is not an action", req.action)))?;
         let desk = self.clone();
         let officer = officer.clone();
@@ -669,7 +669,7 @@ impl Desk {
             channel: record.reception.channel,
             state: folded.state.code(),
             state_name: folded.state.name_vi(),
-            receiving_unit: record.reception.unit.clone(),
+            receiving_unit: folded.receiving_unit.clone(),
             holder_unit: folded.holder_unit.clone(),
             received_at: rfc3339(record.reception.at, o),
             received_by: record.reception.officer.clone(),

@@ -1,0 +1,218 @@
+//! What a dossier document arriving from outside (an import, a merge, sync)
+//! may contain beyond what this node already holds.
+//!
+//! Two rules, both checked before the changes are applied:
+//!
+//! - **Shape.** A dossier is created by one change; every later change only
+//!   appends: it inserts one new map into `events` (and, for a transfer or
+//!   handover, into `participants`) and fills in the maps it made. A change
+//!   that writes into the root, the applicant, the procedure or anybody
+//!   else's event is refused, whoever signed it.
+//! - **Authority in the author's view.** Each new event must be allowed by
+//!   the workflow rules ([`crate::workflow::transition`]) in the state its
+//!   author saw: the fold of the events in the causal past of the change
+//!   that recorded it. Concurrent events recorded elsewhere cannot make a
+//!   legitimate event look unauthorized (the fold surfaces those as
+//!   conflicts), and no event can be placed before one its author had seen.
+//!
+//! Who signed each change, and whether that node may speak for the unit an
+//! event names, is the sync crate's half (`motcua_sync::verify`).
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc};
+
+use crate::dossier::{DocError, DossierRecord, read};
+use crate::fold::fold;
+use crate::workflow::Action;
+
+/// An event that the checked changes add, with the facts its signer's
+/// certificate must vouch for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub index: usize,
+    /// Hex of the actor (node key) that recorded it.
+    pub author: String,
+    pub action: Action,
+    /// The unit the event names as the one acting.
+    pub unit: String,
+    pub to_unit: Option<String>,
+    pub succession: Option<String>,
+    /// The receiving unit in the author's view, before the event.
+    pub receiving_unit_before: String,
+}
+
+/// What the new changes of a document add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Additions {
+    /// Each actor with new changes, and the hash of its latest change: a
+    /// signature on it vouches for all of that actor's changes, because a
+    /// change hash covers its dependencies.
+    pub actors: Vec<(ActorId, ChangeHash)>,
+    pub events: Vec<NewEvent>,
+    pub record: DossierRecord,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthorityError {
+    #[error("the document is incomplete: {0} change(s) it depends on are missing")]
+    Incomplete(usize),
+    #[error("the document has {0} creation changes; a dossier is created by exactly one")]
+    Creations(usize),
+    #[error("change {change} of actor {actor} {what}")]
+    Shape { change: String, actor: String, what: String },
+    #[error("event {index} ('{action}', unit {unit}) is refused: {reason}")]
+    Refused { index: usize, action: String, unit: String, reason: String },
+    #[error("the document is not a readable dossier: {0}")]
+    Unreadable(String),
+}
+
+impl From<DocError> for AuthorityError {
+    fn from(e: DocError) -> Self {
+        AuthorityError::Unreadable(e.to_string())
+    }
+}
+
+type OpKey = (u64, ActorId);
+
+fn list_id(doc: &Automerge, key: &str) -> Result<Option<OpKey>, AuthorityError> {
+    Ok(match doc.get(ROOT, key).map_err(|e| AuthorityError::Unreadable(e.to_string()))? {
+        Some((automerge::Value::Object(ObjType::List), automerge::ObjId::Id(c, a, _))) => Some((c, a)),
+        _ => None,
+    })
+}
+
+/// Checks the changes of `doc` that are not in the causal past of `known`
+/// (the heads this node held before; empty for a document it lacks).
+pub fn check_additions(
+    doc: &Automerge,
+    known: &[ChangeHash],
+    utc_offset_minutes: i32,
+) -> Result<Additions, AuthorityError> {
+    let missing = doc.get_missing_deps(&[]);
+    if !missing.is_empty() {
+        return Err(AuthorityError::Incomplete(missing.len()));
+    }
+    let metas = doc.get_changes_meta(&[]);
+    let creations = metas.iter().filter(|m| m.deps.is_empty()).count();
+    if creations != 1 {
+        return Err(AuthorityError::Creations(creations));
+    }
+    let deps: HashMap<ChangeHash, Vec<ChangeHash>> = metas.iter().map(|m| (m.hash, m.deps.clone())).collect();
+    // Which change made each operation: per actor, (start_op, max_op, hash).
+    let mut ranges: HashMap<String, Vec<(u64, u64, ChangeHash)>> = HashMap::new();
+    for m in &metas {
+        ranges.entry(m.actor.to_hex_string()).or_default().push((m.start_op, m.max_op, m.hash));
+    }
+    let change_of = |actor: &str, counter: u64| {
+        ranges.get(actor)?.iter().find(|(s, e, _)| (*s..=*e).contains(&counter)).map(|(_, _, h)| *h)
+    };
+
+    let new = doc.get_changes(known);
+    let new_hashes: HashSet<ChangeHash> = new.iter().map(|c| c.hash()).collect();
+    let events_list = list_id(doc, "events")?;
+    let participants_list = list_id(doc, "participants")?;
+    let mut latest: HashMap<ActorId, (u64, ChangeHash)> = HashMap::new();
+    for change in &new {
+        let slot = latest.entry(change.actor_id().clone()).or_insert((0, change.hash()));
+        if change.seq() >= slot.0 {
+            *slot = (change.seq(), change.hash());
+        }
+        if change.deps().is_empty() {
+            continue;
+        }
+        let expanded = change.decode();
+        let start = change.start_op().get();
+        let end = start + expanded.operations.len() as u64;
+        let shape = |what: String| AuthorityError::Shape {
+            change: change.hash().to_string(),
+            actor: change.actor_id().to_hex_string(),
+            what,
+        };
+        for op in &expanded.operations {
+            let target = match &op.obj {
+                automerge::legacy::ObjectId::Root => return Err(shape("writes into the document root".into())),
+                automerge::legacy::ObjectId::Id(automerge::legacy::OpId(c, a)) => (*c, a.clone()),
+            };
+            let made_here = &target.1 == change.actor_id() && (start..end).contains(&target.0);
+            let appends = op.insert
+                && matches!(op.action, automerge::legacy::OpType::Make(ObjType::Map))
+                && (Some(&target) == events_list.as_ref() || Some(&target) == participants_list.as_ref());
+            if !made_here && !appends {
+                return Err(shape(format!(
+                    "writes into an object it did not make (operation {}@{})",
+                    target.0,
+                    target.1.to_hex_string()
+                )));
+            }
+        }
+    }
+
+    let record = read(doc)?;
+    let mut events = Vec::new();
+    let event_changes: Vec<Option<ChangeHash>> =
+        record.events.iter().map(|e| change_of(&e.author, e.counter)).collect();
+    for (index, recorded) in record.events.iter().enumerate() {
+        let Some(change) = event_changes[index].filter(|h| new_hashes.contains(h)) else { continue };
+        let e = &recorded.event;
+        let refused = |reason: String| AuthorityError::Refused {
+            index,
+            action: e.action.map(|a| a.as_str()).unwrap_or("?").to_string(),
+            unit: e.unit.clone(),
+            reason,
+        };
+        if let Some(defect) = &recorded.defect {
+            return Err(refused(defect.clone()));
+        }
+        let past = ancestors(&deps, change);
+        let mut view = Vec::new();
+        for (j, other) in record.events.iter().enumerate() {
+            let seen = match event_changes[j] {
+                Some(h) if h == change => j < index,
+                Some(h) => past.contains(&h),
+                None => false,
+            };
+            if seen {
+                if j > index {
+                    return Err(refused(format!("it is placed before event {j}, which its author had already seen")));
+                }
+                view.push(other.clone());
+            }
+        }
+        let before = DossierRecord { events: view, ..record.clone() };
+        let receiving_unit_before = fold(&before, utc_offset_minutes).receiving_unit;
+        let mut with = before;
+        with.events.push(recorded.clone());
+        let folded = fold(&with, utc_offset_minutes);
+        if let Some(c) = folded.conflicts.iter().find(|c| c.event_index == with.events.len() - 1) {
+            return Err(refused(c.reason.clone()));
+        }
+        events.push(NewEvent {
+            index,
+            author: recorded.author.clone(),
+            action: e.action.expect("an applied event has a kind"),
+            unit: e.unit.clone(),
+            to_unit: e.to_unit.clone(),
+            succession: e.succession.clone(),
+            receiving_unit_before,
+        });
+    }
+    let mut actors: Vec<(ActorId, ChangeHash)> = latest.into_iter().map(|(a, (_, h))| (a, h)).collect();
+    actors.sort();
+    Ok(Additions { actors, events, record })
+}
+
+/// Every change in the causal past of `of`, excluding `of` itself.
+fn ancestors(deps: &HashMap<ChangeHash, Vec<ChangeHash>>, of: ChangeHash) -> HashSet<ChangeHash> {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<ChangeHash> = deps.get(&of).cloned().unwrap_or_default();
+    while let Some(h) = stack.pop() {
+        if seen.insert(h) {
+            stack.extend(deps.get(&h).into_iter().flatten().copied());
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+use automerge::{Automerge, ROOT, transaction::Transactable};
+
+use super::*;
+use crate::calendar::DAY_MS;
+use crate::dossier::{self, Channel};
+use crate::fixtures::{AGENCY, COMMUNE, T0, event, new_dossier, node};
+
+const OFFSET: i32 = 420;
+
+fn created() -> (Automerge, String) {
+    let (actor, hex) = node(1);
+    let (doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    (doc, hex)
+}
+
+fn as_actor(doc: &Automerge, n: u8) -> (Automerge, String) {
+    let (actor, hex) = node(n);
+    (doc.fork().with_actor(actor), hex)
+}
+
+#[test]
+fn a_whole_document_lists_every_actor_and_event_as_new() {
+    let (mut doc, commune) = created();
+    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
+    transfer.to_unit = Some(AGENCY.into());
+    dossier::append_event(&mut doc, &transfer).unwrap();
+    let (mut agency_doc, agency) = as_actor(&doc, 2);
+    let mut processed = event(Action::Processed, T0 + DAY_MS, AGENCY, &agency);
+    processed.result = Some("Kết quả thử".into());
+    dossier::append_event(&mut agency_doc, &processed).unwrap();
+
+    let all = check_additions(&agency_doc, &[], OFFSET).unwrap();
+    assert_eq!(all.events.iter().map(|e| e.action).collect::<Vec<_>>(), [
+        Action::Receive,
+        Action::Transfer,
+        Action::Processed
+    ]);
+    assert_eq!(all.actors.len(), 2);
+    let latest_agency = agency_doc.get_heads()[0];
+    assert!(all.actors.iter().any(|(a, h)| a.to_hex_string() == agency && *h == latest_agency));
+
+    // Only what lies beyond the known heads is new.
+    let since = check_additions(&agency_doc, &doc.get_heads(), OFFSET).unwrap();
+    assert_eq!(since.events.len(), 1);
+    assert_eq!(since.events[0].author, agency);
+    assert_eq!(since.actors.len(), 1);
+}
+
+#[test]
+fn a_result_recorded_by_a_unit_that_does_not_hold_the_dossier_is_refused() {
+    let (mut doc, commune) = created();
+    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
+    transfer.to_unit = Some(AGENCY.into());
+    dossier::append_event(&mut doc, &transfer).unwrap();
+    let known = doc.get_heads();
+    // Another commune, never a participant, records a result.
+    let (mut other, other_hex) = as_actor(&doc, 3);
+    let mut processed = event(Action::Processed, T0 + DAY_MS, "26735", &other_hex);
+    processed.result = Some("Kết quả giả".into());
+    dossier::append_event(&mut other, &processed).unwrap();
+    let err = check_additions(&other, &known, OFFSET).unwrap_err();
+    assert!(matches!(&err, AuthorityError::Refused { action, reason, .. }
+        if action == "processed" && reason.contains("only the unit holding it")), "{err}");
+    // The receiving commune itself, after handing the dossier to the agency.
+    let mut processed = event(Action::Processed, T0 + DAY_MS, COMMUNE, &commune);
+    processed.result = Some("Kết quả".into());
+    let mut own = doc.fork();
+    dossier::append_event(&mut own, &processed).unwrap();
+    assert!(matches!(check_additions(&own, &known, OFFSET), Err(AuthorityError::Refused { .. })));
+}
+
+#[test]
+fn concurrent_events_are_judged_in_their_authors_view() {
+    let (mut doc, commune) = created();
+    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
+    transfer.to_unit = Some(AGENCY.into());
+    dossier::append_event(&mut doc, &transfer).unwrap();
+    let base = doc.get_heads();
+    // The agency processes while, unseen, the commune records a withdrawal request.
+    let (mut agency_doc, agency) = as_actor(&doc, 2);
+    let mut processed = event(Action::Processed, T0 + DAY_MS, AGENCY, &agency);
+    processed.result = Some("Kết quả".into());
+    dossier::append_event(&mut agency_doc, &processed).unwrap();
+    dossier::append_event(&mut doc, &event(Action::RequestWithdrawal, T0 + DAY_MS, COMMUNE, &commune)).unwrap();
+    doc.merge(&mut agency_doc).unwrap();
+    let merged = check_additions(&doc, &base, OFFSET).unwrap();
+    assert_eq!(merged.events.len(), 2, "both concurrent events are authorized where they were made");
+    // The fold still shows one of them as a conflict for a person to resolve.
+    assert_eq!(fold(&merged.record, OFFSET).conflicts.len(), 1);
+}
+
+#[test]
+fn changes_that_rewrite_the_document_are_refused() {
+    let (doc, _) = created();
+    let known = doc.get_heads();
+    let (mut forged, _) = as_actor(&doc, 1);
+    let mut tx = forged.transaction();
+    let applicant = tx.get(ROOT, "applicant").unwrap().unwrap().1;
+    tx.put(&applicant, "name", "Tên Khác").unwrap();
+    tx.commit();
+    let err = check_additions(&forged, &known, OFFSET).unwrap_err();
+    assert!(matches!(&err, AuthorityError::Shape { what, .. } if what.contains("did not make")), "{err}");
+
+    let (mut forged, _) = as_actor(&doc, 1);
+    let mut tx = forged.transaction();
+    tx.put(ROOT, "code", "000.21.45.H56-251117-9999").unwrap();
+    tx.commit();
+    let err = check_additions(&forged, &known, OFFSET).unwrap_err();
+    assert!(matches!(&err, AuthorityError::Shape { what, .. } if what.contains("root")), "{err}");
+
+    // Editing somebody's recorded event.
+    let (mut doc, commune) = created();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune)).unwrap();
+    let known = doc.get_heads();
+    let (mut forged, _) = as_actor(&doc, 2);
+    let mut tx = forged.transaction();
+    let events = tx.get(ROOT, "events").unwrap().unwrap().1;
+    let last = tx.get(&events, 1).unwrap().unwrap().1;
+    tx.put(&last, "at", T0 - DAY_MS).unwrap();
+    tx.commit();
+    assert!(matches!(check_additions(&forged, &known, OFFSET), Err(AuthorityError::Shape { .. })));
+}
+
+#[test]
+fn a_second_creation_and_a_receipt_by_another_node_are_refused() {
+    let (doc, _) = created();
+    let (other_actor, other_hex) = node(9);
+    let (other, _) = dossier::create(other_actor, &new_dossier(&other_hex, Channel::Direct, false)).unwrap();
+    let mut both = doc.fork();
+    both.merge(&mut other.fork()).unwrap();
+    assert_eq!(check_additions(&both, &[], OFFSET), Err(AuthorityError::Creations(2)));
+
+    // A creation whose receipt names another node than its author.
+    let (actor, _) = node(4);
+    let (_, someone) = node(5);
+    let (lying, _) = dossier::create(actor, &new_dossier(&someone, Channel::Direct, false)).unwrap();
+    assert!(matches!(check_additions(&lying, &[], OFFSET), Err(AuthorityError::Refused { index: 0, .. })));
+}
+
+#[test]
+fn an_event_cannot_be_placed_before_one_its_author_had_seen() {
+    let (mut doc, commune) = created();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune)).unwrap();
+    let known = doc.get_heads();
+    // Insert a "processed" at index 1, ahead of the start it depends on.
+    let (mut forged, _) = as_actor(&doc, 1);
+    let mut tx = forged.transaction();
+    let events = tx.get(ROOT, "events").unwrap().unwrap().1;
+    let m = tx.insert_object(&events, 1, automerge::ObjType::Map).unwrap();
+    for (k, v) in [("kind", "processed"), ("unit", COMMUNE), ("node", commune.as_str()), ("officer", "x"), ("note", "")]
+    {
+        tx.put(&m, k, v).unwrap();
+    }
+    tx.put(&m, "at", T0 + 2000).unwrap();
+    tx.put(&m, "result", "r").unwrap();
+    tx.commit();
+    let err = check_additions(&forged, &known, OFFSET).unwrap_err();
+    assert!(matches!(&err, AuthorityError::Refused { reason, .. } if reason.contains("already seen")), "{err}");
+}
+
+#[test]
+fn a_handover_makes_the_successor_the_receiving_unit_and_holder() {
+    let (doc, _) = created();
+    let known = doc.get_heads();
+    let (mut new_unit, hex) = as_actor(&doc, 6);
+    let mut h = event(Action::Handover, T0 + DAY_MS, "26800", &hex);
+    h.to_unit = Some("26800".into());
+    h.succession = Some("{}".into());
+    dossier::append_event(&mut new_unit, &h).unwrap();
+    let added = check_additions(&new_unit, &known, OFFSET).unwrap();
+    assert_eq!(added.events[0].receiving_unit_before, COMMUNE);
+    let f = fold(&added.record, OFFSET);
+    assert_eq!((f.receiving_unit.as_str(), f.holder_unit.as_str()), ("26800", "26800"));
+    // The successor can now return the result; the old unit no longer can.
+    let mut back = new_unit.fork();
+    dossier::append_event(&mut back, &event(Action::RequestWithdrawal, T0 + 2 * DAY_MS, COMMUNE, &hex)).unwrap();
+    assert!(check_additions(&back, &new_unit.get_heads(), OFFSET).is_err());
+    // A handover recorded by a unit other than the one it names.
+    let (mut third, third_hex) = as_actor(&doc, 7);
+    let mut h = event(Action::Handover, T0 + DAY_MS, "26801", &third_hex);
+    h.to_unit = Some("26800".into());
+    dossier::append_event(&mut third, &h).unwrap();
+    assert!(matches!(check_additions(&third, &known, OFFSET), Err(AuthorityError::Refused { .. })));
+}
