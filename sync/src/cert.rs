@@ -200,6 +200,9 @@ pub enum DocumentKind {
     Calendar,
     /// The list of revoked node certificates.
     Revocations,
+    /// Kế thừa: old units whose dossiers a new unit takes over after an
+    /// administrative merger (body: [`Succession`]).
+    Succession,
 }
 
 impl DocumentKind {
@@ -208,6 +211,7 @@ impl DocumentKind {
             DocumentKind::Catalog => "catalog",
             DocumentKind::Calendar => "calendar",
             DocumentKind::Revocations => "revocations",
+            DocumentKind::Succession => "succession",
         }
     }
 }
@@ -314,4 +318,13 @@ impl RevocationList {
     pub fn is_revoked(&self, serial: &str) -> bool {
         self.revoked.iter().any(|r| r.serial.eq_ignore_ascii_case(serial))
     }
+}
+
+/// The body of a succession document: after a merger, `to_unit` takes over
+/// the dossiers of each of `from_units` (all of them, or those the
+/// technician's address mapping sends to it when an old unit was split).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Succession {
+    pub from_units: Vec<String>,
+    pub to_unit: String,
 }

@@ -21,3 +21,4 @@
 
 pub mod attest;
 pub mod cert;
+pub mod verify;

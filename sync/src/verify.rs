@@ -1,0 +1,204 @@
+//! Admission of dossier documents that enter a node from outside (an
+//! import, a merge of old communes, sync).
+//!
+//! A document's new changes are applied only when:
+//! - each actor with new changes is a node key, and that node's signature
+//!   on its latest change verifies (a change hash covers its dependencies,
+//!   so one signature vouches for all of the actor's earlier changes);
+//! - that node is enrolled in this province ([`Trust`]) and not revoked;
+//! - the changes have the shape of a dossier and each new event is allowed
+//!   by the workflow rules in its author's view
+//!   ([`motcua_domain::authority`]);
+//! - each new event names the unit its node is enrolled for, the province
+//!   node records no dossier events, and a handover carries a succession
+//!   the province signed for that unit and the dossier's old unit.
+//!
+//! Nothing here touches a clock, a socket or a file.
+
+use std::collections::HashMap;
+
+use automerge::{Automerge, ChangeHash};
+use ed25519_dalek::VerifyingKey;
+use motcua_domain::authority::{Additions, AuthorityError, NewEvent, check_additions};
+use motcua_domain::workflow::Action;
+
+use crate::attest::{self, Attestation};
+use crate::cert::{
+    CertError, Certificate, DocumentKind, NodeRole, ProvinceRecord, RevocationList, SignedCertificate,
+    SignedProvinceDocument, Succession,
+};
+
+/// Why an incoming document (or certificate) was not admitted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Rejection {
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
+    #[error("actor {0} is not a node key (32 bytes)")]
+    ActorNotAKey(String),
+    #[error("no signature of node {actor} covers its change {change}")]
+    Unsigned { actor: String, change: String },
+    #[error("change {change} of node {actor} is signed by {signer}, not by the node that made it")]
+    SignerNotActor { actor: String, change: String, signer: String },
+    #[error("the signature of node {actor} on change {change} does not verify")]
+    BadSignature { actor: String, change: String },
+    #[error("node {0} is not enrolled in this province")]
+    Unknown(String),
+    #[error("node {key} (certificate {serial}) was revoked by the province")]
+    Revoked { key: String, serial: String },
+    #[error("event {index} names unit {claimed}, but its node is enrolled for unit {certified}")]
+    UnitMismatch { index: usize, claimed: String, certified: String },
+    #[error("event {index}: a {role} node does not record '{action}'")]
+    RoleMayNot { index: usize, role: &'static str, action: &'static str },
+    #[error("event {index}: the handover is not backed by a succession of the province: {reason}")]
+    Succession { index: usize, reason: String },
+    #[error("certificate refused: {0}")]
+    Certificate(#[from] CertError),
+    #[error("the revocation list has sequence {offered}; this node already holds sequence {held}")]
+    StaleRevocations { offered: u64, held: u64 },
+    #[error("the revocation list is malformed: {0}")]
+    MalformedRevocations(String),
+}
+
+/// The nodes this node trusts: every certificate the province signed that
+/// it has seen, less the revoked ones.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    root: VerifyingKey,
+    province_code: String,
+    nodes: HashMap<[u8; 32], Certificate>,
+    revocations: RevocationList,
+    revocations_sequence: u64,
+}
+
+fn key_bytes(hex_key: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_key).ok()?.try_into().ok()
+}
+
+impl Trust {
+    pub fn new(province: &ProvinceRecord) -> Option<Trust> {
+        Some(Trust {
+            root: province.verifying_key()?,
+            province_code: province.code.clone(),
+            nodes: HashMap::new(),
+            revocations: RevocationList::default(),
+            revocations_sequence: 0,
+        })
+    }
+
+    pub fn province_code(&self) -> &str {
+        &self.province_code
+    }
+
+    /// Admits a certificate signed by this province's root. With `now_ms`,
+    /// it must also be inside its validity window (a live peer); without,
+    /// an expired certificate still vouches for what its node recorded
+    /// while it served (old records brought in by a merge).
+    pub fn admit(&mut self, signed: &SignedCertificate, now_ms: Option<i64>) -> Result<&Certificate, Rejection> {
+        let c = match now_ms {
+            Some(now) => signed.verify(&self.root, &self.province_code, now)?,
+            None => {
+                // Checked at a time inside the window: signature and province only.
+                signed.verify(&self.root, &self.province_code, signed.certificate.not_before_ms)?
+            }
+        };
+        let key = key_bytes(&c.node_key).ok_or_else(|| Rejection::ActorNotAKey(c.node_key.clone()))?;
+        if self.revocations.is_revoked(&c.serial) {
+            return Err(Rejection::Revoked { key: c.node_key.clone(), serial: c.serial.clone() });
+        }
+        Ok(self.nodes.entry(key).or_insert_with(|| c.clone()))
+    }
+
+    /// Installs a newer signed revocation list; an older or equal one is
+    /// refused (a replay).
+    pub fn set_revocations(&mut self, signed: &SignedProvinceDocument) -> Result<u64, Rejection> {
+        let d = signed.verify(&self.root, &self.province_code, DocumentKind::Revocations)?;
+        if d.sequence <= self.revocations_sequence {
+            return Err(Rejection::StaleRevocations { offered: d.sequence, held: self.revocations_sequence });
+        }
+        let list: RevocationList =
+            serde_json::from_str(&d.body).map_err(|e| Rejection::MalformedRevocations(e.to_string()))?;
+        self.revocations = list;
+        self.revocations_sequence = d.sequence;
+        Ok(d.sequence)
+    }
+
+    pub fn revocations(&self) -> (&RevocationList, u64) {
+        (&self.revocations, self.revocations_sequence)
+    }
+
+    /// The certificate of an enrolled, unrevoked node.
+    pub fn node(&self, key: &[u8; 32]) -> Result<&Certificate, Rejection> {
+        let c = self.nodes.get(key).ok_or_else(|| Rejection::Unknown(hex::encode(key)))?;
+        if self.revocations.is_revoked(&c.serial) {
+            return Err(Rejection::Revoked { key: c.node_key.clone(), serial: c.serial.clone() });
+        }
+        Ok(c)
+    }
+
+    /// Checks a succession document signed by the province root.
+    pub fn succession(&self, signed_json: &str) -> Result<Succession, String> {
+        let signed: SignedProvinceDocument = serde_json::from_str(signed_json).map_err(|e| e.to_string())?;
+        let d =
+            signed.verify(&self.root, &self.province_code, DocumentKind::Succession).map_err(|e| e.to_string())?;
+        serde_json::from_str(&d.body).map_err(|e| e.to_string())
+    }
+}
+
+/// Verifies the changes of `doc` beyond `known` (the heads this node held;
+/// empty for a new document). `attestation` looks up the signature stored
+/// or received for a change hash.
+pub fn verify_document(
+    trust: &Trust,
+    doc: &Automerge,
+    known: &[ChangeHash],
+    attestation: impl Fn(&[u8; 32]) -> Option<Attestation>,
+    utc_offset_minutes: i32,
+) -> Result<Additions, Rejection> {
+    let additions = check_additions(doc, known, utc_offset_minutes)?;
+    for (actor, latest) in &additions.actors {
+        let actor_hex = actor.to_hex_string();
+        let key: [u8; 32] = actor.to_bytes().try_into().map_err(|_| Rejection::ActorNotAKey(actor_hex.clone()))?;
+        let change = latest.to_string();
+        let a = attestation(&latest.0)
+            .ok_or_else(|| Rejection::Unsigned { actor: actor_hex.clone(), change: change.clone() })?;
+        if a.signer != key {
+            return Err(Rejection::SignerNotActor { actor: actor_hex, change, signer: hex::encode(a.signer) });
+        }
+        attest::verify(&a, &latest.0).map_err(|_| Rejection::BadSignature { actor: actor_hex, change })?;
+        trust.node(&key)?;
+    }
+    for e in &additions.events {
+        check_event(trust, e)?;
+    }
+    Ok(additions)
+}
+
+fn check_event(trust: &Trust, e: &NewEvent) -> Result<(), Rejection> {
+    let key = key_bytes(&e.author).ok_or_else(|| Rejection::ActorNotAKey(e.author.clone()))?;
+    let cert = trust.node(&key)?;
+    if e.unit != cert.unit {
+        return Err(Rejection::UnitMismatch { index: e.index, claimed: e.unit.clone(), certified: cert.unit.clone() });
+    }
+    let may = match (cert.role, e.action) {
+        (NodeRole::Province, _) => false,
+        (NodeRole::Agency, Action::Handover) => false,
+        _ => true,
+    };
+    if !may {
+        return Err(Rejection::RoleMayNot { index: e.index, role: cert.role.as_str(), action: e.action.as_str() });
+    }
+    if e.action == Action::Handover {
+        let refuse = |reason: String| Rejection::Succession { index: e.index, reason };
+        let s = trust.succession(e.succession.as_deref().unwrap_or("")).map_err(refuse)?;
+        if Some(&s.to_unit) != e.to_unit.as_ref() {
+            return Err(refuse(format!("it names unit {}, not {}", s.to_unit, e.to_unit.as_deref().unwrap_or("-"))));
+        }
+        if !s.from_units.contains(&e.receiving_unit_before) {
+            return Err(refuse(format!("unit {} is not among the units it succeeds", e.receiving_unit_before)));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

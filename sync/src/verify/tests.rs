@@ -1,0 +1,218 @@
+use automerge::{ActorId, Automerge};
+use ed25519_dalek::SigningKey;
+use motcua_domain::dossier::{self, Channel};
+use motcua_domain::fixtures::{AGENCY, COMMUNE, T0, event, new_dossier};
+
+use super::*;
+use crate::attest::attest;
+use crate::cert::{CERTIFICATE_VERSION, ProvinceDocument, Revocation};
+
+const OFFSET: i32 = 420;
+
+struct World {
+    root: SigningKey,
+    trust: Trust,
+    attestations: HashMap<[u8; 32], Attestation>,
+}
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn hex_of(k: &SigningKey) -> String {
+    hex::encode(k.verifying_key().to_bytes())
+}
+
+fn cert(root: &SigningKey, node: &SigningKey, unit: &str, role: NodeRole, serial: u8) -> SignedCertificate {
+    SignedCertificate::sign(
+        Certificate {
+            version: CERTIFICATE_VERSION,
+            serial: format!("{serial:032x}"),
+            province_code: "56".into(),
+            node_key: hex_of(node),
+            unit: unit.into(),
+            unit_name: "Đơn vị thử".into(),
+            agency_id: "000.00.01.H56".into(),
+            role,
+            not_before_ms: 0,
+            not_after_ms: 10,
+        },
+        root,
+    )
+}
+
+fn province_doc(root: &SigningKey, kind: DocumentKind, sequence: u64, body: String) -> SignedProvinceDocument {
+    SignedProvinceDocument::sign(
+        ProvinceDocument { kind, province_code: "56".into(), sequence, label: "t".into(), issued_at_ms: 0, body },
+        root,
+    )
+}
+
+impl World {
+    /// Province 56 with commune 1 (COMMUNE), agency 2 (AGENCY), commune 3
+    /// ("26735"), the province node 4 and commune 6 ("26800") enrolled.
+    fn new() -> World {
+        let root = key(100);
+        let record = ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(&root) };
+        let mut trust = Trust::new(&record).unwrap();
+        for (n, unit, role) in [
+            (1, COMMUNE, NodeRole::Commune),
+            (2, AGENCY, NodeRole::Agency),
+            (3, "26735", NodeRole::Commune),
+            (4, "56000", NodeRole::Province),
+            (6, "26800", NodeRole::Commune),
+        ] {
+            trust.admit(&cert(&root, &key(n), unit, role, n), None).unwrap();
+        }
+        World { root, trust, attestations: HashMap::new() }
+    }
+
+    fn sign_heads(&mut self, doc: &Automerge, by: &SigningKey) {
+        for h in doc.get_heads() {
+            self.attestations.insert(h.0, attest(by, &h.0));
+        }
+    }
+
+    fn verify(&self, doc: &Automerge, known: &[ChangeHash]) -> Result<Additions, Rejection> {
+        verify_document(&self.trust, doc, known, |h| self.attestations.get(h).copied(), OFFSET)
+    }
+}
+
+fn actor(k: &SigningKey) -> ActorId {
+    ActorId::from(k.verifying_key().to_bytes())
+}
+
+fn received(w: &mut World) -> Automerge {
+    let k = key(1);
+    let (doc, _) = dossier::create(actor(&k), &new_dossier(&hex_of(&k), Channel::Direct, false)).unwrap();
+    w.sign_heads(&doc, &k);
+    doc
+}
+
+fn transferred(w: &mut World) -> Automerge {
+    let mut doc = received(w);
+    let mut t = event(Action::Transfer, T0 + 1000, COMMUNE, &hex_of(&key(1)));
+    t.to_unit = Some(AGENCY.into());
+    dossier::append_event(&mut doc, &t).unwrap();
+    w.sign_heads(&doc, &key(1));
+    doc
+}
+
+fn append_as(doc: &Automerge, k: &SigningKey, mut e: dossier::Event) -> Automerge {
+    let mut d = doc.fork().with_actor(actor(k));
+    e.node = hex_of(k);
+    dossier::append_event(&mut d, &e).unwrap();
+    d
+}
+
+fn result(unit: &str) -> dossier::Event {
+    let mut e = event(Action::Processed, T0 + 2000, unit, "");
+    e.result = Some("Kết quả thử".into());
+    e
+}
+
+#[test]
+fn a_signed_document_from_enrolled_nodes_is_admitted() {
+    let mut w = World::new();
+    let doc = transferred(&mut w);
+    let processed = append_as(&doc, &key(2), result(AGENCY));
+    w.sign_heads(&processed, &key(2));
+    let whole = w.verify(&processed, &[]).unwrap();
+    assert_eq!(whole.events.len(), 3);
+    assert_eq!(w.verify(&processed, &doc.get_heads()).unwrap().events.len(), 1);
+}
+
+#[test]
+fn unsigned_and_foreign_signed_changes_are_refused() {
+    let mut w = World::new();
+    let doc = transferred(&mut w);
+    let processed = append_as(&doc, &key(2), result(AGENCY));
+    let known = doc.get_heads();
+    assert!(matches!(w.verify(&processed, &known), Err(Rejection::Unsigned { .. })));
+    // Signed, validly, by a key other than the change's actor.
+    w.sign_heads(&processed, &key(3));
+    let err = w.verify(&processed, &known).unwrap_err();
+    assert!(matches!(&err, Rejection::SignerNotActor { signer, .. } if *signer == hex_of(&key(3))), "{err}");
+    // A signature bit flipped.
+    let head = processed.get_heads()[0].0;
+    let mut a = attest(&key(2), &head);
+    a.signature[5] ^= 1;
+    w.attestations.insert(head, a);
+    assert!(matches!(w.verify(&processed, &known), Err(Rejection::BadSignature { .. })));
+}
+
+#[test]
+fn unknown_and_revoked_nodes_are_refused() {
+    let mut w = World::new();
+    let doc = transferred(&mut w);
+    let stranger = key(9);
+    let mut e = result(AGENCY);
+    e.unit = AGENCY.into();
+    let by_stranger = append_as(&doc, &stranger, e);
+    w.sign_heads(&by_stranger, &stranger);
+    assert!(matches!(w.verify(&by_stranger, &doc.get_heads()), Err(Rejection::Unknown(_))));
+
+    let processed = append_as(&doc, &key(2), result(AGENCY));
+    w.sign_heads(&processed, &key(2));
+    let list = RevocationList {
+        revoked: vec![Revocation { serial: format!("{:032x}", 2), reason: "stolen".into(), at_ms: 5 }],
+    };
+    let signed = province_doc(&w.root, DocumentKind::Revocations, 1, serde_json::to_string(&list).unwrap());
+    assert_eq!(w.trust.set_revocations(&signed), Ok(1));
+    assert!(matches!(w.verify(&processed, &doc.get_heads()), Err(Rejection::Revoked { .. })));
+    assert!(matches!(w.trust.set_revocations(&signed), Err(Rejection::StaleRevocations { offered: 1, held: 1 })));
+    let forged = province_doc(&key(50), DocumentKind::Revocations, 2, "{\"revoked\":[]}".into());
+    assert!(matches!(w.trust.set_revocations(&forged), Err(Rejection::Certificate(CertError::BadSignature))));
+    // A certificate another root signed is never admitted.
+    let foreign = cert(&key(50), &key(8), COMMUNE, NodeRole::Commune, 8);
+    assert!(matches!(w.trust.admit(&foreign, None), Err(Rejection::Certificate(CertError::BadSignature))));
+}
+
+#[test]
+fn a_result_from_a_commune_without_authority_is_refused() {
+    let mut w = World::new();
+    let doc = transferred(&mut w);
+    // Commune 3 is enrolled, but the dossier was never routed to it.
+    let by_other = append_as(&doc, &key(3), result("26735"));
+    w.sign_heads(&by_other, &key(3));
+    let err = w.verify(&by_other, &doc.get_heads()).unwrap_err();
+    assert!(matches!(&err, Rejection::Authority(AuthorityError::Refused { action, .. }) if action == "processed"));
+    // Commune 3 claiming to speak for the agency that holds it.
+    let posing = append_as(&doc, &key(3), result(AGENCY));
+    w.sign_heads(&posing, &key(3));
+    let err = w.verify(&posing, &doc.get_heads()).unwrap_err();
+    assert!(matches!(&err, Rejection::UnitMismatch { certified, .. } if certified == "26735"), "{err}");
+    // The province node relays; it records no dossier events.
+    let by_province = append_as(&received(&mut w), &key(4), event(Action::StartProcessing, T0 + 5, "56000", ""));
+    w.sign_heads(&by_province, &key(4));
+    assert!(w.verify(&by_province, &[]).is_err());
+}
+
+#[test]
+fn a_handover_needs_a_succession_the_province_signed() {
+    let mut w = World::new();
+    let doc = received(&mut w);
+    let succession = |root: &SigningKey, from: &str| {
+        let body = serde_json::to_string(&Succession { from_units: vec![from.into()], to_unit: "26800".into() });
+        serde_json::to_string(&province_doc(root, DocumentKind::Succession, 1, body.unwrap())).unwrap()
+    };
+    let handover = |s: String| {
+        let mut e = event(Action::Handover, T0 + 3000, "26800", "");
+        e.to_unit = Some("26800".into());
+        e.succession = Some(s);
+        e
+    };
+    let good = append_as(&doc, &key(6), handover(succession(&w.root, COMMUNE)));
+    w.sign_heads(&good, &key(6));
+    assert_eq!(w.verify(&good, &doc.get_heads()).unwrap().events[0].action, Action::Handover);
+
+    for (s, why) in [
+        (succession(&key(50), COMMUNE), "not signed by this province"),
+        (succession(&w.root, "26999"), "succeeds another unit"),
+        ("{".to_string(), "malformed"),
+    ] {
+        let bad = append_as(&doc, &key(6), handover(s));
+        w.sign_heads(&bad, &key(6));
+        assert!(matches!(w.verify(&bad, &doc.get_heads()), Err(Rejection::Succession { .. })), "{why}");
+    }
+}
