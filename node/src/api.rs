@@ -217,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         .route("/procedures", get(procedures))
         .route("/catalog", post(import_catalog).layer(DefaultBodyLimit::max(catalog::IMPORT_BYTES_MAX)))
         .route("/calendar", get(get_calendar).post(import_calendar))
+        .route("/revocations", get(get_revocations).post(import_revocations))
         .route("/dossiers", post(create_dossier).get(list_dossiers))
         .route("/dossiers/{code}", get(get_dossier))
         .route("/dossiers/{code}/actions", post(act))
@@ -481,6 +482,65 @@ async fn import_calendar(
     .await?;
     tracing::info!(version = %version, "calendar imported");
     Ok(Json(json!({"version": version})))
+}
+
+/// Installs the province's newer signed revocation list: certificates on
+/// it are no longer trusted for anything that enters this node.
+async fn import_revocations(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::POST)?;
+    require_role(&officer, Role::Admin)?;
+    let body = body.map_err(|r| body_rejection(r, BODY_BYTES_MAX))?;
+    let signed: SignedProvinceDocument = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("not a signed revocation list: {e}"))
+    })?;
+    let mut next = state.desk.trust.read().expect("trust lock").clone().ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_province", "this demo node belongs to no province")
+    })?;
+    let sequence = next.set_revocations(&signed).map_err(|e| match e {
+        motcua_sync::verify::Rejection::StaleRevocations { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "stale_document", e.to_string())
+        }
+        motcua_sync::verify::Rejection::MalformedRevocations(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_revocations", e.to_string())
+        }
+        _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_signature", format!("revocations refused: {e}")),
+    })?;
+    let revoked = next.revocations().0.revoked.len();
+    let st = state.clone();
+    blocking(move || {
+        let mut w = st.desk.store.begin()?;
+        advance_sequence(&mut w, DocumentKind::Revocations, Some(sequence))?;
+        w.put_meta(crate::serve::REVOCATIONS_META, &body)?;
+        crate::desk::audit(&mut w, now_ms(), &officer.username, "import_revocations", &sequence.to_string())?;
+        w.commit_durable()?;
+        *st.desk.trust.write().expect("trust lock") = Some(next);
+        Ok(())
+    })
+    .await?;
+    tracing::info!(sequence, revoked, "revocation list installed");
+    Ok(Json(json!({"sequence": sequence, "revoked": revoked})))
+}
+
+async fn get_revocations(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let guard = state.desk.trust.read().expect("trust lock");
+    let (list, sequence) = match guard.as_ref() {
+        Some(t) => {
+            let (l, s) = t.revocations();
+            (l.revoked.clone(), s)
+        }
+        None => (Vec::new(), 0),
+    };
+    let o = state.desk.offset();
+    let revoked: Vec<_> = list
+        .iter()
+        .map(|r| json!({"serial": r.serial, "reason": r.reason, "revoked_at": crate::desk::rfc3339(r.at_ms, o)}))
+        .collect();
+    Ok(Json(json!({"sequence": sequence, "revoked": revoked})).into_response())
 }
 
 async fn get_calendar(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

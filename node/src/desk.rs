@@ -249,6 +249,8 @@ pub struct Desk {
     pub config: NodeConfig,
     pub calendar: std::sync::RwLock<Arc<WorkingCalendar>>,
     pub catalog: std::sync::RwLock<Arc<Catalog>>,
+    /// The nodes of the province this node trusts (`None` on a demo node).
+    pub trust: std::sync::RwLock<Option<motcua_sync::verify::Trust>>,
 }
 
 pub fn rfc3339(ms: i64, offset_minutes: i32) -> String {
@@ -467,7 +469,7 @@ impl Desk {
         Ok((record, folded))
     }
 
-    fn store_doc(
+    pub(crate) fn store_doc(
         &self,
         w: &mut Write,
         doc: &Automerge,

@@ -52,6 +52,10 @@ impl Identity {
         &self.id_hex
     }
 
+    pub fn public_key_bytes(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
     pub fn actor(&self) -> ActorId {
         ActorId::from(self.key.verifying_key().to_bytes())
     }

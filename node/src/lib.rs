@@ -16,6 +16,7 @@ pub mod api;
 pub mod committer;
 pub mod config;
 pub mod desk;
+pub mod exchange;
 pub mod identity;
 pub mod serve;
 pub mod store;

@@ -38,6 +38,14 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Write every dossier of a stopped node, with its signatures and the
+    /// certificates that vouch for them, to an export file (for a merge).
+    Export {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -69,6 +77,40 @@ fn verify_audit(data: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::{Context, anyhow, bail};
+    use std::io::Write;
+    let config = motcua_node::config::NodeConfig::load(data)?
+        .ok_or_else(|| anyhow!("{} holds no motcua node", data.display()))?;
+    let path = data.join(motcua_node::serve::STORE_FILE);
+    if !path.exists() || !data.join(motcua_node::identity::KEY_FILE).exists() {
+        bail!("{} holds no motcua store", data.display());
+    }
+    let identity = motcua_node::identity::Identity::load_or_create(data)?;
+    let store = motcua_node::store::Store::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let export = motcua_node::exchange::export(
+        &store,
+        &config.province_code,
+        &config.unit,
+        identity.node_id(),
+        motcua_node::now_ms(),
+    )?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    f.write_all(&export.encode()).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "exported {} dossiers and {} certificates of unit {} to {}",
+        export.dossiers.len(),
+        export.certificates.len(),
+        config.unit,
+        out.display()
+    );
+    Ok(())
+}
+
 fn main() {
     // glibc gives every thread its own malloc arena and keeps what it frees;
     // with tokio's blocking pool that grows resident memory for nothing.
@@ -92,6 +134,7 @@ fn main() {
         Command::Id { data } => prepare_data_dir(&data)
             .and_then(|_| motcua_node::identity::Identity::load_or_create(&data))
             .map(|id| println!("{}", id.node_id())),
+        Command::Export { data, out } => export(&data, &out),
         Command::Audit { command: AuditCommand::Verify { data } } => verify_audit(&data),
     };
     if let Err(e) = result {

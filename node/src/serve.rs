@@ -81,8 +81,19 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
             c
         }
     };
-    let province = check_bundle(dir, &identity, &config)?;
     let store = Store::open(&dir.join(STORE_FILE)).map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
+    let bundle = check_bundle(dir, &identity, &config, store.meta(REVOCATIONS_META)?.as_deref())?;
+    let trust = match &bundle {
+        Some(b) => {
+            let key = identity.public_key_bytes();
+            let mut w = store.begin()?;
+            w.put_certificate(&key, &serde_json::to_vec(&b.certificate).expect("serializes"))?;
+            w.commit_durable()?;
+            Some(build_trust(&store, b)?)
+        }
+        None => None,
+    };
+    let province = bundle.map(|b| b.province);
     let catalog = match store.meta("catalog")? {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow!("stored catalog is unreadable: {e}"))?,
         None => Catalog::sample(),
@@ -101,6 +112,7 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
         config,
         calendar: std::sync::RwLock::new(Arc::new(calendar)),
         catalog: std::sync::RwLock::new(Arc::new(catalog)),
+        trust: std::sync::RwLock::new(trust),
     }
     .into())
 }
@@ -110,16 +122,29 @@ pub const PROVINCE_FILE: &str = "province.json";
 /// The province's signed revocation list, placed in the bundle by a
 /// technician (and, with sync, kept current from the province).
 pub const REVOCATIONS_FILE: &str = "revocations.json";
+/// Store meta key of the newest signed revocation list received since.
+pub const REVOCATIONS_META: &str = "revocations";
+
+/// What an enrolled node's bundle holds, verified.
+pub struct Bundle {
+    pub province: motcua_sync::cert::ProvinceRecord,
+    pub certificate: motcua_sync::cert::SignedCertificate,
+    /// The province's signed revocation list placed in the bundle, if any.
+    pub revocations: Option<motcua_sync::cert::SignedProvinceDocument>,
+}
 
 /// An enrolled node runs only with a certificate that the province in its
 /// bundle signed for this node's key, unit and role, inside its validity
-/// window. A demo node has no certificate.
+/// window, and not revoked in the newest revocation list it knows (the
+/// bundle's or one received since, `stored_revocations`). A demo node has
+/// no certificate.
 pub fn check_bundle(
     dir: &Path,
     identity: &Identity,
     config: &NodeConfig,
-) -> anyhow::Result<Option<motcua_sync::cert::ProvinceRecord>> {
-    use motcua_sync::cert::{ProvinceRecord, SignedCertificate};
+    stored_revocations: Option<&[u8]>,
+) -> anyhow::Result<Option<Bundle>> {
+    use motcua_sync::cert::{DocumentKind, ProvinceRecord, RevocationList, SignedCertificate, SignedProvinceDocument};
     let cert_path = dir.join(CERTIFICATE_FILE);
     if !cert_path.exists() {
         if config.demo {
@@ -144,15 +169,29 @@ pub fn check_bundle(
     let cert =
         signed.verify(&root, &config.province_code, now_ms()).map_err(|e| anyhow!("certificate refused: {e}"))?;
     signed.check_key(identity.node_id()).map_err(|e| anyhow!("certificate refused: {e}"))?;
+    let mut revocations: Option<SignedProvinceDocument> = None;
     let revocation_file = dir.join(REVOCATIONS_FILE);
     if revocation_file.exists() {
-        let signed: motcua_sync::cert::SignedProvinceDocument = serde_json::from_str(&read(REVOCATIONS_FILE)?)
+        let signed: SignedProvinceDocument = serde_json::from_str(&read(REVOCATIONS_FILE)?)
             .map_err(|e| anyhow!("{REVOCATIONS_FILE} is malformed: {e}"))?;
-        let doc = signed
-            .verify(&root, &province.code, motcua_sync::cert::DocumentKind::Revocations)
+        signed
+            .verify(&root, &province.code, DocumentKind::Revocations)
             .map_err(|e| anyhow!("{REVOCATIONS_FILE} refused: {e}"))?;
-        let list: motcua_sync::cert::RevocationList =
-            serde_json::from_str(&doc.body).map_err(|e| anyhow!("{REVOCATIONS_FILE} body is malformed: {e}"))?;
+        revocations = Some(signed);
+    }
+    if let Some(bytes) = stored_revocations {
+        let stored: SignedProvinceDocument =
+            serde_json::from_slice(bytes).map_err(|e| anyhow!("stored revocation list is unreadable: {e}"))?;
+        stored
+            .verify(&root, &province.code, DocumentKind::Revocations)
+            .map_err(|e| anyhow!("stored revocation list refused: {e}"))?;
+        if revocations.as_ref().is_none_or(|r| r.document.sequence < stored.document.sequence) {
+            revocations = Some(stored);
+        }
+    }
+    if let Some(r) = &revocations {
+        let list: RevocationList = serde_json::from_str(&r.document.body)
+            .map_err(|e| anyhow!("the revocation list's body is malformed: {e}"))?;
         if list.is_revoked(&cert.serial) {
             bail!("certificate refused: serial {} was revoked by the province", cert.serial);
         }
@@ -168,7 +207,27 @@ pub fn check_bundle(
             config.agency_id
         );
     }
-    Ok(Some(province))
+    Ok(Some(Bundle { province, certificate: signed, revocations }))
+}
+
+/// The province's trust as this node starts: its own certificate, every
+/// certificate it stored, and the newest revocation list.
+fn build_trust(store: &Store, bundle: &Bundle) -> anyhow::Result<motcua_sync::verify::Trust> {
+    let mut trust = motcua_sync::verify::Trust::new(&bundle.province)
+        .ok_or_else(|| anyhow!("{PROVINCE_FILE} holds no valid public key"))?;
+    if let Some(r) = &bundle.revocations {
+        trust.set_revocations(r).map_err(|e| anyhow!("revocation list refused: {e}"))?;
+    }
+    trust.admit(&bundle.certificate, None).map_err(|e| anyhow!("{e}"))?;
+    for bytes in store.certificates()? {
+        let c: motcua_sync::cert::SignedCertificate =
+            serde_json::from_slice(&bytes).map_err(|e| anyhow!("a stored certificate is unreadable: {e}"))?;
+        // A stored certificate revoked since is simply not trusted.
+        if let Err(e) = trust.admit(&c, None) {
+            tracing::warn!(node = %c.certificate.node_key, reason = %e, "stored certificate not trusted");
+        }
+    }
+    Ok(trust)
 }
 
 /// Creates the `admin` account on the first start of a data directory.

@@ -45,6 +45,9 @@ const DISABLED: TableDefinition<&str, i64> = TableDefinition::new("disabled_acco
 /// sequence → postcard audit entry.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// name → value (format version, catalog).
+/// Node certificates this node has seen (its own, the old units' of a
+/// merge, and with sync its peers'): node key → signed certificate (JSON).
+const CERTIFICATES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("certificates");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// redb's page cache. Its default (1 GiB) would let a node with 100,000
@@ -151,6 +154,7 @@ impl Store {
             w.tx.open_table(ACCOUNTS)?;
             w.tx.open_table(DISABLED)?;
             w.tx.open_table(AUDIT)?;
+            w.tx.open_table(CERTIFICATES)?;
         }
         w.commit_durable()?;
         Ok(store)
@@ -184,6 +188,28 @@ impl Store {
         t.get(change_hash)?
             .map(|v| Attestation::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
+    }
+
+    /// Every certificate this node has stored (signed JSON).
+    pub fn certificates(&self) -> Result<Vec<Vec<u8>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(CERTIFICATES)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            out.push(row?.1.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with every stored dossier document, in id order.
+    pub fn for_each_doc(&self, mut f: impl FnMut([u8; 16], &[u8])) -> Result<()> {
+        let tx = self.read()?;
+        let t = tx.open_table(DOCS)?;
+        for row in t.iter()? {
+            let (k, v) = row?;
+            f(k.value(), v.value());
+        }
+        Ok(())
     }
 
     /// Open dossiers of an applicant (by identity number) for a procedure.
@@ -550,6 +576,18 @@ impl Write {
     pub fn put_attestation(&mut self, change_hash: &[u8; 32], a: &Attestation) -> Result<()> {
         self.tx.open_table(ATTESTATIONS)?.insert(change_hash, a.to_bytes().as_slice())?;
         Ok(())
+    }
+
+    pub fn put_certificate(&mut self, node_key: &[u8; 32], signed_json: &[u8]) -> Result<()> {
+        self.tx.open_table(CERTIFICATES)?.insert(node_key, signed_json)?;
+        Ok(())
+    }
+
+    pub fn attestation(&self, change_hash: &[u8; 32]) -> Result<Option<Attestation>> {
+        let t = self.tx.open_table(ATTESTATIONS)?;
+        t.get(change_hash)?
+            .map(|v| Attestation::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
     }
 
     pub fn put_account(&mut self, username: &str, bytes: &[u8]) -> Result<()> {

@@ -21,4 +21,5 @@
 
 pub mod attest;
 pub mod cert;
+pub mod export;
 pub mod verify;
