@@ -62,4 +62,3 @@ pub fn event(action: Action, at: i64, unit: &str, node_hex: &str) -> dossier::Ev
         ..dossier::Event::default()
     }
 }
-

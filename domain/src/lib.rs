@@ -27,8 +27,8 @@ pub mod calendar;
 pub mod catalog;
 pub mod codes;
 pub mod dossier;
-pub mod fold;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod fold;
 pub mod stats;
 pub mod workflow;

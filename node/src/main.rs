@@ -100,7 +100,9 @@ fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
         .create_new(true)
         .open(out)
         .with_context(|| format!("cannot create {}", out.display()))?;
-    f.write_all(&export.encode()).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", out.display()))?;
+    f.write_all(&export.encode())
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "exported {} dossiers and {} certificates of unit {} to {}",
         export.dossiers.len(),

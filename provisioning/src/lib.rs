@@ -9,6 +9,8 @@
 //! province root key is written with owner-only permissions and should stay
 //! on an offline machine.
 
+pub mod merge;
+
 use std::io::Write;
 use std::path::Path;
 
@@ -59,14 +61,99 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Provision
     serde_json::from_str(&text).map_err(|e| ProvisionError::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// Creates a province: its root key (`province.key`, mode 0600) and its
-/// public record (`province.json`).
-pub fn init_province(dir: &Path, code: &str, name: &str) -> Result<ProvinceRecord, ProvisionError> {
+/// Environment variable holding the passphrase of an encrypted root key.
+pub const PASSPHRASE_ENV: &str = "MOTCUA_PROVINCE_PASSPHRASE";
+/// Shortest passphrase accepted for a root key.
+pub const PASSPHRASE_MIN_CHARS: usize = 12;
+
+/// An encrypted province root key: Argon2id derives a key from the
+/// passphrase, ChaCha20-Poly1305 seals the root key with it.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealedKey {
+    format: String,
+    m_kib: u32,
+    t: u32,
+    p: u32,
+    salt: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+const SEALED_FORMAT: &str = "motcua-province-key-argon2id-chacha20poly1305-v1";
+
+fn derive(passphrase: &str, salt: &[u8], m_kib: u32, t: u32, p: u32) -> Result<[u8; 32], ProvisionError> {
+    let params = argon2::Params::new(m_kib, t, p, Some(32))
+        .map_err(|e| ProvisionError::Invalid(format!("key derivation parameters: {e}")))?;
+    let mut out = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, &mut out)
+        .map_err(|e| ProvisionError::Invalid(format!("key derivation: {e}")))?;
+    Ok(out)
+}
+
+fn seal(key: &SigningKey, passphrase: &str) -> Result<String, ProvisionError> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let (m_kib, t, p) = (64 * 1024, 3, 1);
+    let salt: [u8; 16] = rand::rng().random();
+    let nonce: [u8; 12] = rand::rng().random();
+    let k = derive(passphrase, &salt, m_kib, t, p)?;
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&k.into());
+    let ciphertext = cipher
+        .encrypt(&nonce.into(), key.to_bytes().as_slice())
+        .map_err(|_| ProvisionError::Invalid("cannot encrypt the root key".into()))?;
+    let sealed = SealedKey {
+        format: SEALED_FORMAT.into(),
+        m_kib,
+        t,
+        p,
+        salt: hex::encode(salt),
+        nonce: hex::encode(nonce),
+        ciphertext: hex::encode(ciphertext),
+    };
+    Ok(serde_json::to_string_pretty(&sealed).expect("serializes"))
+}
+
+fn unseal(text: &str, passphrase: &str) -> Result<[u8; 32], ProvisionError> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let bad = |what: &str| ProvisionError::Invalid(format!("{PROVINCE_KEY_FILE} is damaged: {what}"));
+    let sealed: SealedKey = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+    if sealed.format != SEALED_FORMAT {
+        return Err(bad(&format!("unknown format '{}'", sealed.format)));
+    }
+    let salt = hex::decode(&sealed.salt).map_err(|_| bad("salt"))?;
+    let nonce: [u8; 12] =
+        hex::decode(&sealed.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(|| bad("nonce"))?;
+    let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| bad("ciphertext"))?;
+    let k = derive(passphrase, &salt, sealed.m_kib, sealed.t, sealed.p)?;
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&k.into());
+    let plain = cipher.decrypt(&nonce.into(), ciphertext.as_slice()).map_err(|_| {
+        ProvisionError::Invalid(format!("wrong passphrase for {PROVINCE_KEY_FILE} (or the file was altered)"))
+    })?;
+    plain.try_into().map_err(|_| bad("the sealed key is not 32 bytes"))
+}
+
+/// Creates a province: its root key (`province.key`, mode 0600; sealed
+/// with `passphrase` when one is given) and its public record
+/// (`province.json`).
+pub fn init_province(
+    dir: &Path,
+    code: &str,
+    name: &str,
+    passphrase: Option<&str>,
+) -> Result<ProvinceRecord, ProvisionError> {
     if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ProvisionError::Invalid(format!("province code '{code}' is not two digits")));
     }
     if name.trim().is_empty() {
         return Err(ProvisionError::Invalid("the province needs a name".into()));
+    }
+    if let Some(p) = passphrase
+        && p.chars().count() < PASSPHRASE_MIN_CHARS
+    {
+        return Err(ProvisionError::Invalid(format!(
+            "the passphrase needs at least {PASSPHRASE_MIN_CHARS} characters"
+        )));
     }
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let key_path = dir.join(PROVINCE_KEY_FILE);
@@ -74,7 +161,11 @@ pub fn init_province(dir: &Path, code: &str, name: &str) -> Result<ProvinceRecor
         return Err(ProvisionError::Exists(key_path.display().to_string()));
     }
     let key = SigningKey::generate(&mut rand::rng());
-    write_private(&key_path, hex::encode(key.to_bytes()).as_bytes())?;
+    let text = match passphrase {
+        Some(p) => seal(&key, p)?,
+        None => hex::encode(key.to_bytes()),
+    };
+    write_private(&key_path, text.as_bytes())?;
     let record = ProvinceRecord {
         code: code.into(),
         name: name.trim().into(),
@@ -84,15 +175,26 @@ pub fn init_province(dir: &Path, code: &str, name: &str) -> Result<ProvinceRecor
     Ok(record)
 }
 
-/// Loads a province's record and root key.
+/// Loads a province's record and root key; an encrypted key is opened with
+/// the passphrase in `MOTCUA_PROVINCE_PASSPHRASE`.
 pub fn load_province(dir: &Path) -> Result<(ProvinceRecord, SigningKey), ProvisionError> {
     let record: ProvinceRecord = read_json(&dir.join(PROVINCE_FILE))?;
     let key_path = dir.join(PROVINCE_KEY_FILE);
     let text = std::fs::read_to_string(&key_path).map_err(|e| io(&key_path, e))?;
-    let bytes: [u8; 32] = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| ProvisionError::Invalid(format!("{} does not hold a key", key_path.display())))?;
+    let bytes: [u8; 32] = if text.trim_start().starts_with('{') {
+        let passphrase = std::env::var(PASSPHRASE_ENV).map_err(|_| {
+            ProvisionError::Invalid(format!(
+                "{} is encrypted: set {PASSPHRASE_ENV} to its passphrase",
+                key_path.display()
+            ))
+        })?;
+        unseal(&text, &passphrase)?
+    } else {
+        hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ProvisionError::Invalid(format!("{} does not hold a key", key_path.display())))?
+    };
     let key = SigningKey::from_bytes(&bytes);
     if hex::encode(key.verifying_key().to_bytes()) != record.public_key {
         return Err(ProvisionError::Invalid("province.key does not belong to province.json".into()));
@@ -164,6 +266,7 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
         role: e.role,
         not_before_ms: e.now_ms - 24 * 3_600_000,
         not_after_ms: e.now_ms + e.valid_days as i64 * 86_400_000,
+        previous_key: None,
     };
     let signed = SignedCertificate::sign(certificate, &root);
     if let Some(key) = secret {
@@ -185,6 +288,94 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
     };
     config.save(out).map_err(|err| ProvisionError::Io(err.to_string()))?;
     Ok(signed)
+}
+
+/// Reads a bundle's certificate and checks that this province signed it
+/// and has not revoked it (it may have expired: that is what renewal is for).
+fn bundle_certificate(
+    province: &ProvinceRecord,
+    root: &SigningKey,
+    province_dir: &Path,
+    bundle: &Path,
+) -> Result<Certificate, ProvisionError> {
+    let signed: SignedCertificate = read_json(&bundle.join(CERTIFICATE_FILE))?;
+    let c = signed
+        .verify(&root.verifying_key(), &province.code, signed.certificate.not_before_ms)
+        .map_err(|e| ProvisionError::Invalid(format!("{}: {e}", bundle.join(CERTIFICATE_FILE).display())))?
+        .clone();
+    let revocations = province_dir.join(REVOCATIONS_FILE);
+    if revocations.exists() && read_json::<RevocationList>(&revocations)?.is_revoked(&c.serial) {
+        return Err(ProvisionError::Invalid(format!("certificate {} was revoked; enroll the unit anew", c.serial)));
+    }
+    Ok(c)
+}
+
+/// Replaces a bundle's certificate with `next`, keeping the old one beside
+/// it as `certificate-SERIAL.json`; the replacement is atomic.
+fn replace_certificate(bundle: &Path, old: &Certificate, next: &SignedCertificate) -> Result<(), ProvisionError> {
+    let current = bundle.join(CERTIFICATE_FILE);
+    let kept = bundle.join(format!("certificate-{}.json", old.serial));
+    std::fs::copy(&current, &kept).map_err(|e| io(&kept, e))?;
+    let tmp = bundle.join(format!("{CERTIFICATE_FILE}.tmp"));
+    write_json(&tmp, next)?;
+    std::fs::rename(&tmp, &current).map_err(|e| io(&current, e))
+}
+
+fn reissue(old: &Certificate, node_key: String, valid_days: u32, now_ms: i64, previous: Option<String>) -> Certificate {
+    let serial: [u8; 16] = rand::rng().random();
+    Certificate {
+        serial: hex::encode(serial),
+        node_key,
+        not_before_ms: now_ms - 24 * 3_600_000,
+        not_after_ms: now_ms + valid_days as i64 * 86_400_000,
+        previous_key: previous,
+        ..old.clone()
+    }
+}
+
+/// Renews a bundle's certificate: same key, unit and role, a new serial and
+/// validity window. The node picks it up on its next start.
+pub fn renew(
+    province_dir: &Path,
+    bundle: &Path,
+    valid_days: u32,
+    now_ms: i64,
+) -> Result<SignedCertificate, ProvisionError> {
+    let (province, root) = load_province(province_dir)?;
+    let old = bundle_certificate(&province, &root, province_dir, bundle)?;
+    let next = SignedCertificate::sign(reissue(&old, old.node_key.clone(), valid_days, now_ms, None), &root);
+    replace_certificate(bundle, &old, &next)?;
+    Ok(next)
+}
+
+/// Rotates the key of a (stopped) node's bundle: a new node key replaces
+/// the old one, and a certificate for the same unit and role names the old
+/// key as the one it succeeds. What the old key signed stays verifiable;
+/// revoke its serial too if the old key may have leaked.
+pub fn rotate(
+    province_dir: &Path,
+    bundle: &Path,
+    valid_days: u32,
+    now_ms: i64,
+) -> Result<SignedCertificate, ProvisionError> {
+    let (province, root) = load_province(province_dir)?;
+    let old = bundle_certificate(&province, &root, province_dir, bundle)?;
+    let key_path = bundle.join(motcua_node::identity::KEY_FILE);
+    if !key_path.exists() {
+        return Err(ProvisionError::Invalid(format!(
+            "{} holds no node key; rotate on the machine that holds it",
+            bundle.display()
+        )));
+    }
+    let key = SigningKey::generate(&mut rand::rng());
+    let public = hex::encode(key.verifying_key().to_bytes());
+    let next = SignedCertificate::sign(reissue(&old, public, valid_days, now_ms, Some(old.node_key.clone())), &root);
+    let tmp = bundle.join("node.key.new");
+    std::fs::remove_file(&tmp).ok();
+    write_private(&tmp, hex::encode(key.to_bytes()).as_bytes())?;
+    replace_certificate(bundle, &old, &next)?;
+    std::fs::rename(&tmp, &key_path).map_err(|e| io(&key_path, e))?;
+    Ok(next)
 }
 
 /// Signs a province catalog (checked row by row first) as a province-wide
@@ -311,12 +502,12 @@ mod tests {
     fn a_province_signs_bundles_that_verify_and_never_overwrites_its_key() {
         let dir = tempfile::tempdir().unwrap();
         let province = dir.path().join("province");
-        let record = init_province(&province, "56", "Tỉnh Thử").unwrap();
+        let record = init_province(&province, "56", "Tỉnh Thử", None).unwrap();
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(province.join(PROVINCE_KEY_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(matches!(init_province(&province, "56", "Tỉnh Thử"), Err(ProvisionError::Exists(_))));
-        assert!(matches!(init_province(&dir.path().join("x"), "5", "x"), Err(ProvisionError::Invalid(_))));
+        assert!(matches!(init_province(&province, "56", "Tỉnh Thử", None), Err(ProvisionError::Exists(_))));
+        assert!(matches!(init_province(&dir.path().join("x"), "5", "x", None), Err(ProvisionError::Invalid(_))));
         let e = Enrollment {
             role: NodeRole::Commune,
             unit: "22015".into(),

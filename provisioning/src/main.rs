@@ -25,6 +25,10 @@ enum Command {
         code: String,
         #[arg(long)]
         name: String,
+        /// Seal the root key with the passphrase in MOTCUA_PROVINCE_PASSPHRASE
+        /// (Argon2id + ChaCha20-Poly1305); every later command then needs it.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// Write a node bundle (key, certificate, configuration) that `motcua serve --data OUT` runs.
     Enroll {
@@ -92,8 +96,55 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Show a bundle's certificate and whether it verifies.
-    Inspect { bundle: PathBuf },
+    /// Give a bundle's key a fresh certificate (new serial and validity window) before it expires.
+    Renew {
+        #[arg(long)]
+        province: PathBuf,
+        /// The bundle or the stopped node's data directory.
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long = "valid-days", default_value_t = VALID_DAYS_DEFAULT)]
+        valid_days: u32,
+    },
+    /// Give a unit a new node key, certified as succeeding the old one.
+    Rotate {
+        #[arg(long)]
+        province: PathBuf,
+        /// The stopped node's data directory (holding node.key).
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long = "valid-days", default_value_t = VALID_DAYS_DEFAULT)]
+        valid_days: u32,
+    },
+    /// Bring old communes' dossiers into the node of the new commune formed from them.
+    Merge {
+        #[arg(long)]
+        province: PathBuf,
+        /// The new commune's stopped, enrolled node (data directory).
+        #[arg(long)]
+        into: PathBuf,
+        /// An old unit's export file (`motcua export`) or stopped data directory (repeatable).
+        #[arg(long = "from", required = true)]
+        from: Vec<PathBuf>,
+        /// JSON mapping of old units to new ones, with address rules for split units.
+        #[arg(long)]
+        mapping: PathBuf,
+        /// Who is recorded as handing the dossiers over.
+        #[arg(long, default_value = "technician")]
+        officer: String,
+        /// Write the full report (every dossier and where it went) as JSON.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Show what a bundle, certificate or export file contains and whether it verifies.
+    Inspect {
+        /// A bundle directory, a certificate.json or an export file.
+        path: PathBuf,
+        /// The province directory (or province.json) to verify against;
+        /// a bundle carries its own.
+        #[arg(long)]
+        province: Option<PathBuf>,
+    },
     /// Check a province catalog file (CSV or JSON) row by row before import.
     CheckCatalog {
         file: PathBuf,
@@ -132,13 +183,144 @@ fn write_signed(
     }
 }
 
+fn print_merge(r: &motcua_provisioning::merge::MergeReport) {
+    use motcua_provisioning::merge::per_unit;
+    for s in &r.sources {
+        println!("source {s}");
+    }
+    let line = |label: &str, entries: &[motcua_provisioning::merge::Entry]| {
+        let counts: Vec<String> = per_unit(entries).into_iter().map(|(u, n)| format!("{u}: {n}")).collect();
+        println!("{label}: {} ({})", entries.len(), counts.join(", "));
+    };
+    line(&format!("handed over to {}", r.into_unit), &r.merged);
+    line("already held by this unit", &r.already_merged);
+    line("for other new units (merge them there)", &r.other_units);
+    line("unmapped", &r.unmapped);
+    for e in &r.unmapped {
+        println!("  unmapped {} (old unit {}): {}", e.code, e.from_unit, e.detail);
+    }
+    line("rejected", &r.rejected);
+    for e in &r.rejected {
+        println!("  rejected {} (old unit {}): {}", e.code, e.from_unit, e.detail);
+    }
+    for c in &r.refused_certificates {
+        println!("  certificate refused: {c}");
+    }
+}
+
+/// Reads the province record from a province directory or a province.json.
+fn province_record(path: &std::path::Path) -> ProvinceRecord {
+    let file = if path.is_dir() { path.join(PROVINCE_FILE) } else { path.to_path_buf() };
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| fail(format!("{}: {e}", file.display())));
+    serde_json::from_str(&text).unwrap_or_else(|e| fail(format!("{}: {e}", file.display())))
+}
+
+fn inspect(path: &std::path::Path, province: Option<&std::path::Path>) {
+    let province = match province {
+        Some(p) => Some(province_record(p)),
+        None if path.is_dir() => Some(province_record(path)),
+        None => None,
+    };
+    let root =
+        province.as_ref().map(|p| p.verifying_key().unwrap_or_else(|| fail("province.json holds no valid public key")));
+    let cert_file = if path.is_dir() { path.join(CERTIFICATE_FILE) } else { path.to_path_buf() };
+    let bytes = std::fs::read(&cert_file).unwrap_or_else(|e| fail(format!("{}: {e}", cert_file.display())));
+    if bytes.starts_with(motcua_sync::export::MAGIC) {
+        let export = motcua_sync::export::Export::decode(&bytes).unwrap_or_else(|e| fail(e));
+        println!(
+            "export of unit {} (province {}), node {}, made at {} (ms): {} dossiers, {} certificates; checksum verifies",
+            export.unit,
+            export.province_code,
+            export.node_key,
+            export.exported_at_ms,
+            export.dossiers.len(),
+            export.certificates.len()
+        );
+        for c in &export.certificates {
+            let verdict = match (&root, &province) {
+                (Some(root), Some(p)) => match c.verify(root, &p.code, c.certificate.not_before_ms) {
+                    Ok(_) => "signed by the province".to_string(),
+                    Err(e) => format!("does not verify: {e}"),
+                },
+                _ => "not checked (give --province)".into(),
+            };
+            println!(
+                "  certificate {} {} {}: {verdict}",
+                c.certificate.role.as_str(),
+                c.certificate.unit,
+                c.certificate.node_key
+            );
+        }
+        return;
+    }
+    let signed: SignedCertificate = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| fail(format!("{}: not a certificate: {e}", cert_file.display())));
+    println!("{}", serde_json::to_string_pretty(&signed.certificate).expect("serializes"));
+    let (Some(root), Some(province)) = (root, province) else {
+        fail("give --province to check the signature");
+    };
+    match signed.verify(&root, &province.code, now_ms()) {
+        Ok(_) => println!("verifies against province {} ({})", province.code, province.name),
+        Err(e) => fail(format!("does not verify: {e}")),
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Command::InitProvince { dir, code, name } => match motcua_provisioning::init_province(&dir, &code, &name) {
-            Ok(p) => println!("province {} ({}) created; root public key {}", p.code, p.name, p.public_key),
-            Err(e) => fail(e),
-        },
+        Command::InitProvince { dir, code, name, encrypt } => {
+            let passphrase = encrypt.then(|| {
+                std::env::var(motcua_provisioning::PASSPHRASE_ENV).unwrap_or_else(|_| {
+                    fail(format!("--encrypt needs the passphrase in {}", motcua_provisioning::PASSPHRASE_ENV))
+                })
+            });
+            match motcua_provisioning::init_province(&dir, &code, &name, passphrase.as_deref()) {
+                Ok(p) => println!(
+                    "province {} ({}) created; root public key {}{}",
+                    p.code,
+                    p.name,
+                    p.public_key,
+                    if encrypt { "; root key encrypted" } else { "" }
+                ),
+                Err(e) => fail(e),
+            }
+        }
+        Command::Renew { province, bundle, valid_days } => {
+            match motcua_provisioning::renew(&province, &bundle, valid_days, now_ms()) {
+                Ok(c) => println!(
+                    "certificate renewed for {} {}: serial {}, valid until {} (ms); restart the node to use it",
+                    c.certificate.role.as_str(),
+                    c.certificate.unit,
+                    c.certificate.serial,
+                    c.certificate.not_after_ms
+                ),
+                Err(e) => fail(e),
+            }
+        }
+        Command::Rotate { province, bundle, valid_days } => {
+            match motcua_provisioning::rotate(&province, &bundle, valid_days, now_ms()) {
+                Ok(c) => println!(
+                    "key rotated for {} {}: new node id {}, serial {}; it succeeds {}. If the old key may have leaked, revoke its serial.",
+                    c.certificate.role.as_str(),
+                    c.certificate.unit,
+                    c.certificate.node_key,
+                    c.certificate.serial,
+                    c.certificate.previous_key.as_deref().unwrap_or("-")
+                ),
+                Err(e) => fail(e),
+            }
+        }
+        Command::Merge { province, into, from, mapping, officer, report } => {
+            let mapping = motcua_provisioning::merge::Mapping::load(&mapping).unwrap_or_else(|e| fail(e));
+            let r = motcua_provisioning::merge::merge(&province, &into, &from, &mapping, &officer, now_ms())
+                .unwrap_or_else(|e| fail(e));
+            print_merge(&r);
+            if let Some(path) = report {
+                let text = serde_json::to_string_pretty(&r).expect("serializes");
+                std::fs::write(&path, text).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+                println!("full report written to {}", path.display());
+            }
+        }
         Command::Enroll { province, role, unit, name, agency_id, out, valid_days, province_node, node_id } => {
             let e = Enrollment { role, unit, name, agency_id, valid_days, province_node, node_id, now_ms: now_ms() };
             match motcua_provisioning::enroll(&province, &e, &out) {
@@ -165,22 +347,7 @@ fn main() {
             let sequence = signed.as_ref().map(|s| s.document.sequence).unwrap_or(0);
             write_signed(signed, &out, "revocation list", &format!("revocations-{sequence}"), sequence);
         }
-        Command::Inspect { bundle } => {
-            let read = |name: &str| {
-                std::fs::read_to_string(bundle.join(name))
-                    .unwrap_or_else(|e| fail(format!("{}: {e}", bundle.join(name).display())))
-            };
-            let signed: SignedCertificate =
-                serde_json::from_str(&read(CERTIFICATE_FILE)).unwrap_or_else(|e| fail(format!("certificate: {e}")));
-            let province: ProvinceRecord =
-                serde_json::from_str(&read(PROVINCE_FILE)).unwrap_or_else(|e| fail(format!("province: {e}")));
-            println!("{}", serde_json::to_string_pretty(&signed.certificate).expect("serializes"));
-            let root = province.verifying_key().unwrap_or_else(|| fail("province.json holds no valid public key"));
-            match signed.verify(&root, &province.code, now_ms()) {
-                Ok(_) => println!("verifies against province {} ({})", province.code, province.name),
-                Err(e) => fail(format!("does not verify: {e}")),
-            }
-        }
+        Command::Inspect { path, province } => inspect(&path, province.as_deref()),
         Command::CheckCatalog { file, version } => match motcua_provisioning::check_catalog(&file, &version) {
             Ok(c) => {
                 let cases: usize = c.procedures.iter().map(|p| p.cases.len()).sum();

@@ -54,6 +54,12 @@ pub struct Certificate {
     pub role: NodeRole,
     pub not_before_ms: i64,
     pub not_after_ms: i64,
+    /// After a key rotation: the unit's previous node key, which this
+    /// certificate succeeds. Absent otherwise (and then not part of the
+    /// signed bytes, so certificates issued before the field existed still
+    /// verify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_key: Option<String>,
 }
 
 /// A certificate with the province root's signature (hex).
@@ -144,6 +150,7 @@ mod tests {
             role: NodeRole::Commune,
             not_before_ms: 1_000,
             not_after_ms: 2_000,
+            previous_key: None,
         }
     }
 

@@ -138,8 +138,7 @@ impl Trust {
     /// Checks a succession document signed by the province root.
     pub fn succession(&self, signed_json: &str) -> Result<Succession, String> {
         let signed: SignedProvinceDocument = serde_json::from_str(signed_json).map_err(|e| e.to_string())?;
-        let d =
-            signed.verify(&self.root, &self.province_code, DocumentKind::Succession).map_err(|e| e.to_string())?;
+        let d = signed.verify(&self.root, &self.province_code, DocumentKind::Succession).map_err(|e| e.to_string())?;
         serde_json::from_str(&d.body).map_err(|e| e.to_string())
     }
 }

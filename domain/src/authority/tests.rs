@@ -30,11 +30,10 @@ fn a_whole_document_lists_every_actor_and_event_as_new() {
     dossier::append_event(&mut agency_doc, &processed).unwrap();
 
     let all = check_additions(&agency_doc, &[], OFFSET).unwrap();
-    assert_eq!(all.events.iter().map(|e| e.action).collect::<Vec<_>>(), [
-        Action::Receive,
-        Action::Transfer,
-        Action::Processed
-    ]);
+    assert_eq!(
+        all.events.iter().map(|e| e.action).collect::<Vec<_>>(),
+        [Action::Receive, Action::Transfer, Action::Processed]
+    );
     assert_eq!(all.actors.len(), 2);
     let latest_agency = agency_doc.get_heads()[0];
     assert!(all.actors.iter().any(|(a, h)| a.to_hex_string() == agency && *h == latest_agency));
@@ -59,8 +58,11 @@ fn a_result_recorded_by_a_unit_that_does_not_hold_the_dossier_is_refused() {
     processed.result = Some("Kết quả giả".into());
     dossier::append_event(&mut other, &processed).unwrap();
     let err = check_additions(&other, &known, OFFSET).unwrap_err();
-    assert!(matches!(&err, AuthorityError::Refused { action, reason, .. }
-        if action == "processed" && reason.contains("only the unit holding it")), "{err}");
+    assert!(
+        matches!(&err, AuthorityError::Refused { action, reason, .. }
+        if action == "processed" && reason.contains("only the unit holding it")),
+        "{err}"
+    );
     // The receiving commune itself, after handing the dossier to the agency.
     let mut processed = event(Action::Processed, T0 + DAY_MS, COMMUNE, &commune);
     processed.result = Some("Kết quả".into());

@@ -36,6 +36,7 @@ fn cert(root: &SigningKey, node: &SigningKey, unit: &str, role: NodeRole, serial
             role,
             not_before_ms: 0,
             not_after_ms: 10,
+            previous_key: None,
         },
         root,
     )
