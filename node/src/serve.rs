@@ -81,8 +81,14 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
             c
         }
     };
+    // A bundle that is refused leaves no store behind.
+    let mut bundle = check_bundle(dir, &identity, &config, None)?;
     let store = Store::open(&dir.join(STORE_FILE)).map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
-    let bundle = check_bundle(dir, &identity, &config, store.meta(REVOCATIONS_META)?.as_deref())?;
+    if let Some(stored) = store.meta(REVOCATIONS_META)?
+        && bundle.is_some()
+    {
+        bundle = check_bundle(dir, &identity, &config, Some(&stored))?;
+    }
     let trust = match &bundle {
         Some(b) => {
             let key = identity.public_key_bytes();

@@ -55,10 +55,10 @@ pub struct Certificate {
     pub not_before_ms: i64,
     pub not_after_ms: i64,
     /// After a key rotation: the unit's previous node key, which this
-    /// certificate succeeds. Absent otherwise (and then not part of the
+    /// certificate succeeds. Absent otherwise, and then not part of the
     /// signed bytes, so certificates issued before the field existed still
-    /// verify).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// verify.
+    #[serde(default)]
     pub previous_key: Option<String>,
 }
 
@@ -91,7 +91,23 @@ pub enum CertError {
 
 fn message(c: &Certificate) -> Vec<u8> {
     let mut m = CONTEXT.to_vec();
-    m.extend(postcard::to_allocvec(c).expect("in-memory serialization"));
+    let fields = (
+        c.version,
+        &c.serial,
+        &c.province_code,
+        &c.node_key,
+        &c.unit,
+        &c.unit_name,
+        &c.agency_id,
+        c.role,
+        c.not_before_ms,
+        c.not_after_ms,
+    );
+    m.extend(postcard::to_allocvec(&fields).expect("in-memory serialization"));
+    if let Some(previous) = &c.previous_key {
+        m.extend_from_slice(b"previous_key\0");
+        m.extend_from_slice(previous.as_bytes());
+    }
     m
 }
 
@@ -173,6 +189,15 @@ mod tests {
         bad_sig.signature = "zz".into();
         assert_eq!(bad_sig.verify(&vk, "56", 1_500), Err(CertError::MalformedSignature));
         assert!(signed.check_key(&hex::encode(node.verifying_key().to_bytes())).is_ok());
+        let mut relinked = signed.clone();
+        relinked.certificate.previous_key = Some("00".repeat(32));
+        assert_eq!(relinked.verify(&vk, "56", 1_500), Err(CertError::BadSignature), "the link is signed");
+        let mut rotated = cert(&node);
+        rotated.previous_key = Some("11".repeat(32));
+        let rotated = SignedCertificate::sign(rotated, &root);
+        assert!(rotated.verify(&vk, "56", 1_500).is_ok());
+        let bytes = postcard::to_allocvec(&rotated).unwrap();
+        assert_eq!(postcard::from_bytes::<SignedCertificate>(&bytes).unwrap(), rotated);
         assert!(signed.check_key(&hex::encode(root.verifying_key().to_bytes())).is_err());
     }
 }

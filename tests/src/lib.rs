@@ -251,3 +251,51 @@ pub fn dossier_request(procedure: &str, n: u32) -> Value {
         "channel": "direct"
     })
 }
+
+/// Runs `motcua-provision` and returns (exit code, stdout, stderr).
+pub fn provision(args: &[&str]) -> (i32, String, String) {
+    provision_env(args, &[])
+}
+
+pub fn provision_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(binary("motcua-provision"));
+    cmd.args(args).env_remove("MOTCUA_PROVINCE_PASSPHRASE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Creates province `code` in `dir`.
+pub fn init_province(dir: &Path, code: &str) {
+    let (c, _, err) =
+        provision(&["init-province", "--dir", dir.to_str().unwrap(), "--code", code, "--name", "Tỉnh Thử"]);
+    assert_eq!(c, 0, "{err}");
+}
+
+/// Enrolls a node bundle into `out`.
+pub fn enroll_as(province: &Path, role: &str, unit: &str, agency: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "enroll",
+        "--province",
+        province.to_str().unwrap(),
+        "--role",
+        role,
+        "--unit",
+        unit,
+        "--name",
+        "Đơn vị thử",
+        "--agency-id",
+        agency,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (c, _, err) = provision(&args);
+    assert_eq!(c, 0, "{err}");
+}

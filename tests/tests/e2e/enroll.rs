@@ -4,22 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use motcua_tests::{Node, binary};
-
-fn provision(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary("motcua-provision")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn init(dir: &Path, code: &str) {
-    let (c, _, err) =
-        provision(&["init-province", "--dir", dir.to_str().unwrap(), "--code", code, "--name", "Tỉnh Thử"]);
-    assert_eq!(c, 0, "{err}");
-}
+use motcua_tests::{Node, binary, enroll_as, init_province as init, provision};
 
 fn enroll(province: &Path, unit: &str, out: &Path, extra: &[&str]) {
     enroll_as(province, "commune", unit, "000.21.45.H56", out, extra);
@@ -282,27 +267,6 @@ fn a_revoked_certificate_is_refused_and_others_are_not() {
     let edited = text.replacen(&serial(&stolen), &"0".repeat(32), 1);
     std::fs::write(stolen.join("revocations.json"), edited).unwrap();
     assert!(refused(&stolen).contains("revocations.json refused"));
-}
-
-fn enroll_as(province: &Path, role: &str, unit: &str, agency: &str, out: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "enroll",
-        "--province",
-        province.to_str().unwrap(),
-        "--role",
-        role,
-        "--unit",
-        unit,
-        "--name",
-        "Đơn vị thử",
-        "--agency-id",
-        agency,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let (c, _, err) = provision(&args);
-    assert_eq!(c, 0, "{err}");
 }
 
 /// A province, its provincial node, two communes (one of whose keys was

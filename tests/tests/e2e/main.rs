@@ -6,4 +6,5 @@ mod catalog;
 mod cli;
 mod crash;
 mod enroll;
+mod merge;
 mod workflow;
