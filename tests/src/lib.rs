@@ -162,8 +162,12 @@ impl Node {
 
     /// Posts raw bytes with a content type.
     pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        self.post_raw_as(None, path, content_type, body)
+    }
+
+    pub fn post_raw_as(&self, token: Option<&str>, path: &str, content_type: &str, body: &[u8]) -> Answer {
         let mut req = self.agent.post(&self.url(path)).header("Content-Type", content_type);
-        if let Some(a) = self.auth(None) {
+        if let Some(a) = self.auth(token) {
             req = req.header("Authorization", a);
         }
         answer(req.send(body))

@@ -6,5 +6,6 @@ mod catalog;
 mod cli;
 mod crash;
 mod enroll;
+mod keys;
 mod merge;
 mod workflow;
