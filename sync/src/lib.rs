@@ -22,4 +22,5 @@
 pub mod attest;
 pub mod cert;
 pub mod export;
+pub mod reconcile;
 pub mod verify;

@@ -178,11 +178,7 @@ fn check_event(trust: &Trust, e: &NewEvent) -> Result<(), Rejection> {
     if e.unit != cert.unit {
         return Err(Rejection::UnitMismatch { index: e.index, claimed: e.unit.clone(), certified: cert.unit.clone() });
     }
-    let may = match (cert.role, e.action) {
-        (NodeRole::Province, _) => false,
-        (NodeRole::Agency, Action::Handover) => false,
-        _ => true,
-    };
+    let may = !matches!((cert.role, e.action), (NodeRole::Province, _) | (NodeRole::Agency, Action::Handover));
     if !may {
         return Err(Rejection::RoleMayNot { index: e.index, role: cert.role.as_str(), action: e.action.as_str() });
     }
