@@ -2,9 +2,11 @@
 //!
 //! Owns what crosses the wire between nodes: attestations (a node's ed25519
 //! signature over an Automerge change hash), node certificates signed by the
-//! province root, and — as the sync network is
-//! built — versioned wire messages, the handshake, doc-set reconciliation
-//! and per-document sync sessions.
+//! province root, the admission of incoming dossier documents
+//! ([`verify`]), the export file ([`export`]), range-based reconciliation of
+//! which documents differ ([`reconcile`]), and — as the sync network is
+//! built — versioned wire messages, the handshake and per-document sync
+//! sessions.
 //!
 //! It never touches a socket, a clock or a file: the node's driver feeds it
 //! bytes and instants and carries out what it asks for.
