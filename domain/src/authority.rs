@@ -112,12 +112,7 @@ pub fn check_additions(
     let new_hashes: HashSet<ChangeHash> = new.iter().map(|c| c.hash()).collect();
     let events_list = list_id(doc, "events")?;
     let participants_list = list_id(doc, "participants")?;
-    let mut latest: HashMap<ActorId, (u64, ChangeHash)> = HashMap::new();
     for change in &new {
-        let slot = latest.entry(change.actor_id().clone()).or_insert((0, change.hash()));
-        if change.seq() >= slot.0 {
-            *slot = (change.seq(), change.hash());
-        }
         if change.deps().is_empty() {
             continue;
         }
@@ -197,9 +192,23 @@ pub fn check_additions(
             receiving_unit_before,
         });
     }
+    Ok(Additions { actors: latest_changes(doc, known), events, record })
+}
+
+/// Each actor with changes beyond `since`, and the hash of its latest
+/// change, sorted by actor. A signature on that change vouches for all of
+/// the actor's earlier ones, because a change hash covers its dependencies.
+pub fn latest_changes(doc: &Automerge, since: &[ChangeHash]) -> Vec<(ActorId, ChangeHash)> {
+    let mut latest: HashMap<ActorId, (u64, ChangeHash)> = HashMap::new();
+    for m in doc.get_changes_meta(since) {
+        let slot = latest.entry(m.actor.into_owned()).or_insert((0, m.hash));
+        if m.seq >= slot.0 {
+            *slot = (m.seq, m.hash);
+        }
+    }
     let mut actors: Vec<(ActorId, ChangeHash)> = latest.into_iter().map(|(a, (_, h))| (a, h)).collect();
     actors.sort();
-    Ok(Additions { actors, events, record })
+    actors
 }
 
 /// Every change in the causal past of `of`, excluding `of` itself.

@@ -6,7 +6,8 @@ use automerge::ActorId;
 
 use crate::calendar::{DAY_MS, TimeUnit};
 use crate::dossier::{self, Applicant, Channel, DossierId, NewDossier, ProcedureSnapshot, Reception, SupplementMode};
-use crate::workflow::Action;
+use crate::stats::DossierSummary;
+use crate::workflow::{Action, Status};
 
 pub const COMMUNE: &str = "26734";
 pub const AGENCY: &str = "000.00.12.H56";
@@ -60,5 +61,31 @@ pub fn event(action: Action, at: i64, unit: &str, node_hex: &str) -> dossier::Ev
         node: node_hex.into(),
         officer: "officer".into(),
         ..dossier::Event::default()
+    }
+}
+
+/// A summary of an accepted, direct dossier received at `T0` by `COMMUNE`.
+pub fn summary(n: u8) -> DossierSummary {
+    DossierSummary {
+        id: [n; 16],
+        code: format!("X-251117-{n:04}"),
+        procedure_code: "2.000720".into(),
+        procedure_name: "p".into(),
+        applicant_name: "a".into(),
+        applicant_id_number: "000000000001".into(),
+        receiving_unit: COMMUNE.into(),
+        holder_unit: COMMUNE.into(),
+        channel: Channel::Direct,
+        state: Status::Accepted,
+        received_at: T0,
+        due_at: Some(T0 + 3 * DAY_MS),
+        paused_since: None,
+        result_ready_at: None,
+        returned_at: None,
+        closed_at: None,
+        closing: None,
+        on_time: None,
+        supplement_requests: 0,
+        conflicts: 0,
     }
 }

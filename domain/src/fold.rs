@@ -184,10 +184,14 @@ fn apply(
     }
     let e = &recorded.event;
     let action = e.action.ok_or("event has no kind")?;
+    if (action == Action::Receive) != (index == 0) {
+        return Err(if index == 0 {
+            "the first event of a dossier must be its receipt".into()
+        } else {
+            "a dossier is received only once".into()
+        });
+    }
     if action == Action::Receive {
-        if index != 0 {
-            return Err("a dossier is received only once".into());
-        }
         if recorded.author != record.reception.node {
             return Err("the receive event was not written by the receiving node".into());
         }
@@ -195,9 +199,6 @@ fn apply(
             return Err(format!("the receive event names unit {}, not the receiving unit", e.unit));
         }
     } else if action == Action::Handover {
-        if index == 0 {
-            return Err("the first event of a dossier must be its receipt".into());
-        }
         let to = e.to_unit.clone().ok_or("a handover names no unit")?;
         if e.unit != to {
             return Err(format!("a handover to {to} is recorded by {to} itself, not by {}", e.unit));
@@ -210,9 +211,6 @@ fn apply(
         }
         f.receiving_unit = to;
     } else {
-        if index == 0 {
-            return Err("the first event of a dossier must be its receipt".into());
-        }
         let actor = Actor { unit: &e.unit, roles: None, at_ms: e.at, utc_offset_minutes };
         let outcome = transition(action, &f.situation(record), &actor).map_err(|r| r.to_string())?;
         let from = f.state;

@@ -10,16 +10,23 @@
 
 use std::collections::HashMap;
 
+use std::path::Path;
+
+use anyhow::{anyhow, bail};
 use automerge::Automerge;
-use motcua_domain::dossier::{self, DossierRecord, Event};
-use motcua_domain::fold::{Folded, fold};
+use motcua_domain::authority::latest_changes;
+use motcua_domain::dossier::{self, Event};
+use motcua_domain::fold::fold;
 use motcua_domain::workflow::Action;
 use motcua_sync::attest::Attestation;
 use motcua_sync::cert::SignedCertificate;
 use motcua_sync::export::{Export, ExportedDossier};
 use motcua_sync::verify::{Rejection, Trust, verify_document};
 
+use crate::config::NodeConfig;
 use crate::desk::{Desk, DeskError, audit};
+use crate::identity::{Identity, KEY_FILE};
+use crate::serve::STORE_FILE;
 use crate::store::{Store, StoreError, Write};
 
 /// Why one dossier from outside was not admitted.
@@ -54,26 +61,15 @@ pub enum Ingested {
     Unchanged,
 }
 
-/// Each actor's latest change in a document, with its attestation from the
-/// store: what another node needs to verify the whole document.
-pub fn attestations_of(
-    doc: &Automerge,
-    lookup: impl Fn(&[u8; 32]) -> Result<Option<Attestation>, StoreError>,
-) -> Result<Vec<([u8; 32], Attestation)>, StoreError> {
-    let mut latest: HashMap<Vec<u8>, (u64, [u8; 32])> = HashMap::new();
-    for m in doc.get_changes_meta(&[]) {
-        let slot = latest.entry(m.actor.to_bytes().to_vec()).or_insert((0, m.hash.0));
-        if m.seq >= slot.0 {
-            *slot = (m.seq, m.hash.0);
-        }
-    }
+/// The attestations another node needs to verify a whole document: the
+/// one on each actor's latest change.
+pub fn attestations_of(store: &Store, doc: &Automerge) -> Result<Vec<([u8; 32], Attestation)>, StoreError> {
     let mut out = Vec::new();
-    for (_, hash) in latest.into_values() {
-        if let Some(a) = lookup(&hash)? {
-            out.push((hash, a));
+    for (_, hash) in latest_changes(doc, &[]) {
+        if let Some(a) = store.attestation(&hash.0)? {
+            out.push((hash.0, a));
         }
     }
-    out.sort_by_key(|(h, _)| *h);
     Ok(out)
 }
 
@@ -92,25 +88,15 @@ pub fn export(
         certificates.push(c);
     }
     let mut dossiers = Vec::new();
-    let mut failure = None;
-    store.for_each_doc(|_, bytes| {
-        if failure.is_some() {
-            return;
-        }
-        let exported = Automerge::load(bytes)
-            .map_err(|e| DeskError::Document(e.into()))
-            .and_then(|doc| attestations_of(&doc, |h| store.attestation(h)).map_err(DeskError::from));
-        match exported {
-            Ok(atts) => dossiers.push(ExportedDossier {
-                document: bytes.to_vec(),
-                attestations: atts.into_iter().map(|(h, a)| (h, a.to_bytes().to_vec())).collect(),
-            }),
-            Err(e) => failure = Some(e),
-        }
+    store.try_for_each_doc(|bytes| {
+        let doc = Automerge::load(bytes).map_err(|e| DeskError::Document(e.into()))?;
+        let attestations = attestations_of(store, &doc)?;
+        dossiers.push(ExportedDossier {
+            document: bytes.to_vec(),
+            attestations: attestations.into_iter().map(|(h, a)| (h, a.to_bytes().to_vec())).collect(),
+        });
+        Ok::<(), DeskError>(())
     })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
     Ok(Export {
         province_code: province_code.into(),
         unit: unit.into(),
@@ -119,6 +105,19 @@ pub fn export(
         certificates,
         dossiers,
     })
+}
+
+/// Exports the node in a stopped data directory, never creating anything
+/// in it.
+pub fn export_data_dir(dir: &Path) -> anyhow::Result<Export> {
+    let config = NodeConfig::load(dir)?.ok_or_else(|| anyhow!("{} holds no motcua node", dir.display()))?;
+    let path = dir.join(STORE_FILE);
+    if !path.exists() || !dir.join(KEY_FILE).exists() {
+        bail!("{} holds no motcua store", dir.display());
+    }
+    let identity = Identity::load_or_create(dir)?;
+    let store = Store::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(export(&store, &config.province_code, &config.unit, identity.node_id(), crate::now_ms())?)
 }
 
 impl Desk {
@@ -135,12 +134,7 @@ impl Desk {
             };
             for c in certs {
                 match trust.admit(c, None) {
-                    Ok(cert) => {
-                        let key = hex::decode(&cert.node_key).ok().and_then(|k| <[u8; 32]>::try_from(k).ok());
-                        if let Some(key) = key {
-                            admitted.push((key, serde_json::to_vec(c).expect("serializes")));
-                        }
-                    }
+                    Ok(key) => admitted.push((key, serde_json::to_vec(c).expect("serializes"))),
                     Err(e) => refused.push((c.certificate.node_key.clone(), e)),
                 }
             }
@@ -155,14 +149,14 @@ impl Desk {
     }
 
     /// Verifies one dossier from outside and stores it (merged with the
-    /// copy this node holds, if any) in the caller's transaction.
+    /// copy this node holds, if any) in the caller's transaction; returns
+    /// the document as stored.
     pub fn ingest(
         &self,
         w: &mut Write,
-        document: &[u8],
+        mut incoming: Automerge,
         attestations: &[([u8; 32], Attestation)],
-    ) -> Result<(DossierRecord, Folded, Ingested), IngestError> {
-        let mut incoming = Automerge::load(document).map_err(|e| IngestError::Malformed(e.to_string()))?;
+    ) -> Result<(Automerge, Ingested), IngestError> {
         let id = dossier::read(&incoming).map_err(|e| IngestError::Malformed(e.to_string()))?.id;
         let (merged, known, existed) = match w.load_doc(&id.0)? {
             Some(bytes) => {
@@ -174,16 +168,15 @@ impl Desk {
             None => (incoming, Vec::new(), false),
         };
         if existed && merged.get_heads() == known {
-            let record = dossier::read(&merged).map_err(DeskError::from)?;
-            let folded = fold(&record, self.offset());
-            return Ok((record, folded, Ingested::Unchanged));
+            return Ok((merged, Ingested::Unchanged));
         }
+        // Only changes this node lacked need signatures, so the offered
+        // ones are all that is looked at.
         let offered: HashMap<[u8; 32], Attestation> = attestations.iter().copied().collect();
-        let lookup = |h: &[u8; 32]| offered.get(h).copied().or_else(|| w.attestation(h).ok().flatten());
         let additions = {
             let guard = self.trust.read().expect("trust lock");
             let trust: &Trust = guard.as_ref().ok_or(IngestError::NoProvince)?;
-            verify_document(trust, &merged, &known, lookup, self.offset())?
+            verify_document(trust, &merged, &known, |h| offered.get(h).copied(), self.offset())?
         };
         let record = additions.record;
         if let Some(other) = w.id_by_code(&record.code)?
@@ -199,7 +192,7 @@ impl Desk {
         let folded = fold(&record, self.offset());
         let summary = motcua_domain::stats::DossierSummary::new(&record, &folded);
         w.put_dossier(&merged.save(), &summary)?;
-        Ok((record, folded, if existed { Ingested::Updated } else { Ingested::New }))
+        Ok((merged, if existed { Ingested::Updated } else { Ingested::New }))
     }
 
     /// Records that this node's unit takes over a dossier of a unit it
@@ -208,29 +201,24 @@ impl Desk {
     pub fn handover(
         &self,
         w: &mut Write,
-        id: &[u8; 16],
+        doc: Automerge,
         succession_json: &str,
         officer: &str,
         now: i64,
     ) -> Result<bool, DeskError> {
-        let bytes = w.load_doc(id)?.ok_or_else(|| DeskError::NotFound("no such dossier".into()))?;
-        let mut doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?.with_actor(self.identity.actor());
+        let mut doc = doc.with_actor(self.identity.actor());
         let record = dossier::read(&doc)?;
         let folded = fold(&record, self.offset());
         let unit = &self.config.unit;
         if &folded.receiving_unit == unit {
             return Ok(false);
         }
-        let succession = {
+        {
             let guard = self.trust.read().expect("trust lock");
             let trust = guard.as_ref().ok_or_else(|| DeskError::Forbidden("a demo node takes over nothing".into()))?;
-            trust.succession(succession_json).map_err(|e| DeskError::Forbidden(format!("succession refused: {e}")))?
-        };
-        if &succession.to_unit != unit || !succession.from_units.contains(&folded.receiving_unit) {
-            return Err(DeskError::Forbidden(format!(
-                "the succession does not let unit {unit} take over dossiers of unit {}",
-                folded.receiving_unit
-            )));
+            trust
+                .check_succession(succession_json, &folded.receiving_unit, unit)
+                .map_err(|e| DeskError::Forbidden(format!("succession refused: {e}")))?;
         }
         let event = Event {
             action: Some(Action::Handover),

@@ -78,23 +78,9 @@ fn verify_audit(data: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
-    use anyhow::{Context, anyhow, bail};
+    use anyhow::Context;
     use std::io::Write;
-    let config = motcua_node::config::NodeConfig::load(data)?
-        .ok_or_else(|| anyhow!("{} holds no motcua node", data.display()))?;
-    let path = data.join(motcua_node::serve::STORE_FILE);
-    if !path.exists() || !data.join(motcua_node::identity::KEY_FILE).exists() {
-        bail!("{} holds no motcua store", data.display());
-    }
-    let identity = motcua_node::identity::Identity::load_or_create(data)?;
-    let store = motcua_node::store::Store::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let export = motcua_node::exchange::export(
-        &store,
-        &config.province_code,
-        &config.unit,
-        identity.node_id(),
-        motcua_node::now_ms(),
-    )?;
+    let export = motcua_node::exchange::export_data_dir(data)?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -107,7 +93,7 @@ fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
         "exported {} dossiers and {} certificates of unit {} to {}",
         export.dossiers.len(),
         export.certificates.len(),
-        config.unit,
+        export.unit,
         out.display()
     );
     Ok(())

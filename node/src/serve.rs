@@ -82,12 +82,10 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
         }
     };
     // A bundle that is refused leaves no store behind.
-    let mut bundle = check_bundle(dir, &identity, &config, None)?;
+    let mut bundle = check_bundle(dir, &identity, &config)?;
     let store = Store::open(&dir.join(STORE_FILE)).map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
-    if let Some(stored) = store.meta(REVOCATIONS_META)?
-        && bundle.is_some()
-    {
-        bundle = check_bundle(dir, &identity, &config, Some(&stored))?;
+    if let (Some(b), Some(stored)) = (bundle.as_mut(), store.meta(REVOCATIONS_META)?) {
+        b.adopt_revocations(&stored, "the stored revocation list")?;
     }
     let trust = match &bundle {
         Some(b) => {
@@ -141,16 +139,10 @@ pub struct Bundle {
 
 /// An enrolled node runs only with a certificate that the province in its
 /// bundle signed for this node's key, unit and role, inside its validity
-/// window, and not revoked in the newest revocation list it knows (the
-/// bundle's or one received since, `stored_revocations`). A demo node has
+/// window, and not revoked by the bundle's revocation list. A demo node has
 /// no certificate.
-pub fn check_bundle(
-    dir: &Path,
-    identity: &Identity,
-    config: &NodeConfig,
-    stored_revocations: Option<&[u8]>,
-) -> anyhow::Result<Option<Bundle>> {
-    use motcua_sync::cert::{DocumentKind, ProvinceRecord, RevocationList, SignedCertificate, SignedProvinceDocument};
+pub fn check_bundle(dir: &Path, identity: &Identity, config: &NodeConfig) -> anyhow::Result<Option<Bundle>> {
+    use motcua_sync::cert::{ProvinceRecord, SignedCertificate};
     let cert_path = dir.join(CERTIFICATE_FILE);
     if !cert_path.exists() {
         if config.demo {
@@ -175,33 +167,6 @@ pub fn check_bundle(
     let cert =
         signed.verify(&root, &config.province_code, now_ms()).map_err(|e| anyhow!("certificate refused: {e}"))?;
     signed.check_key(identity.node_id()).map_err(|e| anyhow!("certificate refused: {e}"))?;
-    let mut revocations: Option<SignedProvinceDocument> = None;
-    let revocation_file = dir.join(REVOCATIONS_FILE);
-    if revocation_file.exists() {
-        let signed: SignedProvinceDocument = serde_json::from_str(&read(REVOCATIONS_FILE)?)
-            .map_err(|e| anyhow!("{REVOCATIONS_FILE} is malformed: {e}"))?;
-        signed
-            .verify(&root, &province.code, DocumentKind::Revocations)
-            .map_err(|e| anyhow!("{REVOCATIONS_FILE} refused: {e}"))?;
-        revocations = Some(signed);
-    }
-    if let Some(bytes) = stored_revocations {
-        let stored: SignedProvinceDocument =
-            serde_json::from_slice(bytes).map_err(|e| anyhow!("stored revocation list is unreadable: {e}"))?;
-        stored
-            .verify(&root, &province.code, DocumentKind::Revocations)
-            .map_err(|e| anyhow!("stored revocation list refused: {e}"))?;
-        if revocations.as_ref().is_none_or(|r| r.document.sequence < stored.document.sequence) {
-            revocations = Some(stored);
-        }
-    }
-    if let Some(r) = &revocations {
-        let list: RevocationList = serde_json::from_str(&r.document.body)
-            .map_err(|e| anyhow!("the revocation list's body is malformed: {e}"))?;
-        if list.is_revoked(&cert.serial) {
-            bail!("certificate refused: serial {} was revoked by the province", cert.serial);
-        }
-    }
     if cert.unit != config.unit || cert.role != config.role || cert.agency_id != config.agency_id {
         bail!(
             "certificate refused: it is for {} {} ({}), but node.json says {} {} ({})",
@@ -213,7 +178,37 @@ pub fn check_bundle(
             config.agency_id
         );
     }
-    Ok(Some(Bundle { province, certificate: signed, revocations }))
+    let mut bundle = Bundle { province, certificate: signed, revocations: None };
+    if dir.join(REVOCATIONS_FILE).exists() {
+        bundle.adopt_revocations(read(REVOCATIONS_FILE)?.as_bytes(), REVOCATIONS_FILE)?;
+    }
+    Ok(Some(bundle))
+}
+
+impl Bundle {
+    /// Takes a signed revocation list (named `source` in errors) if it is
+    /// newer than the one held, and refuses to go on if it revokes this
+    /// node's own certificate.
+    pub fn adopt_revocations(&mut self, bytes: &[u8], source: &str) -> anyhow::Result<()> {
+        use motcua_sync::cert::{DocumentKind, RevocationList, SignedProvinceDocument};
+        let root = self.province.verifying_key().ok_or_else(|| anyhow!("{PROVINCE_FILE} holds no valid public key"))?;
+        let offered: SignedProvinceDocument =
+            serde_json::from_slice(bytes).map_err(|e| anyhow!("{source} is malformed: {e}"))?;
+        offered
+            .verify(&root, &self.province.code, DocumentKind::Revocations)
+            .map_err(|e| anyhow!("{source} refused: {e}"))?;
+        if self.revocations.as_ref().is_some_and(|r| r.document.sequence >= offered.document.sequence) {
+            return Ok(());
+        }
+        let list: RevocationList =
+            serde_json::from_str(&offered.document.body).map_err(|e| anyhow!("{source} has a malformed body: {e}"))?;
+        let serial = &self.certificate.certificate.serial;
+        if list.is_revoked(serial) {
+            bail!("certificate refused: serial {serial} was revoked by the province");
+        }
+        self.revocations = Some(offered);
+        Ok(())
+    }
 }
 
 /// The province's trust as this node starts: its own certificate, every

@@ -192,8 +192,13 @@ impl Store {
 
     /// Every certificate this node has stored (signed JSON).
     pub fn certificates(&self) -> Result<Vec<Vec<u8>>> {
+        self.all_values(CERTIFICATES)
+    }
+
+    /// Every value of a table of byte strings, in key order.
+    fn all_values<K: redb::Key + 'static>(&self, table: TableDefinition<K, &[u8]>) -> Result<Vec<Vec<u8>>> {
         let tx = self.read()?;
-        let t = tx.open_table(CERTIFICATES)?;
+        let t = tx.open_table(table)?;
         let mut out = Vec::new();
         for row in t.iter()? {
             out.push(row?.1.value().to_vec());
@@ -201,13 +206,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Calls `f` with every stored dossier document, in id order.
-    pub fn for_each_doc(&self, mut f: impl FnMut([u8; 16], &[u8])) -> Result<()> {
+    /// Calls `f` with every stored dossier document, in id order, until it
+    /// fails.
+    pub fn try_for_each_doc<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(&[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let tx = self.read()?;
-        let t = tx.open_table(DOCS)?;
-        for row in t.iter()? {
-            let (k, v) = row?;
-            f(k.value(), v.value());
+        let t = tx.open_table(DOCS).map_err(StoreError::from)?;
+        for row in t.iter().map_err(StoreError::from)? {
+            f(row.map_err(StoreError::from)?.1.value())?;
         }
         Ok(())
     }
@@ -375,13 +383,7 @@ impl Store {
     }
 
     pub fn accounts(&self) -> Result<Vec<Vec<u8>>> {
-        let tx = self.read()?;
-        let t = tx.open_table(ACCOUNTS)?;
-        let mut out = Vec::new();
-        for row in t.iter()? {
-            out.push(row?.1.value().to_vec());
-        }
-        Ok(out)
+        self.all_values(ACCOUNTS)
     }
 
     pub fn is_disabled(&self, username: &str) -> Result<bool> {
@@ -581,13 +583,6 @@ impl Write {
     pub fn put_certificate(&mut self, node_key: &[u8; 32], signed_json: &[u8]) -> Result<()> {
         self.tx.open_table(CERTIFICATES)?.insert(node_key, signed_json)?;
         Ok(())
-    }
-
-    pub fn attestation(&self, change_hash: &[u8; 32]) -> Result<Option<Attestation>> {
-        let t = self.tx.open_table(ATTESTATIONS)?;
-        t.get(change_hash)?
-            .map(|v| Attestation::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
     }
 
     pub fn put_account(&mut self, username: &str, bytes: &[u8]) -> Result<()> {

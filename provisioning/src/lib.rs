@@ -254,18 +254,18 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
             (Some(key), public)
         }
     };
-    let serial: [u8; 16] = rand::rng().random();
+    let (not_before_ms, not_after_ms) = validity(e.now_ms, e.valid_days);
     let certificate = Certificate {
         version: CERTIFICATE_VERSION,
-        serial: hex::encode(serial),
+        serial: new_serial(),
         province_code: province.code.clone(),
         node_key: hex::encode(public),
         unit: e.unit.clone(),
         unit_name: e.name.trim().into(),
         agency_id: e.agency_id.clone(),
         role: e.role,
-        not_before_ms: e.now_ms - 24 * 3_600_000,
-        not_after_ms: e.now_ms + e.valid_days as i64 * 86_400_000,
+        not_before_ms,
+        not_after_ms,
         previous_key: None,
     };
     let signed = SignedCertificate::sign(certificate, &root);
@@ -300,11 +300,10 @@ fn bundle_certificate(
 ) -> Result<Certificate, ProvisionError> {
     let signed: SignedCertificate = read_json(&bundle.join(CERTIFICATE_FILE))?;
     let c = signed
-        .verify(&root.verifying_key(), &province.code, signed.certificate.not_before_ms)
+        .verify_issued(&root.verifying_key(), &province.code)
         .map_err(|e| ProvisionError::Invalid(format!("{}: {e}", bundle.join(CERTIFICATE_FILE).display())))?
         .clone();
-    let revocations = province_dir.join(REVOCATIONS_FILE);
-    if revocations.exists() && read_json::<RevocationList>(&revocations)?.is_revoked(&c.serial) {
+    if revocation_list(province_dir)?.is_revoked(&c.serial) {
         return Err(ProvisionError::Invalid(format!("certificate {} was revoked; enroll the unit anew", c.serial)));
     }
     Ok(c)
@@ -321,16 +320,20 @@ fn replace_certificate(bundle: &Path, old: &Certificate, next: &SignedCertificat
     std::fs::rename(&tmp, &current).map_err(|e| io(&current, e))
 }
 
+/// A random certificate serial, 32 hex digits.
+fn new_serial() -> String {
+    hex::encode(rand::rng().random::<[u8; 16]>())
+}
+
+/// A validity window from a day ago (clocks of field PCs drift) to
+/// `valid_days` from now.
+fn validity(now_ms: i64, valid_days: u32) -> (i64, i64) {
+    (now_ms - 24 * 3_600_000, now_ms + valid_days as i64 * 86_400_000)
+}
+
 fn reissue(old: &Certificate, node_key: String, valid_days: u32, now_ms: i64, previous: Option<String>) -> Certificate {
-    let serial: [u8; 16] = rand::rng().random();
-    Certificate {
-        serial: hex::encode(serial),
-        node_key,
-        not_before_ms: now_ms - 24 * 3_600_000,
-        not_after_ms: now_ms + valid_days as i64 * 86_400_000,
-        previous_key: previous,
-        ..old.clone()
-    }
+    let (not_before_ms, not_after_ms) = validity(now_ms, valid_days);
+    Certificate { serial: new_serial(), node_key, not_before_ms, not_after_ms, previous_key: previous, ..old.clone() }
 }
 
 /// Renews a bundle's certificate: same key, unit and role, a new serial and
@@ -434,13 +437,12 @@ pub fn revoke(
     if serial.len() != 32 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ProvisionError::Invalid(format!("serial '{serial}' is not 32 hex digits")));
     }
-    let path = province_dir.join(REVOCATIONS_FILE);
-    let mut list: RevocationList = if path.exists() { read_json(&path)? } else { RevocationList::default() };
+    let mut list = revocation_list(province_dir)?;
     if list.is_revoked(serial) {
         return Err(ProvisionError::Exists(format!("revocation of {serial}")));
     }
     list.revoked.push(Revocation { serial: serial.to_ascii_lowercase(), reason: reason.into(), at_ms: now_ms });
-    write_json(&path, &list)?;
+    write_json(&province_dir.join(REVOCATIONS_FILE), &list)?;
     let sequence = list.revoked.len() as u64;
     let body = serde_json::to_string(&list).expect("serializes");
     Ok(sign_document(
@@ -452,6 +454,12 @@ pub fn revoke(
         now_ms,
         body,
     ))
+}
+
+/// Every revocation the province has signed so far (kept in its directory).
+fn revocation_list(province_dir: &Path) -> Result<RevocationList, ProvisionError> {
+    let path = province_dir.join(REVOCATIONS_FILE);
+    if path.exists() { read_json(&path) } else { Ok(RevocationList::default()) }
 }
 
 fn sign_document(

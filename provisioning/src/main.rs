@@ -57,33 +57,9 @@ enum Command {
         node_id: Option<String>,
     },
     /// Sign a province catalog (CSV or JSON) for the province's nodes.
-    PublishCatalog {
-        #[arg(long)]
-        province: PathBuf,
-        #[arg(long)]
-        file: PathBuf,
-        /// Must be higher than the sequence of the catalog nodes hold.
-        #[arg(long)]
-        sequence: u64,
-        /// Version label recorded on dossiers received under it.
-        #[arg(long)]
-        label: String,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    PublishCatalog(Publish),
     /// Sign a holiday / make-up-day calendar (JSON) for the province's nodes.
-    PublishCalendar {
-        #[arg(long)]
-        province: PathBuf,
-        #[arg(long)]
-        file: PathBuf,
-        #[arg(long)]
-        sequence: u64,
-        #[arg(long)]
-        label: String,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    PublishCalendar(Publish),
     /// Revoke a node certificate (stolen or retired PC) and sign the province's revocation list.
     Revoke {
         #[arg(long)]
@@ -97,25 +73,9 @@ enum Command {
         out: PathBuf,
     },
     /// Give a bundle's key a fresh certificate (new serial and validity window) before it expires.
-    Renew {
-        #[arg(long)]
-        province: PathBuf,
-        /// The bundle or the stopped node's data directory.
-        #[arg(long)]
-        bundle: PathBuf,
-        #[arg(long = "valid-days", default_value_t = VALID_DAYS_DEFAULT)]
-        valid_days: u32,
-    },
-    /// Give a unit a new node key, certified as succeeding the old one.
-    Rotate {
-        #[arg(long)]
-        province: PathBuf,
-        /// The stopped node's data directory (holding node.key).
-        #[arg(long)]
-        bundle: PathBuf,
-        #[arg(long = "valid-days", default_value_t = VALID_DAYS_DEFAULT)]
-        valid_days: u32,
-    },
+    Renew(Recertify),
+    /// Give a unit a new node key, certified as succeeding the old one (on a stopped node).
+    Rotate(Recertify),
     /// Bring old communes' dossiers into the node of the new commune formed from them.
     Merge {
         #[arg(long)]
@@ -151,6 +111,35 @@ enum Command {
         #[arg(long, default_value = "unversioned")]
         version: String,
     },
+}
+
+/// What publishing a province-wide document takes.
+#[derive(clap::Args)]
+struct Publish {
+    #[arg(long)]
+    province: PathBuf,
+    #[arg(long)]
+    file: PathBuf,
+    /// Must be higher than the sequence of the document nodes hold.
+    #[arg(long)]
+    sequence: u64,
+    /// Version label recorded on dossiers received under it.
+    #[arg(long)]
+    label: String,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// What renewing or rotating a node's certificate takes.
+#[derive(clap::Args)]
+struct Recertify {
+    #[arg(long)]
+    province: PathBuf,
+    /// The bundle or the stopped node's data directory.
+    #[arg(long)]
+    bundle: PathBuf,
+    #[arg(long = "valid-days", default_value_t = VALID_DAYS_DEFAULT)]
+    valid_days: u32,
 }
 
 fn parse_role(s: &str) -> Result<NodeRole, String> {
@@ -238,7 +227,7 @@ fn inspect(path: &std::path::Path, province: Option<&std::path::Path>) {
         );
         for c in &export.certificates {
             let verdict = match (&root, &province) {
-                (Some(root), Some(p)) => match c.verify(root, &p.code, c.certificate.not_before_ms) {
+                (Some(root), Some(p)) => match c.verify_issued(root, &p.code) {
                     Ok(_) => "signed by the province".to_string(),
                     Err(e) => format!("does not verify: {e}"),
                 },
@@ -285,7 +274,7 @@ fn main() {
                 Err(e) => fail(e),
             }
         }
-        Command::Renew { province, bundle, valid_days } => {
+        Command::Renew(Recertify { province, bundle, valid_days }) => {
             match motcua_provisioning::renew(&province, &bundle, valid_days, now_ms()) {
                 Ok(c) => println!(
                     "certificate renewed for {} {}: serial {}, valid until {} (ms); restart the node to use it",
@@ -297,7 +286,7 @@ fn main() {
                 Err(e) => fail(e),
             }
         }
-        Command::Rotate { province, bundle, valid_days } => {
+        Command::Rotate(Recertify { province, bundle, valid_days }) => {
             match motcua_provisioning::rotate(&province, &bundle, valid_days, now_ms()) {
                 Ok(c) => println!(
                     "key rotated for {} {}: new node id {}, serial {}; it succeeds {}. If the old key may have leaked, revoke its serial.",
@@ -334,11 +323,11 @@ fn main() {
                 Err(e) => fail(e),
             }
         }
-        Command::PublishCatalog { province, file, sequence, label, out } => {
+        Command::PublishCatalog(Publish { province, file, sequence, label, out }) => {
             let signed = motcua_provisioning::publish_catalog(&province, &file, sequence, &label, now_ms());
             write_signed(signed, &out, "catalog", &label, sequence);
         }
-        Command::PublishCalendar { province, file, sequence, label, out } => {
+        Command::PublishCalendar(Publish { province, file, sequence, label, out }) => {
             let signed = motcua_provisioning::publish_calendar(&province, &file, sequence, &label, now_ms());
             write_signed(signed, &out, "calendar", &label, sequence);
         }

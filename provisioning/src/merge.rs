@@ -171,36 +171,11 @@ pub struct MergeReport {
     pub sources: Vec<String>,
 }
 
-impl MergeReport {
-    /// Every dossier read from the sources appears in exactly one list.
-    pub fn total(&self) -> usize {
-        self.merged.len()
-            + self.already_merged.len()
-            + self.other_units.len()
-            + self.unmapped.len()
-            + self.rejected.len()
-    }
-}
-
 /// Reads a source: an export file, or the data directory of a stopped node.
 pub fn read_source(path: &Path) -> Result<Export, ProvisionError> {
     if path.is_dir() {
-        let config = NodeConfig::load(path)
-            .map_err(|e| ProvisionError::Invalid(format!("{}: {e}", path.display())))?
-            .ok_or_else(|| ProvisionError::Invalid(format!("{} holds no motcua node", path.display())))?;
-        let store_path = path.join(motcua_node::serve::STORE_FILE);
-        let store = motcua_node::store::Store::open(&store_path)
-            .map_err(|e| ProvisionError::Invalid(format!("{}: {e}", store_path.display())))?;
-        let identity = motcua_node::identity::Identity::load_or_create(path)
-            .map_err(|e| ProvisionError::Io(format!("{}: {e}", path.display())))?;
-        return motcua_node::exchange::export(
-            &store,
-            &config.province_code,
-            &config.unit,
-            identity.node_id(),
-            motcua_node::now_ms(),
-        )
-        .map_err(|e| ProvisionError::Invalid(format!("{}: {e}", path.display())));
+        return motcua_node::exchange::export_data_dir(path)
+            .map_err(|e| ProvisionError::Invalid(format!("{}: {e:#}", path.display())));
     }
     let len = std::fs::metadata(path).map_err(|e| ProvisionError::Io(format!("{}: {e}", path.display())))?.len();
     if len > EXPORT_BYTES_MAX {
@@ -215,7 +190,7 @@ struct Candidate {
     code: String,
     old_unit: String,
     address: String,
-    document: Vec<u8>,
+    doc: Automerge,
     attestations: Vec<([u8; 32], Attestation)>,
 }
 
@@ -317,7 +292,7 @@ fn candidate(desk: &Desk, d: motcua_sync::export::ExportedDossier) -> Result<Can
         code: record.code,
         old_unit: folded.receiving_unit,
         address: record.applicant.address,
-        document: d.document,
+        doc,
         attestations,
     })
 }
@@ -343,14 +318,10 @@ fn admit(
         .run(move |w| {
             let mut out = Vec::new();
             for c in batch {
-                let result = d.ingest(w, &c.document, &c.attestations).map_err(|e| e.to_string()).and_then(
-                    |(record, _, how)| {
-                        let handed = d
-                            .handover(w, &record.id.0, &succession, &officer, now_ms)
-                            .map_err(|e| format!("admitted ({how:?}) but not handed over: {e}"))?;
-                        Ok(handed)
-                    },
-                );
+                let result = d.ingest(w, c.doc, &c.attestations).map_err(|e| e.to_string()).and_then(|(doc, how)| {
+                    d.handover(w, doc, &succession, &officer, now_ms)
+                        .map_err(|e| format!("admitted ({how:?}) but not handed over: {e}"))
+                });
                 out.push((c.code, c.old_unit, result));
             }
             Ok::<_, motcua_node::desk::DeskError>(out)

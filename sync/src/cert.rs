@@ -121,6 +121,20 @@ impl SignedCertificate {
     /// Checks the signature against the province root, the province code
     /// and the validity window at `now_ms`.
     pub fn verify(&self, root: &VerifyingKey, province_code: &str, now_ms: i64) -> Result<&Certificate, CertError> {
+        let c = self.verify_issued(root, province_code)?;
+        if now_ms < c.not_before_ms {
+            return Err(CertError::NotYetValid(c.not_before_ms));
+        }
+        if now_ms >= c.not_after_ms {
+            return Err(CertError::Expired(c.not_after_ms));
+        }
+        Ok(c)
+    }
+
+    /// Checks that the province root issued this certificate (version,
+    /// signature, province), whatever its validity window: an expired
+    /// certificate still vouches for what its node recorded while it served.
+    pub fn verify_issued(&self, root: &VerifyingKey, province_code: &str) -> Result<&Certificate, CertError> {
         let c = &self.certificate;
         if c.version != CERTIFICATE_VERSION {
             return Err(CertError::Version(c.version));
@@ -130,12 +144,6 @@ impl SignedCertificate {
         root.verify_strict(&message(c), &Signature::from_bytes(&bytes)).map_err(|_| CertError::BadSignature)?;
         if c.province_code != province_code {
             return Err(CertError::OtherProvince { expected: province_code.into(), found: c.province_code.clone() });
-        }
-        if now_ms < c.not_before_ms {
-            return Err(CertError::NotYetValid(c.not_before_ms));
-        }
-        if now_ms >= c.not_after_ms {
-            return Err(CertError::Expired(c.not_after_ms));
         }
         Ok(c)
     }
@@ -182,6 +190,8 @@ mod tests {
         assert!(matches!(signed.verify(&vk, "01", 1_500), Err(CertError::OtherProvince { .. })));
         assert_eq!(signed.verify(&vk, "56", 999), Err(CertError::NotYetValid(1_000)));
         assert_eq!(signed.verify(&vk, "56", 2_000), Err(CertError::Expired(2_000)));
+        assert!(signed.verify_issued(&vk, "56").is_ok(), "issued, though expired");
+        assert_eq!(signed.verify_issued(&other_root.verifying_key(), "56"), Err(CertError::BadSignature));
         let mut tampered = signed.clone();
         tampered.certificate.role = NodeRole::Province;
         assert_eq!(tampered.verify(&vk, "56", 1_500), Err(CertError::BadSignature));

@@ -85,27 +85,22 @@ impl Trust {
         })
     }
 
-    pub fn province_code(&self) -> &str {
-        &self.province_code
-    }
-
-    /// Admits a certificate signed by this province's root. With `now_ms`,
-    /// it must also be inside its validity window (a live peer); without,
-    /// an expired certificate still vouches for what its node recorded
-    /// while it served (old records brought in by a merge).
-    pub fn admit(&mut self, signed: &SignedCertificate, now_ms: Option<i64>) -> Result<&Certificate, Rejection> {
+    /// Admits a certificate signed by this province's root and returns its
+    /// node key. With `now_ms`, it must also be inside its validity window
+    /// (a live peer); without, an expired certificate still vouches for
+    /// what its node recorded while it served (old records brought in by a
+    /// merge).
+    pub fn admit(&mut self, signed: &SignedCertificate, now_ms: Option<i64>) -> Result<[u8; 32], Rejection> {
         let c = match now_ms {
             Some(now) => signed.verify(&self.root, &self.province_code, now)?,
-            None => {
-                // Checked at a time inside the window: signature and province only.
-                signed.verify(&self.root, &self.province_code, signed.certificate.not_before_ms)?
-            }
+            None => signed.verify_issued(&self.root, &self.province_code)?,
         };
         let key = key_bytes(&c.node_key).ok_or_else(|| Rejection::ActorNotAKey(c.node_key.clone()))?;
         if self.revocations.is_revoked(&c.serial) {
             return Err(Rejection::Revoked { key: c.node_key.clone(), serial: c.serial.clone() });
         }
-        Ok(self.nodes.entry(key).or_insert_with(|| c.clone()))
+        self.nodes.entry(key).or_insert_with(|| c.clone());
+        Ok(key)
     }
 
     /// Installs a newer signed revocation list; an older or equal one is
@@ -135,11 +130,19 @@ impl Trust {
         Ok(c)
     }
 
-    /// Checks a succession document signed by the province root.
-    pub fn succession(&self, signed_json: &str) -> Result<Succession, String> {
+    /// Checks that a succession document signed by the province root lets
+    /// `to_unit` take over the dossiers of `from_unit`.
+    pub fn check_succession(&self, signed_json: &str, from_unit: &str, to_unit: &str) -> Result<(), String> {
         let signed: SignedProvinceDocument = serde_json::from_str(signed_json).map_err(|e| e.to_string())?;
         let d = signed.verify(&self.root, &self.province_code, DocumentKind::Succession).map_err(|e| e.to_string())?;
-        serde_json::from_str(&d.body).map_err(|e| e.to_string())
+        let s: Succession = serde_json::from_str(&d.body).map_err(|e| e.to_string())?;
+        if s.to_unit != to_unit {
+            return Err(format!("it names unit {} as the successor, not {to_unit}", s.to_unit));
+        }
+        if !s.from_units.iter().any(|u| u == from_unit) {
+            return Err(format!("unit {from_unit} is not among the units it succeeds"));
+        }
+        Ok(())
     }
 }
 
@@ -183,14 +186,10 @@ fn check_event(trust: &Trust, e: &NewEvent) -> Result<(), Rejection> {
         return Err(Rejection::RoleMayNot { index: e.index, role: cert.role.as_str(), action: e.action.as_str() });
     }
     if e.action == Action::Handover {
-        let refuse = |reason: String| Rejection::Succession { index: e.index, reason };
-        let s = trust.succession(e.succession.as_deref().unwrap_or("")).map_err(refuse)?;
-        if Some(&s.to_unit) != e.to_unit.as_ref() {
-            return Err(refuse(format!("it names unit {}, not {}", s.to_unit, e.to_unit.as_deref().unwrap_or("-"))));
-        }
-        if !s.from_units.contains(&e.receiving_unit_before) {
-            return Err(refuse(format!("unit {} is not among the units it succeeds", e.receiving_unit_before)));
-        }
+        let to_unit = e.to_unit.as_deref().unwrap_or("");
+        trust
+            .check_succession(e.succession.as_deref().unwrap_or(""), &e.receiving_unit_before, to_unit)
+            .map_err(|reason| Rejection::Succession { index: e.index, reason })?;
     }
     Ok(())
 }

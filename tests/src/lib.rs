@@ -303,3 +303,24 @@ pub fn enroll_as(province: &Path, role: &str, unit: &str, agency: &str, out: &Pa
     let (c, _, err) = provision(&args);
     assert_eq!(c, 0, "{err}");
 }
+
+/// Runs `motcua serve` on a data directory that must be refused; checks the
+/// exit code and the one-line reason, and returns it.
+pub fn refusal(dir: &Path) -> String {
+    let out = Command::new(binary("motcua"))
+        .args(["serve", "--data", dir.to_str().unwrap(), "--http", &format!("127.0.0.1:{}", free_port())])
+        .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("MOTCUA_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the data directory must be refused");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    err
+}
+
+/// The serial of a bundle's certificate.
+pub fn serial(bundle: &Path) -> String {
+    let cert: Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("certificate.json")).unwrap()).unwrap();
+    cert["certificate"]["serial"].as_str().unwrap().to_string()
+}

@@ -1,32 +1,7 @@
 use super::*;
 use crate::calendar::DAY_MS;
 
-const T0: i64 = 1_763_344_800_000; // Mon 2025-11-17 09:00 +07
-
-fn summary(n: u8) -> DossierSummary {
-    DossierSummary {
-        id: [n; 16],
-        code: format!("X-251117-{n:04}"),
-        procedure_code: "2.000720".into(),
-        procedure_name: "p".into(),
-        applicant_name: "a".into(),
-        applicant_id_number: "000000000001".into(),
-        receiving_unit: "26734".into(),
-        holder_unit: "26734".into(),
-        channel: Channel::Direct,
-        state: Status::Accepted,
-        received_at: T0,
-        due_at: Some(T0 + 3 * DAY_MS),
-        paused_since: None,
-        result_ready_at: None,
-        returned_at: None,
-        closed_at: None,
-        closing: None,
-        on_time: None,
-        supplement_requests: 0,
-        conflicts: 0,
-    }
-}
+use crate::fixtures::{T0, summary};
 
 fn returned(n: u8, on_time: OnTime, supplements: u32) -> DossierSummary {
     DossierSummary {

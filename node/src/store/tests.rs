@@ -1,30 +1,18 @@
-use motcua_domain::dossier::Channel;
 use motcua_domain::workflow::Status;
 
 use super::*;
 
 fn summary(n: u8, name: &str, state: Status, received_at: i64) -> DossierSummary {
     DossierSummary {
-        id: [n; 16],
         code: format!("000.00.01.H99-251117-{n:04}"),
-        procedure_code: "2.000720".into(),
-        procedure_name: "p".into(),
         applicant_name: name.into(),
         applicant_id_number: format!("{:012}", n),
         receiving_unit: "99001".into(),
         holder_unit: "99001".into(),
-        channel: Channel::Direct,
         state,
         received_at,
         due_at: Some(received_at + 1_000),
-        paused_since: None,
-        result_ready_at: None,
-        returned_at: None,
-        closed_at: None,
-        closing: None,
-        on_time: None,
-        supplement_requests: 0,
-        conflicts: 0,
+        ..motcua_domain::fixtures::summary(n)
     }
 }
 

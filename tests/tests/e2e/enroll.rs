@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use motcua_tests::{Node, binary, enroll_as, init_province as init, provision};
+use motcua_tests::{Node, binary, enroll_as, init_province as init, provision, serial};
 
 fn enroll(province: &Path, unit: &str, out: &Path, extra: &[&str]) {
     enroll_as(province, "commune", unit, "000.21.45.H56", out, extra);
@@ -12,21 +12,7 @@ fn enroll(province: &Path, unit: &str, out: &Path, extra: &[&str]) {
 
 /// Runs `motcua serve` on a bundle that must be refused; returns stderr.
 fn refused(bundle: &Path) -> String {
-    let out = Command::new(binary("motcua"))
-        .args([
-            "serve",
-            "--data",
-            bundle.to_str().unwrap(),
-            "--http",
-            &format!("127.0.0.1:{}", motcua_tests::free_port()),
-        ])
-        .env("MOTCUA_ADMIN_PASSWORD", motcua_tests::ADMIN_PASSWORD)
-        .env("MOTCUA_LOG", "warn")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "the bundle must be refused");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let err = motcua_tests::refusal(bundle);
     assert!(!bundle.join("motcua.redb").exists(), "nothing was stored");
     err
 }
@@ -217,12 +203,6 @@ fn a_signed_calendar_replaces_the_holidays_and_moves_new_appointments_only() {
         before["due_at"],
         "received dossiers keep theirs"
     );
-}
-
-fn serial(bundle: &Path) -> String {
-    let cert: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("certificate.json")).unwrap()).unwrap();
-    cert["certificate"]["serial"].as_str().unwrap().to_string()
 }
 
 #[test]

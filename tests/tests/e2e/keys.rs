@@ -2,9 +2,8 @@
 //! and revocation lists delivered to a running node.
 
 use std::path::Path;
-use std::process::Command;
 
-use motcua_tests::{ADMIN_PASSWORD, Node, binary, dossier_request, enroll_as, init_province, provision, provision_env};
+use motcua_tests::{Node, dossier_request, enroll_as, init_province, provision, provision_env, refusal, serial};
 use serde_json::{Value, json};
 
 fn p(path: &Path) -> &str {
@@ -13,22 +12,6 @@ fn p(path: &Path) -> &str {
 
 fn certificate(bundle: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(bundle.join("certificate.json")).unwrap()).unwrap()
-}
-
-fn serial(bundle: &Path) -> String {
-    certificate(bundle)["certificate"]["serial"].as_str().unwrap().to_string()
-}
-
-/// Starts `motcua serve` on a bundle that must be refused; returns stderr.
-fn refusal(bundle: &Path) -> String {
-    let out = Command::new(binary("motcua"))
-        .args(["serve", "--data", p(bundle), "--http", &format!("127.0.0.1:{}", motcua_tests::free_port())])
-        .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("MOTCUA_LOG", "warn")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "the bundle must be refused");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn revoke(province: &Path, serial: &str, out: &Path) {
