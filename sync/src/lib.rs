@@ -24,5 +24,9 @@
 pub mod attest;
 pub mod cert;
 pub mod export;
+pub mod memory;
 pub mod reconcile;
+pub mod routing;
+pub mod session;
 pub mod verify;
+pub mod wire;

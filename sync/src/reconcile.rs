@@ -15,7 +15,7 @@
 //! Pure: no clock, no IO. Every message is checked against named limits
 //! before it is acted upon.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -62,8 +62,10 @@ pub enum Mode {
     Fingerprint([u8; 16]),
     /// Every item the sender holds in this range.
     List(Vec<Item>),
-    /// Answer to a `List`: the listed items the answering side lacks.
-    Lacking(Vec<Item>),
+    /// Answer to a `List`: the listed items the answering side lacks, each
+    /// with whether it holds another version of that document (so the
+    /// lister knows to send a delta rather than the whole document).
+    Lacking(Vec<(Item, bool)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,13 +192,15 @@ impl ItemSet {
 #[derive(Debug, Clone)]
 pub struct Reconciler {
     set: ItemSet,
-    have: BTreeSet<Item>,
+    /// This side's items the peer lacks, each with whether the peer holds
+    /// another version of the same document.
+    have: BTreeMap<Item, bool>,
     rounds: u32,
 }
 
 impl Reconciler {
     pub fn new(set: ItemSet) -> Reconciler {
-        Reconciler { set, have: BTreeSet::new(), rounds: 0 }
+        Reconciler { set, have: BTreeMap::new(), rounds: 0 }
     }
 
     /// The first message: the fingerprint of everything (or the list, for
@@ -209,7 +213,13 @@ impl Reconciler {
 
     /// This side's items the peer lacks, found so far.
     pub fn have(&self) -> impl Iterator<Item = &Item> {
-        self.have.iter()
+        self.have.keys()
+    }
+
+    /// This side's items the peer lacks, each with whether the peer holds
+    /// another version of that document.
+    pub fn have_with_peer_version(&self) -> impl Iterator<Item = (&Item, bool)> {
+        self.have.iter().map(|(it, held)| (it, *held))
     }
 
     /// Messages received so far.
@@ -239,7 +249,11 @@ impl Reconciler {
         let mut start = from;
         while start < to {
             let end = (start + per).min(to);
-            let bound = if end == to { upper } else { Bound::Item(self.set.items[end]) };
+            // Bounds fall between documents, never between two versions of
+            // one: with the lowest digest, every version of a document lies
+            // in the same range on both sides.
+            let bound =
+                if end == to { upper } else { Bound::Item(Item { id: self.set.items[end].id, digest: [0; 16] }) };
             self.describe(start, end, bound, out);
             start = end;
         }
@@ -256,7 +270,8 @@ impl Reconciler {
             .ranges
             .iter()
             .map(|r| match &r.mode {
-                Mode::List(v) | Mode::Lacking(v) => v.len(),
+                Mode::List(v) => v.len(),
+                Mode::Lacking(v) => v.len(),
                 _ => 0,
             })
             .sum();
@@ -300,17 +315,24 @@ impl Reconciler {
                     if !theirs.iter().all(in_range) {
                         return Err(ReconcileError::ItemOutOfRange);
                     }
+                    let their_ids: BTreeSet<[u8; 16]> = theirs.iter().map(|it| it.id).collect();
                     let theirs: BTreeSet<&Item> = theirs.iter().collect();
                     let mine = &self.set.items[from..to];
-                    found.extend(mine.iter().filter(|it| !theirs.contains(it)).copied());
-                    let lacking: Vec<Item> =
-                        theirs.iter().filter(|it| mine.binary_search(it).is_err()).map(|it| **it).collect();
+                    let my_ids: BTreeSet<[u8; 16]> = mine.iter().map(|it| it.id).collect();
+                    found.extend(
+                        mine.iter().filter(|it| !theirs.contains(it)).map(|it| (*it, their_ids.contains(&it.id))),
+                    );
+                    let lacking: Vec<(Item, bool)> = theirs
+                        .iter()
+                        .filter(|it| mine.binary_search(it).is_err())
+                        .map(|it| (**it, my_ids.contains(&it.id)))
+                        .collect();
                     out.push(Range { upper: r.upper, mode: Mode::Lacking(lacking) });
                 }
                 Mode::Lacking(items) => {
                     // Only items this side listed in that range, i.e. holds.
                     let mine = &self.set.items[from..to];
-                    if !items.iter().all(|it| in_range(it) && mine.binary_search(it).is_ok()) {
+                    if !items.iter().all(|(it, _)| in_range(it) && mine.binary_search(it).is_ok()) {
                         return Err(ReconcileError::UnlistedItem);
                     }
                     found.extend(items.iter().copied());

@@ -9,6 +9,11 @@ fn item(n: u32, version: u8) -> Item {
 
 /// Runs a reconciliation to its end; returns (a's have, b's have, messages, bytes).
 fn run(a: Vec<Item>, b: Vec<Item>) -> (BTreeSet<Item>, BTreeSet<Item>, usize, usize) {
+    let (ra, rb, messages, bytes) = run_full(a, b);
+    (ra.have().copied().collect(), rb.have().copied().collect(), messages, bytes)
+}
+
+fn run_full(a: Vec<Item>, b: Vec<Item>) -> (Reconciler, Reconciler, usize, usize) {
     let mut ra = Reconciler::new(ItemSet::new(a));
     let mut rb = Reconciler::new(ItemSet::new(b));
     let mut msg = ra.initiate();
@@ -27,7 +32,7 @@ fn run(a: Vec<Item>, b: Vec<Item>) -> (BTreeSet<Item>, BTreeSet<Item>, usize, us
         }
         assert!(messages < 64, "reconciliation must end");
     }
-    (ra.have().copied().collect(), rb.have().copied().collect(), messages, bytes)
+    (ra, rb, messages, bytes)
 }
 
 proptest! {
@@ -49,9 +54,21 @@ proptest! {
         }
         let set_a: BTreeSet<Item> = a.iter().copied().collect();
         let set_b: BTreeSet<Item> = b.iter().copied().collect();
-        let (have_a, have_b, _, _) = run(a, b);
+        let (ra, rb, _, _) = run_full(a, b);
+        let have_a: BTreeSet<Item> = ra.have().copied().collect();
+        let have_b: BTreeSet<Item> = rb.have().copied().collect();
         prop_assert_eq!(have_a, set_a.difference(&set_b).copied().collect::<BTreeSet<_>>());
         prop_assert_eq!(have_b, set_b.difference(&set_a).copied().collect::<BTreeSet<_>>());
+        // Each side also learns whether the peer holds another version of
+        // the document (delta) or none at all (whole document).
+        let ids = |s: &BTreeSet<Item>| s.iter().map(|it| it.id).collect::<BTreeSet<_>>();
+        let (ids_a, ids_b) = (ids(&set_a), ids(&set_b));
+        for (it, held) in ra.have_with_peer_version() {
+            prop_assert_eq!(held, ids_b.contains(&it.id));
+        }
+        for (it, held) in rb.have_with_peer_version() {
+            prop_assert_eq!(held, ids_a.contains(&it.id));
+        }
     }
 }
 
@@ -102,7 +119,7 @@ fn malformed_messages_are_refused_whole() {
     };
     assert_eq!(r.receive(&misplaced), Err(ReconcileError::ItemOutOfRange));
     // An answer claiming this side lacks an item it never listed.
-    let unlisted = Message { ranges: vec![end(Mode::Lacking(vec![item(999_999, 3)]))] };
+    let unlisted = Message { ranges: vec![end(Mode::Lacking(vec![(item(999_999, 3), false)]))] };
     assert_eq!(r.receive(&unlisted), Err(ReconcileError::UnlistedItem));
     assert_eq!(r.have().count(), 0, "nothing changed");
     assert_eq!(r.rounds(), 0);

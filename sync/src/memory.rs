@@ -1,0 +1,233 @@
+//! A [`Replica`] held in memory: the storage of simulated nodes in
+//! `motcua-sim` and of the session tests. Documents, signatures and
+//! certificates are kept as the node keeps them in redb; sync states saved
+//! lazily are lost by [`MemoryReplica::crash`], as a node loses an
+//! unflushed lazy commit.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::Automerge;
+use ed25519_dalek::SigningKey;
+use motcua_domain::authority::latest_changes;
+use motcua_domain::dossier;
+
+use crate::attest::{Attestation, attest};
+use crate::reconcile::{Item, heads_digest};
+use crate::routing;
+use crate::session::{Admitted, Local, Offer, Peer, Replica};
+use crate::verify::Trust;
+use crate::wire::ChangeSignature;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    doc: Automerge,
+    digest: [u8; 16],
+    units: Vec<String>,
+    due_at: Option<i64>,
+    code: String,
+}
+
+pub struct MemoryReplica {
+    pub local: Local,
+    key: SigningKey,
+    trust: RefCell<Trust>,
+    docs: BTreeMap<[u8; 16], Entry>,
+    attestations: HashMap<[u8; 32], Attestation>,
+    certificates: BTreeMap<[u8; 32], Vec<u8>>,
+    revocations: Option<Vec<u8>>,
+    states: HashMap<([u8; 32], [u8; 16]), Vec<u8>>,
+    lazy_states: HashMap<([u8; 32], [u8; 16]), Vec<u8>>,
+    held: HashMap<([u8; 32], [u8; 16]), [u8; 16]>,
+    /// Changes admitted from peers, all verified before being stored.
+    pub verified_changes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("memory replica: {0}")]
+pub struct MemoryError(String);
+
+fn digest_of(doc: &Automerge) -> [u8; 16] {
+    heads_digest(&doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>())
+}
+
+impl MemoryReplica {
+    pub fn new(local: Local, key: SigningKey, trust: Trust) -> MemoryReplica {
+        let mut certificates = BTreeMap::new();
+        certificates.insert(local.key, local.certificate.clone());
+        MemoryReplica {
+            local,
+            key,
+            trust: RefCell::new(trust),
+            docs: BTreeMap::new(),
+            attestations: HashMap::new(),
+            certificates,
+            revocations: None,
+            states: HashMap::new(),
+            lazy_states: HashMap::new(),
+            held: HashMap::new(),
+            verified_changes: 0,
+        }
+    }
+
+    /// The signing key (for making local changes).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// Stores a change this node made (durably, as a desk action), signing
+    /// its latest change.
+    pub fn commit_local(&mut self, doc: Automerge) -> Result<(), MemoryError> {
+        let record = dossier::read(&doc).map_err(|e| MemoryError(e.to_string()))?;
+        let me = automerge::ActorId::from(self.local.key);
+        for (actor, hash) in latest_changes(&doc, &[]) {
+            if actor == me {
+                self.attestations.insert(hash.0, attest(&self.key, &hash.0));
+            }
+        }
+        self.put(doc, &record);
+        Ok(())
+    }
+
+    fn put(&mut self, doc: Automerge, record: &dossier::DossierRecord) {
+        let entry = Entry {
+            digest: digest_of(&doc),
+            units: routing::units_of(&record.participants),
+            due_at: record.due_at,
+            code: record.code.clone(),
+            doc,
+        };
+        self.docs.insert(record.id.0, entry);
+    }
+
+    pub fn doc(&self, id: &[u8; 16]) -> Option<&Automerge> {
+        self.docs.get(id).map(|e| &e.doc)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &[u8; 16]> {
+        self.docs.keys()
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    /// Every document's id and heads digest.
+    pub fn digests(&self) -> BTreeMap<[u8; 16], [u8; 16]> {
+        self.docs.iter().map(|(id, e)| (*id, e.digest)).collect()
+    }
+
+    /// The digest at which `peer` is known to hold a document.
+    pub fn held_by(&self, peer: &[u8; 32], id: &[u8; 16]) -> Option<[u8; 16]> {
+        self.held.get(&(*peer, *id)).copied()
+    }
+
+    pub fn set_revocations(&mut self, json: Vec<u8>) {
+        self.revocations = Some(json);
+    }
+
+    /// A crash: what was saved lazily since the last durable commit is
+    /// lost.
+    pub fn crash(&mut self) {
+        self.lazy_states.clear();
+    }
+}
+
+impl Replica for MemoryReplica {
+    type Error = MemoryError;
+
+    fn with_trust<R>(&self, f: impl FnOnce(&mut Trust) -> R) -> R {
+        f(&mut self.trust.borrow_mut())
+    }
+
+    fn offers(&mut self, peer: &Peer) -> Result<Vec<Offer>, MemoryError> {
+        Ok(self
+            .docs
+            .iter()
+            .filter(|(_, e)| routing::holds(peer.role, &peer.unit, &e.units))
+            .map(|(id, e)| Offer { item: Item { id: *id, digest: e.digest }, due_at: e.due_at })
+            .collect())
+    }
+
+    fn load(&mut self, id: &[u8; 16]) -> Result<Option<Automerge>, MemoryError> {
+        Ok(self.docs.get(id).map(|e| e.doc.clone()))
+    }
+
+    fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, MemoryError> {
+        Ok(latest_changes(doc, &[])
+            .into_iter()
+            .filter_map(|(_, h)| {
+                self.attestations.get(&h.0).map(|a| ChangeSignature { change: h.0, signature: a.signature })
+            })
+            .collect())
+    }
+
+    fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, MemoryError> {
+        Ok(self.certificates.get(key).cloned())
+    }
+
+    fn store_certificates(&mut self, certs: Vec<([u8; 32], Vec<u8>)>) -> Result<(), MemoryError> {
+        self.certificates.extend(certs);
+        Ok(())
+    }
+
+    fn revocations(&mut self) -> Result<Option<Vec<u8>>, MemoryError> {
+        Ok(self.revocations.clone())
+    }
+
+    fn store_revocations(&mut self, json: &[u8], _sequence: u64) -> Result<(), MemoryError> {
+        self.revocations = Some(json.to_vec());
+        Ok(())
+    }
+
+    fn sync_state(&mut self, peer: &[u8; 32], id: &[u8; 16]) -> Result<Option<Vec<u8>>, MemoryError> {
+        let k = (*peer, *id);
+        Ok(self.lazy_states.get(&k).or_else(|| self.states.get(&k)).cloned())
+    }
+
+    fn apply(
+        &mut self,
+        peer: &Peer,
+        docs: Vec<Admitted>,
+        states: Vec<([u8; 16], Vec<u8>)>,
+    ) -> Result<Vec<Result<(), String>>, MemoryError> {
+        // Lazily saved states become durable with this commit.
+        self.states.extend(self.lazy_states.drain());
+        let mut out = Vec::with_capacity(docs.len());
+        for a in docs {
+            if let Some((other, _)) = self.docs.iter().find(|(id, e)| e.code == a.record.code && **id != a.id) {
+                out.push(Err(format!("code {} already belongs to dossier {}", a.record.code, hex::encode(other))));
+                continue;
+            }
+            let known = self.docs.get(&a.id).map(|e| e.doc.get_heads()).unwrap_or_default();
+            self.verified_changes += a.doc.get_changes_meta(&known).len() as u64;
+            for (hash, att) in &a.signatures {
+                self.attestations.insert(*hash, *att);
+            }
+            self.put(a.doc, &a.record);
+            out.push(Ok(()));
+        }
+        for (id, s) in states {
+            self.states.insert((peer.key, id), s);
+        }
+        Ok(out)
+    }
+
+    fn save_sync_states(&mut self, peer: &[u8; 32], states: Vec<([u8; 16], Vec<u8>)>) -> Result<(), MemoryError> {
+        for (id, s) in states {
+            self.lazy_states.insert((*peer, id), s);
+        }
+        Ok(())
+    }
+
+    fn peer_holds(&mut self, peer: &Peer, held: Vec<([u8; 16], [u8; 16])>) -> Result<(), MemoryError> {
+        for (id, d) in held {
+            self.held.insert((peer.key, id), d);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,720 @@
+//! One sync connection between two nodes, as a state machine: messages in,
+//! messages out. The driver (iroh in the node, a simulated network in
+//! `motcua-sim`) moves the bytes; storage is reached through the
+//! [`Replica`] trait, which the node implements over redb and the
+//! simulator in memory. No clock, socket or file here: the current time
+//! comes in with each call.
+//!
+//! A connection goes:
+//! 1. **Handshake.** Each side sends [`Hello`] with its certificate. The
+//!    certificate must be signed by this province's root, valid now, not
+//!    revoked, and for the very key the transport authenticated; otherwise
+//!    the connection is refused before any dossier byte moves. A side with
+//!    the older revocation list receives the newer one.
+//! 2. **Rounds.** The dialing side starts a reconciliation round over the
+//!    documents each side may share with the other ([`crate::routing`]).
+//!    When it ends, each side knows its documents the peer lacks, and
+//!    whether the peer holds another version of each.
+//! 3. **Documents.** Sent nearest legal deadline first, in compressed
+//!    batches, at most [`DOCS_IN_FLIGHT_MAX`] unacknowledged. A document
+//!    the peer lacks goes whole; one it holds in another version goes as
+//!    an Automerge sync message from the persisted per-peer state. The
+//!    receiver verifies every new change ([`crate::verify`]) and its
+//!    routing before storing a batch in one durable commit, then
+//!    acknowledges each document with the digest of its heads.
+//! 4. **Live.** A local change (or one relayed from another peer) starts a
+//!    new round: the dialer starts it, the acceptor asks with `Changed`.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+use motcua_domain::authority::latest_changes;
+use motcua_domain::dossier::DossierRecord;
+
+use crate::attest::Attestation;
+use crate::cert::{NodeRole, SignedCertificate, SignedProvinceDocument};
+use crate::reconcile::{Item, ItemSet, Reconciler, heads_digest};
+use crate::routing;
+use crate::verify::{Rejection, Trust, verify_document};
+use crate::wire::{
+    Applied, BatchBuilder, ChangeSignature, DOCS_IN_FLIGHT_MAX, DocBody, DocMessage, Hello, Message, Outcome,
+    PROTOCOL_VERSION, REASON_CHARS_MAX, WireError, decode_batch, encode_batch,
+};
+
+/// This node, as a session presents it.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub key: [u8; 32],
+    pub unit: String,
+    pub role: NodeRole,
+    /// Its certificate as the province signed it (JSON).
+    pub certificate: Vec<u8>,
+    pub utc_offset_minutes: i32,
+}
+
+/// The peer, once its certificate is admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub key: [u8; 32],
+    pub unit: String,
+    pub role: NodeRole,
+}
+
+/// A document this node may offer a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    pub item: Item,
+    /// Legal deadline (hẹn trả), if the dossier has one: nearer goes first.
+    pub due_at: Option<i64>,
+}
+
+/// A verified document, ready to be stored.
+#[derive(Debug)]
+pub struct Admitted {
+    pub id: [u8; 16],
+    pub doc: Automerge,
+    pub record: DossierRecord,
+    /// Signatures on each actor's latest new change, to keep.
+    pub signatures: Vec<([u8; 32], Attestation)>,
+}
+
+/// Storage as the session needs it. Calls are synchronous; the node's
+/// implementation commits through its single writer.
+pub trait Replica {
+    type Error: std::fmt::Display;
+
+    /// Runs `f` on the province trust this node holds.
+    fn with_trust<R>(&self, f: impl FnOnce(&mut Trust) -> R) -> R;
+    /// The documents this node may share with `peer`, with their digests.
+    fn offers(&mut self, peer: &Peer) -> Result<Vec<Offer>, Self::Error>;
+    fn load(&mut self, id: &[u8; 16]) -> Result<Option<Automerge>, Self::Error>;
+    /// Signatures on the latest change of each actor of `doc`.
+    fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, Self::Error>;
+    /// A stored certificate (signed JSON) of a node.
+    fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, Self::Error>;
+    fn store_certificates(&mut self, certs: Vec<([u8; 32], Vec<u8>)>) -> Result<(), Self::Error>;
+    /// The newest signed revocation list held (JSON), if any.
+    fn revocations(&mut self) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// Keeps a newer revocation list, already installed in the trust.
+    fn store_revocations(&mut self, json: &[u8], sequence: u64) -> Result<(), Self::Error>;
+    fn sync_state(&mut self, peer: &[u8; 32], id: &[u8; 16]) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// Stores verified documents and sync states in one durable commit.
+    /// Returns, per document in order, `Err(reason)` for one the store
+    /// refuses (then nothing of it is stored).
+    fn apply(
+        &mut self,
+        peer: &Peer,
+        docs: Vec<Admitted>,
+        states: Vec<([u8; 16], Vec<u8>)>,
+    ) -> Result<Vec<Result<(), String>>, Self::Error>;
+    /// Keeps sync states of documents sent (lost states only cost bytes).
+    fn save_sync_states(&mut self, peer: &[u8; 32], states: Vec<([u8; 16], Vec<u8>)>) -> Result<(), Self::Error>;
+    /// The peer is known to hold these documents at these digests.
+    fn peer_holds(&mut self, peer: &Peer, held: Vec<([u8; 16], [u8; 16])>) -> Result<(), Self::Error>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("peer refused: {0}")]
+    Refused(Rejection),
+    #[error("the peer presented a certificate for {presented}, but the connection is from {actual}")]
+    KeyMismatch { presented: String, actual: String },
+    #[error("the peer speaks protocol version {0}; this node speaks {PROTOCOL_VERSION}")]
+    Version(u16),
+    #[error("the peer's certificate is malformed: {0}")]
+    MalformedCertificate(String),
+    #[error("the peer's revocation list was refused: {0}")]
+    BadRevocations(String),
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    #[error("the peer closed the connection: {0}")]
+    PeerRefused(String),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// Counters a node shows for each peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub rounds: u32,
+    pub docs_sent: u64,
+    pub docs_received: u64,
+    pub docs_refused_by_peer: u64,
+    pub docs_refused_from_peer: u64,
+}
+
+pub struct Session {
+    local: Local,
+    /// The key the transport authenticated.
+    remote_key: [u8; 32],
+    dialer: bool,
+    peer: Option<Peer>,
+    outbox: VecDeque<Message>,
+    round: u32,
+    reconciler: Option<Reconciler>,
+    /// A new round is wanted once this one and its documents are done.
+    dirty: bool,
+    /// Acceptor: `Changed` was sent and no round has started since.
+    asked: bool,
+    queue: VecDeque<(Item, bool)>,
+    /// Per document sent and not yet acknowledged: the digest of the
+    /// heads it was sent at (a document may be in flight more than once).
+    in_flight: HashMap<[u8; 16], VecDeque<[u8; 16]>>,
+    in_flight_count: usize,
+    certificates_shared: HashSet<[u8; 32]>,
+    /// Live Automerge sync states of the documents exchanged as deltas on
+    /// this connection (persisted ones keep only the shared heads).
+    states: HashMap<[u8; 16], SyncState>,
+    /// Documents the peer refused, at the digest it refused.
+    refused: HashMap<[u8; 16], [u8; 16]>,
+    progress: Progress,
+    caught_up_once: bool,
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> SessionError {
+    SessionError::Storage(e.to_string())
+}
+
+fn reason(text: String) -> String {
+    text.chars().take(REASON_CHARS_MAX).collect()
+}
+
+fn digest_of(doc: &Automerge) -> [u8; 16] {
+    heads_digest(&doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>())
+}
+
+impl Session {
+    /// A session on a connection whose far end the transport authenticated
+    /// as `remote_key`. `dialer` is the side that opened the connection.
+    pub fn new(local: Local, remote_key: [u8; 32], dialer: bool) -> Session {
+        let mut certificates_shared = HashSet::new();
+        certificates_shared.insert(local.key);
+        certificates_shared.insert(remote_key);
+        Session {
+            local,
+            remote_key,
+            dialer,
+            peer: None,
+            outbox: VecDeque::new(),
+            round: 0,
+            reconciler: None,
+            dirty: false,
+            asked: false,
+            queue: VecDeque::new(),
+            in_flight: HashMap::new(),
+            in_flight_count: 0,
+            certificates_shared,
+            states: HashMap::new(),
+            refused: HashMap::new(),
+            progress: Progress::default(),
+            caught_up_once: false,
+        }
+    }
+
+    /// The first message: this node's [`Hello`].
+    pub fn start<R: Replica>(&mut self, replica: &R) {
+        let revocations_sequence = replica.with_trust(|t| t.revocations().1);
+        self.outbox.push_back(Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            certificate: self.local.certificate.clone(),
+            revocations_sequence,
+        }));
+    }
+
+    /// Messages to send, in order.
+    pub fn take_outgoing(&mut self) -> Vec<Message> {
+        self.outbox.drain(..).collect()
+    }
+
+    /// The peer, once admitted.
+    pub fn peer(&self) -> Option<&Peer> {
+        self.peer.as_ref()
+    }
+
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Documents this side still has to send or see acknowledged.
+    pub fn docs_pending(&self) -> usize {
+        self.queue.len() + self.in_flight_count
+    }
+
+    /// Nothing is being reconciled, sent or awaited on this side.
+    pub fn is_idle(&self) -> bool {
+        self.peer.is_some() && self.reconciler.is_none() && self.queue.is_empty() && self.in_flight_count == 0
+    }
+
+    /// Whether a round has completed with nothing left in flight since
+    /// the connection opened.
+    pub fn caught_up_once(&self) -> bool {
+        self.caught_up_once
+    }
+
+    /// This node has new changes the peer may want.
+    pub fn local_changed<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
+        if self.peer.is_none() {
+            return Ok(());
+        }
+        self.dirty = true;
+        self.next_round(replica)
+    }
+
+    /// Handles one message from the peer.
+    pub fn handle<R: Replica>(&mut self, replica: &mut R, message: Message, now_ms: i64) -> Result<(), SessionError> {
+        match (message, self.peer.is_some()) {
+            (Message::Refused(why), _) => Err(SessionError::PeerRefused(reason(why))),
+            (Message::Hello(hello), false) => self.hello(replica, hello, now_ms),
+            (Message::Hello(_), true) => Err(SessionError::Protocol("a second hello".into())),
+            (_, false) => Err(SessionError::Protocol("a message before the hello".into())),
+            (Message::Revocations(json), true) => self.revocations(replica, &json),
+            (Message::Certificates(certs), true) => self.certificates(replica, certs),
+            (Message::Reconcile { round, message }, true) => self.reconcile(replica, round, message),
+            (Message::Changed, true) => {
+                if !self.dialer {
+                    return Err(SessionError::Protocol("only the accepting side asks for rounds".into()));
+                }
+                self.dirty = true;
+                self.next_round(replica)
+            }
+            (Message::Docs(batch), true) => self.docs(replica, &batch),
+            (Message::Applied(applied), true) => self.applied(replica, applied),
+        }
+    }
+
+    fn hello<R: Replica>(&mut self, replica: &mut R, hello: Hello, now_ms: i64) -> Result<(), SessionError> {
+        if hello.version != PROTOCOL_VERSION {
+            return Err(SessionError::Version(hello.version));
+        }
+        let signed: SignedCertificate = serde_json::from_slice(&hello.certificate)
+            .map_err(|e| SessionError::MalformedCertificate(e.to_string()))?;
+        let key = replica.with_trust(|t| t.admit(&signed, Some(now_ms))).map_err(SessionError::Refused)?;
+        if key != self.remote_key {
+            return Err(SessionError::KeyMismatch {
+                presented: hex::encode(key),
+                actual: hex::encode(self.remote_key),
+            });
+        }
+        let c = &signed.certificate;
+        self.peer = Some(Peer { key, unit: c.unit.clone(), role: c.role });
+        replica.store_certificates(vec![(key, hello.certificate)]).map_err(storage)?;
+        let mine = replica.with_trust(|t| t.revocations().1);
+        if hello.revocations_sequence < mine
+            && let Some(json) = replica.revocations().map_err(storage)?
+        {
+            self.outbox.push_back(Message::Revocations(json));
+        }
+        if self.dialer {
+            self.dirty = true;
+            self.next_round(replica)?;
+        }
+        Ok(())
+    }
+
+    fn revocations<R: Replica>(&mut self, replica: &mut R, json: &[u8]) -> Result<(), SessionError> {
+        let signed: SignedProvinceDocument =
+            serde_json::from_slice(json).map_err(|e| SessionError::BadRevocations(e.to_string()))?;
+        match replica.with_trust(|t| t.set_revocations(&signed)) {
+            Ok(sequence) => replica.store_revocations(json, sequence).map_err(storage)?,
+            Err(Rejection::StaleRevocations { .. }) => {}
+            Err(e) => return Err(SessionError::BadRevocations(e.to_string())),
+        }
+        // The newer list may revoke the peer itself.
+        replica.with_trust(|t| t.node(&self.remote_key).map(|_| ())).map_err(SessionError::Refused)
+    }
+
+    fn certificates<R: Replica>(&mut self, replica: &mut R, certs: Vec<Vec<u8>>) -> Result<(), SessionError> {
+        let mut admitted = Vec::new();
+        for json in certs {
+            let signed: SignedCertificate =
+                serde_json::from_slice(&json).map_err(|e| SessionError::MalformedCertificate(e.to_string()))?;
+            // Expired certificates still vouch for what their nodes recorded
+            // while serving; forged or revoked ones are dropped, and the
+            // documents they would vouch for are refused one by one.
+            if let Ok(key) = replica.with_trust(|t| t.admit(&signed, None)) {
+                self.certificates_shared.insert(key);
+                admitted.push((key, json));
+            }
+        }
+        replica.store_certificates(admitted).map_err(storage)
+    }
+
+    /// Starts a round when one is wanted and this side is free.
+    fn next_round<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
+        if !self.dirty || self.reconciler.is_some() || !self.queue.is_empty() || self.in_flight_count > 0 {
+            return Ok(());
+        }
+        if !self.dialer {
+            if !self.asked {
+                self.asked = true;
+                self.dirty = false;
+                self.outbox.push_back(Message::Changed);
+            }
+            return Ok(());
+        }
+        self.dirty = false;
+        self.round += 1;
+        let reconciler = Reconciler::new(self.item_set(replica)?);
+        self.outbox.push_back(Message::Reconcile { round: self.round, message: reconciler.initiate() });
+        self.reconciler = Some(reconciler);
+        Ok(())
+    }
+
+    fn item_set<R: Replica>(&mut self, replica: &mut R) -> Result<ItemSet, SessionError> {
+        let peer = self.peer.as_ref().expect("admitted");
+        let offers = replica.offers(peer).map_err(storage)?;
+        Ok(ItemSet::new(offers.into_iter().map(|o| o.item).collect()))
+    }
+
+    fn reconcile<R: Replica>(
+        &mut self,
+        replica: &mut R,
+        round: u32,
+        message: crate::reconcile::Message,
+    ) -> Result<(), SessionError> {
+        if !self.dialer && round != self.round {
+            // The dialer opened a new round.
+            if round < self.round {
+                return Err(SessionError::Protocol(format!("round {round} after round {}", self.round)));
+            }
+            self.round = round;
+            self.asked = false;
+            self.reconciler = Some(Reconciler::new(self.item_set(replica)?));
+        }
+        if round != self.round {
+            return Err(SessionError::Protocol(format!("message of round {round} during round {}", self.round)));
+        }
+        let Some(reconciler) = self.reconciler.as_mut() else {
+            return Err(SessionError::Protocol(format!("round {round} is over")));
+        };
+        let reply = reconciler.receive(&message).map_err(|e| SessionError::Protocol(e.to_string()))?;
+        let done = match reply {
+            None => true,
+            Some(reply) => {
+                let last = reply.is_final();
+                self.outbox.push_back(Message::Reconcile { round, message: reply });
+                last
+            }
+        };
+        if done {
+            self.round_done(replica)?;
+        }
+        Ok(())
+    }
+
+    fn round_done<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
+        let reconciler = self.reconciler.take().expect("a round in progress");
+        self.progress.rounds += 1;
+        let peer = self.peer.clone().expect("admitted");
+        let mut due: BTreeMap<[u8; 16], Option<i64>> = BTreeMap::new();
+        let have: Vec<(Item, bool)> = reconciler.have_with_peer_version().map(|(it, held)| (*it, held)).collect();
+        let offers =
+            if have.is_empty() && self.caught_up_once { Vec::new() } else { replica.offers(&peer).map_err(storage)? };
+        for o in &offers {
+            due.insert(o.item.id, o.due_at);
+        }
+        if !self.caught_up_once {
+            // Everything the peer did not lack, it holds as this node does
+            // (perhaps reached by another path).
+            let lacking: HashSet<[u8; 16]> = have.iter().map(|(it, _)| it.id).collect();
+            let held = offers.iter().filter(|o| !lacking.contains(&o.item.id)).map(|o| (o.item.id, o.item.digest));
+            replica.peer_holds(&peer, held.collect()).map_err(storage)?;
+        }
+        // Nearest legal deadline first; dossiers without one (closed or
+        // paused) after; then by id, so the order is the same every time.
+        let mut have = have;
+        have.sort_by_key(|(it, _)| (due.get(&it.id).copied().flatten().unwrap_or(i64::MAX), it.id));
+        self.queue.extend(have);
+        self.pump(replica)?;
+        self.settle(replica)
+    }
+
+    /// After progress: once nothing is left to do, the peer is caught up,
+    /// and a round wanted meanwhile starts.
+    fn settle<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
+        if self.queue.is_empty() && self.in_flight_count == 0 && self.reconciler.is_none() {
+            self.caught_up_once = true;
+            self.next_round(replica)?;
+        }
+        Ok(())
+    }
+
+    fn mark_sent(&mut self, id: [u8; 16], digest: [u8; 16]) {
+        self.in_flight.entry(id).or_default().push_back(digest);
+        self.in_flight_count += 1;
+        self.progress.docs_sent += 1;
+    }
+
+    fn acknowledge(&mut self, id: &[u8; 16]) -> Option<[u8; 16]> {
+        let q = self.in_flight.get_mut(id)?;
+        let digest = q.pop_front()?;
+        if q.is_empty() {
+            self.in_flight.remove(id);
+        }
+        self.in_flight_count -= 1;
+        Some(digest)
+    }
+
+    /// Sends queued documents while the window allows.
+    fn pump<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
+        let peer_key = self.remote_key;
+        let mut batch = BatchBuilder::default();
+        let mut certificates = Vec::new();
+        let mut states = Vec::new();
+        while self.in_flight_count < DOCS_IN_FLIGHT_MAX
+            && let Some((item, held)) = self.queue.pop_front()
+        {
+            let Some(doc) = replica.load(&item.id).map_err(storage)? else { continue };
+            if self.refused.get(&item.id) == Some(&digest_of(&doc)) {
+                // The peer refused this very version; offered again once
+                // it changes.
+                continue;
+            }
+            let body = if held {
+                let mut state = self.live_state(replica, &item.id)?;
+                let message = doc.generate_sync_message(&mut state);
+                states.push((item.id, state.encode()));
+                self.states.insert(item.id, state);
+                let Some(m) = message else { continue };
+                DocBody::Sync(m.encode())
+            } else {
+                DocBody::Whole(doc.save())
+            };
+            let signatures = replica.signatures(&doc).map_err(storage)?;
+            for (actor, _) in latest_changes(&doc, &[]) {
+                let Ok(key) = <[u8; 32]>::try_from(actor.to_bytes()) else { continue };
+                if self.certificates_shared.insert(key)
+                    && let Some(json) = replica.certificate(&key).map_err(storage)?
+                {
+                    certificates.push(json);
+                }
+            }
+            self.mark_sent(item.id, digest_of(&doc));
+            if let Some(full) = batch.push(DocMessage { id: item.id, body, signatures }) {
+                self.send_batch(&mut certificates, &full);
+            }
+        }
+        if !batch.is_empty() {
+            let rest = batch.take();
+            self.send_batch(&mut certificates, &rest);
+        }
+        if !states.is_empty() {
+            replica.save_sync_states(&peer_key, states).map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    fn send_batch(&mut self, certificates: &mut Vec<Vec<u8>>, docs: &[DocMessage]) {
+        if !certificates.is_empty() {
+            self.outbox.push_back(Message::Certificates(std::mem::take(certificates)));
+        }
+        self.outbox.push_back(Message::Docs(encode_batch(docs)));
+    }
+
+    fn stored_state<R: Replica>(&self, replica: &mut R, id: &[u8; 16]) -> Result<SyncState, SessionError> {
+        Ok(replica
+            .sync_state(&self.remote_key, id)
+            .map_err(storage)?
+            .and_then(|b| SyncState::decode(&b).ok())
+            .unwrap_or_default())
+    }
+
+    fn docs<R: Replica>(&mut self, replica: &mut R, batch: &[u8]) -> Result<(), SessionError> {
+        let docs = decode_batch(batch)?;
+        let peer = self.peer.clone().expect("admitted");
+        let mut working: HashMap<[u8; 16], Automerge> = HashMap::new();
+        let mut outcomes: Vec<(usize, [u8; 16], Result<[u8; 16], String>)> = Vec::new();
+        let mut admitted: Vec<(usize, Admitted)> = Vec::new();
+        let mut replies = Vec::new();
+        for (i, d) in docs.into_iter().enumerate() {
+            self.progress.docs_received += 1;
+            let id = d.id;
+            match self.admit_one(replica, d, &mut working) {
+                Ok((digest, admission, reply)) => {
+                    if let Some(a) = admission {
+                        admitted.retain(|(_, x)| x.id != id);
+                        admitted.push((i, a));
+                    }
+                    replies.extend(reply);
+                    outcomes.push((i, id, Ok(digest)));
+                }
+                Err(why) => {
+                    self.progress.docs_refused_from_peer += 1;
+                    outcomes.push((i, id, Err(why)));
+                }
+            }
+        }
+        let states: Vec<([u8; 16], Vec<u8>)> =
+            working.keys().filter_map(|id| self.states.get(id).map(|s| (*id, s.encode()))).collect();
+        let order: Vec<usize> = admitted.iter().map(|(i, _)| *i).collect();
+        let ids: Vec<[u8; 16]> = admitted.iter().map(|(_, a)| a.id).collect();
+        let results = replica.apply(&peer, admitted.into_iter().map(|(_, a)| a).collect(), states).map_err(storage)?;
+        for ((id, result), _) in ids.iter().zip(results).zip(order) {
+            if let Err(why) = result {
+                for o in outcomes.iter_mut().filter(|o| &o.1 == id) {
+                    o.2 = Err(why.clone());
+                }
+                replies.retain(|r: &DocMessage| &r.id != id);
+            }
+        }
+        let applied = outcomes
+            .into_iter()
+            .map(|(_, id, r)| Applied {
+                id,
+                outcome: match r {
+                    Ok(digest) => Outcome::Holds(digest),
+                    Err(why) => Outcome::Refused(reason(why)),
+                },
+            })
+            .collect();
+        self.outbox.push_back(Message::Applied(applied));
+        if !replies.is_empty() {
+            for r in &replies {
+                let digest = working.get(&r.id).map(digest_of).unwrap_or_default();
+                self.mark_sent(r.id, digest);
+            }
+            let mut builder = BatchBuilder::default();
+            let mut none = Vec::new();
+            for r in replies {
+                if let Some(full) = builder.push(r) {
+                    self.send_batch(&mut none, &full);
+                }
+            }
+            if !builder.is_empty() {
+                let rest = builder.take();
+                self.send_batch(&mut none, &rest);
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies one incoming document against what this node holds.
+    /// Returns the digest of the heads after it, what to store (if
+    /// anything is new) and the sync reply (if any).
+    #[allow(clippy::type_complexity)]
+    fn admit_one<R: Replica>(
+        &mut self,
+        replica: &mut R,
+        d: DocMessage,
+        working: &mut HashMap<[u8; 16], Automerge>,
+    ) -> Result<([u8; 16], Option<Admitted>, Option<DocMessage>), String> {
+        let id = d.id;
+        let base = match working.get(&id) {
+            Some(doc) => doc.clone(),
+            None => replica.load(&id).map_err(|e| format!("storage: {e}"))?.unwrap_or_default(),
+        };
+        let known = base.get_heads();
+        let mut next = base;
+        // The live state is changed only once the document is admitted.
+        let mut state = match &d.body {
+            DocBody::Sync(_) => Some(self.live_state(replica, &id).map_err(|e| e.to_string())?),
+            DocBody::Whole(_) => None,
+        };
+        match &d.body {
+            DocBody::Whole(bytes) => {
+                let mut incoming = Automerge::load(bytes).map_err(|e| format!("not a readable document: {e}"))?;
+                next.merge(&mut incoming).map_err(|e| e.to_string())?;
+            }
+            DocBody::Sync(bytes) => {
+                let m = SyncMessage::decode(bytes).map_err(|e| format!("not a readable sync message: {e}"))?;
+                next.receive_sync_message(state.as_mut().expect("sync state"), m).map_err(|e| e.to_string())?;
+            }
+        }
+        let mut admission = None;
+        if next.get_heads() != known {
+            let (record, signatures) = self.verify(replica, &id, &next, &known, &d.signatures)?;
+            admission = Some(Admitted { id, doc: next.clone(), record, signatures });
+        }
+        // Once the peer has refused this very version, the conversation
+        // about it ends here: replying would only repeat it.
+        let refused = self.refused.get(&id) == Some(&digest_of(&next));
+        let reply = match state {
+            Some(_) if refused => None,
+            Some(mut s) => {
+                let reply = next.generate_sync_message(&mut s).map(|m| {
+                    let signatures =
+                        if m.changes.is_empty() { Vec::new() } else { replica.signatures(&next).unwrap_or_default() };
+                    DocMessage { id, body: DocBody::Sync(m.encode()), signatures }
+                });
+                self.states.insert(id, s);
+                reply
+            }
+            None => None,
+        };
+        let digest = digest_of(&next);
+        working.insert(id, next);
+        Ok((digest, admission, reply))
+    }
+
+    /// The sync state of a document with this peer: the live one, or the
+    /// one persisted by an earlier connection.
+    fn live_state<R: Replica>(&mut self, replica: &mut R, id: &[u8; 16]) -> Result<SyncState, SessionError> {
+        if let Some(s) = self.states.get(id) {
+            return Ok(s.clone());
+        }
+        self.stored_state(replica, id)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn verify<R: Replica>(
+        &self,
+        replica: &mut R,
+        id: &[u8; 16],
+        doc: &Automerge,
+        known: &[ChangeHash],
+        signatures: &[ChangeSignature],
+    ) -> Result<(DossierRecord, Vec<([u8; 32], Attestation)>), String> {
+        let by_hash: HashMap<[u8; 32], [u8; 64]> = signatures.iter().map(|s| (s.change, s.signature)).collect();
+        let signer: HashMap<[u8; 32], [u8; 32]> = latest_changes(doc, known)
+            .into_iter()
+            .filter_map(|(actor, hash)| Some((hash.0, <[u8; 32]>::try_from(actor.to_bytes()).ok()?)))
+            .collect();
+        let lookup = |h: &[u8; 32]| Some(Attestation { signer: *signer.get(h)?, signature: *by_hash.get(h)? });
+        let offset = self.local.utc_offset_minutes;
+        let additions =
+            replica.with_trust(|t| verify_document(t, doc, known, lookup, offset)).map_err(|e| e.to_string())?;
+        if additions.record.id.0 != *id {
+            return Err(format!(
+                "the document is dossier {}, not the one announced",
+                hex::encode(additions.record.id.0)
+            ));
+        }
+        let units = routing::units_of(&additions.record.participants);
+        if !routing::holds(self.local.role, &self.local.unit, &units) {
+            return Err(format!("dossier {} has no part for unit {}", additions.record.code, self.local.unit));
+        }
+        let signatures = additions.actors.iter().filter_map(|(_, hash)| lookup(&hash.0).map(|a| (hash.0, a))).collect();
+        Ok((additions.record, signatures))
+    }
+
+    fn applied<R: Replica>(&mut self, replica: &mut R, applied: Vec<Applied>) -> Result<(), SessionError> {
+        let peer = self.peer.clone().expect("admitted");
+        let mut held = Vec::new();
+        for a in applied {
+            let Some(sent) = self.acknowledge(&a.id) else {
+                return Err(SessionError::Protocol("an acknowledgement of a document not sent".into()));
+            };
+            match a.outcome {
+                Outcome::Holds(digest) if digest == sent => held.push((a.id, digest)),
+                // The peer holds changes this node lacks: Automerge's sync
+                // replies (or the peer's next round) carry them.
+                Outcome::Holds(_) => {}
+                Outcome::Refused(_) => {
+                    self.progress.docs_refused_by_peer += 1;
+                    self.refused.insert(a.id, sent);
+                }
+            }
+        }
+        if !held.is_empty() {
+            replica.peer_holds(&peer, held).map_err(storage)?;
+        }
+        self.pump(replica)?;
+        self.settle(replica)
+    }
+}
+
+#[cfg(test)]
+mod tests;

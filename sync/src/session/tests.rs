@@ -1,0 +1,421 @@
+use automerge::ActorId;
+use motcua_domain::dossier::{self, Channel, DossierId};
+use motcua_domain::fixtures::{AGENCY, COMMUNE, T0, event, new_dossier};
+use motcua_domain::workflow::Action;
+
+use super::*;
+use crate::cert::{CERTIFICATE_VERSION, Certificate, DocumentKind, ProvinceDocument, ProvinceRecord};
+use crate::memory::MemoryReplica;
+use crate::wire::{decode_message, encode_frame};
+
+const NOW: i64 = T0;
+const OTHER_COMMUNE: &str = "26735";
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+use ed25519_dalek::SigningKey;
+
+fn hex_of(k: &SigningKey) -> String {
+    hex::encode(k.verifying_key().to_bytes())
+}
+
+fn record_of(root: &SigningKey) -> ProvinceRecord {
+    ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(root) }
+}
+
+fn cert(root: &SigningKey, node: &SigningKey, unit: &str, role: NodeRole, serial: u8) -> Vec<u8> {
+    serde_json::to_vec(&SignedCertificate::sign(
+        Certificate {
+            version: CERTIFICATE_VERSION,
+            serial: format!("{serial:032x}"),
+            province_code: "56".into(),
+            node_key: hex_of(node),
+            unit: unit.into(),
+            unit_name: "Đơn vị thử".into(),
+            agency_id: "000.00.01.H56".into(),
+            role,
+            not_before_ms: 0,
+            not_after_ms: NOW * 2,
+            previous_key: None,
+        },
+        root,
+    ))
+    .unwrap()
+}
+
+/// A node of province 56 (root key 100): its certificate, and a trust that
+/// knows only itself, as a freshly enrolled node does.
+fn node_with_root(root: &SigningKey, n: u8, unit: &str, role: NodeRole) -> MemoryReplica {
+    let k = key(n);
+    let certificate = cert(root, &k, unit, role, n);
+    let mut trust = Trust::new(&record_of(root)).unwrap();
+    trust.admit(&serde_json::from_slice(&certificate).unwrap(), None).unwrap();
+    let local =
+        Local { key: k.verifying_key().to_bytes(), unit: unit.into(), role, certificate, utc_offset_minutes: 420 };
+    MemoryReplica::new(local, k, trust)
+}
+
+fn node(n: u8, unit: &str, role: NodeRole) -> MemoryReplica {
+    node_with_root(&key(100), n, unit, role)
+}
+
+fn commune() -> MemoryReplica {
+    node(1, COMMUNE, NodeRole::Commune)
+}
+fn agency() -> MemoryReplica {
+    node(2, AGENCY, NodeRole::Agency)
+}
+fn province() -> MemoryReplica {
+    node(4, "56000", NodeRole::Province)
+}
+
+/// Receives dossier `n` at the replica's commune.
+fn receive(r: &mut MemoryReplica, n: u8) -> [u8; 16] {
+    let me = hex_of(r.signing_key());
+    let mut new = new_dossier(&me, Channel::Direct, false);
+    new.id = DossierId([n; 16]);
+    new.code = format!("000.21.45.H56-251117-{n:04}");
+    new.reception.unit = r.local.unit.clone();
+    let (doc, _) = dossier::create(ActorId::from(r.local.key), &new).unwrap();
+    r.commit_local(doc).unwrap();
+    [n; 16]
+}
+
+fn act(r: &mut MemoryReplica, id: &[u8; 16], mut e: dossier::Event) {
+    let mut doc = r.doc(id).unwrap().fork().with_actor(ActorId::from(r.local.key));
+    e.node = hex_of(r.signing_key());
+    e.unit = r.local.unit.clone();
+    dossier::append_event(&mut doc, &e).unwrap();
+    r.commit_local(doc).unwrap();
+}
+
+fn transfer(r: &mut MemoryReplica, id: &[u8; 16], to: &str) {
+    let mut t = event(Action::Transfer, T0 + 1000, "", "");
+    t.to_unit = Some(to.into());
+    act(r, id, t);
+}
+
+struct Link {
+    a: Session,
+    b: Session,
+    bytes: usize,
+    messages: usize,
+}
+
+impl Link {
+    fn open(a: &MemoryReplica, b: &MemoryReplica) -> Link {
+        let mut link = Link {
+            a: Session::new(a.local.clone(), b.local.key, true),
+            b: Session::new(b.local.clone(), a.local.key, false),
+            bytes: 0,
+            messages: 0,
+        };
+        link.a.start(a);
+        link.b.start(b);
+        link
+    }
+
+    /// Carries messages both ways, through the wire encoding, until both
+    /// sides are quiet. Returns the first error and which side raised it.
+    fn run(&mut self, a: &mut MemoryReplica, b: &mut MemoryReplica) -> Result<(), (bool, SessionError)> {
+        for _ in 0..10_000 {
+            let to_b = self.a.take_outgoing();
+            let to_a = self.b.take_outgoing();
+            if to_b.is_empty() && to_a.is_empty() {
+                return Ok(());
+            }
+            if std::env::var("TRACE").is_ok() {
+                eprintln!("a→b {:?}\nb→a {:?}", to_b, to_a);
+            }
+            for m in to_b {
+                let frame = encode_frame(&m);
+                self.bytes += frame.len();
+                self.messages += 1;
+                self.b.handle(b, decode_message(&frame[4..]).unwrap(), NOW).map_err(|e| (false, e))?;
+            }
+            for m in to_a {
+                let frame = encode_frame(&m);
+                self.bytes += frame.len();
+                self.messages += 1;
+                self.a.handle(a, decode_message(&frame[4..]).unwrap(), NOW).map_err(|e| (true, e))?;
+            }
+        }
+        panic!("the sessions never went quiet");
+    }
+}
+
+fn sync(a: &mut MemoryReplica, b: &mut MemoryReplica) -> Link {
+    let mut link = Link::open(a, b);
+    link.run(a, b).unwrap();
+    link
+}
+
+#[test]
+fn a_commune_replicates_to_the_province_and_learns_it_is_safe_there() {
+    let (mut c, mut p) = (commune(), province());
+    let ids: Vec<_> = (1..=20).map(|n| receive(&mut c, n)).collect();
+    let link = sync(&mut c, &mut p);
+    assert_eq!(p.digests(), c.digests(), "identical heads on both sides");
+    assert_eq!(p.verified_changes, 20);
+    for id in &ids {
+        assert_eq!(c.held_by(&p.local.key, id), Some(c.digests()[id]), "safe at the province");
+    }
+    assert!(link.a.is_idle() && link.b.is_idle() && link.a.caught_up_once());
+    assert_eq!(link.a.progress().docs_sent, 20);
+    assert_eq!(link.b.progress().docs_sent, 0);
+}
+
+#[test]
+fn an_idle_reconnect_sends_no_document() {
+    let (mut c, mut p) = (commune(), province());
+    for n in 1..=50 {
+        receive(&mut c, n);
+    }
+    sync(&mut c, &mut p);
+    let again = sync(&mut c, &mut p);
+    assert_eq!(again.a.progress().docs_sent + again.b.progress().docs_sent, 0);
+    // Hellos (certificates) and one reconciliation round trip.
+    assert_eq!(again.messages, 4, "{} messages", again.messages);
+}
+
+#[test]
+fn changes_on_both_sides_converge_through_automerge_sync() {
+    let (mut c, mut a, mut p) = (commune(), agency(), province());
+    let id = receive(&mut c, 1);
+    transfer(&mut c, &id, AGENCY);
+    sync(&mut c, &mut p);
+    sync(&mut a, &mut p);
+    assert!(a.doc(&id).is_some(), "the agency receives the transferred dossier through the province");
+    // The agency records its result while the commune asks for a supplement.
+    let mut result = event(Action::Processed, T0 + 2000, "", "");
+    result.result = Some("Giấy chứng nhận thử".into());
+    act(&mut a, &id, result);
+    let mut note = event(Action::RequestSupplement, T0 + 2500, "", "");
+    note.reason = Some("thiếu giấy tờ".into());
+    act(&mut c, &id, note);
+    let link = sync(&mut c, &mut a);
+    assert_eq!(c.digests()[&id], a.digests()[&id], "converged");
+    assert_eq!(link.a.progress().docs_refused_by_peer + link.b.progress().docs_refused_by_peer, 0);
+    let record = dossier::read(c.doc(&id).unwrap()).unwrap();
+    assert_eq!(record.events.len(), 4);
+    let folded = motcua_domain::fold::fold(&record, 420);
+    assert_eq!(folded.conflicts.len(), 1, "concurrent, incompatible events surface as a conflict");
+}
+
+#[test]
+fn live_push_sends_a_new_change_on_an_open_connection() {
+    let (mut c, mut p) = (commune(), province());
+    let id = receive(&mut c, 1);
+    let mut link = Link::open(&c, &p);
+    link.run(&mut c, &mut p).unwrap();
+    act(&mut c, &id, event(Action::StartProcessing, T0 + 2000, "", ""));
+    link.a.local_changed(&mut c).unwrap();
+    link.run(&mut c, &mut p).unwrap();
+    assert_eq!(p.digests()[&id], c.digests()[&id]);
+    // And from the accepting side: it asks the dialer for a round.
+    let id2 = receive(&mut c, 2);
+    let mut back = Link::open(&p, &c);
+    back.run(&mut p, &mut c).unwrap();
+    act(&mut c, &id2, event(Action::StartProcessing, T0 + 2000, "", ""));
+    back.b.local_changed(&mut c).unwrap();
+    back.run(&mut p, &mut c).unwrap();
+    assert_eq!(p.digests()[&id2], c.digests()[&id2]);
+}
+
+#[test]
+fn a_commune_never_receives_another_communes_dossiers() {
+    let (mut c, mut p) = (commune(), province());
+    let mut other = node(3, OTHER_COMMUNE, NodeRole::Commune);
+    receive(&mut c, 1);
+    receive(&mut other, 2);
+    sync(&mut c, &mut p);
+    sync(&mut other, &mut p);
+    assert_eq!(p.len(), 2);
+    assert_eq!(other.ids().collect::<Vec<_>>(), vec![&[2; 16]]);
+    assert_eq!(c.ids().collect::<Vec<_>>(), vec![&[1; 16]]);
+}
+
+#[test]
+fn nearest_deadline_goes_first() {
+    let (mut c, mut p) = (commune(), province());
+    for n in 1..=5u8 {
+        let me = hex_of(c.signing_key());
+        let mut new = new_dossier(&me, Channel::Direct, false);
+        new.id = DossierId([n; 16]);
+        new.code = format!("000.21.45.H56-251117-{n:04}");
+        new.due_at = Some(T0 + (10 - n as i64) * 86_400_000);
+        let (doc, _) = dossier::create(ActorId::from(c.local.key), &new).unwrap();
+        c.commit_local(doc).unwrap();
+    }
+    let mut link = Link::open(&c, &p);
+    // Run until the first batch of documents crosses, and read its order.
+    let mut order = Vec::new();
+    for _ in 0..10 {
+        for m in link.a.take_outgoing() {
+            if let Message::Docs(b) = &m {
+                order.extend(decode_batch(b).unwrap().iter().map(|d| d.id[0]));
+            }
+            link.b.handle(&mut p, m, NOW).unwrap();
+        }
+        for m in link.b.take_outgoing() {
+            link.a.handle(&mut c, m, NOW).unwrap();
+        }
+    }
+    assert_eq!(order, vec![5, 4, 3, 2, 1]);
+}
+
+#[test]
+fn an_unknown_node_is_refused_at_the_handshake() {
+    let mut stranger = node_with_root(&key(99), 1, COMMUNE, NodeRole::Commune);
+    let mut p = province();
+    receive(&mut stranger, 1);
+    let mut link = Link::open(&stranger, &p);
+    let (on_a, err) = link.run(&mut stranger, &mut p).unwrap_err();
+    assert!(!on_a, "the province refuses");
+    assert!(matches!(err, SessionError::Refused(Rejection::Certificate(_))), "{err}");
+    assert!(p.is_empty(), "no dossier byte moved");
+}
+
+#[test]
+fn a_certificate_for_another_key_is_refused() {
+    let (c, mut p) = (commune(), province());
+    let mut thief = node(7, COMMUNE, NodeRole::Commune);
+    // The thief presents the commune's certificate on its own connection.
+    thief.local.certificate = c.local.certificate.clone();
+    let mut link = Link::open(&thief, &p);
+    let (_, err) = link.run(&mut thief, &mut p).unwrap_err();
+    assert!(matches!(err, SessionError::KeyMismatch { .. }), "{err}");
+}
+
+fn revocation_list(root: &SigningKey, serial: u8, sequence: u64) -> Vec<u8> {
+    let body =
+        serde_json::json!({"revoked": [{"serial": format!("{serial:032x}"), "reason": "máy bị mất", "at_ms": 0}]});
+    serde_json::to_vec(&SignedProvinceDocument::sign(
+        ProvinceDocument {
+            kind: DocumentKind::Revocations,
+            province_code: "56".into(),
+            sequence,
+            label: "t".into(),
+            issued_at_ms: 0,
+            body: body.to_string(),
+        },
+        root,
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_revoked_node_is_refused_and_the_list_travels() {
+    let (mut c, mut p, mut a) = (commune(), province(), agency());
+    let list = revocation_list(&key(100), 1, 1);
+    p.with_trust(|t| t.set_revocations(&serde_json::from_slice(&list).unwrap())).unwrap();
+    p.set_revocations(list);
+    receive(&mut c, 1);
+    let mut link = Link::open(&c, &p);
+    let (on_a, err) = link.run(&mut c, &mut p).unwrap_err();
+    assert!(!on_a);
+    assert!(matches!(err, SessionError::Refused(Rejection::Revoked { .. })), "{err}");
+    assert!(p.is_empty());
+    // The agency, which held no list, receives it from the province.
+    sync(&mut a, &mut p);
+    assert_eq!(a.with_trust(|t| t.revocations().1), 1);
+}
+
+#[test]
+fn a_forged_change_is_refused_and_nothing_of_it_is_stored() {
+    let (mut c, mut p) = (commune(), province());
+    let id = receive(&mut c, 1);
+    sync(&mut c, &mut p);
+    // A change made under the commune's actor by someone without its key.
+    let mut doc = c.doc(&id).unwrap().fork().with_actor(ActorId::from(c.local.key));
+    let mut e = event(Action::StartProcessing, T0 + 2000, COMMUNE, &hex_of(c.signing_key()));
+    e.officer = "x".into();
+    dossier::append_event(&mut doc, &e).unwrap();
+    let mut forger = node(1, COMMUNE, NodeRole::Commune);
+    let wrong = key(9);
+    forger.commit_local(c.doc(&id).unwrap().clone()).unwrap();
+    // Store the forged document with a signature by another key.
+    let head = doc.get_heads()[0].0;
+    let before = p.digests();
+    let mut link = Link::open(&forger, &p);
+    link.run(&mut forger, &mut p).unwrap();
+    let msg = DocMessage {
+        id,
+        body: DocBody::Whole(doc.save()),
+        signatures: vec![ChangeSignature { change: head, signature: crate::attest::attest(&wrong, &head).signature }],
+    };
+    link.b.handle(&mut p, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
+    let out = link.b.take_outgoing();
+    assert!(
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("does not verify"))),
+        "{out:?}"
+    );
+    assert_eq!(p.digests(), before, "nothing stored");
+}
+
+#[test]
+fn malformed_messages_close_the_session_without_storing_anything() {
+    let (c, mut p) = (commune(), province());
+    let mut link = Link::open(&c, &p);
+    // Before the hello, nothing is accepted.
+    let err = link.b.handle(&mut p, Message::Changed, NOW).unwrap_err();
+    assert!(matches!(err, SessionError::Protocol(_)), "{err}");
+    let mut link = Link::open(&c, &p);
+    let hello = link.a.take_outgoing().remove(0);
+    link.b.handle(&mut p, hello, NOW).unwrap();
+    for bad in [
+        Message::Docs(vec![1, 2, 3]),
+        Message::Docs(zstd::bulk::compress(&[0xff; 64], 1).unwrap()),
+        Message::Applied(vec![Applied { id: [1; 16], outcome: Outcome::Holds([0; 16]) }]),
+        Message::Reconcile { round: 7, message: crate::reconcile::Message { ranges: vec![] } },
+        Message::Certificates(vec![b"{".to_vec()]),
+        Message::Revocations(b"[]".to_vec()),
+        Message::Hello(Hello { version: 1, certificate: vec![], revocations_sequence: 0 }),
+    ] {
+        let mut s = Session::new(p.local.clone(), c.local.key, false);
+        let hello = Link::open(&c, &p).a.take_outgoing().remove(0);
+        s.handle(&mut p, hello, NOW).unwrap();
+        assert!(s.handle(&mut p, bad.clone(), NOW).is_err(), "{bad:?} must be refused");
+    }
+    assert!(p.is_empty());
+}
+
+#[test]
+fn a_document_for_another_unit_is_refused() {
+    let (mut c, mut p) = (commune(), province());
+    let mut other = node(3, OTHER_COMMUNE, NodeRole::Commune);
+    let id = receive(&mut c, 1);
+    sync(&mut c, &mut p);
+    // The province (wrongly) pushes commune 26734's dossier to 26735.
+    let doc = p.doc(&id).unwrap().clone();
+    let mut link = Link::open(&p, &other);
+    link.run(&mut p, &mut other).unwrap();
+    let signatures = p.signatures(&doc).unwrap();
+    let commune_cert = p.certificate(&c.local.key).unwrap().unwrap();
+    link.b.handle(&mut other, Message::Certificates(vec![commune_cert]), NOW).unwrap();
+    let msg = DocMessage { id, body: DocBody::Whole(doc.save()), signatures };
+    link.b.handle(&mut other, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
+    let out = link.b.take_outgoing();
+    assert!(
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("no part"))),
+        "{out:?}"
+    );
+    assert!(other.is_empty());
+}
+
+#[test]
+fn a_refused_change_is_not_offered_again_and_again() {
+    let (mut c, mut a, mut p) = (commune(), agency(), province());
+    let id = receive(&mut c, 1);
+    transfer(&mut c, &id, AGENCY);
+    sync(&mut c, &mut p);
+    sync(&mut a, &mut p);
+    // Not allowed after a transfer: the commune refuses it.
+    act(&mut a, &id, event(Action::StartProcessing, T0 + 2000, "", ""));
+    let link = sync(&mut a, &mut c);
+    assert_eq!(link.b.progress().docs_refused_from_peer, 1);
+    assert!(link.a.progress().rounds <= 2, "{} rounds", link.a.progress().rounds);
+    assert_ne!(c.digests()[&id], a.digests()[&id]);
+}
