@@ -54,7 +54,7 @@ pub struct AppState {
     pub desk: Arc<Desk>,
     pub sessions: Arc<Sessions>,
     pub metrics: Arc<Metrics>,
-    pub peers: Arc<Vec<PeerSpec>>,
+    pub peers: Arc<crate::network::PeerBoard>,
 }
 
 #[derive(Debug)]
@@ -773,22 +773,23 @@ async fn stats_route(
 
 async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
-    // The sync network is not running on this node yet: configured peers
-    // are listed as they are, never connected.
+    let o = state.desk.offset();
     let rows: Vec<_> = state
         .peers
-        .iter()
+        .snapshot()
+        .into_iter()
         .map(|p| {
             json!({
                 "node_id": p.node_id,
                 "addr": p.addr,
-                "unit": null,
-                "role": null,
-                "connected": false,
-                "last_sync_at": null,
-                "docs_pending": 0,
-                "bytes_sent": 0,
-                "bytes_received": 0,
+                "unit": p.unit,
+                "role": p.role,
+                "connected": p.connected,
+                "last_sync_at": p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)),
+                "docs_pending": p.docs_pending,
+                "bytes_sent": p.bytes_sent,
+                "bytes_received": p.bytes_received,
+                "last_error": p.last_error,
             })
         })
         .collect();

@@ -38,6 +38,9 @@ pub enum CommitError<E> {
 
 pub struct Committer {
     sender: mpsc::SyncSender<Job>,
+    /// Counts durable writes that succeeded, so that sync sessions learn
+    /// of local changes (and of changes relayed from other peers).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Committer {
@@ -47,7 +50,12 @@ impl Committer {
             .name("motcua-writer".into())
             .spawn(move || writer(store, receiver))
             .expect("spawn writer thread");
-        Committer { sender }
+        Committer { sender, changes: tokio::sync::watch::Sender::new(0) }
+    }
+
+    /// Wakes on each durable write that succeeded.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Runs `op` in the writer's transaction and returns its result once
@@ -76,7 +84,11 @@ impl Committer {
             }),
         };
         self.sender.send(job).map_err(|_| CommitError::Store("the writer has stopped".into()))?;
-        answer.recv().map_err(|_| CommitError::Store("the writer has stopped".into()))?
+        let result = answer.recv().map_err(|_| CommitError::Store("the writer has stopped".into()))?;
+        if result.is_ok() {
+            self.changes.send_modify(|n| *n += 1);
+        }
+        result
     }
 
     /// Makes every lazy write queued so far durable (on shutdown).

@@ -479,7 +479,7 @@ impl Desk {
         let folded = fold(&record, self.offset());
         let summary = DossierSummary::new(&record, &folded);
         w.put_attestation(change_hash, &self.identity.attest(change_hash))?;
-        w.put_dossier(&doc.save(), &summary)?;
+        w.put_dossier(&doc.save(), &summary, &crate::exchange::sync_entry(doc, &record, &summary))?;
         Ok((record, folded))
     }
 
@@ -659,6 +659,18 @@ impl Desk {
         }
     }
 
+    /// Whether the province holds this dossier's latest version (the node
+    /// learned it from the province's acknowledgement or reconciliation).
+    /// On the province node itself, every dossier it holds is there.
+    pub fn safe_at_province(&self, id: &[u8; 16]) -> bool {
+        if self.config.role == crate::config::NodeRole::Province {
+            return true;
+        }
+        let held = self.store.province_held(id).ok().flatten();
+        let entry = self.store.sync_entry(id).ok().flatten();
+        matches!((held, entry), (Some(h), Some(e)) if h == e.digest)
+    }
+
     pub fn view(&self, record: &DossierRecord, folded: &Folded, now: i64) -> DossierView {
         let o = self.offset();
         DossierView {
@@ -730,9 +742,7 @@ impl Desk {
                     reason: c.reason.clone(),
                 })
                 .collect(),
-            // Sync with the province is not running on this node yet, so
-            // nothing is known to be held there.
-            replicated_to_province: false,
+            replicated_to_province: self.safe_at_province(&record.id.0),
             warnings: Vec::new(),
         }
     }

@@ -15,19 +15,22 @@ use std::path::Path;
 use anyhow::{anyhow, bail};
 use automerge::Automerge;
 use motcua_domain::authority::latest_changes;
-use motcua_domain::dossier::{self, Event};
+use motcua_domain::dossier::{self, DossierRecord, Event};
 use motcua_domain::fold::fold;
+use motcua_domain::stats::DossierSummary;
 use motcua_domain::workflow::Action;
 use motcua_sync::attest::Attestation;
 use motcua_sync::cert::SignedCertificate;
 use motcua_sync::export::{Export, ExportedDossier};
+use motcua_sync::reconcile::heads_digest;
+use motcua_sync::routing;
 use motcua_sync::verify::{Rejection, Trust, verify_document};
 
 use crate::config::NodeConfig;
 use crate::desk::{Desk, DeskError, audit};
 use crate::identity::{Identity, KEY_FILE};
 use crate::serve::STORE_FILE;
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Store, StoreError, SyncEntry, Write};
 
 /// Why one dossier from outside was not admitted.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +123,23 @@ pub fn export_data_dir(dir: &Path) -> anyhow::Result<Export> {
     Ok(export(&store, &config.province_code, &config.unit, identity.node_id(), crate::now_ms())?)
 }
 
+/// The day (yymmdd) and sequence number of a dossier code issued under
+/// `agency_id`, e.g. `000.21.45.H56-251117-0012` → (251117, 12).
+fn code_sequence(code: &str, agency_id: &str) -> Option<(u32, u32)> {
+    let rest = code.strip_prefix(agency_id)?.strip_prefix('-')?;
+    let (day, seq) = rest.split_once('-')?;
+    if day.len() != 6 {
+        return None;
+    }
+    Some((day.parse().ok()?, seq.parse().ok()?))
+}
+
+/// What sync keeps of a dossier: its heads digest, deadline and units.
+pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSummary) -> SyncEntry {
+    let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+    SyncEntry { digest: heads_digest(&heads), due_at: summary.due_at, units: routing::units_of(&record.participants) }
+}
+
 impl Desk {
     /// Admits certificates signed by this node's province (expired ones
     /// too: they vouch for what their nodes recorded while serving) and
@@ -178,21 +198,40 @@ impl Desk {
             let trust: &Trust = guard.as_ref().ok_or(IngestError::NoProvince)?;
             verify_document(trust, &merged, &known, |h| offered.get(h).copied(), self.offset())?
         };
-        let record = additions.record;
+        let signatures: Vec<([u8; 32], Attestation)> =
+            additions.actors.iter().filter_map(|(_, h)| offered.get(&h.0).map(|a| (h.0, *a))).collect();
+        self.put_admitted(w, &merged, &additions.record, &signatures)?;
+        Ok((merged, if existed { Ingested::Updated } else { Ingested::New }))
+    }
+
+    /// Stores a dossier from outside that `motcua_sync::verify` admitted,
+    /// with the signatures that vouch for its new changes. A code of this
+    /// unit raises the day's sequence past it, so that a node restored
+    /// from the province never issues a code again.
+    pub fn put_admitted(
+        &self,
+        w: &mut Write,
+        doc: &Automerge,
+        record: &DossierRecord,
+        signatures: &[([u8; 32], Attestation)],
+    ) -> Result<(), IngestError> {
         if let Some(other) = w.id_by_code(&record.code)?
-            && other != id.0
+            && other != record.id.0
         {
             return Err(IngestError::CodeTaken(record.code.clone()));
         }
-        for (_, hash) in &additions.actors {
-            if let Some(a) = offered.get(&hash.0) {
-                w.put_attestation(&hash.0, a)?;
-            }
+        for (hash, a) in signatures {
+            w.put_attestation(hash, a)?;
         }
-        let folded = fold(&record, self.offset());
-        let summary = motcua_domain::stats::DossierSummary::new(&record, &folded);
-        w.put_dossier(&merged.save(), &summary)?;
-        Ok((merged, if existed { Ingested::Updated } else { Ingested::New }))
+        if let Some((yymmdd, seq)) = code_sequence(&record.code, &self.config.agency_id)
+            && seq >= self.config.sequence_first
+        {
+            w.raise_sequence(yymmdd, seq)?;
+        }
+        let folded = fold(record, self.offset());
+        let summary = motcua_domain::stats::DossierSummary::new(record, &folded);
+        w.put_dossier(&doc.save(), &summary, &sync_entry(doc, record, &summary))?;
+        Ok(())
     }
 
     /// Records that this node's unit takes over a dossier of a unit it
@@ -242,5 +281,17 @@ impl Desk {
         let (record, _) = self.store_doc(w, &doc, &hash.0)?;
         audit(w, now, officer, "handover", &record.code)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_sequence;
+
+    #[test]
+    fn a_code_of_this_unit_yields_its_day_and_sequence() {
+        assert_eq!(code_sequence("000.21.45.H56-251117-0012", "000.21.45.H56"), Some((251117, 12)));
+        assert_eq!(code_sequence("000.21.45.H56-251117-0012", "000.21.46.H56"), None);
+        assert_eq!(code_sequence("000.21.45.H56-2511-0012", "000.21.45.H56"), None);
     }
 }

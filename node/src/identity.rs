@@ -56,6 +56,11 @@ impl Identity {
         self.key.verifying_key().to_bytes()
     }
 
+    /// The secret key bytes, for the iroh endpoint (whose key is this key).
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
     pub fn actor(&self) -> ActorId {
         ActorId::from(self.key.verifying_key().to_bytes())
     }

@@ -5,7 +5,9 @@
 //! operations that tie the domain rules to the store ([`desk`]) and commit
 //! them in groups ([`committer`]), the HTTP
 //! API ([`api`]) and the web UI's files ([`web`]). The rules themselves live
-//! in `motcua-domain`; signatures in `motcua-sync`.
+//! in `motcua-domain`; signatures and the sync core in `motcua-sync`, which
+//! the node drives over iroh ([`network`]) with redb as its storage
+//! ([`replica`]).
 //!
 //! A desk action never waits on the network: it is validated, appended to
 //! the dossier's Automerge document, signed, indexed and committed durably
@@ -18,6 +20,8 @@ pub mod config;
 pub mod desk;
 pub mod exchange;
 pub mod identity;
+pub mod network;
+pub mod replica;
 pub mod serve;
 pub mod store;
 pub mod web;

@@ -280,14 +280,20 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         "motcua node started"
     );
     println!("motcua: node {} serving http://{}", desk.identity.node_id(), listener.local_addr()?);
-    let state = AppState {
-        desk,
-        sessions: Arc::new(Sessions::default()),
-        metrics: Arc::new(Metrics::default()),
-        peers: Arc::new(peers),
-    };
+    let board = Arc::new(crate::network::PeerBoard::with_configured(&peers));
+    let network = crate::network::start(desk.clone(), opts.sync, peers, board.clone()).await?;
+    if let Some(n) = &network {
+        for a in n.bound() {
+            println!("motcua: sync listening on {a}");
+        }
+    }
+    let state =
+        AppState { desk, sessions: Arc::new(Sessions::default()), metrics: Arc::new(Metrics::default()), peers: board };
     let desk = state.desk.clone();
     axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Some(n) = network {
+        n.close().await;
+    }
     // Read audits are committed lazily; make them durable before leaving.
     tokio::task::spawn_blocking(move || desk.committer.flush()).await?.map_err(|e| anyhow!(e))?;
     tracing::info!("motcua node stopped");

@@ -16,7 +16,7 @@ use redb::{
     Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
     ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// id → saved Automerge document.
 const DOCS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("docs");
@@ -49,6 +49,13 @@ const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// merge, and with sync its peers'): node key → signed certificate (JSON).
 const CERTIFICATES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("certificates");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Sync index: document id → [`SyncEntry`] (postcard), read to build the
+/// set of documents offered to a peer without loading any document.
+const SYNC_INDEX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sync_index");
+/// Persisted Automerge sync state per (peer key, document id).
+const SYNC_STATES: TableDefinition<([u8; 32], [u8; 16]), &[u8]> = TableDefinition::new("sync_states");
+/// Heads digest at which a province node is known to hold each document.
+const PROVINCE_HELD: TableDefinition<[u8; 16], [u8; 16]> = TableDefinition::new("province_held");
 
 /// redb's page cache. Its default (1 GiB) would let a node with 100,000
 /// dossiers grow past 450 MiB resident; the OS page cache still holds hot
@@ -110,6 +117,17 @@ pub struct Store {
     db: Database,
 }
 
+/// What sync needs to know of a dossier without loading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncEntry {
+    /// Digest of the document's heads (`motcua_sync::reconcile::heads_digest`).
+    pub digest: [u8; 16],
+    /// Legal deadline, for deadline-first sending.
+    pub due_at: Option<i64>,
+    /// Participant units, for routing.
+    pub units: Vec<String>,
+}
+
 /// A write in progress: one redb transaction that the caller commits
 /// durably (desk actions) or lazily (read audits).
 pub struct Write {
@@ -155,6 +173,9 @@ impl Store {
             w.tx.open_table(DISABLED)?;
             w.tx.open_table(AUDIT)?;
             w.tx.open_table(CERTIFICATES)?;
+            w.tx.open_table(SYNC_INDEX)?;
+            w.tx.open_table(SYNC_STATES)?;
+            w.tx.open_table(PROVINCE_HELD)?;
         }
         w.commit_durable()?;
         Ok(store)
@@ -191,6 +212,43 @@ impl Store {
     }
 
     /// Every certificate this node has stored (signed JSON).
+    /// Every document's sync entry, in id order.
+    pub fn sync_entries(&self) -> Result<Vec<([u8; 16], SyncEntry)>> {
+        let tx = self.read()?;
+        let t = tx.open_table(SYNC_INDEX)?;
+        let mut out = Vec::with_capacity(t.len()? as usize);
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push((k.value(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
+    pub fn sync_entry(&self, id: &[u8; 16]) -> Result<Option<SyncEntry>> {
+        let tx = self.read()?;
+        let t = tx.open_table(SYNC_INDEX)?;
+        t.get(id)?.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn sync_state(&self, peer: &[u8; 32], id: &[u8; 16]) -> Result<Option<Vec<u8>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(SYNC_STATES)?;
+        Ok(t.get((*peer, *id))?.map(|v| v.value().to_vec()))
+    }
+
+    /// The digest at which a province node is known to hold a document.
+    pub fn province_held(&self, id: &[u8; 16]) -> Result<Option<[u8; 16]>> {
+        let tx = self.read()?;
+        let t = tx.open_table(PROVINCE_HELD)?;
+        Ok(t.get(id)?.map(|v| v.value()))
+    }
+
+    pub fn certificate(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(CERTIFICATES)?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
     pub fn certificates(&self) -> Result<Vec<Vec<u8>>> {
         self.all_values(CERTIFICATES)
     }
@@ -522,8 +580,9 @@ impl Write {
 
     /// Stores a dossier document with its summary and index entries,
     /// replacing the entries of its previous summary.
-    pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary) -> Result<()> {
+    pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary, sync: &SyncEntry) -> Result<()> {
         let id = summary.id;
+        self.tx.open_table(SYNC_INDEX)?.insert(id, encode(sync).as_slice())?;
         let old: Option<DossierSummary> = {
             let sums = self.tx.open_table(SUMMARIES)?;
             sums.get(id)?.map(|v| decode(v.value())).transpose()?
@@ -571,6 +630,32 @@ impl Write {
             for w in words {
                 names.remove((w, s.received_at, id))?;
             }
+        }
+        Ok(())
+    }
+
+    pub fn put_sync_state(&mut self, peer: &[u8; 32], id: &[u8; 16], state: &[u8]) -> Result<()> {
+        self.tx.open_table(SYNC_STATES)?.insert((*peer, *id), state)?;
+        Ok(())
+    }
+
+    /// Records the digests at which a province node holds documents.
+    pub fn put_province_held(&mut self, held: &[([u8; 16], [u8; 16])]) -> Result<()> {
+        let mut t = self.tx.open_table(PROVINCE_HELD)?;
+        for (id, digest) in held {
+            if t.get(id)?.map(|v| v.value()) != Some(*digest) {
+                t.insert(id, digest)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Raises a day's sequence so that the next number issued follows
+    /// `seen` (a code of this unit that came back by sync or restore).
+    pub fn raise_sequence(&mut self, yymmdd: u32, seen: u32) -> Result<()> {
+        let mut t = self.tx.open_table(SEQUENCES)?;
+        if t.get(yymmdd)?.is_none_or(|v| v.value() < seen) {
+            t.insert(yymmdd, seen)?;
         }
         Ok(())
     }

@@ -24,6 +24,30 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A free UDP port on 127.0.0.1 (for a sync endpoint).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The node id of a data directory (`motcua id`).
+pub fn node_id(dir: &Path) -> String {
+    let out = Command::new(binary("motcua")).args(["id", "--data"]).arg(dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Polls `f` until it returns `Some`, for at most `secs` seconds.
+pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -73,11 +97,30 @@ pub struct Node {
 impl Node {
     /// Starts a node on `dir` and waits until it answers `/healthz`.
     pub fn start(dir: &Path) -> Node {
+        Node::start_syncing(dir, 0, &[])
+    }
+
+    /// Starts a node whose sync endpoint listens on 127.0.0.1:`sync_port`
+    /// (0: any) and dials `peers` (`NODE_ID@HOST:PORT`), logged in as admin.
+    pub fn start_sync(dir: &Path, sync_port: u16, peers: &[String]) -> Node {
+        let mut node = Node::start_syncing(dir, sync_port, peers);
+        node.token = Some(node.login("admin", ADMIN_PASSWORD).expect("admin login"));
+        node
+    }
+
+    fn start_syncing(dir: &Path, sync_port: u16, peers: &[String]) -> Node {
         let port = free_port();
-        let child = Command::new(binary("motcua"))
-            .args(["serve", "--data"])
-            .arg(dir)
-            .args(["--http", &format!("127.0.0.1:{port}"), "--sync", "127.0.0.1:0"])
+        let mut cmd = Command::new(binary("motcua"));
+        cmd.args(["serve", "--data"]).arg(dir).args([
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--sync",
+            &format!("127.0.0.1:{sync_port}"),
+        ]);
+        for p in peers {
+            cmd.args(["--peer", p]);
+        }
+        let child = cmd
             .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("MOTCUA_LOG", "warn")
             .stdout(Stdio::null())

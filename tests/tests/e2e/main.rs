@@ -8,4 +8,5 @@ mod crash;
 mod enroll;
 mod keys;
 mod merge;
+mod sync;
 mod workflow;

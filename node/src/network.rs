@@ -1,0 +1,419 @@
+//! The iroh driver of the sync core: one QUIC connection per peer pair
+//! (ALPN `motcua/sync/1`), relays and public discovery off, peers dialed by
+//! node id and direct address. Each connection carries one bidirectional
+//! stream of length-prefixed frames; a reader task, a writer task and the
+//! session loop between them. The session loop never waits on the network:
+//! its messages go to the writer through a queue, whose size the session's
+//! window of documents in flight bounds.
+//!
+//! A node keeps dialing its configured peers for as long as it runs, with
+//! capped exponential backoff and jitter, and accepts any peer whose
+//! certificate the handshake admits. Two connections between the same pair
+//! (both dialed at once) are settled by keeping the one dialed by the
+//! smaller node key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use iroh::endpoint::{Connection, QuicTransportConfig, RecvStream, SendStream, VarInt, presets};
+use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, SecretKey};
+use motcua_sync::session::{Local, Session};
+use motcua_sync::wire::{ALPN, Message, decode_message, encode_frame, frame_len};
+use rand::RngExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::api::PeerSpec;
+use crate::desk::Desk;
+use crate::replica::NodeReplica;
+
+/// Idle timeout of a connection: a peer that vanished is noticed after
+/// about this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(8);
+const KEEP_ALIVE: Duration = Duration::from_secs(2);
+/// A dial that gets no answer is given up after this long.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Messages read ahead of the session loop.
+const READ_AHEAD: usize = 16;
+
+/// What the node shows of each peer (`GET /api/v1/peers`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PeerStatus {
+    pub node_id: String,
+    pub addr: Option<String>,
+    pub unit: Option<String>,
+    pub role: Option<String>,
+    pub connected: bool,
+    pub last_sync_at: Option<i64>,
+    pub docs_pending: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub last_error: Option<String>,
+}
+
+/// The peers a node knows: configured ones and any that connected.
+#[derive(Default)]
+pub struct PeerBoard {
+    peers: Mutex<BTreeMap<String, PeerStatus>>,
+}
+
+impl PeerBoard {
+    pub fn with_configured(specs: &[PeerSpec]) -> PeerBoard {
+        let board = PeerBoard::default();
+        for s in specs {
+            board.update(&s.node_id, |p| p.addr = Some(s.addr.clone()));
+        }
+        board
+    }
+
+    pub fn update(&self, node_id: &str, f: impl FnOnce(&mut PeerStatus)) {
+        let mut peers = self.peers.lock().expect("peer board lock");
+        let p = peers
+            .entry(node_id.to_string())
+            .or_insert_with(|| PeerStatus { node_id: node_id.to_string(), ..PeerStatus::default() });
+        f(p);
+    }
+
+    pub fn snapshot(&self) -> Vec<PeerStatus> {
+        self.peers.lock().expect("peer board lock").values().cloned().collect()
+    }
+}
+
+struct Active {
+    serial: u64,
+    dialed_by_me: bool,
+    conn: Connection,
+}
+
+pub struct Network {
+    desk: Arc<Desk>,
+    endpoint: Endpoint,
+    local: Local,
+    board: Arc<PeerBoard>,
+    active: Mutex<HashMap<[u8; 32], Active>>,
+    serials: AtomicU64,
+}
+
+/// Starts sync on an enrolled node: binds the endpoint, accepts peers and
+/// dials the configured ones. Returns `None` on a demo node, which belongs
+/// to no province and syncs with nobody.
+pub async fn start(
+    desk: Arc<Desk>,
+    bind: SocketAddr,
+    peers: Vec<PeerSpec>,
+    board: Arc<PeerBoard>,
+) -> anyhow::Result<Option<Arc<Network>>> {
+    if NodeReplica::new(desk.clone()).is_none() {
+        tracing::info!("demo node: sync is off");
+        return Ok(None);
+    }
+    let me = desk.identity.public_key_bytes();
+    let certificate =
+        desk.store.certificate(&me)?.ok_or_else(|| anyhow!("the node's own certificate is not in its store"))?;
+    let local = Local {
+        key: me,
+        unit: desk.config.unit.clone(),
+        role: desk.config.role,
+        certificate,
+        utc_offset_minutes: desk.offset(),
+    };
+    let transport = QuicTransportConfig::builder()
+        .max_idle_timeout(Some(IDLE_TIMEOUT.try_into().expect("idle timeout in range")))
+        .keep_alive_interval(KEEP_ALIVE)
+        .build();
+    let endpoint = Endpoint::builder(presets::Minimal)
+        .secret_key(SecretKey::from_bytes(&desk.identity.secret_bytes()))
+        .relay_mode(RelayMode::Disabled)
+        .clear_address_lookup()
+        .transport_config(transport)
+        .alpns(vec![ALPN.to_vec()])
+        .bind_addr(bind)
+        .map_err(|e| anyhow!("cannot use sync address {bind}: {e}"))?
+        .bind()
+        .await
+        .map_err(|e| anyhow!("cannot listen for sync on {bind}: {e}"))?;
+    let net = Arc::new(Network {
+        desk,
+        endpoint,
+        local,
+        board,
+        active: Mutex::new(HashMap::new()),
+        serials: AtomicU64::new(0),
+    });
+    tokio::spawn(accept_loop(net.clone()));
+    for p in peers {
+        tokio::spawn(dial_loop(net.clone(), p));
+    }
+    Ok(Some(net))
+}
+
+impl Network {
+    pub fn bound(&self) -> Vec<SocketAddr> {
+        self.endpoint.bound_sockets()
+    }
+
+    pub async fn close(&self) {
+        self.endpoint.close().await;
+    }
+
+    fn connected(&self, key: &[u8; 32]) -> bool {
+        self.active.lock().expect("active lock").contains_key(key)
+    }
+
+    /// Registers a connection; settles a duplicate by keeping the one
+    /// dialed by the smaller key (or the newer one, when the same side
+    /// dialed both: the older is then a link that died unnoticed).
+    fn register(&self, remote: [u8; 32], dialed_by_me: bool, conn: &Connection) -> Option<u64> {
+        let serial = self.serials.fetch_add(1, Ordering::Relaxed);
+        let mut active = self.active.lock().expect("active lock");
+        if let Some(old) = active.get(&remote) {
+            let dialer = |by_me: bool| if by_me { self.local.key } else { remote };
+            let keep_new = old.dialed_by_me == dialed_by_me || dialer(dialed_by_me) < dialer(old.dialed_by_me);
+            if !keep_new {
+                conn.close(VarInt::from_u32(2), b"already connected");
+                return None;
+            }
+            old.conn.close(VarInt::from_u32(2), b"replaced by a newer connection");
+        }
+        active.insert(remote, Active { serial, dialed_by_me, conn: conn.clone() });
+        Some(serial)
+    }
+
+    fn unregister(&self, remote: &[u8; 32], serial: u64) {
+        let mut active = self.active.lock().expect("active lock");
+        if active.get(remote).is_some_and(|a| a.serial == serial) {
+            active.remove(remote);
+        }
+    }
+}
+
+async fn accept_loop(net: Arc<Network>) {
+    while let Some(incoming) = net.endpoint.accept().await {
+        let net = net.clone();
+        tokio::spawn(async move {
+            let conn = match incoming.accept() {
+                Ok(accepting) => match accepting.await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "incoming connection failed");
+                        return;
+                    }
+                },
+                Err(e) => {
+                    tracing::debug!(error = %e, "incoming connection refused");
+                    return;
+                }
+            };
+            if let Err(e) = run_connection(&net, conn, false).await {
+                tracing::info!(error = %e, "sync connection ended");
+            }
+        });
+    }
+}
+
+async fn dial_loop(net: Arc<Network>, peer: PeerSpec) {
+    let Some(key) = hex::decode(&peer.node_id).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()) else { return };
+    let Ok(public) = PublicKey::from_bytes(&key) else {
+        tracing::warn!(peer = %peer.node_id, "configured peer id is not a valid key");
+        return;
+    };
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        if net.connected(&key) {
+            tokio::time::sleep(BACKOFF_FIRST).await;
+            continue;
+        }
+        let outcome = dial(&net, public, &peer.addr).await;
+        match outcome {
+            Ok(conn) => {
+                backoff = BACKOFF_FIRST;
+                if let Err(e) = run_connection(&net, conn, true).await {
+                    tracing::info!(peer = %peer.node_id, error = %e, "sync connection ended");
+                    net.board.update(&peer.node_id, |p| p.last_error = Some(e.clone()));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(peer = %peer.node_id, error = %e, "peer unreachable");
+                net.board.update(&peer.node_id, |p| p.last_error = Some(e));
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+        // Jitter (±25 %) keeps many communes from redialing the province
+        // in step after a shared outage.
+        let jitter = rand::rng().random_range(0.75..1.25);
+        tokio::time::sleep(backoff.mul_f64(jitter)).await;
+    }
+}
+
+async fn dial(net: &Network, public: PublicKey, addr: &str) -> Result<Connection, String> {
+    let resolved = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr} resolves to no address"))?;
+    let target = EndpointAddr::new(public).with_ip_addr(resolved);
+    match tokio::time::timeout(DIAL_TIMEOUT, net.endpoint.connect(target, ALPN)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(format!("cannot connect to {addr}: {e}")),
+        Err(_) => Err(format!("no answer from {addr}")),
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::now_ms()
+}
+
+/// Runs one connection until it ends. Errors are the reason it ended.
+async fn run_connection(net: &Arc<Network>, conn: Connection, dialer: bool) -> Result<(), String> {
+    let remote: [u8; 32] = *conn.remote_id().as_bytes();
+    let node_id = hex::encode(remote);
+    let Some(serial) = net.register(remote, dialer, &conn) else {
+        return Ok(());
+    };
+    let result = session_loop(net, &conn, remote, &node_id, dialer).await;
+    net.unregister(&remote, serial);
+    net.board.update(&node_id, |p| {
+        p.connected = false;
+        if let Err(e) = &result {
+            p.last_error = Some(e.clone());
+        }
+    });
+    conn.close(VarInt::from_u32(0), b"done");
+    result
+}
+
+async fn session_loop(
+    net: &Arc<Network>,
+    conn: &Connection,
+    remote: [u8; 32],
+    node_id: &str,
+    dialer: bool,
+) -> Result<(), String> {
+    let (send, recv) =
+        if dialer { conn.open_bi().await } else { conn.accept_bi().await }.map_err(|e| format!("no stream: {e}"))?;
+    let mut replica = NodeReplica::new(net.desk.clone()).expect("enrolled node");
+    let mut session = Session::new(net.local.clone(), remote, dialer);
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Message>();
+    let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, String>>(READ_AHEAD);
+    let writer = tokio::spawn(write_frames(send, out_rx, net.board.clone(), node_id.to_string()));
+    let reader = tokio::spawn(read_frames(recv, in_tx, net.board.clone(), node_id.to_string()));
+    let mut changes = net.desk.committer.subscribe();
+    changes.borrow_and_update();
+    session.start(&replica);
+    let forward = |session: &mut Session| {
+        for m in session.take_outgoing() {
+            out_tx.send(m).ok();
+        }
+    };
+    forward(&mut session);
+    let result = loop {
+        let step = tokio::select! {
+            incoming = in_rx.recv() => match incoming {
+                Some(Ok(message)) => {
+                    tokio::task::block_in_place(|| session.handle(&mut replica, message, now_ms()))
+                        .map_err(|e| e.to_string())
+                }
+                Some(Err(e)) => Err(e),
+                None => break Ok(()),
+            },
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    break Ok(());
+                }
+                tokio::task::block_in_place(|| session.local_changed(&mut replica)).map_err(|e| e.to_string())
+            }
+        };
+        forward(&mut session);
+        if let Err(e) = step {
+            // Tell the peer why (unless it was the one that closed).
+            if !e.starts_with("the peer closed") {
+                out_tx.send(Message::Refused(e.clone())).ok();
+            }
+            break Err(e);
+        }
+        let pending = session.docs_pending() as u64;
+        let idle = session.is_idle();
+        if let Some(peer) = session.peer() {
+            let (unit, role) = (peer.unit.clone(), peer.role.as_str().to_string());
+            net.board.update(node_id, |p| {
+                if !p.connected {
+                    tracing::info!(peer = %node_id, unit = %unit, role = %role, "peer connected");
+                }
+                p.connected = true;
+                p.unit = Some(unit);
+                p.role = Some(role);
+                p.docs_pending = pending;
+                p.last_error = None;
+                if idle {
+                    p.last_sync_at = Some(now_ms());
+                }
+            });
+        }
+    };
+    drop(out_tx);
+    // Let the writer deliver what is queued (a refusal above all) before
+    // the connection is closed.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    reader.abort();
+    result
+}
+
+async fn write_frames(
+    mut send: SendStream,
+    mut out: mpsc::UnboundedReceiver<Message>,
+    board: Arc<PeerBoard>,
+    node_id: String,
+) {
+    while let Some(m) = out.recv().await {
+        let frame = encode_frame(&m);
+        if send.write_all(&frame).await.is_err() {
+            return;
+        }
+        board.update(&node_id, |p| p.bytes_sent += frame.len() as u64);
+    }
+    send.finish().ok();
+    let _ = send.stopped().await;
+}
+
+async fn read_frames(
+    mut recv: RecvStream,
+    tx: mpsc::Sender<Result<Message, String>>,
+    board: Arc<PeerBoard>,
+    node_id: String,
+) {
+    loop {
+        let mut header = [0u8; 4];
+        if let Err(e) = recv.read_exact(&mut header).await {
+            use iroh::endpoint::ReadExactError;
+            let end = matches!(e, ReadExactError::FinishedEarly(0));
+            if !end {
+                tx.send(Err(format!("connection lost: {e}"))).await.ok();
+            }
+            return;
+        }
+        let n = match frame_len(header) {
+            Ok(n) => n,
+            Err(e) => {
+                tx.send(Err(e.to_string())).await.ok();
+                return;
+            }
+        };
+        let mut body = vec![0u8; n];
+        if let Err(e) = recv.read_exact(&mut body).await {
+            tx.send(Err(format!("connection lost: {e}"))).await.ok();
+            return;
+        }
+        board.update(&node_id, |p| p.bytes_received += 4 + n as u64);
+        let message = decode_message(&body).map_err(|e| e.to_string());
+        let stop = message.is_err();
+        if tx.send(message).await.is_err() || stop {
+            return;
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The sync network with real `motcua serve` processes over iroh on
+//! loopback: a province node, two communes and an agency.
+
+use std::path::{Path, PathBuf};
+
+use motcua_tests::{Node, dossier_request, enroll_as, eventually, free_udp_port, init_province, node_id, provision};
+use serde_json::{Value, json};
+
+const AGENCY: &str = "000.00.12.H56";
+
+struct Province {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    tinh: PathBuf,
+    port: u16,
+    peer: String,
+}
+
+impl Province {
+    fn new() -> Province {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("province-root");
+        init_province(&root, "56");
+        let tinh = dir.path().join("tinh");
+        enroll_as(&root, "province", "56", "000.00.00.H56", &tinh, &[]);
+        let port = free_udp_port();
+        let peer = format!("{}@127.0.0.1:{port}", node_id(&tinh));
+        Province { root, tinh, port, peer, _dir: dir }
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        self.tinh.parent().unwrap().join(name)
+    }
+
+    fn enroll(&self, role: &str, unit: &str, agency_id: &str, name: &str) -> PathBuf {
+        let out = self.dir(name);
+        enroll_as(&self.root, role, unit, agency_id, &out, &[]);
+        out
+    }
+
+    fn start(&self) -> Node {
+        Node::start_sync(&self.tinh, self.port, &[])
+    }
+
+    /// Starts a node that dials the province.
+    fn start_member(&self, dir: &Path) -> Node {
+        Node::start_sync(dir, 0, std::slice::from_ref(&self.peer))
+    }
+}
+
+fn dossier(node: &Node, code: &str) -> Option<Value> {
+    let a = node.get(&format!("/api/v1/dossiers/{code}"));
+    (a.status == 200).then_some(a.body)
+}
+
+fn last_action(d: &Value) -> String {
+    d["history"].as_array().unwrap().last().unwrap()["action"].as_str().unwrap().to_string()
+}
+
+/// Waits until `node` holds dossier `code` with `action` as its last step.
+fn wait_for(node: &Node, code: &str, action: &str) -> Value {
+    eventually(60, &format!("{code} reaching '{action}'"), || dossier(node, code).filter(|d| last_action(d) == action))
+}
+
+fn peer_row(node: &Node, id: &str) -> Value {
+    let peers = node.get("/api/v1/peers").body;
+    peers.as_array().unwrap().iter().find(|p| p["node_id"] == id).cloned().unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_dossier_travels_commune_agency_commune_through_the_province_and_survives_a_cut() {
+    let p = Province::new();
+    let a_dir = p.enroll("commune", "26734", "000.21.45.H56", "xa-a");
+    let b_dir = p.enroll("commune", "26735", "000.21.46.H56", "xa-b");
+    let agency_dir = p.enroll("agency", AGENCY, AGENCY, "so");
+    let mut tinh = p.start();
+    let a = p.start_member(&a_dir);
+    let b = p.start_member(&b_dir);
+    let agency = p.start_member(&agency_dir);
+
+    // Received at commune A, transferred to the agency.
+    let d = a.receive(&dossier_request("2.000720", 1));
+    assert_eq!(d.status, 201, "{d:?}");
+    let code = d.body["code"].as_str().unwrap().to_string();
+    let t = a.act(&code, &json!({"action": "transfer", "to_unit": AGENCY}));
+    assert_eq!(t.status, 200, "{t:?}");
+    // The agency receives it through the province and records the result.
+    wait_for(&agency, &code, "transfer");
+    let r = agency.act(&code, &json!({"action": "processed", "result": "Giấy chứng nhận số 01"}));
+    assert_eq!(r.status, 200, "{r:?}");
+    // Back at the commune, the result is returned to the citizen.
+    wait_for(&a, &code, "processed");
+    let r = a.act(&code, &json!({"action": "return_result"}));
+    assert_eq!(r.status, 200, "{r:?}");
+    let at_province = wait_for(&tinh, &code, "return_result");
+    assert!(at_province["returned_at"].is_string());
+    eventually(30, "A learns the dossier is safe at the province", || {
+        dossier(&a, &code).filter(|d| d["replicated_to_province"] == true)
+    });
+    let province_id = node_id(&p.tinh);
+    let row = peer_row(&a, &province_id);
+    assert_eq!(row["connected"], true, "{row}");
+    assert_eq!(row["unit"], "56");
+    assert_eq!(row["role"], "province");
+    assert!(row["bytes_sent"].as_u64().unwrap() > 0 && row["bytes_received"].as_u64().unwrap() > 0, "{row}");
+    assert!(row["last_sync_at"].is_string(), "{row}");
+
+    // The province goes away; commune A keeps receiving.
+    assert_eq!(tinh.stop(), Some(0));
+    let offline: Vec<String> = (2..=4)
+        .map(|n| {
+            let d = a.receive(&dossier_request("2.000720", n));
+            assert_eq!(d.status, 201, "receiving works without the province: {d:?}");
+            assert_eq!(d.body["replicated_to_province"], false);
+            d.body["code"].as_str().unwrap().to_string()
+        })
+        .collect();
+    eventually(30, "A sees the province disconnected", || {
+        (peer_row(&a, &province_id)["connected"] == false).then_some(())
+    });
+    // It comes back: everything converges.
+    let tinh = p.start();
+    for code in &offline {
+        wait_for(&tinh, code, "receive");
+        eventually(30, "safe at the province", || dossier(&a, code).filter(|d| d["replicated_to_province"] == true));
+    }
+    assert_eq!(tinh.total_dossiers(), 4);
+    // Commune B never holds commune A's dossiers; the agency only the one
+    // transferred to it.
+    let peers_of_b = eventually(30, "B connected", || (peer_row(&b, &province_id)["connected"] == true).then_some(()));
+    let _ = peers_of_b;
+    assert_eq!(b.total_dossiers(), 0);
+    assert!(dossier(&b, &code).is_none());
+    assert_eq!(agency.total_dossiers(), 1);
+}
+
+#[test]
+fn unknown_and_revoked_nodes_are_refused() {
+    let p = Province::new();
+    let tinh = p.start();
+    // A node of another province root (same code, other key).
+    let other_root = p.dir("other-root");
+    init_province(&other_root, "56");
+    let stranger_dir = p.dir("stranger");
+    enroll_as(&other_root, "commune", "26734", "000.21.45.H56", &stranger_dir, &[]);
+    let stranger = p.start_member(&stranger_dir);
+    assert_eq!(stranger.receive(&dossier_request("2.000720", 1)).status, 201);
+    let province_id = node_id(&p.tinh);
+    let err = eventually(30, "the stranger is refused", || {
+        peer_row(&stranger, &province_id)["last_error"].as_str().map(str::to_string)
+    });
+    assert!(err.contains("not signed by this province"), "{err}");
+
+    // A commune whose certificate the province revoked.
+    let b_dir = p.enroll("commune", "26735", "000.21.46.H56", "xa-b");
+    let list = p.dir("revocations.json");
+    let (c, _, e) = provision(&[
+        "revoke",
+        "--province",
+        p.root.to_str().unwrap(),
+        "--serial",
+        &motcua_tests::serial(&b_dir),
+        "--out",
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let installed = tinh.post_raw("/api/v1/revocations", "application/json", &std::fs::read(&list).unwrap());
+    assert_eq!(installed.status, 200, "{installed:?}");
+    let b = p.start_member(&b_dir);
+    assert_eq!(b.receive(&dossier_request("2.000720", 2)).status, 201);
+    let err = eventually(30, "the revoked commune is refused", || {
+        peer_row(&b, &province_id)["last_error"].as_str().map(str::to_string)
+    });
+    assert!(err.contains("revoked"), "{err}");
+    // Neither reached the province, which lists neither as connected.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(tinh.total_dossiers(), 0);
+    for row in tinh.get("/api/v1/peers").body.as_array().unwrap() {
+        assert_eq!(row["connected"], false, "{row}");
+    }
+}
+
+#[test]
+fn a_wiped_commune_is_restored_from_the_province_and_continues_its_codes() {
+    let p = Province::new();
+    let a_dir = p.enroll("commune", "26734", "000.21.45.H56", "xa-a");
+    let tinh = p.start();
+    let mut codes = Vec::new();
+    {
+        let mut a = p.start_member(&a_dir);
+        for n in 1..=5 {
+            let d = a.receive(&dossier_request("2.000720", n));
+            codes.push(d.body["code"].as_str().unwrap().to_string());
+        }
+        a.act(&codes[0], &json!({"action": "start_processing"}));
+        for code in &codes {
+            eventually(30, "safe at the province", || {
+                dossier(&a, code).filter(|d| d["replicated_to_province"] == true)
+            });
+        }
+        a.kill_hard();
+    }
+    // The disk is lost; the technician enrolls the unit again.
+    std::fs::remove_dir_all(&a_dir).unwrap();
+    enroll_as(&p.root, "commune", "26734", "000.21.45.H56", &a_dir, &[]);
+    let a = p.start_member(&a_dir);
+    for code in &codes {
+        eventually(60, "restored", || dossier(&a, code));
+    }
+    assert_eq!(last_action(&dossier(&a, &codes[0]).unwrap()), "start_processing");
+    let d = a.receive(&dossier_request("2.000720", 6));
+    assert_eq!(d.status, 201, "{d:?}");
+    let new_code = d.body["code"].as_str().unwrap().to_string();
+    assert!(!codes.contains(&new_code), "{new_code} was issued before");
+    let seq = |c: &str| c.rsplit('-').next().unwrap().parse::<u32>().unwrap();
+    assert!(codes.iter().all(|c| seq(c) < seq(&new_code)), "{new_code} continues after {codes:?}");
+    let _ = tinh;
+}
