@@ -1,8 +1,9 @@
 //! motcua's simulator.
 //!
-//! Owns seeded workloads — and, as the sync network is built, the virtual
-//! clock, the simulated network with faults, simulated storage that
-//! crashes, and the invariant checkers. One seed reproduces a run exactly.
+//! Owns seeded workloads (`workload`) and the province simulation
+//! (`province`): the real sync sessions and the real fold under a virtual
+//! clock, a simulated network with faults, storage that crashes, and the
+//! invariant checkers. One seed reproduces a run exactly.
 //!
 //! It never reads the wall clock or the OS's randomness: everything flows
 //! from the seed.
@@ -14,4 +15,5 @@
 //! assert_eq!(a, b);
 //! ```
 
+pub mod province;
 pub mod workload;

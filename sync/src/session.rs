@@ -144,6 +144,8 @@ pub struct Progress {
     pub docs_received: u64,
     pub docs_refused_by_peer: u64,
     pub docs_refused_from_peer: u64,
+    /// Why the last document was refused (by either side).
+    pub last_refusal: Option<String>,
 }
 
 pub struct Session {
@@ -173,6 +175,9 @@ pub struct Session {
     progress: Progress,
     caught_up_once: bool,
 }
+
+/// What became of one received document: the digest held, or why not.
+type DocResult = Result<[u8; 16], String>;
 
 fn storage<E: std::fmt::Display>(e: E) -> SessionError {
     SessionError::Storage(e.to_string())
@@ -526,43 +531,43 @@ impl Session {
         let docs = decode_batch(batch)?;
         let peer = self.peer.clone().expect("admitted");
         let mut working: HashMap<[u8; 16], Automerge> = HashMap::new();
-        let mut outcomes: Vec<(usize, [u8; 16], Result<[u8; 16], String>)> = Vec::new();
-        let mut admitted: Vec<(usize, Admitted)> = Vec::new();
+        let mut outcomes: Vec<([u8; 16], DocResult)> = Vec::new();
+        let mut admitted: Vec<Admitted> = Vec::new();
         let mut replies = Vec::new();
-        for (i, d) in docs.into_iter().enumerate() {
+        for d in docs {
             self.progress.docs_received += 1;
             let id = d.id;
             match self.admit_one(replica, d, &mut working) {
                 Ok((digest, admission, reply)) => {
                     if let Some(a) = admission {
-                        admitted.retain(|(_, x)| x.id != id);
-                        admitted.push((i, a));
+                        admitted.retain(|x| x.id != id);
+                        admitted.push(a);
                     }
                     replies.extend(reply);
-                    outcomes.push((i, id, Ok(digest)));
+                    outcomes.push((id, Ok(digest)));
                 }
                 Err(why) => {
                     self.progress.docs_refused_from_peer += 1;
-                    outcomes.push((i, id, Err(why)));
+                    self.progress.last_refusal = Some(why.clone());
+                    outcomes.push((id, Err(why)));
                 }
             }
         }
         let states: Vec<([u8; 16], Vec<u8>)> =
             working.keys().filter_map(|id| self.states.get(id).map(|s| (*id, s.encode()))).collect();
-        let order: Vec<usize> = admitted.iter().map(|(i, _)| *i).collect();
-        let ids: Vec<[u8; 16]> = admitted.iter().map(|(_, a)| a.id).collect();
-        let results = replica.apply(&peer, admitted.into_iter().map(|(_, a)| a).collect(), states).map_err(storage)?;
-        for ((id, result), _) in ids.iter().zip(results).zip(order) {
+        let ids: Vec<[u8; 16]> = admitted.iter().map(|a| a.id).collect();
+        let results = replica.apply(&peer, admitted, states).map_err(storage)?;
+        for (id, result) in ids.iter().zip(results) {
             if let Err(why) = result {
-                for o in outcomes.iter_mut().filter(|o| &o.1 == id) {
-                    o.2 = Err(why.clone());
+                for o in outcomes.iter_mut().filter(|o| &o.0 == id) {
+                    o.1 = Err(why.clone());
                 }
                 replies.retain(|r: &DocMessage| &r.id != id);
             }
         }
         let applied = outcomes
             .into_iter()
-            .map(|(_, id, r)| Applied {
+            .map(|(id, r)| Applied {
                 id,
                 outcome: match r {
                     Ok(digest) => Outcome::Holds(digest),
@@ -702,8 +707,9 @@ impl Session {
                 // The peer holds changes this node lacks: Automerge's sync
                 // replies (or the peer's next round) carry them.
                 Outcome::Holds(_) => {}
-                Outcome::Refused(_) => {
+                Outcome::Refused(why) => {
                     self.progress.docs_refused_by_peer += 1;
+                    self.progress.last_refusal = Some(why);
                     self.refused.insert(a.id, sent);
                 }
             }

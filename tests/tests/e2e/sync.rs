@@ -127,8 +127,7 @@ fn a_dossier_travels_commune_agency_commune_through_the_province_and_survives_a_
     assert_eq!(tinh.total_dossiers(), 4);
     // Commune B never holds commune A's dossiers; the agency only the one
     // transferred to it.
-    let peers_of_b = eventually(30, "B connected", || (peer_row(&b, &province_id)["connected"] == true).then_some(()));
-    let _ = peers_of_b;
+    eventually(30, "B connected", || (peer_row(&b, &province_id)["connected"] == true).then_some(()));
     assert_eq!(b.total_dossiers(), 0);
     assert!(dossier(&b, &code).is_none());
     assert_eq!(agency.total_dossiers(), 1);
