@@ -787,6 +787,7 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
                 "connected": p.connected,
                 "last_sync_at": p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)),
                 "docs_pending": p.docs_pending,
+                "docs_sent": p.docs_sent,
                 "bytes_sent": p.bytes_sent,
                 "bytes_received": p.bytes_received,
                 "last_error": p.last_error,

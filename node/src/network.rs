@@ -52,6 +52,8 @@ pub struct PeerStatus {
     pub connected: bool,
     pub last_sync_at: Option<i64>,
     pub docs_pending: u64,
+    /// Documents sent to this peer, over all connections.
+    pub docs_sent: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub last_error: Option<String>,
@@ -312,6 +314,7 @@ async fn session_loop(
         }
     };
     forward(&mut session);
+    let mut docs_reported = 0;
     let result = loop {
         let step = tokio::select! {
             incoming = in_rx.recv() => match incoming {
@@ -339,6 +342,8 @@ async fn session_loop(
         }
         let pending = session.docs_pending() as u64;
         let idle = session.is_idle();
+        let sent = session.progress().docs_sent - docs_reported;
+        docs_reported += sent;
         if let Some(peer) = session.peer() {
             let (unit, role) = (peer.unit.clone(), peer.role.as_str().to_string());
             net.board.update(node_id, |p| {
@@ -349,6 +354,7 @@ async fn session_loop(
                 p.unit = Some(unit);
                 p.role = Some(role);
                 p.docs_pending = pending;
+                p.docs_sent += sent;
                 p.last_error = None;
                 if idle {
                     p.last_sync_at = Some(now_ms());

@@ -29,7 +29,7 @@ pub const BATCH_DOCS_MAX: usize = 256;
 /// A batch is closed once its documents reach this many bytes before
 /// compression: small enough that a thin link makes steady, durable
 /// progress, large enough for compression to find repeats.
-pub const BATCH_TARGET_BYTES: usize = 192 << 10;
+pub const BATCH_TARGET_BYTES: usize = 64 << 10;
 /// Most signatures carried with one document.
 pub const SIGNATURES_PER_DOC_MAX: usize = 256;
 /// Most certificates in one message.

@@ -90,6 +90,8 @@ pub struct Node {
     pub child: Option<Child>,
     pub dir: PathBuf,
     pub port: u16,
+    /// The address its HTTP API listens on.
+    pub host: String,
     pub token: Option<String>,
     agent: ureq::Agent,
 }
@@ -108,15 +110,37 @@ impl Node {
         node
     }
 
+    /// Starts a node whose sync endpoint listens on `sync` (HTTP on
+    /// 127.0.0.1), logged in as admin.
+    pub fn start_sync_on(dir: &Path, sync: &str) -> Node {
+        let mut node = Node::spawn_in(None, dir, "127.0.0.1", sync, &[]);
+        node.token = Some(node.login("admin", ADMIN_PASSWORD).expect("admin login"));
+        node
+    }
+
     fn start_syncing(dir: &Path, sync_port: u16, peers: &[String]) -> Node {
+        Node::spawn_in(None, dir, "127.0.0.1", &format!("127.0.0.1:{sync_port}"), peers)
+    }
+
+    /// Starts a node inside network namespace `netns`, its HTTP API on
+    /// `host`, its sync endpoint on `sync`, logged in as admin.
+    pub fn start_in(netns: &str, dir: &Path, host: &str, sync: &str, peers: &[String]) -> Node {
+        let mut node = Node::spawn_in(Some(netns), dir, host, sync, peers);
+        node.token = Some(node.login("admin", ADMIN_PASSWORD).expect("admin login"));
+        node
+    }
+
+    fn spawn_in(netns: Option<&str>, dir: &Path, host: &str, sync: &str, peers: &[String]) -> Node {
         let port = free_port();
-        let mut cmd = Command::new(binary("motcua"));
-        cmd.args(["serve", "--data"]).arg(dir).args([
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--sync",
-            &format!("127.0.0.1:{sync_port}"),
-        ]);
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(binary("motcua"));
+                c
+            }
+            None => Command::new(binary("motcua")),
+        };
+        cmd.args(["serve", "--data"]).arg(dir).args(["--http", &format!("{host}:{port}"), "--sync", sync]);
         for p in peers {
             cmd.args(["--peer", p]);
         }
@@ -127,14 +151,15 @@ impl Node {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn motcua");
-        let mut node = Node { child: Some(child), dir: dir.to_path_buf(), port, token: None, agent: agent() };
+        let mut node =
+            Node { child: Some(child), dir: dir.to_path_buf(), port, host: host.into(), token: None, agent: agent() };
         node.wait_ready();
         node
     }
 
     /// A handle on a node process owned elsewhere, without a session.
     pub fn detached(dir: &Path, port: u16) -> Node {
-        Node { child: None, dir: dir.to_path_buf(), port, token: None, agent: agent() }
+        Node { child: None, dir: dir.to_path_buf(), port, host: "127.0.0.1".into(), token: None, agent: agent() }
     }
 
     /// Starts a node and logs in as admin.
@@ -160,7 +185,7 @@ impl Node {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}:{}{path}", self.host, self.port)
     }
 
     pub fn login(&self, username: &str, password: &str) -> Result<String, Answer> {

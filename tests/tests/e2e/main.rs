@@ -9,4 +9,5 @@ mod enroll;
 mod keys;
 mod merge;
 mod sync;
+mod thin_link;
 mod workflow;
