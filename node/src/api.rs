@@ -224,6 +224,7 @@ pub fn router(state: AppState) -> Router {
         .route("/duplicates", get(duplicates))
         .route("/stats", get(stats_route))
         .route("/peers", get(peers))
+        .route("/sync/state", get(sync_state))
         .route("/accounts", get(list_accounts).post(create_account))
         .route("/accounts/{username}/disable", post(disable_account))
         .route("/accounts/{username}/enable", post(enable_account))
@@ -771,6 +772,25 @@ async fn stats_route(
     Ok(Json(report).into_response())
 }
 
+/// A fingerprint of every document this node holds (count and a digest
+/// over each id and heads digest): two nodes holding the same changes of the
+/// same documents show the same fingerprint.
+async fn sync_state(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let st = state.clone();
+    let (documents, digest) = blocking(move || {
+        let entries = st.desk.store.sync_entries()?;
+        let mut h = blake3::Hasher::new();
+        for (id, e) in &entries {
+            h.update(id);
+            h.update(&e.digest);
+        }
+        Ok::<_, ApiError>((entries.len(), h.finalize().to_hex().to_string()))
+    })
+    .await?;
+    Ok(Json(json!({"documents": documents, "digest": digest})).into_response())
+}
+
 async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
     let o = state.desk.offset();
@@ -790,6 +810,8 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
                 "docs_sent": p.docs_sent,
                 "bytes_sent": p.bytes_sent,
                 "bytes_received": p.bytes_received,
+                "udp_bytes_sent": p.udp_bytes_sent,
+                "udp_bytes_received": p.udp_bytes_received,
                 "last_error": p.last_error,
             })
         })

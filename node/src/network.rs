@@ -56,6 +56,10 @@ pub struct PeerStatus {
     pub docs_sent: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Bytes in UDP datagrams (QUIC and its handshake included), over all
+    /// connections.
+    pub udp_bytes_sent: u64,
+    pub udp_bytes_received: u64,
     pub last_error: Option<String>,
 }
 
@@ -315,6 +319,7 @@ async fn session_loop(
     };
     forward(&mut session);
     let mut docs_reported = 0;
+    let mut udp_reported = (0, 0);
     let result = loop {
         let step = tokio::select! {
             incoming = in_rx.recv() => match incoming {
@@ -344,6 +349,9 @@ async fn session_loop(
         let idle = session.is_idle();
         let sent = session.progress().docs_sent - docs_reported;
         docs_reported += sent;
+        let stats = conn.stats();
+        let udp = (stats.udp_tx.bytes - udp_reported.0, stats.udp_rx.bytes - udp_reported.1);
+        udp_reported = (stats.udp_tx.bytes, stats.udp_rx.bytes);
         if let Some(peer) = session.peer() {
             let (unit, role) = (peer.unit.clone(), peer.role.as_str().to_string());
             net.board.update(node_id, |p| {
@@ -355,6 +363,8 @@ async fn session_loop(
                 p.role = Some(role);
                 p.docs_pending = pending;
                 p.docs_sent += sent;
+                p.udp_bytes_sent += udp.0;
+                p.udp_bytes_received += udp.1;
                 p.last_error = None;
                 if idle {
                     p.last_sync_at = Some(now_ms());

@@ -1,0 +1,382 @@
+//! The sync benchmark of `shared/bench/WORKLOAD.md`: two real `motcua serve`
+//! processes on 127.0.0.1 over iroh.
+//!
+//! ```text
+//! cargo build --release --bins && ./target/release/sync-bench [--sizes 1000,10000] [--runs 3]
+//! ```
+//!
+//! A and B are two enrolled nodes of one commune unit (so that both may
+//! record steps on its dossiers). Each dossier is received and then updated
+//! four times (start processing, financial obligation requested and
+//! fulfilled, processed): five signed Automerge changes. The dossiers are
+//! written straight into A's store before A starts, through the same
+//! admission path sync uses.
+//!
+//! - S1: A holds N dossiers, B none. Time from B's start until both
+//!   fingerprints (`GET /api/v1/sync/state`) are equal.
+//! - S3: both equal; restart B. Time until B reports the peer caught up.
+//! - S2 (N = 10,000; ×10 at 100,000): while apart, A receives N/10 new
+//!   dossiers and returns the result of N/5, B returns N/20 others; start
+//!   both. Time until the fingerprints are equal.
+//!
+//! Bytes are frame bytes (what the sync protocol writes) and UDP bytes
+//! (QUIC with its handshake), both directions, from B's peer counters.
+//! Peak memory is VmHWM of each process. Prints a Markdown table.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use automerge::ActorId;
+use motcua_domain::calendar::{DAY_MS, TimeUnit};
+use motcua_domain::dossier::{
+    self, Applicant, Channel, DocumentEntry, DossierId, Event, NewDossier, ProcedureSnapshot, Reception,
+    SupplementMode,
+};
+use motcua_domain::workflow::Action;
+use motcua_node::desk::Desk;
+use motcua_sim::workload::Workload;
+use motcua_tests::{Node, enroll_as, free_udp_port, init_province, node_id};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+const UNIT: &str = "26734";
+const AGENCY_ID: &str = "000.21.45.H56";
+const T0: i64 = 1_763_344_800_000;
+
+struct Args {
+    sizes: Vec<usize>,
+    runs: usize,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args { sizes: vec![1_000, 10_000], runs: 3 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--sizes" => {
+                a.sizes = it.next().context("--sizes N,N")?.split(',').map(str::parse).collect::<Result<_, _>>()?
+            }
+            "--runs" => a.runs = it.next().context("--runs N")?.parse()?,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(a)
+}
+
+fn new_dossier(desk: &Desk, n: usize, w: &motcua_sim::workload::Reception, rng: &mut StdRng) -> NewDossier {
+    let docs = ["Tờ khai", "Bản sao giấy chứng minh", "Giấy xác nhận cư trú", "Bản vẽ", "Hợp đồng", "Biên lai"];
+    let k = rng.random_range(3..=6);
+    NewDossier {
+        id: DossierId(rng.random()),
+        code: format!("{AGENCY_ID}-251117-{:06}", n + 1),
+        procedure: ProcedureSnapshot {
+            code: w.procedure_code.clone(),
+            name: "Thủ tục đăng ký (mô phỏng)".into(),
+            case_code: "default".into(),
+            catalog_version: "bench".into(),
+            processing_time: 5,
+            time_unit: TimeUnit::WorkingDays,
+            same_day: false,
+            no_appointment: false,
+            fee_vnd: 50_000,
+        },
+        applicant: Applicant {
+            name: w.applicant.name.clone(),
+            id_number: w.applicant.id_number.clone(),
+            phone: w.applicant.phone.clone(),
+            address: w.applicant.address.clone(),
+            email: None,
+        },
+        reception: Reception {
+            unit: UNIT.into(),
+            agency_id: AGENCY_ID.into(),
+            node: desk.identity.node_id().into(),
+            officer: "tiepnhan01".into(),
+            at: T0 + n as i64 * 1000,
+            channel: Channel::Direct,
+            calendar_version: "bench".into(),
+            supplement_mode: SupplementMode::Pause,
+        },
+        due_at: Some(T0 + 7 * DAY_MS),
+        documents: docs[..k]
+            .iter()
+            .map(|d| DocumentEntry { name: (*d).into(), originals: 1, copies: rng.random_range(0..3), received: true })
+            .collect(),
+    }
+}
+
+fn event(desk: &Desk, action: Action, at: i64) -> Event {
+    let mut e = Event {
+        action: Some(action),
+        at,
+        unit: UNIT.into(),
+        node: desk.identity.node_id().into(),
+        officer: "chuyenvien02".into(),
+        note: "Cập nhật theo quy trình một cửa".into(),
+        ..Event::default()
+    };
+    match action {
+        Action::RequestFinancialObligation => e.reason = Some("Nộp lệ phí trước bạ".into()),
+        Action::Processed => e.result = Some("Giấy chứng nhận đã ký".into()),
+        _ => {}
+    }
+    e
+}
+
+/// Commits `doc` (made by this node) through the admission path.
+fn store(desk: &Arc<Desk>, w: &mut motcua_node::store::Write, doc: &automerge::Automerge) -> anyhow::Result<()> {
+    let record = dossier::read(doc)?;
+    let head = doc.get_heads()[0].0;
+    let sig = (head, desk.identity.attest(&head));
+    desk.put_admitted(w, doc, &record, &[sig]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Writes dossiers `from..from+count` (five changes each) into a stopped
+/// node's store.
+fn populate(dir: &Path, from: usize, count: usize) -> anyhow::Result<()> {
+    let desk = motcua_node::serve::open_desk(dir)?;
+    let mut rng = StdRng::seed_from_u64(42 + from as u64);
+    let work: Vec<_> = Workload::new(42 + from as u64).take(count).collect();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
+        let mut docs = Vec::new();
+        for &i in chunk {
+            let n = from + i;
+            let new = new_dossier(&desk, n, &work[i], &mut rng);
+            let (mut doc, _) = dossier::create(ActorId::from(desk.identity.public_key_bytes()), &new)?;
+            let at = T0 + n as i64 * 1000;
+            for (k, a) in [
+                Action::StartProcessing,
+                Action::RequestFinancialObligation,
+                Action::FinancialObligationFulfilled,
+                Action::Processed,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                dossier::append_event(&mut doc, &event(&desk, a, at + (k as i64 + 1) * 3_600_000))?;
+            }
+            docs.push(doc);
+        }
+        let d = desk.clone();
+        desk.committer
+            .run(move |w| {
+                for doc in &docs {
+                    store(&d, w, doc)?;
+                }
+                Ok::<(), anyhow::Error>(())
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    desk.committer.flush().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
+/// Appends `return_result` to the dossiers with codes numbered in `range`.
+fn return_results(dir: &Path, range: std::ops::Range<usize>) -> anyhow::Result<()> {
+    let desk = motcua_node::serve::open_desk(dir)?;
+    let codes: Vec<String> = range.map(|n| format!("{AGENCY_ID}-251117-{:06}", n + 1)).collect();
+    for chunk in codes.chunks(1000) {
+        let d = desk.clone();
+        let chunk = chunk.to_vec();
+        desk.committer
+            .run(move |w| {
+                for code in &chunk {
+                    let id = w.id_by_code(code)?.context("code not found")?;
+                    let bytes = w.load_doc(&id)?.context("doc")?;
+                    let mut doc = automerge::Automerge::load(&bytes)?.with_actor(d.identity.actor());
+                    dossier::append_event(&mut doc, &event(&d, Action::ReturnResult, T0 + 10 * DAY_MS))?;
+                    store(&d, w, &doc)?;
+                }
+                Ok::<(), anyhow::Error>(())
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    desk.committer.flush().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn fingerprint(node: &Node) -> (u64, String) {
+    let s = node.get("/api/v1/sync/state").body;
+    (s["documents"].as_u64().unwrap_or(0), s["digest"].as_str().unwrap_or("").to_string())
+}
+
+#[derive(Default, Clone, Copy)]
+struct Measure {
+    secs: f64,
+    frame_bytes: u64,
+    udp_bytes: u64,
+    peak_a_mib: f64,
+    peak_b_mib: f64,
+}
+
+/// B's counters for its peer A: (frame bytes both ways, UDP bytes both ways).
+fn bytes(b: &Node, a_id: &str) -> (u64, u64) {
+    let peers = b.get("/api/v1/peers").body;
+    let Some(row) = peers.as_array().and_then(|r| r.iter().find(|p| p["node_id"] == a_id)) else { return (0, 0) };
+    let n = |k: &str| row[k].as_u64().unwrap_or(0);
+    (n("bytes_sent") + n("bytes_received"), n("udp_bytes_sent") + n("udp_bytes_received"))
+}
+
+struct Pair {
+    _tmp: tempfile::TempDir,
+    a: PathBuf,
+    b: PathBuf,
+    a_port: u16,
+}
+
+impl Pair {
+    fn new() -> anyhow::Result<Pair> {
+        let tmp = tempfile::tempdir()?;
+        let root = tmp.path().join("root");
+        init_province(&root, "56");
+        let a = tmp.path().join("a");
+        let b = tmp.path().join("b");
+        enroll_as(&root, "commune", UNIT, AGENCY_ID, &a, &[]);
+        enroll_as(&root, "commune", UNIT, AGENCY_ID, &b, &[]);
+        Ok(Pair { _tmp: tmp, a, b, a_port: free_udp_port() })
+    }
+
+    fn start_a(&self) -> Node {
+        Node::start_sync(&self.a, self.a_port, &[])
+    }
+
+    fn start_b(&self) -> Node {
+        let peer = format!("{}@127.0.0.1:{}", node_id(&self.a), self.a_port);
+        Node::start_sync(&self.b, 0, &[peer])
+    }
+
+    /// Starts B against a running A and waits until `done`.
+    fn measure(&self, a: &Node, done: impl Fn(&Node) -> bool) -> Measure {
+        let t = Instant::now();
+        let b = self.start_b();
+        let deadline = t + Duration::from_secs(3600);
+        while !done(&b) {
+            assert!(Instant::now() < deadline, "no convergence within an hour");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let secs = t.elapsed().as_secs_f64();
+        std::thread::sleep(Duration::from_millis(200));
+        let (frame_bytes, udp_bytes) = bytes(&b, &node_id(&self.a));
+        Measure {
+            secs,
+            frame_bytes,
+            udp_bytes,
+            peak_a_mib: peak_kib(a.pid()) as f64 / 1024.0,
+            peak_b_mib: peak_kib(b.pid()) as f64 / 1024.0,
+        }
+    }
+}
+
+fn equal(a: &Node) -> impl Fn(&Node) -> bool + '_ {
+    move |b| {
+        let fa = fingerprint(a);
+        fa.0 > 0 && fingerprint(b) == fa
+    }
+}
+
+fn caught_up(a_id: String) -> impl Fn(&Node) -> bool {
+    move |b| {
+        let peers = b.get("/api/v1/peers").body;
+        peers.as_array().is_some_and(|r| {
+            r.iter().any(|p| p["node_id"] == a_id.as_str() && p["connected"] == true && p["last_sync_at"].is_string())
+        })
+    }
+}
+
+fn median(mut v: Vec<Measure>) -> (Measure, Measure, Measure) {
+    v.sort_by(|x, y| x.secs.total_cmp(&y.secs));
+    let min = v[0];
+    let max = v[v.len() - 1];
+    (v[v.len() / 2], min, max)
+}
+
+fn row(name: &str, n: usize, runs: Vec<Measure>) {
+    let (m, lo, hi) = median(runs);
+    println!(
+        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {:.0} | {:.0} | {:.0} | {:.0} |",
+        m.secs,
+        lo.secs,
+        hi.secs,
+        m.frame_bytes as f64 / 1024.0,
+        m.udp_bytes as f64 / 1024.0,
+        m.peak_a_mib,
+        m.peak_b_mib
+    );
+}
+
+/// Runs a store-writing step in a child process, so that each step opens
+/// and closes the store on its own.
+fn step(what: &str, dir: &Path, from: usize, to: usize) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let status = std::process::Command::new(exe)
+        .arg(what)
+        .arg(dir)
+        .arg(from.to_string())
+        .arg(to.to_string())
+        .status()?;
+    if !status.success() {
+        bail!("{what} {} failed", dir.display());
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.len() == 5 && (raw[1] == "populate" || raw[1] == "return") {
+        let (dir, from, to) = (PathBuf::from(&raw[2]), raw[3].parse::<usize>()?, raw[4].parse::<usize>()?);
+        return if raw[1] == "populate" { populate(&dir, from, to - from) } else { return_results(&dir, from..to) };
+    }
+    let args = args()?;
+    println!("| scenario | N | wall s, median (min–max) | frame KiB | UDP KiB | A peak MiB | B peak MiB |");
+    println!("|---|---|---|---|---|---|---|");
+    for &n in &args.sizes {
+        let (mut s1, mut s3, mut s2) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..args.runs {
+            let pair = Pair::new()?;
+            step("populate", &pair.a, 0, n)?;
+            let mut a = pair.start_a();
+            // S1: initial replication.
+            s1.push(pair.measure(&a, equal(&a)));
+            // S3: idle reconnect (B restarted; both hold the same).
+            s3.push(pair.measure(&a, caught_up(node_id(&pair.a))));
+            // Check: still equal.
+            let b = pair.start_b();
+            std::thread::sleep(Duration::from_millis(500));
+            if fingerprint(&b) != fingerprint(&a) {
+                bail!("S3 left the nodes different");
+            }
+            drop(b);
+            a.stop();
+            // S2: catch-up after an outage (at 10,000 and up).
+            if n >= 10_000 {
+                let scale = n / 10_000;
+                let (new, a_updates, b_updates) = (1_000 * scale, 2_000 * scale, 500 * scale);
+                step("populate", &pair.a, n, n + new)?;
+                step("return", &pair.a, 0, a_updates)?;
+                step("return", &pair.b, n / 2, n / 2 + b_updates)?;
+                let a = pair.start_a();
+                let m = pair.measure(&a, equal(&a));
+                s2.push(m);
+            }
+        }
+        row("S1 initial replication", n, s1);
+        if !s2.is_empty() {
+            row("S2 catch-up after outage", n, s2);
+        }
+        row("S3 idle reconnect", n, s3);
+    }
+    Ok(())
+}
