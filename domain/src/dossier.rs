@@ -24,6 +24,8 @@ use automerge::{
     ActorId, Automerge, AutomergeError, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value,
     transaction::{CommitOptions, Transactable},
 };
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::TimeUnit;
@@ -527,12 +529,21 @@ fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEven
         automerge::ObjId::Id(counter, actor, _) => (actor_hex(actor), *counter),
         automerge::ObjId::Root => (String::new(), 0),
     };
+    // One pass over the event's fields (a lookup per field costs a seek
+    // each); a field with concurrent values is looked at in full.
     let mut defect = None;
-    for key in doc.keys(&obj) {
+    let mut fields: HashMap<String, ScalarValue> = HashMap::new();
+    for item in doc.map_range(&obj, ..) {
+        let key = item.key.to_string();
         if !EVENT_KEYS.contains(&key.as_str()) {
             defect = Some(format!("event {index} has an unknown field '{key}'"));
         }
-        for (_, op) in doc.get_all(&obj, key.as_str())? {
+        let writers: Vec<ObjId> = if item.conflict {
+            doc.get_all(&obj, key.as_str())?.into_iter().map(|(_, id)| id).collect()
+        } else {
+            vec![item.id()]
+        };
+        for op in writers {
             let writer = match &op {
                 automerge::ObjId::Id(_, actor, _) => actor_hex(actor),
                 automerge::ObjId::Root => String::new(),
@@ -542,26 +553,31 @@ fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEven
                     Some(format!("field '{key}' of event {index} was written by actor {writer}, not by its author"));
             }
         }
+        if let Value::Scalar(v) = item.value.into_value() {
+            fields.insert(key, v.into_owned());
+        }
     }
-    let kind = r.opt_string(&obj, "kind")?.unwrap_or_default();
+    let text = |k: &str| fields.get(k).and_then(|v| v.as_str().map(str::to_string));
+    let int = |k: &str| fields.get(k).and_then(|v| v.as_i64().or_else(|| v.as_u64().map(|u| u as i64)));
+    let kind = text("kind").unwrap_or_default();
     let action = Action::parse(&kind);
     if action.is_none() {
         defect.get_or_insert_with(|| format!("event {index} has unknown kind '{kind}'"));
     }
     let event = Event {
         action,
-        at: r.int(&obj, "at")?.unwrap_or(0),
-        unit: r.opt_string(&obj, "unit")?.unwrap_or_default(),
-        node: r.opt_string(&obj, "node")?.unwrap_or_default(),
-        officer: r.opt_string(&obj, "officer")?.unwrap_or_default(),
-        note: r.opt_string(&obj, "note")?.unwrap_or_default(),
-        to_unit: r.opt_string(&obj, "to_unit")?,
-        reason: r.opt_string(&obj, "reason")?,
-        missing: r.opt_string(&obj, "missing")?,
-        result: r.opt_string(&obj, "result")?,
-        due_at: r.int(&obj, "due_at")?,
-        deadline: r.int(&obj, "deadline")?,
-        succession: r.opt_string(&obj, "succession")?,
+        at: int("at").unwrap_or(0),
+        unit: text("unit").unwrap_or_default(),
+        node: text("node").unwrap_or_default(),
+        officer: text("officer").unwrap_or_default(),
+        note: text("note").unwrap_or_default(),
+        to_unit: text("to_unit"),
+        reason: text("reason"),
+        missing: text("missing"),
+        result: text("result"),
+        due_at: int("due_at"),
+        deadline: int("deadline"),
+        succession: text("succession"),
     };
     if defect.is_none() && event.node != author {
         defect = Some(format!("event {index} names node {} but was written by actor {author}", event.node));

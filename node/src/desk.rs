@@ -479,7 +479,7 @@ impl Desk {
         let folded = fold(&record, self.offset());
         let summary = DossierSummary::new(&record, &folded);
         w.put_attestation(change_hash, &self.identity.attest(change_hash))?;
-        w.put_dossier(&doc.save(), &summary, &crate::exchange::sync_entry(doc, &record, &summary))?;
+        w.put_dossier(&doc.save_nocompress(), &summary, &crate::exchange::sync_entry(doc, &record, &summary))?;
         Ok((record, folded))
     }
 

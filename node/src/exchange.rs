@@ -137,7 +137,15 @@ fn code_sequence(code: &str, agency_id: &str) -> Option<(u32, u32)> {
 /// What sync keeps of a dossier: its heads digest, deadline and units.
 pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSummary) -> SyncEntry {
     let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-    SyncEntry { digest: heads_digest(&heads), due_at: summary.due_at, units: routing::units_of(&record.participants) }
+    SyncEntry {
+        digest: heads_digest(&heads),
+        due_at: summary.due_at,
+        units: routing::units_of(&record.participants),
+        latest: latest_changes(doc, &[])
+            .into_iter()
+            .filter_map(|(actor, hash)| Some((<[u8; 32]>::try_from(actor.to_bytes()).ok()?, hash.0)))
+            .collect(),
+    }
 }
 
 impl Desk {
@@ -230,7 +238,7 @@ impl Desk {
         }
         let folded = fold(record, self.offset());
         let summary = motcua_domain::stats::DossierSummary::new(record, &folded);
-        w.put_dossier(&doc.save(), &summary, &sync_entry(doc, record, &summary))?;
+        w.put_dossier(&doc.save_nocompress(), &summary, &sync_entry(doc, record, &summary))?;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use motcua_domain::authority::latest_changes;
 use motcua_sync::cert::{DocumentKind, NodeRole};
 use motcua_sync::reconcile::Item;
 use motcua_sync::routing;
-use motcua_sync::session::{Admitted, Offer, Peer, Replica};
+use motcua_sync::session::{Admitted, Offer, Peer, Replica, Whole};
 use motcua_sync::verify::Trust;
 use motcua_sync::wire::ChangeSignature;
 
@@ -66,6 +66,23 @@ impl Replica for NodeReplica {
             }
         }
         Ok(out)
+    }
+
+    /// Stored documents are kept uncompressed and their sync entry names
+    /// each actor's latest change, so a whole document is sent without
+    /// loading it.
+    fn whole(&mut self, id: &[u8; 16]) -> Result<Option<Whole>, DeskError> {
+        let (Some(bytes), Some(entry)) = (self.desk.store.load_doc(id)?, self.desk.store.sync_entry(id)?) else {
+            return Ok(None);
+        };
+        let mut signatures = Vec::with_capacity(entry.latest.len());
+        for (_, hash) in &entry.latest {
+            if let Some(a) = self.desk.store.attestation(hash)? {
+                signatures.push(ChangeSignature { change: *hash, signature: a.signature });
+            }
+        }
+        let actors = entry.latest.iter().map(|(actor, _)| *actor).collect();
+        Ok(Some(Whole { bytes, digest: entry.digest, signatures, actors }))
     }
 
     fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, DeskError> {

@@ -126,6 +126,9 @@ pub struct SyncEntry {
     pub due_at: Option<i64>,
     /// Participant units, for routing.
     pub units: Vec<String>,
+    /// Each actor (node key) and the hash of its latest change: whose
+    /// certificates and which signatures go with the whole document.
+    pub latest: Vec<([u8; 32], [u8; 32])>,
 }
 
 /// A write in progress: one redb transaction that the caller commits

@@ -79,6 +79,18 @@ pub struct Admitted {
     pub signatures: Vec<([u8; 32], Attestation)>,
 }
 
+/// A document ready to be sent whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whole {
+    /// The saved document, uncompressed (`Automerge::save_nocompress`).
+    pub bytes: Vec<u8>,
+    pub digest: [u8; 16],
+    /// Signatures on each actor's latest change.
+    pub signatures: Vec<ChangeSignature>,
+    /// The actors (node keys) of its changes.
+    pub actors: Vec<[u8; 32]>,
+}
+
 /// Storage as the session needs it. Calls are synchronous; the node's
 /// implementation commits through its single writer.
 pub trait Replica {
@@ -91,6 +103,15 @@ pub trait Replica {
     fn load(&mut self, id: &[u8; 16]) -> Result<Option<Automerge>, Self::Error>;
     /// Signatures on the latest change of each actor of `doc`.
     fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, Self::Error>;
+    /// A document to send whole. The default loads and saves it; a store
+    /// that keeps documents uncompressed can answer without loading.
+    fn whole(&mut self, id: &[u8; 16]) -> Result<Option<Whole>, Self::Error> {
+        let Some(doc) = self.load(id)? else { return Ok(None) };
+        let signatures = self.signatures(&doc)?;
+        let actors =
+            latest_changes(&doc, &[]).into_iter().filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok()).collect();
+        Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), signatures, actors }))
+    }
     /// A stored certificate (signed JSON) of a node.
     fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, Self::Error>;
     fn store_certificates(&mut self, certs: Vec<([u8; 32], Vec<u8>)>) -> Result<(), Self::Error>;
@@ -472,32 +493,42 @@ impl Session {
         while self.in_flight_count < DOCS_IN_FLIGHT_MAX
             && let Some((item, held)) = self.queue.pop_front()
         {
-            let Some(doc) = replica.load(&item.id).map_err(storage)? else { continue };
-            if self.refused.get(&item.id) == Some(&digest_of(&doc)) {
-                // The peer refused this very version; offered again once
-                // it changes.
-                continue;
-            }
-            let body = if held {
+            let (body, digest, signatures, actors) = if held {
+                let Some(doc) = replica.load(&item.id).map_err(storage)? else { continue };
+                let digest = digest_of(&doc);
+                if self.refused.get(&item.id) == Some(&digest) {
+                    // The peer refused this very version; offered again once
+                    // it changes.
+                    continue;
+                }
                 let mut state = self.live_state(replica, &item.id)?;
                 let message = doc.generate_sync_message(&mut state);
                 states.push((item.id, state.encode()));
                 self.states.insert(item.id, state);
                 let Some(m) = message else { continue };
-                DocBody::Sync(m.encode())
+                let actors = latest_changes(&doc, &[])
+                    .into_iter()
+                    .filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok())
+                    .collect();
+                let signatures = replica.signatures(&doc).map_err(storage)?;
+                (DocBody::Sync(m.encode()), digest, signatures, actors)
             } else {
-                DocBody::Whole(doc.save())
+                // Uncompressed: zstd over the whole batch finds what the
+                // documents share, which per-column DEFLATE hides.
+                let Some(w) = replica.whole(&item.id).map_err(storage)? else { continue };
+                if self.refused.get(&item.id) == Some(&w.digest) {
+                    continue;
+                }
+                (DocBody::Whole(w.bytes), w.digest, w.signatures, w.actors)
             };
-            let signatures = replica.signatures(&doc).map_err(storage)?;
-            for (actor, _) in latest_changes(&doc, &[]) {
-                let Ok(key) = <[u8; 32]>::try_from(actor.to_bytes()) else { continue };
+            for key in actors {
                 if self.certificates_shared.insert(key)
                     && let Some(json) = replica.certificate(&key).map_err(storage)?
                 {
                     certificates.push(json);
                 }
             }
-            self.mark_sent(item.id, digest_of(&doc));
+            self.mark_sent(item.id, digest);
             if let Some(full) = batch.push(DocMessage { id: item.id, body, signatures }) {
                 self.send_batch(&mut certificates, &full);
             }
@@ -621,7 +652,11 @@ impl Session {
         match &d.body {
             DocBody::Whole(bytes) => {
                 let mut incoming = Automerge::load(bytes).map_err(|e| format!("not a readable document: {e}"))?;
-                next.merge(&mut incoming).map_err(|e| e.to_string())?;
+                if known.is_empty() {
+                    next = incoming;
+                } else {
+                    next.merge(&mut incoming).map_err(|e| e.to_string())?;
+                }
             }
             DocBody::Sync(bytes) => {
                 let m = SyncMessage::decode(bytes).map_err(|e| format!("not a readable sync message: {e}"))?;
