@@ -374,20 +374,44 @@ fn actor_hex(actor: &ActorId) -> String {
     actor.to_hex_string()
 }
 
+/// Reads fields of maps, one pass over each map the first time it is
+/// touched (a lookup per field would cost a seek each).
 struct Reader<'a> {
     doc: &'a Automerge,
+    maps: std::cell::RefCell<HashMap<ObjId, std::rc::Rc<Fields>>>,
 }
 
-impl Reader<'_> {
+type Fields = HashMap<String, (Value<'static>, ObjId)>;
+
+impl<'a> Reader<'a> {
+    fn new(doc: &'a Automerge) -> Self {
+        Reader { doc, maps: Default::default() }
+    }
+    fn fields(&self, obj: &ObjId) -> std::rc::Rc<Fields> {
+        if let Some(f) = self.maps.borrow().get(obj) {
+            return f.clone();
+        }
+        let f: Fields = self
+            .doc
+            .map_range(obj, ..)
+            .map(|i| {
+                let id = i.id();
+                (i.key.to_string(), (i.value.into_value(), id))
+            })
+            .collect();
+        let f = std::rc::Rc::new(f);
+        self.maps.borrow_mut().insert(obj.clone(), f.clone());
+        f
+    }
     fn obj(&self, parent: &ObjId, key: &str) -> Result<ObjId, DocError> {
-        match self.doc.get(parent, key)? {
-            Some((Value::Object(_), id)) => Ok(id),
+        match self.fields(parent).get(key) {
+            Some((Value::Object(_), id)) => Ok(id.clone()),
             _ => Err(DocError::Schema(key.into())),
         }
     }
     fn scalar(&self, parent: &ObjId, key: &str) -> Result<Option<ScalarValue>, DocError> {
-        Ok(match self.doc.get(parent, key)? {
-            Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+        Ok(match self.fields(parent).get(key) {
+            Some((Value::Scalar(s), _)) => Some(s.clone().into_owned()),
             _ => None,
         })
     }
@@ -414,7 +438,7 @@ impl Reader<'_> {
 /// parts (written once at creation) are missing; defects in events are
 /// reported per event.
 pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
-    let r = Reader { doc };
+    let r = Reader::new(doc);
     let root = ROOT;
     let schema = r.uint(&root, "schema")?;
     if schema != SCHEMA_VERSION {

@@ -108,8 +108,10 @@ pub trait Replica {
     fn whole(&mut self, id: &[u8; 16]) -> Result<Option<Whole>, Self::Error> {
         let Some(doc) = self.load(id)? else { return Ok(None) };
         let signatures = self.signatures(&doc)?;
-        let actors =
-            latest_changes(&doc, &[]).into_iter().filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok()).collect();
+        let actors = latest_changes(&doc, &[])
+            .into_iter()
+            .filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok())
+            .collect();
         Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), signatures, actors }))
     }
     /// A stored certificate (signed JSON) of a node.

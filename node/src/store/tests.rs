@@ -18,8 +18,12 @@ fn summary(n: u8, name: &str, state: Status, received_at: i64) -> DossierSummary
 
 fn put(store: &Store, s: &DossierSummary) {
     let mut w = store.begin().unwrap();
-    w.put_dossier(b"doc", s, &SyncEntry { digest: [0; 16], due_at: s.due_at, units: vec![s.receiving_unit.clone()], latest: vec![] })
-        .unwrap();
+    w.put_dossier(
+        b"doc",
+        s,
+        &SyncEntry { digest: [0; 16], due_at: s.due_at, units: vec![s.receiving_unit.clone()], latest: vec![] },
+    )
+    .unwrap();
     w.commit_durable().unwrap();
 }
 

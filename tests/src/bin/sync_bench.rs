@@ -31,8 +31,7 @@ use anyhow::{Context, bail};
 use automerge::ActorId;
 use motcua_domain::calendar::{DAY_MS, TimeUnit};
 use motcua_domain::dossier::{
-    self, Applicant, Channel, DocumentEntry, DossierId, Event, NewDossier, ProcedureSnapshot, Reception,
-    SupplementMode,
+    self, Applicant, Channel, DocumentEntry, DossierId, Event, NewDossier, ProcedureSnapshot, Reception, SupplementMode,
 };
 use motcua_domain::workflow::Action;
 use motcua_node::desk::Desk;
@@ -330,12 +329,8 @@ fn row(name: &str, n: usize, runs: Vec<Measure>) {
 /// and closes the store on its own.
 fn step(what: &str, dir: &Path, from: usize, to: usize) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
-    let status = std::process::Command::new(exe)
-        .arg(what)
-        .arg(dir)
-        .arg(from.to_string())
-        .arg(to.to_string())
-        .status()?;
+    let status =
+        std::process::Command::new(exe).arg(what).arg(dir).arg(from.to_string()).arg(to.to_string()).status()?;
     if !status.success() {
         bail!("{what} {} failed", dir.display());
     }
