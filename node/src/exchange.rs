@@ -139,6 +139,7 @@ pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSumm
     let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
     SyncEntry {
         digest: heads_digest(&heads),
+        heads: heads.clone(),
         due_at: summary.due_at,
         units: routing::units_of(&record.participants),
         latest: latest_changes(doc, &[])

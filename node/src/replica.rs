@@ -82,7 +82,7 @@ impl Replica for NodeReplica {
             }
         }
         let actors = entry.latest.iter().map(|(actor, _)| *actor).collect();
-        Ok(Some(Whole { bytes, digest: entry.digest, signatures, actors }))
+        Ok(Some(Whole { bytes, digest: entry.digest, heads: entry.heads, signatures, actors }))
     }
 
     fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, DeskError> {

@@ -122,6 +122,8 @@ pub struct Store {
 pub struct SyncEntry {
     /// Digest of the document's heads (`motcua_sync::reconcile::heads_digest`).
     pub digest: [u8; 16],
+    /// The heads themselves.
+    pub heads: Vec<[u8; 32]>,
     /// Legal deadline, for deadline-first sending.
     pub due_at: Option<i64>,
     /// Participant units, for routing.

@@ -50,8 +50,55 @@ pub fn heads_digest(heads: &[[u8; 32]]) -> [u8; 16] {
 /// Exclusive upper bound of a range; `End` lies above every item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Bound {
-    Item(Item),
+    /// Below every version of documents with this id and above, i.e. an
+    /// item lies below it when its id is smaller. Bounds fall between
+    /// documents, never between two versions of one.
+    Id(BoundId),
     End,
+}
+
+impl Bound {
+    fn is_above(&self, it: &Item) -> bool {
+        match self {
+            Bound::Id(b) => it.id < b.0,
+            Bound::End => true,
+        }
+    }
+}
+
+/// A document id as a bound: on the wire only as many leading bytes as
+/// are not zero, and a bound is chosen as short as what separates two
+/// neighbouring documents (two or three bytes at 100,000 documents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BoundId(pub [u8; 16]);
+
+impl BoundId {
+    /// The shortest bound above `below` and at or under `at`.
+    fn between(below: &[u8; 16], at: &[u8; 16]) -> BoundId {
+        let j = (0..16).find(|&i| below[i] != at[i]).unwrap_or(15);
+        let mut b = [0u8; 16];
+        b[..=j].copy_from_slice(&at[..=j]);
+        BoundId(b)
+    }
+}
+
+impl Serialize for BoundId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let len = self.0.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+        s.serialize_bytes(&self.0[..len])
+    }
+}
+
+impl<'de> Deserialize<'de> for BoundId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v: Vec<u8> = Vec::deserialize(d)?;
+        if v.len() > 16 {
+            return Err(serde::de::Error::custom("a bound is at most 16 bytes"));
+        }
+        let mut b = [0u8; 16];
+        b[..v.len()].copy_from_slice(&v);
+        Ok(BoundId(b))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +143,11 @@ pub const ITEMS_MAX: usize = 65_536;
 pub const LIST_THRESHOLD: usize = 32;
 /// A differing range is split into this many buckets.
 pub const BUCKETS: usize = 16;
+/// Items one message lists of its own; the rest of [`ITEMS_MAX`] is left
+/// for its answers to the peer's lists. Past it, small ranges go as
+/// fingerprints and are listed in a later round, so a message stays within
+/// its limits however much two sets differ.
+const LIST_BUDGET: usize = ITEMS_MAX / 2;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReconcileError {
@@ -171,7 +223,7 @@ impl ItemSet {
     fn index(&self, bound: &Bound) -> usize {
         match bound {
             Bound::End => self.items.len(),
-            Bound::Item(b) => self.items.partition_point(|it| it < b),
+            Bound::Id(b) => self.items.partition_point(|it| it.id < b.0),
         }
     }
 
@@ -207,7 +259,7 @@ impl Reconciler {
     /// a small set).
     pub fn initiate(&self) -> Message {
         let mut out = Vec::new();
-        self.describe(0, self.set.len(), Bound::End, &mut out);
+        self.describe(0, self.set.len(), Bound::End, &mut out, &mut 0);
         Message { ranges: out }
     }
 
@@ -229,8 +281,9 @@ impl Reconciler {
 
     /// Describes items `[from, to)` ending at `upper`: listed when few,
     /// otherwise by fingerprint.
-    fn describe(&self, from: usize, to: usize, upper: Bound, out: &mut Vec<Range>) {
-        let mode = if to - from <= LIST_THRESHOLD {
+    fn describe(&self, from: usize, to: usize, upper: Bound, out: &mut Vec<Range>, listed: &mut usize) {
+        let mode = if to - from <= LIST_THRESHOLD && *listed + (to - from) <= LIST_BUDGET {
+            *listed += to - from;
             Mode::List(self.set.items[from..to].to_vec())
         } else {
             Mode::Fingerprint(self.set.fingerprint(from, to))
@@ -239,22 +292,26 @@ impl Reconciler {
     }
 
     /// Splits a differing range `[from, to)` ending at `upper` into buckets.
-    fn split(&self, from: usize, to: usize, upper: Bound, out: &mut Vec<Range>) {
+    fn split(&self, from: usize, to: usize, upper: Bound, out: &mut Vec<Range>, listed: &mut usize, reserve: usize) {
         let n = to - from;
-        if n <= LIST_THRESHOLD {
-            self.describe(from, to, upper, out);
+        // Near the range limit a differing range goes whole, as a
+        // fingerprint: the peer splits it in a later round.
+        if n <= LIST_THRESHOLD || out.len() + BUCKETS + reserve > RANGES_MAX {
+            self.describe(from, to, upper, out, listed);
             return;
         }
         let per = n.div_ceil(BUCKETS);
         let mut start = from;
         while start < to {
             let end = (start + per).min(to);
-            // Bounds fall between documents, never between two versions of
-            // one: with the lowest digest, every version of a document lies
-            // in the same range on both sides.
-            let bound =
-                if end == to { upper } else { Bound::Item(Item { id: self.set.items[end].id, digest: [0; 16] }) };
-            self.describe(start, end, bound, out);
+            // Bounds fall between documents (ids), so every version of a
+            // document lies in the same range on both sides.
+            let bound = if end == to {
+                upper
+            } else {
+                Bound::Id(BoundId::between(&self.set.items[end - 1].id, &self.set.items[end].id))
+            };
+            self.describe(start, end, bound, out, listed);
             start = end;
         }
     }
@@ -297,18 +354,21 @@ impl Reconciler {
         }
         let mut out = Vec::new();
         let mut found = Vec::new();
-        let mut lower: Option<Item> = None;
+        let mut listed = 0;
+        let mut lower: Option<[u8; 16]> = None;
         let mut from = 0;
-        for r in &msg.ranges {
+        for (i, r) in msg.ranges.iter().enumerate() {
+            // Ranges still to answer, one output range each at least.
+            let reserve = msg.ranges.len() - i - 1;
             let to = self.set.index(&r.upper);
-            let in_range = |it: &Item| lower.is_none_or(|l| *it >= l) && Bound::Item(*it) < r.upper;
+            let in_range = |it: &Item| lower.is_none_or(|l| it.id >= l) && r.upper.is_above(it);
             match &r.mode {
                 Mode::Skip => out.push(Range { upper: r.upper, mode: Mode::Skip }),
                 Mode::Fingerprint(fp) => {
                     if *fp == self.set.fingerprint(from, to) {
                         out.push(Range { upper: r.upper, mode: Mode::Skip });
                     } else {
-                        self.split(from, to, r.upper, &mut out);
+                        self.split(from, to, r.upper, &mut out, &mut listed, reserve);
                     }
                 }
                 Mode::List(theirs) => {
@@ -341,7 +401,7 @@ impl Reconciler {
             }
             from = to;
             lower = match r.upper {
-                Bound::Item(it) => Some(it),
+                Bound::Id(b) => Some(b.0),
                 Bound::End => None,
             };
         }

@@ -85,6 +85,8 @@ pub struct Whole {
     /// The saved document, uncompressed (`Automerge::save_nocompress`).
     pub bytes: Vec<u8>,
     pub digest: [u8; 16],
+    /// Its heads.
+    pub heads: Vec<[u8; 32]>,
     /// Signatures on each actor's latest change.
     pub signatures: Vec<ChangeSignature>,
     /// The actors (node keys) of its changes.
@@ -112,7 +114,8 @@ pub trait Replica {
             .into_iter()
             .filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok())
             .collect();
-        Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), signatures, actors }))
+        let heads = doc.get_heads().iter().map(|h| h.0).collect();
+        Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), heads, signatures, actors }))
     }
     /// A stored certificate (signed JSON) of a node.
     fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, Self::Error>;
@@ -159,6 +162,19 @@ pub enum SessionError {
     Storage(String),
 }
 
+/// A document sent and not yet acknowledged.
+#[derive(Debug, Clone)]
+struct Sent {
+    /// Digest of this node's heads when it was sent.
+    digest: [u8; 16],
+    /// Those heads, when the message carried everything up to them (a
+    /// whole document or the changes since shared heads): once the peer
+    /// acknowledges the same digest, they are shared.
+    heads: Option<Vec<ChangeHash>>,
+    /// It carried changes since heads believed shared.
+    delta: bool,
+}
+
 /// Counters a node shows for each peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -187,7 +203,7 @@ pub struct Session {
     queue: VecDeque<(Item, bool)>,
     /// Per document sent and not yet acknowledged: the digest of the
     /// heads it was sent at (a document may be in flight more than once).
-    in_flight: HashMap<[u8; 16], VecDeque<[u8; 16]>>,
+    in_flight: HashMap<[u8; 16], VecDeque<Sent>>,
     in_flight_count: usize,
     certificates_shared: HashSet<[u8; 32]>,
     /// Live Automerge sync states of the documents exchanged as deltas on
@@ -470,13 +486,13 @@ impl Session {
         Ok(())
     }
 
-    fn mark_sent(&mut self, id: [u8; 16], digest: [u8; 16]) {
-        self.in_flight.entry(id).or_default().push_back(digest);
+    fn mark_sent(&mut self, id: [u8; 16], sent: Sent) {
+        self.in_flight.entry(id).or_default().push_back(sent);
         self.in_flight_count += 1;
         self.progress.docs_sent += 1;
     }
 
-    fn acknowledge(&mut self, id: &[u8; 16]) -> Option<[u8; 16]> {
+    fn acknowledge(&mut self, id: &[u8; 16]) -> Option<Sent> {
         let q = self.in_flight.get_mut(id)?;
         let digest = q.pop_front()?;
         if q.is_empty() {
@@ -495,7 +511,7 @@ impl Session {
         while self.in_flight_count < DOCS_IN_FLIGHT_MAX
             && let Some((item, held)) = self.queue.pop_front()
         {
-            let (body, digest, signatures, actors) = if held {
+            let (body, sent, signatures, actors) = if held {
                 let Some(doc) = replica.load(&item.id).map_err(storage)? else { continue };
                 let digest = digest_of(&doc);
                 if self.refused.get(&item.id) == Some(&digest) {
@@ -504,16 +520,25 @@ impl Session {
                     continue;
                 }
                 let mut state = self.live_state(replica, &item.id)?;
-                let message = doc.generate_sync_message(&mut state);
-                states.push((item.id, state.encode()));
-                self.states.insert(item.id, state);
-                let Some(m) = message else { continue };
-                let actors = latest_changes(&doc, &[])
+                let shared = state.shared_heads.clone();
+                let body = if !shared.is_empty() && shared.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) {
+                    // The peer holds these heads (it acknowledged them): the
+                    // changes since are all it lacks of this node's.
+                    let heads = doc.get_heads();
+                    (DocBody::Changes(doc.save_after(&shared)), Sent { digest, heads: Some(heads), delta: true })
+                } else {
+                    let message = doc.generate_sync_message(&mut state);
+                    states.push((item.id, state.encode()));
+                    self.states.insert(item.id, state);
+                    let Some(m) = message else { continue };
+                    (DocBody::Sync(m.encode()), Sent { digest, heads: None, delta: false })
+                };
+                let actors = latest_changes(&doc, &shared)
                     .into_iter()
                     .filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok())
                     .collect();
                 let signatures = replica.signatures(&doc).map_err(storage)?;
-                (DocBody::Sync(m.encode()), digest, signatures, actors)
+                (body.0, body.1, signatures, actors)
             } else {
                 // Uncompressed: zstd over the whole batch finds what the
                 // documents share, which per-column DEFLATE hides.
@@ -521,7 +546,13 @@ impl Session {
                 if self.refused.get(&item.id) == Some(&w.digest) {
                     continue;
                 }
-                (DocBody::Whole(w.bytes), w.digest, w.signatures, w.actors)
+                let heads = w.heads.iter().map(|h| ChangeHash(*h)).collect();
+                (
+                    DocBody::Whole(w.bytes),
+                    Sent { digest: w.digest, heads: Some(heads), delta: false },
+                    w.signatures,
+                    w.actors,
+                )
             };
             for key in actors {
                 if self.certificates_shared.insert(key)
@@ -530,7 +561,7 @@ impl Session {
                     certificates.push(json);
                 }
             }
-            self.mark_sent(item.id, digest);
+            self.mark_sent(item.id, sent);
             if let Some(full) = batch.push(DocMessage { id: item.id, body, signatures }) {
                 self.send_batch(&mut certificates, &full);
             }
@@ -612,7 +643,7 @@ impl Session {
         if !replies.is_empty() {
             for r in &replies {
                 let digest = working.get(&r.id).map(digest_of).unwrap_or_default();
-                self.mark_sent(r.id, digest);
+                self.mark_sent(r.id, Sent { digest, heads: None, delta: false });
             }
             let mut builder = BatchBuilder::default();
             let mut none = Vec::new();
@@ -649,11 +680,14 @@ impl Session {
         // The live state is changed only once the document is admitted.
         let mut state = match &d.body {
             DocBody::Sync(_) => Some(self.live_state(replica, &id).map_err(|e| e.to_string())?),
-            DocBody::Whole(_) => None,
+            DocBody::Whole(_) | DocBody::Changes(_) => None,
         };
+        // A whole document received: both sides hold its heads.
+        let mut shared_now = None;
         match &d.body {
             DocBody::Whole(bytes) => {
                 let mut incoming = Automerge::load(bytes).map_err(|e| format!("not a readable document: {e}"))?;
+                shared_now = Some(incoming.get_heads());
                 if known.is_empty() {
                     next = incoming;
                 } else {
@@ -663,6 +697,11 @@ impl Session {
             DocBody::Sync(bytes) => {
                 let m = SyncMessage::decode(bytes).map_err(|e| format!("not a readable sync message: {e}"))?;
                 next.receive_sync_message(state.as_mut().expect("sync state"), m).map_err(|e| e.to_string())?;
+            }
+            DocBody::Changes(bytes) => {
+                // Changes whose dependencies this node lacks stay out of the
+                // heads; the acknowledgement then tells the sender.
+                next.load_incremental(bytes).map_err(|e| format!("unreadable changes: {e}"))?;
             }
         }
         let mut admission = None;
@@ -686,6 +725,11 @@ impl Session {
             }
             None => None,
         };
+        if let Some(heads) = shared_now {
+            let mut s = self.states.remove(&id).unwrap_or_default();
+            s.shared_heads = heads;
+            self.states.insert(id, s);
+        }
         let digest = digest_of(&next);
         working.insert(id, next);
         Ok((digest, admission, reply))
@@ -735,21 +779,43 @@ impl Session {
     fn applied<R: Replica>(&mut self, replica: &mut R, applied: Vec<Applied>) -> Result<(), SessionError> {
         let peer = self.peer.clone().expect("admitted");
         let mut held = Vec::new();
+        let mut shared = Vec::new();
         for a in applied {
             let Some(sent) = self.acknowledge(&a.id) else {
                 return Err(SessionError::Protocol("an acknowledgement of a document not sent".into()));
             };
             match a.outcome {
-                Outcome::Holds(digest) if digest == sent => held.push((a.id, digest)),
+                Outcome::Holds(digest) if digest == sent.digest => {
+                    held.push((a.id, digest));
+                    if let Some(heads) = sent.heads {
+                        // Both hold exactly these heads now: the next change
+                        // goes as a delta from them.
+                        let mut state = self.states.remove(&a.id).unwrap_or_default();
+                        state.shared_heads = heads;
+                        shared.push((a.id, state.encode()));
+                        self.states.insert(a.id, state);
+                    }
+                }
+                // The peer lacked what a delta built on (a restored node),
+                // or holds changes of its own: drop the shared heads, so the
+                // next round uses Automerge's sync protocol.
+                Outcome::Holds(_) if sent.delta => {
+                    self.states.insert(a.id, SyncState::new());
+                    shared.push((a.id, SyncState::new().encode()));
+                    self.dirty = true;
+                }
                 // The peer holds changes this node lacks: Automerge's sync
                 // replies (or the peer's next round) carry them.
                 Outcome::Holds(_) => {}
                 Outcome::Refused(why) => {
                     self.progress.docs_refused_by_peer += 1;
                     self.progress.last_refusal = Some(why);
-                    self.refused.insert(a.id, sent);
+                    self.refused.insert(a.id, sent.digest);
                 }
             }
+        }
+        if !shared.is_empty() {
+            replica.save_sync_states(&peer.key, shared).map_err(storage)?;
         }
         if !held.is_empty() {
             replica.peer_holds(&peer, held).map_err(storage)?;

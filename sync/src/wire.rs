@@ -113,6 +113,9 @@ pub enum DocBody {
     Whole(Vec<u8>),
     /// An Automerge sync message, for a peer that holds another version.
     Sync(Vec<u8>),
+    /// The changes since heads the peer acknowledged holding
+    /// (`Automerge::save_after`).
+    Changes(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +129,7 @@ pub struct DocMessage {
 impl DocMessage {
     fn bytes(&self) -> usize {
         match &self.body {
-            DocBody::Whole(b) | DocBody::Sync(b) => b.len(),
+            DocBody::Whole(b) | DocBody::Sync(b) | DocBody::Changes(b) => b.len(),
         }
     }
 }

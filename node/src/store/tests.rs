@@ -21,7 +21,13 @@ fn put(store: &Store, s: &DossierSummary) {
     w.put_dossier(
         b"doc",
         s,
-        &SyncEntry { digest: [0; 16], due_at: s.due_at, units: vec![s.receiving_unit.clone()], latest: vec![] },
+        &SyncEntry {
+            digest: [0; 16],
+            heads: vec![],
+            due_at: s.due_at,
+            units: vec![s.receiving_unit.clone()],
+            latest: vec![],
+        },
     )
     .unwrap();
     w.commit_durable().unwrap();
