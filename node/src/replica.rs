@@ -171,6 +171,37 @@ impl Replica for NodeReplica {
         Ok(())
     }
 
+    fn log_position(&mut self) -> Result<u64, DeskError> {
+        Ok(self.desk.store.log_position()?)
+    }
+
+    fn changed_since(&mut self, peer: &Peer, after: u64) -> Result<Vec<Offer>, DeskError> {
+        Ok(self
+            .desk
+            .store
+            .changed_since(after)?
+            .into_iter()
+            .filter(|(_, e)| routing::holds(peer.role, &peer.unit, &e.units))
+            .map(|(id, e)| Offer { item: Item { id, digest: e.digest }, due_at: e.due_at })
+            .collect())
+    }
+
+    fn checkpoint(&mut self, peer: &[u8; 32]) -> Result<u64, DeskError> {
+        Ok(self.desk.store.checkpoint(peer)?)
+    }
+
+    /// Written durably, and only when it moves (a write wakes the
+    /// sessions): a checkpoint lost in a crash would mean sending again
+    /// what the peer holds.
+    fn set_checkpoint(&mut self, peer: &[u8; 32], position: u64) -> Result<(), DeskError> {
+        if self.desk.store.checkpoint(peer)? >= position {
+            return Ok(());
+        }
+        let peer = *peer;
+        self.desk.committer.run(move |w| w.put_checkpoint(&peer, position).map_err(DeskError::from))?;
+        Ok(())
+    }
+
     fn peer_holds(&mut self, peer: &Peer, held: Vec<([u8; 16], [u8; 16])>) -> Result<(), DeskError> {
         if peer.role != NodeRole::Province || held.is_empty() {
             return Ok(());

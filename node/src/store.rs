@@ -56,6 +56,12 @@ const SYNC_INDEX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sync_
 const SYNC_STATES: TableDefinition<([u8; 32], [u8; 16]), &[u8]> = TableDefinition::new("sync_states");
 /// Heads digest at which a province node is known to hold each document.
 const PROVINCE_HELD: TableDefinition<[u8; 16], [u8; 16]> = TableDefinition::new("province_held");
+/// Change log: position → document, one entry per document (its latest
+/// change), and document → its position.
+const CHANGE_LOG: TableDefinition<u64, [u8; 16]> = TableDefinition::new("change_log");
+const LOG_POSITION: TableDefinition<[u8; 16], u64> = TableDefinition::new("log_position");
+/// Per peer: the log position up to which it holds what this node offered.
+const CHECKPOINTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("checkpoints");
 
 /// redb's page cache. Its default (1 GiB) would let a node with 100,000
 /// dossiers grow past 450 MiB resident; the OS page cache still holds hot
@@ -181,6 +187,9 @@ impl Store {
             w.tx.open_table(SYNC_INDEX)?;
             w.tx.open_table(SYNC_STATES)?;
             w.tx.open_table(PROVINCE_HELD)?;
+            w.tx.open_table(CHANGE_LOG)?;
+            w.tx.open_table(LOG_POSITION)?;
+            w.tx.open_table(CHECKPOINTS)?;
         }
         w.commit_durable()?;
         Ok(store)
@@ -227,6 +236,34 @@ impl Store {
             out.push((k.value(), decode(v.value())?));
         }
         Ok(out)
+    }
+
+    /// The latest change-log position.
+    pub fn log_position(&self) -> Result<u64> {
+        let tx = self.read()?;
+        let t = tx.open_table(CHANGE_LOG)?;
+        Ok(t.last()?.map_or(0, |(k, _)| k.value()))
+    }
+
+    /// Documents whose latest change is after log position `after`.
+    pub fn changed_since(&self, after: u64) -> Result<Vec<([u8; 16], SyncEntry)>> {
+        let tx = self.read()?;
+        let log = tx.open_table(CHANGE_LOG)?;
+        let index = tx.open_table(SYNC_INDEX)?;
+        let mut out = Vec::new();
+        for row in log.range(after + 1..)? {
+            let id = row?.1.value();
+            if let Some(v) = index.get(id)? {
+                out.push((id, decode(v.value())?));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn checkpoint(&self, peer: &[u8; 32]) -> Result<u64> {
+        let tx = self.read()?;
+        let t = tx.open_table(CHECKPOINTS)?;
+        Ok(t.get(peer)?.map_or(0, |v| v.value()))
     }
 
     pub fn sync_entry(&self, id: &[u8; 16]) -> Result<Option<SyncEntry>> {
@@ -588,6 +625,16 @@ impl Write {
     pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary, sync: &SyncEntry) -> Result<()> {
         let id = summary.id;
         self.tx.open_table(SYNC_INDEX)?.insert(id, encode(sync).as_slice())?;
+        {
+            let mut log = self.tx.open_table(CHANGE_LOG)?;
+            let mut at = self.tx.open_table(LOG_POSITION)?;
+            if let Some(old) = at.get(id)?.map(|v| v.value()) {
+                log.remove(old)?;
+            }
+            let next = log.last()?.map_or(0, |(k, _)| k.value()) + 1;
+            log.insert(next, id)?;
+            at.insert(id, next)?;
+        }
         let old: Option<DossierSummary> = {
             let sums = self.tx.open_table(SUMMARIES)?;
             sums.get(id)?.map(|v| decode(v.value())).transpose()?
@@ -636,6 +683,11 @@ impl Write {
                 names.remove((w, s.received_at, id))?;
             }
         }
+        Ok(())
+    }
+
+    pub fn put_checkpoint(&mut self, peer: &[u8; 32], position: u64) -> Result<()> {
+        self.tx.open_table(CHECKPOINTS)?.insert(peer, position)?;
         Ok(())
     }
 

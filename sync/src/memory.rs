@@ -39,6 +39,10 @@ pub struct MemoryReplica {
     states: HashMap<([u8; 32], [u8; 16]), Vec<u8>>,
     lazy_states: HashMap<([u8; 32], [u8; 16]), Vec<u8>>,
     held: HashMap<([u8; 32], [u8; 16]), [u8; 16]>,
+    /// Change log: each document's latest position.
+    log: HashMap<[u8; 16], u64>,
+    position: u64,
+    checkpoints: HashMap<[u8; 32], u64>,
     /// Changes admitted from peers, all verified before being stored.
     pub verified_changes: u64,
 }
@@ -66,6 +70,9 @@ impl MemoryReplica {
             states: HashMap::new(),
             lazy_states: HashMap::new(),
             held: HashMap::new(),
+            log: HashMap::new(),
+            position: 0,
+            checkpoints: HashMap::new(),
             verified_changes: 0,
         }
     }
@@ -98,6 +105,8 @@ impl MemoryReplica {
             doc,
         };
         self.docs.insert(record.id.0, entry);
+        self.position += 1;
+        self.log.insert(record.id.0, self.position);
     }
 
     pub fn doc(&self, id: &[u8; 16]) -> Option<&Automerge> {
@@ -228,6 +237,28 @@ impl Replica for MemoryReplica {
         for (id, d) in held {
             self.held.insert((peer.key, id), d);
         }
+        Ok(())
+    }
+
+    fn log_position(&mut self) -> Result<u64, MemoryError> {
+        Ok(self.position)
+    }
+
+    fn changed_since(&mut self, peer: &Peer, after: u64) -> Result<Vec<Offer>, MemoryError> {
+        Ok(self
+            .docs
+            .iter()
+            .filter(|(id, e)| self.log[*id] > after && routing::holds(peer.role, &peer.unit, &e.units))
+            .map(|(id, e)| Offer { item: Item { id: *id, digest: e.digest }, due_at: e.due_at })
+            .collect())
+    }
+
+    fn checkpoint(&mut self, peer: &[u8; 32]) -> Result<u64, MemoryError> {
+        Ok(self.checkpoints.get(peer).copied().unwrap_or(0))
+    }
+
+    fn set_checkpoint(&mut self, peer: &[u8; 32], position: u64) -> Result<(), MemoryError> {
+        self.checkpoints.insert(*peer, position);
         Ok(())
     }
 }

@@ -138,6 +138,15 @@ pub trait Replica {
     fn save_sync_states(&mut self, peer: &[u8; 32], states: Vec<([u8; 16], Vec<u8>)>) -> Result<(), Self::Error>;
     /// The peer is known to hold these documents at these digests.
     fn peer_holds(&mut self, peer: &Peer, held: Vec<([u8; 16], [u8; 16])>) -> Result<(), Self::Error>;
+    /// Position of this node's change log: every stored document change
+    /// (local or received) takes the next position.
+    fn log_position(&mut self) -> Result<u64, Self::Error>;
+    /// The documents `peer` may hold that changed after log position `after`.
+    fn changed_since(&mut self, peer: &Peer, after: u64) -> Result<Vec<Offer>, Self::Error>;
+    /// The log position up to which `peer` is known to hold everything
+    /// this node offered it (0: nothing known).
+    fn checkpoint(&mut self, peer: &[u8; 32]) -> Result<u64, Self::Error>;
+    fn set_checkpoint(&mut self, peer: &[u8; 32], position: u64) -> Result<(), Self::Error>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +220,12 @@ pub struct Session {
     states: HashMap<[u8; 16], SyncState>,
     /// Documents the peer refused, at the digest it refused.
     refused: HashMap<[u8; 16], [u8; 16]>,
+    /// Dialer: the accepting side has not yet said it is ready for rounds
+    /// (it first sends what changed since the last checkpoint).
+    awaiting_ready: bool,
+    /// A round completed; once everything it found is acknowledged, the
+    /// log position then becomes the peer's checkpoint.
+    checkpoint_due: bool,
     progress: Progress,
     caught_up_once: bool,
 }
@@ -253,6 +268,8 @@ impl Session {
             certificates_shared,
             states: HashMap::new(),
             refused: HashMap::new(),
+            awaiting_ready: false,
+            checkpoint_due: false,
             progress: Progress::default(),
             caught_up_once: false,
         }
@@ -322,6 +339,7 @@ impl Session {
                     return Err(SessionError::Protocol("only the accepting side asks for rounds".into()));
                 }
                 self.dirty = true;
+                self.awaiting_ready = false;
                 self.next_round(replica)
             }
             (Message::Docs(batch), true) => self.docs(replica, &batch),
@@ -351,11 +369,27 @@ impl Session {
         {
             self.outbox.push_back(Message::Revocations(json));
         }
-        if self.dialer {
-            self.dirty = true;
-            self.next_round(replica)?;
+        // What changed here since the peer's checkpoint goes first, without
+        // a reconciliation: a catch-up after an outage costs what changed.
+        let checkpoint = replica.checkpoint(&key).map_err(storage)?;
+        if checkpoint > 0 {
+            let peer = self.peer.clone().expect("admitted");
+            let mut pending = Vec::new();
+            for o in replica.changed_since(&peer, checkpoint).map_err(storage)? {
+                // A delta only where the peer acknowledged the heads it
+                // builds on; otherwise the whole document.
+                let shared = self.stored_state(replica, &o.item.id)?.shared_heads;
+                pending.push((o, !shared.is_empty()));
+            }
+            pending.sort_by_key(|(o, _)| (o.due_at.unwrap_or(i64::MAX), o.item.id));
+            self.queue.extend(pending.into_iter().map(|(o, held)| (o.item, held)));
         }
-        Ok(())
+        // Rounds wait until the accepting side has sent its own catch-up:
+        // it says so with `Changed`.
+        self.dirty = true;
+        self.awaiting_ready = self.dialer;
+        self.pump(replica)?;
+        self.next_round(replica)
     }
 
     fn revocations<R: Replica>(&mut self, replica: &mut R, json: &[u8]) -> Result<(), SessionError> {
@@ -388,7 +422,12 @@ impl Session {
 
     /// Starts a round when one is wanted and this side is free.
     fn next_round<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
-        if !self.dirty || self.reconciler.is_some() || !self.queue.is_empty() || self.in_flight_count > 0 {
+        if !self.dirty
+            || self.reconciler.is_some()
+            || !self.queue.is_empty()
+            || self.in_flight_count > 0
+            || self.awaiting_ready
+        {
             return Ok(());
         }
         if !self.dialer {
@@ -452,6 +491,7 @@ impl Session {
     fn round_done<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
         let reconciler = self.reconciler.take().expect("a round in progress");
         self.progress.rounds += 1;
+        self.checkpoint_due = true;
         let peer = self.peer.clone().expect("admitted");
         let mut due: BTreeMap<[u8; 16], Option<i64>> = BTreeMap::new();
         let have: Vec<(Item, bool)> = reconciler.have_with_peer_version().map(|(it, held)| (*it, held)).collect();
@@ -480,7 +520,16 @@ impl Session {
     /// and a round wanted meanwhile starts.
     fn settle<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
         if self.queue.is_empty() && self.in_flight_count == 0 && self.reconciler.is_none() {
-            self.caught_up_once = true;
+            if std::mem::take(&mut self.checkpoint_due) {
+                // The round compared everything; what it found is
+                // acknowledged; what changed since came from this peer or
+                // starts a round of its own (and, if the link drops first,
+                // the next connection's round finds it). The next
+                // connection's catch-up starts here.
+                let position = replica.log_position().map_err(storage)?;
+                replica.set_checkpoint(&self.remote_key, position).map_err(storage)?;
+                self.caught_up_once = true;
+            }
             self.next_round(replica)?;
         }
         Ok(())

@@ -176,8 +176,9 @@ fn an_idle_reconnect_sends_no_document() {
     sync(&mut c, &mut p);
     let again = sync(&mut c, &mut p);
     assert_eq!(again.a.progress().docs_sent + again.b.progress().docs_sent, 0);
-    // Hellos (certificates) and one reconciliation round trip.
-    assert_eq!(again.messages, 4, "{} messages", again.messages);
+    // Hellos (certificates), the accepting side's ready, and one
+    // reconciliation round trip.
+    assert_eq!(again.messages, 5, "{} messages", again.messages);
 }
 
 #[test]
@@ -418,4 +419,24 @@ fn a_refused_change_is_not_offered_again_and_again() {
     assert_eq!(link.b.progress().docs_refused_from_peer, 1);
     assert!(link.a.progress().rounds <= 2, "{} rounds", link.a.progress().rounds);
     assert_ne!(c.digests()[&id], a.digests()[&id]);
+}
+
+#[test]
+fn a_catch_up_sends_what_changed_since_the_checkpoint_once() {
+    let (mut c, mut p) = (commune(), province());
+    let ids: Vec<_> = (1..=60).map(|n| receive(&mut c, n)).collect();
+    sync(&mut c, &mut p);
+    // Apart: five steps recorded and three dossiers received.
+    for id in &ids[..5] {
+        act(&mut c, id, event(Action::StartProcessing, T0 + 2000, "", ""));
+    }
+    for n in 61..=63 {
+        receive(&mut c, n);
+    }
+    let link = sync(&mut c, &mut p);
+    assert_eq!(p.digests(), c.digests());
+    assert_eq!(link.a.progress().docs_sent, 8, "each changed dossier exactly once");
+    // The five updates went as deltas from the acknowledged heads, not as
+    // whole documents: far fewer bytes than the first replication.
+    assert!(link.bytes < 8 * 1500, "{} bytes", link.bytes);
 }
