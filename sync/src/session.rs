@@ -379,6 +379,12 @@ impl Session {
                 // A delta only where the peer acknowledged the heads it
                 // builds on; otherwise the whole document.
                 let shared = self.stored_state(replica, &o.item.id)?.shared_heads;
+                let shared_digest = heads_digest(&shared.iter().map(|h| h.0).collect::<Vec<_>>());
+                if !shared.is_empty() && shared_digest == o.item.digest {
+                    // The peer holds this very version (it came from there,
+                    // or the peer acknowledged it).
+                    continue;
+                }
                 pending.push((o, !shared.is_empty()));
             }
             pending.sort_by_key(|(o, _)| (o.due_at.unwrap_or(i64::MAX), o.item.id));

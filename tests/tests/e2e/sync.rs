@@ -215,3 +215,21 @@ fn a_wiped_commune_is_restored_from_the_province_and_continues_its_codes() {
     assert!(codes.iter().all(|c| seq(c) < seq(&new_code)), "{new_code} continues after {codes:?}");
     let _ = tinh;
 }
+
+#[test]
+fn a_sync_port_in_use_is_refused_with_one_line() {
+    let p = Province::new();
+    let busy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let out = std::process::Command::new(motcua_tests::binary("motcua"))
+        .args(["serve", "--data", p.tinh.to_str().unwrap()])
+        .args(["--http", &format!("127.0.0.1:{}", motcua_tests::free_port()), "--sync", &format!("127.0.0.1:{port}")])
+        .env("MOTCUA_ADMIN_PASSWORD", motcua_tests::ADMIN_PASSWORD)
+        .env("MOTCUA_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot listen for sync"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
