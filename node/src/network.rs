@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::api::PeerSpec;
 use crate::desk::Desk;
+use crate::now_ms;
 use crate::replica::NodeReplica;
 
 /// Idle timeout of a connection: a peer that vanished is noticed after
@@ -269,10 +270,6 @@ async fn dial(net: &Network, public: PublicKey, addr: &str) -> Result<Connection
         Ok(Err(e)) => Err(format!("cannot connect to {addr}: {e}")),
         Err(_) => Err(format!("no answer from {addr}")),
     }
-}
-
-fn now_ms() -> i64 {
-    crate::now_ms()
 }
 
 /// Runs one connection until it ends. Errors are the reason it ended.

@@ -22,10 +22,11 @@ use motcua_domain::fixtures::{T0, new_dossier};
 use motcua_domain::fold::fold;
 use motcua_domain::stats::DossierSummary;
 use motcua_domain::workflow::{Action, Status};
-use motcua_sync::cert::{CERTIFICATE_VERSION, Certificate, NodeRole, ProvinceRecord, SignedCertificate};
+use motcua_sync::cert::{NodeRole, ProvinceRecord};
+use motcua_sync::fixtures::certificate;
 use motcua_sync::memory::MemoryReplica;
 use motcua_sync::routing;
-use motcua_sync::session::{Local, Session};
+use motcua_sync::session::{Local, Replica, Session};
 use motcua_sync::verify::Trust;
 use motcua_sync::wire::{FrameReader, encode_frame};
 use rand::rngs::StdRng;
@@ -201,22 +202,7 @@ impl Sim {
             .enumerate()
             .map(|(i, (unit, role, agency_id))| {
                 let k = key(i as u8 + 1);
-                let signed = SignedCertificate::sign(
-                    Certificate {
-                        version: CERTIFICATE_VERSION,
-                        serial: format!("{:032x}", i + 1),
-                        province_code: "56".into(),
-                        node_key: hex_of(&k),
-                        unit: unit.clone(),
-                        unit_name: "Đơn vị mô phỏng".into(),
-                        agency_id: agency_id.clone(),
-                        role: *role,
-                        not_before_ms: 0,
-                        not_after_ms: T0 + 365 * 24 * 60 * MINUTE,
-                        previous_key: None,
-                    },
-                    &root,
-                );
+                let signed = certificate(&root, &k, unit, agency_id, *role, i as u8 + 1, T0 + 365 * 24 * 60 * MINUTE);
                 let mut trust = Trust::new(&record).expect("root key");
                 trust.admit(&signed, None).expect("own certificate");
                 let local = Local {
@@ -532,8 +518,8 @@ impl Sim {
                     return Ok(());
                 }
             };
-            let before = self.nodes[node].replica.len();
-            let digests = self.nodes[node].replica.digests();
+            // Every stored change moves the change log.
+            let before = self.nodes[node].replica.log_position().map_err(|e| e.to_string())?;
             let result = c.sessions[to].handle(&mut self.nodes[node].replica, message, T0 + self.now);
             if let Some(why) = c.sessions[to].progress().last_refusal.clone()
                 && std::env::var("MOTCUA_SIM_TRACE").is_ok()
@@ -550,8 +536,7 @@ impl Sim {
                 self.close(conn);
                 return Ok(());
             }
-            let changed = self.nodes[node].replica.len() != before || self.nodes[node].replica.digests() != digests;
-            if changed {
+            if self.nodes[node].replica.log_position().map_err(|e| e.to_string())? != before {
                 self.schedule_wake(node);
             }
         }
@@ -651,6 +636,19 @@ impl Sim {
         new.reception.at = T0 + self.now;
         new.due_at = Some(T0 + self.now + self.rng.random_range(1..10) * 24 * 60 * MINUTE);
         let (doc, hash) = dossier::create(ActorId::from(n.replica.local.key), &new).map_err(|e| e.to_string())?;
+        self.commit_local(node, id, doc, hash)
+    }
+
+    /// Stores a change this node made, durably as a desk action, and
+    /// records it in the ledger the checkers read.
+    fn commit_local(
+        &mut self,
+        node: usize,
+        id: [u8; 16],
+        doc: automerge::Automerge,
+        hash: automerge::ChangeHash,
+    ) -> Result<(), String> {
+        let n = &mut self.nodes[node];
         n.replica.commit_local(doc).map_err(|e| e.to_string())?;
         n.local_changes += 1;
         self.report.local_changes += 1;
@@ -671,12 +669,7 @@ impl Sim {
         if let Some(c) = fold(&record, UTC_OFFSET).conflicts.iter().find(|c| c.event_index == last) {
             return Err(format!("the workload made a step the rules refuse: {}", c.reason));
         }
-        n.replica.commit_local(doc).map_err(|e| e.to_string())?;
-        n.local_changes += 1;
-        self.report.local_changes += 1;
-        self.ledger.insert((id, hash.0));
-        self.schedule_wake(node);
-        Ok(())
+        self.commit_local(node, id, doc, hash)
     }
 
     /// The checkers.

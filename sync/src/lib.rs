@@ -24,6 +24,8 @@
 pub mod attest;
 pub mod cert;
 pub mod export;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod memory;
 pub mod reconcile;
 pub mod routing;

@@ -13,9 +13,9 @@ use motcua_domain::authority::latest_changes;
 use motcua_domain::dossier;
 
 use crate::attest::{Attestation, attest};
-use crate::reconcile::{Item, heads_digest};
+use crate::reconcile::Item;
 use crate::routing;
-use crate::session::{Admitted, Local, Offer, Peer, Replica};
+use crate::session::{Admitted, Local, Offer, Peer, Replica, digest_of};
 use crate::verify::Trust;
 use crate::wire::ChangeSignature;
 
@@ -50,10 +50,6 @@ pub struct MemoryReplica {
 #[derive(Debug, thiserror::Error)]
 #[error("memory replica: {0}")]
 pub struct MemoryError(String);
-
-fn digest_of(doc: &Automerge) -> [u8; 16] {
-    heads_digest(&doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>())
-}
 
 impl MemoryReplica {
     pub fn new(local: Local, key: SigningKey, trust: Trust) -> MemoryReplica {

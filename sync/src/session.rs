@@ -25,7 +25,7 @@
 //! 4. **Live.** A local change (or one relayed from another peer) starts a
 //!    new round: the dialer starts it, the acceptor asks with `Changed`.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash};
@@ -110,10 +110,7 @@ pub trait Replica {
     fn whole(&mut self, id: &[u8; 16]) -> Result<Option<Whole>, Self::Error> {
         let Some(doc) = self.load(id)? else { return Ok(None) };
         let signatures = self.signatures(&doc)?;
-        let actors = latest_changes(&doc, &[])
-            .into_iter()
-            .filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok())
-            .collect();
+        let actors = actor_keys(&doc, &[]);
         let heads = doc.get_heads().iter().map(|h| h.0).collect();
         Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), heads, signatures, actors }))
     }
@@ -226,12 +223,19 @@ pub struct Session {
     /// A round completed; once everything it found is acknowledged, the
     /// log position then becomes the peer's checkpoint.
     checkpoint_due: bool,
+    /// What this node offered in the current round.
+    round_offers: Vec<Offer>,
     progress: Progress,
     caught_up_once: bool,
 }
 
 /// What became of one received document: the digest held, or why not.
 type DocResult = Result<[u8; 16], String>;
+
+/// The node keys of the actors with changes beyond `since`.
+fn actor_keys(doc: &Automerge, since: &[ChangeHash]) -> Vec<[u8; 32]> {
+    latest_changes(doc, since).into_iter().filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok()).collect()
+}
 
 fn storage<E: std::fmt::Display>(e: E) -> SessionError {
     SessionError::Storage(e.to_string())
@@ -241,7 +245,8 @@ fn reason(text: String) -> String {
     text.chars().take(REASON_CHARS_MAX).collect()
 }
 
-fn digest_of(doc: &Automerge) -> [u8; 16] {
+/// The digest of a document's heads, as reconciliation items carry it.
+pub fn digest_of(doc: &Automerge) -> [u8; 16] {
     heads_digest(&doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>())
 }
 
@@ -270,6 +275,7 @@ impl Session {
             refused: HashMap::new(),
             awaiting_ready: false,
             checkpoint_due: false,
+            round_offers: Vec::new(),
             progress: Progress::default(),
             caught_up_once: false,
         }
@@ -452,10 +458,12 @@ impl Session {
         Ok(())
     }
 
+    /// The round's item set; the offers are kept for when it ends
+    /// (deadlines, and what the peer turned out to hold).
     fn item_set<R: Replica>(&mut self, replica: &mut R) -> Result<ItemSet, SessionError> {
         let peer = self.peer.as_ref().expect("admitted");
-        let offers = replica.offers(peer).map_err(storage)?;
-        Ok(ItemSet::new(offers.into_iter().map(|o| o.item).collect()))
+        self.round_offers = replica.offers(peer).map_err(storage)?;
+        Ok(ItemSet::new(self.round_offers.iter().map(|o| o.item).collect()))
     }
 
     fn reconcile<R: Replica>(
@@ -499,13 +507,9 @@ impl Session {
         self.progress.rounds += 1;
         self.checkpoint_due = true;
         let peer = self.peer.clone().expect("admitted");
-        let mut due: BTreeMap<[u8; 16], Option<i64>> = BTreeMap::new();
+        let offers = std::mem::take(&mut self.round_offers);
+        let due: HashMap<[u8; 16], Option<i64>> = offers.iter().map(|o| (o.item.id, o.due_at)).collect();
         let have: Vec<(Item, bool)> = reconciler.have_with_peer_version().map(|(it, held)| (*it, held)).collect();
-        let offers =
-            if have.is_empty() && self.caught_up_once { Vec::new() } else { replica.offers(&peer).map_err(storage)? };
-        for o in &offers {
-            due.insert(o.item.id, o.due_at);
-        }
         if !self.caught_up_once {
             // Everything the peer did not lack, it holds as this node does
             // (perhaps reached by another path).
@@ -588,10 +592,7 @@ impl Session {
                     let Some(m) = message else { continue };
                     (DocBody::Sync(m.encode()), Sent { digest, heads: None, delta: false })
                 };
-                let actors = latest_changes(&doc, &shared)
-                    .into_iter()
-                    .filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok())
-                    .collect();
+                let actors = actor_keys(&doc, &shared);
                 let signatures = replica.signatures(&doc).map_err(storage)?;
                 (body.0, body.1, signatures, actors)
             } else {

@@ -4,7 +4,7 @@ use motcua_domain::fixtures::{AGENCY, COMMUNE, T0, event, new_dossier};
 use motcua_domain::workflow::Action;
 
 use super::*;
-use crate::cert::{CERTIFICATE_VERSION, Certificate, DocumentKind, ProvinceDocument, ProvinceRecord};
+use crate::cert::{DocumentKind, ProvinceDocument, ProvinceRecord};
 use crate::memory::MemoryReplica;
 use crate::wire::{decode_message, encode_frame};
 
@@ -26,23 +26,8 @@ fn record_of(root: &SigningKey) -> ProvinceRecord {
 }
 
 fn cert(root: &SigningKey, node: &SigningKey, unit: &str, role: NodeRole, serial: u8) -> Vec<u8> {
-    serde_json::to_vec(&SignedCertificate::sign(
-        Certificate {
-            version: CERTIFICATE_VERSION,
-            serial: format!("{serial:032x}"),
-            province_code: "56".into(),
-            node_key: hex_of(node),
-            unit: unit.into(),
-            unit_name: "Đơn vị thử".into(),
-            agency_id: "000.00.01.H56".into(),
-            role,
-            not_before_ms: 0,
-            not_after_ms: NOW * 2,
-            previous_key: None,
-        },
-        root,
-    ))
-    .unwrap()
+    let signed = crate::fixtures::certificate(root, node, unit, "000.00.01.H56", role, serial, NOW * 2);
+    serde_json::to_vec(&signed).unwrap()
 }
 
 /// A node of province 56 (root key 100): its certificate, and a trust that

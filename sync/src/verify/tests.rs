@@ -5,7 +5,7 @@ use motcua_domain::fixtures::{AGENCY, COMMUNE, T0, event, new_dossier};
 
 use super::*;
 use crate::attest::attest;
-use crate::cert::{CERTIFICATE_VERSION, ProvinceDocument, Revocation};
+use crate::cert::{ProvinceDocument, Revocation};
 
 const OFFSET: i32 = 420;
 
@@ -24,22 +24,7 @@ fn hex_of(k: &SigningKey) -> String {
 }
 
 fn cert(root: &SigningKey, node: &SigningKey, unit: &str, role: NodeRole, serial: u8) -> SignedCertificate {
-    SignedCertificate::sign(
-        Certificate {
-            version: CERTIFICATE_VERSION,
-            serial: format!("{serial:032x}"),
-            province_code: "56".into(),
-            node_key: hex_of(node),
-            unit: unit.into(),
-            unit_name: "Đơn vị thử".into(),
-            agency_id: "000.00.01.H56".into(),
-            role,
-            not_before_ms: 0,
-            not_after_ms: 10,
-            previous_key: None,
-        },
-        root,
-    )
+    crate::fixtures::certificate(root, node, unit, "000.00.01.H56", role, serial, 10)
 }
 
 fn province_doc(root: &SigningKey, kind: DocumentKind, sequence: u64, body: String) -> SignedProvinceDocument {

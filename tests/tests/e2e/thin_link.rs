@@ -38,12 +38,10 @@ impl Netns {
         }
         sh(&["ip", "netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
         // 64 kbit/s each way.
-        for cmd in [vec![
+        sh(&[
             "tc", "qdisc", "add", "dev", &sync_root, "root", "tbf", "rate", "64kbit", "burst", "4kb", "latency",
             "500ms",
-        ]] {
-            sh(&cmd);
-        }
+        ]);
         sh(&[
             "ip", "netns", "exec", &name, "tc", "qdisc", "add", "dev", &sync_ns, "root", "tbf", "rate", "64kbit",
             "burst", "4kb", "latency", "500ms",
@@ -97,10 +95,7 @@ fn sync_completes_over_a_64_kbit_link_and_resumes_after_it_drops() {
     let tinh = Node::start_sync_on(&tinh_dir, &format!("10.{subnet}.1.1:7399"));
     // Part of the transfer arrives; then the link drops for longer than the
     // connection's idle timeout.
-    let before = eventually(120, "the first dossiers at the province", || {
-        let n = tinh.total_dossiers();
-        (n > 0).then_some(n)
-    });
+    eventually(120, "the first dossiers at the province", || (tinh.total_dossiers() > 0).then_some(()));
     net.set_link(false);
     let stored = tinh.total_dossiers();
     assert!(stored < N as u64, "the link must drop mid-transfer ({stored} of {N} arrived already)");
@@ -121,5 +116,4 @@ fn sync_completes_over_a_64_kbit_link_and_resumes_after_it_drops() {
         sent <= 2 * N as u64 - stored,
         "{sent} documents sent for {N}, {stored} of which had arrived before the drop"
     );
-    assert!(before <= stored);
 }
