@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod bench_dossiers;
+
 pub const ADMIN_PASSWORD: &str = "mat-khau-thu-nghiem";
 
 /// Path of a workspace binary next to the test executable's directory.

@@ -28,21 +28,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use automerge::ActorId;
-use motcua_domain::calendar::{DAY_MS, TimeUnit};
-use motcua_domain::dossier::{
-    self, Applicant, Channel, DocumentEntry, DossierId, Event, NewDossier, ProcedureSnapshot, Reception, SupplementMode,
-};
+use motcua_domain::calendar::DAY_MS;
+use motcua_domain::dossier;
 use motcua_domain::workflow::Action;
 use motcua_node::desk::Desk;
 use motcua_sim::workload::Workload;
+use motcua_tests::bench_dossiers::{AGENCY_ID, T0, UNIT, code, event, five_changes};
 use motcua_tests::{Node, enroll_as, free_udp_port, init_province, node_id};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
-
-const UNIT: &str = "26734";
-const AGENCY_ID: &str = "000.21.45.H56";
-const T0: i64 = 1_763_344_800_000;
 
 struct Args {
     sizes: Vec<usize>,
@@ -64,66 +58,6 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-fn new_dossier(desk: &Desk, n: usize, w: &motcua_sim::workload::Reception, rng: &mut StdRng) -> NewDossier {
-    let docs = ["Tờ khai", "Bản sao giấy chứng minh", "Giấy xác nhận cư trú", "Bản vẽ", "Hợp đồng", "Biên lai"];
-    let k = rng.random_range(3..=6);
-    NewDossier {
-        id: DossierId(rng.random()),
-        code: format!("{AGENCY_ID}-251117-{:06}", n + 1),
-        procedure: ProcedureSnapshot {
-            code: w.procedure_code.clone(),
-            name: "Thủ tục đăng ký (mô phỏng)".into(),
-            case_code: "default".into(),
-            catalog_version: "bench".into(),
-            processing_time: 5,
-            time_unit: TimeUnit::WorkingDays,
-            same_day: false,
-            no_appointment: false,
-            fee_vnd: 50_000,
-        },
-        applicant: Applicant {
-            name: w.applicant.name.clone(),
-            id_number: w.applicant.id_number.clone(),
-            phone: w.applicant.phone.clone(),
-            address: w.applicant.address.clone(),
-            email: None,
-        },
-        reception: Reception {
-            unit: UNIT.into(),
-            agency_id: AGENCY_ID.into(),
-            node: desk.identity.node_id().into(),
-            officer: "tiepnhan01".into(),
-            at: T0 + n as i64 * 1000,
-            channel: Channel::Direct,
-            calendar_version: "bench".into(),
-            supplement_mode: SupplementMode::Pause,
-        },
-        due_at: Some(T0 + 7 * DAY_MS),
-        documents: docs[..k]
-            .iter()
-            .map(|d| DocumentEntry { name: (*d).into(), originals: 1, copies: rng.random_range(0..3), received: true })
-            .collect(),
-    }
-}
-
-fn event(desk: &Desk, action: Action, at: i64) -> Event {
-    let mut e = Event {
-        action: Some(action),
-        at,
-        unit: UNIT.into(),
-        node: desk.identity.node_id().into(),
-        officer: "chuyenvien02".into(),
-        note: "Cập nhật theo quy trình một cửa".into(),
-        ..Event::default()
-    };
-    match action {
-        Action::RequestFinancialObligation => e.reason = Some("Nộp lệ phí trước bạ".into()),
-        Action::Processed => e.result = Some("Giấy chứng nhận đã ký".into()),
-        _ => {}
-    }
-    e
-}
-
 /// Commits `doc` (made by this node) through the admission path.
 fn store(desk: &Arc<Desk>, w: &mut motcua_node::store::Write, doc: &automerge::Automerge) -> anyhow::Result<()> {
     let record = dossier::read(doc)?;
@@ -143,21 +77,7 @@ fn populate(dir: &Path, from: usize, count: usize) -> anyhow::Result<()> {
         let mut docs = Vec::new();
         for &i in chunk {
             let n = from + i;
-            let new = new_dossier(&desk, n, &work[i], &mut rng);
-            let (mut doc, _) = dossier::create(ActorId::from(desk.identity.public_key_bytes()), &new)?;
-            let at = T0 + n as i64 * 1000;
-            for (k, a) in [
-                Action::StartProcessing,
-                Action::RequestFinancialObligation,
-                Action::FinancialObligationFulfilled,
-                Action::Processed,
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                dossier::append_event(&mut doc, &event(&desk, a, at + (k as i64 + 1) * 3_600_000))?;
-            }
-            docs.push(doc);
+            docs.push(five_changes(&desk.identity, n, &work[i], &mut rng)?);
         }
         let d = desk.clone();
         desk.committer
@@ -176,7 +96,7 @@ fn populate(dir: &Path, from: usize, count: usize) -> anyhow::Result<()> {
 /// Appends `return_result` to the dossiers with codes numbered in `range`.
 fn return_results(dir: &Path, range: std::ops::Range<usize>) -> anyhow::Result<()> {
     let desk = motcua_node::serve::open_desk(dir)?;
-    let codes: Vec<String> = range.map(|n| format!("{AGENCY_ID}-251117-{:06}", n + 1)).collect();
+    let codes: Vec<String> = range.map(code).collect();
     for chunk in codes.chunks(1000) {
         let d = desk.clone();
         let chunk = chunk.to_vec();
@@ -186,7 +106,7 @@ fn return_results(dir: &Path, range: std::ops::Range<usize>) -> anyhow::Result<(
                     let id = w.id_by_code(code)?.context("code not found")?;
                     let bytes = w.load_doc(&id)?.context("doc")?;
                     let mut doc = automerge::Automerge::load(&bytes)?.with_actor(d.identity.actor());
-                    dossier::append_event(&mut doc, &event(&d, Action::ReturnResult, T0 + 10 * DAY_MS))?;
+                    dossier::append_event(&mut doc, &event(&d.identity, Action::ReturnResult, T0 + 10 * DAY_MS))?;
                     store(&d, w, &doc)?;
                 }
                 Ok::<(), anyhow::Error>(())
