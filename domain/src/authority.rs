@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc};
 
-use crate::dossier::{DocError, DossierRecord, read};
+use crate::dossier::{DocError, DossierRecord, read_with_census};
 use crate::fold::fold;
 use crate::workflow::Action;
 
@@ -65,6 +65,8 @@ pub enum AuthorityError {
     Refused { index: usize, action: String, unit: String, reason: String },
     #[error("the document is not a readable dossier: {0}")]
     Unreadable(String),
+    #[error("the document was altered: {0}")]
+    Altered(String),
 }
 
 impl From<DocError> for AuthorityError {
@@ -100,53 +102,63 @@ pub fn check_additions(
     }
     let deps: HashMap<ChangeHash, Vec<ChangeHash>> = metas.iter().map(|m| (m.hash, m.deps.clone())).collect();
     // Which change made each operation: per actor, (start_op, max_op, hash).
-    let mut ranges: HashMap<String, Vec<(u64, u64, ChangeHash)>> = HashMap::new();
+    let mut ranges: HashMap<String, Vec<(u64, u64, ChangeHash, bool)>> = HashMap::new();
     for m in &metas {
-        ranges.entry(m.actor.to_hex_string()).or_default().push((m.start_op, m.max_op, m.hash));
+        ranges.entry(m.actor.to_hex_string()).or_default().push((m.start_op, m.max_op, m.hash, m.deps.is_empty()));
     }
     let change_of = |actor: &str, counter: u64| {
-        ranges.get(actor)?.iter().find(|(s, e, _)| (*s..=*e).contains(&counter)).map(|(_, _, h)| *h)
+        ranges.get(actor)?.iter().find(|(s, e, _, _)| (*s..=*e).contains(&counter)).copied()
     };
-
-    let new = doc.get_changes(known);
-    let new_hashes: HashSet<ChangeHash> = new.iter().map(|c| c.hash()).collect();
+    let new_hashes: HashSet<ChangeHash> = doc.get_changes_meta(known).iter().map(|m| m.hash).collect();
     let events_list = list_id(doc, "events")?;
     let participants_list = list_id(doc, "participants")?;
-    for change in &new {
-        if change.deps().is_empty() {
+
+    // Shape, from what the document holds now: every operation of every
+    // change is a value the read met (so nothing was deleted, overwritten
+    // or put outside a dossier's fields), and each one a later change made
+    // is either a map appended to `events` or `participants` or inside an
+    // object that same change made.
+    let (record, census) = read_with_census(doc)?;
+    let operations: u64 = metas.iter().map(|m| (m.max_op + 1).saturating_sub(m.start_op)).sum();
+    let hexes: Vec<String> =
+        (0..census.actors.len()).map(|i| census.actor(i).map(ActorId::to_hex_string).unwrap_or_default()).collect();
+    let actor_of = |index: usize| hexes.get(index).map(String::as_str).unwrap_or("");
+    for v in &census.visits {
+        let actor = actor_of(v.op.1);
+        let Some((start, end, hash, first)) = change_of(actor, v.op.0) else {
+            return Err(AuthorityError::Unreadable(format!("operation {}@{} belongs to no change", v.op.0, actor)));
+        };
+        if first || !new_hashes.contains(&hash) {
             continue;
         }
-        let expanded = change.decode();
-        let start = change.start_op().get();
-        let end = start + expanded.operations.len() as u64;
-        let shape = |what: String| AuthorityError::Shape {
-            change: change.hash().to_string(),
-            actor: change.actor_id().to_hex_string(),
-            what,
+        let shape = |what: String| AuthorityError::Shape { change: hash.to_string(), actor: actor.to_string(), what };
+        let Some(parent) = v.parent else { return Err(shape("writes into the document root".into())) };
+        let parent_actor = actor_of(parent.1);
+        let made_here = parent_actor == actor && (start..=end).contains(&parent.0);
+        let is = |list: &Option<OpKey>| {
+            list.as_ref().is_some_and(|(c, a)| *c == parent.0 && a.to_hex_string() == parent_actor)
         };
-        for op in &expanded.operations {
-            let target = match &op.obj {
-                automerge::legacy::ObjectId::Root => return Err(shape("writes into the document root".into())),
-                automerge::legacy::ObjectId::Id(automerge::legacy::OpId(c, a)) => (*c, a.clone()),
-            };
-            let made_here = &target.1 == change.actor_id() && (start..end).contains(&target.0);
-            let appends = op.insert
-                && matches!(op.action, automerge::legacy::OpType::Make(ObjType::Map))
-                && (Some(&target) == events_list.as_ref() || Some(&target) == participants_list.as_ref());
-            if !made_here && !appends {
-                return Err(shape(format!(
-                    "writes into an object it did not make (operation {}@{})",
-                    target.0,
-                    target.1.to_hex_string()
-                )));
-            }
+        let appends = v.list_map && (is(&events_list) || is(&participants_list));
+        if !made_here && !appends {
+            return Err(shape(format!(
+                "writes into an object it did not make (operation {}@{parent_actor})",
+                parent.0
+            )));
         }
     }
+    if census.conflicts > 0 {
+        return Err(AuthorityError::Altered(format!("{} field(s) hold concurrent values", census.conflicts)));
+    }
+    if census.visits.len() as u64 != operations {
+        return Err(AuthorityError::Altered(format!(
+            "{} of its {operations} operations are not a dossier's fields (deleted, overwritten or unknown)",
+            operations.saturating_sub(census.visits.len() as u64)
+        )));
+    }
 
-    let record = read(doc)?;
     let mut events = Vec::new();
     let event_changes: Vec<Option<ChangeHash>> =
-        record.events.iter().map(|e| change_of(&e.author, e.counter)).collect();
+        record.events.iter().map(|e| change_of(&e.author, e.counter).map(|(_, _, h, _)| h)).collect();
     for (index, recorded) in record.events.iter().enumerate() {
         let Some(change) = event_changes[index].filter(|h| new_hashes.contains(h)) else { continue };
         let e = &recorded.event;

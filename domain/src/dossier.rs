@@ -242,6 +242,64 @@ pub enum DocError {
     EmptyChange,
 }
 
+/// An operation, by its counter and the index of its actor in the
+/// document.
+pub type OpRef = (u64, usize);
+
+/// One operation a read looked at: it made a value or an object the
+/// document holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visit {
+    pub op: OpRef,
+    /// The object it is in (`None`: the root).
+    pub parent: Option<OpRef>,
+    /// It made a map that is an element of a list.
+    pub list_map: bool,
+}
+
+/// Every operation a read of a dossier looked at. When their number is the
+/// number of operations of all the document's changes, the document holds
+/// nothing but a dossier's fields: nothing deleted, overwritten, unknown
+/// or out of bounds ([`crate::authority`] relies on it).
+#[derive(Debug, Default, Clone)]
+pub struct Census {
+    pub visits: Vec<Visit>,
+    /// The actor of each actor index met.
+    pub actors: Vec<Option<ActorId>>,
+    /// Fields or elements holding concurrent values.
+    pub conflicts: usize,
+}
+
+impl Census {
+    fn op(&mut self, id: &ObjId) -> Option<OpRef> {
+        match id {
+            ObjId::Id(counter, actor, index) => {
+                if self.actors.len() <= *index {
+                    self.actors.resize(*index + 1, None);
+                }
+                self.actors[*index].get_or_insert_with(|| actor.clone());
+                Some((*counter, *index))
+            }
+            ObjId::Root => None,
+        }
+    }
+
+    fn visit(&mut self, op: &ObjId, parent: &ObjId, list_map: bool, conflict: bool) {
+        let parent = self.op(parent);
+        if let Some(op) = self.op(op) {
+            self.visits.push(Visit { op, parent, list_map });
+        }
+        if conflict {
+            self.conflicts += 1;
+        }
+    }
+
+    /// The actor of an actor index.
+    pub fn actor(&self, index: usize) -> Option<&ActorId> {
+        self.actors.get(index)?.as_ref()
+    }
+}
+
 fn commit(tx: automerge::transaction::Transaction<'_>, message: &str, at_ms: i64) -> Result<ChangeHash, DocError> {
     let (hash, _) = tx.commit_with(CommitOptions::default().with_message(message).with_time(at_ms.div_euclid(1000)));
     hash.ok_or(DocError::EmptyChange)
@@ -379,23 +437,39 @@ fn actor_hex(actor: &ActorId) -> String {
 struct Reader<'a> {
     doc: &'a Automerge,
     maps: std::cell::RefCell<HashMap<ObjId, std::rc::Rc<Fields>>>,
+    census: std::cell::RefCell<Census>,
 }
 
 type Fields = HashMap<String, (Value<'static>, ObjId)>;
 
 impl<'a> Reader<'a> {
     fn new(doc: &'a Automerge) -> Self {
-        Reader { doc, maps: Default::default() }
+        Reader { doc, maps: Default::default(), census: Default::default() }
+    }
+    /// The first `max` elements of a list, in one pass.
+    fn elements(&self, list: &ObjId, max: usize) -> Vec<(Value<'a>, ObjId)> {
+        let mut census = self.census.borrow_mut();
+        self.doc
+            .list_range(list, ..max)
+            .map(|item| {
+                let id = item.id();
+                let value = item.value.into_value();
+                census.visit(&id, list, matches!(value, Value::Object(ObjType::Map)), item.conflict);
+                (value, id)
+            })
+            .collect()
     }
     fn fields(&self, obj: &ObjId) -> std::rc::Rc<Fields> {
         if let Some(f) = self.maps.borrow().get(obj) {
             return f.clone();
         }
+        let mut census = self.census.borrow_mut();
         let f: Fields = self
             .doc
             .map_range(obj, ..)
             .map(|i| {
                 let id = i.id();
+                census.visit(&id, obj, false, i.conflict);
                 (i.key.to_string(), (i.value.into_value(), id))
             })
             .collect();
@@ -438,7 +512,17 @@ impl<'a> Reader<'a> {
 /// parts (written once at creation) are missing; defects in events are
 /// reported per event.
 pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
+    Ok(read_with_census(doc)?.0)
+}
+
+/// [`read`], with every operation the read looked at.
+pub fn read_with_census(doc: &Automerge) -> Result<(DossierRecord, Census), DocError> {
     let r = Reader::new(doc);
+    let record = read_record(&r)?;
+    Ok((record, r.census.into_inner()))
+}
+
+fn read_record(r: &Reader<'_>) -> Result<DossierRecord, DocError> {
     let root = ROOT;
     let schema = r.uint(&root, "schema")?;
     if schema != SCHEMA_VERSION {
@@ -484,10 +568,10 @@ pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
     let due_at = r.int(&root, "due_at")?;
     let mut documents = Vec::new();
     let docs = r.obj(&root, "documents")?;
-    for i in 0..doc.length(&docs).min(DOCUMENTS_MAX) {
-        let Some((Value::Object(_), m)) = doc.get(&docs, i)? else {
+    for (i, (value, m)) in r.elements(&docs, DOCUMENTS_MAX).into_iter().enumerate() {
+        if !matches!(value, Value::Object(_)) {
             return Err(DocError::Schema(format!("documents[{i}]")));
-        };
+        }
         documents.push(DocumentEntry {
             name: r.string(&m, "name")?,
             originals: r.uint(&m, "originals")? as u32,
@@ -497,15 +581,15 @@ pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
     }
     let mut participants = Vec::new();
     let parts = r.obj(&root, "participants")?;
-    for i in 0..doc.length(&parts) {
-        if let Some((Value::Object(_), m)) = doc.get(&parts, i)? {
+    for (value, m) in r.elements(&parts, usize::MAX) {
+        if matches!(value, Value::Object(_)) {
             participants.push((r.string(&m, "unit")?, r.string(&m, "role")?));
         }
     }
     let events_obj = r.obj(&root, "events")?;
     let mut events = Vec::new();
-    for i in 0..doc.length(&events_obj).min(EVENTS_MAX) {
-        events.push(read_event(&r, &events_obj, i)?);
+    for (i, element) in r.elements(&events_obj, EVENTS_MAX).into_iter().enumerate() {
+        events.push(read_event(r, element, i)?);
     }
     Ok(DossierRecord {
         id,
@@ -536,10 +620,10 @@ const EVENT_KEYS: [&str; 13] = [
     "succession",
 ];
 
-fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEvent, DocError> {
+fn read_event(r: &Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> Result<RecordedEvent, DocError> {
     let doc = r.doc;
-    let obj = match doc.get(list, index)? {
-        Some((Value::Object(ObjType::Map), id)) => id,
+    let obj = match element {
+        (Value::Object(ObjType::Map), id) => id,
         _ => {
             return Ok(RecordedEvent {
                 event: Event::default(),
@@ -549,15 +633,16 @@ fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEven
             });
         }
     };
-    let (author, counter) = match &obj {
-        automerge::ObjId::Id(counter, actor, _) => (actor_hex(actor), *counter),
-        automerge::ObjId::Root => (String::new(), 0),
+    let (author, author_actor, counter) = match &obj {
+        automerge::ObjId::Id(counter, actor, _) => (actor_hex(actor), Some(actor), *counter),
+        automerge::ObjId::Root => (String::new(), None, 0),
     };
     // One pass over the event's fields (a lookup per field costs a seek
     // each); a field with concurrent values is looked at in full.
     let mut defect = None;
     let mut fields: HashMap<String, ScalarValue> = HashMap::new();
     for item in doc.map_range(&obj, ..) {
+        r.census.borrow_mut().visit(&item.id(), &obj, false, item.conflict);
         let key = item.key.to_string();
         if !EVENT_KEYS.contains(&key.as_str()) {
             defect = Some(format!("event {index} has an unknown field '{key}'"));
@@ -569,10 +654,11 @@ fn read_event(r: &Reader<'_>, list: &ObjId, index: usize) -> Result<RecordedEven
         };
         for op in writers {
             let writer = match &op {
-                automerge::ObjId::Id(_, actor, _) => actor_hex(actor),
-                automerge::ObjId::Root => String::new(),
+                automerge::ObjId::Id(_, actor, _) => Some(actor),
+                automerge::ObjId::Root => None,
             };
-            if writer != author {
+            if writer != author_actor {
+                let writer = writer.map(actor_hex).unwrap_or_default();
                 defect =
                     Some(format!("field '{key}' of event {index} was written by actor {writer}, not by its author"));
             }

@@ -7,9 +7,15 @@
 //! An operation is acknowledged only after the commit of its batch
 //! returned; if that commit fails, every operation of the batch is told so
 //! and none of them is reported saved.
+//!
+//! A sync session does not wait for the disk: it hands its writes over
+//! with [`Committer::submit`] and gets a [`Commit`] to wait on, so that it
+//! verifies the next batch while this one is committed, and the writes of
+//! several batches share one fsync. Whatever tells a peer that a document
+//! is stored waits on that commit.
 
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 
 use crate::store::{Store, StoreError, Write};
 
@@ -40,7 +46,43 @@ pub struct Committer {
     sender: mpsc::SyncSender<Job>,
     /// Counts durable writes that succeeded, so that sync sessions learn
     /// of local changes (and of changes relayed from other peers).
-    changes: tokio::sync::watch::Sender<u64>,
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+/// The outcome of a submitted write, once its batch is committed (or the
+/// operation or the commit failed).
+#[derive(Clone, Default)]
+pub struct Commit(Arc<CommitState>);
+
+#[derive(Default)]
+struct CommitState {
+    result: OnceLock<Result<(), String>>,
+    done: tokio::sync::Notify,
+}
+
+impl Commit {
+    fn finish(&self, result: Result<(), String>) {
+        let _ = self.0.result.set(result);
+        self.0.done.notify_waiters();
+    }
+
+    /// Whether the outcome is known.
+    pub fn is_done(&self) -> bool {
+        self.0.result.get().is_some()
+    }
+
+    /// Waits until the write is durably committed, or why it is not.
+    pub async fn wait(&self) -> Result<(), String> {
+        loop {
+            let notified = self.0.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.0.result.get() {
+                return r.clone();
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Committer {
@@ -50,7 +92,7 @@ impl Committer {
             .name("motcua-writer".into())
             .spawn(move || writer(store, receiver))
             .expect("spawn writer thread");
-        Committer { sender, changes: tokio::sync::watch::Sender::new(0) }
+        Committer { sender, changes: Arc::new(tokio::sync::watch::Sender::new(0)) }
     }
 
     /// Wakes on each durable write that succeeded.
@@ -89,6 +131,35 @@ impl Committer {
             self.changes.send_modify(|n| *n += 1);
         }
         result
+    }
+
+    /// Queues `op` for the writer's next transaction and returns at once.
+    /// The commit says when it is durable; an operation that fails must
+    /// leave nothing written (its error is the commit's).
+    pub fn submit(&self, op: impl FnOnce(&mut Write) -> Result<(), String> + Send + 'static) -> Commit {
+        let commit = Commit::default();
+        let mine = commit.clone();
+        let changes = self.changes.clone();
+        let job = Job {
+            durable: true,
+            run: Box::new(move |w: Option<&mut Write>| -> Completion {
+                let out = match w {
+                    Some(w) => op(w),
+                    None => Err("no write transaction".into()),
+                };
+                Box::new(move |commit: Result<(), String>| {
+                    let result = out.and(commit.map_err(|e| format!("the store did not commit: {e}")));
+                    if result.is_ok() {
+                        changes.send_modify(|n| *n += 1);
+                    }
+                    mine.finish(result);
+                })
+            }),
+        };
+        if self.sender.send(job).is_err() {
+            commit.finish(Err("the writer has stopped".into()));
+        }
+        commit
     }
 
     /// Makes every lazy write queued so far durable (on shutdown).

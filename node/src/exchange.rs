@@ -24,6 +24,7 @@ use motcua_sync::cert::SignedCertificate;
 use motcua_sync::export::{Export, ExportedDossier};
 use motcua_sync::reconcile::heads_digest;
 use motcua_sync::routing;
+use motcua_sync::session::Admitted;
 use motcua_sync::verify::{Rejection, Trust, verify_document};
 
 use crate::config::NodeConfig;
@@ -134,18 +135,34 @@ fn code_sequence(code: &str, agency_id: &str) -> Option<(u32, u32)> {
     Some((day.parse().ok()?, seq.parse().ok()?))
 }
 
+/// A dossier document to store, with what sync keeps of it.
+struct StoredDossier<'a> {
+    /// Saved uncompressed.
+    bytes: &'a [u8],
+    digest: [u8; 16],
+    heads: Vec<[u8; 32]>,
+    latest: Vec<([u8; 32], [u8; 32])>,
+    record: &'a DossierRecord,
+    signatures: &'a [([u8; 32], Attestation)],
+}
+
+/// Each actor (node key) of a document and the hash of its latest change.
+fn actor_latest(doc: &Automerge) -> Vec<([u8; 32], [u8; 32])> {
+    latest_changes(doc, &[])
+        .into_iter()
+        .filter_map(|(actor, hash)| Some((<[u8; 32]>::try_from(actor.to_bytes()).ok()?, hash.0)))
+        .collect()
+}
+
 /// What sync keeps of a dossier: its heads digest, deadline and units.
 pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSummary) -> SyncEntry {
     let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
     SyncEntry {
         digest: heads_digest(&heads),
-        heads: heads.clone(),
+        heads,
         due_at: summary.due_at,
         units: routing::units_of(&record.participants),
-        latest: latest_changes(doc, &[])
-            .into_iter()
-            .filter_map(|(actor, hash)| Some((<[u8; 32]>::try_from(actor.to_bytes()).ok()?, hash.0)))
-            .collect(),
+        latest: actor_latest(doc),
     }
 }
 
@@ -224,12 +241,40 @@ impl Desk {
         record: &DossierRecord,
         signatures: &[([u8; 32], Attestation)],
     ) -> Result<(), IngestError> {
+        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        let stored = StoredDossier {
+            bytes: &doc.save_nocompress(),
+            digest: heads_digest(&heads),
+            heads,
+            latest: actor_latest(doc),
+            record,
+            signatures,
+        };
+        self.put_stored(w, stored)
+    }
+
+    /// [`Desk::put_admitted`] for a document the sync session verified,
+    /// which comes with its saved form, heads and latest changes.
+    pub fn put_admitted_stored(&self, w: &mut Write, a: &Admitted) -> Result<(), IngestError> {
+        let stored = StoredDossier {
+            bytes: &a.bytes,
+            digest: a.digest,
+            heads: a.heads.clone(),
+            latest: a.latest.clone(),
+            record: &a.record,
+            signatures: &a.signatures,
+        };
+        self.put_stored(w, stored)
+    }
+
+    fn put_stored(&self, w: &mut Write, d: StoredDossier<'_>) -> Result<(), IngestError> {
+        let record = d.record;
         if let Some(other) = w.id_by_code(&record.code)?
             && other != record.id.0
         {
             return Err(IngestError::CodeTaken(record.code.clone()));
         }
-        for (hash, a) in signatures {
+        for (hash, a) in d.signatures {
             w.put_attestation(hash, a)?;
         }
         if let Some((yymmdd, seq)) = code_sequence(&record.code, &self.config.agency_id)
@@ -239,7 +284,14 @@ impl Desk {
         }
         let folded = fold(record, self.offset());
         let summary = motcua_domain::stats::DossierSummary::new(record, &folded);
-        w.put_dossier(&doc.save_nocompress(), &summary, &sync_entry(doc, record, &summary))?;
+        let entry = SyncEntry {
+            digest: d.digest,
+            heads: d.heads,
+            due_at: summary.due_at,
+            units: routing::units_of(&record.participants),
+            latest: d.latest,
+        };
+        w.put_dossier(d.bytes, &summary, &entry)?;
         Ok(())
     }
 

@@ -28,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::api::PeerSpec;
+use crate::committer::Commit;
 use crate::desk::Desk;
 use crate::now_ms;
 use crate::replica::NodeReplica;
@@ -302,19 +303,25 @@ async fn session_loop(
         if dialer { conn.open_bi().await } else { conn.accept_bi().await }.map_err(|e| format!("no stream: {e}"))?;
     let mut replica = NodeReplica::new(net.desk.clone()).expect("enrolled node");
     let mut session = Session::new(net.local.clone(), remote, dialer);
-    let (out_tx, out_rx) = mpsc::unbounded_channel::<Message>();
+    session.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Each message may wait on a commit: what follows a batch of documents
+    // (its acknowledgement first) goes only once the batch is durable.
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<(Message, Option<Commit>)>();
     let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, String>>(READ_AHEAD);
-    let writer = tokio::spawn(write_frames(send, out_rx, net.board.clone(), node_id.to_string()));
+    let writer = tokio::spawn(write_frames(send, out_rx, conn.clone(), net.board.clone(), node_id.to_string()));
     let reader = tokio::spawn(read_frames(recv, in_tx, net.board.clone(), node_id.to_string()));
     let mut changes = net.desk.committer.subscribe();
-    changes.borrow_and_update();
+    // Durable writes by others (the desk, other connections) are changes
+    // the peer may want; this connection's own (what the peer sent) are not.
+    let mut foreign_seen = *changes.borrow_and_update();
     session.start(&replica);
-    let forward = |session: &mut Session| {
+    let forward = |session: &mut Session, replica: &mut NodeReplica| {
+        let mut gate = replica.take_gate();
         for m in session.take_outgoing() {
-            out_tx.send(m).ok();
+            out_tx.send((m, gate.take())).ok();
         }
     };
-    forward(&mut session);
+    forward(&mut session, &mut replica);
     let mut docs_reported = 0;
     let mut udp_reported = (0, 0);
     let result = loop {
@@ -331,14 +338,20 @@ async fn session_loop(
                 if changed.is_err() {
                     break Ok(());
                 }
-                tokio::task::block_in_place(|| session.local_changed(&mut replica)).map_err(|e| e.to_string())
+                let foreign = changes.borrow_and_update().saturating_sub(replica.own_writes());
+                if foreign > foreign_seen {
+                    foreign_seen = foreign;
+                    tokio::task::block_in_place(|| session.local_changed(&mut replica)).map_err(|e| e.to_string())
+                } else {
+                    Ok(())
+                }
             }
         };
-        forward(&mut session);
+        forward(&mut session, &mut replica);
         if let Err(e) = step {
             // Tell the peer why (unless it was the one that closed).
             if !e.starts_with("the peer closed") {
-                out_tx.send(Message::Refused(e.clone())).ok();
+                out_tx.send((Message::Refused(e.clone()), None)).ok();
             }
             break Err(e);
         }
@@ -379,11 +392,21 @@ async fn session_loop(
 
 async fn write_frames(
     mut send: SendStream,
-    mut out: mpsc::UnboundedReceiver<Message>,
+    mut out: mpsc::UnboundedReceiver<(Message, Option<Commit>)>,
+    conn: Connection,
     board: Arc<PeerBoard>,
     node_id: String,
 ) {
-    while let Some(m) = out.recv().await {
+    while let Some((m, gate)) = out.recv().await {
+        if let Some(commit) = gate
+            && let Err(e) = commit.wait().await
+        {
+            // Nothing of the batch is acknowledged; the peer sends it again.
+            tracing::warn!(peer = %node_id, error = %e, "received documents were not stored");
+            board.update(&node_id, |p| p.last_error = Some(format!("received documents were not stored: {e}")));
+            conn.close(VarInt::from_u32(3), b"store failed");
+            return;
+        }
         let frame = encode_frame(&m);
         if send.write_all(&frame).await.is_err() {
             return;

@@ -3,6 +3,7 @@
 //! Verified documents from a peer are stored in one durable commit per
 //! batch, before the peer is told they are held.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use automerge::Automerge;
@@ -14,20 +15,67 @@ use motcua_sync::session::{Admitted, Offer, Peer, Replica, Whole};
 use motcua_sync::verify::Trust;
 use motcua_sync::wire::ChangeSignature;
 
+use crate::committer::Commit;
 use crate::desk::{Desk, DeskError};
 use crate::exchange::IngestError;
 use crate::serve::REVOCATIONS_META;
 use crate::store::StoreError;
 
+/// A document handed to the writer and not yet known to be committed.
+struct Unsettled {
+    id: [u8; 16],
+    code: String,
+    bytes: Vec<u8>,
+}
+
 pub struct NodeReplica {
     desk: Arc<Desk>,
+    /// Batches handed to the writer whose commit is not yet known: later
+    /// batches of this connection read their documents from here.
+    unsettled: Vec<(Commit, Vec<Unsettled>)>,
+    /// The commit that whatever the session says next must wait for.
+    gate: Option<Commit>,
+    /// Durable writes this replica made (each one bumps the committer's
+    /// count of changes), so that a session can tell its own writes from
+    /// changes it should offer its peer.
+    own_writes: u64,
 }
 
 impl NodeReplica {
     /// Sync runs only on an enrolled node (one with a province trust).
     pub fn new(desk: Arc<Desk>) -> Option<NodeReplica> {
         let enrolled = desk.trust.read().expect("trust lock").is_some();
-        enrolled.then_some(NodeReplica { desk })
+        enrolled.then_some(NodeReplica { desk, own_writes: 0, unsettled: Vec::new(), gate: None })
+    }
+
+    /// The commit the session's next messages must wait for: they may tell
+    /// the peer that documents are stored.
+    pub fn take_gate(&mut self) -> Option<Commit> {
+        self.gate.take()
+    }
+
+    fn prune(&mut self) {
+        self.unsettled.retain(|(c, _)| !c.is_done());
+    }
+
+    /// The newest bytes of a document written but not yet committed.
+    fn unsettled_doc(&self, id: &[u8; 16]) -> Option<&Vec<u8>> {
+        self.unsettled.iter().rev().flat_map(|(_, w)| w.iter().rev()).find(|w| &w.id == id).map(|w| &w.bytes)
+    }
+
+    /// Durable writes made through this replica so far.
+    pub fn own_writes(&self) -> u64 {
+        self.own_writes
+    }
+
+    /// Runs a durable write, counting it as this replica's own.
+    fn write<T: Send + 'static>(
+        &mut self,
+        op: impl FnOnce(&mut crate::store::Write) -> Result<T, DeskError> + Send + 'static,
+    ) -> Result<T, DeskError> {
+        let out = self.desk.committer.run(op)?;
+        self.own_writes += 1;
+        Ok(out)
     }
 }
 
@@ -43,6 +91,42 @@ impl Replica for NodeReplica {
         f(guard.as_mut().expect("sync runs only on enrolled nodes"))
     }
 
+    fn with_trust_shared<R>(&self, f: impl FnOnce(&Trust) -> R) -> R {
+        let guard = self.desk.trust.read().expect("trust lock");
+        f(guard.as_ref().expect("sync runs only on enrolled nodes"))
+    }
+
+    fn stored(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<u8>>>, DeskError> {
+        self.prune();
+        let mut out = self.desk.store.load_docs(ids)?;
+        for (id, slot) in ids.iter().zip(out.iter_mut()) {
+            if let Some(bytes) = self.unsettled_doc(id) {
+                *slot = Some(bytes.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn wholes(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Whole>>, DeskError> {
+        Ok(self
+            .desk
+            .store
+            .wholes(ids)?
+            .into_iter()
+            .map(|w| {
+                let (bytes, entry, attestations) = w?;
+                let signatures = entry
+                    .latest
+                    .iter()
+                    .zip(attestations)
+                    .filter_map(|((_, hash), a)| Some(ChangeSignature { change: *hash, signature: a?.signature }))
+                    .collect();
+                let actors = entry.latest.iter().map(|(actor, _)| *actor).collect();
+                Some(Whole { bytes, digest: entry.digest, heads: entry.heads, signatures, actors })
+            })
+            .collect())
+    }
+
     fn offers(&mut self, peer: &Peer) -> Result<Vec<Offer>, DeskError> {
         Ok(self
             .desk
@@ -55,7 +139,8 @@ impl Replica for NodeReplica {
     }
 
     fn load(&mut self, id: &[u8; 16]) -> Result<Option<Automerge>, DeskError> {
-        self.desk.store.load_doc(id)?.map(|b| Automerge::load(&b).map_err(document_error)).transpose()
+        let bytes = self.stored(&[*id])?.pop().flatten();
+        bytes.map(|b| Automerge::load(&b).map_err(document_error)).transpose()
     }
 
     fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, DeskError> {
@@ -72,17 +157,7 @@ impl Replica for NodeReplica {
     /// each actor's latest change, so a whole document is sent without
     /// loading it.
     fn whole(&mut self, id: &[u8; 16]) -> Result<Option<Whole>, DeskError> {
-        let (Some(bytes), Some(entry)) = (self.desk.store.load_doc(id)?, self.desk.store.sync_entry(id)?) else {
-            return Ok(None);
-        };
-        let mut signatures = Vec::with_capacity(entry.latest.len());
-        for (_, hash) in &entry.latest {
-            if let Some(a) = self.desk.store.attestation(hash)? {
-                signatures.push(ChangeSignature { change: *hash, signature: a.signature });
-            }
-        }
-        let actors = entry.latest.iter().map(|(actor, _)| *actor).collect();
-        Ok(Some(Whole { bytes, digest: entry.digest, heads: entry.heads, signatures, actors }))
+        Ok(self.wholes(&[*id])?.pop().flatten())
     }
 
     fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, DeskError> {
@@ -99,7 +174,7 @@ impl Replica for NodeReplica {
         if new.is_empty() {
             return Ok(());
         }
-        self.desk.committer.run(move |w| {
+        self.write(move |w| {
             for (key, json) in &new {
                 w.put_certificate(key, json)?;
             }
@@ -114,7 +189,7 @@ impl Replica for NodeReplica {
 
     fn store_revocations(&mut self, json: &[u8], sequence: u64) -> Result<(), DeskError> {
         let json = json.to_vec();
-        self.desk.committer.run(move |w| {
+        self.write(move |w| {
             let key = format!("{}_sequence", DocumentKind::Revocations.as_str());
             w.put_meta(&key, &sequence.to_le_bytes())?;
             w.put_meta(REVOCATIONS_META, &json)?;
@@ -128,35 +203,66 @@ impl Replica for NodeReplica {
         Ok(self.desk.store.sync_state(peer, id)?)
     }
 
+    /// Checks each document's code against the store and the writes not
+    /// yet committed, then hands the batch to the writer without waiting
+    /// for the disk: the answer to the peer waits on the commit
+    /// ([`NodeReplica::take_gate`]). A code taken in between by the desk
+    /// fails the commit, and the connection closes with nothing
+    /// acknowledged; the next one refuses that document.
     fn apply(
         &mut self,
         peer: &Peer,
         docs: Vec<Admitted>,
         states: Vec<([u8; 16], Vec<u8>)>,
     ) -> Result<Vec<Result<(), String>>, DeskError> {
-        let desk = self.desk.clone();
-        let peer_key = peer.key;
-        let from = hex::encode(&peer.key[..4]);
-        let results = self.desk.committer.run(move |w| {
-            let mut results = Vec::with_capacity(docs.len());
-            for a in &docs {
-                match desk.put_admitted(w, &a.doc, &a.record, &a.signatures) {
-                    Ok(()) => results.push(Ok(())),
-                    // Checked before anything of the document is written.
-                    Err(e @ IngestError::CodeTaken(_)) => results.push(Err(e.to_string())),
-                    Err(IngestError::Desk(e)) => return Err(e),
-                    Err(e) => results.push(Err(e.to_string())),
+        self.prune();
+        let codes: Vec<&str> = docs.iter().map(|a| a.record.code.as_str()).collect();
+        let stored = self.desk.store.ids_by_codes(&codes)?;
+        let mut taken: HashMap<String, [u8; 16]> = HashMap::new();
+        for (_, written) in &self.unsettled {
+            for w in written {
+                taken.insert(w.code.clone(), w.id);
+            }
+        }
+        let mut results = Vec::with_capacity(docs.len());
+        let mut admitted = Vec::with_capacity(docs.len());
+        for (a, holder) in docs.into_iter().zip(stored) {
+            match taken.get(&a.record.code).copied().or(holder) {
+                Some(other) if other != a.id => {
+                    results.push(Err(IngestError::CodeTaken(a.record.code.clone()).to_string()));
+                }
+                _ => {
+                    taken.insert(a.record.code.clone(), a.id);
+                    results.push(Ok(()));
+                    admitted.push(a);
                 }
             }
-            for (id, s) in &states {
-                w.put_sync_state(&peer_key, id, s)?;
-            }
-            Ok::<_, DeskError>(results)
-        })?;
-        let stored = results.iter().filter(|r| r.is_ok()).count();
-        if stored > 0 {
-            tracing::info!(stored, from = %from, "dossiers received by sync");
         }
+        if admitted.is_empty() && states.is_empty() {
+            return Ok(results);
+        }
+        let written: Vec<Unsettled> = admitted
+            .iter()
+            .map(|a| Unsettled { id: a.id, code: a.record.code.clone(), bytes: a.bytes.clone() })
+            .collect();
+        let desk = self.desk.clone();
+        let peer_key = peer.key;
+        let count = admitted.len();
+        let commit = self.desk.committer.submit(move |w| {
+            for a in &admitted {
+                desk.put_admitted_stored(w, a).map_err(|e| e.to_string())?;
+            }
+            for (id, s) in &states {
+                w.put_sync_state(&peer_key, id, s).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        self.own_writes += 1;
+        if count > 0 {
+            tracing::info!(stored = count, from = %hex::encode(&peer.key[..4]), "dossiers received by sync");
+        }
+        self.unsettled.push((commit.clone(), written));
+        self.gate = Some(commit);
         Ok(results)
     }
 
@@ -198,7 +304,7 @@ impl Replica for NodeReplica {
             return Ok(());
         }
         let peer = *peer;
-        self.desk.committer.run(move |w| w.put_checkpoint(&peer, position).map_err(DeskError::from))?;
+        self.write(move |w| w.put_checkpoint(&peer, position).map_err(DeskError::from))?;
         Ok(())
     }
 

@@ -211,6 +211,48 @@ impl Store {
         Ok(t.get(id)?.map(|v| v.value().to_vec()))
     }
 
+    /// Several documents in one read, in order.
+    pub fn load_docs(&self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(DOCS)?;
+        ids.iter().map(|id| Ok(t.get(id)?.map(|v| v.value().to_vec()))).collect()
+    }
+
+    /// For each document, in one read: its stored bytes, its sync entry and
+    /// the attestation of each actor's latest change.
+    pub fn wholes(&self, ids: &[[u8; 16]]) -> Result<Vec<Option<(Vec<u8>, SyncEntry, Vec<Option<Attestation>>)>>> {
+        let tx = self.read()?;
+        let docs = tx.open_table(DOCS)?;
+        let index = tx.open_table(SYNC_INDEX)?;
+        let attestations = tx.open_table(ATTESTATIONS)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (Some(bytes), Some(entry)) = (docs.get(id)?, index.get(id)?) else {
+                out.push(None);
+                continue;
+            };
+            let entry: SyncEntry = decode(entry.value())?;
+            let mut signatures = Vec::with_capacity(entry.latest.len());
+            for (_, hash) in &entry.latest {
+                signatures.push(
+                    attestations
+                        .get(hash)?
+                        .map(|v| Attestation::from_bytes(v.value()).map_err(|e| StoreError::Corrupt(e.to_string())))
+                        .transpose()?,
+                );
+            }
+            out.push(Some((bytes.value().to_vec(), entry, signatures)));
+        }
+        Ok(out)
+    }
+
+    /// The dossier holding each code, in one read.
+    pub fn ids_by_codes(&self, codes: &[&str]) -> Result<Vec<Option<[u8; 16]>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(CODES)?;
+        codes.iter().map(|c| Ok(t.get(*c)?.map(|v| v.value()))).collect()
+    }
+
     pub fn id_by_code(&self, code: &str) -> Result<Option<[u8; 16]>> {
         let tx = self.read()?;
         let t = tx.open_table(CODES)?;

@@ -74,6 +74,15 @@ pub struct Offer {
 pub struct Admitted {
     pub id: [u8; 16],
     pub doc: Automerge,
+    /// The document saved uncompressed, as a store keeps it: the bytes
+    /// received when the document arrived whole and new, so that storing
+    /// it costs no save.
+    pub bytes: Vec<u8>,
+    /// Its heads and their digest.
+    pub heads: Vec<[u8; 32]>,
+    pub digest: [u8; 16],
+    /// Each actor (node key) and the hash of its latest change.
+    pub latest: Vec<([u8; 32], [u8; 32])>,
     pub record: DossierRecord,
     /// Signatures on each actor's latest new change, to keep.
     pub signatures: Vec<([u8; 32], Attestation)>,
@@ -100,9 +109,20 @@ pub trait Replica {
 
     /// Runs `f` on the province trust this node holds.
     fn with_trust<R>(&self, f: impl FnOnce(&mut Trust) -> R) -> R;
+    /// Runs `f` on the trust without changing it (verification, which
+    /// other connections may do at the same time).
+    fn with_trust_shared<R>(&self, f: impl FnOnce(&Trust) -> R) -> R {
+        self.with_trust(|t| f(t))
+    }
     /// The documents this node may share with `peer`, with their digests.
     fn offers(&mut self, peer: &Peer) -> Result<Vec<Offer>, Self::Error>;
     fn load(&mut self, id: &[u8; 16]) -> Result<Option<Automerge>, Self::Error>;
+    /// The stored (saved) form of each of these documents, in order. The
+    /// default saves what [`Replica::load`] gives; a store answers from
+    /// one read.
+    fn stored(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<u8>>>, Self::Error> {
+        ids.iter().map(|id| Ok(self.load(id)?.map(|d| d.save_nocompress()))).collect()
+    }
     /// Signatures on the latest change of each actor of `doc`.
     fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, Self::Error>;
     /// A document to send whole. The default loads and saves it; a store
@@ -113,6 +133,10 @@ pub trait Replica {
         let actors = actor_keys(&doc, &[]);
         let heads = doc.get_heads().iter().map(|h| h.0).collect();
         Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), heads, signatures, actors }))
+    }
+    /// Documents to send whole, in order (one read for a store).
+    fn wholes(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Whole>>, Self::Error> {
+        ids.iter().map(|id| self.whole(id)).collect()
     }
     /// A stored certificate (signed JSON) of a node.
     fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, Self::Error>;
@@ -227,6 +251,8 @@ pub struct Session {
     round_offers: Vec<Offer>,
     progress: Progress,
     caught_up_once: bool,
+    /// Threads that verify the documents of one incoming batch.
+    verify_threads: usize,
 }
 
 /// What became of one received document: the digest held, or why not.
@@ -247,7 +273,11 @@ fn reason(text: String) -> String {
 
 /// The digest of a document's heads, as reconciliation items carry it.
 pub fn digest_of(doc: &Automerge) -> [u8; 16] {
-    heads_digest(&doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>())
+    digest_of_heads(&doc.get_heads())
+}
+
+fn digest_of_heads(heads: &[ChangeHash]) -> [u8; 16] {
+    heads_digest(&heads.iter().map(|h| h.0).collect::<Vec<_>>())
 }
 
 impl Session {
@@ -278,7 +308,15 @@ impl Session {
             round_offers: Vec::new(),
             progress: Progress::default(),
             caught_up_once: false,
+            verify_threads: 1,
         }
+    }
+
+    /// Verifies the documents of each incoming batch on up to `threads`
+    /// threads (1, the default, verifies them on the caller's). The
+    /// outcome does not depend on it: results are taken in batch order.
+    pub fn set_verify_threads(&mut self, threads: usize) {
+        self.verify_threads = threads.clamp(1, VERIFY_THREADS_MAX);
     }
 
     /// The first message: this node's [`Hello`].
@@ -519,7 +557,17 @@ impl Session {
         }
         // Nearest legal deadline first; dossiers without one (closed or
         // paused) after; then by id, so the order is the same every time.
-        let mut have = have;
+        // What is already queued goes at its latest version anyway, and what
+        // is in flight at this very version needs no second copy (a round
+        // the dialer started while documents were still arriving).
+        let queued: HashSet<[u8; 16]> = self.queue.iter().map(|(it, _)| it.id).collect();
+        let mut have: Vec<(Item, bool)> = have
+            .into_iter()
+            .filter(|(it, _)| {
+                !queued.contains(&it.id)
+                    && self.in_flight.get(&it.id).and_then(|q| q.back()).is_none_or(|s| s.digest != it.digest)
+            })
+            .collect();
         have.sort_by_key(|(it, _)| (due.get(&it.id).copied().flatten().unwrap_or(i64::MAX), it.id));
         self.queue.extend(have);
         self.pump(replica)?;
@@ -567,6 +615,15 @@ impl Session {
         let mut batch = BatchBuilder::default();
         let mut certificates = Vec::new();
         let mut states = Vec::new();
+        // The whole documents the window lets go now are read together.
+        let room = DOCS_IN_FLIGHT_MAX.saturating_sub(self.in_flight_count);
+        let ids: Vec<[u8; 16]> = self.queue.iter().take(room).filter(|(_, held)| !held).map(|(it, _)| it.id).collect();
+        let mut wholes: HashMap<[u8; 16], Whole> = ids
+            .iter()
+            .copied()
+            .zip(replica.wholes(&ids).map_err(storage)?)
+            .filter_map(|(id, w)| Some((id, w?)))
+            .collect();
         while self.in_flight_count < DOCS_IN_FLIGHT_MAX
             && let Some((item, held)) = self.queue.pop_front()
         {
@@ -598,7 +655,13 @@ impl Session {
             } else {
                 // Uncompressed: zstd over the whole batch finds what the
                 // documents share, which per-column DEFLATE hides.
-                let Some(w) = replica.whole(&item.id).map_err(storage)? else { continue };
+                let w = match wholes.remove(&item.id) {
+                    Some(w) => w,
+                    None => match replica.whole(&item.id).map_err(storage)? {
+                        Some(w) => w,
+                        None => continue,
+                    },
+                };
                 if self.refused.get(&item.id) == Some(&w.digest) {
                     continue;
                 }
@@ -650,14 +713,54 @@ impl Session {
     fn docs<R: Replica>(&mut self, replica: &mut R, batch: &[u8]) -> Result<(), SessionError> {
         let docs = decode_batch(batch)?;
         let peer = self.peer.clone().expect("admitted");
+        // A whole document or changes, of a dossier that appears once in the
+        // batch, is verified on its own, on any thread. Automerge sync
+        // messages (which use this connection's state) and repeats go one
+        // at a time, in order.
+        let mut count: HashMap<[u8; 16], usize> = HashMap::new();
+        for d in &docs {
+            *count.entry(d.id).or_default() += 1;
+        }
+        let mut slots = Vec::with_capacity(docs.len());
+        let mut jobs = Vec::new();
+        for d in docs {
+            if !matches!(d.body, DocBody::Sync(_)) && count[&d.id] == 1 {
+                slots.push(None);
+                jobs.push(d);
+            } else {
+                slots.push(Some(d));
+            }
+        }
+        let ids: Vec<[u8; 16]> = jobs.iter().map(|d| d.id).collect();
+        let stored = replica.stored(&ids).map_err(storage)?;
+        if stored.len() != ids.len() {
+            return Err(SessionError::Storage("the store answered for another number of documents".into()));
+        }
+        let (local, threads) = (&self.local, self.verify_threads);
+        let prepared = replica.with_trust_shared(|trust| {
+            parallel_map(threads, jobs.into_iter().zip(stored).collect(), |(d, base)| prepare(trust, local, d, base))
+        });
+        let mut prepared = prepared.into_iter();
         let mut working: HashMap<[u8; 16], Automerge> = HashMap::new();
+        let mut touched: Vec<[u8; 16]> = Vec::new();
         let mut outcomes: Vec<([u8; 16], DocResult)> = Vec::new();
         let mut admitted: Vec<Admitted> = Vec::new();
         let mut replies = Vec::new();
-        for d in docs {
+        for (id, slot) in ids_in_order(&slots, &ids).into_iter().zip(slots) {
             self.progress.docs_received += 1;
-            let id = d.id;
-            match self.admit_one(replica, d, &mut working) {
+            let result = match slot {
+                None => prepared.next().expect("one result per job").map(|p| {
+                    if let Some(heads) = p.shared_now {
+                        self.share_heads(id, heads);
+                    }
+                    (p.digest, p.admission, None)
+                }),
+                Some(d) => self.admit_one(replica, d, &mut working),
+            };
+            if !touched.contains(&id) {
+                touched.push(id);
+            }
+            match result {
                 Ok((digest, admission, reply)) => {
                     if let Some(a) = admission {
                         admitted.retain(|x| x.id != id);
@@ -674,7 +777,7 @@ impl Session {
             }
         }
         let states: Vec<([u8; 16], Vec<u8>)> =
-            working.keys().filter_map(|id| self.states.get(id).map(|s| (*id, s.encode()))).collect();
+            touched.iter().filter_map(|id| self.states.get(id).map(|s| (*id, s.encode()))).collect();
         let ids: Vec<[u8; 16]> = admitted.iter().map(|a| a.id).collect();
         let results = replica.apply(&peer, admitted, states).map_err(storage)?;
         for (id, result) in ids.iter().zip(results) {
@@ -716,9 +819,18 @@ impl Session {
         Ok(())
     }
 
-    /// Verifies one incoming document against what this node holds.
-    /// Returns the digest of the heads after it, what to store (if
-    /// anything is new) and the sync reply (if any).
+    /// Both sides hold these heads of a document now.
+    fn share_heads(&mut self, id: [u8; 16], heads: Vec<ChangeHash>) {
+        let mut s = self.states.remove(&id).unwrap_or_default();
+        s.shared_heads = heads;
+        self.states.insert(id, s);
+    }
+
+    /// Verifies one incoming document that uses this connection's state
+    /// (an Automerge sync message) or repeats in its batch, against what
+    /// this node holds and what the batch brought before it. Returns the
+    /// digest of the heads after it, what to store (if anything is new)
+    /// and the sync reply (if any).
     #[allow(clippy::type_complexity)]
     fn admit_one<R: Replica>(
         &mut self,
@@ -760,14 +872,17 @@ impl Session {
                 next.load_incremental(bytes).map_err(|e| format!("unreadable changes: {e}"))?;
             }
         }
+        let heads = next.get_heads();
         let mut admission = None;
-        if next.get_heads() != known {
-            let (record, signatures) = self.verify(replica, &id, &next, &known, &d.signatures)?;
-            admission = Some(Admitted { id, doc: next.clone(), record, signatures });
+        if heads != known {
+            let (record, signatures, _) =
+                replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &known, &d.signatures))?;
+            admission = Some(admitted(id, next.clone(), &heads, None, record, signatures));
         }
+        let digest = digest_of_heads(&heads);
         // Once the peer has refused this very version, the conversation
         // about it ends here: replying would only repeat it.
-        let refused = self.refused.get(&id) == Some(&digest_of(&next));
+        let refused = self.refused.get(&id) == Some(&digest);
         let reply = match state {
             Some(_) if refused => None,
             Some(mut s) => {
@@ -782,11 +897,8 @@ impl Session {
             None => None,
         };
         if let Some(heads) = shared_now {
-            let mut s = self.states.remove(&id).unwrap_or_default();
-            s.shared_heads = heads;
-            self.states.insert(id, s);
+            self.share_heads(id, heads);
         }
-        let digest = digest_of(&next);
         working.insert(id, next);
         Ok((digest, admission, reply))
     }
@@ -798,38 +910,6 @@ impl Session {
             return Ok(s.clone());
         }
         self.stored_state(replica, id)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn verify<R: Replica>(
-        &self,
-        replica: &mut R,
-        id: &[u8; 16],
-        doc: &Automerge,
-        known: &[ChangeHash],
-        signatures: &[ChangeSignature],
-    ) -> Result<(DossierRecord, Vec<([u8; 32], Attestation)>), String> {
-        let by_hash: HashMap<[u8; 32], [u8; 64]> = signatures.iter().map(|s| (s.change, s.signature)).collect();
-        let signer: HashMap<[u8; 32], [u8; 32]> = latest_changes(doc, known)
-            .into_iter()
-            .filter_map(|(actor, hash)| Some((hash.0, <[u8; 32]>::try_from(actor.to_bytes()).ok()?)))
-            .collect();
-        let lookup = |h: &[u8; 32]| Some(Attestation { signer: *signer.get(h)?, signature: *by_hash.get(h)? });
-        let offset = self.local.utc_offset_minutes;
-        let additions =
-            replica.with_trust(|t| verify_document(t, doc, known, lookup, offset)).map_err(|e| e.to_string())?;
-        if additions.record.id.0 != *id {
-            return Err(format!(
-                "the document is dossier {}, not the one announced",
-                hex::encode(additions.record.id.0)
-            ));
-        }
-        let units = routing::units_of(&additions.record.participants);
-        if !routing::holds(self.local.role, &self.local.unit, &units) {
-            return Err(format!("dossier {} has no part for unit {}", additions.record.code, self.local.unit));
-        }
-        let signatures = additions.actors.iter().filter_map(|(_, hash)| lookup(&hash.0).map(|a| (hash.0, a))).collect();
-        Ok((additions.record, signatures))
     }
 
     fn applied<R: Replica>(&mut self, replica: &mut R, applied: Vec<Applied>) -> Result<(), SessionError> {
@@ -879,6 +959,152 @@ impl Session {
         self.pump(replica)?;
         self.settle(replica)
     }
+}
+
+/// Bound on the threads verifying one batch.
+pub const VERIFY_THREADS_MAX: usize = 16;
+
+/// What verifying one document on its own gave.
+struct Prepared {
+    digest: [u8; 16],
+    admission: Option<Admitted>,
+    /// Heads both sides hold now (a whole document was received).
+    shared_now: Option<Vec<ChangeHash>>,
+}
+
+/// The dossier id of each slot: taken from the message, or (for the
+/// documents verified on their own) from `ids`, in order.
+fn ids_in_order(slots: &[Option<DocMessage>], ids: &[[u8; 16]]) -> Vec<[u8; 16]> {
+    let mut alone = ids.iter();
+    slots.iter().map(|s| s.as_ref().map_or_else(|| *alone.next().expect("one id per job"), |d| d.id)).collect()
+}
+
+/// `f` over `items` on up to `threads` threads; results in item order.
+fn parallel_map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut items = items.into_iter();
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut chunks = chunks.into_iter();
+        let first = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks.map(|c| scope.spawn(move || c.into_iter().map(f).collect::<Vec<R>>())).collect();
+        let mut out: Vec<R> = first.into_iter().map(f).collect();
+        for h in others {
+            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        out
+    })
+}
+
+/// Verifies a whole document or changes against the stored form of the
+/// document (if this node holds it).
+fn prepare(trust: &Trust, local: &Local, d: DocMessage, stored: Option<Vec<u8>>) -> Result<Prepared, String> {
+    let DocMessage { id, body, signatures } = d;
+    let mut base = match &stored {
+        Some(bytes) => {
+            Automerge::load(bytes).map_err(|e| format!("storage: the stored document does not load: {e}"))?
+        }
+        None => Automerge::new(),
+    };
+    let known = base.get_heads();
+    let (next, received, shared_now) = match body {
+        DocBody::Whole(bytes) => {
+            let mut incoming = Automerge::load(&bytes).map_err(|e| format!("not a readable document: {e}"))?;
+            let heads = incoming.get_heads();
+            if known.is_empty() {
+                (incoming, Some(bytes), Some(heads))
+            } else {
+                base.merge(&mut incoming).map_err(|e| e.to_string())?;
+                (base, None, Some(heads))
+            }
+        }
+        DocBody::Changes(bytes) => {
+            // Changes whose dependencies this node lacks stay out of the
+            // heads; the acknowledgement then tells the sender.
+            base.load_incremental(&bytes).map_err(|e| format!("unreadable changes: {e}"))?;
+            (base, None, None)
+        }
+        DocBody::Sync(_) => return Err("an Automerge sync message needs the connection's state".into()),
+    };
+    let heads = next.get_heads();
+    let digest = digest_of_heads(&heads);
+    let admission = if heads != known {
+        let (record, signatures, _) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
+        Some(admitted(id, next, &heads, received, record, signatures))
+    } else {
+        None
+    };
+    Ok(Prepared { digest, admission, shared_now })
+}
+
+/// A verified document as it is to be stored; `bytes` is its saved form
+/// if the caller has it.
+fn admitted(
+    id: [u8; 16],
+    doc: Automerge,
+    heads: &[ChangeHash],
+    bytes: Option<Vec<u8>>,
+    record: DossierRecord,
+    signatures: Vec<([u8; 32], Attestation)>,
+) -> Admitted {
+    let heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
+    let latest = latest_changes(&doc, &[])
+        .into_iter()
+        .filter_map(|(a, h)| Some((<[u8; 32]>::try_from(a.to_bytes()).ok()?, h.0)))
+        .collect();
+    Admitted {
+        id,
+        bytes: bytes.unwrap_or_else(|| doc.save_nocompress()),
+        digest: heads_digest(&heads),
+        heads,
+        latest,
+        doc,
+        record,
+        signatures,
+    }
+}
+
+/// Checks the changes of `doc` beyond `known`: signatures, authority
+/// ([`verify_document`]), that it is the dossier announced, and that this
+/// node has a part in it. Returns the dossier, the signatures to keep and
+/// each actor's latest new change.
+#[allow(clippy::type_complexity)]
+fn verify_incoming(
+    trust: &Trust,
+    local: &Local,
+    id: &[u8; 16],
+    doc: &Automerge,
+    known: &[ChangeHash],
+    signatures: &[ChangeSignature],
+) -> Result<(DossierRecord, Vec<([u8; 32], Attestation)>, Vec<(automerge::ActorId, ChangeHash)>), String> {
+    let by_hash: HashMap<[u8; 32], [u8; 64]> = signatures.iter().map(|s| (s.change, s.signature)).collect();
+    let signer: HashMap<[u8; 32], [u8; 32]> = latest_changes(doc, known)
+        .into_iter()
+        .filter_map(|(actor, hash)| Some((hash.0, <[u8; 32]>::try_from(actor.to_bytes()).ok()?)))
+        .collect();
+    let lookup = |h: &[u8; 32]| Some(Attestation { signer: *signer.get(h)?, signature: *by_hash.get(h)? });
+    let additions = verify_document(trust, doc, known, lookup, local.utc_offset_minutes).map_err(|e| e.to_string())?;
+    if additions.record.id.0 != *id {
+        return Err(format!("the document is dossier {}, not the one announced", hex::encode(additions.record.id.0)));
+    }
+    let units = routing::units_of(&additions.record.participants);
+    if !routing::holds(local.role, &local.unit, &units) {
+        return Err(format!("dossier {} has no part for unit {}", additions.record.code, local.unit));
+    }
+    let signatures = additions.actors.iter().filter_map(|(_, hash)| lookup(&hash.0).map(|a| (hash.0, a))).collect();
+    Ok((additions.record, signatures, additions.actors))
 }
 
 #[cfg(test)]

@@ -148,7 +148,8 @@ impl Node {
         }
         let child = cmd
             .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("MOTCUA_LOG", "warn")
+            // MOTCUA_TEST_LOG=info shows the nodes' logs (benchmarks, debugging).
+            .env("MOTCUA_LOG", std::env::var("MOTCUA_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

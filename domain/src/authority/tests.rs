@@ -184,3 +184,76 @@ fn a_handover_makes_the_successor_the_receiving_unit_and_holder() {
     dossier::append_event(&mut third, &h).unwrap();
     assert!(matches!(check_additions(&third, &known, OFFSET), Err(AuthorityError::Refused { .. })));
 }
+
+#[test]
+fn deleting_or_hiding_anything_is_refused() {
+    let (mut doc, commune) = created();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune)).unwrap();
+    let known = doc.get_heads();
+    let altered =
+        |err: &AuthorityError| matches!(err, AuthorityError::Altered(why) if why.contains("not a dossier's fields"));
+
+    // Another node deletes the commune's recorded event.
+    let (mut forged, _) = as_actor(&doc, 2);
+    let mut tx = forged.transaction();
+    let events = tx.get(ROOT, "events").unwrap().unwrap().1;
+    tx.delete(&events, 1).unwrap();
+    tx.commit();
+    assert_eq!(dossier::read(&forged).unwrap().events.len(), 1, "the event is gone from the read");
+    let err = check_additions(&forged, &known, OFFSET).unwrap_err();
+    assert!(altered(&err), "{err}");
+
+    // A field of the root deleted (the applicant's optional e-mail is not
+    // there to miss, so the read alone would not notice a deleted key).
+    let (mut forged, _) = as_actor(&doc, 1);
+    let mut tx = forged.transaction();
+    tx.delete(ROOT, "due_at").unwrap();
+    tx.commit();
+    let err = check_additions(&forged, &known, OFFSET).unwrap_err();
+    assert!(altered(&err), "{err}");
+
+    // An event that carries an object no dossier has.
+    let (mut forged, hex) = as_actor(&doc, 1);
+    let mut tx = forged.transaction();
+    let events = tx.get(ROOT, "events").unwrap().unwrap().1;
+    let m = tx.insert_object(&events, 2, automerge::ObjType::Map).unwrap();
+    for (k, v) in
+        [("kind", "request_withdrawal"), ("unit", COMMUNE), ("node", hex.as_str()), ("officer", "x"), ("note", "")]
+    {
+        tx.put(&m, k, v).unwrap();
+    }
+    tx.put(&m, "at", T0 + 2000).unwrap();
+    let hidden = tx.put_object(&m, "extra", automerge::ObjType::Map).unwrap();
+    tx.put(&hidden, "secret", "x").unwrap();
+    tx.commit();
+    let err = check_additions(&forged, &known, OFFSET).unwrap_err();
+    assert!(altered(&err), "{err}");
+
+    // The same event without the extra object is admitted.
+    let (mut plain, _) = as_actor(&doc, 1);
+    dossier::append_event(&mut plain, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &commune)).unwrap();
+    check_additions(&plain, &known, OFFSET).unwrap();
+}
+
+#[test]
+fn a_field_written_twice_at_once_is_refused() {
+    let (doc, commune) = created();
+    let known = doc.get_heads();
+    // Two changes made concurrently by the commune put the same field of
+    // its new event: a conflict no desk produces.
+    let mut a = doc.fork();
+    dossier::append_event(&mut a, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune)).unwrap();
+    let b = a.fork();
+    let events = a.get(ROOT, "events").unwrap().unwrap().1;
+    let last = a.get(&events, 1).unwrap().unwrap().1;
+    let (actor2, _) = node(2);
+    let mut b = b.with_actor(actor2);
+    let mut tx = a.transaction();
+    tx.put(&last, "note", "một").unwrap();
+    tx.commit();
+    let mut tx = b.transaction();
+    tx.put(&last, "note", "hai").unwrap();
+    tx.commit();
+    a.merge(&mut b).unwrap();
+    assert!(check_additions(&a, &known, OFFSET).is_err());
+}

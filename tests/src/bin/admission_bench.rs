@@ -52,15 +52,14 @@ fn main() -> anyhow::Result<()> {
 
     let mut rng = StdRng::seed_from_u64(42);
     let work: Vec<_> = Workload::new(42).take(n).collect();
-    let docs: Vec<Automerge> =
-        (0..n).map(|i| five_changes(&node, i, &work[i], &mut rng)).collect::<Result<_, _>>()?;
-    let sigs: Vec<(
-        [u8; 32],
-        Attestation,
-    )> = docs.iter().map(|d| {
-        let h = d.get_heads()[0].0;
-        (h, node.attest(&h))
-    }).collect();
+    let docs: Vec<Automerge> = (0..n).map(|i| five_changes(&node, i, &work[i], &mut rng)).collect::<Result<_, _>>()?;
+    let sigs: Vec<([u8; 32], Attestation)> = docs
+        .iter()
+        .map(|d| {
+            let h = d.get_heads()[0].0;
+            (h, node.attest(&h))
+        })
+        .collect();
 
     println!("| step ({n} dossiers) | µs per dossier |");
     println!("|---|---|");
@@ -75,7 +74,9 @@ fn main() -> anyhow::Result<()> {
     time("get_heads", n, |i| loaded[i].get_heads());
     time("get_changes_meta", n, |i| loaded[i].get_changes_meta(&[]).len());
     time("get_changes", n, |i| loaded[i].get_changes(&[]).len());
-    time("get_changes + decode", n, |i| loaded[i].get_changes(&[]).iter().map(|c| c.decode().operations.len()).sum::<usize>());
+    time("get_changes + decode", n, |i| {
+        loaded[i].get_changes(&[]).iter().map(|c| c.decode().operations.len()).sum::<usize>()
+    });
     time("latest_changes", n, |i| latest_changes(&loaded[i], &[]));
     let records = time("dossier::read", n, |i| dossier::read(&loaded[i]).unwrap());
     time("fold", n, |i| fold(&records[i], 420));
@@ -86,13 +87,24 @@ fn main() -> anyhow::Result<()> {
         verify_document(&trust, &loaded[i], &[], |x| (x == &h).then_some(a), 420).unwrap()
     });
     time("hydrate", n, |i| loaded[i].hydrate(None));
-    let changes: Vec<Vec<Vec<u8>>> = loaded.iter().map(|d| d.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect()).collect();
+    let changes: Vec<Vec<Vec<u8>>> =
+        loaded.iter().map(|d| d.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect()).collect();
     println!("| (change bytes per dossier: {}) | |", changes.iter().flatten().map(Vec::len).sum::<usize>() / n);
-    let parsed = time("Change::from_bytes", n, |i| changes[i].iter().map(|b| automerge::Change::from_bytes(b.clone()).unwrap()).collect::<Vec<_>>());
+    let parsed = time("Change::from_bytes", n, |i| {
+        changes[i].iter().map(|b| automerge::Change::from_bytes(b.clone()).unwrap()).collect::<Vec<_>>()
+    });
     time("decode parsed", n, |i| parsed[i].iter().map(|c| c.decode().operations.len()).sum::<usize>());
-    time("apply_changes", n, |i| { let mut d = Automerge::new(); d.apply_changes(parsed[i].clone()).unwrap(); d });
+    time("apply_changes", n, |i| {
+        let mut d = Automerge::new();
+        d.apply_changes(parsed[i].clone()).unwrap();
+        d
+    });
     let inc: Vec<Vec<u8>> = changes.iter().map(|cs| cs.concat()).collect();
-    time("load_incremental of changes", n, |i| { let mut d = Automerge::new(); d.load_incremental(&inc[i]).unwrap(); d });
+    time("load_incremental of changes", n, |i| {
+        let mut d = Automerge::new();
+        d.load_incremental(&inc[i]).unwrap();
+        d
+    });
     time("Automerge::load of changes", n, |i| Automerge::load(&inc[i]).unwrap());
     time("Automerge clone", n, |i| loaded[i].clone());
     time("save_nocompress of loaded", n, |i| loaded[i].save_nocompress());

@@ -139,6 +139,9 @@ struct Measure {
     udp_bytes: u64,
     peak_a_mib: f64,
     peak_b_mib: f64,
+    /// Documents each side sent the other (a document goes again when it
+    /// changed, or was in flight when a round found it missing).
+    docs_sent: (u64, u64),
 }
 
 /// B's counters for its peer A: (frame bytes both ways, UDP bytes both ways).
@@ -147,6 +150,16 @@ fn bytes(b: &Node, a_id: &str) -> (u64, u64) {
     let Some(row) = peers.as_array().and_then(|r| r.iter().find(|p| p["node_id"] == a_id)) else { return (0, 0) };
     let n = |k: &str| row[k].as_u64().unwrap_or(0);
     (n("bytes_sent") + n("bytes_received"), n("udp_bytes_sent") + n("udp_bytes_received"))
+}
+
+/// Documents `from` sent to the peer `to`, over all connections.
+fn docs_sent(from: &Node, to: &str) -> u64 {
+    let peers = from.get("/api/v1/peers").body;
+    peers
+        .as_array()
+        .and_then(|r| r.iter().find(|p| p["node_id"] == to))
+        .and_then(|p| p["docs_sent"].as_u64())
+        .unwrap_or(0)
 }
 
 struct Pair {
@@ -191,12 +204,14 @@ impl Pair {
         let secs = t.elapsed().as_secs_f64();
         std::thread::sleep(Duration::from_millis(200));
         let (frame_bytes, udp_bytes) = bytes(&b, &node_id(&self.a));
+        let docs_sent = (docs_sent(a, &node_id(&self.b)), docs_sent(&b, &node_id(&self.a)));
         Measure {
             secs,
             frame_bytes,
             udp_bytes,
             peak_a_mib: peak_kib(a.pid()) as f64 / 1024.0,
             peak_b_mib: peak_kib(b.pid()) as f64 / 1024.0,
+            docs_sent,
         }
     }
 }
@@ -234,14 +249,16 @@ fn median(mut v: Vec<Measure>) -> (Measure, Measure, Measure) {
 fn row(name: &str, n: usize, runs: Vec<Measure>) {
     let (m, lo, hi) = median(runs);
     println!(
-        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {:.0} | {:.0} | {:.0} | {:.0} |",
+        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} |",
         m.secs,
         lo.secs,
         hi.secs,
         m.frame_bytes as f64 / 1024.0,
         m.udp_bytes as f64 / 1024.0,
         m.peak_a_mib,
-        m.peak_b_mib
+        m.peak_b_mib,
+        m.docs_sent.0,
+        m.docs_sent.1
     );
 }
 
@@ -264,8 +281,10 @@ fn main() -> anyhow::Result<()> {
         return if raw[1] == "populate" { populate(&dir, from, to - from) } else { return_results(&dir, from..to) };
     }
     let args = args()?;
-    println!("| scenario | N | wall s, median (min–max) | frame KiB | UDP KiB | A peak MiB | B peak MiB |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| scenario | N | wall s, median (min–max) | frame KiB | UDP KiB | A peak MiB | B peak MiB | docs sent A→B / B→A |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
         let (mut s1, mut s3, mut s2) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.runs {
