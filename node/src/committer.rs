@@ -16,6 +16,7 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::store::{Store, StoreError, Write};
 
@@ -23,6 +24,11 @@ use crate::store::{Store, StoreError, Write};
 pub const BATCH_MAX: usize = 64;
 /// Bound on operations waiting for the writer.
 pub const QUEUE_MAX: usize = 1_024;
+/// How long a batch made only of submitted writes (sync, which nobody
+/// waits on at a desk) waits for company, so that several share an fsync.
+pub const LINGER: Duration = Duration::from_millis(10);
+/// A lingering batch commits once it holds this many operations.
+pub const LINGER_OPERATIONS_MAX: usize = 32;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// An operation: runs in the batch's transaction (none if it could not
@@ -31,6 +37,8 @@ type Operation = Box<dyn FnOnce(Option<&mut Write>) -> Completion + Send>;
 
 struct Job {
     durable: bool,
+    /// Its batch may wait [`LINGER`] for more operations.
+    linger: bool,
     run: Operation,
 }
 
@@ -110,6 +118,7 @@ impl Committer {
         let (reply, answer) = mpsc::sync_channel(1);
         let job = Job {
             durable: true,
+            linger: false,
             run: Box::new(move |w: Option<&mut Write>| -> Completion {
                 let out = match w {
                     Some(w) => op(w).map_err(CommitError::Operation),
@@ -142,6 +151,7 @@ impl Committer {
         let changes = self.changes.clone();
         let job = Job {
             durable: true,
+            linger: true,
             run: Box::new(move |w: Option<&mut Write>| -> Completion {
                 let out = match w {
                     Some(w) => op(w),
@@ -172,6 +182,7 @@ impl Committer {
     pub fn submit_lazy(&self, op: impl FnOnce(&mut Write) -> Result<(), StoreError> + Send + 'static) {
         let job = Job {
             durable: false,
+            linger: true,
             run: Box::new(move |w: Option<&mut Write>| -> Completion {
                 if let Some(w) = w
                     && let Err(e) = op(w)
@@ -190,8 +201,22 @@ impl Committer {
 fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Job>) {
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
-        while jobs.len() < BATCH_MAX {
-            match receiver.try_recv() {
+        let until = Instant::now() + LINGER;
+        loop {
+            while jobs.len() < BATCH_MAX {
+                match receiver.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            // A desk operation never waits; submitted writes wait a little
+            // for company.
+            let linger = jobs.len() < LINGER_OPERATIONS_MAX && jobs.iter().all(|j| j.linger);
+            let left = until.saturating_duration_since(Instant::now());
+            if !linger || left.is_zero() {
+                break;
+            }
+            match receiver.recv_timeout(left) {
                 Ok(j) => jobs.push(j),
                 Err(_) => break,
             }
@@ -213,6 +238,7 @@ fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Job>) {
         if let Err(e) = &result {
             tracing::error!(error = %e, "batch commit failed");
         }
+        tracing::trace!(operations = completions.len(), durable, "batch committed");
         for c in completions {
             c(result.clone());
         }

@@ -31,7 +31,7 @@ use crate::config::NodeConfig;
 use crate::desk::{Desk, DeskError, audit};
 use crate::identity::{Identity, KEY_FILE};
 use crate::serve::STORE_FILE;
-use crate::store::{Store, StoreError, SyncEntry, Write};
+use crate::store::{DossierTables, Store, StoreError, SyncEntry, Write};
 
 /// Why one dossier from outside was not admitted.
 #[derive(Debug, thiserror::Error)]
@@ -250,37 +250,42 @@ impl Desk {
             record,
             signatures,
         };
-        self.put_stored(w, stored)
+        self.put_stored(&mut w.dossier_tables()?, stored)
     }
 
-    /// [`Desk::put_admitted`] for a document the sync session verified,
-    /// which comes with its saved form, heads and latest changes.
-    pub fn put_admitted_stored(&self, w: &mut Write, a: &Admitted) -> Result<(), IngestError> {
-        let stored = StoredDossier {
-            bytes: &a.bytes,
-            digest: a.digest,
-            heads: a.heads.clone(),
-            latest: a.latest.clone(),
-            record: &a.record,
-            signatures: &a.signatures,
-        };
-        self.put_stored(w, stored)
+    /// [`Desk::put_admitted`] for documents the sync session verified,
+    /// which come with their saved form, heads and latest changes; the
+    /// tables are opened once for the batch.
+    pub fn put_admitted_batch(&self, w: &mut Write, docs: &[Admitted]) -> Result<(), IngestError> {
+        let mut tables = w.dossier_tables()?;
+        for a in docs {
+            let stored = StoredDossier {
+                bytes: &a.bytes,
+                digest: a.digest,
+                heads: a.heads.clone(),
+                latest: a.latest.clone(),
+                record: &a.record,
+                signatures: &a.signatures,
+            };
+            self.put_stored(&mut tables, stored)?;
+        }
+        Ok(())
     }
 
-    fn put_stored(&self, w: &mut Write, d: StoredDossier<'_>) -> Result<(), IngestError> {
+    fn put_stored(&self, t: &mut DossierTables<'_>, d: StoredDossier<'_>) -> Result<(), IngestError> {
         let record = d.record;
-        if let Some(other) = w.id_by_code(&record.code)?
+        if let Some(other) = t.id_by_code(&record.code)?
             && other != record.id.0
         {
             return Err(IngestError::CodeTaken(record.code.clone()));
         }
         for (hash, a) in d.signatures {
-            w.put_attestation(hash, a)?;
+            t.put_attestation(hash, a)?;
         }
         if let Some((yymmdd, seq)) = code_sequence(&record.code, &self.config.agency_id)
             && seq >= self.config.sequence_first
         {
-            w.raise_sequence(yymmdd, seq)?;
+            t.raise_sequence(yymmdd, seq)?;
         }
         let folded = fold(record, self.offset());
         let summary = motcua_domain::stats::DossierSummary::new(record, &folded);
@@ -291,7 +296,7 @@ impl Desk {
             units: routing::units_of(&record.participants),
             latest: d.latest,
         };
-        w.put_dossier(d.bytes, &summary, &entry)?;
+        t.put_dossier(d.bytes, &summary, &entry)?;
         Ok(())
     }
 

@@ -134,6 +134,10 @@ pub async fn start(
     let transport = QuicTransportConfig::builder()
         .max_idle_timeout(Some(IDLE_TIMEOUT.try_into().expect("idle timeout in range")))
         .keep_alive_interval(KEEP_ALIVE)
+        // QUIC's guaranteed 1,200-byte datagrams: path-MTU probes would cost
+        // about 11 KB per connection (1.4 s of a 64 kbit/s link), larger
+        // datagrams save 0.25 % on bulk transfers.
+        .mtu_discovery_config(None)
         .build();
     let endpoint = Endpoint::builder(presets::Minimal)
         .secret_key(SecretKey::from_bytes(&desk.identity.secret_bytes()))

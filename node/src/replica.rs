@@ -91,6 +91,11 @@ impl Replica for NodeReplica {
         f(guard.as_mut().expect("sync runs only on enrolled nodes"))
     }
 
+    /// Documents are stored in their saved form.
+    fn keeps_loaded(&self) -> bool {
+        false
+    }
+
     fn with_trust_shared<R>(&self, f: impl FnOnce(&Trust) -> R) -> R {
         let guard = self.desk.trust.read().expect("trust lock");
         f(guard.as_ref().expect("sync runs only on enrolled nodes"))
@@ -131,10 +136,9 @@ impl Replica for NodeReplica {
         Ok(self
             .desk
             .store
-            .sync_entries()?
+            .sync_offers(|units| routing::holds(peer.role, &peer.unit, units))?
             .into_iter()
-            .filter(|(_, e)| routing::holds(peer.role, &peer.unit, &e.units))
-            .map(|(id, e)| Offer { item: Item { id, digest: e.digest }, due_at: e.due_at })
+            .map(|(id, digest, due_at)| Offer { item: Item { id, digest }, due_at })
             .collect())
     }
 
@@ -249,9 +253,7 @@ impl Replica for NodeReplica {
         let peer_key = peer.key;
         let count = admitted.len();
         let commit = self.desk.committer.submit(move |w| {
-            for a in &admitted {
-                desk.put_admitted_stored(w, a).map_err(|e| e.to_string())?;
-            }
+            desk.put_admitted_batch(w, &admitted).map_err(|e| e.to_string())?;
             for (id, s) in &states {
                 w.put_sync_state(&peer_key, id, s).map_err(|e| e.to_string())?;
             }

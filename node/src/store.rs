@@ -53,6 +53,12 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// set of documents offered to a peer without loading any document.
 const SYNC_INDEX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sync_index");
 /// Persisted Automerge sync state per (peer key, document id).
+/// What a reconciliation round reads of every document, kept apart from
+/// `sync_index` so that a round scans small fixed records:
+/// id → heads digest (16 bytes), legal deadline (i64, little-endian,
+/// `i64::MIN` for none), participant units separated by U+001F.
+const SYNC_OFFERS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sync_offers");
+const UNIT_SEPARATOR: char = '\u{1f}';
 const SYNC_STATES: TableDefinition<([u8; 32], [u8; 16]), &[u8]> = TableDefinition::new("sync_states");
 /// Heads digest at which a province node is known to hold each document.
 const PROVINCE_HELD: TableDefinition<[u8; 16], [u8; 16]> = TableDefinition::new("province_held");
@@ -101,6 +107,26 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_allocvec(v).expect("serializing to memory cannot fail")
+}
+
+fn encode_offer(e: &SyncEntry) -> Vec<u8> {
+    let mut v = Vec::with_capacity(24 + e.units.iter().map(|u| u.len() + 1).sum::<usize>());
+    v.extend_from_slice(&e.digest);
+    v.extend_from_slice(&e.due_at.unwrap_or(i64::MIN).to_le_bytes());
+    for (i, u) in e.units.iter().enumerate() {
+        if i > 0 {
+            v.push(UNIT_SEPARATOR as u8);
+        }
+        v.extend_from_slice(u.as_bytes());
+    }
+    v
+}
+
+fn decode_offer(v: &[u8]) -> Option<([u8; 16], Option<i64>, &str)> {
+    let digest: [u8; 16] = v.get(..16)?.try_into().ok()?;
+    let due = i64::from_le_bytes(v.get(16..24)?.try_into().ok()?);
+    let units = std::str::from_utf8(v.get(24..)?).ok()?;
+    Some((digest, (due != i64::MIN).then_some(due), units))
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
@@ -153,7 +179,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let store = Store { db };
-        let w = store.begin()?;
+        let mut w = store.begin()?;
         {
             let mut meta = w.tx.open_table(META)?;
             let existing = meta.get("store_format")?.map(|v| v.value().to_vec());
@@ -191,6 +217,7 @@ impl Store {
             w.tx.open_table(LOG_POSITION)?;
             w.tx.open_table(CHECKPOINTS)?;
         }
+        w.fill_sync_offers()?;
         w.commit_durable()?;
         Ok(store)
     }
@@ -267,15 +294,24 @@ impl Store {
             .transpose()
     }
 
-    /// Every certificate this node has stored (signed JSON).
-    /// Every document's sync entry, in id order.
-    pub fn sync_entries(&self) -> Result<Vec<([u8; 16], SyncEntry)>> {
+    /// Every document whose participant units `keep` accepts, with its
+    /// heads digest and legal deadline, in id order.
+    pub fn sync_offers(
+        &self,
+        mut keep: impl FnMut(std::str::Split<'_, char>) -> bool,
+    ) -> Result<Vec<([u8; 16], [u8; 16], Option<i64>)>> {
         let tx = self.read()?;
-        let t = tx.open_table(SYNC_INDEX)?;
+        let t = tx.open_table(SYNC_OFFERS)?;
         let mut out = Vec::with_capacity(t.len()? as usize);
         for row in t.iter()? {
             let (k, v) = row?;
-            out.push((k.value(), decode(v.value())?));
+            let v = v.value();
+            let Some((digest, due_at, units)) = decode_offer(v) else {
+                return Err(StoreError::Corrupt(format!("sync offer of {}", hex::encode(k.value()))));
+            };
+            if keep(units.split(UNIT_SEPARATOR)) {
+                out.push((k.value(), digest, due_at));
+            }
         }
         Ok(out)
     }
@@ -665,65 +701,41 @@ impl Write {
     /// Stores a dossier document with its summary and index entries,
     /// replacing the entries of its previous summary.
     pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary, sync: &SyncEntry) -> Result<()> {
-        let id = summary.id;
-        self.tx.open_table(SYNC_INDEX)?.insert(id, encode(sync).as_slice())?;
-        {
-            let mut log = self.tx.open_table(CHANGE_LOG)?;
-            let mut at = self.tx.open_table(LOG_POSITION)?;
-            if let Some(old) = at.get(id)?.map(|v| v.value()) {
-                log.remove(old)?;
-            }
-            let next = log.last()?.map_or(0, |(k, _)| k.value()) + 1;
-            log.insert(next, id)?;
-            at.insert(id, next)?;
-        }
-        let old: Option<DossierSummary> = {
-            let sums = self.tx.open_table(SUMMARIES)?;
-            sums.get(id)?.map(|v| decode(v.value())).transpose()?
-        };
-        if let Some(old) = &old {
-            self.index(old, false)?;
-        }
-        self.index(summary, true)?;
-        self.tx.open_table(DOCS)?.insert(id, doc)?;
-        self.tx.open_table(SUMMARIES)?.insert(id, encode(summary).as_slice())?;
-        Ok(())
+        self.dossier_tables()?.put_dossier(doc, summary, sync)
     }
 
-    fn index(&mut self, s: &DossierSummary, add: bool) -> Result<()> {
-        let id = s.id;
-        let mut codes = self.tx.open_table(CODES)?;
-        let mut received = self.tx.open_table(BY_RECEIVED)?;
-        let mut state = self.tx.open_table(BY_STATE)?;
-        let mut due = self.tx.open_table(BY_DUE)?;
-        let mut applicant = self.tx.open_multimap_table(BY_APPLICANT)?;
-        let mut names = self.tx.open_table(BY_NAME)?;
-        let digest = id_number_digest(&s.applicant_id_number);
-        let folded = fold_text(&s.applicant_name);
-        let words: std::collections::BTreeSet<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
-        let due_key = s.due_at.filter(|_| s.is_open() && s.paused_since.is_none());
-        if add {
-            codes.insert(s.code.as_str(), id)?;
-            received.insert((s.received_at, id), ())?;
-            state.insert((s.state.code(), s.received_at, id), ())?;
-            if let Some(d) = due_key {
-                due.insert((d, id), ())?;
-            }
-            applicant.insert(digest, id)?;
-            for w in words {
-                names.insert((w, s.received_at, id), ())?;
-            }
-        } else {
-            codes.remove(s.code.as_str())?;
-            received.remove((s.received_at, id))?;
-            state.remove((s.state.code(), s.received_at, id))?;
-            if let Some(d) = due_key {
-                due.remove((d, id))?;
-            }
-            applicant.remove(digest, id)?;
-            for w in words {
-                names.remove((w, s.received_at, id))?;
-            }
+    /// The tables a dossier's writes touch, opened once for many dossiers.
+    pub fn dossier_tables(&self) -> Result<DossierTables<'_>> {
+        Ok(DossierTables {
+            docs: self.tx.open_table(DOCS)?,
+            summaries: self.tx.open_table(SUMMARIES)?,
+            attestations: self.tx.open_table(ATTESTATIONS)?,
+            sequences: self.tx.open_table(SEQUENCES)?,
+            sync_index: self.tx.open_table(SYNC_INDEX)?,
+            sync_offers: self.tx.open_table(SYNC_OFFERS)?,
+            log: self.tx.open_table(CHANGE_LOG)?,
+            log_position: self.tx.open_table(LOG_POSITION)?,
+            codes: self.tx.open_table(CODES)?,
+            received: self.tx.open_table(BY_RECEIVED)?,
+            state: self.tx.open_table(BY_STATE)?,
+            due: self.tx.open_table(BY_DUE)?,
+            applicant: self.tx.open_multimap_table(BY_APPLICANT)?,
+            names: self.tx.open_table(BY_NAME)?,
+        })
+    }
+
+    /// Builds `sync_offers` from `sync_index` in a store written before it
+    /// existed.
+    fn fill_sync_offers(&mut self) -> Result<()> {
+        let mut offers = self.tx.open_table(SYNC_OFFERS)?;
+        if !offers.is_empty()? {
+            return Ok(());
+        }
+        let index = self.tx.open_table(SYNC_INDEX)?;
+        for row in index.iter()? {
+            let (k, v) = row?;
+            let entry: SyncEntry = decode(v.value())?;
+            offers.insert(k.value(), encode_offer(&entry).as_slice())?;
         }
         Ok(())
     }
@@ -815,6 +827,98 @@ impl Write {
         let mut head = blake3::hash(&bytes).as_bytes().to_vec();
         head.extend_from_slice(&next.to_le_bytes());
         meta.insert(AUDIT_HEAD, head.as_slice())?;
+        Ok(())
+    }
+}
+
+/// A dossier's tables, open in one write transaction.
+pub struct DossierTables<'t> {
+    docs: redb::Table<'t, [u8; 16], &'static [u8]>,
+    summaries: redb::Table<'t, [u8; 16], &'static [u8]>,
+    attestations: redb::Table<'t, [u8; 32], &'static [u8]>,
+    sequences: redb::Table<'t, u32, u32>,
+    sync_index: redb::Table<'t, [u8; 16], &'static [u8]>,
+    sync_offers: redb::Table<'t, [u8; 16], &'static [u8]>,
+    log: redb::Table<'t, u64, [u8; 16]>,
+    log_position: redb::Table<'t, [u8; 16], u64>,
+    codes: redb::Table<'t, &'static str, [u8; 16]>,
+    received: redb::Table<'t, (i64, [u8; 16]), ()>,
+    state: redb::Table<'t, (u8, i64, [u8; 16]), ()>,
+    due: redb::Table<'t, (i64, [u8; 16]), ()>,
+    applicant: redb::MultimapTable<'t, [u8; 32], [u8; 16]>,
+    names: redb::Table<'t, (&'static str, i64, [u8; 16]), ()>,
+}
+
+impl DossierTables<'_> {
+    pub fn id_by_code(&self, code: &str) -> Result<Option<[u8; 16]>> {
+        Ok(self.codes.get(code)?.map(|v| v.value()))
+    }
+
+    pub fn put_attestation(&mut self, change_hash: &[u8; 32], a: &Attestation) -> Result<()> {
+        self.attestations.insert(change_hash, a.to_bytes().as_slice())?;
+        Ok(())
+    }
+
+    /// Raises a day's sequence so that the next number issued follows
+    /// `seen` (a code of this unit that came back by sync or restore).
+    pub fn raise_sequence(&mut self, yymmdd: u32, seen: u32) -> Result<()> {
+        if self.sequences.get(yymmdd)?.is_none_or(|v| v.value() < seen) {
+            self.sequences.insert(yymmdd, seen)?;
+        }
+        Ok(())
+    }
+
+    /// Stores a dossier document with its summary and index entries,
+    /// replacing the entries of its previous summary.
+    pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary, sync: &SyncEntry) -> Result<()> {
+        let id = summary.id;
+        self.sync_index.insert(id, encode(sync).as_slice())?;
+        self.sync_offers.insert(id, encode_offer(sync).as_slice())?;
+        if let Some(old) = self.log_position.get(id)?.map(|v| v.value()) {
+            self.log.remove(old)?;
+        }
+        let next = self.log.last()?.map_or(0, |(k, _)| k.value()) + 1;
+        self.log.insert(next, id)?;
+        self.log_position.insert(id, next)?;
+        let old: Option<DossierSummary> = self.summaries.get(id)?.map(|v| decode(v.value())).transpose()?;
+        if let Some(old) = &old {
+            self.index(old, false)?;
+        }
+        self.index(summary, true)?;
+        self.docs.insert(id, doc)?;
+        self.summaries.insert(id, encode(summary).as_slice())?;
+        Ok(())
+    }
+
+    fn index(&mut self, s: &DossierSummary, add: bool) -> Result<()> {
+        let id = s.id;
+        let digest = id_number_digest(&s.applicant_id_number);
+        let folded = fold_text(&s.applicant_name);
+        let words: std::collections::BTreeSet<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+        let due_key = s.due_at.filter(|_| s.is_open() && s.paused_since.is_none());
+        if add {
+            self.codes.insert(s.code.as_str(), id)?;
+            self.received.insert((s.received_at, id), ())?;
+            self.state.insert((s.state.code(), s.received_at, id), ())?;
+            if let Some(d) = due_key {
+                self.due.insert((d, id), ())?;
+            }
+            self.applicant.insert(digest, id)?;
+            for w in words {
+                self.names.insert((w, s.received_at, id), ())?;
+            }
+        } else {
+            self.codes.remove(s.code.as_str())?;
+            self.received.remove((s.received_at, id))?;
+            self.state.remove((s.state.code(), s.received_at, id))?;
+            if let Some(d) = due_key {
+                self.due.remove((d, id))?;
+            }
+            self.applicant.remove(digest, id)?;
+            for w in words {
+                self.names.remove((w, s.received_at, id))?;
+            }
+        }
         Ok(())
     }
 }

@@ -204,16 +204,17 @@ impl Replica for MemoryReplica {
         self.states.extend(self.lazy_states.drain());
         let mut out = Vec::with_capacity(docs.len());
         for a in docs {
+            let doc = a.doc.expect("a memory replica keeps documents loaded");
             if let Some((other, _)) = self.docs.iter().find(|(id, e)| e.code == a.record.code && **id != a.id) {
                 out.push(Err(format!("code {} already belongs to dossier {}", a.record.code, hex::encode(other))));
                 continue;
             }
             let known = self.docs.get(&a.id).map(|e| e.doc.get_heads()).unwrap_or_default();
-            self.verified_changes += a.doc.get_changes_meta(&known).len() as u64;
+            self.verified_changes += doc.get_changes_meta(&known).len() as u64;
             for (hash, att) in &a.signatures {
                 self.attestations.insert(*hash, *att);
             }
-            self.put(a.doc, &a.record);
+            self.put(doc, &a.record);
             out.push(Ok(()));
         }
         for (id, s) in states {

@@ -9,8 +9,8 @@ use crate::cert::NodeRole;
 /// Whether a node of `role` and `unit` may hold a dossier whose
 /// participant units are `units`. The same rule decides what a node offers
 /// a peer and what it accepts from one.
-pub fn holds(role: NodeRole, unit: &str, units: &[String]) -> bool {
-    role == NodeRole::Province || units.iter().any(|u| u == unit)
+pub fn holds<S: AsRef<str>>(role: NodeRole, unit: &str, units: impl IntoIterator<Item = S>) -> bool {
+    role == NodeRole::Province || units.into_iter().any(|u| u.as_ref() == unit)
 }
 
 /// The distinct participant units of a dossier, in order of appearance.

@@ -73,7 +73,9 @@ pub struct Offer {
 #[derive(Debug)]
 pub struct Admitted {
     pub id: [u8; 16],
-    pub doc: Automerge,
+    /// The document itself, for a replica that keeps documents loaded
+    /// ([`Replica::keeps_loaded`]).
+    pub doc: Option<Automerge>,
     /// The document saved uncompressed, as a store keeps it: the bytes
     /// received when the document arrived whole and new, so that storing
     /// it costs no save.
@@ -109,6 +111,12 @@ pub trait Replica {
 
     /// Runs `f` on the province trust this node holds.
     fn with_trust<R>(&self, f: impl FnOnce(&mut Trust) -> R) -> R;
+    /// Whether [`Replica::apply`] needs admitted documents loaded, or only
+    /// their saved form (which spares holding every loaded document of a
+    /// batch until it is stored).
+    fn keeps_loaded(&self) -> bool {
+        true
+    }
     /// Runs `f` on the trust without changing it (verification, which
     /// other connections may do at the same time).
     fn with_trust_shared<R>(&self, f: impl FnOnce(&Trust) -> R) -> R {
@@ -736,9 +744,11 @@ impl Session {
         if stored.len() != ids.len() {
             return Err(SessionError::Storage("the store answered for another number of documents".into()));
         }
-        let (local, threads) = (&self.local, self.verify_threads);
+        let (local, threads, keep) = (&self.local, self.verify_threads, replica.keeps_loaded());
         let prepared = replica.with_trust_shared(|trust| {
-            parallel_map(threads, jobs.into_iter().zip(stored).collect(), |(d, base)| prepare(trust, local, d, base))
+            parallel_map(threads, jobs.into_iter().zip(stored).collect(), |(d, base)| {
+                prepare(trust, local, d, base, keep)
+            })
         });
         let mut prepared = prepared.into_iter();
         let mut working: HashMap<[u8; 16], Automerge> = HashMap::new();
@@ -877,7 +887,7 @@ impl Session {
         if heads != known {
             let (record, signatures, _) =
                 replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &known, &d.signatures))?;
-            admission = Some(admitted(id, next.clone(), &heads, None, record, signatures));
+            admission = Some(admitted(id, next.clone(), &heads, None, record, signatures, replica.keeps_loaded()));
         }
         let digest = digest_of_heads(&heads);
         // Once the peer has refused this very version, the conversation
@@ -1010,7 +1020,13 @@ fn parallel_map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -
 
 /// Verifies a whole document or changes against the stored form of the
 /// document (if this node holds it).
-fn prepare(trust: &Trust, local: &Local, d: DocMessage, stored: Option<Vec<u8>>) -> Result<Prepared, String> {
+fn prepare(
+    trust: &Trust,
+    local: &Local,
+    d: DocMessage,
+    stored: Option<Vec<u8>>,
+    keep: bool,
+) -> Result<Prepared, String> {
     let DocMessage { id, body, signatures } = d;
     let mut base = match &stored {
         Some(bytes) => {
@@ -1042,7 +1058,7 @@ fn prepare(trust: &Trust, local: &Local, d: DocMessage, stored: Option<Vec<u8>>)
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
         let (record, signatures, _) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
-        Some(admitted(id, next, &heads, received, record, signatures))
+        Some(admitted(id, next, &heads, received, record, signatures, keep))
     } else {
         None
     };
@@ -1058,6 +1074,7 @@ fn admitted(
     bytes: Option<Vec<u8>>,
     record: DossierRecord,
     signatures: Vec<([u8; 32], Attestation)>,
+    keep: bool,
 ) -> Admitted {
     let heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
     let latest = latest_changes(&doc, &[])
@@ -1070,7 +1087,7 @@ fn admitted(
         digest: heads_digest(&heads),
         heads,
         latest,
-        doc,
+        doc: keep.then_some(doc),
         record,
         signatures,
     }

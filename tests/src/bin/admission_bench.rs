@@ -106,6 +106,36 @@ fn main() -> anyhow::Result<()> {
         d
     });
     time("Automerge::load of changes", n, |i| Automerge::load(&inc[i]).unwrap());
+    // Storing: what the writer does per dossier, in transactions of 27
+    // dossiers (one 64 KiB batch) committed durably, on a real redb file.
+    let dir = tempfile::tempdir()?;
+    let store = motcua_node::store::Store::open(&dir.path().join("bench.redb"))?;
+    let summaries = time("fold + summary", n, |i| {
+        let f = fold(&records[i], 420);
+        motcua_domain::stats::DossierSummary::new(&records[i], &f)
+    });
+    let entries = time("sync entry", n, |i| motcua_node::exchange::sync_entry(&loaded[i], &records[i], &summaries[i]));
+    let t = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
+        let mut w = store.begin()?;
+        for &i in chunk {
+            w.put_attestation(&sigs[i].0, &sigs[i].1)?;
+            w.put_dossier(&bytes[i], &summaries[i], &entries[i])?;
+        }
+        w.commit_durable()?;
+    }
+    println!("| store, 27 per durable commit | {:.1} |", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+    let store2 = motcua_node::store::Store::open(&dir.path().join("bench2.redb"))?;
+    let t = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
+        let mut w = store2.begin()?;
+        for &i in chunk {
+            w.put_attestation(&sigs[i].0, &sigs[i].1)?;
+            w.put_dossier(&bytes[i], &summaries[i], &entries[i])?;
+        }
+        w.commit_lazy()?;
+    }
+    println!("| store, 27 per commit without fsync | {:.1} |", t.elapsed().as_secs_f64() * 1e6 / n as f64);
     time("Automerge clone", n, |i| loaded[i].clone());
     time("save_nocompress of loaded", n, |i| loaded[i].save_nocompress());
     Ok(())

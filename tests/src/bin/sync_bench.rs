@@ -127,6 +127,11 @@ fn peak_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+fn written(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
 fn fingerprint(node: &Node) -> (u64, String) {
     let s = node.get("/api/v1/sync/state").body;
     (s["documents"].as_u64().unwrap_or(0), s["digest"].as_str().unwrap_or("").to_string())
@@ -142,6 +147,9 @@ struct Measure {
     /// Documents each side sent the other (a document goes again when it
     /// changed, or was in flight when a round found it missing).
     docs_sent: (u64, u64),
+    /// Bytes B's process wrote (`wchar` of /proc/PID/io: the store's
+    /// writes before the page cache).
+    b_written: u64,
 }
 
 /// B's counters for its peer A: (frame bytes both ways, UDP bytes both ways).
@@ -212,6 +220,7 @@ impl Pair {
             peak_a_mib: peak_kib(a.pid()) as f64 / 1024.0,
             peak_b_mib: peak_kib(b.pid()) as f64 / 1024.0,
             docs_sent,
+            b_written: written(b.pid()),
         }
     }
 }
@@ -249,7 +258,7 @@ fn median(mut v: Vec<Measure>) -> (Measure, Measure, Measure) {
 fn row(name: &str, n: usize, runs: Vec<Measure>) {
     let (m, lo, hi) = median(runs);
     println!(
-        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} |",
+        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} | {:.0} |",
         m.secs,
         lo.secs,
         hi.secs,
@@ -258,7 +267,8 @@ fn row(name: &str, n: usize, runs: Vec<Measure>) {
         m.peak_a_mib,
         m.peak_b_mib,
         m.docs_sent.0,
-        m.docs_sent.1
+        m.docs_sent.1,
+        m.b_written as f64 / (1 << 20) as f64
     );
 }
 
@@ -282,9 +292,9 @@ fn main() -> anyhow::Result<()> {
     }
     let args = args()?;
     println!(
-        "| scenario | N | wall s, median (min–max) | frame KiB | UDP KiB | A peak MiB | B peak MiB | docs sent A→B / B→A |"
+        "| scenario | N | wall s, median (min–max) | frame KiB | UDP KiB | A peak MiB | B peak MiB | docs sent A→B / B→A | B wrote MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
         let (mut s1, mut s3, mut s2) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.runs {
