@@ -806,6 +806,7 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
                 "role": p.role,
                 "connected": p.connected,
                 "last_sync_at": p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)),
+                "caught_up_after_ms": p.caught_up_after_ms,
                 "docs_pending": p.docs_pending,
                 "docs_sent": p.docs_sent,
                 "bytes_sent": p.bytes_sent,

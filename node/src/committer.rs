@@ -276,4 +276,30 @@ mod tests {
         let mut w = store.begin().unwrap();
         assert_eq!(w.next_sequence(251117, 1).unwrap(), 201, "the batches were committed");
     }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn a_submitted_write_is_known_durable_or_failed_only_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let committer = Committer::start(store.clone());
+        let mut changes = committer.subscribe();
+        let before = *changes.borrow_and_update();
+        let ok = committer.submit(|w| w.next_sequence(251118, 1).map(|_| ()).map_err(|e| e.to_string()));
+        let refused = committer.submit(|_| Err("refused before writing".to_string()));
+        assert_eq!(block_on(ok.wait()), Ok(()));
+        assert!(ok.is_done());
+        assert_eq!(block_on(refused.wait()), Err("refused before writing".to_string()));
+        assert_eq!(*changes.borrow_and_update(), before + 1, "only the committed write counts as a change");
+        // A desk operation queued behind the submitted writes does not wait
+        // for them to linger, and sees what they wrote.
+        let seq = committer.run(|w| w.next_sequence(251118, 1).map_err(|e| e.to_string())).unwrap();
+        assert_eq!(seq, 2);
+        drop(committer);
+        let mut w = store.begin().unwrap();
+        assert_eq!(w.next_sequence(251118, 1).unwrap(), 3, "durable on disk");
+    }
 }

@@ -53,6 +53,9 @@ pub struct PeerStatus {
     pub role: Option<String>,
     pub connected: bool,
     pub last_sync_at: Option<i64>,
+    /// How long the current (or last) connection took from its dial (or
+    /// accept) until this node had caught the peer up, in milliseconds.
+    pub caught_up_after_ms: Option<i64>,
     pub docs_pending: u64,
     /// Documents sent to this peer, over all connections.
     pub docs_sent: u64,
@@ -209,6 +212,7 @@ async fn accept_loop(net: Arc<Network>) {
     while let Some(incoming) = net.endpoint.accept().await {
         let net = net.clone();
         tokio::spawn(async move {
+            let started_ms = now_ms();
             let conn = match incoming.accept() {
                 Ok(accepting) => match accepting.await {
                     Ok(c) => c,
@@ -222,7 +226,7 @@ async fn accept_loop(net: Arc<Network>) {
                     return;
                 }
             };
-            if let Err(e) = run_connection(&net, conn, false).await {
+            if let Err(e) = run_connection(&net, conn, false, started_ms).await {
                 tracing::info!(error = %e, "sync connection ended");
             }
         });
@@ -241,11 +245,12 @@ async fn dial_loop(net: Arc<Network>, peer: PeerSpec) {
             tokio::time::sleep(BACKOFF_FIRST).await;
             continue;
         }
+        let started_ms = now_ms();
         let outcome = dial(&net, public, &peer.addr).await;
         match outcome {
             Ok(conn) => {
                 backoff = BACKOFF_FIRST;
-                if let Err(e) = run_connection(&net, conn, true).await {
+                if let Err(e) = run_connection(&net, conn, true, started_ms).await {
                     tracing::info!(peer = %peer.node_id, error = %e, "sync connection ended");
                     net.board.update(&peer.node_id, |p| p.last_error = Some(e.clone()));
                 }
@@ -278,13 +283,13 @@ async fn dial(net: &Network, public: PublicKey, addr: &str) -> Result<Connection
 }
 
 /// Runs one connection until it ends. Errors are the reason it ended.
-async fn run_connection(net: &Arc<Network>, conn: Connection, dialer: bool) -> Result<(), String> {
+async fn run_connection(net: &Arc<Network>, conn: Connection, dialer: bool, started_ms: i64) -> Result<(), String> {
     let remote: [u8; 32] = *conn.remote_id().as_bytes();
     let node_id = hex::encode(remote);
     let Some(serial) = net.register(remote, dialer, &conn) else {
         return Ok(());
     };
-    let result = session_loop(net, &conn, remote, &node_id, dialer).await;
+    let result = session_loop(net, &conn, remote, &node_id, dialer, started_ms).await;
     net.unregister(&remote, serial);
     net.board.update(&node_id, |p| {
         p.connected = false;
@@ -302,6 +307,7 @@ async fn session_loop(
     remote: [u8; 32],
     node_id: &str,
     dialer: bool,
+    started_ms: i64,
 ) -> Result<(), String> {
     let (send, recv) =
         if dialer { conn.open_bi().await } else { conn.accept_bi().await }.map_err(|e| format!("no stream: {e}"))?;
@@ -327,6 +333,7 @@ async fn session_loop(
     };
     forward(&mut session, &mut replica);
     let mut docs_reported = 0;
+    let mut caught_up_reported = false;
     let mut udp_reported = (0, 0);
     let result = loop {
         let step = tokio::select! {
@@ -361,6 +368,8 @@ async fn session_loop(
         }
         let pending = session.docs_pending() as u64;
         let idle = session.is_idle();
+        let caught_up_now = session.caught_up_once() && !caught_up_reported;
+        caught_up_reported |= caught_up_now;
         let sent = session.progress().docs_sent - docs_reported;
         docs_reported += sent;
         let stats = conn.stats();
@@ -382,6 +391,9 @@ async fn session_loop(
                 p.last_error = None;
                 if idle {
                     p.last_sync_at = Some(now_ms());
+                }
+                if caught_up_now {
+                    p.caught_up_after_ms = Some(now_ms() - started_ms);
                 }
             });
         }

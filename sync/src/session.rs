@@ -249,6 +249,10 @@ pub struct Session {
     states: HashMap<[u8; 16], SyncState>,
     /// Documents the peer refused, at the digest it refused.
     refused: HashMap<[u8; 16], [u8; 16]>,
+    /// Documents the peer acknowledged holding on this connection, at
+    /// the digest it holds: a round that began before the acknowledgement
+    /// still counts them as lacking.
+    acknowledged: HashMap<[u8; 16], [u8; 16]>,
     /// Dialer: the accepting side has not yet said it is ready for rounds
     /// (it first sends what changed since the last checkpoint).
     awaiting_ready: bool,
@@ -311,6 +315,7 @@ impl Session {
             certificates_shared,
             states: HashMap::new(),
             refused: HashMap::new(),
+            acknowledged: HashMap::new(),
             awaiting_ready: false,
             checkpoint_due: false,
             round_offers: Vec::new(),
@@ -566,14 +571,16 @@ impl Session {
         // Nearest legal deadline first; dossiers without one (closed or
         // paused) after; then by id, so the order is the same every time.
         // What is already queued goes at its latest version anyway, and what
-        // is in flight at this very version needs no second copy (a round
-        // the dialer started while documents were still arriving).
+        // is in flight at this very version, or was acknowledged at it since
+        // the round began, needs no second copy (a round the dialer started
+        // while documents were still arriving).
         let queued: HashSet<[u8; 16]> = self.queue.iter().map(|(it, _)| it.id).collect();
         let mut have: Vec<(Item, bool)> = have
             .into_iter()
             .filter(|(it, _)| {
                 !queued.contains(&it.id)
                     && self.in_flight.get(&it.id).and_then(|q| q.back()).is_none_or(|s| s.digest != it.digest)
+                    && self.acknowledged.get(&it.id) != Some(&it.digest)
             })
             .collect();
         have.sort_by_key(|(it, _)| (due.get(&it.id).copied().flatten().unwrap_or(i64::MAX), it.id));
@@ -632,10 +639,32 @@ impl Session {
             .zip(replica.wholes(&ids).map_err(storage)?)
             .filter_map(|(id, w)| Some((id, w?)))
             .collect();
+        // So are the documents the peer holds at another version; their
+        // deltas are made on the verifying threads.
+        let held_ids: Vec<[u8; 16]> =
+            self.queue.iter().take(room).filter(|(_, held)| *held).map(|(it, _)| it.id).collect();
+        let mut jobs = Vec::with_capacity(held_ids.len());
+        for (id, w) in held_ids.iter().zip(replica.wholes(&held_ids).map_err(storage)?) {
+            if let Some(w) = w
+                && self.refused.get(id) != Some(&w.digest)
+            {
+                jobs.push((*id, w, self.live_state(replica, id)?));
+            }
+        }
+        let mut deltas: HashMap<[u8; 16], Result<Delta, String>> =
+            parallel_map(self.verify_threads, jobs, |(id, w, state)| (id, delta(w, state))).into_iter().collect();
         while self.in_flight_count < DOCS_IN_FLIGHT_MAX
             && let Some((item, held)) = self.queue.pop_front()
         {
-            let (body, sent, signatures, actors) = if held {
+            let (body, sent, signatures, actors) = if let Some(d) = held.then(|| deltas.remove(&item.id)).flatten() {
+                let d = d.map_err(SessionError::Storage)?;
+                if let Some(state) = d.state {
+                    states.push((item.id, state.encode()));
+                    self.states.insert(item.id, state);
+                }
+                let Some(body) = d.body else { continue };
+                (body, d.sent, d.signatures, d.actors)
+            } else if held {
                 let Some(doc) = replica.load(&item.id).map_err(storage)? else { continue };
                 let digest = digest_of(&doc);
                 if self.refused.get(&item.id) == Some(&digest) {
@@ -933,6 +962,7 @@ impl Session {
             match a.outcome {
                 Outcome::Holds(digest) if digest == sent.digest => {
                     held.push((a.id, digest));
+                    self.acknowledged.insert(a.id, digest);
                     if let Some(heads) = sent.heads {
                         // Both hold exactly these heads now: the next change
                         // goes as a delta from them.
@@ -969,6 +999,47 @@ impl Session {
         self.pump(replica)?;
         self.settle(replica)
     }
+}
+
+/// What to send of a document the peer holds at another version.
+struct Delta {
+    body: Option<DocBody>,
+    sent: Sent,
+    signatures: Vec<ChangeSignature>,
+    actors: Vec<[u8; 32]>,
+    /// The connection's sync state for it, when Automerge's sync protocol
+    /// moved it.
+    state: Option<SyncState>,
+}
+
+/// The changes since the heads the peer acknowledged, or else an
+/// Automerge sync message from the connection's state.
+fn delta(w: Whole, mut state: SyncState) -> Result<Delta, String> {
+    let doc = Automerge::load(&w.bytes).map_err(|e| format!("a stored document does not load: {e}"))?;
+    let shared = state.shared_heads.clone();
+    let actors = actor_keys(&doc, &shared);
+    let signatures = w.signatures;
+    if !shared.is_empty() && shared.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) {
+        // The peer holds these heads (it acknowledged them): the changes
+        // since are all it lacks of this node's.
+        let heads = w.heads.iter().map(|h| ChangeHash(*h)).collect();
+        let body = Some(DocBody::Changes(doc.save_after(&shared)));
+        return Ok(Delta {
+            body,
+            sent: Sent { digest: w.digest, heads: Some(heads), delta: true },
+            signatures,
+            actors,
+            state: None,
+        });
+    }
+    let body = doc.generate_sync_message(&mut state).map(|m| DocBody::Sync(m.encode()));
+    Ok(Delta {
+        body,
+        sent: Sent { digest: w.digest, heads: None, delta: false },
+        signatures,
+        actors,
+        state: Some(state),
+    })
 }
 
 /// Bound on the threads verifying one batch.

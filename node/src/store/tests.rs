@@ -131,3 +131,27 @@ fn a_deleted_an_edited_and_a_truncated_audit_line_are_caught() {
     });
     assert!(truncated.unwrap_err().reason.contains("ends before"));
 }
+
+#[test]
+fn a_round_reads_offers_filtered_by_unit_and_an_older_store_gets_them_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        let store = Store::open(&path).unwrap();
+        put(&store, &summary(1, "Người Thử Một", Status::Accepted, 1_000));
+        let mut other = summary(2, "Người Thử Hai", Status::Accepted, 2_000);
+        other.receiving_unit = "99002".into();
+        put(&store, &other);
+        let mine = store.sync_offers(|mut units| units.any(|u| u == "99001")).unwrap();
+        assert_eq!(mine, vec![(summary(1, "", Status::Accepted, 0).id, [0; 16], Some(2_000))]);
+        assert_eq!(store.sync_offers(|_| true).unwrap().len(), 2);
+        // A store written before `sync_offers` existed.
+        let w = store.begin().unwrap();
+        w.tx.delete_table(SYNC_OFFERS).unwrap();
+        w.tx.open_table(SYNC_OFFERS).unwrap();
+        w.commit_durable().unwrap();
+        assert!(store.sync_offers(|_| true).unwrap().is_empty());
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.sync_offers(|_| true).unwrap().len(), 2, "rebuilt from sync_index on open");
+}

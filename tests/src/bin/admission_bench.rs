@@ -18,7 +18,7 @@ use motcua_sim::workload::Workload;
 use motcua_sync::attest::{self, Attestation};
 use motcua_sync::cert::{NodeRole, ProvinceRecord};
 use motcua_sync::verify::{Trust, verify_document};
-use motcua_tests::bench_dossiers::{AGENCY_ID, UNIT, five_changes};
+use motcua_tests::bench_dossiers::{AGENCY_ID, T0, UNIT, five_changes};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -136,6 +136,34 @@ fn main() -> anyhow::Result<()> {
         w.commit_lazy()?;
     }
     println!("| store, 27 per commit without fsync | {:.1} |", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+    // A delta (catch-up, S2): one more event on a dossier the receiver holds.
+    let updated: Vec<Automerge> = loaded
+        .iter()
+        .map(|d| {
+            let mut u = d.fork().with_actor(node.actor());
+            let e = motcua_tests::bench_dossiers::event(
+                &node,
+                motcua_domain::workflow::Action::ReturnResult,
+                T0 + 30 * 86_400_000,
+            );
+            dossier::append_event(&mut u, &e).unwrap();
+            u
+        })
+        .collect();
+    let deltas: Vec<Vec<u8>> = (0..n).map(|i| updated[i].save_after(&loaded[i].get_heads())).collect();
+    println!("| (delta bytes per dossier: {}) | |", deltas.iter().map(Vec::len).sum::<usize>() / n);
+    let applied = time("delta: load stored + load_incremental", n, |i| {
+        let mut d = Automerge::load(&bytes[i]).unwrap();
+        d.load_incremental(&deltas[i]).unwrap();
+        d
+    });
+    time("delta: load_incremental alone", n, |i| {
+        let mut d = loaded[i].clone();
+        d.load_incremental(&deltas[i]).unwrap()
+    });
+    time("delta: check_additions since known heads", n, |i| {
+        check_additions(&applied[i], &loaded[i].get_heads(), 420).unwrap()
+    });
     time("Automerge clone", n, |i| loaded[i].clone());
     time("save_nocompress of loaded", n, |i| loaded[i].save_nocompress());
     Ok(())

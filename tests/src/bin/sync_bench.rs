@@ -38,13 +38,21 @@ use motcua_tests::{Node, enroll_as, free_udp_port, init_province, node_id};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+/// Fingerprints are polled every 50 ms: each reads both whole indexes, so
+/// polling faster would slow what it measures. B's peer list is cheap.
+const EQUAL_POLL: Duration = Duration::from_millis(50);
+const QUICK_POLL: Duration = Duration::from_millis(10);
+
 struct Args {
     sizes: Vec<usize>,
     runs: usize,
+    /// Keep the two nodes in this directory; when they are already there
+    /// (a run with `--keep` before), measure S3 only.
+    keep: Option<PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { sizes: vec![1_000, 10_000], runs: 3 };
+    let mut a = Args { sizes: vec![1_000, 10_000], runs: 3, keep: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         match flag.as_str() {
@@ -52,6 +60,7 @@ fn args() -> anyhow::Result<Args> {
                 a.sizes = it.next().context("--sizes N,N")?.split(',').map(str::parse).collect::<Result<_, _>>()?
             }
             "--runs" => a.runs = it.next().context("--runs N")?.parse()?,
+            "--keep" => a.keep = Some(it.next().context("--keep DIR")?.into()),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -150,6 +159,9 @@ struct Measure {
     /// Bytes B's process wrote (`wchar` of /proc/PID/io: the store's
     /// writes before the page cache).
     b_written: u64,
+    /// B's own count, from dialing A until B had caught A up (S3: the
+    /// reconnect itself, without B's process start).
+    reconnect_ms: u64,
 }
 
 /// B's counters for its peer A: (frame bytes both ways, UDP bytes both ways).
@@ -158,6 +170,15 @@ fn bytes(b: &Node, a_id: &str) -> (u64, u64) {
     let Some(row) = peers.as_array().and_then(|r| r.iter().find(|p| p["node_id"] == a_id)) else { return (0, 0) };
     let n = |k: &str| row[k].as_u64().unwrap_or(0);
     (n("bytes_sent") + n("bytes_received"), n("udp_bytes_sent") + n("udp_bytes_received"))
+}
+
+fn reconnect_ms(b: &Node, a_id: &str) -> u64 {
+    let peers = b.get("/api/v1/peers").body;
+    peers
+        .as_array()
+        .and_then(|r| r.iter().find(|p| p["node_id"] == a_id))
+        .and_then(|p| p["caught_up_after_ms"].as_u64())
+        .unwrap_or(0)
 }
 
 /// Documents `from` sent to the peer `to`, over all connections.
@@ -171,22 +192,31 @@ fn docs_sent(from: &Node, to: &str) -> u64 {
 }
 
 struct Pair {
-    _tmp: tempfile::TempDir,
+    _tmp: Option<tempfile::TempDir>,
+    /// The nodes were kept from an earlier run.
+    reused: bool,
     a: PathBuf,
     b: PathBuf,
     a_port: u16,
 }
 
 impl Pair {
-    fn new() -> anyhow::Result<Pair> {
-        let tmp = tempfile::tempdir()?;
-        let root = tmp.path().join("root");
-        init_province(&root, "56");
-        let a = tmp.path().join("a");
-        let b = tmp.path().join("b");
-        enroll_as(&root, "commune", UNIT, AGENCY_ID, &a, &[]);
-        enroll_as(&root, "commune", UNIT, AGENCY_ID, &b, &[]);
-        Ok(Pair { _tmp: tmp, a, b, a_port: free_udp_port() })
+    fn new(keep: Option<&Path>) -> anyhow::Result<Pair> {
+        let tmp = match keep {
+            Some(_) => None,
+            None => Some(tempfile::tempdir()?),
+        };
+        let dir = keep.map_or_else(|| tmp.as_ref().expect("temporary").path().to_path_buf(), Path::to_path_buf);
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        let reused = a.exists() && b.exists();
+        if !reused {
+            std::fs::create_dir_all(&dir)?;
+            let root = dir.join("root");
+            init_province(&root, "56");
+            enroll_as(&root, "commune", UNIT, AGENCY_ID, &a, &[]);
+            enroll_as(&root, "commune", UNIT, AGENCY_ID, &b, &[]);
+        }
+        Ok(Pair { _tmp: tmp, reused, a, b, a_port: free_udp_port() })
     }
 
     fn start_a(&self) -> Node {
@@ -198,22 +228,22 @@ impl Pair {
         Node::start_sync(&self.b, 0, &[peer])
     }
 
-    /// Starts B against a running A and waits until `done`.
-    fn measure(&self, a: &Node, done: impl Fn(&Node) -> bool) -> Measure {
+    /// Starts B against a running A and waits until `done`, polling every
+    /// `poll`; B is stopped cleanly afterwards (SIGTERM), as a node that
+    /// goes offline and comes back is.
+    fn measure(&self, a: &Node, poll: Duration, done: impl Fn(&Node) -> bool) -> Measure {
         let t = Instant::now();
-        let b = self.start_b();
+        let mut b = self.start_b();
         let deadline = t + Duration::from_secs(3600);
-        // Polled every 50 ms: the fingerprint reads B's whole sync index, so
-        // polling faster would slow what it measures.
         while !done(&b) {
             assert!(Instant::now() < deadline, "no convergence within an hour");
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(poll);
         }
         let secs = t.elapsed().as_secs_f64();
         std::thread::sleep(Duration::from_millis(200));
         let (frame_bytes, udp_bytes) = bytes(&b, &node_id(&self.a));
         let docs_sent = (docs_sent(a, &node_id(&self.b)), docs_sent(&b, &node_id(&self.a)));
-        Measure {
+        let m = Measure {
             secs,
             frame_bytes,
             udp_bytes,
@@ -221,7 +251,10 @@ impl Pair {
             peak_b_mib: peak_kib(b.pid()) as f64 / 1024.0,
             docs_sent,
             b_written: written(b.pid()),
-        }
+            reconnect_ms: reconnect_ms(&b, &node_id(&self.a)),
+        };
+        b.stop();
+        m
     }
 }
 
@@ -258,10 +291,11 @@ fn median(mut v: Vec<Measure>) -> (Measure, Measure, Measure) {
 fn row(name: &str, n: usize, runs: Vec<Measure>) {
     let (m, lo, hi) = median(runs);
     println!(
-        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} | {:.0} |",
+        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} | {:.0} |",
         m.secs,
         lo.secs,
         hi.secs,
+        m.reconnect_ms,
         m.frame_bytes as f64 / 1024.0,
         m.udp_bytes as f64 / 1024.0,
         m.peak_a_mib,
@@ -292,40 +326,47 @@ fn main() -> anyhow::Result<()> {
     }
     let args = args()?;
     println!(
-        "| scenario | N | wall s, median (min–max) | frame KiB | UDP KiB | A peak MiB | B peak MiB | docs sent A→B / B→A | B wrote MiB |"
+        "| scenario | N | wall s, median (min–max) | B dial → caught up ms | frame KiB | UDP KiB | A peak MiB | B peak MiB | docs sent A→B / B→A | B wrote MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
         let (mut s1, mut s3, mut s2) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.runs {
-            let pair = Pair::new()?;
+            let pair = Pair::new(args.keep.as_deref())?;
+            if pair.reused {
+                let a = pair.start_a();
+                s3.push(pair.measure(&a, QUICK_POLL, caught_up(node_id(&pair.a))));
+                continue;
+            }
             step("populate", &pair.a, 0, n)?;
             let mut a = pair.start_a();
             // S1: initial replication.
-            s1.push(pair.measure(&a, equal(&a)));
+            s1.push(pair.measure(&a, EQUAL_POLL, equal(&a)));
             // S3: idle reconnect (B restarted; both hold the same).
-            s3.push(pair.measure(&a, caught_up(node_id(&pair.a))));
+            s3.push(pair.measure(&a, QUICK_POLL, caught_up(node_id(&pair.a))));
             // Check: still equal.
-            let b = pair.start_b();
+            let mut b = pair.start_b();
             std::thread::sleep(Duration::from_millis(500));
             if fingerprint(&b) != fingerprint(&a) {
                 bail!("S3 left the nodes different");
             }
-            drop(b);
+            b.stop();
             a.stop();
             // S2: catch-up after an outage (at 10,000 and up).
-            if n >= 10_000 {
+            if n >= 10_000 && args.keep.is_none() {
                 let scale = n / 10_000;
                 let (new, a_updates, b_updates) = (1_000 * scale, 2_000 * scale, 500 * scale);
                 step("populate", &pair.a, n, n + new)?;
                 step("return", &pair.a, 0, a_updates)?;
                 step("return", &pair.b, n / 2, n / 2 + b_updates)?;
                 let a = pair.start_a();
-                let m = pair.measure(&a, equal(&a));
+                let m = pair.measure(&a, EQUAL_POLL, equal(&a));
                 s2.push(m);
             }
         }
-        row("S1 initial replication", n, s1);
+        if !s1.is_empty() {
+            row("S1 initial replication", n, s1);
+        }
         if !s2.is_empty() {
             row("S2 catch-up after outage", n, s2);
         }
