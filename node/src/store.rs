@@ -71,8 +71,9 @@ const CHECKPOINTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("checkp
 
 /// redb's page cache. Its default (1 GiB) would let a node with 100,000
 /// dossiers grow past 450 MiB resident; the OS page cache still holds hot
-/// pages beyond this.
-pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// pages beyond this. 32 MiB keeps a node receiving its first 10,000
+/// dossiers by sync under 100 MB resident (BENCHMARKS.md).
+pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// On-disk format version of this store.
 pub const STORE_FORMAT: u32 = 1;

@@ -1061,32 +1061,38 @@ fn ids_in_order(slots: &[Option<DocMessage>], ids: &[[u8; 16]]) -> Vec<[u8; 16]>
 }
 
 /// `f` over `items` on up to `threads` threads; results in item order.
+/// Each thread takes the next item when it is free, so a thread the
+/// machine slows down (the writer's fsync, the network) holds up no more
+/// than the item it is on.
 fn parallel_map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = threads.min(items.len());
     if threads <= 1 {
         return items.into_iter().map(f).collect();
     }
-    let per = items.len().div_ceil(threads);
-    let mut items = items.into_iter();
-    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
-    loop {
-        let chunk: Vec<T> = items.by_ref().take(per).collect();
-        if chunk.is_empty() {
-            break;
+    let n = items.len();
+    let slots: Vec<std::sync::Mutex<Option<T>>> = items.into_iter().map(|t| std::sync::Mutex::new(Some(t))).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                return done;
+            }
+            let item = slots[i].lock().unwrap_or_else(|p| p.into_inner()).take().expect("each item taken once");
+            done.push((i, f(item)));
         }
-        chunks.push(chunk);
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let mut chunks = chunks.into_iter();
-        let first = chunks.next().unwrap_or_default();
-        let others: Vec<_> = chunks.map(|c| scope.spawn(move || c.into_iter().map(f).collect::<Vec<R>>())).collect();
-        let mut out: Vec<R> = first.into_iter().map(f).collect();
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(&work)).collect();
+        let mut all = work();
         for h in others {
-            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         }
-        out
-    })
+        all
+    });
+    results.sort_unstable_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Verifies a whole document or changes against the stored form of the
