@@ -159,6 +159,7 @@ pub fn check_additions(
     let mut events = Vec::new();
     let event_changes: Vec<Option<ChangeHash>> =
         record.events.iter().map(|e| change_of(&e.author, e.counter).map(|(_, _, h, _)| h)).collect();
+    let mut scratch = Some(DossierRecord { events: Vec::new(), ..record.clone() });
     for (index, recorded) in record.events.iter().enumerate() {
         let Some(change) = event_changes[index].filter(|h| new_hashes.contains(h)) else { continue };
         let e = &recorded.event;
@@ -186,14 +187,17 @@ pub fn check_additions(
                 view.push(other.clone());
             }
         }
-        let before = DossierRecord { events: view, ..record.clone() };
-        let receiving_unit_before = fold(&before, utc_offset_minutes).receiving_unit;
-        let mut with = before;
+        // One copy of the dossier without its events serves every event's
+        // view.
+        let mut with = scratch.take().expect("put back after each event");
+        with.events = view;
+        let receiving_unit_before = fold(&with, utc_offset_minutes).receiving_unit;
         with.events.push(recorded.clone());
         let folded = fold(&with, utc_offset_minutes);
         if let Some(c) = folded.conflicts.iter().find(|c| c.event_index == with.events.len() - 1) {
             return Err(refused(c.reason.clone()));
         }
+        scratch = Some(with);
         events.push(NewEvent {
             index,
             author: recorded.author.clone(),

@@ -52,6 +52,10 @@ pub enum CommitError<E> {
 
 pub struct Committer {
     sender: mpsc::SyncSender<Job>,
+    /// The writer thread, joined when the committer is dropped: it holds
+    /// the store, which redb must close for the next start not to check
+    /// every page of the file.
+    writer: Option<std::thread::JoinHandle<()>>,
     /// Counts durable writes that succeeded, so that sync sessions learn
     /// of local changes (and of changes relayed from other peers).
     changes: Arc<tokio::sync::watch::Sender<u64>>,
@@ -96,11 +100,11 @@ impl Commit {
 impl Committer {
     pub fn start(store: Arc<Store>) -> Committer {
         let (sender, receiver) = mpsc::sync_channel::<Job>(QUEUE_MAX);
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("motcua-writer".into())
             .spawn(move || writer(store, receiver))
             .expect("spawn writer thread");
-        Committer { sender, changes: Arc::new(tokio::sync::watch::Sender::new(0)) }
+        Committer { sender, writer: Some(writer), changes: Arc::new(tokio::sync::watch::Sender::new(0)) }
     }
 
     /// Wakes on each durable write that succeeded.
@@ -198,6 +202,20 @@ impl Committer {
     }
 }
 
+impl Drop for Committer {
+    /// Lets the writer finish what is queued, and waits for it to let go of
+    /// the store.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.sender, closed));
+        if let Some(w) = self.writer.take()
+            && w.thread().id() != std::thread::current().id()
+        {
+            let _ = w.join();
+        }
+    }
+}
+
 fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Job>) {
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
@@ -275,6 +293,22 @@ mod tests {
         drop(committer);
         let mut w = store.begin().unwrap();
         assert_eq!(w.next_sequence(251117, 1).unwrap(), 201, "the batches were committed");
+    }
+
+    #[test]
+    fn dropping_the_committer_lets_the_store_close_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Arc::new(Store::open(&path).unwrap());
+        assert!(!store.was_repaired(), "a new store");
+        let committer = Committer::start(store.clone());
+        committer.submit(|w| w.next_sequence(251119, 1).map(|_| ()).map_err(|e| e.to_string()));
+        drop(committer);
+        assert_eq!(Arc::strong_count(&store), 1, "the writer let go of the store");
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert!(!store.was_repaired(), "closed cleanly: no page-by-page check on open");
+        assert_eq!(store.begin().unwrap().next_sequence(251119, 1).unwrap(), 2, "the queued write was committed");
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -118,7 +118,13 @@ fn main() {
             .max_blocking_threads(BLOCKING_THREADS_MAX)
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(serve(ServeOptions { data, http, sync, peers }))),
+            .and_then(|rt| {
+                let result = rt.block_on(serve(ServeOptions { data, http, sync, peers }));
+                // Every task still holding the node goes before the process
+                // ends, so that the store is closed cleanly.
+                rt.shutdown_timeout(std::time::Duration::from_secs(5));
+                result
+            }),
         Command::Id { data } => prepare_data_dir(&data)
             .and_then(|_| motcua_node::identity::Identity::load_or_create(&data))
             .map(|id| println!("{}", id.node_id())),

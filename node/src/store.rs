@@ -8,6 +8,8 @@
 //! and statistics read only the compact summaries.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use motcua_domain::codes::{fold_text, id_number_digest};
 use motcua_domain::stats::DossierSummary;
@@ -148,6 +150,9 @@ pub struct ListQuery {
 
 pub struct Store {
     db: Database,
+    /// Whether opening it had to check the file (the last process using it
+    /// did not close it).
+    repaired: bool,
 }
 
 /// What sync needs to know of a dossier without loading it.
@@ -174,12 +179,25 @@ pub struct Write {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let db = match Database::builder().set_cache_size(CACHE_BYTES).create(path) {
+        let repaired = Arc::new(AtomicBool::new(false));
+        let seen = repaired.clone();
+        let db = match Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_repair_callback(move |session| {
+                if !seen.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        progress = session.progress(),
+                        "the store was not closed cleanly: checking every page"
+                    );
+                }
+            })
+            .create(path)
+        {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse),
             Err(e) => return Err(e.into()),
         };
-        let store = Store { db };
+        let store = Store { db, repaired: repaired.load(Ordering::Relaxed) };
         let mut w = store.begin()?;
         {
             let mut meta = w.tx.open_table(META)?;
@@ -221,6 +239,12 @@ impl Store {
         w.fill_sync_offers()?;
         w.commit_durable()?;
         Ok(store)
+    }
+
+    /// Whether opening the store had to check the whole file because it
+    /// was not closed cleanly.
+    pub fn was_repaired(&self) -> bool {
+        self.repaired
     }
 
     pub fn begin(&self) -> Result<Write> {

@@ -1112,26 +1112,27 @@ fn prepare(
         None => Automerge::new(),
     };
     let known = base.get_heads();
-    let (next, received, shared_now) = match body {
+    let (next, received, shared_now, heads) = match body {
         DocBody::Whole(bytes) => {
             let mut incoming = Automerge::load(&bytes).map_err(|e| format!("not a readable document: {e}"))?;
             let heads = incoming.get_heads();
             if known.is_empty() {
-                (incoming, Some(bytes), Some(heads))
+                (incoming, Some(bytes), Some(heads.clone()), heads)
             } else {
                 base.merge(&mut incoming).map_err(|e| e.to_string())?;
-                (base, None, Some(heads))
+                let merged = base.get_heads();
+                (base, None, Some(heads), merged)
             }
         }
         DocBody::Changes(bytes) => {
             // Changes whose dependencies this node lacks stay out of the
             // heads; the acknowledgement then tells the sender.
             base.load_incremental(&bytes).map_err(|e| format!("unreadable changes: {e}"))?;
-            (base, None, None)
+            let heads = base.get_heads();
+            (base, None, None, heads)
         }
         DocBody::Sync(_) => return Err("an Automerge sync message needs the connection's state".into()),
     };
-    let heads = next.get_heads();
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
         let (record, signatures, _) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;

@@ -109,33 +109,28 @@ fn main() -> anyhow::Result<()> {
     // Storing: what the writer does per dossier, in transactions of 27
     // dossiers (one 64 KiB batch) committed durably, on a real redb file.
     let dir = tempfile::tempdir()?;
-    let store = motcua_node::store::Store::open(&dir.path().join("bench.redb"))?;
     let summaries = time("fold + summary", n, |i| {
         let f = fold(&records[i], 420);
         motcua_domain::stats::DossierSummary::new(&records[i], &f)
     });
     let entries = time("sync entry", n, |i| motcua_node::exchange::sync_entry(&loaded[i], &records[i], &summaries[i]));
-    let t = Instant::now();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
-        let mut w = store.begin()?;
-        for &i in chunk {
-            w.put_attestation(&sigs[i].0, &sigs[i].1)?;
-            w.put_dossier(&bytes[i], &summaries[i], &entries[i])?;
+    let store_all = |name: &str, durable: bool| -> anyhow::Result<()> {
+        let store = motcua_node::store::Store::open(&dir.path().join(name))?;
+        let t = Instant::now();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
+            let mut w = store.begin()?;
+            for &i in chunk {
+                w.put_attestation(&sigs[i].0, &sigs[i].1)?;
+                w.put_dossier(&bytes[i], &summaries[i], &entries[i])?;
+            }
+            if durable { w.commit_durable()? } else { w.commit_lazy()? }
         }
-        w.commit_durable()?;
-    }
-    println!("| store, 27 per durable commit | {:.1} |", t.elapsed().as_secs_f64() * 1e6 / n as f64);
-    let store2 = motcua_node::store::Store::open(&dir.path().join("bench2.redb"))?;
-    let t = Instant::now();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
-        let mut w = store2.begin()?;
-        for &i in chunk {
-            w.put_attestation(&sigs[i].0, &sigs[i].1)?;
-            w.put_dossier(&bytes[i], &summaries[i], &entries[i])?;
-        }
-        w.commit_lazy()?;
-    }
-    println!("| store, 27 per commit without fsync | {:.1} |", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+        let how = if durable { "per durable commit" } else { "per commit without fsync" };
+        println!("| store, 27 {how} | {:.1} |", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+        Ok(())
+    };
+    store_all("durable.redb", true)?;
+    store_all("lazy.redb", false)?;
     // A delta (catch-up, S2): one more event on a dossier the receiver holds.
     let updated: Vec<Automerge> = loaded
         .iter()

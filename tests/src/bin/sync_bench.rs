@@ -172,23 +172,10 @@ fn bytes(b: &Node, a_id: &str) -> (u64, u64) {
     (n("bytes_sent") + n("bytes_received"), n("udp_bytes_sent") + n("udp_bytes_received"))
 }
 
-fn reconnect_ms(b: &Node, a_id: &str) -> u64 {
-    let peers = b.get("/api/v1/peers").body;
-    peers
-        .as_array()
-        .and_then(|r| r.iter().find(|p| p["node_id"] == a_id))
-        .and_then(|p| p["caught_up_after_ms"].as_u64())
-        .unwrap_or(0)
-}
-
-/// Documents `from` sent to the peer `to`, over all connections.
-fn docs_sent(from: &Node, to: &str) -> u64 {
-    let peers = from.get("/api/v1/peers").body;
-    peers
-        .as_array()
-        .and_then(|r| r.iter().find(|p| p["node_id"] == to))
-        .and_then(|p| p["docs_sent"].as_u64())
-        .unwrap_or(0)
+/// A number in `node`'s row for peer `peer` of `/api/v1/peers` (0 if absent).
+fn peer_number(node: &Node, peer: &str, key: &str) -> u64 {
+    let peers = node.get("/api/v1/peers").body;
+    peers.as_array().and_then(|r| r.iter().find(|p| p["node_id"] == peer)).and_then(|p| p[key].as_u64()).unwrap_or(0)
 }
 
 struct Pair {
@@ -242,7 +229,8 @@ impl Pair {
         let secs = t.elapsed().as_secs_f64();
         std::thread::sleep(Duration::from_millis(200));
         let (frame_bytes, udp_bytes) = bytes(&b, &node_id(&self.a));
-        let docs_sent = (docs_sent(a, &node_id(&self.b)), docs_sent(&b, &node_id(&self.a)));
+        let docs_sent =
+            (peer_number(a, &node_id(&self.b), "docs_sent"), peer_number(&b, &node_id(&self.a), "docs_sent"));
         let m = Measure {
             secs,
             frame_bytes,
@@ -251,7 +239,7 @@ impl Pair {
             peak_b_mib: peak_kib(b.pid()) as f64 / 1024.0,
             docs_sent,
             b_written: written(b.pid()),
-            reconnect_ms: reconnect_ms(&b, &node_id(&self.a)),
+            reconnect_ms: peer_number(&b, &node_id(&self.a), "caught_up_after_ms"),
         };
         b.stop();
         m
