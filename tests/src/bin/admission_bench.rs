@@ -152,6 +152,9 @@ fn main() -> anyhow::Result<()> {
         d.load_incremental(&deltas[i]).unwrap();
         d
     });
+    time("delta: one load of stored bytes and delta together", n, |i| {
+        Automerge::load(&[bytes[i].as_slice(), deltas[i].as_slice()].concat()).unwrap()
+    });
     time("delta: load_incremental alone", n, |i| {
         let mut d = loaded[i].clone();
         d.load_incremental(&deltas[i]).unwrap()
