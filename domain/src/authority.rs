@@ -106,6 +106,25 @@ pub fn check_additions(
     for m in &metas {
         ranges.entry(m.actor.to_hex_string()).or_default().push((m.start_op, m.max_op, m.hash, m.deps.is_empty()));
     }
+    // Operation ids are unique and grow along the causal order, as automerge
+    // makes them; a change that reused counters would have its operations
+    // credited to an older change and pass unchecked.
+    let max_op_of: HashMap<ChangeHash, u64> = metas.iter().map(|m| (m.hash, m.max_op)).collect();
+    for m in metas.iter().filter(|m| m.max_op >= m.start_op) {
+        let floor = m.deps.iter().filter_map(|d| max_op_of.get(d)).max().copied().unwrap_or(0);
+        if m.start_op <= floor {
+            return Err(AuthorityError::Altered(format!(
+                "change {} reuses operation counters of the changes it builds on",
+                m.hash
+            )));
+        }
+    }
+    for (actor, list) in &mut ranges {
+        list.sort_unstable_by_key(|(start, ..)| *start);
+        if list.windows(2).any(|w| w[0].1 >= w[0].0 && w[1].1 >= w[1].0 && w[1].0 <= w[0].1) {
+            return Err(AuthorityError::Altered(format!("two changes of actor {actor} share operation counters")));
+        }
+    }
     let change_of = |actor: &str, counter: u64| {
         ranges.get(actor)?.iter().find(|(s, e, _, _)| (*s..=*e).contains(&counter)).copied()
     };

@@ -446,18 +446,33 @@ impl<'a> Reader<'a> {
     fn new(doc: &'a Automerge) -> Self {
         Reader { doc, maps: Default::default(), census: Default::default() }
     }
-    /// The first `max` elements of a list, in one pass.
+    /// The first `max` elements of a list, in one pass. Elements past
+    /// `max` are only counted, with what their maps hold, so that the
+    /// census still meets every operation.
     fn elements(&self, list: &ObjId, max: usize) -> Vec<(Value<'a>, ObjId)> {
-        let mut census = self.census.borrow_mut();
-        self.doc
-            .list_range(list, ..max)
-            .map(|item| {
+        let mut out = Vec::new();
+        let mut beyond = Vec::new();
+        {
+            let mut census = self.census.borrow_mut();
+            for (i, item) in self.doc.list_range(list, ..).enumerate() {
                 let id = item.id();
                 let value = item.value.into_value();
-                census.visit(&id, list, matches!(value, Value::Object(ObjType::Map)), item.conflict);
-                (value, id)
-            })
-            .collect()
+                let map = matches!(value, Value::Object(ObjType::Map));
+                census.visit(&id, list, map, item.conflict);
+                if i < max {
+                    out.push((value, id));
+                } else if map {
+                    beyond.push(id);
+                }
+            }
+        }
+        for obj in beyond {
+            let mut census = self.census.borrow_mut();
+            for item in self.doc.map_range(&obj, ..) {
+                census.visit(&item.id(), &obj, false, item.conflict);
+            }
+        }
+        out
     }
     fn fields(&self, obj: &ObjId) -> std::rc::Rc<Fields> {
         if let Some(f) = self.maps.borrow().get(obj) {

@@ -72,6 +72,18 @@ struct CommitState {
     done: tokio::sync::Notify,
 }
 
+/// A commit that is told it failed if its job is dropped before it ran
+/// (the writer stopped, or the operation panicked).
+struct Unfinished(Commit);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.0.is_done() {
+            self.0.finish(Err("the write was dropped before it was committed".into()));
+        }
+    }
+}
+
 impl Commit {
     fn finish(&self, result: Result<(), String>) {
         let _ = self.0.result.set(result);
@@ -151,7 +163,7 @@ impl Committer {
     /// leave nothing written (its error is the commit's).
     pub fn submit(&self, op: impl FnOnce(&mut Write) -> Result<(), String> + Send + 'static) -> Commit {
         let commit = Commit::default();
-        let mine = commit.clone();
+        let mine = Unfinished(commit.clone());
         let changes = self.changes.clone();
         let job = Job {
             durable: true,
@@ -166,13 +178,13 @@ impl Committer {
                     if result.is_ok() {
                         changes.send_modify(|n| *n += 1);
                     }
-                    mine.finish(result);
+                    mine.0.finish(result);
                 })
             }),
         };
-        if self.sender.send(job).is_err() {
-            commit.finish(Err("the writer has stopped".into()));
-        }
+        // A job the writer never runs (it has stopped) finishes with an error
+        // as it is dropped.
+        let _ = self.sender.send(job);
         commit
     }
 
@@ -247,8 +259,22 @@ fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Job>) {
                 None
             }
         };
-        let completions: Vec<Completion> = jobs.into_iter().map(|j| (j.run)(write.as_mut())).collect();
+        // An operation that panics (a bug, or a document that breaks a
+        // library) loses its batch, not the writer: the transaction is
+        // dropped uncommitted and every other operation is told.
+        let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
+        let mut panicked = false;
+        for j in jobs {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (j.run)(write.as_mut()))) {
+                Ok(c) => completions.push(c),
+                Err(_) => panicked = true,
+            }
+        }
         let result = match write {
+            _ if panicked => {
+                tracing::error!("a write operation panicked: its batch was not committed");
+                Err("an operation of the batch failed unexpectedly; nothing of the batch was saved".into())
+            }
             Some(w) if durable => w.commit_durable().map_err(|e| e.to_string()),
             Some(w) => w.commit_lazy().map_err(|e| e.to_string()),
             None => Err("no write transaction".into()),
@@ -309,6 +335,17 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert!(!store.was_repaired(), "closed cleanly: no page-by-page check on open");
         assert_eq!(store.begin().unwrap().next_sequence(251119, 1).unwrap(), 2, "the queued write was committed");
+    }
+
+    #[test]
+    fn a_panicking_operation_loses_its_batch_not_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let committer = Committer::start(store.clone());
+        let boom = committer.submit(|_| panic!("a library panicked"));
+        assert!(block_on(boom.wait()).is_err(), "the panicked write is reported failed");
+        let seq = committer.run(|w| w.next_sequence(251120, 1).map_err(|e| e.to_string())).unwrap();
+        assert_eq!(seq, 1, "the writer goes on");
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {

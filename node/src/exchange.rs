@@ -258,7 +258,42 @@ impl Desk {
     /// tables are opened once for the batch.
     pub fn put_admitted_batch(&self, w: &mut Write, docs: &[Admitted]) -> Result<(), IngestError> {
         let mut tables = w.dossier_tables()?;
+        // Every code is checked before anything is written: the batch is
+        // stored whole or not at all (it shares the writer's transaction).
         for a in docs {
+            if let Some(other) = tables.id_by_code(&a.record.code)?
+                && other != a.id
+            {
+                return Err(IngestError::CodeTaken(a.record.code.clone()));
+            }
+        }
+        for a in docs {
+            // Verified against one version, stored over another (a desk
+            // action committed in between): merge, so that nothing the
+            // desk saved is lost. What the desk added is this node's own.
+            let held = tables.stored(&a.id)?;
+            let sorted = |mut h: Vec<[u8; 32]>| {
+                h.sort_unstable();
+                h
+            };
+            let moved = held.as_ref().is_some_and(|(_, e)| sorted(e.heads.clone()) != sorted(a.verified_from.clone()));
+            if let (true, Some((bytes, _))) = (moved, held) {
+                let mut merged = Automerge::load(&bytes).map_err(|e| DeskError::Document(e.into()))?;
+                let mut incoming = Automerge::load(&a.bytes).map_err(|e| DeskError::Document(e.into()))?;
+                merged.merge(&mut incoming).map_err(|e| DeskError::Document(e.into()))?;
+                let record = dossier::read(&merged).map_err(DeskError::Document)?;
+                let heads: Vec<[u8; 32]> = merged.get_heads().iter().map(|h| h.0).collect();
+                let stored = StoredDossier {
+                    bytes: &merged.save_nocompress(),
+                    digest: heads_digest(&heads),
+                    heads,
+                    latest: actor_latest(&merged),
+                    record: &record,
+                    signatures: &a.signatures,
+                };
+                self.put_stored(&mut tables, stored)?;
+                continue;
+            }
             let stored = StoredDossier {
                 bytes: &a.bytes,
                 digest: a.digest,

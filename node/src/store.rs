@@ -58,9 +58,10 @@ const SYNC_INDEX: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sync_
 /// What a reconciliation round reads of every document, kept apart from
 /// `sync_index` so that a round scans small fixed records:
 /// id → heads digest (16 bytes), legal deadline (i64, little-endian,
-/// `i64::MIN` for none), participant units separated by U+001F.
+/// `i64::MIN` for none), then each participant unit as its length (u16,
+/// little-endian) and its UTF-8 bytes (units are whatever the dossier's
+/// writers put there: no separator can be trusted not to occur in one).
 const SYNC_OFFERS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sync_offers");
-const UNIT_SEPARATOR: char = '\u{1f}';
 const SYNC_STATES: TableDefinition<([u8; 32], [u8; 16]), &[u8]> = TableDefinition::new("sync_states");
 /// Heads digest at which a province node is known to hold each document.
 const PROVINCE_HELD: TableDefinition<[u8; 16], [u8; 16]> = TableDefinition::new("province_held");
@@ -77,8 +78,10 @@ const CHECKPOINTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("checkp
 /// dossiers by sync under 100 MB resident (BENCHMARKS.md).
 pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// On-disk format version of this store.
-pub const STORE_FORMAT: u32 = 1;
+/// On-disk format version of this store. Format 2 added `sync_offers`; a
+/// format 1 store is brought to 2 on open (and an older binary then
+/// refuses it, rather than writing dossiers without their offers).
+pub const STORE_FORMAT: u32 = 2;
 /// Bound on rows one list call returns.
 pub const LIST_LIMIT_MAX: usize = 500;
 /// Bound on candidates a name search examines.
@@ -113,23 +116,61 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 fn encode_offer(e: &SyncEntry) -> Vec<u8> {
-    let mut v = Vec::with_capacity(24 + e.units.iter().map(|u| u.len() + 1).sum::<usize>());
+    let mut v = Vec::with_capacity(24 + e.units.iter().map(|u| u.len() + 2).sum::<usize>());
     v.extend_from_slice(&e.digest);
     v.extend_from_slice(&e.due_at.unwrap_or(i64::MIN).to_le_bytes());
-    for (i, u) in e.units.iter().enumerate() {
-        if i > 0 {
-            v.push(UNIT_SEPARATOR as u8);
-        }
-        v.extend_from_slice(u.as_bytes());
+    for u in &e.units {
+        // A unit longer than a u16 cannot be any node's: it is cut, and so
+        // matches none.
+        let bytes = &u.as_bytes()[..u.len().min(u16::MAX as usize)];
+        v.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        v.extend_from_slice(bytes);
     }
     v
 }
 
-fn decode_offer(v: &[u8]) -> Option<([u8; 16], Option<i64>, &str)> {
+fn decode_offer(v: &[u8]) -> Option<([u8; 16], Option<i64>, OfferUnits<'_>)> {
     let digest: [u8; 16] = v.get(..16)?.try_into().ok()?;
     let due = i64::from_le_bytes(v.get(16..24)?.try_into().ok()?);
-    let units = std::str::from_utf8(v.get(24..)?).ok()?;
-    Some((digest, (due != i64::MIN).then_some(due), units))
+    Some((digest, (due != i64::MIN).then_some(due), OfferUnits { rest: v.get(24..)?, broken: false }))
+}
+
+/// The participant units of a sync offer, as stored.
+#[derive(Clone)]
+pub struct OfferUnits<'a> {
+    rest: &'a [u8],
+    broken: bool,
+}
+
+impl OfferUnits<'_> {
+    fn all_valid(mut self) -> bool {
+        while self.next().is_some() {}
+        !self.broken
+    }
+}
+
+impl<'a> Iterator for OfferUnits<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() || self.broken {
+            return None;
+        }
+        let parsed = (|| {
+            let len = u16::from_le_bytes(self.rest.get(..2)?.try_into().ok()?) as usize;
+            let unit = std::str::from_utf8(self.rest.get(2..2 + len)?).ok()?;
+            Some((unit, 2 + len))
+        })();
+        match parsed {
+            Some((unit, used)) => {
+                self.rest = &self.rest[used..];
+                Some(unit)
+            }
+            None => {
+                self.broken = true;
+                None
+            }
+        }
+    }
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
@@ -199,6 +240,7 @@ impl Store {
         };
         let store = Store { db, repaired: repaired.load(Ordering::Relaxed) };
         let mut w = store.begin()?;
+        let mut upgrade = false;
         {
             let mut meta = w.tx.open_table(META)?;
             let existing = meta.get("store_format")?.map(|v| v.value().to_vec());
@@ -206,14 +248,15 @@ impl Store {
                 Some(v) => {
                     let format =
                         u32::from_le_bytes(v.try_into().map_err(|_| StoreError::Corrupt("store_format".into()))?);
-                    if format != STORE_FORMAT {
-                        return Err(StoreError::Format(format));
+                    match format {
+                        STORE_FORMAT => {}
+                        1 => upgrade = true,
+                        other => return Err(StoreError::Format(other)),
                     }
                 }
-                None => {
-                    meta.insert("store_format", STORE_FORMAT.to_le_bytes().as_slice())?;
-                }
+                None => {}
             }
+            meta.insert("store_format", STORE_FORMAT.to_le_bytes().as_slice())?;
             // Create every table so readers never meet a missing one.
             w.tx.open_table(DOCS)?;
             w.tx.open_table(SUMMARIES)?;
@@ -231,12 +274,15 @@ impl Store {
             w.tx.open_table(CERTIFICATES)?;
             w.tx.open_table(SYNC_INDEX)?;
             w.tx.open_table(SYNC_STATES)?;
+            w.tx.open_table(SYNC_OFFERS)?;
             w.tx.open_table(PROVINCE_HELD)?;
             w.tx.open_table(CHANGE_LOG)?;
             w.tx.open_table(LOG_POSITION)?;
             w.tx.open_table(CHECKPOINTS)?;
         }
-        w.fill_sync_offers()?;
+        if upgrade {
+            w.fill_sync_offers()?;
+        }
         w.commit_durable()?;
         Ok(store)
     }
@@ -323,7 +369,7 @@ impl Store {
     /// heads digest and legal deadline, in id order.
     pub fn sync_offers(
         &self,
-        mut keep: impl FnMut(std::str::Split<'_, char>) -> bool,
+        mut keep: impl FnMut(OfferUnits<'_>) -> bool,
     ) -> Result<Vec<([u8; 16], [u8; 16], Option<i64>)>> {
         let tx = self.read()?;
         let t = tx.open_table(SYNC_OFFERS)?;
@@ -334,7 +380,10 @@ impl Store {
             let Some((digest, due_at, units)) = decode_offer(v) else {
                 return Err(StoreError::Corrupt(format!("sync offer of {}", hex::encode(k.value()))));
             };
-            if keep(units.split(UNIT_SEPARATOR)) {
+            if !units.clone().all_valid() {
+                return Err(StoreError::Corrupt(format!("sync offer units of {}", hex::encode(k.value()))));
+            }
+            if keep(units) {
                 out.push((k.value(), digest, due_at));
             }
         }
@@ -749,13 +798,10 @@ impl Write {
         })
     }
 
-    /// Builds `sync_offers` from `sync_index` in a store written before it
-    /// existed.
+    /// Builds `sync_offers` anew from `sync_index` (a format 1 store).
     fn fill_sync_offers(&mut self) -> Result<()> {
+        self.tx.delete_table(SYNC_OFFERS)?;
         let mut offers = self.tx.open_table(SYNC_OFFERS)?;
-        if !offers.is_empty()? {
-            return Ok(());
-        }
         let index = self.tx.open_table(SYNC_INDEX)?;
         for row in index.iter()? {
             let (k, v) = row?;
@@ -875,6 +921,12 @@ pub struct DossierTables<'t> {
 }
 
 impl DossierTables<'_> {
+    /// A stored document and its sync entry, read inside the transaction.
+    pub fn stored(&self, id: &[u8; 16]) -> Result<Option<(Vec<u8>, SyncEntry)>> {
+        let (Some(doc), Some(entry)) = (self.docs.get(id)?, self.sync_index.get(id)?) else { return Ok(None) };
+        Ok(Some((doc.value().to_vec(), decode(entry.value())?)))
+    }
+
     pub fn id_by_code(&self, code: &str) -> Result<Option<[u8; 16]>> {
         Ok(self.codes.get(code)?.map(|v| v.value()))
     }

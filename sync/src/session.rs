@@ -83,6 +83,10 @@ pub struct Admitted {
     /// Its heads and their digest.
     pub heads: Vec<[u8; 32]>,
     pub digest: [u8; 16],
+    /// The heads of the stored document it was verified against (none if
+    /// the node lacked it): a store that holds others by the time it
+    /// writes (a desk action in between) merges instead of replacing.
+    pub verified_from: Vec<[u8; 32]>,
     /// Each actor (node key) and the hash of its latest change.
     pub latest: Vec<([u8; 32], [u8; 32])>,
     pub record: DossierRecord,
@@ -916,7 +920,8 @@ impl Session {
         if heads != known {
             let (record, signatures, _) =
                 replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &known, &d.signatures))?;
-            admission = Some(admitted(id, next.clone(), &heads, None, record, signatures, replica.keeps_loaded()));
+            admission =
+                Some(admitted(id, next.clone(), &known, &heads, None, record, signatures, replica.keeps_loaded()));
         }
         let digest = digest_of_heads(&heads);
         // Once the peer has refused this very version, the conversation
@@ -1136,7 +1141,7 @@ fn prepare(
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
         let (record, signatures, _) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
-        Some(admitted(id, next, &heads, received, record, signatures, keep))
+        Some(admitted(id, next, &known, &heads, received, record, signatures, keep))
     } else {
         None
     };
@@ -1145,9 +1150,11 @@ fn prepare(
 
 /// A verified document as it is to be stored; `bytes` is its saved form
 /// if the caller has it.
+#[allow(clippy::too_many_arguments)]
 fn admitted(
     id: [u8; 16],
     doc: Automerge,
+    known: &[ChangeHash],
     heads: &[ChangeHash],
     bytes: Option<Vec<u8>>,
     record: DossierRecord,
@@ -1161,6 +1168,7 @@ fn admitted(
         .collect();
     Admitted {
         id,
+        verified_from: known.iter().map(|h| h.0).collect(),
         bytes: bytes.unwrap_or_else(|| doc.save_nocompress()),
         digest: heads_digest(&heads),
         heads,

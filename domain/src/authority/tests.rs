@@ -257,3 +257,85 @@ fn a_field_written_twice_at_once_is_refused() {
     a.merge(&mut b).unwrap();
     assert!(check_additions(&a, &known, OFFSET).is_err());
 }
+
+/// `c` re-encoded with its operations starting at counter `start`, the
+/// ids its own operations refer to moved with them: a change no automerge
+/// makes, but a node could sign.
+fn shifted(c: &automerge::Change, start: u64) -> automerge::Change {
+    use automerge::legacy;
+    let mut e = c.decode();
+    let old = e.start_op.get();
+    let n = e.operations.len() as u64;
+    let actor = e.actor_id.clone();
+    let fix = |id: &mut legacy::OpId| {
+        if id.1 == actor && id.0 >= old && id.0 < old + n {
+            id.0 = id.0 - old + start;
+        }
+    };
+    for op in &mut e.operations {
+        if let legacy::ObjectId::Id(id) = &mut op.obj {
+            fix(id);
+        }
+        if let legacy::Key::Seq(legacy::ElementId::Id(id)) = &mut op.key {
+            fix(id);
+        }
+        let mut pred: Vec<legacy::OpId> = op.pred.iter().cloned().collect();
+        for id in &mut pred {
+            fix(id);
+        }
+        op.pred = pred.into();
+    }
+    e.start_op = std::num::NonZeroU64::new(start).unwrap();
+    e.hash = None;
+    automerge::Change::from(e)
+}
+
+#[test]
+fn a_change_reusing_operation_counters_is_refused() {
+    // A change whose operations borrow the counters of an earlier change of
+    // the same node would have them credited to that change and pass
+    // unchecked: here it writes into the applicant and the root.
+    let (mut doc, commune) = created();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune)).unwrap();
+    let known = doc.get_heads();
+    let earlier = doc.get_change_by_hash(&known[0]).unwrap();
+    let (mut scratch, _) = as_actor(&doc, 1);
+    let mut tx = scratch.transaction();
+    let applicant = tx.get(ROOT, "applicant").unwrap().unwrap().1;
+    tx.put(&applicant, "email", "thu@example.invalid").unwrap();
+    tx.put(ROOT, "extra", "x").unwrap();
+    tx.commit();
+    let honest = scratch.get_change_by_hash(&scratch.get_heads()[0]).unwrap();
+    assert!(check_additions(&scratch, &known, OFFSET).is_err(), "as automerge made it, it is refused");
+    let forged = shifted(&honest, earlier.start_op().get());
+    let mut next = doc.clone();
+    next.load_incremental(forged.raw_bytes()).unwrap();
+    assert_ne!(next.get_heads(), known, "automerge applied it");
+    let err = check_additions(&next, &known, OFFSET).unwrap_err();
+    assert!(matches!(&err, AuthorityError::Altered(why) if why.contains("operation counters")), "{err}");
+}
+
+#[test]
+fn more_events_than_a_dossier_keeps_are_still_counted() {
+    // Two nodes append concurrently to a dossier near the bound; the merged
+    // document holds more events than a read keeps, and is still admitted.
+    let (mut doc, commune) = created();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune)).unwrap();
+    let pair = [Action::RequestFinancialObligation, Action::FinancialObligationFulfilled];
+    for i in 0..(dossier::EVENTS_MAX - 4) {
+        let e = event(pair[i % 2], T0 + 2000 + i as i64, COMMUNE, &commune);
+        dossier::append_event(&mut doc, &e).unwrap();
+    }
+    let known = doc.get_heads();
+    let (mut a, _) = as_actor(&doc, 1);
+    let (mut b, other) = as_actor(&doc, 2);
+    for (d, who) in [(&mut a, commune.as_str()), (&mut b, other.as_str())] {
+        for (k, action) in pair.into_iter().enumerate() {
+            dossier::append_event(d, &event(action, T0 + 10_000 + k as i64, COMMUNE, who)).unwrap();
+        }
+    }
+    a.merge(&mut b).unwrap();
+    assert!(a.length(a.get(ROOT, "events").unwrap().unwrap().1) > dossier::EVENTS_MAX);
+    let added = check_additions(&a, &known, OFFSET);
+    assert!(added.is_ok(), "events past the bound are counted, not taken for hidden operations: {added:?}");
+}

@@ -142,16 +142,31 @@ fn a_round_reads_offers_filtered_by_unit_and_an_older_store_gets_them_on_open() 
         let mut other = summary(2, "Người Thử Hai", Status::Accepted, 2_000);
         other.receiving_unit = "99002".into();
         put(&store, &other);
+        // A unit written to look like two, one of them 99001.
+        let mut forged = summary(3, "Người Thử Ba", Status::Accepted, 3_000);
+        forged.receiving_unit = "99003\u{1f}99001".into();
+        put(&store, &forged);
         let mine = store.sync_offers(|mut units| units.any(|u| u == "99001")).unwrap();
         assert_eq!(mine, vec![(summary(1, "", Status::Accepted, 0).id, [0; 16], Some(2_000))]);
-        assert_eq!(store.sync_offers(|_| true).unwrap().len(), 2);
-        // A store written before `sync_offers` existed.
+        assert_eq!(store.sync_offers(|_| true).unwrap().len(), 3);
+        // A format 1 store: written before `sync_offers` existed.
         let w = store.begin().unwrap();
         w.tx.delete_table(SYNC_OFFERS).unwrap();
         w.tx.open_table(SYNC_OFFERS).unwrap();
+        w.tx.open_table(META).unwrap().insert("store_format", 1u32.to_le_bytes().as_slice()).unwrap();
         w.commit_durable().unwrap();
         assert!(store.sync_offers(|_| true).unwrap().is_empty());
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.sync_offers(|_| true).unwrap().len(), 2, "rebuilt from sync_index on open");
+    assert_eq!(store.sync_offers(|_| true).unwrap().len(), 3, "rebuilt from sync_index on open");
+    assert_eq!(store.meta("store_format").unwrap(), Some(STORE_FORMAT.to_le_bytes().to_vec()));
+    drop(store);
+    // A format this version does not know is refused.
+    {
+        let store = Store::open(&path).unwrap();
+        let w = store.begin().unwrap();
+        w.tx.open_table(META).unwrap().insert("store_format", 9u32.to_le_bytes().as_slice()).unwrap();
+        w.commit_durable().unwrap();
+    }
+    assert!(matches!(Store::open(&path), Err(StoreError::Format(9))));
 }
