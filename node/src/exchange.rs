@@ -271,13 +271,12 @@ impl Desk {
             // Verified against one version, stored over another (a desk
             // action committed in between): merge, so that nothing the
             // desk saved is lost. What the desk added is this node's own.
-            let held = tables.stored(&a.id)?;
             let sorted = |mut h: Vec<[u8; 32]>| {
                 h.sort_unstable();
                 h
             };
-            let moved = held.as_ref().is_some_and(|(_, e)| sorted(e.heads.clone()) != sorted(a.verified_from.clone()));
-            if let (true, Some((bytes, _))) = (moved, held) {
+            let moved = tables.stored_heads(&a.id)?.is_some_and(|h| sorted(h) != sorted(a.verified_from.clone()));
+            if moved && let Some(bytes) = tables.stored_doc(&a.id)? {
                 let mut merged = Automerge::load(&bytes).map_err(|e| DeskError::Document(e.into()))?;
                 let mut incoming = Automerge::load(&a.bytes).map_err(|e| DeskError::Document(e.into()))?;
                 merged.merge(&mut incoming).map_err(|e| DeskError::Document(e.into()))?;
@@ -387,7 +386,55 @@ impl Desk {
 
 #[cfg(test)]
 mod tests {
-    use super::code_sequence;
+    use super::*;
+    use motcua_domain::dossier::Channel;
+    use motcua_domain::fixtures::{COMMUNE, T0, event, new_dossier};
+
+    #[test]
+    fn a_sync_write_over_a_newer_desk_version_keeps_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let me = desk.identity.node_id().to_string();
+        let (doc, _) = dossier::create(desk.identity.actor(), &new_dossier(&me, Channel::Direct, false)).unwrap();
+        let id = dossier::read(&doc).unwrap().id.0;
+        let put = |d: &Automerge| {
+            let (d, desk2) = (d.clone(), desk.clone());
+            desk.committer
+                .run(move |w| desk2.put_admitted(w, &d, &dossier::read(&d).unwrap(), &[]))
+                .map_err(|e| e.to_string())
+                .unwrap()
+        };
+        put(&doc);
+        let verified_from = doc.get_heads();
+        // The peer's version, verified against v1 ...
+        let (other, other_hex) = motcua_domain::fixtures::node(7);
+        let mut peer = doc.fork().with_actor(other);
+        dossier::append_event(&mut peer, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &other_hex)).unwrap();
+        // ... while the desk records a step on v1.
+        let mut local = doc.fork().with_actor(desk.identity.actor());
+        dossier::append_event(&mut local, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
+        put(&local);
+        let heads: Vec<[u8; 32]> = peer.get_heads().iter().map(|h| h.0).collect();
+        let admitted = Admitted {
+            id,
+            doc: None,
+            bytes: peer.save_nocompress(),
+            digest: heads_digest(&heads),
+            heads,
+            verified_from: verified_from.iter().map(|h| h.0).collect(),
+            latest: actor_latest(&peer),
+            record: dossier::read(&peer).unwrap(),
+            signatures: Vec::new(),
+        };
+        let desk2 = desk.clone();
+        desk.committer.run(move |w| desk2.put_admitted_batch(w, &[admitted])).map_err(|e| e.to_string()).unwrap();
+        let stored = Automerge::load(&desk.store.load_doc(&id).unwrap().unwrap()).unwrap();
+        let kinds: Vec<_> = dossier::read(&stored).unwrap().events.iter().map(|e| e.event.action).collect();
+        assert_eq!(kinds.len(), 3, "the desk's step and the peer's both kept: {kinds:?}");
+        assert!(kinds.contains(&Some(Action::StartProcessing)) && kinds.contains(&Some(Action::RequestWithdrawal)));
+        let entry = desk.store.sync_entry(&id).unwrap().unwrap();
+        assert_eq!(entry.heads.len(), 2, "the index names the merged heads");
+    }
 
     #[test]
     fn a_code_of_this_unit_yields_its_day_and_sequence() {

@@ -921,10 +921,15 @@ pub struct DossierTables<'t> {
 }
 
 impl DossierTables<'_> {
-    /// A stored document and its sync entry, read inside the transaction.
-    pub fn stored(&self, id: &[u8; 16]) -> Result<Option<(Vec<u8>, SyncEntry)>> {
-        let (Some(doc), Some(entry)) = (self.docs.get(id)?, self.sync_index.get(id)?) else { return Ok(None) };
-        Ok(Some((doc.value().to_vec(), decode(entry.value())?)))
+    /// The heads of a stored document, read inside the transaction.
+    pub fn stored_heads(&self, id: &[u8; 16]) -> Result<Option<Vec<[u8; 32]>>> {
+        let Some(entry) = self.sync_index.get(id)? else { return Ok(None) };
+        Ok(Some(decode::<SyncEntry>(entry.value())?.heads))
+    }
+
+    /// A stored document, read inside the transaction.
+    pub fn stored_doc(&self, id: &[u8; 16]) -> Result<Option<Vec<u8>>> {
+        Ok(self.docs.get(id)?.map(|v| v.value().to_vec()))
     }
 
     pub fn id_by_code(&self, code: &str) -> Result<Option<[u8; 16]>> {
