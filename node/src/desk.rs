@@ -478,8 +478,9 @@ impl Desk {
         let record = dossier::read(doc)?;
         let folded = fold(&record, self.offset());
         let summary = DossierSummary::new(&record, &folded);
-        w.put_attestation(change_hash, &self.identity.attest(change_hash))?;
-        w.put_dossier(&doc.save_nocompress(), &summary, &crate::exchange::sync_entry(doc, &record, &summary))?;
+        let mut t = w.dossier_tables()?;
+        t.put_attestation(change_hash, &self.identity.attest(change_hash))?;
+        t.put_dossier(&doc.save_nocompress(), &summary, &crate::exchange::sync_entry(doc, &record, &summary))?;
         Ok((record, folded))
     }
 

@@ -24,7 +24,7 @@ use motcua_sync::cert::SignedCertificate;
 use motcua_sync::export::{Export, ExportedDossier};
 use motcua_sync::reconcile::heads_digest;
 use motcua_sync::routing;
-use motcua_sync::session::Admitted;
+use motcua_sync::session::{Admitted, latest_by_node};
 use motcua_sync::verify::{Rejection, Trust, verify_document};
 
 use crate::config::NodeConfig;
@@ -146,12 +146,27 @@ struct StoredDossier<'a> {
     signatures: &'a [([u8; 32], Attestation)],
 }
 
-/// Each actor (node key) of a document and the hash of its latest change.
-fn actor_latest(doc: &Automerge) -> Vec<([u8; 32], [u8; 32])> {
-    latest_changes(doc, &[])
-        .into_iter()
-        .filter_map(|(actor, hash)| Some((<[u8; 32]>::try_from(actor.to_bytes()).ok()?, hash.0)))
-        .collect()
+impl<'a> StoredDossier<'a> {
+    /// A document as saved in `bytes`, its heads and latest changes read
+    /// from the loaded `doc`.
+    fn of(
+        doc: &Automerge,
+        bytes: &'a [u8],
+        record: &'a DossierRecord,
+        signatures: &'a [([u8; 32], Attestation)],
+    ) -> Self {
+        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        StoredDossier { bytes, digest: heads_digest(&heads), heads, latest: latest_by_node(doc), record, signatures }
+    }
+}
+
+/// Refuses a dossier whose code another dossier of this node holds;
+/// checked before anything of it is written.
+fn check_code(t: &DossierTables<'_>, record: &DossierRecord) -> Result<(), IngestError> {
+    match t.id_by_code(&record.code)? {
+        Some(other) if other != record.id.0 => Err(IngestError::CodeTaken(record.code.clone())),
+        _ => Ok(()),
+    }
 }
 
 /// What sync keeps of a dossier: its heads digest, deadline and units.
@@ -162,7 +177,7 @@ pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSumm
         heads,
         due_at: summary.due_at,
         units: routing::units_of(&record.participants),
-        latest: actor_latest(doc),
+        latest: latest_by_node(doc),
     }
 }
 
@@ -241,16 +256,9 @@ impl Desk {
         record: &DossierRecord,
         signatures: &[([u8; 32], Attestation)],
     ) -> Result<(), IngestError> {
-        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-        let stored = StoredDossier {
-            bytes: &doc.save_nocompress(),
-            digest: heads_digest(&heads),
-            heads,
-            latest: actor_latest(doc),
-            record,
-            signatures,
-        };
-        self.put_stored(&mut w.dossier_tables()?, stored)
+        let mut tables = w.dossier_tables()?;
+        check_code(&tables, record)?;
+        self.put_stored(&mut tables, StoredDossier::of(doc, &doc.save_nocompress(), record, signatures))
     }
 
     /// [`Desk::put_admitted`] for documents the sync session verified,
@@ -261,36 +269,25 @@ impl Desk {
         // Every code is checked before anything is written: the batch is
         // stored whole or not at all (it shares the writer's transaction).
         for a in docs {
-            if let Some(other) = tables.id_by_code(&a.record.code)?
-                && other != a.id
-            {
-                return Err(IngestError::CodeTaken(a.record.code.clone()));
-            }
+            check_code(&tables, &a.record)?;
         }
         for a in docs {
             // Verified against one version, stored over another (a desk
             // action committed in between): merge, so that nothing the
             // desk saved is lost. What the desk added is this node's own.
-            let sorted = |mut h: Vec<[u8; 32]>| {
+            let moved = tables.stored_heads(&a.id)?.is_some_and(|mut h| {
+                let mut from = a.verified_from.clone();
                 h.sort_unstable();
-                h
-            };
-            let moved = tables.stored_heads(&a.id)?.is_some_and(|h| sorted(h) != sorted(a.verified_from.clone()));
+                from.sort_unstable();
+                h != from
+            });
             if moved && let Some(bytes) = tables.stored_doc(&a.id)? {
                 let mut merged = Automerge::load(&bytes).map_err(|e| DeskError::Document(e.into()))?;
                 let mut incoming = Automerge::load(&a.bytes).map_err(|e| DeskError::Document(e.into()))?;
                 merged.merge(&mut incoming).map_err(|e| DeskError::Document(e.into()))?;
                 let record = dossier::read(&merged).map_err(DeskError::Document)?;
-                let heads: Vec<[u8; 32]> = merged.get_heads().iter().map(|h| h.0).collect();
-                let stored = StoredDossier {
-                    bytes: &merged.save_nocompress(),
-                    digest: heads_digest(&heads),
-                    heads,
-                    latest: actor_latest(&merged),
-                    record: &record,
-                    signatures: &a.signatures,
-                };
-                self.put_stored(&mut tables, stored)?;
+                let saved = merged.save_nocompress();
+                self.put_stored(&mut tables, StoredDossier::of(&merged, &saved, &record, &a.signatures))?;
                 continue;
             }
             let stored = StoredDossier {
@@ -306,13 +303,9 @@ impl Desk {
         Ok(())
     }
 
+    /// Writes a dossier whose code [`check_code`] cleared.
     fn put_stored(&self, t: &mut DossierTables<'_>, d: StoredDossier<'_>) -> Result<(), IngestError> {
         let record = d.record;
-        if let Some(other) = t.id_by_code(&record.code)?
-            && other != record.id.0
-        {
-            return Err(IngestError::CodeTaken(record.code.clone()));
-        }
         for (hash, a) in d.signatures {
             t.put_attestation(hash, a)?;
         }
@@ -422,7 +415,7 @@ mod tests {
             digest: heads_digest(&heads),
             heads,
             verified_from: verified_from.iter().map(|h| h.0).collect(),
-            latest: actor_latest(&peer),
+            latest: latest_by_node(&peer),
             record: dossier::read(&peer).unwrap(),
             signatures: Vec::new(),
         };

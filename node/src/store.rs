@@ -832,21 +832,6 @@ impl Write {
         Ok(())
     }
 
-    /// Raises a day's sequence so that the next number issued follows
-    /// `seen` (a code of this unit that came back by sync or restore).
-    pub fn raise_sequence(&mut self, yymmdd: u32, seen: u32) -> Result<()> {
-        let mut t = self.tx.open_table(SEQUENCES)?;
-        if t.get(yymmdd)?.is_none_or(|v| v.value() < seen) {
-            t.insert(yymmdd, seen)?;
-        }
-        Ok(())
-    }
-
-    pub fn put_attestation(&mut self, change_hash: &[u8; 32], a: &Attestation) -> Result<()> {
-        self.tx.open_table(ATTESTATIONS)?.insert(change_hash, a.to_bytes().as_slice())?;
-        Ok(())
-    }
-
     pub fn put_certificate(&mut self, node_key: &[u8; 32], signed_json: &[u8]) -> Result<()> {
         self.tx.open_table(CERTIFICATES)?.insert(node_key, signed_json)?;
         Ok(())

@@ -287,6 +287,15 @@ fn reason(text: String) -> String {
     text.chars().take(REASON_CHARS_MAX).collect()
 }
 
+/// Each actor (node key) of a document and the hash of its latest change:
+/// whose certificates and which signatures go with the whole document.
+pub fn latest_by_node(doc: &Automerge) -> Vec<([u8; 32], [u8; 32])> {
+    latest_changes(doc, &[])
+        .into_iter()
+        .filter_map(|(actor, hash)| Some((<[u8; 32]>::try_from(actor.to_bytes()).ok()?, hash.0)))
+        .collect()
+}
+
 /// The digest of a document's heads, as reconciliation items carry it.
 pub fn digest_of(doc: &Automerge) -> [u8; 16] {
     digest_of_heads(&doc.get_heads())
@@ -634,25 +643,23 @@ impl Session {
         let mut batch = BatchBuilder::default();
         let mut certificates = Vec::new();
         let mut states = Vec::new();
-        // The whole documents the window lets go now are read together.
+        // What the window lets go now is read together; the deltas for the
+        // documents the peer holds at another version are made on the
+        // verifying threads.
         let room = DOCS_IN_FLIGHT_MAX.saturating_sub(self.in_flight_count);
-        let ids: Vec<[u8; 16]> = self.queue.iter().take(room).filter(|(_, held)| !held).map(|(it, _)| it.id).collect();
-        let mut wholes: HashMap<[u8; 16], Whole> = ids
-            .iter()
-            .copied()
-            .zip(replica.wholes(&ids).map_err(storage)?)
-            .filter_map(|(id, w)| Some((id, w?)))
-            .collect();
-        // So are the documents the peer holds at another version; their
-        // deltas are made on the verifying threads.
-        let held_ids: Vec<[u8; 16]> =
-            self.queue.iter().take(room).filter(|(_, held)| *held).map(|(it, _)| it.id).collect();
-        let mut jobs = Vec::with_capacity(held_ids.len());
-        for (id, w) in held_ids.iter().zip(replica.wholes(&held_ids).map_err(storage)?) {
-            if let Some(w) = w
-                && self.refused.get(id) != Some(&w.digest)
-            {
-                jobs.push((*id, w, self.live_state(replica, id)?));
+        let next: Vec<(Item, bool)> = self.queue.iter().take(room).copied().collect();
+        let ids: Vec<[u8; 16]> = next.iter().map(|(it, _)| it.id).collect();
+        let mut wholes: HashMap<[u8; 16], Whole> = HashMap::new();
+        let mut jobs = Vec::new();
+        for ((item, held), w) in next.into_iter().zip(replica.wholes(&ids).map_err(storage)?) {
+            match w {
+                Some(w) if held && self.refused.get(&item.id) != Some(&w.digest) => {
+                    jobs.push((item.id, w, self.live_state(replica, &item.id)?));
+                }
+                Some(w) if !held => {
+                    wholes.insert(item.id, w);
+                }
+                _ => {}
             }
         }
         let mut deltas: HashMap<[u8; 16], Result<Delta, String>> =
@@ -660,7 +667,20 @@ impl Session {
         while self.in_flight_count < DOCS_IN_FLIGHT_MAX
             && let Some((item, held)) = self.queue.pop_front()
         {
-            let (body, sent, signatures, actors) = if let Some(d) = held.then(|| deltas.remove(&item.id)).flatten() {
+            let prepared = if held { deltas.remove(&item.id) } else { None };
+            let (body, sent, signatures, actors) = if held {
+                let d = match prepared {
+                    Some(d) => d,
+                    // Not read ahead (queued again meanwhile): read it now.
+                    None => match replica.whole(&item.id).map_err(storage)? {
+                        // The peer refused this very version; offered again
+                        // once it changes.
+                        Some(w) if self.refused.get(&item.id) != Some(&w.digest) => {
+                            delta(w, self.live_state(replica, &item.id)?)
+                        }
+                        _ => continue,
+                    },
+                };
                 let d = d.map_err(SessionError::Storage)?;
                 if let Some(state) = d.state {
                     states.push((item.id, state.encode()));
@@ -668,31 +688,6 @@ impl Session {
                 }
                 let Some(body) = d.body else { continue };
                 (body, d.sent, d.signatures, d.actors)
-            } else if held {
-                let Some(doc) = replica.load(&item.id).map_err(storage)? else { continue };
-                let digest = digest_of(&doc);
-                if self.refused.get(&item.id) == Some(&digest) {
-                    // The peer refused this very version; offered again once
-                    // it changes.
-                    continue;
-                }
-                let mut state = self.live_state(replica, &item.id)?;
-                let shared = state.shared_heads.clone();
-                let body = if !shared.is_empty() && shared.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) {
-                    // The peer holds these heads (it acknowledged them): the
-                    // changes since are all it lacks of this node's.
-                    let heads = doc.get_heads();
-                    (DocBody::Changes(doc.save_after(&shared)), Sent { digest, heads: Some(heads), delta: true })
-                } else {
-                    let message = doc.generate_sync_message(&mut state);
-                    states.push((item.id, state.encode()));
-                    self.states.insert(item.id, state);
-                    let Some(m) = message else { continue };
-                    (DocBody::Sync(m.encode()), Sent { digest, heads: None, delta: false })
-                };
-                let actors = actor_keys(&doc, &shared);
-                let signatures = replica.signatures(&doc).map_err(storage)?;
-                (body.0, body.1, signatures, actors)
             } else {
                 // Uncompressed: zstd over the whole batch finds what the
                 // documents share, which per-column DEFLATE hides.
@@ -762,14 +757,15 @@ impl Session {
         for d in &docs {
             *count.entry(d.id).or_default() += 1;
         }
-        let mut slots = Vec::with_capacity(docs.len());
+        // Each slot: the dossier, and the message itself if it goes in order.
+        let mut slots: Vec<([u8; 16], Option<DocMessage>)> = Vec::with_capacity(docs.len());
         let mut jobs = Vec::new();
         for d in docs {
             if !matches!(d.body, DocBody::Sync(_)) && count[&d.id] == 1 {
-                slots.push(None);
+                slots.push((d.id, None));
                 jobs.push(d);
             } else {
-                slots.push(Some(d));
+                slots.push((d.id, Some(d)));
             }
         }
         let ids: Vec<[u8; 16]> = jobs.iter().map(|d| d.id).collect();
@@ -789,7 +785,7 @@ impl Session {
         let mut outcomes: Vec<([u8; 16], DocResult)> = Vec::new();
         let mut admitted: Vec<Admitted> = Vec::new();
         let mut replies = Vec::new();
-        for (id, slot) in ids_in_order(&slots, &ids).into_iter().zip(slots) {
+        for (id, slot) in slots {
             self.progress.docs_received += 1;
             let result = match slot {
                 None => prepared.next().expect("one result per job").map(|p| {
@@ -918,7 +914,7 @@ impl Session {
         let heads = next.get_heads();
         let mut admission = None;
         if heads != known {
-            let (record, signatures, _) =
+            let (record, signatures) =
                 replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &known, &d.signatures))?;
             admission =
                 Some(admitted(id, next.clone(), &known, &heads, None, record, signatures, replica.keeps_loaded()));
@@ -1058,13 +1054,6 @@ struct Prepared {
     shared_now: Option<Vec<ChangeHash>>,
 }
 
-/// The dossier id of each slot: taken from the message, or (for the
-/// documents verified on their own) from `ids`, in order.
-fn ids_in_order(slots: &[Option<DocMessage>], ids: &[[u8; 16]]) -> Vec<[u8; 16]> {
-    let mut alone = ids.iter();
-    slots.iter().map(|s| s.as_ref().map_or_else(|| *alone.next().expect("one id per job"), |d| d.id)).collect()
-}
-
 /// `f` over `items` on up to `threads` threads; results in item order.
 /// Each thread takes the next item when it is free, so a thread the
 /// machine slows down (the writer's fsync, the network) holds up no more
@@ -1140,7 +1129,7 @@ fn prepare(
     };
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
-        let (record, signatures, _) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
+        let (record, signatures) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
         Some(admitted(id, next, &known, &heads, received, record, signatures, keep))
     } else {
         None
@@ -1162,10 +1151,7 @@ fn admitted(
     keep: bool,
 ) -> Admitted {
     let heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
-    let latest = latest_changes(&doc, &[])
-        .into_iter()
-        .filter_map(|(a, h)| Some((<[u8; 32]>::try_from(a.to_bytes()).ok()?, h.0)))
-        .collect();
+    let latest = latest_by_node(&doc);
     Admitted {
         id,
         verified_from: known.iter().map(|h| h.0).collect(),
@@ -1181,9 +1167,7 @@ fn admitted(
 
 /// Checks the changes of `doc` beyond `known`: signatures, authority
 /// ([`verify_document`]), that it is the dossier announced, and that this
-/// node has a part in it. Returns the dossier, the signatures to keep and
-/// each actor's latest new change.
-#[allow(clippy::type_complexity)]
+/// node has a part in it. Returns the dossier and the signatures to keep.
 fn verify_incoming(
     trust: &Trust,
     local: &Local,
@@ -1191,7 +1175,7 @@ fn verify_incoming(
     doc: &Automerge,
     known: &[ChangeHash],
     signatures: &[ChangeSignature],
-) -> Result<(DossierRecord, Vec<([u8; 32], Attestation)>, Vec<(automerge::ActorId, ChangeHash)>), String> {
+) -> Result<(DossierRecord, Vec<([u8; 32], Attestation)>), String> {
     let by_hash: HashMap<[u8; 32], [u8; 64]> = signatures.iter().map(|s| (s.change, s.signature)).collect();
     let signer: HashMap<[u8; 32], [u8; 32]> = latest_changes(doc, known)
         .into_iter()
@@ -1207,7 +1191,7 @@ fn verify_incoming(
         return Err(format!("dossier {} has no part for unit {}", additions.record.code, local.unit));
     }
     let signatures = additions.actors.iter().filter_map(|(_, hash)| lookup(&hash.0).map(|a| (hash.0, a))).collect();
-    Ok((additions.record, signatures, additions.actors))
+    Ok((additions.record, signatures))
 }
 
 #[cfg(test)]

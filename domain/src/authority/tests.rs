@@ -236,11 +236,12 @@ fn deleting_or_hiding_anything_is_refused() {
 }
 
 #[test]
-fn a_field_written_twice_at_once_is_refused() {
+fn a_field_written_again_later_and_concurrently_is_refused() {
     let (doc, commune) = created();
     let known = doc.get_heads();
-    // Two changes made concurrently by the commune put the same field of
-    // its new event: a conflict no desk produces.
+    // Two later changes, made concurrently by two nodes, put the same field
+    // of an event another change made: an overwrite and a conflict no desk
+    // produces.
     let mut a = doc.fork();
     dossier::append_event(&mut a, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune)).unwrap();
     let b = a.fork();

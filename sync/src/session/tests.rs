@@ -454,8 +454,8 @@ fn transcript(a: &mut MemoryReplica, b: &mut MemoryReplica, threads: usize) -> V
 
 #[test]
 fn verifying_a_batch_on_several_threads_changes_nothing_but_speed() {
-    // A commune with dossiers in several states and one held at another
-    // version by the province, plus a document forged under its actor.
+    // A commune with dossiers in several states, some the province holds
+    // at an older version (deltas) and some it lacks (whole documents).
     let setup = || {
         let (mut c, mut p) = (commune(), province());
         let ids: Vec<_> = (1..=40).map(|n| receive(&mut c, n)).collect();

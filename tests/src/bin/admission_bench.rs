@@ -119,9 +119,12 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
             let mut w = store.begin()?;
-            for &i in chunk {
-                w.put_attestation(&sigs[i].0, &sigs[i].1)?;
-                w.put_dossier(&bytes[i], &summaries[i], &entries[i])?;
+            {
+                let mut t = w.dossier_tables()?;
+                for &i in chunk {
+                    t.put_attestation(&sigs[i].0, &sigs[i].1)?;
+                    t.put_dossier(&bytes[i], &summaries[i], &entries[i])?;
+                }
             }
             if durable { w.commit_durable()? } else { w.commit_lazy()? }
         }
