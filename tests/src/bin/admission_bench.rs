@@ -118,7 +118,7 @@ fn main() -> anyhow::Result<()> {
         let store = motcua_node::store::Store::open(&dir.path().join(name))?;
         let t = Instant::now();
         for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
-            let mut w = store.begin()?;
+            let w = store.begin()?;
             {
                 let mut t = w.dossier_tables()?;
                 for &i in chunk {
