@@ -24,7 +24,6 @@ use automerge::{
     ActorId, Automerge, AutomergeError, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value,
     transaction::{CommitOptions, Transactable},
 };
-use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -432,94 +431,94 @@ fn actor_hex(actor: &ActorId) -> String {
     actor.to_hex_string()
 }
 
-/// Reads fields of maps, one pass over each map the first time it is
-/// touched (a lookup per field would cost a seek each).
+/// Reads a dossier's maps and lists, one pass over each (a lookup per
+/// field would cost a seek each), counting every operation met in the
+/// census. Each object is read once: a second read would count its
+/// operations twice.
 struct Reader<'a> {
     doc: &'a Automerge,
-    maps: std::cell::RefCell<HashMap<ObjId, std::rc::Rc<Fields>>>,
-    census: std::cell::RefCell<Census>,
+    census: Census,
 }
 
-type Fields = HashMap<String, (Value<'static>, ObjId)>;
+/// One map's fields as read: key, value and the operation that wrote it.
+/// A map holds a dozen fields at most, so lookups scan.
+struct Fields<'a>(Vec<(std::borrow::Cow<'a, str>, Value<'a>, ObjId)>);
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&Value<'a>> {
+        self.0.iter().find(|(k, ..)| k == key).map(|(_, v, _)| v)
+    }
+    fn obj(&self, key: &str) -> Result<ObjId, DocError> {
+        match self.0.iter().find(|(k, ..)| k == key) {
+            Some((_, Value::Object(_), id)) => Ok(id.clone()),
+            _ => Err(DocError::Schema(key.into())),
+        }
+    }
+    fn scalar(&self, key: &str) -> Option<&ScalarValue> {
+        match self.get(key) {
+            Some(Value::Scalar(s)) => Some(s),
+            _ => None,
+        }
+    }
+    fn string(&self, key: &str) -> Result<String, DocError> {
+        self.opt_string(key).ok_or_else(|| DocError::Schema(key.into()))
+    }
+    fn opt_string(&self, key: &str) -> Option<String> {
+        self.scalar(key).and_then(|s| s.as_str().map(str::to_string))
+    }
+    fn int(&self, key: &str) -> Option<i64> {
+        self.scalar(key).and_then(|s| s.as_i64().or_else(|| s.as_u64().map(|u| u as i64)))
+    }
+    fn uint(&self, key: &str) -> Result<u64, DocError> {
+        self.scalar(key)
+            .and_then(|s| s.as_u64().or_else(|| s.as_i64().and_then(|i| u64::try_from(i).ok())))
+            .ok_or_else(|| DocError::Schema(key.into()))
+    }
+    fn boolean(&self, key: &str) -> Result<bool, DocError> {
+        self.scalar(key).and_then(|s| s.as_bool()).ok_or_else(|| DocError::Schema(key.into()))
+    }
+}
 
 impl<'a> Reader<'a> {
     fn new(doc: &'a Automerge) -> Self {
-        Reader { doc, maps: Default::default(), census: Default::default() }
+        Reader { doc, census: Census::default() }
     }
     /// The first `max` elements of a list, in one pass. Elements past
     /// `max` are only counted, with what their maps hold, so that the
     /// census still meets every operation.
-    fn elements(&self, list: &ObjId, max: usize) -> Vec<(Value<'a>, ObjId)> {
+    fn elements(&mut self, list: &ObjId, max: usize) -> Vec<(Value<'a>, ObjId)> {
         let mut out = Vec::new();
         let mut beyond = Vec::new();
-        {
-            let mut census = self.census.borrow_mut();
-            for (i, item) in self.doc.list_range(list, ..).enumerate() {
-                let id = item.id();
-                let value = item.value.into_value();
-                let map = matches!(value, Value::Object(ObjType::Map));
-                census.visit(&id, list, map, item.conflict);
-                if i < max {
-                    out.push((value, id));
-                } else if map {
-                    beyond.push(id);
-                }
+        for (i, item) in self.doc.list_range(list, ..).enumerate() {
+            let id = item.id();
+            let value = item.value.into_value();
+            let map = matches!(value, Value::Object(ObjType::Map));
+            self.census.visit(&id, list, map, item.conflict);
+            if i < max {
+                out.push((value, id));
+            } else if map {
+                beyond.push(id);
             }
         }
         for obj in beyond {
-            let mut census = self.census.borrow_mut();
             for item in self.doc.map_range(&obj, ..) {
-                census.visit(&item.id(), &obj, false, item.conflict);
+                self.census.visit(&item.id(), &obj, false, item.conflict);
             }
         }
         out
     }
-    fn fields(&self, obj: &ObjId) -> std::rc::Rc<Fields> {
-        if let Some(f) = self.maps.borrow().get(obj) {
-            return f.clone();
-        }
-        let mut census = self.census.borrow_mut();
-        let f: Fields = self
-            .doc
-            .map_range(obj, ..)
-            .map(|i| {
-                let id = i.id();
-                census.visit(&id, obj, false, i.conflict);
-                (i.key.to_string(), (i.value.into_value(), id))
-            })
-            .collect();
-        let f = std::rc::Rc::new(f);
-        self.maps.borrow_mut().insert(obj.clone(), f.clone());
-        f
-    }
-    fn obj(&self, parent: &ObjId, key: &str) -> Result<ObjId, DocError> {
-        match self.fields(parent).get(key) {
-            Some((Value::Object(_), id)) => Ok(id.clone()),
-            _ => Err(DocError::Schema(key.into())),
-        }
-    }
-    fn scalar(&self, parent: &ObjId, key: &str) -> Result<Option<ScalarValue>, DocError> {
-        Ok(match self.fields(parent).get(key) {
-            Some((Value::Scalar(s), _)) => Some(s.clone().into_owned()),
-            _ => None,
-        })
-    }
-    fn string(&self, parent: &ObjId, key: &str) -> Result<String, DocError> {
-        self.opt_string(parent, key)?.ok_or_else(|| DocError::Schema(key.into()))
-    }
-    fn opt_string(&self, parent: &ObjId, key: &str) -> Result<Option<String>, DocError> {
-        Ok(self.scalar(parent, key)?.and_then(|s| s.as_str().map(str::to_string)))
-    }
-    fn int(&self, parent: &ObjId, key: &str) -> Result<Option<i64>, DocError> {
-        Ok(self.scalar(parent, key)?.and_then(|s| s.as_i64().or_else(|| s.as_u64().map(|u| u as i64))))
-    }
-    fn uint(&self, parent: &ObjId, key: &str) -> Result<u64, DocError> {
-        self.scalar(parent, key)?
-            .and_then(|s| s.as_u64().or_else(|| s.as_i64().and_then(|i| u64::try_from(i).ok())))
-            .ok_or_else(|| DocError::Schema(key.into()))
-    }
-    fn boolean(&self, parent: &ObjId, key: &str) -> Result<bool, DocError> {
-        self.scalar(parent, key)?.and_then(|s| s.as_bool()).ok_or_else(|| DocError::Schema(key.into()))
+    fn fields(&mut self, obj: &ObjId) -> Fields<'a> {
+        let census = &mut self.census;
+        Fields(
+            self.doc
+                .map_range(obj, ..)
+                .map(|i| {
+                    let id = i.id();
+                    census.visit(&id, obj, false, i.conflict);
+                    (i.key, i.value.into_value(), id)
+                })
+                .collect(),
+        )
     }
 }
 
@@ -532,83 +531,84 @@ pub fn read(doc: &Automerge) -> Result<DossierRecord, DocError> {
 
 /// [`read`], with every operation the read looked at.
 pub fn read_with_census(doc: &Automerge) -> Result<(DossierRecord, Census), DocError> {
-    let r = Reader::new(doc);
-    let record = read_record(&r)?;
-    Ok((record, r.census.into_inner()))
+    let mut r = Reader::new(doc);
+    let record = read_record(&mut r)?;
+    Ok((record, r.census))
 }
 
-fn read_record(r: &Reader<'_>) -> Result<DossierRecord, DocError> {
-    let root = ROOT;
-    let schema = r.uint(&root, "schema")?;
+fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
+    let root = r.fields(&ROOT);
+    let schema = root.uint("schema")?;
     if schema != SCHEMA_VERSION {
         return Err(DocError::UnknownSchema(schema));
     }
-    let id_hex = r.string(&root, "id")?;
+    let id_hex = root.string("id")?;
     let id = DossierId::from_hex(&id_hex).ok_or_else(|| DocError::Schema("id".into()))?;
-    let p = r.obj(&root, "procedure")?;
+    let p = r.fields(&root.obj("procedure")?);
     let procedure = ProcedureSnapshot {
-        code: r.string(&p, "code")?,
-        name: r.string(&p, "name")?,
-        case_code: r.string(&p, "case_code")?,
-        catalog_version: r.string(&p, "catalog_version")?,
-        processing_time: u32::try_from(r.uint(&p, "processing_time")?)
+        code: p.string("code")?,
+        name: p.string("name")?,
+        case_code: p.string("case_code")?,
+        catalog_version: p.string("catalog_version")?,
+        processing_time: u32::try_from(p.uint("processing_time")?)
             .map_err(|_| DocError::Schema("procedure.processing_time".into()))?,
-        time_unit: TimeUnit::parse(&r.string(&p, "time_unit")?)
+        time_unit: TimeUnit::parse(&p.string("time_unit")?)
             .ok_or_else(|| DocError::Schema("procedure.time_unit".into()))?,
-        same_day: r.boolean(&p, "same_day")?,
-        no_appointment: r.boolean(&p, "no_appointment")?,
-        fee_vnd: r.uint(&p, "fee_vnd")?,
+        same_day: p.boolean("same_day")?,
+        no_appointment: p.boolean("no_appointment")?,
+        fee_vnd: p.uint("fee_vnd")?,
     };
-    let a = r.obj(&root, "applicant")?;
+    let a = r.fields(&root.obj("applicant")?);
     let applicant = Applicant {
-        name: r.string(&a, "name")?,
-        id_number: r.string(&a, "id_number")?,
-        phone: r.opt_string(&a, "phone")?.unwrap_or_default(),
-        address: r.opt_string(&a, "address")?.unwrap_or_default(),
-        email: r.opt_string(&a, "email")?,
+        name: a.string("name")?,
+        id_number: a.string("id_number")?,
+        phone: a.opt_string("phone").unwrap_or_default(),
+        address: a.opt_string("address").unwrap_or_default(),
+        email: a.opt_string("email"),
     };
-    let rc = r.obj(&root, "received")?;
+    let rc = r.fields(&root.obj("received")?);
     let reception = Reception {
-        unit: r.string(&rc, "unit")?,
-        agency_id: r.string(&rc, "agency_id")?,
-        node: r.string(&rc, "node")?,
-        officer: r.string(&rc, "officer")?,
-        at: r.int(&rc, "at")?.ok_or_else(|| DocError::Schema("received.at".into()))?,
-        channel: Channel::parse(&r.string(&rc, "channel")?)
-            .ok_or_else(|| DocError::Schema("received.channel".into()))?,
-        calendar_version: r.string(&rc, "calendar_version")?,
-        supplement_mode: SupplementMode::parse(&r.string(&rc, "supplement_mode")?)
+        unit: rc.string("unit")?,
+        agency_id: rc.string("agency_id")?,
+        node: rc.string("node")?,
+        officer: rc.string("officer")?,
+        at: rc.int("at").ok_or_else(|| DocError::Schema("received.at".into()))?,
+        channel: Channel::parse(&rc.string("channel")?).ok_or_else(|| DocError::Schema("received.channel".into()))?,
+        calendar_version: rc.string("calendar_version")?,
+        supplement_mode: SupplementMode::parse(&rc.string("supplement_mode")?)
             .ok_or_else(|| DocError::Schema("received.supplement_mode".into()))?,
     };
-    let due_at = r.int(&root, "due_at")?;
+    let due_at = root.int("due_at");
     let mut documents = Vec::new();
-    let docs = r.obj(&root, "documents")?;
+    let docs = root.obj("documents")?;
     for (i, (value, m)) in r.elements(&docs, DOCUMENTS_MAX).into_iter().enumerate() {
         if !matches!(value, Value::Object(_)) {
             return Err(DocError::Schema(format!("documents[{i}]")));
         }
+        let m = r.fields(&m);
         documents.push(DocumentEntry {
-            name: r.string(&m, "name")?,
-            originals: r.uint(&m, "originals")? as u32,
-            copies: r.uint(&m, "copies")? as u32,
-            received: r.boolean(&m, "received")?,
+            name: m.string("name")?,
+            originals: m.uint("originals")? as u32,
+            copies: m.uint("copies")? as u32,
+            received: m.boolean("received")?,
         });
     }
     let mut participants = Vec::new();
-    let parts = r.obj(&root, "participants")?;
+    let parts = root.obj("participants")?;
     for (value, m) in r.elements(&parts, usize::MAX) {
         if matches!(value, Value::Object(_)) {
-            participants.push((r.string(&m, "unit")?, r.string(&m, "role")?));
+            let m = r.fields(&m);
+            participants.push((m.string("unit")?, m.string("role")?));
         }
     }
-    let events_obj = r.obj(&root, "events")?;
+    let events_obj = root.obj("events")?;
     let mut events = Vec::new();
     for (i, element) in r.elements(&events_obj, EVENTS_MAX).into_iter().enumerate() {
         events.push(read_event(r, element, i)?);
     }
     Ok(DossierRecord {
         id,
-        code: r.string(&root, "code")?,
+        code: root.string("code")?,
         procedure,
         applicant,
         reception,
@@ -635,7 +635,7 @@ const EVENT_KEYS: [&str; 13] = [
     "succession",
 ];
 
-fn read_event(r: &Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> Result<RecordedEvent, DocError> {
+fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> Result<RecordedEvent, DocError> {
     let doc = r.doc;
     let obj = match element {
         (Value::Object(ObjType::Map), id) => id,
@@ -652,20 +652,21 @@ fn read_event(r: &Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> Resu
         automerge::ObjId::Id(counter, actor, _) => (actor_hex(actor), Some(actor), *counter),
         automerge::ObjId::Root => (String::new(), None, 0),
     };
-    // One pass over the event's fields (a lookup per field costs a seek
-    // each); a field with concurrent values is looked at in full.
+    // One pass over the event's fields; a field with concurrent values is
+    // looked at in full.
     let mut defect = None;
-    let mut fields: HashMap<String, ScalarValue> = HashMap::new();
+    let mut fields: Vec<(std::borrow::Cow<'_, str>, ScalarValue)> = Vec::new();
     for item in doc.map_range(&obj, ..) {
-        r.census.borrow_mut().visit(&item.id(), &obj, false, item.conflict);
-        let key = item.key.to_string();
-        if !EVENT_KEYS.contains(&key.as_str()) {
+        let id = item.id();
+        r.census.visit(&id, &obj, false, item.conflict);
+        let key = item.key;
+        if !EVENT_KEYS.contains(&key.as_ref()) {
             defect = Some(format!("event {index} has an unknown field '{key}'"));
         }
         let writers: Vec<ObjId> = if item.conflict {
-            doc.get_all(&obj, key.as_str())?.into_iter().map(|(_, id)| id).collect()
+            doc.get_all(&obj, key.as_ref())?.into_iter().map(|(_, id)| id).collect()
         } else {
-            vec![item.id()]
+            vec![id]
         };
         for op in writers {
             let writer = match &op {
@@ -679,11 +680,12 @@ fn read_event(r: &Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> Resu
             }
         }
         if let Value::Scalar(v) = item.value.into_value() {
-            fields.insert(key, v.into_owned());
+            fields.push((key, v.into_owned()));
         }
     }
-    let text = |k: &str| fields.get(k).and_then(|v| v.as_str().map(str::to_string));
-    let int = |k: &str| fields.get(k).and_then(|v| v.as_i64().or_else(|| v.as_u64().map(|u| u as i64)));
+    let get = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    let text = |k: &str| get(k).and_then(|v| v.as_str().map(str::to_string));
+    let int = |k: &str| get(k).and_then(|v| v.as_i64().or_else(|| v.as_u64().map(|u| u as i64)));
     let kind = text("kind").unwrap_or_default();
     let action = Action::parse(&kind);
     if action.is_none() {

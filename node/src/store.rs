@@ -948,45 +948,92 @@ impl DossierTables<'_> {
         self.log.insert(next, id)?;
         self.log_position.insert(id, next)?;
         let old: Option<DossierSummary> = self.summaries.get(id)?.map(|v| decode(v.value())).transpose()?;
-        if let Some(old) = &old {
-            self.index(old, false)?;
-        }
-        self.index(summary, true)?;
+        self.index(old.as_ref().map(IndexKeys::of).as_ref(), &IndexKeys::of(summary))?;
         self.docs.insert(id, doc)?;
         self.summaries.insert(id, encode(summary).as_slice())?;
         Ok(())
     }
 
-    fn index(&mut self, s: &DossierSummary, add: bool) -> Result<()> {
-        let id = s.id;
-        let digest = id_number_digest(&s.applicant_id_number);
-        let folded = fold_text(&s.applicant_name);
-        let words: std::collections::BTreeSet<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
-        let due_key = s.due_at.filter(|_| s.is_open() && s.paused_since.is_none());
-        if add {
-            self.codes.insert(s.code.as_str(), id)?;
-            self.received.insert((s.received_at, id), ())?;
-            self.state.insert((s.state.code(), s.received_at, id), ())?;
-            if let Some(d) = due_key {
-                self.due.insert((d, id), ())?;
+    /// Moves a dossier's secondary-index entries from `old` to `new`,
+    /// touching only the entries that differ (an update usually changes
+    /// the state and the deadline, not the code or the applicant).
+    fn index(&mut self, old: Option<&IndexKeys<'_>>, new: &IndexKeys<'_>) -> Result<()> {
+        let id = new.id;
+        let changed = |f: &dyn Fn(&IndexKeys<'_>) -> bool| old.is_none_or(|o| !f(o));
+        if let Some(o) = old {
+            if o.code != new.code {
+                self.codes.remove(o.code)?;
             }
-            self.applicant.insert(digest, id)?;
-            for w in words {
-                self.names.insert((w, s.received_at, id), ())?;
+            if o.received_at != new.received_at {
+                self.received.remove((o.received_at, id))?;
             }
-        } else {
-            self.codes.remove(s.code.as_str())?;
-            self.received.remove((s.received_at, id))?;
-            self.state.remove((s.state.code(), s.received_at, id))?;
-            if let Some(d) = due_key {
+            if (o.state, o.received_at) != (new.state, new.received_at) {
+                self.state.remove((o.state, o.received_at, id))?;
+            }
+            if o.due != new.due
+                && let Some(d) = o.due
+            {
                 self.due.remove((d, id))?;
             }
-            self.applicant.remove(digest, id)?;
-            for w in words {
-                self.names.remove((w, s.received_at, id))?;
+            if o.applicant != new.applicant {
+                self.applicant.remove(o.applicant, id)?;
+            }
+            for w in &o.words {
+                if o.received_at != new.received_at || !new.words.contains(w) {
+                    self.names.remove((w.as_str(), o.received_at, id))?;
+                }
+            }
+        }
+        if changed(&|o| o.code == new.code) {
+            self.codes.insert(new.code, id)?;
+        }
+        if changed(&|o| o.received_at == new.received_at) {
+            self.received.insert((new.received_at, id), ())?;
+        }
+        if changed(&|o| (o.state, o.received_at) == (new.state, new.received_at)) {
+            self.state.insert((new.state, new.received_at, id), ())?;
+        }
+        if changed(&|o| o.due == new.due)
+            && let Some(d) = new.due
+        {
+            self.due.insert((d, id), ())?;
+        }
+        if changed(&|o| o.applicant == new.applicant) {
+            self.applicant.insert(new.applicant, id)?;
+        }
+        for w in &new.words {
+            if changed(&|o| o.received_at == new.received_at && o.words.contains(w)) {
+                self.names.insert((w.as_str(), new.received_at, id), ())?;
             }
         }
         Ok(())
+    }
+}
+
+/// The secondary-index entries of one dossier summary.
+struct IndexKeys<'a> {
+    id: [u8; 16],
+    code: &'a str,
+    received_at: i64,
+    state: u8,
+    /// Open and not paused: the deadline the due index orders by.
+    due: Option<i64>,
+    applicant: [u8; 32],
+    words: std::collections::BTreeSet<String>,
+}
+
+impl<'a> IndexKeys<'a> {
+    fn of(s: &'a DossierSummary) -> Self {
+        let folded = fold_text(&s.applicant_name);
+        IndexKeys {
+            id: s.id,
+            code: s.code.as_str(),
+            received_at: s.received_at,
+            state: s.state.code(),
+            due: s.due_at.filter(|_| s.is_open() && s.paused_since.is_none()),
+            applicant: id_number_digest(&s.applicant_id_number),
+            words: folded.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect(),
+        }
     }
 }
 

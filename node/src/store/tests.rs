@@ -61,6 +61,57 @@ fn replacing_a_summary_moves_its_index_entries() {
     assert!(store.open_dossiers_of(&format!("{:012}", 1), "1.001193").unwrap().is_empty());
 }
 
+/// Every secondary-index row of the store, as (table, rows).
+fn index_rows(store: &Store) -> Vec<(&'static str, usize)> {
+    let r = store.db.begin_read().unwrap();
+    vec![
+        ("codes", r.open_table(CODES).unwrap().len().unwrap() as usize),
+        ("received", r.open_table(BY_RECEIVED).unwrap().len().unwrap() as usize),
+        ("state", r.open_table(BY_STATE).unwrap().len().unwrap() as usize),
+        ("due", r.open_table(BY_DUE).unwrap().len().unwrap() as usize),
+        ("applicant", r.open_multimap_table(BY_APPLICANT).unwrap().len().unwrap() as usize),
+        ("names", r.open_table(BY_NAME).unwrap().len().unwrap() as usize),
+    ]
+}
+
+#[test]
+fn an_update_keeps_unchanged_index_entries_and_leaves_no_stale_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let first = summary(1, "Đặng Thị Mẫu", Status::Accepted, 10);
+    put(&store, &first);
+    let rows = |q: ListQuery| store.list(&q).unwrap().0.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    // The same summary again: nothing to move.
+    put(&store, &first);
+    assert_eq!(
+        index_rows(&store),
+        [("codes", 1), ("received", 1), ("state", 1), ("due", 1), ("applicant", 1), ("names", 3)]
+    );
+    // One word of the name, the state, the deadline (closed: no longer
+    // due), the reception time and the code all change.
+    let changed = DossierSummary {
+        code: "000.00.01.H99-251117-0042".into(),
+        ..summary(1, "Đặng Thị Hoa", Status::Returned, 30)
+    };
+    put(&store, &changed);
+    assert_eq!(
+        index_rows(&store),
+        [("codes", 1), ("received", 1), ("state", 1), ("due", 0), ("applicant", 1), ("names", 3)]
+    );
+    assert!(rows(ListQuery { q: Some("mau".into()), ..query() }).is_empty(), "the old word is gone");
+    assert_eq!(rows(ListQuery { q: Some("dang thi hoa".into()), ..query() }), [[1; 16]]);
+    assert!(rows(ListQuery { state: Some(Status::Accepted.code()), ..query() }).is_empty());
+    assert_eq!(rows(ListQuery { state: Some(Status::Returned.code()), ..query() }), [[1; 16]]);
+    assert!(rows(ListQuery { overdue_at: Some(1_000_000), ..query() }).is_empty(), "a returned dossier is not due");
+    // Back to open and due: the deadline entry comes back.
+    put(&store, &summary(1, "Đặng Thị Hoa", Status::InProcess, 30));
+    assert_eq!(rows(ListQuery { overdue_at: Some(1_000_000), ..query() }), [[1; 16]]);
+    // Another applicant's dossier shares the word "thi" but not the rows.
+    put(&store, &summary(2, "Lê Thị Thử", Status::Accepted, 20));
+    assert_eq!(rows(ListQuery { q: Some("thi".into()), ..query() }), [[1; 16], [2; 16]], "newest first");
+    assert_eq!(index_rows(&store)[5], ("names", 6));
+}
+
 #[test]
 fn sequences_continue_across_reopening_and_a_second_open_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,7 +21,8 @@
 //!
 //! Bytes are frame bytes (what the sync protocol writes) and UDP bytes
 //! (QUIC with its handshake), both directions, from B's peer counters.
-//! Peak memory is VmHWM of each process. Prints a Markdown table.
+//! Peak memory is VmHWM of each process; CPU is user + system seconds
+//! (A's during the measure, B's from its start). Prints a Markdown table.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -136,6 +137,17 @@ fn peak_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user and system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat; here 11 and 12.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
 fn written(pid: u32) -> u64 {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
     io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
@@ -162,6 +174,9 @@ struct Measure {
     /// B's own count, from dialing A until B had caught A up (S3: the
     /// reconnect itself, without B's process start).
     reconnect_ms: u64,
+    /// CPU seconds each process used during the measure (B's from its
+    /// start).
+    cpu: (f64, f64),
 }
 
 /// B's counters for its peer A: (frame bytes both ways, UDP bytes both ways).
@@ -220,6 +235,7 @@ impl Pair {
     /// goes offline and comes back is.
     fn measure(&self, a: &Node, poll: Duration, done: impl Fn(&Node) -> bool) -> Measure {
         let t = Instant::now();
+        let a_cpu = cpu_secs(a.pid());
         let mut b = self.start_b();
         let deadline = t + Duration::from_secs(3600);
         while !done(&b) {
@@ -227,6 +243,7 @@ impl Pair {
             std::thread::sleep(poll);
         }
         let secs = t.elapsed().as_secs_f64();
+        let cpu = (cpu_secs(a.pid()) - a_cpu, cpu_secs(b.pid()));
         std::thread::sleep(Duration::from_millis(200));
         let (frame_bytes, udp_bytes) = bytes(&b, &node_id(&self.a));
         let docs_sent =
@@ -240,6 +257,7 @@ impl Pair {
             docs_sent,
             b_written: written(b.pid()),
             reconnect_ms: peer_number(&b, &node_id(&self.a), "caught_up_after_ms"),
+            cpu,
         };
         b.stop();
         m
@@ -279,7 +297,7 @@ fn median(mut v: Vec<Measure>) -> (Measure, Measure, Measure) {
 fn row(name: &str, n: usize, runs: Vec<Measure>) {
     let (m, lo, hi) = median(runs);
     println!(
-        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} | {:.0} |",
+        "| {name} | {n} | {:.2} ({:.2}–{:.2}) | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} | {:.0} | {:.2} / {:.2} |",
         m.secs,
         lo.secs,
         hi.secs,
@@ -290,7 +308,9 @@ fn row(name: &str, n: usize, runs: Vec<Measure>) {
         m.peak_b_mib,
         m.docs_sent.0,
         m.docs_sent.1,
-        m.b_written as f64 / (1 << 20) as f64
+        m.b_written as f64 / (1 << 20) as f64,
+        m.cpu.0,
+        m.cpu.1
     );
 }
 
@@ -314,9 +334,9 @@ fn main() -> anyhow::Result<()> {
     }
     let args = args()?;
     println!(
-        "| scenario | N | wall s, median (min–max) | B dial → caught up ms | frame KiB | UDP KiB | A peak MiB | B peak MiB | docs sent A→B / B→A | B wrote MiB |"
+        "| scenario | N | wall s, median (min–max) | B dial → caught up ms | frame KiB | UDP KiB | A peak MiB | B peak MiB | docs sent A→B / B→A | B wrote MiB | CPU s A / B |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
         let (mut s1, mut s3, mut s2) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.runs {
