@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -55,6 +55,7 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub metrics: Arc<Metrics>,
     pub peers: Arc<crate::network::PeerBoard>,
+    pub track: Arc<crate::limits::TrackLimits>,
 }
 
 #[derive(Debug)]
@@ -213,7 +214,7 @@ fn require_role(officer: &Officer, role: Role) -> Result<(), ApiError> {
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/session", post(login).delete(logout))
+        .route("/session", post(login).get(current_session).delete(logout))
         .route("/procedures", get(procedures))
         .route("/catalog", post(import_catalog).layer(DefaultBodyLimit::max(catalog::IMPORT_BYTES_MAX)))
         .route("/calendar", get(get_calendar).post(import_calendar))
@@ -221,7 +222,9 @@ pub fn router(state: AppState) -> Router {
         .route("/dossiers", post(create_dossier).get(list_dossiers))
         .route("/dossiers/{code}", get(get_dossier))
         .route("/dossiers/{code}/actions", post(act))
+        .route("/dossiers/{code}/qr.svg", get(dossier_qr))
         .route("/duplicates", get(duplicates))
+        .route("/track", get(track))
         .route("/stats", get(stats_route))
         .route("/peers", get(peers))
         .route("/sync/state", get(sync_state))
@@ -326,6 +329,34 @@ async fn login(State(state): State<AppState>, Body(req): Body<LoginRequest>) -> 
     let mut res = Json(body).into_response();
     res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("token is hex"));
     Ok(res)
+}
+
+/// The officer of this session, with its CSRF token, so that a page
+/// reloaded with the session cookie carries on where it was.
+async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::GET)?;
+    let token = bearer(&headers).or_else(|| cookie(&headers)).ok_or_else(ApiError::unauthorized)?;
+    let session = state.sessions.touch(&token, now_ms()).ok_or_else(ApiError::unauthorized)?;
+    let st = state.clone();
+    let username = officer.username.clone();
+    let account = blocking(move || {
+        Ok(match st.desk.store.account(&username)? {
+            Some(b) => Some(postcard::from_bytes::<Account>(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+            None => None,
+        })
+    })
+    .await?;
+    let c = &state.desk.config;
+    Ok(Json(json!({
+        "username": officer.username,
+        "full_name": account.map(|a| a.full_name).unwrap_or_default(),
+        "roles": officer.roles,
+        "csrf_token": session.csrf,
+        "unit": c.unit,
+        "unit_name": c.unit_name,
+        "node_role": c.role.as_str(),
+    }))
+    .into_response())
 }
 
 /// An argon2 hash of a random password, verified against on unknown users.
@@ -598,6 +629,83 @@ async fn get_dossier(
     Ok(Json(view).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrackQuery {
+    code: String,
+    id_last4: String,
+}
+
+/// The citizen tracking lookup: no login, rate-limited per client address
+/// and per dossier code (`limits`).
+async fn track(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    query: Result<Query<TrackQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let (code, last4) = (q.code.trim().to_string(), q.id_last4.trim().to_string());
+    if !motcua_domain::codes::is_dossier_code(&code) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            format!("'{code}' is not a dossier code"),
+        )
+        .field("code"));
+    }
+    if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "id_last4 must be 4 digits")
+            .field("id_last4"));
+    }
+    let now = now_ms();
+    if let Err(r) = state.track.admit(client.ip(), &code, now) {
+        let (code, message) = match r {
+            crate::limits::Refused::TooManyRequests { retry_ms } => {
+                ("too_many_requests", format!("too many lookups; try again in {} s", (retry_ms / 1000).max(1)))
+            }
+            crate::limits::Refused::CodeLocked { retry_ms } => (
+                "too_many_attempts",
+                format!("too many wrong id numbers for this code; try again in {} min", (retry_ms / 60_000).max(1)),
+            ),
+        };
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message));
+    }
+    let st = state.clone();
+    let c = code.clone();
+    match blocking(move || Ok(st.desk.track(&c, &last4, now)?)).await {
+        Ok(view) => {
+            state.track.succeeded(&code);
+            Ok(Json(view).into_response())
+        }
+        Err(e) => {
+            if e.status == StatusCode::NOT_FOUND {
+                state.track.failed(&code, now);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The QR code of a dossier code, as SVG, for the printed receipt (form 1).
+async fn dossier_qr(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    check_code(&code)?;
+    let st = state.clone();
+    let c = code.clone();
+    if blocking(move || Ok(st.desk.store.id_by_code(&c)?)).await?.is_none() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no dossier {code}")));
+    }
+    let qr = qrcode::QrCode::with_error_correction_level(code.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(160, 160).build();
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "private, max-age=86400")], svg)
+        .into_response())
+}
+
 fn check_code(code: &str) -> Result<(), ApiError> {
     if motcua_domain::codes::is_dossier_code(code) {
         Ok(())
@@ -621,11 +729,19 @@ async fn act(
     Ok(Json(view).into_response())
 }
 
+/// "Due soon" in the officers' queue: the appointment falls within the
+/// next two days.
+pub const DUE_SOON_MS: i64 = 2 * 24 * 3600 * 1000;
+
 #[derive(Deserialize)]
 struct ListParams {
     state: Option<String>,
     q: Option<String>,
     overdue: Option<String>,
+    /// Local date `YYYY-MM-DD`: received on or after it.
+    received_from: Option<String>,
+    /// `true`: open dossiers due within the next [`DUE_SOON_MS`].
+    due_soon: Option<String>,
     limit: Option<String>,
     offset: Option<String>,
     unit: Option<String>,
@@ -674,10 +790,27 @@ async fn list_dossiers(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "q is at most 200 characters").field("q")
         );
     }
+    let received_from = match p.received_from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => {
+            let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_value",
+                    format!("received_from '{s}' is not a YYYY-MM-DD date"),
+                )
+                .field("received_from")
+            })?;
+            Some(state.desk.calendar().instant(date, 0))
+        }
+    };
+    let due_soon: Option<bool> = parse_param("due_soon", p.due_soon.as_deref())?;
     let query = ListQuery {
         state: st_code,
         q: p.q,
         overdue_at: overdue.filter(|o| *o).map(|_| now),
+        received_from,
+        due_between: due_soon.filter(|d| *d).map(|_| (now, now + DUE_SOON_MS)),
         unit: p.unit.filter(|u| !u.trim().is_empty()),
         limit,
         offset,

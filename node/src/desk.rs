@@ -208,8 +208,28 @@ pub struct DossierView {
     pub history: Vec<HistoryView>,
     pub conflicts: Vec<ConflictView>,
     pub replicated_to_province: bool,
+    /// The actions this officer may take on the dossier now (its state,
+    /// the node's unit authority and the officer's roles, per
+    /// `workflow::transition`); the web UI offers only these.
+    pub allowed_actions: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+}
+
+/// A dossier as the citizen tracking page shows it.
+#[derive(Debug, Serialize)]
+pub struct TrackView {
+    pub code: String,
+    pub procedure_name: String,
+    pub state: u8,
+    pub state_name: &'static str,
+    pub received_at: String,
+    pub due_at: Option<String>,
+    pub returned_at: Option<String>,
+    pub result_ready: bool,
+    pub overdue: bool,
+    /// Where the result is collected: the receiving center.
+    pub collect_at: String,
 }
 
 /// A row of a dossier list.
@@ -406,6 +426,7 @@ impl Desk {
             .run(move |w| desk.receive_in(w, officer_name, applicant, channel, snapshot, due_at, documents, now))?;
         tracing::info!(code = %record.code, procedure = %record.procedure.code, "dossier received");
         let mut view = self.view(&record, &folded, now);
+        view.allowed_actions = self.allowed_actions(officer, &record, &folded, now);
         view.warnings = duplicates
             .into_iter()
             .map(|d| Warning {
@@ -496,11 +517,13 @@ impl Desk {
             .filter(|a| !matches!(a, Action::Receive | Action::Handover))
             .ok_or_else(|| invalid("action", format!("'{}' is not an action", req.action)))?;
         let desk = self.clone();
-        let officer = officer.clone();
+        let by = officer.clone();
         let code = code.to_string();
-        let (record, folded) = self.committer.run(move |w| desk.act_in(w, &officer, &code, action, req, now))?;
+        let (record, folded) = self.committer.run(move |w| desk.act_in(w, &by, &code, action, req, now))?;
         tracing::info!(code = %record.code, action = %action, state = folded.state.code(), "dossier action recorded");
-        Ok(self.view(&record, &folded, now))
+        let mut view = self.view(&record, &folded, now);
+        view.allowed_actions = self.allowed_actions(officer, &record, &folded, now);
+        Ok(view)
     }
 
     /// The write half of [`Desk::act`], run in the writer's transaction.
@@ -635,7 +658,60 @@ impl Desk {
         let folded = fold(&record, self.offset());
         let (who, what) = (officer.username.clone(), code.to_string());
         self.committer.submit_lazy(move |w| audit(w, now, &who, "read", &what));
-        Ok(self.view(&record, &folded, now))
+        let mut view = self.view(&record, &folded, now);
+        view.allowed_actions = self.allowed_actions(officer, &record, &folded, now);
+        Ok(view)
+    }
+
+    /// The officer actions `officer` may take on the dossier at `now`, in
+    /// the order of [`Action::ALL`]: the same rule [`Desk::act`] applies.
+    pub fn allowed_actions(
+        &self,
+        officer: &Officer,
+        record: &DossierRecord,
+        folded: &Folded,
+        now: i64,
+    ) -> Vec<&'static str> {
+        let actor = Actor {
+            unit: &self.config.unit,
+            roles: Some(&officer.roles),
+            at_ms: now,
+            utc_offset_minutes: self.offset(),
+        };
+        let situation = folded.situation(record);
+        Action::ALL
+            .into_iter()
+            .filter(|a| !matches!(a, Action::Receive | Action::Handover))
+            .filter(|&a| transition(a, &situation, &actor).is_ok())
+            .map(Action::as_str)
+            .collect()
+    }
+
+    /// What the citizen tracking page (tra cứu hồ sơ) shows: the state,
+    /// the appointment and where to collect the result, for the dossier
+    /// code and the last four digits of the applicant's id number, and
+    /// nothing else. A wrong suffix and an unknown code read the same.
+    pub fn track(&self, code: &str, id_last4: &str, now: i64) -> Result<TrackView, DeskError> {
+        let unknown = || DeskError::NotFound("no dossier with this code and id number".into());
+        let s = self.store.summary_by_code(code)?.ok_or_else(unknown)?;
+        let digits = s.applicant_id_number.as_bytes();
+        let suffix = &digits[digits.len().saturating_sub(4)..];
+        if id_last4.len() != 4 || suffix != id_last4.as_bytes() {
+            return Err(unknown());
+        }
+        let o = self.offset();
+        Ok(TrackView {
+            code: s.code.clone(),
+            procedure_name: s.procedure_name.clone(),
+            state: s.state.code(),
+            state_name: s.state.name_vi(),
+            received_at: rfc3339(s.received_at, o),
+            due_at: s.due_at.map(|t| rfc3339(t, o)),
+            returned_at: s.returned_at.map(|t| rfc3339(t, o)),
+            result_ready: s.state == motcua_domain::workflow::Status::ResultReady,
+            overdue: s.is_overdue(now),
+            collect_at: format!("Bộ phận Một cửa — {}", self.config.unit_name),
+        })
     }
 
     pub fn summary_view(&self, s: &DossierSummary, now: i64) -> SummaryView {
@@ -744,6 +820,7 @@ impl Desk {
                 })
                 .collect(),
             replicated_to_province: self.safe_at_province(&record.id.0),
+            allowed_actions: Vec::new(),
             warnings: Vec::new(),
         }
     }

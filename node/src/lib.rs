@@ -20,6 +20,7 @@ pub mod config;
 pub mod desk;
 pub mod exchange;
 pub mod identity;
+pub mod limits;
 pub mod network;
 pub mod replica;
 pub mod serve;

@@ -287,10 +287,16 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             println!("motcua: sync listening on {a}");
         }
     }
-    let state =
-        AppState { desk, sessions: Arc::new(Sessions::default()), metrics: Arc::new(Metrics::default()), peers: board };
+    let state = AppState {
+        desk,
+        sessions: Arc::new(Sessions::default()),
+        metrics: Arc::new(Metrics::default()),
+        peers: board,
+        track: Arc::new(crate::limits::TrackLimits::default()),
+    };
     let desk = state.desk.clone();
-    axum::serve(listener, api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     if let Some(n) = network {
         n.close().await;
     }

@@ -184,6 +184,10 @@ pub struct ListQuery {
     pub q: Option<String>,
     /// `Some(now)` keeps only dossiers overdue at `now`.
     pub overdue_at: Option<i64>,
+    /// Keeps only dossiers received at or after this time (UTC ms).
+    pub received_from: Option<i64>,
+    /// Keeps only open, unpaused dossiers due in `[from, to)` (UTC ms).
+    pub due_between: Option<(i64, i64)>,
     pub unit: Option<String>,
     pub limit: usize,
     pub offset: usize,
@@ -357,6 +361,13 @@ impl Store {
         Ok(t.get(code)?.map(|v| v.value()))
     }
 
+    /// The summary of the dossier holding `code`, in one read.
+    pub fn summary_by_code(&self, code: &str) -> Result<Option<DossierSummary>> {
+        let tx = self.read()?;
+        let Some(id) = tx.open_table(CODES)?.get(code)?.map(|v| v.value()) else { return Ok(None) };
+        tx.open_table(SUMMARIES)?.get(id)?.map(|v| decode(v.value())).transpose()
+    }
+
     pub fn attestation(&self, change_hash: &[u8; 32]) -> Result<Option<Attestation>> {
         let tx = self.read()?;
         let t = tx.open_table(ATTESTATIONS)?;
@@ -523,11 +534,15 @@ impl Store {
         let keep = |s: &DossierSummary| {
             q.state.is_none_or(|st| s.state.code() == st)
                 && q.overdue_at.is_none_or(|now| s.is_overdue(now))
+                && q.received_from.is_none_or(|from| s.received_at >= from)
+                && q.due_between.is_none_or(|(from, to)| {
+                    s.is_open() && s.paused_since.is_none() && s.due_at.is_some_and(|d| from <= d && d < to)
+                })
                 && q.unit.as_ref().is_none_or(|u| &s.receiving_unit == u || &s.holder_unit == u)
         };
         let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
         // Narrow candidates with the most selective index, then filter.
-        if text.is_some() || q.overdue_at.is_some() {
+        if text.is_some() || q.overdue_at.is_some() || q.received_from.is_some() || q.due_between.is_some() {
             let mut candidates: Vec<DossierSummary> = Vec::new();
             if let Some(text) = text {
                 for id in self.search_ids(&tx, text)? {
@@ -538,9 +553,26 @@ impl Store {
                         candidates.push(s);
                     }
                 }
-            } else if let Some(now) = q.overdue_at {
+            } else if q.overdue_at.is_some() || q.due_between.is_some() {
+                let from = q.due_between.map_or(i64::MIN, |(from, _)| from);
+                let to = match (q.overdue_at, q.due_between) {
+                    (Some(now), Some((_, to))) => now.min(to),
+                    (Some(now), None) => now,
+                    (None, Some((_, to))) => to,
+                    (None, None) => unreachable!("one of them is set"),
+                };
                 let due = tx.open_table(BY_DUE)?;
-                for row in due.range((i64::MIN, [0u8; 16])..(now, [0u8; 16]))? {
+                for row in due.range((from, [0u8; 16])..(to.max(from), [0u8; 16]))? {
+                    let (k, _) = row?;
+                    if let Some(s) = get(&k.value().1)?
+                        && keep(&s)
+                    {
+                        candidates.push(s);
+                    }
+                }
+            } else if let Some(from) = q.received_from {
+                let received = tx.open_table(BY_RECEIVED)?;
+                for row in received.range((from, [0u8; 16])..)? {
                     let (k, _) = row?;
                     if let Some(s) = get(&k.value().1)?
                         && keep(&s)

@@ -221,3 +221,27 @@ fn a_round_reads_offers_filtered_by_unit_and_an_older_store_gets_them_on_open() 
     }
     assert!(matches!(Store::open(&path), Err(StoreError::Format(9))));
 }
+
+#[test]
+fn queues_by_reception_time_and_by_coming_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    // Due 1,000 ms after reception (see `summary`).
+    put(&store, &summary(1, "Mẫu Một", Status::InProcess, 10_000));
+    put(&store, &summary(2, "Mẫu Hai", Status::InProcess, 20_000));
+    put(&store, &summary(3, "Mẫu Ba", Status::Returned, 30_000));
+    put(
+        &store,
+        &DossierSummary {
+            paused_since: Some(40_500), ..summary(4, "Mẫu Bốn", Status::SupplementRequested, 40_000)
+        },
+    );
+    let ids = |q: ListQuery| store.list(&q).unwrap().0.into_iter().map(|r| r.id[0]).collect::<Vec<_>>();
+    assert_eq!(ids(ListQuery { received_from: Some(20_000), ..query() }), [4, 3, 2], "from the time on, newest first");
+    assert_eq!(ids(ListQuery { received_from: Some(20_001), state: Some(4), ..query() }), Vec::<u8>::new());
+    // Due between 10,500 and 41,500: 1 (11,000) and 2 (21,000) are open;
+    // 3 is returned and 4 is paused, so neither is coming due.
+    assert_eq!(ids(ListQuery { due_between: Some((10_500, 41_500)), ..query() }), [2, 1]);
+    assert_eq!(ids(ListQuery { due_between: Some((11_001, 41_500)), ..query() }), [2], "the range starts after 1's");
+    assert_eq!(ids(ListQuery { due_between: Some((10_500, 21_000)), ..query() }), [1], "and ends before 2's");
+}
