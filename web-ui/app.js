@@ -1,118 +1,530 @@
-// motcua officer page: login, dossier list and search, dossier history.
-// Speaks Vietnamese by default and English on request; calls only the HTTP API.
+// motcua officer pages: login, reception desk, queues, dossier page with
+// actions and printable forms, statistics, sync status, administration.
+// Calls only the HTTP API; texts come from i18n.js.
 "use strict";
 
-const TEXT = {
-  vi: {
-    title: "Bộ phận Một cửa", login: "Đăng nhập", username: "Tên đăng nhập", password: "Mật khẩu",
-    sign_in: "Đăng nhập", logout: "Đăng xuất", search_hint: "Mã hồ sơ, họ tên hoặc số định danh",
-    all_states: "Mọi trạng thái", overdue: "Quá hạn", find: "Tìm", code: "Mã hồ sơ", procedure: "Thủ tục",
-    applicant: "Người nộp", state: "Trạng thái", received: "Ngày nhận", due: "Ngày hẹn trả",
-    found: (n) => `${n} hồ sơ`, history: "Quá trình xử lý", back: "Quay lại", conflicts: "Xung đột cần xử lý",
-    bad_login: "Sai tên đăng nhập hoặc mật khẩu", other_lang: "English",
-  },
-  en: {
-    title: "One-stop desk", login: "Log in", username: "Username", password: "Password",
-    sign_in: "Log in", logout: "Log out", search_hint: "Dossier code, name or ID number",
-    all_states: "All states", overdue: "Overdue", find: "Search", code: "Dossier code", procedure: "Procedure",
-    applicant: "Applicant", state: "State", received: "Received", due: "Appointment",
-    found: (n) => `${n} dossiers`, history: "History", back: "Back", conflicts: "Conflicts to resolve",
-    bad_login: "Wrong username or password", other_lang: "Tiếng Việt",
-  },
-};
-const STATES = {
-  1: ["Mới đăng ký", "Submitted online"], 2: ["Được tiếp nhận", "Accepted"], 3: ["Không được tiếp nhận", "Not accepted"],
-  4: ["Đang xử lý", "In process"], 5: ["Yêu cầu bổ sung", "Supplement requested"],
-  6: ["Yêu cầu thực hiện nghĩa vụ tài chính", "Financial obligation requested"],
-  7: ["Công dân yêu cầu rút hồ sơ", "Withdrawal requested"], 8: ["Dừng xử lý", "Processing stopped"],
-  9: ["Đã xử lý xong", "Result ready"], 10: ["Đã trả kết quả", "Result returned"],
-};
-let lang = localStorage.getItem("motcua.lang") || "vi";
-let csrf = sessionStorage.getItem("motcua.csrf") || "";
-const $ = (id) => document.getElementById(id);
-const t = (k) => TEXT[lang][k];
-const stateName = (s) => STATES[s] ? STATES[s][lang === "vi" ? 0 : 1] : String(s);
-const when = (s) => (s ? new Date(s).toLocaleString(lang === "vi" ? "vi-VN" : "en-GB", { timeZone: "Asia/Ho_Chi_Minh" }) : "");
+let me = null; // the officer of this session (GET /api/v1/session)
+let health = {};
+let procedures = null;
+const PAGE_SIZE = 50;
 
-function el(tag, text) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; return e; }
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (options.method && options.method !== "GET" && me) headers["X-CSRF-Token"] = me.csrf_token;
+  const res = await fetch(path, { credentials: "same-origin", ...options, headers });
+  if (res.status === 401 && !(path === "/api/v1/session" && options.method === "POST")) {
+    me = null;
+    showLogin();
+    throw new Error("no session");
+  }
+  const type = res.headers.get("Content-Type") || "";
+  const body = res.status === 204 ? null : type.includes("json") ? await res.json() : await res.text();
+  return { res, body };
+}
+const errorText = (body) => (body && body.error ? body.error.message : String(body));
+const localToday = () => new Date().toLocaleDateString("en-CA", { timeZone: TZ });
+
+// ---------------------------------------------------------------- shell
 
 function translate() {
   document.documentElement.lang = lang;
   document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = t(e.dataset.t); });
-  document.querySelectorAll("[data-tp]").forEach((e) => { e.placeholder = t(e.dataset.tp); });
   $("lang").textContent = t("other_lang");
-  const select = document.querySelector("select[name=state]");
-  select.querySelectorAll("option[data-state]").forEach((o) => o.remove());
-  for (const s of Object.keys(STATES)) {
-    const o = el("option", `${s} — ${stateName(s)}`); o.value = s; o.dataset.state = s; select.append(o);
-  }
+  showOfficer();
 }
 
-async function api(path, options = {}) {
-  const headers = { "Content-Type": "application/json" };
-  if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = csrf;
-  const res = await fetch(path, { credentials: "same-origin", ...options, headers });
-  if (res.status === 401 && path !== "/api/v1/session") { showLogin(); throw new Error("no session"); }
-  const body = res.status === 204 ? null : await res.json();
-  return { res, body };
+function showOfficer() {
+  if (!me) { $("officer").textContent = ""; return; }
+  const roles = me.roles.map((r) => t(`role_${r}`)).join(", ");
+  $("officer").textContent = `${me.full_name || me.username} · ${roles}`;
+  $("officer").title = `${me.username} · ${roles} · ${me.unit_name} (${me.unit})`;
+  $("nav-admin").hidden = !me.roles.includes("admin");
 }
 
 function showLogin() {
-  $("login").hidden = false; $("dossiers").hidden = true; $("detail").hidden = true; $("logout").hidden = true;
+  $("login").hidden = false; $("page").hidden = true; $("nav").hidden = true; $("logout").hidden = true;
+  $("offline").hidden = true; showOfficer();
+  $("login").querySelector("input[name=username]").focus();
 }
 
-async function showList() {
-  $("login").hidden = true; $("detail").hidden = true; $("dossiers").hidden = false; $("logout").hidden = false;
-  const form = new FormData($("search"));
-  const params = new URLSearchParams({ limit: "100" });
-  if (form.get("q")) params.set("q", form.get("q"));
-  if (form.get("state")) params.set("state", form.get("state"));
-  if (form.get("overdue")) params.set("overdue", "true");
-  const { res, body } = await api(`/api/v1/dossiers?${params}`);
-  if (!res.ok) return;
-  $("count").textContent = t("found")(res.headers.get("X-Total-Count") || body.length);
-  const rows = $("rows"); rows.replaceChildren();
-  for (const d of body) {
-    const tr = el("tr"); if (d.overdue) tr.className = "overdue";
-    const link = el("a", d.code); link.href = `#${d.code}`;
-    const code = el("td"); code.append(link);
-    tr.append(code, el("td", d.procedure_name), el("td", d.applicant.name), el("td", stateName(d.state)),
-      el("td", when(d.received_at)), el("td", when(d.due_at)));
-    rows.append(tr);
+function page(...children) {
+  $("login").hidden = true; $("nav").hidden = false; $("logout").hidden = false;
+  const p = $("page"); p.hidden = false; p.replaceChildren(...children);
+  document.querySelectorAll("#nav a").forEach((a) => {
+    const section = location.hash.split("/")[1] || "reception";
+    a.classList.toggle("active", a.getAttribute("href").split("/")[1] === section);
+  });
+  return p;
+}
+
+async function route() {
+  if (!me) {
+    const { res, body } = await fetch("/api/v1/session", { credentials: "same-origin" }).then(async (r) => ({ res: r, body: r.ok ? await r.json() : null }));
+    if (!res.ok) { showLogin(); return; }
+    me = body; showOfficer(); pollPeers();
+  }
+  const [, section, arg] = location.hash.split("?")[0].split("/");
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  switch (section) {
+    case "queue": return showQueue(arg || "today", params);
+    case "dossier": return showDossier(decodeURIComponent(arg || ""));
+    case "dashboard": return showDashboard(params);
+    case "sync": return showSync();
+    case "admin": return showAdmin();
+    default: return showReception();
   }
 }
 
-async function showDetail(code) {
+// Offline banner: at least one peer is configured and none is connected.
+let peerTimer = null;
+async function pollPeers() {
+  clearTimeout(peerTimer);
+  if (!me) return;
+  try {
+    const { res, body } = await api("/api/v1/peers");
+    if (res.ok) {
+      const offline = body.length > 0 && !body.some((p) => p.connected);
+      $("offline").hidden = !offline;
+      $("offline").textContent = t("offline");
+    }
+  } catch (_) { /* the login page is showing */ }
+  peerTimer = setTimeout(pollPeers, 3000);
+}
+
+// ---------------------------------------------------------------- reception desk
+
+async function loadProcedures() {
+  if (!procedures) {
+    const { res, body } = await api("/api/v1/procedures");
+    if (res.ok) procedures = body.map((p) => ({ ...p, folded: fold(`${p.code} ${p.name}`) }));
+  }
+  return procedures || [];
+}
+
+function timeText(n, unit) {
+  if (n === 0) return t("same_day");
+  if (unit === "hours") return `${n} ${t("hours")}`;
+  if (unit === "calendar_days") return `${n} ${t("calendar_days")}`;
+  return `${n} ${t("working_days")}`;
+}
+
+async function showReception() {
+  const list = await loadProcedures();
+  let chosen = null;
+  let active = -1;
+  const search = h("input", { id: "procedure-search", placeholder: t("procedure_hint"), autocomplete: "off", "aria-label": t("procedure") });
+  const matches = h("ul", { class: "matches", id: "procedure-matches", role: "listbox" });
+  const caseSelect = h("select", { name: "case", id: "case" });
+  const checklist = h("tbody");
+  const fees = h("p", { id: "fees" });
+  const timeInfo = h("p", { id: "processing-time" });
+  const dupWarning = h("p", { class: "warning", id: "duplicate", hidden: true, role: "alert" });
+  const error = h("p", { class: "error", id: "reception-error", role: "alert" });
+  const field = (name, label, attrs = {}) => h("label", {}, h("span", {}, label), h("input", { name, ...attrs }));
+
+  const renderMatches = () => {
+    const q = fold(search.value.trim());
+    const words = q.split(/\s+/).filter(Boolean);
+    const found = list.filter((p) => words.every((w) => p.folded.includes(w))).slice(0, 8);
+    matches.replaceChildren(...found.map((p, i) => h("li", {
+      role: "option", class: i === active ? "active" : "", "data-code": p.code,
+      onmousedown: (e) => { e.preventDefault(); pick(p); },
+    }, h("b", {}, p.code), " ", p.name)));
+    matches.hidden = !q || (chosen && search.value === `${chosen.code} — ${chosen.name}`);
+    return found;
+  };
+  const pick = (p) => {
+    chosen = p; search.value = `${p.code} — ${p.name}`; matches.hidden = true; active = -1;
+    caseSelect.replaceChildren(...p.cases.map((c) => h("option", { value: c.code }, c.name || c.code)));
+    renderCase(); checkDuplicates();
+    form.querySelector("input[name=name]").focus();
+  };
+  const renderCase = () => {
+    const c = chosen && chosen.cases.find((x) => x.code === caseSelect.value);
+    checklist.replaceChildren();
+    if (!c) return;
+    c.documents.forEach((d, i) => checklist.append(h("tr", {},
+      h("td", {}, h("input", { type: "checkbox", name: `doc-${i}`, checked: d.required, "aria-label": t("doc_received") })),
+      h("td", {}, d.name, d.required ? h("span", { class: "muted" }, ` (${t("required")})`) : null),
+      h("td", {}, h("input", { type: "number", min: 0, max: 99, name: `orig-${i}`, value: d.originals, class: "count", "aria-label": t("originals") })),
+      h("td", {}, h("input", { type: "number", min: 0, max: 99, name: `copy-${i}`, value: d.copies, class: "count", "aria-label": t("copies") })))));
+    fees.textContent = `${t("fees")}: ` + (c.fees.length ? c.fees.map((f) => `${f.name}: ${money(f.amount_vnd)} (${t(f.collected)})`).join("; ") : t("no_fee"));
+    timeInfo.textContent = `${t("processing_time")}: ${timeText(c.processing_time, c.unit)}`;
+  };
+  search.addEventListener("input", () => { chosen = null; active = -1; renderMatches(); });
+  search.addEventListener("keydown", (e) => {
+    const found = renderMatches();
+    if (e.key === "ArrowDown") { active = Math.min(active + 1, found.length - 1); renderMatches(); e.preventDefault(); }
+    if (e.key === "ArrowUp") { active = Math.max(active - 1, 0); renderMatches(); e.preventDefault(); }
+    if (e.key === "Enter" && found.length && !chosen) { pick(found[Math.max(active, 0)]); e.preventDefault(); }
+  });
+  caseSelect.addEventListener("change", renderCase);
+
+  const checkDuplicates = async () => {
+    const id = form.querySelector("input[name=id_number]").value.trim();
+    dupWarning.hidden = true;
+    if (!chosen || !/^\d{12}$/.test(id)) return;
+    const { res, body } = await api(`/api/v1/duplicates?procedure_code=${encodeURIComponent(chosen.code)}&id_number=${id}`);
+    if (res.ok && body.length) {
+      dupWarning.replaceChildren(t("duplicate"), " ", ...body.map((d) => h("a", { href: `#/dossier/${encodeURIComponent(d.code)}` }, d.code, " ")));
+      dupWarning.hidden = false;
+    }
+  };
+
+  const form = h("form", { id: "reception", class: "card", novalidate: true },
+    h("h1", {}, t("reception")),
+    h("fieldset", {}, h("legend", {}, t("procedure")), search, matches,
+      h("label", {}, h("span", {}, t("case")), caseSelect), timeInfo, fees),
+    h("fieldset", {}, h("legend", {}, t("checklist")),
+      h("table", { class: "checklist" }, h("thead", {}, h("tr", {}, h("th", {}, t("doc_received")), h("th", {}, t("checklist")),
+        h("th", {}, t("originals")), h("th", {}, t("copies")))), checklist)),
+    h("fieldset", { class: "grid" }, h("legend", {}, t("applicant")),
+      field("name", t("full_name"), { required: true, autocomplete: "off", maxlength: 200 }),
+      field("id_number", t("id_number"), { required: true, inputmode: "numeric", pattern: "\\d{12}", maxlength: 12, autocomplete: "off" }),
+      field("phone", t("phone"), { inputmode: "tel", maxlength: 20 }),
+      field("address", t("address"), { maxlength: 300 }),
+      field("email", t("email"), { type: "email", maxlength: 200 }),
+      h("label", {}, h("span", {}, t("channel")), h("select", { name: "channel" },
+        ["direct", "online", "post"].map((c) => h("option", { value: c }, t(`channel_${c}`)))))),
+    dupWarning, error,
+    h("button", { type: "submit", class: "primary" }, t("save_receive")));
+  form.querySelector("input[name=id_number]").addEventListener("change", checkDuplicates);
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    const f = new FormData(form);
+    if (!chosen) { error.textContent = t("pick_procedure"); search.focus(); return; }
+    const idNumber = String(f.get("id_number")).trim();
+    if (!/^\d{12}$/.test(idNumber)) { error.textContent = t("id_invalid"); form.querySelector("input[name=id_number]").focus(); return; }
+    const c = chosen.cases.find((x) => x.code === caseSelect.value);
+    const documents = c.documents.map((d, i) => ({ d, i })).filter(({ i }) => f.get(`doc-${i}`))
+      .map(({ d, i }) => ({ name: d.name, original: Number(f.get(`orig-${i}`)) || 0, copies: Number(f.get(`copy-${i}`)) || 0 }));
+    const applicant = { name: String(f.get("name")).trim(), id_number: idNumber, phone: String(f.get("phone")).trim(), address: String(f.get("address")).trim() };
+    if (String(f.get("email")).trim()) applicant.email = String(f.get("email")).trim();
+    const button = form.querySelector("button[type=submit]"); button.disabled = true;
+    try {
+      const { res, body } = await api("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: chosen.code, case_code: c.code, applicant, documents, channel: f.get("channel") }) });
+      if (!res.ok) { error.textContent = errorText(body); return; }
+      showReceived(body, c);
+    } finally { button.disabled = false; }
+  });
+  page(form);
+  search.focus();
+}
+
+function showReceived(d, c) {
+  renderPrint(receiptForm(d, c), receiptForm(d, c, true));
+  page(h("section", { class: "card", id: "received" },
+    h("h1", {}, t("received_ok")),
+    h("p", { class: "big" }, h("b", { id: "received-code" }, d.code)),
+    h("p", {}, `${t("due")}: `, h("b", {}, when(d.due_at))),
+    h("div", { class: "buttons" },
+      h("button", { type: "button", class: "primary", id: "print-receipt", onclick: () => window.print() }, t("print_receipt")),
+      h("a", { href: `#/dossier/${encodeURIComponent(d.code)}`, class: "button" }, t("open_dossier")),
+      h("a", { href: "#/reception", class: "button", onclick: () => { if (location.hash === "#/reception") route(); } }, t("new_dossier")))));
+  $("print-receipt").focus();
+}
+
+// ---------------------------------------------------------------- printable forms
+
+function renderPrint(...forms) { $("print").replaceChildren(...forms); }
+
+function formHead(title) {
+  return h("div", { class: "form-head" },
+    h("div", {}, h("b", {}, (health.unit_name || "").toUpperCase()), h("br"), "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ"),
+    h("div", {}, h("b", {}, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"), h("br"), "Độc lập - Tự do - Hạnh phúc"),
+    h("h2", {}, title));
+}
+const sequenceOf = (code) => code.split("-").pop();
+const row = (label, value) => h("tr", {}, h("th", {}, label), h("td", {}, value ?? ""));
+
+/** Form 1: receipt and appointment slip, two copies (liên). */
+function receiptForm(d, c, second = false) {
+  const caseInfo = c || { processing_time: d.processing_time, unit: d.time_unit, fees: [] };
+  return h("article", { class: "form a5 receipt" },
+    formHead("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"),
+    h("p", { class: "center" }, `Mã hồ sơ: `, h("b", { class: "receipt-code" }, d.code), ` · Liên ${second ? "2: lưu tại Bộ phận Một cửa" : "1: giao người nộp hồ sơ"}`),
+    h("img", { class: "qr", src: `/api/v1/dossiers/${encodeURIComponent(d.code)}/qr.svg`, alt: d.code }),
+    h("table", {},
+      row("Số phiếu", sequenceOf(d.code)),
+      row("Người nộp", d.applicant.name), row("Địa chỉ", d.applicant.address), row("Số điện thoại", d.applicant.phone),
+      row("Thư điện tử", d.applicant.email || ""),
+      row("Nội dung yêu cầu", d.procedure_name),
+      row("Thành phần hồ sơ", h("ol", {}, d.documents.map((x) => h("li", {}, `${x.name}: ${x.original} bản chính, ${x.copies} bản sao`)))),
+      row("Số lượng hồ sơ", "01 bộ"),
+      row("Thời hạn giải quyết", caseInfo.processing_time === 0 ? "Trong ngày" : `${caseInfo.processing_time} ${caseInfo.unit === "hours" ? "giờ" : caseInfo.unit === "calendar_days" ? "ngày" : "ngày làm việc"}`),
+      row("Thời gian nhận hồ sơ", `${hhmm(d.received_at)} ngày ${day(d.received_at)}`),
+      row("Thời gian trả kết quả", h("b", { class: "receipt-due" }, d.due_at ? `${hhmm(d.due_at)} ngày ${day(d.due_at)}` : "Không hẹn ngày")),
+      row("Nơi trả kết quả", `Bộ phận Một cửa — ${health.unit_name || ""}`),
+      row("Phí, lệ phí", d.fee_vnd ? money(d.fee_vnd) : "Không thu"),
+      row("Vào sổ theo dõi", `Quyển ${d.received_at.slice(0, 4)}, số ${sequenceOf(d.code)}`)),
+    h("div", { class: "signatures" }, h("div", {}, h("b", {}, "NGƯỜI NỘP HỒ SƠ"), h("br"), "(Ký, ghi rõ họ tên)"),
+      h("div", {}, h("b", {}, "NGƯỜI TIẾP NHẬN"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, d.received_by))),
+    h("p", { class: "small" }, `Tra cứu tình trạng hồ sơ tại ${location.origin}/track`));
+}
+
+/** Forms 2–4 from the event that issued them. */
+function eventForm(d, ev, kind) {
+  const titles = {
+    request_supplement: "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ",
+    refuse: "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ",
+    reappoint: "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
+  };
+  const rows = [row("Mã hồ sơ", d.code), row("Người nộp", d.applicant.name), row("Thủ tục", d.procedure_name), row("Ngày lập phiếu", when(ev.at))];
+  if (kind === "request_supplement") {
+    rows.push(row("Lý do", ev.reason), row("Giấy tờ cần bổ sung", h("ol", {}, (ev.missing || []).map((m) => h("li", {}, m)))),
+      row("Hạn bổ sung", ev.deadline ? day(ev.deadline) : ""));
+  } else if (kind === "refuse") {
+    rows.push(row("Lý do từ chối", ev.reason));
+  } else {
+    const before = d.history.filter((x) => x.due_at && x.at < ev.at).pop();
+    rows.push(row("Ngày hẹn trước", before ? when(before.due_at) : ""), row("Ngày hẹn mới", when(ev.due_at)), row("Lý do chậm trễ", ev.reason));
+  }
+  return h("article", { class: "form a5" }, formHead(titles[kind]), h("table", {}, rows),
+    kind === "reappoint" ? h("p", {}, "Bộ phận Một cửa xin lỗi ông/bà vì sự chậm trễ này.") : null,
+    h("div", { class: "signatures" }, h("div", {}), h("div", {}, h("b", {}, "NGƯỜI LẬP PHIẾU"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, ev.officer))));
+}
+
+/** Form 5: process control sheet (A4), one row per hand-off. */
+function controlSheet(d) {
+  return h("article", { class: "form a4" }, formHead("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"),
+    h("p", {}, `Mã hồ sơ: ${d.code} · ${d.procedure_name} · Người nộp: ${d.applicant.name}`),
+    h("p", {}, `Ngày nhận: ${when(d.received_at)} · Ngày hẹn trả: ${when(d.due_at)}`),
+    h("table", { class: "lines" }, h("thead", {}, h("tr", {}, ["Bước", "Thời gian", "Đơn vị", "Cán bộ", "Nội dung", "Kết quả"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, d.history.map((ev, i) => h("tr", {}, h("td", {}, i + 1), h("td", {}, when(ev.at)), h("td", {}, ev.unit), h("td", {}, ev.officer),
+        h("td", {}, actionName(ev.action), ev.to_unit ? ` → ${ev.to_unit}` : "", ev.note ? `: ${ev.note}` : ""),
+        h("td", {}, d.due_at && ev.at > d.due_at ? "Trễ hạn" : "Trong hạn"))))));
+}
+
+/** Form 6: the logbook of the dossiers listed. */
+function logbook(rows) {
+  return h("article", { class: "form a4" }, formHead("SỔ THEO DÕI HỒ SƠ"),
+    h("table", { class: "lines" }, h("thead", {}, h("tr", {}, ["Mã hồ sơ", "Thủ tục", "Số bộ", "Người nộp", "Ngày nhận", "Ngày hẹn trả", "Ngày trả", "Trạng thái"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, rows.map((d) => h("tr", {}, h("td", {}, d.code), h("td", {}, d.procedure_name), h("td", {}, "1"), h("td", {}, d.applicant.name),
+        h("td", {}, when(d.received_at)), h("td", {}, when(d.due_at)), h("td", {}, when(d.returned_at)), h("td", {}, stateName(d.state)))))));
+}
+
+// ---------------------------------------------------------------- queues
+
+const QUEUES = {
+  today: () => ({ received_from: localToday() }), in_process: () => ({ state: "4" }), supplement: () => ({ state: "5" }),
+  ready: () => ({ state: "9" }), due_soon: () => ({ due_soon: "true" }), overdue: () => ({ overdue: "true" }), all: () => ({}),
+};
+const QUEUE_LABEL = { today: "q_today", in_process: "q_in_process", supplement: "q_supplement", ready: "q_ready", due_soon: "q_due_soon", overdue: "q_overdue", all: "q_all" };
+
+async function showQueue(name, params) {
+  if (!QUEUES[name]) name = "today";
+  const pageNo = Math.max(1, Number(params.get("page")) || 1);
+  const q = params.get("q") || "";
+  const query = new URLSearchParams({ ...QUEUES[name](), limit: String(PAGE_SIZE), offset: String((pageNo - 1) * PAGE_SIZE) });
+  if (q) query.set("q", q);
+  const { res, body } = await api(`/api/v1/dossiers?${query}`);
+  const total = res.ok ? Number(res.headers.get("X-Total-Count") || body.length) : 0;
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const go = (p, text) => `#/queue/${name}?${new URLSearchParams({ page: String(p), ...(text ? { q: text } : {}) })}`;
+  const tabs = h("nav", { class: "tabs" }, Object.keys(QUEUES).map((k) => h("a", { href: `#/queue/${k}`, class: k === name ? "active" : "" }, t(QUEUE_LABEL[k]))));
+  const searchBox = h("input", { name: "q", value: q, placeholder: t("search_hint"), "aria-label": t("search_hint") });
+  const search = h("form", { class: "search", onsubmit: (e) => { e.preventDefault(); location.hash = go(1, searchBox.value.trim()); } }, searchBox, h("button", { type: "submit" }, t("find")));
+  const rows = res.ok ? body : [];
+  renderPrint(logbook(rows));
+  const table = h("table", { class: "list", id: "queue" },
+    h("thead", {}, h("tr", {}, ["code", "procedure", "applicant", "state", "received", "due"].map((k) => h("th", {}, t(k))))),
+    h("tbody", {}, rows.map((d) => h("tr", { class: d.overdue ? "overdue" : "" },
+      h("td", {}, h("a", { href: `#/dossier/${encodeURIComponent(d.code)}` }, d.code)), h("td", {}, d.procedure_name),
+      h("td", {}, d.applicant.name), h("td", {}, stateName(d.state), d.conflicts ? h("span", { class: "badge bad" }, "!") : null),
+      h("td", {}, when(d.received_at)), h("td", {}, when(d.due_at), d.overdue ? h("span", { class: "badge bad" }, t("overdue")) : null)))));
+  page(h("section", { class: "card" }, h("h1", {}, t(QUEUE_LABEL[name])), tabs, search,
+    h("p", { id: "count" }, res.ok ? t("found")(total) : errorText(body)),
+    rows.length ? table : h("p", { class: "muted" }, t("none")),
+    h("div", { class: "pager" },
+      pageNo > 1 ? h("a", { href: go(pageNo - 1, q), class: "button" }, t("prev")) : null,
+      h("span", {}, t("page_of")(pageNo, pages)),
+      pageNo < pages ? h("a", { href: go(pageNo + 1, q), class: "button", id: "next-page" }, t("next")) : null,
+      rows.length ? h("button", { type: "button", onclick: () => window.print() }, t("print_logbook")) : null)));
+}
+
+// ---------------------------------------------------------------- dossier page
+
+const ACTION_FIELDS = {
+  transfer: [["to_unit", "input"]], request_supplement: [["reason", "input"], ["missing", "textarea"], ["deadline", "date"]],
+  refuse: [["reason", "input"]], processed: [["result", "input"]], reappoint: [["new_due_at", "date"], ["reason", "input"]],
+};
+
+async function showDossier(code) {
   const { res, body: d } = await api(`/api/v1/dossiers/${encodeURIComponent(code)}`);
-  if (!res.ok) { location.hash = ""; return; }
-  $("dossiers").hidden = true; const box = $("detail"); box.hidden = false; box.replaceChildren();
-  const back = el("a", t("back")); back.href = "#";
-  box.append(back, el("h2", `${d.code} — ${d.procedure_name}`),
-    el("p", `${t("applicant")}: ${d.applicant.name} · ${t("state")}: ${stateName(d.state)} · ${t("due")}: ${when(d.due_at)}`));
-  if (d.conflicts.length) {
-    box.append(el("h3", t("conflicts")));
-    const ul = el("ul"); d.conflicts.forEach((c) => ul.append(el("li", `${c.action} (${c.unit}): ${c.reason}`))); box.append(ul);
-  }
-  box.append(el("h3", t("history")));
-  const ol = el("ol");
-  d.history.forEach((h) => ol.append(el("li", `${when(h.at)} — ${h.action} — ${h.officer} (${h.unit})${h.note ? ": " + h.note : ""}`)));
-  box.append(ol);
+  if (!res.ok) { page(h("section", { class: "card" }, h("p", { class: "error" }, errorText(d)), h("a", { href: "#/queue/all" }, t("back")))); return; }
+  renderDossier(d);
 }
 
-function route() { const code = decodeURIComponent(location.hash.slice(1)); return code ? showDetail(code) : showList(); }
+function renderDossier(d, message) {
+  const actionBox = h("div", { id: "action-form" });
+  const openAction = (action) => {
+    const fields = ACTION_FIELDS[action] || [];
+    const error = h("p", { class: "error", role: "alert" });
+    const form = h("form", { class: "action", "data-action": action },
+      h("h3", {}, actionName(action)),
+      fields.map(([name, kind]) => h("label", {}, h("span", {}, t(name)),
+        kind === "textarea" ? h("textarea", { name, rows: 3, required: true }) : h("input", { name, type: kind === "date" ? "date" : "text", required: name !== "deadline" }))),
+      h("label", {}, h("span", {}, t("note")), h("input", { name: "note", maxlength: 500 })),
+      error, h("button", { type: "submit", class: "primary" }, t("confirm")));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const f = new FormData(form);
+      const req = { action };
+      for (const [name] of fields) {
+        const v = String(f.get(name) || "").trim();
+        if (!v) continue;
+        req[name] = name === "missing" ? v.split("\n").map((x) => x.trim()).filter(Boolean) : v;
+      }
+      if (String(f.get("note") || "").trim()) req.note = String(f.get("note")).trim();
+      const { res, body } = await api(`/api/v1/dossiers/${encodeURIComponent(d.code)}/actions`, { method: "POST", body: JSON.stringify(req) });
+      if (!res.ok) { error.textContent = errorText(body); return; }
+      renderDossier(body, `${actionName(action)} — ${t("saved")}`);
+    });
+    actionBox.replaceChildren(form);
+    const first = form.querySelector("input, textarea"); if (first) first.focus();
+  };
+  const last = (a) => d.history.filter((e) => e.action === a).pop();
+  const formButtons = [["form1", () => renderPrint(receiptForm(d), receiptForm(d, null, true))],
+    ...[["request_supplement", "form2"], ["refuse", "form3"], ["reappoint", "form4"]].filter(([a]) => last(a)).map(([a, f]) => [f, () => renderPrint(eventForm(d, last(a), a))]),
+    ["form5", () => renderPrint(controlSheet(d))]];
+  page(h("section", { class: "card", id: "dossier" },
+    h("a", { href: "#/queue/all" }, `← ${t("back")}`),
+    h("h1", {}, d.code),
+    h("p", {}, h("span", { class: `badge state s${d.state}`, id: "state" }, stateName(d.state)), " ",
+      d.overdue ? h("span", { class: "badge bad" }, t("overdue")) : null, " ",
+      d.paused ? h("span", { class: "badge" }, t("paused")) : null, " ",
+      h("span", { class: d.replicated_to_province ? "badge good" : "badge", id: "replication" }, d.replicated_to_province ? t("replicated") : t("not_replicated")),
+      d.on_time ? h("span", { class: "badge" }, t(`on_time_${d.on_time}`)) : null),
+    message ? h("p", { class: "ok", role: "status" }, message) : null,
+    h("table", { class: "details" },
+      row(t("procedure"), `${d.procedure_code} — ${d.procedure_name}`), row(t("applicant"), d.applicant.name),
+      row(t("id_number"), d.applicant.id_number), row(t("phone"), d.applicant.phone), row(t("address"), d.applicant.address),
+      row(t("received"), `${when(d.received_at)} (${d.received_by})`), row(t("due"), when(d.due_at)),
+      row(t("holder"), d.holder_unit), d.result ? row(t("result"), d.result) : null,
+      row(t("documents"), h("ul", {}, d.documents.map((x) => h("li", {}, `${x.name} (${x.original}/${x.copies})`))))),
+    d.conflicts.length ? h("div", { class: "conflicts" }, h("h2", {}, t("conflicts")),
+      h("ul", {}, d.conflicts.map((c) => h("li", {}, `${actionName(c.action)} (${c.unit}, ${when(c.at)}): ${c.reason}`)))) : null,
+    h("h2", {}, t("actions")),
+    d.allowed_actions.length
+      ? h("div", { class: "buttons", id: "actions" }, d.allowed_actions.map((a) => h("button", { type: "button", "data-action": a, onclick: () => openAction(a) }, actionName(a))))
+      : h("p", { class: "muted", id: "actions" }, t("no_actions")),
+    actionBox,
+    h("h2", {}, t("history")),
+    h("ol", { class: "timeline", id: "timeline" }, d.history.map((ev) => h("li", {},
+      h("b", {}, actionName(ev.action)), ` — ${when(ev.at)} — ${ev.officer} (${ev.unit})`,
+      ev.to_unit ? ` → ${ev.to_unit}` : "", ev.reason ? ` · ${t("reason")}: ${ev.reason}` : "",
+      ev.missing ? ` · ${ev.missing.join(", ")}` : "", ev.result ? ` · ${ev.result}` : "", ev.note ? ` · ${ev.note}` : ""))),
+    h("h2", {}, t("forms")),
+    h("div", { class: "buttons", id: "forms" }, formButtons.map(([f, render]) => h("button", { type: "button", "data-form": f, onclick: () => { render(); window.print(); } }, t(f))))));
+  renderPrint(receiptForm(d), receiptForm(d, null, true));
+}
+
+// ---------------------------------------------------------------- dashboard
+
+async function showDashboard(params) {
+  const today = localToday();
+  const range = params.get("range") || "today";
+  let from = params.get("from") || "", to = params.get("to") || "";
+  if (range === "today") { from = today; to = today; }
+  if (range === "month") { from = `${today.slice(0, 8)}01`; to = today; }
+  const query = new URLSearchParams();
+  if (from) query.set("from", from);
+  if (to) query.set("to", to);
+  const { res, body: s } = await api(`/api/v1/stats?${query}`);
+  const fromBox = h("input", { type: "date", name: "from", value: from }), toBox = h("input", { type: "date", name: "to", value: to });
+  const picker = h("form", { class: "search", onsubmit: (e) => { e.preventDefault(); location.hash = `#/dashboard?${new URLSearchParams({ range: "period", from: fromBox.value, to: toBox.value })}`; } },
+    h("a", { href: "#/dashboard?range=today", class: range === "today" ? "button active" : "button" }, t("today")),
+    h("a", { href: "#/dashboard?range=month", class: range === "month" ? "button active" : "button" }, t("this_month")),
+    h("label", {}, t("from"), " ", fromBox), h("label", {}, t("to"), " ", toBox), h("button", { type: "submit" }, t("show")));
+  if (!res.ok) { page(h("section", { class: "card" }, h("h1", {}, t("dashboard")), picker, h("p", { class: "error" }, errorText(s)))); return; }
+  const figures = [["s_received", s.received], ["s_early", s.processed.early], ["s_on_time", s.processed.on_time], ["s_late", s.processed.late],
+    ["s_within", s.in_process.within_deadline], ["s_overdue", s.in_process.overdue], ["s_refused", s.refused], ["s_withdrawn", s.withdrawn], ["s_stopped", s.stopped]];
+  const max = Math.max(1, ...figures.map(([, n]) => n));
+  const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toLocaleString(LOCALE(), { maximumFractionDigits: 1 })}%`);
+  page(h("section", { class: "card", id: "dashboard" }, h("h1", {}, t("dashboard")), picker,
+    h("div", { class: "figures" }, figures.map(([k, n]) => h("div", { class: `figure ${k}`, "data-key": k }, h("span", { class: "n" }, n), h("span", {}, t(k)))),
+      h("div", { class: "figure", "data-key": "s_rate" }, h("span", { class: "n" }, pct(s.on_time_rate)), h("span", {}, t("s_rate"))),
+      h("div", { class: "figure", "data-key": "s_online" }, h("span", { class: "n" }, pct(s.online_share)), h("span", {}, t("s_online")))),
+    h("div", { class: "chart", role: "img", "aria-label": t("dashboard") }, figures.map(([k, n]) => {
+      const bar = h("span", { class: `bar ${k}` }); bar.style.width = `${(100 * n) / max}%`;
+      return h("div", { class: "chart-row" }, h("span", { class: "label" }, t(k)), h("span", { class: "track" }, bar), h("span", { class: "value" }, n));
+    }))));
+}
+
+// ---------------------------------------------------------------- sync status
+
+async function showSync() {
+  const { res, body } = await api("/api/v1/peers");
+  const rows = res.ok ? body : [];
+  page(h("section", { class: "card" }, h("h1", {}, t("sync")),
+    rows.length ? h("table", { class: "list", id: "peers" }, h("thead", {}, h("tr", {}, ["peer", "role", "connected", "last_sync", "pending", "last_error"].map((k) => h("th", {}, t(k))))),
+      h("tbody", {}, rows.map((p) => h("tr", { class: p.connected ? "" : "overdue" },
+        h("td", {}, p.unit || "", h("br"), h("code", {}, (p.node_id || "").slice(0, 16) + "…")), h("td", {}, p.role || ""),
+        h("td", {}, p.connected ? t("yes") : t("no")), h("td", {}, p.last_sync_at ? when(p.last_sync_at) : t("never")),
+        h("td", {}, p.docs_pending), h("td", {}, p.last_error || "")))))
+      : h("p", { class: "muted" }, t("no_peers"))));
+}
+
+// ---------------------------------------------------------------- administration
+
+async function showAdmin() {
+  const [accounts, calendar, list] = await Promise.all([api("/api/v1/accounts"), api("/api/v1/calendar"), loadProcedures()]);
+  const error = h("p", { class: "error", role: "alert" });
+  const create = h("form", { class: "grid", id: "new-account" },
+    h("label", {}, h("span", {}, t("username")), h("input", { name: "username", required: true })),
+    h("label", {}, h("span", {}, t("full_name")), h("input", { name: "full_name" })),
+    h("label", {}, h("span", {}, t("password")), h("input", { name: "password", type: "password", required: true, autocomplete: "new-password" })),
+    h("fieldset", {}, h("legend", {}, t("roles")), ["receptionist", "specialist", "leader", "admin"].map((r) => h("label", { class: "inline" }, h("input", { type: "checkbox", name: "roles", value: r }), t(`role_${r}`)))),
+    error, h("button", { type: "submit", class: "primary" }, t("create_account")));
+  create.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(create);
+    const { res, body } = await api("/api/v1/accounts", { method: "POST", body: JSON.stringify({ username: f.get("username"), full_name: f.get("full_name"), password: f.get("password"), roles: f.getAll("roles") }) });
+    if (!res.ok) { error.textContent = errorText(body); return; }
+    showAdmin();
+  });
+  const toggle = async (a) => {
+    await api(`/api/v1/accounts/${encodeURIComponent(a.username)}/${a.disabled ? "enable" : "disable"}`, { method: "POST" });
+    showAdmin();
+  };
+  const cal = calendar.res.ok ? calendar.body : { holidays: [], make_up_days: [] };
+  const year = localToday().slice(0, 4);
+  page(h("section", { class: "card" }, h("h1", {}, t("admin")),
+    h("h2", {}, t("accounts")),
+    accounts.res.ok ? h("table", { class: "list", id: "accounts" }, h("thead", {}, h("tr", {}, h("th", {}, t("username")), h("th", {}, t("full_name")), h("th", {}, t("roles")), h("th", {}))),
+      h("tbody", {}, accounts.body.map((a) => h("tr", {}, h("td", {}, a.username), h("td", {}, a.full_name), h("td", {}, a.roles.map((r) => t(`role_${r}`)).join(", "), a.disabled ? h("span", { class: "badge bad" }, t("disabled")) : null),
+        h("td", {}, a.username === me.username ? null : h("button", { type: "button", onclick: () => toggle(a) }, a.disabled ? t("enable") : t("disable")))))))
+      : h("p", { class: "error" }, errorText(accounts.body)),
+    create,
+    h("h2", {}, t("catalog")), h("p", {}, t("catalog_count")(list.length)),
+    h("h2", {}, `${t("calendar")} ${year}`),
+    h("h3", {}, t("holidays")), h("ul", {}, (cal.holidays || []).filter((x) => x.date.startsWith(year)).map((x) => h("li", {}, `${x.date}: ${x.name}`))),
+    h("h3", {}, t("make_up")), h("ul", {}, (cal.make_up_days || []).filter((x) => x.date.startsWith(year)).map((x) => h("li", {}, `${x.date}: ${x.name || ""}`)))));
+}
+
+// ---------------------------------------------------------------- start
 
 $("login").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = new FormData(e.target);
   const { res, body } = await api("/api/v1/session", { method: "POST", body: JSON.stringify({ username: form.get("username"), password: form.get("password") }) });
-  if (!res.ok) { $("login-error").textContent = res.status === 401 ? t("bad_login") : body.error.message; return; }
-  csrf = body.csrf_token; sessionStorage.setItem("motcua.csrf", csrf); $("login-error").textContent = "";
-  route();
+  if (!res.ok) { $("login-error").textContent = res.status === 401 ? t("bad_login") : errorText(body); return; }
+  $("login-error").textContent = "";
+  e.target.reset();
+  me = null;
+  await route();
 });
-$("search").addEventListener("submit", (e) => { e.preventDefault(); showList(); });
-$("logout").addEventListener("click", async () => { await api("/api/v1/session", { method: "DELETE" }); showLogin(); });
-$("lang").addEventListener("click", () => { lang = lang === "vi" ? "en" : "vi"; localStorage.setItem("motcua.lang", lang); translate(); route().catch(() => {}); });
+$("logout").addEventListener("click", async () => {
+  await api("/api/v1/session", { method: "DELETE" }).catch(() => {});
+  me = null; procedures = null; showLogin();
+});
+$("lang").addEventListener("click", () => {
+  lang = lang === "vi" ? "en" : "vi"; localStorage.setItem("motcua.lang", lang); translate();
+  if (me) route().catch(() => {});
+});
 window.addEventListener("hashchange", () => route().catch(() => {}));
-fetch("/healthz").then((r) => r.json()).then((h) => { $("unit").textContent = `${h.unit_name || ""} (${h.unit})`; });
+fetch("/healthz").then((r) => r.json()).then((hz) => { health = hz; $("unit").textContent = `${hz.unit_name || ""} (${hz.unit})`; });
 translate();
 route().catch(() => showLogin());

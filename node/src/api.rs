@@ -958,6 +958,7 @@ struct AccountView {
     username: String,
     full_name: String,
     roles: Vec<Role>,
+    disabled: bool,
 }
 
 async fn list_accounts(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -968,7 +969,8 @@ async fn list_accounts(State(state): State<AppState>, headers: HeaderMap) -> Res
         let mut out = Vec::new();
         for b in st.desk.store.accounts()? {
             let a: Account = postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push(AccountView { username: a.username, full_name: a.full_name, roles: a.roles });
+            let disabled = st.desk.store.is_disabled(&a.username)?;
+            out.push(AccountView { username: a.username, full_name: a.full_name, roles: a.roles, disabled });
         }
         Ok(out)
     })
@@ -1032,7 +1034,12 @@ async fn create_account(
         w.put_account(&account.username, &postcard::to_allocvec(&account).expect("in memory"))?;
         crate::desk::audit(&mut w, now_ms(), &officer.username, "create_account", &account.username)?;
         w.commit_durable()?;
-        Ok(AccountView { username: account.username, full_name: account.full_name, roles: account.roles })
+        Ok(AccountView {
+            username: account.username,
+            full_name: account.full_name,
+            roles: account.roles,
+            disabled: false,
+        })
     })
     .await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())

@@ -11,6 +11,9 @@ use crate::api::AppState;
 const INDEX_HTML: &str = include_str!("../../web-ui/index.html");
 const APP_JS: &str = include_str!("../../web-ui/app.js");
 const STYLE_CSS: &str = include_str!("../../web-ui/style.css");
+const I18N_JS: &str = include_str!("../../web-ui/i18n.js");
+const TRACK_HTML: &str = include_str!("../../web-ui/track.html");
+const TRACK_JS: &str = include_str!("../../web-ui/track.js");
 
 fn page(body: &'static str, content_type: &'static str) -> impl IntoResponse {
     (
@@ -28,4 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }))
         .route("/app.js", get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }))
         .route("/style.css", get(|| async { page(STYLE_CSS, "text/css; charset=utf-8") }))
+        .route("/i18n.js", get(|| async { page(I18N_JS, "text/javascript; charset=utf-8") }))
+        .route("/track", get(|| async { page(TRACK_HTML, "text/html; charset=utf-8") }))
+        .route("/track.js", get(|| async { page(TRACK_JS, "text/javascript; charset=utf-8") }))
 }

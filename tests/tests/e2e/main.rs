@@ -10,4 +10,5 @@ mod keys;
 mod merge;
 mod sync;
 mod thin_link;
+mod web;
 mod workflow;

@@ -1,0 +1,238 @@
+// Browser tests of motcua's web UI: Debian's chromium, driven by
+// playwright-core, against a real `motcua serve` demo node (real redb file
+// in a temporary directory). Screenshots of the main pages go to
+// target/ui-screenshots/.
+//
+//   cd tests/ui && npm ci && npm test     (scripts/test does this)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const bin = process.env.MOTCUA_BIN || path.join(root, "target/debug/motcua");
+const shots = path.join(root, "target/ui-screenshots");
+const PASSWORD = "ui-test-admin-pass";
+// Synthetic applicants: names and numbers that belong to nobody.
+const APPLICANT = { name: "Trần Thị Mẫu Thử", id_number: "099188000417", phone: "0900000001", address: "Thôn Thử, xã Thử Nghiệm" };
+
+let node, base, browser, dataDir;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+async function waitHealthy(url, proc) {
+  for (let i = 0; i < 300; i++) {
+    if (proc.exitCode !== null) throw new Error(`motcua exited with ${proc.exitCode}`);
+    try { const r = await fetch(`${url}/healthz`); if (r.ok) return; } catch (_) { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("motcua did not become healthy");
+}
+
+async function apiAs(username, password) {
+  const r = await fetch(`${base}/api/v1/session`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }) });
+  assert.equal(r.status, 200);
+  const { token } = await r.json();
+  return async (p, options = {}) => {
+    const res = await fetch(`${base}${p}`, { ...options, headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` } });
+    return { status: res.status, body: await res.json() };
+  };
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  dataDir = mkdtempSync(path.join(tmpdir(), "motcua-ui-"));
+  // A peer that is configured but never up: the node is offline.
+  const peerId = execFileSync(bin, ["id", "--data", path.join(dataDir, "peer")]).toString().trim();
+  const [http, deadPort] = [await freePort(), await freePort()];
+  base = `http://127.0.0.1:${http}`;
+  node = spawn(bin, ["serve", "--data", path.join(dataDir, "node"), "--http", `127.0.0.1:${http}`, "--sync", "127.0.0.1:0", "--peer", `${peerId}@127.0.0.1:${deadPort}`], {
+    env: { ...process.env, MOTCUA_ADMIN_PASSWORD: PASSWORD }, stdio: ["ignore", "ignore", "inherit"],
+  });
+  await waitHealthy(base, node);
+  const admin = await apiAs("admin", PASSWORD);
+  const created = await admin("/api/v1/accounts", { method: "POST", body: JSON.stringify({ username: "letan", full_name: "Cán bộ Thử", password: "receptionist-pass-1", roles: ["receptionist"] }) });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (node) { node.kill("SIGTERM"); await new Promise((r) => node.once("exit", r)); }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function loggedIn(username = "admin", password = PASSWORD, viewport = { width: 1366, height: 768 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(base);
+  await page.fill("input[name=username]", username);
+  await page.fill("input[name=password]", password);
+  await page.click("#login button[type=submit]");
+  await page.waitForSelector("#reception");
+  return { page, context, errors };
+}
+
+test("an officer logs in, the session survives a reload, and the header names the officer and unit", async () => {
+  const { page, context, errors } = await loggedIn();
+  assert.match(await page.textContent("#officer"), /Quản trị/);
+  assert.match(await page.textContent("#unit"), /99001/);
+  await page.reload();
+  await page.waitForSelector("#reception");
+  assert.equal(await page.isVisible("#login"), false, "no login form after a reload");
+  await page.click("#logout");
+  await page.waitForSelector("#login:not([hidden])");
+  await page.reload();
+  await page.waitForSelector("#login:not([hidden])");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a dossier is received through the form, printed, moved through to returned, and the dashboard counts it", async () => {
+  const { page, context, errors } = await loggedIn();
+  await page.click("a[href='#/dashboard']");
+  await page.waitForSelector("#dashboard");
+  const receivedBefore = Number(await page.textContent("[data-key=s_received] .n"));
+  const returnedBefore = Number(await page.textContent("[data-key=s_early] .n")) + Number(await page.textContent("[data-key=s_on_time] .n")) + Number(await page.textContent("[data-key=s_late] .n"));
+
+  await page.click("a[href='#/reception']");
+  await page.waitForSelector("#reception");
+  // Search without diacritics finds the procedure with them.
+  await page.fill("#procedure-search", "dang ky ket hon");
+  await page.waitForSelector("#procedure-matches li");
+  assert.match(await page.textContent("#procedure-matches li"), /Đăng ký kết hôn/);
+  await page.keyboard.press("Enter");
+  assert.ok((await page.$$("#reception .checklist tbody tr")).length > 0, "the checklist comes from the catalog");
+  await page.fill("input[name=name]", APPLICANT.name);
+  // A wrong id number is caught before anything is sent.
+  await page.fill("input[name=id_number]", "12345");
+  await page.click("#reception button[type=submit]");
+  assert.match(await page.textContent("#reception-error"), /12 chữ số/);
+  await page.fill("input[name=id_number]", APPLICANT.id_number);
+  await page.fill("input[name=phone]", APPLICANT.phone);
+  await page.fill("input[name=address]", APPLICANT.address);
+  await page.screenshot({ path: path.join(shots, "reception.png"), fullPage: true });
+  await page.click("#reception button[type=submit]");
+  await page.waitForSelector("#received");
+  const code = (await page.textContent("#received-code")).trim();
+  assert.match(code, /^000\.00\.01\.H99-\d{6}-\d{4}$/);
+
+  // Print preview of the receipt: the code and the appointment, two copies.
+  await page.emulateMedia({ media: "print" });
+  const slips = page.locator("#print .receipt");
+  assert.equal(await slips.count(), 2, "two copies of the slip");
+  assert.equal(await slips.first().isVisible(), true, "the slip is what prints");
+  assert.equal(await page.isVisible("#received"), false, "the page around it does not print");
+  const slip = await slips.first().textContent();
+  assert.ok(slip.includes(code), "the slip shows the dossier code");
+  assert.match(await slips.first().locator(".receipt-due").textContent(), /\d{2}:\d{2} ngày \d{1,2}\/\d{1,2}\/\d{4}/, "and the appointment");
+  await page.waitForFunction(() => { const i = document.querySelector("#print .qr"); return i && i.complete && i.naturalWidth > 0; });
+  await page.screenshot({ path: path.join(shots, "receipt-print.png"), fullPage: true });
+  const pdf = await page.pdf({ format: "A5" });
+  assert.ok(pdf.length > 1000, "the slip prints to a PDF");
+  await page.emulateMedia({ media: "screen" });
+
+  // Through to returned, each step from the actions the page offers.
+  await page.click(`a[href='#/dossier/${encodeURIComponent(code)}']`);
+  await page.waitForSelector("#dossier");
+  for (const [action, fill] of [["start_processing"], ["processed", { result: "Giấy chứng nhận kết hôn" }], ["return_result"]]) {
+    await page.click(`#actions button[data-action=${action}]`);
+    for (const [name, value] of Object.entries(fill || {})) await page.fill(`form.action input[name=${name}]`, value);
+    await page.click("form.action button[type=submit]");
+    await page.waitForSelector(`#timeline li:nth-child(${action === "start_processing" ? 2 : action === "processed" ? 3 : 4})`);
+  }
+  assert.equal((await page.textContent("#state")).trim(), "Đã trả kết quả");
+  await page.screenshot({ path: path.join(shots, "dossier.png"), fullPage: true });
+
+  await page.click("a[href='#/dashboard']");
+  await page.waitForSelector("#dashboard");
+  assert.equal(Number(await page.textContent("[data-key=s_received] .n")), receivedBefore + 1);
+  const returnedAfter = Number(await page.textContent("[data-key=s_early] .n")) + Number(await page.textContent("[data-key=s_on_time] .n")) + Number(await page.textContent("[data-key=s_late] .n"));
+  assert.equal(returnedAfter, returnedBefore + 1);
+  await page.screenshot({ path: path.join(shots, "dashboard.png"), fullPage: true });
+
+  await page.click("a[href='#/queue/today']");
+  await page.waitForSelector("#queue");
+  assert.ok((await page.textContent("#queue")).includes(code), "today's queue lists it");
+  await page.screenshot({ path: path.join(shots, "queue.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a receptionist is not offered a specialist's action", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "1.009994", applicant: APPLICANT, channel: "direct" }) });
+  assert.equal(made.status, 201);
+  const { page, context } = await loggedIn("letan", "receptionist-pass-1");
+  await page.goto(`${base}/#/dossier/${encodeURIComponent(made.body.code)}`);
+  await page.waitForSelector("#actions");
+  const offered = await page.$$eval("#actions button", (bs) => bs.map((b) => b.dataset.action));
+  assert.ok(offered.includes("transfer"), `a receptionist transfers an accepted dossier (offered: ${offered})`);
+  assert.ok(!offered.includes("start_processing"), "but does not start processing it");
+  // The admin, holding every role, is offered it.
+  assert.ok(made.body.allowed_actions.includes("start_processing"));
+  await context.close();
+});
+
+test("the tracking page shows the state and refuses a wrong id suffix", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "1.001193", applicant: APPLICANT, channel: "direct" }) });
+  assert.equal(made.status, 201);
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/track`);
+  await page.fill("input[name=code]", made.body.code);
+  await page.fill("input[name=id_last4]", "0000");
+  await page.click("#track button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#track-error").textContent.length > 0);
+  assert.match(await page.textContent("#track-error"), /Không tìm thấy/);
+  assert.equal(await page.isVisible("#track-result"), false);
+  await page.fill("input[name=id_last4]", APPLICANT.id_number.slice(-4));
+  await page.click("#track button[type=submit]");
+  await page.waitForSelector("#track-result:not([hidden])");
+  const shown = await page.textContent("#track-result");
+  assert.ok(shown.includes("Được tiếp nhận"), "the state");
+  assert.ok(shown.includes(made.body.code));
+  assert.ok(!shown.includes(APPLICANT.name) && !shown.includes(APPLICANT.id_number), "nothing personal");
+  await page.screenshot({ path: path.join(shots, "track-phone.png"), fullPage: true });
+  await context.close();
+});
+
+test("the offline banner says work continues while the peer is down", async () => {
+  const { page, context } = await loggedIn();
+  await page.waitForSelector("#offline:not([hidden])");
+  assert.match(await page.textContent("#offline"), /Công việc vẫn tiếp tục/);
+  await page.click("a[href='#/sync']");
+  await page.waitForSelector("#peers");
+  assert.match(await page.textContent("#peers tbody"), /Không/);
+  await page.screenshot({ path: path.join(shots, "sync.png"), fullPage: true });
+  await page.click("#lang");
+  await page.waitForFunction(() => document.querySelector("#offline").textContent.includes("Work continues"));
+  await page.click("#lang");
+  await context.close();
+});
+
+test("the admin pages list accounts and the calendar", async () => {
+  const { page, context } = await loggedIn();
+  await page.click("#nav-admin");
+  await page.waitForSelector("#accounts");
+  assert.ok((await page.textContent("#accounts")).includes("letan"));
+  await page.screenshot({ path: path.join(shots, "admin.png"), fullPage: true });
+  await context.close();
+});

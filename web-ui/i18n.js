@@ -1,0 +1,160 @@
+// motcua web UI texts: Vietnamese (default, full diacritics) and English.
+// Shared by the officers' pages (app.js) and the citizen page (track.js).
+"use strict";
+
+const TEXT = {
+  vi: {
+    title: "Bộ phận Một cửa", login: "Đăng nhập", username: "Tên đăng nhập", password: "Mật khẩu",
+    sign_in: "Đăng nhập", logout: "Đăng xuất", other_lang: "English",
+    bad_login: "Sai tên đăng nhập hoặc mật khẩu",
+    nav_reception: "Tiếp nhận hồ sơ", nav_queues: "Hàng đợi", nav_dashboard: "Thống kê", nav_sync: "Đồng bộ",
+    nav_admin: "Quản trị",
+    role_admin: "Quản trị", role_receptionist: "Cán bộ một cửa", role_specialist: "Chuyên viên", role_leader: "Lãnh đạo",
+    offline: "Mất kết nối với các nút khác. Công việc vẫn tiếp tục bình thường: hồ sơ được lưu tại máy này và sẽ tự đồng bộ khi có mạng.",
+    // reception
+    reception: "Tiếp nhận hồ sơ", procedure: "Thủ tục hành chính", procedure_hint: "Mã hoặc tên thủ tục, gõ không dấu cũng được",
+    case: "Trường hợp", checklist: "Thành phần hồ sơ", doc_received: "Đã nhận", originals: "Bản chính", copies: "Bản sao",
+    required: "bắt buộc", applicant: "Người nộp hồ sơ", full_name: "Họ và tên", id_number: "Số định danh cá nhân",
+    phone: "Số điện thoại", address: "Địa chỉ", email: "Thư điện tử", channel: "Hình thức nộp",
+    channel_direct: "Trực tiếp", channel_online: "Trực tuyến", channel_post: "Bưu chính",
+    fees: "Phí, lệ phí", no_fee: "Không thu phí", at_receipt: "thu khi tiếp nhận", at_result: "thu khi trả kết quả",
+    at_supplement: "thu khi bổ sung", processing_time: "Thời hạn giải quyết", save_receive: "Tiếp nhận và in phiếu hẹn",
+    id_invalid: "Số định danh cá nhân gồm đúng 12 chữ số", pick_procedure: "Chọn một thủ tục trong danh sách",
+    duplicate: "Người này đang có hồ sơ chưa giải quyết xong cho cùng thủ tục:", received_ok: "Đã tiếp nhận hồ sơ",
+    print: "In", print_receipt: "In phiếu hẹn (2 liên)", new_dossier: "Tiếp nhận hồ sơ khác", open_dossier: "Xem hồ sơ",
+    working_days: "ngày làm việc", calendar_days: "ngày", hours: "giờ", same_day: "trong ngày",
+    // queues
+    q_today: "Nhận hôm nay", q_in_process: "Đang xử lý", q_supplement: "Chờ bổ sung", q_ready: "Chờ trả kết quả",
+    q_due_soon: "Sắp đến hạn", q_overdue: "Quá hạn", q_all: "Tất cả", search_hint: "Mã hồ sơ, họ tên hoặc số định danh",
+    find: "Tìm", code: "Mã hồ sơ", state: "Trạng thái", received: "Ngày nhận", due: "Ngày hẹn trả",
+    found: (n) => `${n} hồ sơ`, prev: "Trang trước", next: "Trang sau", page_of: (a, b) => `Trang ${a}/${b}`,
+    none: "Không có hồ sơ nào", print_logbook: "In sổ theo dõi",
+    // dossier
+    back: "Quay lại", history: "Quá trình xử lý", conflicts: "Xung đột cần xử lý", actions: "Thao tác",
+    no_actions: "Bạn không có thao tác nào với hồ sơ này ở trạng thái hiện tại.",
+    replicated: "Đã lưu ở tỉnh", not_replicated: "Chưa lưu ở tỉnh", overdue: "Quá hạn", paused: "Đang tạm dừng chờ bổ sung",
+    received_by: "Người tiếp nhận", holder: "Đơn vị đang giữ", result: "Kết quả", note: "Ghi chú", reason: "Lý do",
+    to_unit: "Chuyển đến đơn vị (mã)", missing: "Giấy tờ cần bổ sung (mỗi dòng một giấy tờ)",
+    deadline: "Hạn bổ sung", new_due_at: "Ngày hẹn mới", confirm: "Xác nhận", documents: "Giấy tờ đã nhận",
+    on_time_early: "Trước hạn", on_time_on_time: "Đúng hạn", on_time_late: "Trễ hạn",
+    forms: "Biểu mẫu", form1: "Phiếu tiếp nhận và hẹn trả kết quả", form2: "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ",
+    form3: "Phiếu từ chối tiếp nhận giải quyết hồ sơ", form4: "Phiếu xin lỗi và hẹn lại ngày trả kết quả",
+    form5: "Phiếu kiểm soát quá trình giải quyết hồ sơ", form6: "Sổ theo dõi hồ sơ",
+    saved: "Đã lưu",
+    // dashboard
+    dashboard: "Thống kê", today: "Hôm nay", this_month: "Tháng này", period: "Khoảng thời gian", from: "Từ ngày",
+    to: "Đến ngày", show: "Xem", s_received: "Tiếp nhận", s_early: "Trả trước hạn", s_on_time: "Trả đúng hạn",
+    s_late: "Trả trễ hạn", s_within: "Đang xử lý trong hạn", s_overdue: "Đang xử lý quá hạn", s_refused: "Từ chối",
+    s_withdrawn: "Rút hồ sơ", s_stopped: "Dừng xử lý", s_rate: "Tỷ lệ đúng hạn", s_online: "Tỷ lệ nộp trực tuyến",
+    // sync
+    sync: "Trạng thái đồng bộ", peer: "Nút", role: "Vai trò", connected: "Kết nối", yes: "Có", no: "Không",
+    last_sync: "Đồng bộ lần cuối", pending: "Đang chờ gửi", never: "Chưa bao giờ", last_error: "Lỗi gần nhất",
+    no_peers: "Nút này chưa được cấu hình nút ngang hàng nào.",
+    // admin
+    admin: "Quản trị", accounts: "Tài khoản", roles: "Vai trò", create_account: "Tạo tài khoản", disabled: "Đã khóa",
+    disable: "Khóa", enable: "Mở khóa", calendar: "Lịch làm việc", holidays: "Ngày nghỉ lễ", make_up: "Ngày làm bù",
+    catalog: "Danh mục thủ tục", catalog_count: (n) => `${n} thủ tục`,
+    // track
+    track_title: "Tra cứu hồ sơ", track_code: "Mã hồ sơ (ghi trên phiếu hẹn)", track_id: "4 số cuối số định danh cá nhân",
+    track_find: "Tra cứu", track_not_found: "Không tìm thấy hồ sơ với mã và số định danh này.",
+    collect_at: "Nơi nhận kết quả", appointment: "Ngày hẹn trả kết quả", returned_at: "Ngày trả kết quả",
+    result_ready: "Kết quả đã sẵn sàng, mời ông/bà đến nhận.",
+  },
+  en: {
+    title: "One-stop desk", login: "Log in", username: "Username", password: "Password",
+    sign_in: "Log in", logout: "Log out", other_lang: "Tiếng Việt",
+    bad_login: "Wrong username or password",
+    nav_reception: "Reception", nav_queues: "Queues", nav_dashboard: "Statistics", nav_sync: "Sync", nav_admin: "Admin",
+    role_admin: "Administrator", role_receptionist: "One-stop officer", role_specialist: "Specialist", role_leader: "Leader",
+    offline: "No connection to other nodes. Work continues as usual: dossiers are saved on this machine and sync by themselves when the network is back.",
+    reception: "Receive a dossier", procedure: "Procedure", procedure_hint: "Procedure code or name, accents optional",
+    case: "Case", checklist: "Documents", doc_received: "Received", originals: "Originals", copies: "Copies",
+    required: "required", applicant: "Applicant", full_name: "Full name", id_number: "Personal ID number",
+    phone: "Phone", address: "Address", email: "Email", channel: "Channel",
+    channel_direct: "In person", channel_online: "Online", channel_post: "Post",
+    fees: "Fees", no_fee: "No fee", at_receipt: "collected at receipt", at_result: "collected with the result",
+    at_supplement: "collected at supplement", processing_time: "Processing time", save_receive: "Receive and print the slip",
+    id_invalid: "A personal ID number has exactly 12 digits", pick_procedure: "Pick a procedure from the list",
+    duplicate: "This person already has an open dossier for the same procedure:", received_ok: "Dossier received",
+    print: "Print", print_receipt: "Print the slip (2 copies)", new_dossier: "Receive another", open_dossier: "Open the dossier",
+    working_days: "working days", calendar_days: "days", hours: "hours", same_day: "same day",
+    q_today: "Received today", q_in_process: "In process", q_supplement: "Waiting for supplement", q_ready: "Result ready",
+    q_due_soon: "Due soon", q_overdue: "Overdue", q_all: "All", search_hint: "Dossier code, name or ID number",
+    find: "Search", code: "Dossier code", state: "State", received: "Received", due: "Appointment",
+    found: (n) => `${n} dossiers`, prev: "Previous", next: "Next", page_of: (a, b) => `Page ${a}/${b}`,
+    none: "No dossiers", print_logbook: "Print the logbook",
+    back: "Back", history: "History", conflicts: "Conflicts to resolve", actions: "Actions",
+    no_actions: "You have no action on this dossier in its current state.",
+    replicated: "Saved at the province", not_replicated: "Not yet at the province", overdue: "Overdue",
+    paused: "Paused, waiting for supplement", received_by: "Received by", holder: "Held by", result: "Result",
+    note: "Note", reason: "Reason", to_unit: "Transfer to unit (code)", missing: "Missing documents (one per line)",
+    deadline: "Supplement deadline", new_due_at: "New appointment", confirm: "Confirm", documents: "Documents received",
+    on_time_early: "Early", on_time_on_time: "On time", on_time_late: "Late",
+    forms: "Forms", form1: "Receipt and appointment slip", form2: "Request to supplement", form3: "Refusal slip",
+    form4: "Apology and new appointment", form5: "Process control sheet", form6: "Dossier logbook",
+    saved: "Saved",
+    dashboard: "Statistics", today: "Today", this_month: "This month", period: "Period", from: "From", to: "To",
+    show: "Show", s_received: "Received", s_early: "Returned early", s_on_time: "Returned on time", s_late: "Returned late",
+    s_within: "In process, within deadline", s_overdue: "In process, overdue", s_refused: "Refused",
+    s_withdrawn: "Withdrawn", s_stopped: "Stopped", s_rate: "On-time rate", s_online: "Received online",
+    sync: "Sync status", peer: "Node", role: "Role", connected: "Connected", yes: "Yes", no: "No",
+    last_sync: "Last synced", pending: "Pending", never: "Never", last_error: "Last error",
+    no_peers: "This node has no peers configured.",
+    admin: "Administration", accounts: "Accounts", roles: "Roles", create_account: "Create account", disabled: "Disabled",
+    disable: "Disable", enable: "Enable", calendar: "Working calendar", holidays: "Holidays", make_up: "Make-up working days",
+    catalog: "Procedure catalog", catalog_count: (n) => `${n} procedures`,
+    track_title: "Track a dossier", track_code: "Dossier code (on the appointment slip)", track_id: "Last 4 digits of the ID number",
+    track_find: "Track", track_not_found: "No dossier with this code and ID number.",
+    collect_at: "Collect the result at", appointment: "Appointment", returned_at: "Returned on",
+    result_ready: "The result is ready; please come and collect it.",
+  },
+};
+
+// National status codes (DOMAIN.md).
+const STATES = {
+  1: ["Mới đăng ký", "Submitted online"], 2: ["Được tiếp nhận", "Accepted"], 3: ["Không được tiếp nhận", "Not accepted"],
+  4: ["Đang xử lý", "In process"], 5: ["Yêu cầu bổ sung", "Supplement requested"],
+  6: ["Yêu cầu thực hiện nghĩa vụ tài chính", "Financial obligation requested"],
+  7: ["Công dân yêu cầu rút hồ sơ", "Withdrawal requested"], 8: ["Dừng xử lý", "Processing stopped"],
+  9: ["Đã xử lý xong", "Result ready"], 10: ["Đã trả kết quả", "Result returned"],
+};
+
+const ACTIONS = {
+  receive: ["Tiếp nhận", "Received"], accept: ["Tiếp nhận hồ sơ trực tuyến", "Accept"],
+  refuse: ["Từ chối tiếp nhận", "Refuse"], start_processing: ["Bắt đầu xử lý", "Start processing"],
+  transfer: ["Chuyển xử lý", "Transfer"], request_supplement: ["Yêu cầu bổ sung", "Request supplement"],
+  supplement_received: ["Đã nhận bổ sung", "Supplement received"],
+  request_financial_obligation: ["Yêu cầu thực hiện nghĩa vụ tài chính", "Request financial obligation"],
+  financial_obligation_fulfilled: ["Đã thực hiện nghĩa vụ tài chính", "Financial obligation fulfilled"],
+  processed: ["Đã xử lý xong", "Processed"], return_result: ["Trả kết quả", "Return the result"],
+  request_withdrawal: ["Công dân xin rút hồ sơ", "Withdrawal requested"], stop: ["Dừng xử lý", "Stop processing"],
+  reappoint: ["Hẹn lại ngày trả", "Re-appoint"], handover: ["Bàn giao hồ sơ", "Handover"],
+};
+
+let lang = localStorage.getItem("motcua.lang") === "en" ? "en" : "vi";
+const t = (k) => TEXT[lang][k] ?? k;
+const stateName = (s) => (STATES[s] ? STATES[s][lang === "vi" ? 0 : 1] : String(s));
+const actionName = (a) => (ACTIONS[a] ? ACTIONS[a][lang === "vi" ? 0 : 1] : a);
+const LOCALE = () => (lang === "vi" ? "vi-VN" : "en-GB");
+const TZ = "Asia/Ho_Chi_Minh";
+const when = (s) => (s ? new Date(s).toLocaleString(LOCALE(), { timeZone: TZ, dateStyle: "short", timeStyle: "short" }) : "");
+const day = (s) => (s ? new Date(s).toLocaleDateString(LOCALE(), { timeZone: TZ }) : "");
+const hhmm = (s) => (s ? new Date(s).toLocaleTimeString(LOCALE(), { timeZone: TZ, hour: "2-digit", minute: "2-digit" }) : "");
+const money = (n) => `${Number(n).toLocaleString("vi-VN")} đ`;
+/** Folds Vietnamese text for search: no diacritics, đ → d, lower case. */
+const fold = (s) => s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/[đĐ]/g, "d").toLowerCase();
+
+/** Builds an element: h("p", {class: "x"}, "text", child, ...). Text is never parsed as HTML. */
+function h(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "class") e.className = v;
+    else if (v === true) e.setAttribute(k, "");
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+const $ = (id) => document.getElementById(id);

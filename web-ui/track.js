@@ -1,0 +1,36 @@
+// motcua citizen tracking page (/track): dossier code and the last four
+// digits of the ID number show the state, the appointment and where to
+// collect the result, nothing else.
+"use strict";
+
+function translate() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = t(e.dataset.t); });
+  $("lang").textContent = t("other_lang");
+}
+
+let last = null;
+function show(v) {
+  last = v;
+  const box = $("track-result");
+  const rows = [[t("code"), v.code], [t("procedure"), v.procedure_name], [t("state"), stateName(v.state)],
+    [t("appointment"), when(v.due_at)], [t("collect_at"), v.collect_at]];
+  if (v.returned_at) rows.push([t("returned_at"), when(v.returned_at)]);
+  box.replaceChildren(h("table", { class: "details" }, rows.map(([k, x]) => h("tr", {}, h("th", {}, k), h("td", {}, x || "")))),
+    v.result_ready ? h("p", { class: "ok" }, t("result_ready")) : null);
+  box.hidden = false;
+}
+
+$("track").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const q = new URLSearchParams({ code: String(f.get("code")).trim(), id_last4: String(f.get("id_last4")).trim() });
+  $("track-error").textContent = ""; $("track-result").hidden = true; last = null;
+  const res = await fetch(`/api/v1/track?${q}`);
+  const body = await res.json();
+  if (res.ok) show(body);
+  else $("track-error").textContent = res.status === 404 ? t("track_not_found") : body.error.message;
+});
+$("lang").addEventListener("click", () => { lang = lang === "vi" ? "en" : "vi"; localStorage.setItem("motcua.lang", lang); translate(); if (last) show(last); });
+fetch("/healthz").then((r) => r.json()).then((hz) => { $("unit").textContent = hz.unit_name || ""; });
+translate();
