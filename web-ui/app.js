@@ -309,9 +309,10 @@ function logbook(rows) {
 
 const QUEUES = {
   today: () => ({ received_from: localToday() }), in_process: () => ({ state: "4" }), supplement: () => ({ state: "5" }),
-  ready: () => ({ state: "9" }), due_soon: () => ({ due_soon: "true" }), overdue: () => ({ overdue: "true" }), all: () => ({}),
+  ready: () => ({ state: "9" }), due_soon: () => ({ due_soon: "true" }), overdue: () => ({ overdue: "true" }),
+  conflicts: () => ({ conflicts: "true" }), all: () => ({}),
 };
-const QUEUE_LABEL = { today: "q_today", in_process: "q_in_process", supplement: "q_supplement", ready: "q_ready", due_soon: "q_due_soon", overdue: "q_overdue", all: "q_all" };
+const QUEUE_LABEL = { today: "q_today", in_process: "q_in_process", supplement: "q_supplement", ready: "q_ready", due_soon: "q_due_soon", overdue: "q_overdue", conflicts: "q_conflicts", all: "q_all" };
 
 async function showQueue(name, params) {
   if (!QUEUES[name]) name = "today";

@@ -25,7 +25,7 @@ const TEXT = {
     working_days: "ngày làm việc", calendar_days: "ngày", hours: "giờ", same_day: "trong ngày",
     // queues
     q_today: "Nhận hôm nay", q_in_process: "Đang xử lý", q_supplement: "Chờ bổ sung", q_ready: "Chờ trả kết quả",
-    q_due_soon: "Sắp đến hạn", q_overdue: "Quá hạn", q_all: "Tất cả", search_hint: "Mã hồ sơ, họ tên hoặc số định danh",
+    q_due_soon: "Sắp đến hạn", q_overdue: "Quá hạn", q_conflicts: "Xung đột cần xử lý", q_all: "Tất cả", search_hint: "Mã hồ sơ, họ tên hoặc số định danh",
     find: "Tìm", code: "Mã hồ sơ", state: "Trạng thái", received: "Ngày nhận", due: "Ngày hẹn trả",
     found: (n) => `${n} hồ sơ`, prev: "Trang trước", next: "Trang sau", page_of: (a, b) => `Trang ${a}/${b}`,
     none: "Không có hồ sơ nào", print_logbook: "In sổ theo dõi",
@@ -79,7 +79,7 @@ const TEXT = {
     print: "Print", print_receipt: "Print the slip (2 copies)", new_dossier: "Receive another", open_dossier: "Open the dossier",
     working_days: "working days", calendar_days: "days", hours: "hours", same_day: "same day",
     q_today: "Received today", q_in_process: "In process", q_supplement: "Waiting for supplement", q_ready: "Result ready",
-    q_due_soon: "Due soon", q_overdue: "Overdue", q_all: "All", search_hint: "Dossier code, name or ID number",
+    q_due_soon: "Due soon", q_overdue: "Overdue", q_conflicts: "Conflicts to resolve", q_all: "All", search_hint: "Dossier code, name or ID number",
     find: "Search", code: "Dossier code", state: "State", received: "Received", due: "Appointment",
     found: (n) => `${n} dossiers`, prev: "Previous", next: "Next", page_of: (a, b) => `Page ${a}/${b}`,
     none: "No dossiers", print_logbook: "Print the logbook",

@@ -742,6 +742,8 @@ struct ListParams {
     received_from: Option<String>,
     /// `true`: open dossiers due within the next [`DUE_SOON_MS`].
     due_soon: Option<String>,
+    /// `true`: dossiers with conflicts to resolve.
+    conflicts: Option<String>,
     limit: Option<String>,
     offset: Option<String>,
     unit: Option<String>,
@@ -805,12 +807,14 @@ async fn list_dossiers(
         }
     };
     let due_soon: Option<bool> = parse_param("due_soon", p.due_soon.as_deref())?;
+    let conflicts: Option<bool> = parse_param("conflicts", p.conflicts.as_deref())?;
     let query = ListQuery {
         state: st_code,
         q: p.q,
         overdue_at: overdue.filter(|o| *o).map(|_| now),
         received_from,
         due_between: due_soon.filter(|d| *d).map(|_| (now, now + DUE_SOON_MS)),
+        conflicts: conflicts.unwrap_or(false),
         unit: p.unit.filter(|u| !u.trim().is_empty()),
         limit,
         offset,

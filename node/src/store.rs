@@ -188,6 +188,9 @@ pub struct ListQuery {
     pub received_from: Option<i64>,
     /// Keeps only open, unpaused dossiers due in `[from, to)` (UTC ms).
     pub due_between: Option<(i64, i64)>,
+    /// Keeps only dossiers with conflicts to resolve (read from every
+    /// summary: conflicts are rare and have no index).
+    pub conflicts: bool,
     pub unit: Option<String>,
     pub limit: usize,
     pub offset: usize,
@@ -539,6 +542,7 @@ impl Store {
                     s.is_open() && s.paused_since.is_none() && s.due_at.is_some_and(|d| from <= d && d < to)
                 })
                 && q.unit.as_ref().is_none_or(|u| &s.receiving_unit == u || &s.holder_unit == u)
+                && (!q.conflicts || s.conflicts > 0)
         };
         let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
         // Narrow candidates with the most selective index, then filter.
@@ -589,7 +593,8 @@ impl Store {
         }
         let mut page = Vec::new();
         let total;
-        if let Some(state) = q.state.filter(|_| q.unit.is_none()) {
+        let scan = q.unit.is_some() || q.conflicts;
+        if let Some(state) = q.state.filter(|_| !scan) {
             let t = tx.open_table(BY_STATE)?;
             let range = (state, i64::MIN, [0u8; 16])..=(state, i64::MAX, [0xff; 16]);
             total = t.range(range.clone())?.count() as u64;
@@ -599,7 +604,7 @@ impl Store {
                     page.push(s);
                 }
             }
-        } else if q.unit.is_none() {
+        } else if !scan {
             let t = tx.open_table(BY_RECEIVED)?;
             total = t.len()?;
             for row in t.iter()?.rev().skip(q.offset).take(limit) {

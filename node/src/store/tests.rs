@@ -244,4 +244,8 @@ fn queues_by_reception_time_and_by_coming_deadline() {
     assert_eq!(ids(ListQuery { due_between: Some((10_500, 41_500)), ..query() }), [2, 1]);
     assert_eq!(ids(ListQuery { due_between: Some((11_001, 41_500)), ..query() }), [2], "the range starts after 1's");
     assert_eq!(ids(ListQuery { due_between: Some((10_500, 21_000)), ..query() }), [1], "and ends before 2's");
+    put(&store, &DossierSummary { conflicts: 1, ..summary(5, "Mẫu Năm", Status::InProcess, 50_000) });
+    assert_eq!(ids(ListQuery { conflicts: true, ..query() }), [5], "only the dossier with a conflict");
+    assert_eq!(store.list(&ListQuery { conflicts: true, ..query() }).unwrap().1, 1);
+    assert!(ids(ListQuery { conflicts: true, state: Some(2), ..query() }).is_empty(), "filters combine");
 }
