@@ -36,7 +36,8 @@ function translate() {
 function showOfficer() {
   if (!me) { $("officer").textContent = ""; return; }
   const roles = me.roles.map((r) => t(`role_${r}`)).join(", ");
-  $("officer").textContent = `${me.full_name || me.username} · ${roles}`;
+  const more = me.roles.length > 1 ? ` +${me.roles.length - 1}` : "";
+  $("officer").textContent = `${me.full_name || me.username} · ${t(`role_${me.roles[0]}`)}${more}`;
   $("officer").title = `${me.username} · ${roles} · ${me.unit_name} (${me.unit})`;
   $("nav-admin").hidden = !me.roles.includes("admin");
 }
@@ -430,10 +431,15 @@ async function showDashboard(params) {
   let from = params.get("from") || "", to = params.get("to") || "";
   if (range === "today") { from = today; to = today; }
   if (range === "month") { from = `${today.slice(0, 8)}01`; to = today; }
+  const unit = params.get("unit") || "";
   const query = new URLSearchParams();
   if (from) query.set("from", from);
   if (to) query.set("to", to);
-  const { res, body: s } = await api(`/api/v1/stats?${query}`);
+  const [{ res, body: s }, perUnit] = await Promise.all([
+    api(`/api/v1/stats?${new URLSearchParams({ ...Object.fromEntries(query), ...(unit ? { unit } : {}) })}`),
+    me.node_role === "province" && !unit ? api(`/api/v1/stats/units?${query}`) : Promise.resolve(null),
+  ]);
+  const keep = (extra) => `#/dashboard?${new URLSearchParams({ range, ...(range === "period" ? { from, to } : {}), ...extra })}`;
   const fromBox = h("input", { type: "date", name: "from", value: from }), toBox = h("input", { type: "date", name: "to", value: to });
   const picker = h("form", { class: "search", onsubmit: (e) => { e.preventDefault(); location.hash = `#/dashboard?${new URLSearchParams({ range: "period", from: fromBox.value, to: toBox.value })}`; } },
     h("a", { href: "#/dashboard?range=today", class: range === "today" ? "button active" : "button" }, t("today")),
@@ -444,27 +450,40 @@ async function showDashboard(params) {
     ["s_within", s.in_process.within_deadline], ["s_overdue", s.in_process.overdue], ["s_refused", s.refused], ["s_withdrawn", s.withdrawn], ["s_stopped", s.stopped]];
   const max = Math.max(1, ...figures.map(([, n]) => n));
   const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toLocaleString(LOCALE(), { maximumFractionDigits: 1 })}%`);
-  page(h("section", { class: "card", id: "dashboard" }, h("h1", {}, t("dashboard")), picker,
+  const unitTable = perUnit && perUnit.res.ok && perUnit.body.length
+    ? h("div", {}, h("h2", {}, t("by_unit")), h("table", { class: "list", id: "by-unit" },
+      h("thead", {}, h("tr", {}, ["unit", "s_received", "s_early", "s_on_time", "s_late", "s_within", "s_overdue", "s_rate"].map((k) => h("th", {}, t(k))))),
+      h("tbody", {}, perUnit.body.map((u) => h("tr", { class: u.in_process.overdue ? "overdue" : "" },
+        h("td", {}, h("a", { href: keep({ unit: u.unit }) }, `${u.unit_name || ""} (${u.unit})`)), h("td", {}, u.received),
+        h("td", {}, u.processed.early), h("td", {}, u.processed.on_time), h("td", {}, u.processed.late),
+        h("td", {}, u.in_process.within_deadline), h("td", {}, u.in_process.overdue), h("td", {}, pct(u.on_time_rate)))))))
+    : null;
+  page(h("section", { class: "card", id: "dashboard" }, h("h1", {}, t("dashboard"), unit ? ` — ${unit}` : ""),
+    unit ? h("a", { href: keep({}) }, `← ${t("whole_province")}`) : null, picker,
     h("div", { class: "figures" }, figures.map(([k, n]) => h("div", { class: `figure ${k}`, "data-key": k }, h("span", { class: "n" }, n), h("span", {}, t(k)))),
       h("div", { class: "figure", "data-key": "s_rate" }, h("span", { class: "n" }, pct(s.on_time_rate)), h("span", {}, t("s_rate"))),
       h("div", { class: "figure", "data-key": "s_online" }, h("span", { class: "n" }, pct(s.online_share)), h("span", {}, t("s_online")))),
     h("div", { class: "chart", role: "img", "aria-label": t("dashboard") }, figures.map(([k, n]) => {
       const bar = h("span", { class: `bar ${k}` }); bar.style.width = `${(100 * n) / max}%`;
       return h("div", { class: "chart-row" }, h("span", { class: "label" }, t(k)), h("span", { class: "track" }, bar), h("span", { class: "value" }, n));
-    }))));
+    })), unitTable));
 }
 
 // ---------------------------------------------------------------- sync status
 
 async function showSync() {
-  const { res, body } = await api("/api/v1/peers");
+  const { res, body } = await api("/api/v1/fleet");
   const rows = res.ok ? body : [];
   page(h("section", { class: "card" }, h("h1", {}, t("sync")),
-    rows.length ? h("table", { class: "list", id: "peers" }, h("thead", {}, h("tr", {}, ["peer", "role", "connected", "last_sync", "pending", "last_error"].map((k) => h("th", {}, t(k))))),
+    rows.length ? h("table", { class: "list", id: "peers" },
+      h("thead", {}, h("tr", {}, ["peer", "role", "connected", "last_sync", "unsynced_since", "pending", "at_risk"].map((k) => h("th", {}, t(k))))),
       h("tbody", {}, rows.map((p) => h("tr", { class: p.connected ? "" : "overdue" },
-        h("td", {}, p.unit || "", h("br"), h("code", {}, (p.node_id || "").slice(0, 16) + "…")), h("td", {}, p.role || ""),
-        h("td", {}, p.connected ? t("yes") : t("no")), h("td", {}, p.last_sync_at ? when(p.last_sync_at) : t("never")),
-        h("td", {}, p.docs_pending), h("td", {}, p.last_error || "")))))
+        h("td", {}, `${p.unit_name || ""} (${p.unit || "?"})`, h("br"), h("code", { title: p.node_id }, `${(p.node_id || "").slice(0, 16)}…`)),
+        h("td", {}, p.role ? t(`node_${p.role}`) : ""), h("td", {}, p.connected ? t("yes") : t("no")),
+        h("td", {}, p.last_sync_at ? when(p.last_sync_at) : t("never")), h("td", {}, p.unsynced_since ? when(p.unsynced_since) : ""),
+        h("td", {}, p.docs_pending),
+        h("td", {}, h("b", {}, p.at_risk), p.at_risk_codes.length ? h("br") : null,
+          p.at_risk_codes.map((c) => h("a", { href: `#/dossier/${encodeURIComponent(c)}`, class: "code" }, c, " ")))))))
       : h("p", { class: "muted" }, t("no_peers"))));
 }
 

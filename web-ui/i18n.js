@@ -9,6 +9,7 @@ const TEXT = {
     bad_login: "Sai tên đăng nhập hoặc mật khẩu",
     nav_reception: "Tiếp nhận hồ sơ", nav_queues: "Hàng đợi", nav_dashboard: "Thống kê", nav_sync: "Đồng bộ",
     nav_admin: "Quản trị",
+    node_commune: "Cấp xã", node_province: "Cấp tỉnh", node_agency: "Cơ quan chuyên môn",
     role_admin: "Quản trị", role_receptionist: "Cán bộ một cửa", role_specialist: "Chuyên viên", role_leader: "Lãnh đạo",
     offline: "Mất kết nối với các nút khác. Công việc vẫn tiếp tục bình thường: hồ sơ được lưu tại máy này và sẽ tự đồng bộ khi có mạng.",
     // reception
@@ -48,7 +49,8 @@ const TEXT = {
     s_withdrawn: "Rút hồ sơ", s_stopped: "Dừng xử lý", s_rate: "Tỷ lệ đúng hạn", s_online: "Tỷ lệ nộp trực tuyến",
     // sync
     sync: "Trạng thái đồng bộ", peer: "Nút", role: "Vai trò", connected: "Kết nối", yes: "Có", no: "Không",
-    last_sync: "Đồng bộ lần cuối", pending: "Đang chờ gửi", never: "Chưa bao giờ", last_error: "Lỗi gần nhất",
+    last_sync: "Đồng bộ lần cuối", pending: "Đang chờ gửi", unsynced_since: "Chưa đồng bộ từ",
+    at_risk: "Hồ sơ có nguy cơ trễ hạn", unit: "Đơn vị", by_unit: "Theo đơn vị", whole_province: "Toàn tỉnh", never: "Chưa bao giờ", last_error: "Lỗi gần nhất",
     no_peers: "Nút này chưa được cấu hình nút ngang hàng nào.",
     // admin
     admin: "Quản trị", accounts: "Tài khoản", roles: "Vai trò", create_account: "Tạo tài khoản", disabled: "Đã khóa",
@@ -65,6 +67,7 @@ const TEXT = {
     sign_in: "Log in", logout: "Log out", other_lang: "Tiếng Việt",
     bad_login: "Wrong username or password",
     nav_reception: "Reception", nav_queues: "Queues", nav_dashboard: "Statistics", nav_sync: "Sync", nav_admin: "Admin",
+    node_commune: "Commune", node_province: "Province", node_agency: "Agency",
     role_admin: "Administrator", role_receptionist: "One-stop officer", role_specialist: "Specialist", role_leader: "Leader",
     offline: "No connection to other nodes. Work continues as usual: dossiers are saved on this machine and sync by themselves when the network is back.",
     reception: "Receive a dossier", procedure: "Procedure", procedure_hint: "Procedure code or name, accents optional",
@@ -98,7 +101,8 @@ const TEXT = {
     s_within: "In process, within deadline", s_overdue: "In process, overdue", s_refused: "Refused",
     s_withdrawn: "Withdrawn", s_stopped: "Stopped", s_rate: "On-time rate", s_online: "Received online",
     sync: "Sync status", peer: "Node", role: "Role", connected: "Connected", yes: "Yes", no: "No",
-    last_sync: "Last synced", pending: "Pending", never: "Never", last_error: "Last error",
+    last_sync: "Last synced", pending: "Pending", unsynced_since: "Not synced since",
+    at_risk: "Dossiers at risk of missing the deadline", unit: "Unit", by_unit: "By unit", whole_province: "Whole province", never: "Never", last_error: "Last error",
     no_peers: "This node has no peers configured.",
     admin: "Administration", accounts: "Accounts", roles: "Roles", create_account: "Create account", disabled: "Disabled",
     disable: "Disable", enable: "Enable", calendar: "Working calendar", holidays: "Holidays", make_up: "Make-up working days",

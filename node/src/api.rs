@@ -226,6 +226,8 @@ pub fn router(state: AppState) -> Router {
         .route("/duplicates", get(duplicates))
         .route("/track", get(track))
         .route("/stats", get(stats_route))
+        .route("/stats/units", get(stats_by_unit))
+        .route("/fleet", get(fleet))
         .route("/peers", get(peers))
         .route("/sync/state", get(sync_state))
         .route("/accounts", get(list_accounts).post(create_account))
@@ -855,13 +857,122 @@ struct StatsParams {
     unit: Option<String>,
 }
 
-async fn stats_route(
+/// The statistics of each unit this node holds dossiers of (a province:
+/// every commune and agency; others: their own unit), in one pass.
+async fn stats_by_unit(
     State(state): State<AppState>,
     headers: HeaderMap,
     params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
     let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    if p.unit.as_deref().is_some_and(|u| !u.trim().is_empty()) {
+        return Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "stats/units takes no unit").field("unit")
+        );
+    }
+    let period = period_of(&p)?;
+    let st = state.clone();
+    let offset = state.desk.offset();
+    let config = &state.desk.config;
+    let (own, province) = (config.unit.clone(), config.role == crate::config::NodeRole::Province);
+    let names = unit_names(&state);
+    let reports = blocking(move || {
+        let now = now_ms();
+        let mut by_unit: std::collections::BTreeMap<String, stats::Report> = Default::default();
+        st.desk.store.for_each_summary(|s| {
+            if province || s.receiving_unit == own {
+                by_unit
+                    .entry(s.receiving_unit.clone())
+                    .or_insert_with(|| stats::Report::new(period, now, offset))
+                    .add(&s);
+            }
+        })?;
+        Ok(by_unit.into_iter().map(|(u, r)| (u, r.finish())).collect::<Vec<_>>())
+    })
+    .await?;
+    let rows: Vec<serde_json::Value> = reports
+        .into_iter()
+        .map(|(unit, report)| {
+            let mut v = serde_json::to_value(report).unwrap_or_default();
+            v["unit_name"] = json!(names.get(&unit).cloned().unwrap_or_default());
+            v["unit"] = json!(unit);
+            v
+        })
+        .collect();
+    Ok(Json(rows).into_response())
+}
+
+/// The names of the units this node knows: its own and every enrolled
+/// node's in its trust set.
+fn unit_names(state: &AppState) -> std::collections::HashMap<String, String> {
+    let c = &state.desk.config;
+    let mut names: std::collections::HashMap<String, String> = Default::default();
+    if let Some(trust) = state.desk.trust.read().expect("trust lock").as_ref() {
+        for n in trust.nodes() {
+            names.insert(n.unit.clone(), n.unit_name.clone());
+        }
+    }
+    names.insert(c.unit.clone(), c.unit_name.clone());
+    names
+}
+
+/// The fleet view (một cửa toàn tỉnh): each other node this node knows,
+/// with its link and the dossiers of its unit at risk of missing their
+/// deadline (overdue, or due within [`DUE_SOON_MS`], result not ready).
+async fn fleet(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let now = now_ms();
+    let o = state.desk.offset();
+    let own_key = state.desk.identity.node_id().to_string();
+    // Nodes from the trust set, then any peer on the board it lacks.
+    let mut rows: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    if let Some(trust) = state.desk.trust.read().expect("trust lock").as_ref() {
+        for n in trust.nodes().filter(|n| n.node_key != own_key) {
+            rows.insert(
+                n.node_key.clone(),
+                json!({"node_id": n.node_key, "unit": n.unit, "unit_name": n.unit_name, "role": n.role.as_str(),
+                       "connected": false, "last_sync_at": null, "docs_pending": 0}),
+            );
+        }
+    }
+    for p in state.peers.snapshot() {
+        let row = rows.entry(p.node_id.clone()).or_insert_with(
+            || json!({"node_id": p.node_id, "unit": p.unit, "unit_name": null, "role": p.role, "docs_pending": 0}),
+        );
+        row["connected"] = json!(p.connected);
+        row["last_sync_at"] = json!(p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)));
+        row["docs_pending"] = json!(p.docs_pending);
+        // What this node has not heard from a peer since its last sync.
+        row["unsynced_since"] =
+            json!(if p.connected { None } else { p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)) });
+    }
+    let st = state.clone();
+    let risky = blocking(move || Ok(st.desk.store.at_risk(now + DUE_SOON_MS)?)).await?;
+    let mut by_unit: std::collections::HashMap<&str, Vec<&stats::DossierSummary>> = Default::default();
+    for s in &risky {
+        by_unit.entry(s.receiving_unit.as_str()).or_default().push(s);
+        if s.holder_unit != s.receiving_unit {
+            by_unit.entry(s.holder_unit.as_str()).or_default().push(s);
+        }
+    }
+    let out: Vec<serde_json::Value> = rows
+        .into_values()
+        .map(|mut row| {
+            let list = row["unit"].as_str().and_then(|u| by_unit.get(u)).cloned().unwrap_or_default();
+            row["at_risk"] = json!(list.len());
+            row["at_risk_codes"] =
+                json!(list.iter().take(FLEET_CODES_MAX).map(|s| s.code.as_str()).collect::<Vec<_>>());
+            row
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+/// Dossier codes listed per node in the fleet view (the count is complete).
+const FLEET_CODES_MAX: usize = 20;
+
+fn period_of(p: &StatsParams) -> Result<Period, ApiError> {
     let date = |name: &str, v: Option<&str>| -> Result<Option<chrono::NaiveDate>, ApiError> {
         match v.map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -881,6 +992,17 @@ async fn stats_route(
     {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "from is after to").field("from"));
     }
+    Ok(period)
+}
+
+async fn stats_route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let period = period_of(&p)?;
     let unit = p.unit.filter(|u| !u.trim().is_empty());
     let config = &state.desk.config;
     if let Some(u) = &unit

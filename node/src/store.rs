@@ -364,6 +364,25 @@ impl Store {
         Ok(t.get(code)?.map(|v| v.value()))
     }
 
+    /// Open dossiers whose result is not ready yet and whose deadline falls
+    /// before `until` (overdue ones included), by deadline: the dossiers at
+    /// risk of missing it.
+    pub fn at_risk(&self, until: i64) -> Result<Vec<DossierSummary>> {
+        let tx = self.read()?;
+        let sums = tx.open_table(SUMMARIES)?;
+        let mut out = Vec::new();
+        for row in tx.open_table(BY_DUE)?.range((i64::MIN, [0u8; 16])..(until, [0u8; 16]))? {
+            let (k, _) = row?;
+            if let Some(v) = sums.get(k.value().1)? {
+                let s: DossierSummary = decode(v.value())?;
+                if s.is_open() && s.paused_since.is_none() && s.state != motcua_domain::workflow::Status::ResultReady {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The summary of the dossier holding `code`, in one read.
     pub fn summary_by_code(&self, code: &str) -> Result<Option<DossierSummary>> {
         let tx = self.read()?;

@@ -121,6 +121,11 @@ impl Trust {
         (&self.revocations, self.revocations_sequence)
     }
 
+    /// Every enrolled, unrevoked node this trust set holds.
+    pub fn nodes(&self) -> impl Iterator<Item = &Certificate> {
+        self.nodes.values().filter(|c| !self.revocations.is_revoked(&c.serial))
+    }
+
     /// The certificate of an enrolled, unrevoked node.
     pub fn node(&self, key: &[u8; 32]) -> Result<&Certificate, Rejection> {
         let c = self.nodes.get(key).ok_or_else(|| Rejection::Unknown(hex::encode(key)))?;

@@ -16,6 +16,7 @@ import { chromium } from "playwright-core";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = process.env.MOTCUA_BIN || path.join(root, "target/debug/motcua");
+const provisionBin = path.join(path.dirname(bin), "motcua-provision");
 const shots = path.join(root, "target/ui-screenshots");
 const PASSWORD = "ui-test-admin-pass";
 // Synthetic applicants: names and numbers that belong to nobody.
@@ -40,12 +41,12 @@ async function waitHealthy(url, proc) {
   throw new Error("motcua did not become healthy");
 }
 
-async function apiAs(username, password) {
-  const r = await fetch(`${base}/api/v1/session`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }) });
+async function apiAs(username, password, at = base) {
+  const r = await fetch(`${at}/api/v1/session`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }) });
   assert.equal(r.status, 200);
   const { token } = await r.json();
   return async (p, options = {}) => {
-    const res = await fetch(`${base}${p}`, { ...options, headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` } });
+    const res = await fetch(`${at}${p}`, { ...options, headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` } });
     return { status: res.status, body: await res.json() };
   };
 }
@@ -76,12 +77,12 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function loggedIn(username = "admin", password = PASSWORD, viewport = { width: 1366, height: 768 }) {
+async function loggedIn(username = "admin", password = PASSWORD, viewport = { width: 1366, height: 768 }, at = base) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(base);
+  await page.goto(at);
   await page.fill("input[name=username]", username);
   await page.fill("input[name=password]", password);
   await page.click("#login button[type=submit]");
@@ -235,4 +236,49 @@ test("the admin pages list accounts and the calendar", async () => {
   assert.ok((await page.textContent("#accounts")).includes("letan"));
   await page.screenshot({ path: path.join(shots, "admin.png"), fullPage: true });
   await context.close();
+});
+
+test("the province dashboard reports per commune with drill-down, and the fleet view shows each commune", async () => {
+  const dir = path.join(dataDir, "province");
+  const provision = (...args) => execFileSync(provisionBin, args, { env: { ...process.env, MOTCUA_PROVINCE_PASSPHRASE: "" } });
+  provision("init-province", "--dir", path.join(dir, "root"), "--code", "56", "--name", "Tỉnh Thử");
+  provision("enroll", "--province", path.join(dir, "root"), "--role", "province", "--unit", "56", "--name", "Tỉnh Thử", "--agency-id", "000.00.00.H56", "--out", path.join(dir, "tinh"));
+  provision("enroll", "--province", path.join(dir, "root"), "--role", "commune", "--unit", "26734", "--name", "Xã Thử Một", "--agency-id", "000.21.45.H56", "--out", path.join(dir, "xa"));
+  const provinceId = execFileSync(bin, ["id", "--data", path.join(dir, "tinh")]).toString().trim();
+  const [tinhHttp, tinhSync, xaHttp] = [await freePort(), await freePort(), await freePort()];
+  const env = { ...process.env, MOTCUA_ADMIN_PASSWORD: PASSWORD };
+  const tinh = spawn(bin, ["serve", "--data", path.join(dir, "tinh"), "--http", `127.0.0.1:${tinhHttp}`, "--sync", `127.0.0.1:${tinhSync}`], { env, stdio: ["ignore", "ignore", "inherit"] });
+  const xa = spawn(bin, ["serve", "--data", path.join(dir, "xa"), "--http", `127.0.0.1:${xaHttp}`, "--sync", "127.0.0.1:0", "--peer", `${provinceId}@127.0.0.1:${tinhSync}`], { env, stdio: ["ignore", "ignore", "inherit"] });
+  try {
+    const [tinhUrl, xaUrl] = [`http://127.0.0.1:${tinhHttp}`, `http://127.0.0.1:${xaHttp}`];
+    await waitHealthy(tinhUrl, tinh);
+    await waitHealthy(xaUrl, xa);
+    const xaApi = await apiAs("admin", PASSWORD, xaUrl);
+    const made = await xaApi("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "2.000815", applicant: APPLICANT, channel: "direct" }) });
+    assert.equal(made.status, 201);
+    const tinhApi = await apiAs("admin", PASSWORD, tinhUrl);
+    for (let i = 0; ; i++) {
+      if ((await tinhApi(`/api/v1/dossiers/${made.body.code}`)).status === 200) break;
+      assert.ok(i < 300, "the dossier reaches the province");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const { page, context, errors } = await loggedIn("admin", PASSWORD, { width: 1366, height: 768 }, tinhUrl);
+    await page.click("a[href='#/dashboard']");
+    await page.waitForSelector("#by-unit");
+    const row = page.locator("#by-unit tbody tr", { hasText: "26734" });
+    assert.match(await row.textContent(), /Xã Thử Một/);
+    await page.screenshot({ path: path.join(shots, "province-dashboard.png"), fullPage: true });
+    await row.locator("a").click();
+    await page.waitForFunction(() => location.hash.includes("unit=26734") && document.querySelector("#dashboard h1").textContent.includes("26734"));
+    assert.equal(Number(await page.textContent("[data-key=s_received] .n")), 1, "the commune's own figures");
+    await page.click("a[href='#/sync']");
+    await page.waitForSelector("#peers");
+    const fleetRow = page.locator("#peers tbody tr", { hasText: "26734" });
+    assert.match(await fleetRow.textContent(), /Có/, "the commune is connected");
+    await page.screenshot({ path: path.join(shots, "province-fleet.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally {
+    for (const n of [xa, tinh]) { n.kill("SIGTERM"); await new Promise((r) => n.once("exit", r)); }
+  }
 });

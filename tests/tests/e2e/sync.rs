@@ -233,3 +233,52 @@ fn a_sync_port_in_use_is_refused_with_one_line() {
     assert!(err.contains("cannot listen for sync"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn the_province_reports_per_commune_and_shows_each_nodes_link_and_dossiers_at_risk() {
+    let p = Province::new();
+    let a_dir = p.enroll("commune", "26734", "000.21.45.H56", "xa-a");
+    let b_dir = p.enroll("commune", "26735", "000.21.46.H56", "xa-b");
+    let tinh = p.start();
+    let a = p.start_member(&a_dir);
+    let mut b = p.start_member(&b_dir);
+    let mut codes = Vec::new();
+    for (node, n, procedure) in [(&a, 1, "2.000815"), (&a, 2, "2.000720"), (&b, 3, "2.000815")] {
+        let d = node.receive(&dossier_request(procedure, n));
+        assert_eq!(d.status, 201, "{d:?}");
+        codes.push((d.body["code"].as_str().unwrap().to_string(), d.body["due_at"].as_str().unwrap().to_string()));
+    }
+    for (code, _) in &codes {
+        eventually(60, &format!("{code} at the province"), || dossier(&tinh, code));
+    }
+    // Statistics per unit, in one call.
+    let units = tinh.get("/api/v1/stats/units").body;
+    let row = |u: &str| units.as_array().unwrap().iter().find(|r| r["unit"] == u).cloned().unwrap_or(Value::Null);
+    assert_eq!(row("26734")["received"], 2, "{units}");
+    assert_eq!(row("26735")["received"], 1, "{units}");
+    assert!(row("26734")["unit_name"].as_str().is_some_and(|n| !n.is_empty()), "{units}");
+    let own = a.get("/api/v1/stats/units").body;
+    assert_eq!(own.as_array().unwrap().len(), 1, "a commune reports only itself: {own}");
+    assert_eq!(tinh.get("/api/v1/stats/units?unit=26734").status, 422);
+    assert_eq!(tinh.get("/api/v1/stats/units?from=2026-13-01").status, 422);
+
+    // The fleet view: B goes offline; its row says since when.
+    let soon = chrono::Utc::now().timestamp_millis() + 2 * 24 * 3600 * 1000;
+    let at_risk = |range: std::ops::Range<usize>| {
+        codes[range]
+            .iter()
+            .filter(|(_, due)| chrono::DateTime::parse_from_rfc3339(due).unwrap().timestamp_millis() < soon)
+            .count()
+    };
+    b.stop();
+    let fleet = eventually(60, "B shown offline", || {
+        let f = tinh.get("/api/v1/fleet").body;
+        let b_row = f.as_array()?.iter().find(|r| r["unit"] == "26735")?.clone();
+        (b_row["connected"] == false && b_row["unsynced_since"].is_string()).then_some(f)
+    });
+    let frow = |u: &str| fleet.as_array().unwrap().iter().find(|r| r["unit"] == u).cloned().unwrap();
+    assert_eq!(frow("26734")["connected"], true, "{fleet}");
+    assert_eq!(frow("26734")["at_risk"], at_risk(0..2), "{fleet}");
+    assert_eq!(frow("26735")["at_risk"], at_risk(2..3), "{fleet}");
+    assert_eq!(frow("26735")["unit_name"].as_str().map(|n| !n.is_empty()), Some(true), "{fleet}");
+}
