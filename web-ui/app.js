@@ -6,6 +6,7 @@
 let me = null; // the officer of this session (GET /api/v1/session)
 let health = {};
 let procedures = null;
+let catalogVersion = "";
 const PAGE_SIZE = 50;
 
 async function api(path, options = {}) {
@@ -97,7 +98,10 @@ async function pollPeers() {
 async function loadProcedures() {
   if (!procedures) {
     const { res, body } = await api("/api/v1/procedures");
-    if (res.ok) procedures = body.map((p) => ({ ...p, folded: fold(`${p.code} ${p.name}`) }));
+    if (res.ok) {
+      procedures = body.map((p) => ({ ...p, folded: fold(`${p.code} ${p.name}`) }));
+      catalogVersion = res.headers.get("X-Catalog-Version") || "";
+    }
   }
   return procedures || [];
 }
@@ -518,7 +522,8 @@ async function showAdmin() {
         h("td", {}, a.username === me.username ? null : h("button", { type: "button", onclick: () => toggle(a) }, a.disabled ? t("enable") : t("disable")))))))
       : h("p", { class: "error" }, errorText(accounts.body)),
     create,
-    h("h2", {}, t("catalog")), h("p", {}, t("catalog_count")(list.length)),
+    h("h2", {}, t("catalog")), h("p", { id: "catalog" }, t("catalog_count")(list.length), catalogVersion ? ` · ${t("version")} ${catalogVersion}` : ""),
+    h("ul", {}, list.map((p) => h("li", {}, `${p.code} — ${p.name}`))),
     h("h2", {}, `${t("calendar")} ${year}`),
     h("h3", {}, t("holidays")), h("ul", {}, (cal.holidays || []).filter((x) => x.date.startsWith(year)).map((x) => h("li", {}, `${x.date}: ${x.name}`))),
     h("h3", {}, t("make_up")), h("ul", {}, (cal.make_up_days || []).filter((x) => x.date.startsWith(year)).map((x) => h("li", {}, `${x.date}: ${x.name || ""}`)))));

@@ -55,7 +55,7 @@ const TEXT = {
     // admin
     admin: "Quản trị", accounts: "Tài khoản", roles: "Vai trò", create_account: "Tạo tài khoản", disabled: "Đã khóa",
     disable: "Khóa", enable: "Mở khóa", calendar: "Lịch làm việc", holidays: "Ngày nghỉ lễ", make_up: "Ngày làm bù",
-    catalog: "Danh mục thủ tục", catalog_count: (n) => `${n} thủ tục`,
+    catalog: "Danh mục thủ tục", catalog_count: (n) => `${n} thủ tục`, version: "phiên bản",
     // track
     track_title: "Tra cứu hồ sơ", track_code: "Mã hồ sơ (ghi trên phiếu hẹn)", track_id: "4 số cuối số định danh cá nhân",
     track_find: "Tra cứu", track_not_found: "Không tìm thấy hồ sơ với mã và số định danh này.",
@@ -106,7 +106,7 @@ const TEXT = {
     no_peers: "This node has no peers configured.",
     admin: "Administration", accounts: "Accounts", roles: "Roles", create_account: "Create account", disabled: "Disabled",
     disable: "Disable", enable: "Enable", calendar: "Working calendar", holidays: "Holidays", make_up: "Make-up working days",
-    catalog: "Procedure catalog", catalog_count: (n) => `${n} procedures`,
+    catalog: "Procedure catalog", catalog_count: (n) => `${n} procedures`, version: "version",
     track_title: "Track a dossier", track_code: "Dossier code (on the appointment slip)", track_id: "Last 4 digits of the ID number",
     track_find: "Track", track_not_found: "No dossier with this code and ID number.",
     collect_at: "Collect the result at", appointment: "Appointment", returned_at: "Returned on",

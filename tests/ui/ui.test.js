@@ -186,6 +186,7 @@ test("a receptionist is not offered a specialist's action", async () => {
   const offered = await page.$$eval("#actions button", (bs) => bs.map((b) => b.dataset.action));
   assert.ok(offered.includes("transfer"), `a receptionist transfers an accepted dossier (offered: ${offered})`);
   assert.ok(!offered.includes("start_processing"), "but does not start processing it");
+  assert.equal(await page.isVisible("#nav-admin"), false, "nor sees the admin pages");
   // The admin, holding every role, is offered it.
   assert.ok(made.body.allowed_actions.includes("start_processing"));
   await context.close();
@@ -234,6 +235,20 @@ test("the admin pages list accounts and the calendar", async () => {
   await page.click("#nav-admin");
   await page.waitForSelector("#accounts");
   assert.ok((await page.textContent("#accounts")).includes("letan"));
+  assert.match(await page.textContent("#catalog"), /\d+ thủ tục · phiên bản \S+/, "the catalog's size and version");
+  // An account made and then disabled through the page.
+  await page.fill("#new-account input[name=username]", "chuyenvien");
+  await page.fill("#new-account input[name=full_name]", "Chuyên viên Thử");
+  await page.fill("#new-account input[name=password]", "specialist-pass-1");
+  await page.check("#new-account input[value=specialist]");
+  await page.click("#new-account button[type=submit]");
+  const newRow = page.locator("#accounts tbody tr", { hasText: "chuyenvien" });
+  await newRow.waitFor();
+  assert.match(await newRow.textContent(), /Chuyên viên/);
+  await newRow.locator("button").click();
+  await page.locator("#accounts tbody tr", { hasText: "chuyenvien" }).locator(".badge").waitFor();
+  const refused = await fetch(`${base}/api/v1/session`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "chuyenvien", password: "specialist-pass-1" }) });
+  assert.equal(refused.status, 403, "a disabled account cannot log in");
   await page.screenshot({ path: path.join(shots, "admin.png"), fullPage: true });
   await context.close();
 });
