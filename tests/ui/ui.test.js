@@ -297,3 +297,45 @@ test("the province dashboard reports per commune with drill-down, and the fleet 
     for (const n of [xa, tinh]) { n.kill("SIGTERM"); await new Promise((r) => n.once("exit", r)); }
   }
 });
+
+test("a supplement request prints form 2 with its missing items and deadline", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "2.000720", applicant: APPLICANT, channel: "direct" }) });
+  assert.equal(made.status, 201);
+  const { page, context, errors } = await loggedIn();
+  await page.goto(`${base}/#/dossier/${encodeURIComponent(made.body.code)}`);
+  await page.click("#actions button[data-action=request_supplement]");
+  await page.fill("form.action input[name=reason]", "Thiếu giấy tờ");
+  await page.fill("form.action textarea[name=missing]", "Bản sao hợp đồng thuê nhà\nẢnh chân dung");
+  const deadline = new Date(Date.now() + 10 * 24 * 3600 * 1000).toLocaleDateString("en-CA", { timeZone: "Asia/Ho_Chi_Minh" });
+  await page.fill("form.action input[name=deadline]", deadline);
+  await page.click("form.action button[type=submit]");
+  await page.waitForSelector("#forms button[data-form=form2]");
+  assert.equal((await page.textContent("#state")).trim(), "Yêu cầu bổ sung");
+  await page.evaluate(() => { window.print = () => {}; });
+  await page.click("#forms button[data-form=form2]");
+  await page.emulateMedia({ media: "print" });
+  const form = await page.textContent("#print .form");
+  assert.match(form, /PHIẾU YÊU CẦU BỔ SUNG/);
+  assert.ok(form.includes("Bản sao hợp đồng thuê nhà") && form.includes("Ảnh chân dung"), "the missing items");
+  const [y, m, d] = deadline.split("-").map(Number);
+  assert.ok(form.includes(`${d}/${m}/${y}`), `the deadline ${d}/${m}/${y} in: ${form}`);
+  await page.screenshot({ path: path.join(shots, "form2-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the officer pages fit a phone's width", async () => {
+  const { page, context } = await loggedIn("admin", PASSWORD, { width: 390, height: 844 });
+  for (const [hash, selector] of [["#/reception", "#reception"], ["#/queue/all", "#count"], ["#/dashboard", "#dashboard"]]) {
+    await page.goto(`${base}/${hash}`);
+    await page.waitForSelector(selector);
+    const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scroll <= width, `${hash}: ${scroll} px wide in a ${width} px screen`);
+  }
+  await page.goto(`${base}/#/queue/all`);
+  await page.waitForSelector("#count");
+  await page.screenshot({ path: path.join(shots, "queue-phone.png"), fullPage: true });
+  await context.close();
+});
