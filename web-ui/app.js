@@ -69,7 +69,11 @@ async function route() {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   switch (section) {
     case "queue": return showQueue(arg || "today", params);
-    case "dossier": return showDossier(decodeURIComponent(arg || ""));
+    case "dossier": {
+      let code = arg || "";
+      try { code = decodeURIComponent(code); } catch (_) { /* shown as not found */ }
+      return showDossier(code);
+    }
     case "dashboard": return showDashboard(params);
     case "sync": return showSync();
     case "admin": return showAdmin();
@@ -108,7 +112,7 @@ async function loadProcedures() {
 
 function timeText(n, unit) {
   if (n === 0) return t("same_day");
-  if (unit === "hours") return `${n} ${t("hours")}`;
+  if (unit === "working_hours") return `${n} ${t("hours")}`;
   if (unit === "calendar_days") return `${n} ${t("calendar_days")}`;
   return `${n} ${t("working_days")}`;
 }
@@ -211,15 +215,15 @@ async function showReception() {
     try {
       const { res, body } = await api("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: chosen.code, case_code: c.code, applicant, documents, channel: f.get("channel") }) });
       if (!res.ok) { error.textContent = errorText(body); return; }
-      showReceived(body, c);
+      showReceived(body);
     } finally { button.disabled = false; }
   });
   page(form);
   search.focus();
 }
 
-function showReceived(d, c) {
-  renderPrint(receiptForm(d, c), receiptForm(d, c, true));
+function showReceived(d) {
+  renderPrint(receiptForm(d), receiptForm(d, true));
   page(h("section", { class: "card", id: "received" },
     h("h1", {}, t("received_ok")),
     h("p", { class: "big" }, h("b", { id: "received-code" }, d.code)),
@@ -245,8 +249,7 @@ const sequenceOf = (code) => code.split("-").pop();
 const row = (label, value) => h("tr", {}, h("th", {}, label), h("td", {}, value ?? ""));
 
 /** Form 1: receipt and appointment slip, two copies (liên). */
-function receiptForm(d, c, second = false) {
-  const caseInfo = c || { processing_time: d.processing_time, unit: d.time_unit, fees: [] };
+function receiptForm(d, second = false) {
   return h("article", { class: "form a5 receipt" },
     formHead("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"),
     h("p", { class: "center" }, `Mã hồ sơ: `, h("b", { class: "receipt-code" }, d.code), ` · Liên ${second ? "2: lưu tại Bộ phận Một cửa" : "1: giao người nộp hồ sơ"}`),
@@ -258,7 +261,7 @@ function receiptForm(d, c, second = false) {
       row("Nội dung yêu cầu", d.procedure_name),
       row("Thành phần hồ sơ", h("ol", {}, d.documents.map((x) => h("li", {}, `${x.name}: ${x.original} bản chính, ${x.copies} bản sao`)))),
       row("Số lượng hồ sơ", "01 bộ"),
-      row("Thời hạn giải quyết", caseInfo.processing_time === 0 ? "Trong ngày" : `${caseInfo.processing_time} ${caseInfo.unit === "hours" ? "giờ" : caseInfo.unit === "calendar_days" ? "ngày" : "ngày làm việc"}`),
+      row("Thời hạn giải quyết", d.processing_time === 0 ? "Trong ngày" : `${d.processing_time} ${d.time_unit === "working_hours" ? "giờ làm việc" : d.time_unit === "calendar_days" ? "ngày" : "ngày làm việc"}`),
       row("Thời gian nhận hồ sơ", `${hhmm(d.received_at)} ngày ${day(d.received_at)}`),
       row("Thời gian trả kết quả", h("b", { class: "receipt-due" }, d.due_at ? `${hhmm(d.due_at)} ngày ${day(d.due_at)}` : "Không hẹn ngày")),
       row("Nơi trả kết quả", `Bộ phận Một cửa — ${health.unit_name || ""}`),
@@ -266,7 +269,9 @@ function receiptForm(d, c, second = false) {
       row("Vào sổ theo dõi", `Quyển ${d.received_at.slice(0, 4)}, số ${sequenceOf(d.code)}`)),
     h("div", { class: "signatures" }, h("div", {}, h("b", {}, "NGƯỜI NỘP HỒ SƠ"), h("br"), "(Ký, ghi rõ họ tên)"),
       h("div", {}, h("b", {}, "NGƯỜI TIẾP NHẬN"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, d.received_by))),
-    h("p", { class: "small" }, `Tra cứu tình trạng hồ sơ tại ${location.origin}/track`));
+    h("p", { class: "small" }, /^(127\.|localhost$|\[::1\]$)/.test(location.hostname)
+      ? "Tra cứu tình trạng hồ sơ bằng mã hồ sơ và 4 số cuối số định danh cá nhân tại Bộ phận Một cửa."
+      : `Tra cứu tình trạng hồ sơ tại ${location.origin}/track bằng mã hồ sơ và 4 số cuối số định danh cá nhân.`));
 }
 
 /** Forms 2–4 from the event that issued them. */
@@ -392,7 +397,7 @@ function renderDossier(d, message) {
     const first = form.querySelector("input, textarea"); if (first) first.focus();
   };
   const last = (a) => d.history.filter((e) => e.action === a).pop();
-  const formButtons = [["form1", () => renderPrint(receiptForm(d), receiptForm(d, null, true))],
+  const formButtons = [["form1", () => renderPrint(receiptForm(d), receiptForm(d, true))],
     ...[["request_supplement", "form2"], ["refuse", "form3"], ["reappoint", "form4"]].filter(([a]) => last(a)).map(([a, f]) => [f, () => renderPrint(eventForm(d, last(a), a))]),
     ["form5", () => renderPrint(controlSheet(d))]];
   page(h("section", { class: "card", id: "dossier" },
@@ -424,7 +429,7 @@ function renderDossier(d, message) {
       ev.missing ? ` · ${ev.missing.join(", ")}` : "", ev.result ? ` · ${ev.result}` : "", ev.note ? ` · ${ev.note}` : ""))),
     h("h2", {}, t("forms")),
     h("div", { class: "buttons", id: "forms" }, formButtons.map(([f, render]) => h("button", { type: "button", "data-form": f, onclick: () => { render(); window.print(); } }, t(f))))));
-  renderPrint(receiptForm(d), receiptForm(d, null, true));
+  renderPrint(receiptForm(d), receiptForm(d, true));
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -510,7 +515,8 @@ async function showAdmin() {
     showAdmin();
   });
   const toggle = async (a) => {
-    await api(`/api/v1/accounts/${encodeURIComponent(a.username)}/${a.disabled ? "enable" : "disable"}`, { method: "POST" });
+    const { res, body } = await api(`/api/v1/accounts/${encodeURIComponent(a.username)}/${a.disabled ? "enable" : "disable"}`, { method: "POST" });
+    if (!res.ok) { error.textContent = errorText(body); return; }
     showAdmin();
   };
   const cal = calendar.res.ok ? calendar.body : { holidays: [], make_up_days: [] };
@@ -545,11 +551,23 @@ $("logout").addEventListener("click", async () => {
   await api("/api/v1/session", { method: "DELETE" }).catch(() => {});
   me = null; procedures = null; showLogin();
 });
+/** A form on the page holds something the officer typed or a result not yet printed. */
+function pageBusy() {
+  if ($("received") || document.querySelector("form.action")) return true;
+  const form = $("reception");
+  return !!form && [...form.querySelectorAll("input[name=name], input[name=id_number], input[name=phone], input[name=address], #procedure-search")].some((i) => i.value.trim());
+}
 $("lang").addEventListener("click", () => {
   lang = lang === "vi" ? "en" : "vi"; localStorage.setItem("motcua.lang", lang); translate();
-  if (me) route().catch(() => {});
+  // Re-rendering would empty a form being filled: that page keeps its texts
+  // until the officer moves on.
+  if (me && !pageBusy()) route().catch(() => {});
 });
-window.addEventListener("hashchange", () => route().catch(() => {}));
+function unreachable(e) {
+  if (!me) return;
+  page(h("section", { class: "card" }, h("p", { class: "error", role: "alert" }, `${t("unreachable")} (${e.message})`)));
+}
+window.addEventListener("hashchange", () => route().catch(unreachable));
 fetch("/healthz").then((r) => r.json()).then((hz) => { health = hz; $("unit").textContent = `${hz.unit_name || ""} (${hz.unit})`; });
 translate();
 route().catch(() => showLogin());

@@ -41,7 +41,7 @@ const TEXT = {
     forms: "Biểu mẫu", form1: "Phiếu tiếp nhận và hẹn trả kết quả", form2: "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ",
     form3: "Phiếu từ chối tiếp nhận giải quyết hồ sơ", form4: "Phiếu xin lỗi và hẹn lại ngày trả kết quả",
     form5: "Phiếu kiểm soát quá trình giải quyết hồ sơ", form6: "Sổ theo dõi hồ sơ",
-    saved: "Đã lưu",
+    saved: "Đã lưu", unreachable: "Không kết nối được với máy chủ của nút. Kiểm tra máy chủ rồi thử lại.",
     // dashboard
     dashboard: "Thống kê", today: "Hôm nay", this_month: "Tháng này", period: "Khoảng thời gian", from: "Từ ngày",
     to: "Đến ngày", show: "Xem", s_received: "Tiếp nhận", s_early: "Trả trước hạn", s_on_time: "Trả đúng hạn",
@@ -61,6 +61,10 @@ const TEXT = {
     track_find: "Tra cứu", track_not_found: "Không tìm thấy hồ sơ với mã và số định danh này.",
     collect_at: "Nơi nhận kết quả", appointment: "Ngày hẹn trả kết quả", returned_at: "Ngày trả kết quả",
     result_ready: "Kết quả đã sẵn sàng, mời ông/bà đến nhận.",
+    track_too_many: "Ông/bà đã tra cứu quá nhiều lần. Vui lòng thử lại sau ít phút.",
+    track_locked: "Đã nhập sai số định danh quá nhiều lần cho mã hồ sơ này. Vui lòng thử lại sau 15 phút.",
+    track_invalid: "Mã hồ sơ hoặc 4 số cuối số định danh không đúng định dạng.",
+    track_failed: "Không tra cứu được lúc này. Vui lòng thử lại sau.",
   },
   en: {
     title: "One-stop desk", login: "Log in", username: "Username", password: "Password",
@@ -95,7 +99,7 @@ const TEXT = {
     on_time_early: "Early", on_time_on_time: "On time", on_time_late: "Late",
     forms: "Forms", form1: "Receipt and appointment slip", form2: "Request to supplement", form3: "Refusal slip",
     form4: "Apology and new appointment", form5: "Process control sheet", form6: "Dossier logbook",
-    saved: "Saved",
+    saved: "Saved", unreachable: "Cannot reach this node's server. Check it and try again.",
     dashboard: "Statistics", today: "Today", this_month: "This month", period: "Period", from: "From", to: "To",
     show: "Show", s_received: "Received", s_early: "Returned early", s_on_time: "Returned on time", s_late: "Returned late",
     s_within: "In process, within deadline", s_overdue: "In process, overdue", s_refused: "Refused",
@@ -111,6 +115,10 @@ const TEXT = {
     track_find: "Track", track_not_found: "No dossier with this code and ID number.",
     collect_at: "Collect the result at", appointment: "Appointment", returned_at: "Returned on",
     result_ready: "The result is ready; please come and collect it.",
+    track_too_many: "Too many lookups. Please try again in a few minutes.",
+    track_locked: "Too many wrong ID numbers for this dossier code. Please try again in 15 minutes.",
+    track_invalid: "The dossier code or the last 4 digits are not in the right form.",
+    track_failed: "The lookup is not possible right now. Please try again later.",
   },
 };
 

@@ -21,15 +21,22 @@ function show(v) {
   box.hidden = false;
 }
 
+const TRACK_ERRORS = { not_found: "track_not_found", too_many_requests: "track_too_many", too_many_attempts: "track_locked", busy: "track_too_many", invalid_value: "track_invalid" };
+
 $("track").addEventListener("submit", async (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
-  const q = new URLSearchParams({ code: String(f.get("code")).trim(), id_last4: String(f.get("id_last4")).trim() });
+  // Agency identifiers are upper case (…H56-…): accept them typed in lower.
+  const q = new URLSearchParams({ code: String(f.get("code")).trim().toUpperCase(), id_last4: String(f.get("id_last4")).trim() });
   $("track-error").textContent = ""; $("track-result").hidden = true; last = null;
-  const res = await fetch(`/api/v1/track?${q}`);
-  const body = await res.json();
-  if (res.ok) show(body);
-  else $("track-error").textContent = res.status === 404 ? t("track_not_found") : body.error.message;
+  try {
+    const res = await fetch(`/api/v1/track?${q}`);
+    const body = await res.json();
+    if (res.ok) show(body);
+    else $("track-error").textContent = t(TRACK_ERRORS[body.error && body.error.code] || "track_failed");
+  } catch (_) {
+    $("track-error").textContent = t("track_failed");
+  }
 });
 $("lang").addEventListener("click", () => { lang = lang === "vi" ? "en" : "vi"; localStorage.setItem("motcua.lang", lang); translate(); if (last) show(last); });
 fetch("/healthz").then((r) => r.json()).then((hz) => { $("unit").textContent = hz.unit_name || ""; });

@@ -646,7 +646,8 @@ async fn track(
     query: Result<Query<TrackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
-    let (code, last4) = (q.code.trim().to_string(), q.id_last4.trim().to_string());
+    // Agency identifiers are upper case; a citizen may type them in lower.
+    let (code, last4) = (q.code.trim().to_uppercase(), q.id_last4.trim().to_string());
     if !motcua_domain::codes::is_dossier_code(&code) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -660,32 +661,36 @@ async fn track(
             .field("id_last4"));
     }
     let now = now_ms();
-    if let Err(r) = state.track.admit(client.ip(), &code, now) {
-        let (code, message) = match r {
-            crate::limits::Refused::TooManyRequests { retry_ms } => {
-                ("too_many_requests", format!("too many lookups; try again in {} s", (retry_ms / 1000).max(1)))
-            }
-            crate::limits::Refused::CodeLocked { retry_ms } => (
-                "too_many_attempts",
-                format!("too many wrong id numbers for this code; try again in {} min", (retry_ms / 60_000).max(1)),
-            ),
-        };
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message));
-    }
+    let attempt = match state.track.admit(client.ip(), &code, now) {
+        Ok(a) => a,
+        Err(r) => {
+            let (code, message) = match r {
+                crate::limits::Refused::TooManyRequests { retry_ms } => {
+                    ("too_many_requests", format!("too many lookups; try again in {} s", (retry_ms / 1000).max(1)))
+                }
+                crate::limits::Refused::CodeLocked { retry_ms } => (
+                    "too_many_attempts",
+                    format!("too many wrong id numbers for this code; try again in {} min", (retry_ms / 60_000).max(1)),
+                ),
+                crate::limits::Refused::Busy => ("busy", "too many lookups at once; try again in a minute".to_string()),
+            };
+            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message));
+        }
+    };
     let st = state.clone();
     let c = code.clone();
-    match blocking(move || Ok(st.desk.track(&c, &last4, now)?)).await {
-        Ok(view) => {
-            state.track.succeeded(&code);
-            Ok(Json(view).into_response())
-        }
-        Err(e) => {
-            if e.status == StatusCode::NOT_FOUND {
-                state.track.failed(&code, now);
-            }
-            Err(e)
-        }
-    }
+    let looked = blocking(move || Ok(st.desk.track(&c, &last4, now)?)).await;
+    use crate::limits::Outcome;
+    let (outcome, answer) = match looked {
+        Ok(Ok(view)) => (Outcome::Found, Ok(Json(view).into_response())),
+        Ok(Err(miss)) => (
+            if miss == crate::desk::TrackMiss::WrongSuffix { Outcome::WrongSuffix } else { Outcome::UnknownCode },
+            Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no dossier with this code and id number")),
+        ),
+        Err(e) => (Outcome::Failed, Err(e)),
+    };
+    state.track.finish(attempt, outcome, now_ms());
+    answer
 }
 
 /// The QR code of a dossier code, as SVG, for the printed receipt (form 1).
@@ -927,7 +932,8 @@ async fn fleet(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
     let own_key = state.desk.identity.node_id().to_string();
     // Nodes from the trust set, then any peer on the board it lacks.
     let mut rows: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
-    if let Some(trust) = state.desk.trust.read().expect("trust lock").as_ref() {
+    let province = state.desk.config.role == crate::config::NodeRole::Province;
+    if let Some(trust) = state.desk.trust.read().expect("trust lock").as_ref().filter(|_| province) {
         for n in trust.nodes().filter(|n| n.node_key != own_key) {
             rows.insert(
                 n.node_key.clone(),
@@ -940,6 +946,11 @@ async fn fleet(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
         let row = rows.entry(p.node_id.clone()).or_insert_with(
             || json!({"node_id": p.node_id, "unit": p.unit, "unit_name": null, "role": p.role, "docs_pending": 0}),
         );
+        if row["unit_name"].is_null()
+            && let Some(u) = &p.unit
+        {
+            row["unit_name"] = json!(state.desk.unit_name(u));
+        }
         row["connected"] = json!(p.connected);
         row["last_sync_at"] = json!(p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)));
         row["docs_pending"] = json!(p.docs_pending);

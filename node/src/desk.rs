@@ -216,6 +216,13 @@ pub struct DossierView {
     pub warnings: Vec<Warning>,
 }
 
+/// Why a tracking lookup found nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackMiss {
+    UnknownCode,
+    WrongSuffix,
+}
+
 /// A dossier as the citizen tracking page shows it.
 #[derive(Debug, Serialize)]
 pub struct TrackView {
@@ -690,17 +697,17 @@ impl Desk {
     /// What the citizen tracking page (tra cứu hồ sơ) shows: the state,
     /// the appointment and where to collect the result, for the dossier
     /// code and the last four digits of the applicant's id number, and
-    /// nothing else. A wrong suffix and an unknown code read the same.
-    pub fn track(&self, code: &str, id_last4: &str, now: i64) -> Result<TrackView, DeskError> {
-        let unknown = || DeskError::NotFound("no dossier with this code and id number".into());
-        let s = self.store.summary_by_code(code)?.ok_or_else(unknown)?;
+    /// nothing else. The API answers a wrong suffix and an unknown code
+    /// alike; the rate limits tell them apart.
+    pub fn track(&self, code: &str, id_last4: &str, now: i64) -> Result<Result<TrackView, TrackMiss>, DeskError> {
+        let Some(s) = self.store.summary_by_code(code)? else { return Ok(Err(TrackMiss::UnknownCode)) };
         let digits = s.applicant_id_number.as_bytes();
         let suffix = &digits[digits.len().saturating_sub(4)..];
         if id_last4.len() != 4 || suffix != id_last4.as_bytes() {
-            return Err(unknown());
+            return Ok(Err(TrackMiss::WrongSuffix));
         }
         let o = self.offset();
-        Ok(TrackView {
+        Ok(Ok(TrackView {
             code: s.code.clone(),
             procedure_name: s.procedure_name.clone(),
             state: s.state.code(),
@@ -710,8 +717,21 @@ impl Desk {
             returned_at: s.returned_at.map(|t| rfc3339(t, o)),
             result_ready: s.state == motcua_domain::workflow::Status::ResultReady,
             overdue: s.is_overdue(now),
-            collect_at: format!("Bộ phận Một cửa — {}", self.config.unit_name),
-        })
+            collect_at: format!("Bộ phận Một cửa — {}", self.unit_name(&s.receiving_unit)),
+        }))
+    }
+
+    /// The name of a unit: this node's own, or an enrolled node's from the
+    /// trust set; the code itself when neither knows it.
+    pub fn unit_name(&self, unit: &str) -> String {
+        if unit == self.config.unit {
+            return self.config.unit_name.clone();
+        }
+        let trust = self.trust.read().expect("trust lock");
+        trust
+            .as_ref()
+            .and_then(|t| t.nodes().find(|n| n.unit == unit).map(|n| n.unit_name.clone()))
+            .unwrap_or_else(|| unit.to_string())
     }
 
     pub fn summary_view(&self, s: &DossierSummary, now: i64) -> SummaryView {

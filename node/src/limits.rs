@@ -1,8 +1,18 @@
 //! Rate limits of the public citizen tracking lookup (tra cứu hồ sơ), the
-//! one route that needs no login: each client address gets
-//! [`TRACK_PER_MINUTE`] lookups a minute, and a dossier code that met
-//! [`TRACK_FAILURES_MAX`] wrong id-number suffixes in a row is locked for
-//! [`TRACK_LOCK_MS`], so the 10,000 possible suffixes cannot be tried.
+//! one route that needs no login.
+//!
+//! - Each client gets [`TRACK_PER_MINUTE`] lookups a minute. A client is an
+//!   IPv4 address or an IPv6 /64 (one host can hold a whole /64).
+//! - A client that gave [`TRACK_FAILURES_MAX`] wrong ID-number suffixes for
+//!   one dossier code is locked out of that code for [`TRACK_LOCK_MS`].
+//! - A code that met [`TRACK_CODE_FAILURES_MAX`] wrong suffixes from all
+//!   clients together is locked for everyone for the same time, so many
+//!   addresses together still get a few dozen guesses of 10,000 per window.
+//!
+//! A lookup reserves its attempt before it runs ([`TrackLimits::admit`]),
+//! so parallel requests cannot overtake the count. Counters live until
+//! their window ends; when the tables are full of live counters, new
+//! clients and codes are refused rather than old counters dropped.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,10 +20,27 @@ use std::sync::Mutex;
 
 pub const TRACK_PER_MINUTE: u32 = 30;
 pub const TRACK_FAILURES_MAX: u32 = 5;
+pub const TRACK_CODE_FAILURES_MAX: u32 = 50;
 pub const TRACK_LOCK_MS: i64 = 15 * 60 * 1000;
 const MINUTE_MS: i64 = 60 * 1000;
-/// Entries kept before stale ones are dropped (bounds memory under a scan).
-const ENTRIES_MAX: usize = 10_000;
+/// Live counters kept per table (bounds memory under a scan).
+pub const ENTRIES_MAX: usize = 10_000;
+
+/// Whom a limit applies to: an IPv4 address, or the /64 of an IPv6 one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Client(u128);
+
+impl Client {
+    pub fn of(ip: IpAddr) -> Client {
+        match ip {
+            IpAddr::V4(v4) => Client(u32::from(v4) as u128),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Client(u32::from(v4) as u128),
+                None => Client((u128::from(v6) >> 64) << 64 | 1),
+            },
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct TrackLimits {
@@ -23,60 +50,156 @@ pub struct TrackLimits {
 #[derive(Default)]
 struct Inner {
     /// Per client: start of its current minute and lookups in it.
-    clients: HashMap<IpAddr, (i64, u32)>,
-    /// Per dossier code: wrong suffixes in a row and the lock's end.
-    codes: HashMap<String, (u32, i64)>,
+    clients: HashMap<Client, (i64, u32)>,
+    /// Per (client, code) and per code: the counter of wrong suffixes.
+    guesses: HashMap<(Client, String), Counter>,
+    codes: HashMap<String, Counter>,
+}
+
+/// Wrong suffixes (and lookups still running) within a window.
+#[derive(Default, Clone, Copy)]
+struct Counter {
+    start: i64,
+    failures: u32,
+    in_flight: u32,
+    locked_until: i64,
+}
+
+impl Counter {
+    fn live(&self, now: i64) -> bool {
+        self.in_flight > 0 || self.locked_until > now || now - self.start < TRACK_LOCK_MS
+    }
+    fn refresh(&mut self, now: i64) {
+        if !self.live(now) {
+            *self = Counter { start: now, ..Counter::default() };
+        }
+    }
 }
 
 /// Why a lookup is not served now, and for how many more milliseconds.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
-    TooManyRequests { retry_ms: i64 },
-    CodeLocked { retry_ms: i64 },
+    TooManyRequests {
+        retry_ms: i64,
+    },
+    CodeLocked {
+        retry_ms: i64,
+    },
+    /// Too many clients or codes are being counted at once.
+    Busy,
+}
+
+/// A reserved attempt; hand it back with [`TrackLimits::finish`].
+#[derive(Debug)]
+pub struct Attempt {
+    client: Client,
+    code: String,
+}
+
+/// How a lookup ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The code and suffix matched.
+    Found,
+    /// A stored dossier's code with a wrong suffix.
+    WrongSuffix,
+    /// No dossier has this code: counts against the client only.
+    UnknownCode,
+    /// The lookup failed for another reason (storage error).
+    Failed,
+}
+
+/// Makes room for one more entry in `map`, dropping counters whose window
+/// ended; `false` when every entry is still live.
+fn room<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Counter>, now: i64) -> bool {
+    if map.len() >= ENTRIES_MAX {
+        map.retain(|_, c| c.live(now));
+    }
+    map.len() < ENTRIES_MAX
 }
 
 impl TrackLimits {
-    /// Counts a lookup by `client` of `code`, or says why it must wait.
-    pub fn admit(&self, client: IpAddr, code: &str, now: i64) -> Result<(), Refused> {
-        let mut i = self.inner.lock().expect("track limits lock");
-        if let Some(&(_, until)) = i.codes.get(code)
-            && until > now
-        {
-            return Err(Refused::CodeLocked { retry_ms: until - now });
+    /// Counts a lookup by `ip` of `code` and reserves its attempt, or says
+    /// why it must wait.
+    pub fn admit(&self, ip: IpAddr, code: &str, now: i64) -> Result<Attempt, Refused> {
+        let client = Client::of(ip);
+        let mut guard = self.inner.lock().expect("track limits lock");
+        let i = &mut *guard;
+        let key = (client, code.to_string());
+        for counter in [i.codes.get_mut(code), i.guesses.get_mut(&key)].into_iter().flatten() {
+            counter.refresh(now);
         }
-        if i.clients.len() >= ENTRIES_MAX {
+        let code_counter = i.codes.get(code).copied().unwrap_or_default();
+        let own = i.guesses.get(&key).copied().unwrap_or_default();
+        for (c, max) in [(code_counter, TRACK_CODE_FAILURES_MAX), (own, TRACK_FAILURES_MAX)] {
+            if c.locked_until > now {
+                return Err(Refused::CodeLocked { retry_ms: c.locked_until - now });
+            }
+            if c.failures + c.in_flight >= max {
+                // Attempts still running would reach the limit.
+                return Err(Refused::CodeLocked { retry_ms: (c.start + TRACK_LOCK_MS - now).max(1_000) });
+            }
+        }
+        if !i.clients.contains_key(&client) && i.clients.len() >= ENTRIES_MAX {
             i.clients.retain(|_, (start, _)| now - *start < MINUTE_MS);
+            if i.clients.len() >= ENTRIES_MAX {
+                return Err(Refused::Busy);
+            }
         }
-        let entry = i.clients.entry(client).or_insert((now, 0));
-        if now - entry.0 >= MINUTE_MS {
-            *entry = (now, 0);
+        let minute = i.clients.entry(client).or_insert((now, 0));
+        if now - minute.0 >= MINUTE_MS {
+            *minute = (now, 0);
         }
-        if entry.1 >= TRACK_PER_MINUTE {
-            return Err(Refused::TooManyRequests { retry_ms: entry.0 + MINUTE_MS - now });
+        if minute.1 >= TRACK_PER_MINUTE {
+            return Err(Refused::TooManyRequests { retry_ms: minute.0 + MINUTE_MS - now });
         }
-        entry.1 += 1;
-        Ok(())
+        if (!i.codes.contains_key(code) && !room(&mut i.codes, now))
+            || (!i.guesses.contains_key(&key) && !room(&mut i.guesses, now))
+        {
+            return Err(Refused::Busy);
+        }
+        minute.1 += 1;
+        i.codes.entry(code.to_string()).or_insert(Counter { start: now, ..Counter::default() }).in_flight += 1;
+        i.guesses.entry(key).or_insert(Counter { start: now, ..Counter::default() }).in_flight += 1;
+        Ok(Attempt { client, code: code.to_string() })
     }
 
-    /// A lookup of `code` gave a wrong suffix (or named no dossier).
-    pub fn failed(&self, code: &str, now: i64) {
-        let mut i = self.inner.lock().expect("track limits lock");
-        if i.codes.len() >= ENTRIES_MAX {
-            i.codes.retain(|_, (_, until)| *until > now);
+    /// Records how a reserved lookup ended.
+    pub fn finish(&self, attempt: Attempt, outcome: Outcome, now: i64) {
+        let mut guard = self.inner.lock().expect("track limits lock");
+        let i = &mut *guard;
+        let key = (attempt.client, attempt.code);
+        let lock = |c: &mut Counter, max: u32| {
+            c.in_flight = c.in_flight.saturating_sub(1);
+            if outcome == Outcome::WrongSuffix {
+                c.failures += 1;
+                if c.failures >= max {
+                    c.locked_until = now + TRACK_LOCK_MS;
+                }
+            }
+        };
+        if let Some(c) = i.guesses.get_mut(&key) {
+            lock(c, TRACK_FAILURES_MAX);
         }
-        let entry = i.codes.entry(code.to_string()).or_insert((0, 0));
-        if entry.1 != 0 && entry.1 <= now {
-            *entry = (0, 0);
+        if let Some(c) = i.codes.get_mut(&key.1) {
+            lock(c, TRACK_CODE_FAILURES_MAX);
         }
-        entry.0 += 1;
-        if entry.0 >= TRACK_FAILURES_MAX {
-            entry.1 = now + TRACK_LOCK_MS;
+        match outcome {
+            // The right suffix: this client's guesses start again.
+            Outcome::Found => {
+                i.guesses.remove(&key);
+            }
+            // A code nobody holds keeps no counter of its own.
+            Outcome::UnknownCode => {
+                if i.guesses.get(&key).is_some_and(|c| c.failures + c.in_flight == 0) {
+                    i.guesses.remove(&key);
+                }
+                if i.codes.get(&key.1).is_some_and(|c| c.failures + c.in_flight == 0) {
+                    i.codes.remove(&key.1);
+                }
+            }
+            Outcome::WrongSuffix | Outcome::Failed => {}
         }
-    }
-
-    /// A lookup of `code` succeeded: its failures start again from zero.
-    pub fn succeeded(&self, code: &str) {
-        self.inner.lock().expect("track limits lock").codes.remove(code);
     }
 }
 
@@ -86,34 +209,106 @@ mod tests {
 
     const CODE: &str = "000.00.01.H99-251117-0001";
 
-    #[test]
-    fn a_client_gets_its_lookups_a_minute_and_then_waits() {
-        let l = TrackLimits::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
-        for _ in 0..TRACK_PER_MINUTE {
-            l.admit(ip, CODE, 1_000).unwrap();
-        }
-        assert_eq!(l.admit(ip, CODE, 31_000), Err(Refused::TooManyRequests { retry_ms: 30_000 }));
-        l.admit(other, CODE, 31_000).expect("another client is not held back");
-        l.admit(ip, CODE, 61_000).expect("a new minute");
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn wrong(l: &TrackLimits, from: &str, code: &str, now: i64) {
+        let a = l.admit(ip(from), code, now).unwrap();
+        l.finish(a, Outcome::WrongSuffix, now);
     }
 
     #[test]
-    fn wrong_suffixes_lock_the_code_and_a_right_one_resets_the_count() {
+    fn a_client_gets_its_lookups_a_minute_and_then_waits() {
         let l = TrackLimits::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..TRACK_FAILURES_MAX - 1 {
-            l.failed(CODE, 0);
+        for n in 0..TRACK_PER_MINUTE {
+            let a = l.admit(ip("192.0.2.1"), &format!("000.00.01.H99-251117-{n:04}"), 1_000).unwrap();
+            l.finish(a, Outcome::Found, 1_000);
         }
-        l.succeeded(CODE);
+        assert_eq!(l.admit(ip("192.0.2.1"), CODE, 31_000).unwrap_err(), Refused::TooManyRequests { retry_ms: 30_000 });
+        l.admit(ip("192.0.2.2"), CODE, 31_000).expect("another client is not held back");
+        l.admit(ip("192.0.2.1"), CODE, 61_000).expect("a new minute");
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_client_across_its_64() {
+        assert_eq!(Client::of(ip("2001:db8:1:2::1")), Client::of(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(Client::of(ip("2001:db8:1:2::1")), Client::of(ip("2001:db8:1:3::1")));
+        assert_eq!(Client::of(ip("::ffff:192.0.2.7")), Client::of(ip("192.0.2.7")));
+    }
+
+    #[test]
+    fn wrong_suffixes_lock_the_code_for_that_client_and_a_right_one_resets_it() {
+        let l = TrackLimits::default();
         for _ in 0..TRACK_FAILURES_MAX - 1 {
-            l.failed(CODE, 0);
+            wrong(&l, "192.0.2.1", CODE, 0);
         }
-        l.admit(ip, CODE, 0).expect("four failures since the last success do not lock");
-        l.failed(CODE, 0);
-        assert_eq!(l.admit(ip, CODE, 1), Err(Refused::CodeLocked { retry_ms: TRACK_LOCK_MS - 1 }));
-        l.admit(ip, "000.00.01.H99-251117-0002", 1).expect("other codes are not locked");
-        l.admit(ip, CODE, TRACK_LOCK_MS).expect("the lock ends");
+        let a = l.admit(ip("192.0.2.1"), CODE, 0).unwrap();
+        l.finish(a, Outcome::Found, 0);
+        for _ in 0..TRACK_FAILURES_MAX {
+            wrong(&l, "192.0.2.1", CODE, 0);
+        }
+        assert_eq!(l.admit(ip("192.0.2.1"), CODE, 1).unwrap_err(), Refused::CodeLocked { retry_ms: TRACK_LOCK_MS - 1 });
+        l.admit(ip("192.0.2.2"), CODE, 1).expect("the citizen at another address still looks it up");
+        l.admit(ip("192.0.2.1"), "000.00.01.H99-251117-0002", 1).expect("other codes are not locked");
+        l.admit(ip("192.0.2.1"), CODE, TRACK_LOCK_MS).expect("the lock ends");
+    }
+
+    #[test]
+    fn many_clients_together_lock_a_code_for_everyone() {
+        let l = TrackLimits::default();
+        for n in 0..TRACK_CODE_FAILURES_MAX {
+            wrong(&l, &format!("198.51.100.{n}"), CODE, 0);
+        }
+        assert!(matches!(l.admit(ip("203.0.113.1"), CODE, 1), Err(Refused::CodeLocked { .. })));
+    }
+
+    #[test]
+    fn parallel_lookups_cannot_overtake_the_count() {
+        let l = TrackLimits::default();
+        let running: Vec<Attempt> =
+            (0..TRACK_FAILURES_MAX).map(|_| l.admit(ip("192.0.2.1"), CODE, 0).unwrap()).collect();
+        assert!(
+            matches!(l.admit(ip("192.0.2.1"), CODE, 0), Err(Refused::CodeLocked { .. })),
+            "five lookups still running use up the attempts"
+        );
+        for a in running {
+            l.finish(a, Outcome::WrongSuffix, 0);
+        }
+        assert!(matches!(l.admit(ip("192.0.2.1"), CODE, 1), Err(Refused::CodeLocked { .. })));
+    }
+
+    #[test]
+    fn a_full_table_keeps_live_counters_and_refuses_new_codes() {
+        let l = TrackLimits::default();
+        for _ in 0..TRACK_FAILURES_MAX - 1 {
+            wrong(&l, "192.0.2.1", CODE, 0);
+        }
+        // Fill the tables with live counters of other codes, from many clients.
+        for n in 1..ENTRIES_MAX {
+            wrong(
+                &l,
+                &format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255),
+                &format!("000.00.01.H99-251118-{n:05}"),
+                0,
+            );
+        }
+        assert_eq!(l.admit(ip("192.0.2.9"), "000.00.01.H99-251119-0001", 1).unwrap_err(), Refused::Busy);
+        // The target's counter survived: one more wrong suffix locks it.
+        wrong(&l, "192.0.2.1", CODE, 2);
+        assert!(matches!(l.admit(ip("192.0.2.1"), CODE, 3), Err(Refused::CodeLocked { .. })));
+        // Once the windows end, room is made again.
+        l.admit(ip("192.0.2.9"), "000.00.01.H99-251119-0001", TRACK_LOCK_MS + 3).expect("old counters dropped");
+    }
+
+    #[test]
+    fn unknown_codes_leave_no_counter_behind() {
+        let l = TrackLimits::default();
+        for n in 0..20 {
+            let a = l.admit(ip("192.0.2.1"), &format!("000.00.01.H99-251117-{n:04}"), 0).unwrap();
+            l.finish(a, Outcome::UnknownCode, 0);
+        }
+        let i = l.inner.lock().unwrap();
+        assert!(i.codes.is_empty() && i.guesses.is_empty(), "only the client's minute counts them");
     }
 }

@@ -186,7 +186,8 @@ pub struct ListQuery {
     pub overdue_at: Option<i64>,
     /// Keeps only dossiers received at or after this time (UTC ms).
     pub received_from: Option<i64>,
-    /// Keeps only open, unpaused dossiers due in `[from, to)` (UTC ms).
+    /// Keeps only open, unpaused dossiers whose result is not ready yet,
+    /// due in `[from, to)` (UTC ms).
     pub due_between: Option<(i64, i64)>,
     /// Keeps only dossiers with conflicts to resolve (read from every
     /// summary: conflicts are rare and have no index).
@@ -558,7 +559,10 @@ impl Store {
                 && q.overdue_at.is_none_or(|now| s.is_overdue(now))
                 && q.received_from.is_none_or(|from| s.received_at >= from)
                 && q.due_between.is_none_or(|(from, to)| {
-                    s.is_open() && s.paused_since.is_none() && s.due_at.is_some_and(|d| from <= d && d < to)
+                    s.is_open()
+                        && s.paused_since.is_none()
+                        && s.state != motcua_domain::workflow::Status::ResultReady
+                        && s.due_at.is_some_and(|d| from <= d && d < to)
                 })
                 && q.unit.as_ref().is_none_or(|u| &s.receiving_unit == u || &s.holder_unit == u)
                 && (!q.conflicts || s.conflicts > 0)
@@ -671,12 +675,14 @@ impl Store {
             }
         }
         let folded = fold_text(text);
-        // The longest word is usually the most selective.
+        // The longest word is usually the most selective; newest first, so
+        // that a cut at the bound drops old dossiers, not today's.
         if let Some(word) = folded.split(' ').filter(|w| !w.is_empty()).max_by_key(|w| w.len()) {
             let names = tx.open_table(BY_NAME)?;
             let end = format!("{word}\u{7f}");
             for row in names
                 .range((word, i64::MIN, [0u8; 16])..(end.as_str(), i64::MIN, [0u8; 16]))?
+                .rev()
                 .take(SEARCH_CANDIDATES_MAX)
             {
                 ids.push(row?.0.value().2);

@@ -121,6 +121,11 @@ test("a dossier is received through the form, printed, moved through to returned
   await page.keyboard.press("Enter");
   assert.ok((await page.$$("#reception .checklist tbody tr")).length > 0, "the checklist comes from the catalog");
   await page.fill("input[name=name]", APPLICANT.name);
+  // Switching the language keeps what was typed.
+  await page.click("#lang");
+  assert.equal(await page.inputValue("input[name=name]"), APPLICANT.name);
+  await page.click("#lang");
+  assert.equal(await page.inputValue("input[name=name]"), APPLICANT.name);
   // A wrong id number is caught before anything is sent.
   await page.fill("input[name=id_number]", "12345");
   await page.click("#reception button[type=submit]");
@@ -206,6 +211,7 @@ test("the tracking page shows the state and refuses a wrong id suffix", async ()
   assert.match(await page.textContent("#track-error"), /Không tìm thấy/);
   assert.equal(await page.isVisible("#track-result"), false);
   await page.fill("input[name=id_last4]", APPLICANT.id_number.slice(-4));
+  await page.fill("input[name=code]", made.body.code.toLowerCase());
   await page.click("#track button[type=submit]");
   await page.waitForSelector("#track-result:not([hidden])");
   const shown = await page.textContent("#track-result");

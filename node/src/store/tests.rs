@@ -103,6 +103,12 @@ fn an_update_keeps_unchanged_index_entries_and_leaves_no_stale_one() {
     assert!(rows(ListQuery { state: Some(Status::Accepted.code()), ..query() }).is_empty());
     assert_eq!(rows(ListQuery { state: Some(Status::Returned.code()), ..query() }), [[1; 16]]);
     assert!(rows(ListQuery { overdue_at: Some(1_000_000), ..query() }).is_empty(), "a returned dossier is not due");
+    // A corrected ID number moves the applicant entry.
+    let corrected = DossierSummary { applicant_id_number: format!("{:012}", 77), ..changed.clone() };
+    put(&store, &corrected);
+    assert!(store.open_dossiers_of(&format!("{:012}", 1), &corrected.procedure_code).unwrap().is_empty());
+    assert_eq!(index_rows(&store)[4], ("applicant", 1), "the old number's entry is gone");
+    put(&store, &changed);
     // Back to open and due: the deadline entry comes back.
     put(&store, &summary(1, "Đặng Thị Hoa", Status::InProcess, 30));
     assert_eq!(rows(ListQuery { overdue_at: Some(1_000_000), ..query() }), [[1; 16]]);
