@@ -15,6 +15,10 @@
 //! - S1: A holds N dossiers, B none. Time from B's start until both
 //!   fingerprints (`GET /api/v1/sync/state`) are equal.
 //! - S3: both equal; restart B. Time until B reports the peer caught up.
+//! - S3 by another path: a third node C of the unit takes every dossier
+//!   from B, never from A; then C dials A. The two hold the same documents
+//!   but share no per-peer checkpoint: reconciliation alone finds them
+//!   equal.
 //! - S2 (N = 10,000; ×10 at 100,000): while apart, A receives N/10 new
 //!   dossiers and returns the result of N/5, B returns N/20 others; start
 //!   both. Time until the fingerprints are equal.
@@ -199,6 +203,7 @@ struct Pair {
     reused: bool,
     a: PathBuf,
     b: PathBuf,
+    c: PathBuf,
     a_port: u16,
 }
 
@@ -209,7 +214,7 @@ impl Pair {
             None => Some(tempfile::tempdir()?),
         };
         let dir = keep.map_or_else(|| tmp.as_ref().expect("temporary").path().to_path_buf(), Path::to_path_buf);
-        let (a, b) = (dir.join("a"), dir.join("b"));
+        let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
         let reused = a.exists() && b.exists();
         if !reused {
             std::fs::create_dir_all(&dir)?;
@@ -217,8 +222,9 @@ impl Pair {
             init_province(&root, "56");
             enroll_as(&root, "commune", UNIT, AGENCY_ID, &a, &[]);
             enroll_as(&root, "commune", UNIT, AGENCY_ID, &b, &[]);
+            enroll_as(&root, "commune", UNIT, AGENCY_ID, &c, &[]);
         }
-        Ok(Pair { _tmp: tmp, reused, a, b, a_port: free_udp_port() })
+        Ok(Pair { _tmp: tmp, reused, a, b, c, a_port: free_udp_port() })
     }
 
     fn start_a(&self) -> Node {
@@ -234,9 +240,30 @@ impl Pair {
     /// `poll`; B is stopped cleanly afterwards (SIGTERM), as a node that
     /// goes offline and comes back is.
     fn measure(&self, a: &Node, poll: Duration, done: impl Fn(&Node) -> bool) -> Measure {
+        self.measure_from(&self.b, a, poll, done)
+    }
+
+    /// Lets C take every dossier from B (B listening, C dialing only B),
+    /// so that C and A hold the same documents without ever having met.
+    fn fill_c_through_b(&self) {
+        let b_port = free_udp_port();
+        let mut b = Node::start_sync(&self.b, b_port, &[]);
+        let mut c = Node::start_sync(&self.c, 0, &[format!("{}@127.0.0.1:{b_port}", node_id(&self.b))]);
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        while !equal(&b)(&c) {
+            assert!(Instant::now() < deadline, "C did not catch up with B within an hour");
+            std::thread::sleep(EQUAL_POLL);
+        }
+        c.stop();
+        b.stop();
+    }
+
+    /// [`Pair::measure`] for the node in `dir` dialing A.
+    fn measure_from(&self, dir: &Path, a: &Node, poll: Duration, done: impl Fn(&Node) -> bool) -> Measure {
         let t = Instant::now();
         let a_cpu = cpu_secs(a.pid());
-        let mut b = self.start_b();
+        let peer = format!("{}@127.0.0.1:{}", node_id(&self.a), self.a_port);
+        let mut b = Node::start_sync(dir, 0, &[peer]);
         let deadline = t + Duration::from_secs(3600);
         while !done(&b) {
             assert!(Instant::now() < deadline, "no convergence within an hour");
@@ -246,8 +273,7 @@ impl Pair {
         let cpu = (cpu_secs(a.pid()) - a_cpu, cpu_secs(b.pid()));
         std::thread::sleep(Duration::from_millis(200));
         let (frame_bytes, udp_bytes) = bytes(&b, &node_id(&self.a));
-        let docs_sent =
-            (peer_number(a, &node_id(&self.b), "docs_sent"), peer_number(&b, &node_id(&self.a), "docs_sent"));
+        let docs_sent = (peer_number(a, &node_id(dir), "docs_sent"), peer_number(&b, &node_id(&self.a), "docs_sent"));
         let m = Measure {
             secs,
             frame_bytes,
@@ -338,7 +364,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
-        let (mut s1, mut s3, mut s2) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut s1, mut s3, mut s2, mut s3_path) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..args.runs {
             let pair = Pair::new(args.keep.as_deref())?;
             if pair.reused {
@@ -352,6 +378,18 @@ fn main() -> anyhow::Result<()> {
             s1.push(pair.measure(&a, EQUAL_POLL, equal(&a)));
             // S3: idle reconnect (B restarted; both hold the same).
             s3.push(pair.measure(&a, QUICK_POLL, caught_up(node_id(&pair.a))));
+            // S3 by another path: C filled through B, then C dials A.
+            if args.keep.is_none() {
+                a.stop();
+                pair.fill_c_through_b();
+                a = pair.start_a();
+                s3_path.push(pair.measure_from(&pair.c, &a, QUICK_POLL, caught_up(node_id(&pair.a))));
+                let mut c = Node::start_sync(&pair.c, 0, &[]);
+                if fingerprint(&c) != fingerprint(&a) {
+                    bail!("C is not equal to A");
+                }
+                c.stop();
+            }
             // Check: still equal.
             let mut b = pair.start_b();
             std::thread::sleep(Duration::from_millis(500));
@@ -379,6 +417,9 @@ fn main() -> anyhow::Result<()> {
             row("S2 catch-up after outage", n, s2);
         }
         row("S3 idle reconnect", n, s3);
+        if !s3_path.is_empty() {
+            row("S3 idle reconnect, equal by another path", n, s3_path);
+        }
     }
     Ok(())
 }
