@@ -336,11 +336,11 @@ async fn login(State(state): State<AppState>, Body(req): Body<LoginRequest>) -> 
 /// The officer of this session, with its CSRF token, so that a page
 /// reloaded with the session cookie carries on where it was.
 async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::GET)?;
+    // A read: no CSRF check, so the session's own lookup is the check.
     let token = bearer(&headers).or_else(|| cookie(&headers)).ok_or_else(ApiError::unauthorized)?;
     let session = state.sessions.touch(&token, now_ms()).ok_or_else(ApiError::unauthorized)?;
     let st = state.clone();
-    let username = officer.username.clone();
+    let username = session.username.clone();
     let account = blocking(move || {
         Ok(match st.desk.store.account(&username)? {
             Some(b) => Some(postcard::from_bytes::<Account>(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?),
@@ -350,9 +350,9 @@ async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> R
     .await?;
     let c = &state.desk.config;
     Ok(Json(json!({
-        "username": officer.username,
+        "username": session.username,
         "full_name": account.map(|a| a.full_name).unwrap_or_default(),
-        "roles": officer.roles,
+        "roles": session.roles,
         "csrf_token": session.csrf,
         "unit": c.unit,
         "unit_name": c.unit_name,
@@ -799,20 +799,8 @@ async fn list_dossiers(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "q is at most 200 characters").field("q")
         );
     }
-    let received_from = match p.received_from.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => {
-            let date = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_value",
-                    format!("received_from '{s}' is not a YYYY-MM-DD date"),
-                )
-                .field("received_from")
-            })?;
-            Some(state.desk.calendar().instant(date, 0))
-        }
-    };
+    let received_from =
+        local_date("received_from", p.received_from.as_deref())?.map(|d| state.desk.calendar().instant(d, 0));
     let due_soon: Option<bool> = parse_param("due_soon", p.due_soon.as_deref())?;
     let conflicts: Option<bool> = parse_param("conflicts", p.conflicts.as_deref())?;
     let query = ListQuery {
@@ -881,7 +869,6 @@ async fn stats_by_unit(
     let offset = state.desk.offset();
     let config = &state.desk.config;
     let (own, province) = (config.unit.clone(), config.role == crate::config::NodeRole::Province);
-    let names = unit_names(&state);
     let reports = blocking(move || {
         let now = now_ms();
         let mut by_unit: std::collections::BTreeMap<String, stats::Report> = Default::default();
@@ -900,26 +887,12 @@ async fn stats_by_unit(
         .into_iter()
         .map(|(unit, report)| {
             let mut v = serde_json::to_value(report).unwrap_or_default();
-            v["unit_name"] = json!(names.get(&unit).cloned().unwrap_or_default());
+            v["unit_name"] = json!(state.desk.unit_name(&unit));
             v["unit"] = json!(unit);
             v
         })
         .collect();
     Ok(Json(rows).into_response())
-}
-
-/// The names of the units this node knows: its own and every enrolled
-/// node's in its trust set.
-fn unit_names(state: &AppState) -> std::collections::HashMap<String, String> {
-    let c = &state.desk.config;
-    let mut names: std::collections::HashMap<String, String> = Default::default();
-    if let Some(trust) = state.desk.trust.read().expect("trust lock").as_ref() {
-        for n in trust.nodes() {
-            names.insert(n.unit.clone(), n.unit_name.clone());
-        }
-    }
-    names.insert(c.unit.clone(), c.unit_name.clone());
-    names
 }
 
 /// The fleet view (một cửa toàn tỉnh): each other node this node knows,
@@ -983,21 +956,23 @@ async fn fleet(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
 /// Dossier codes listed per node in the fleet view (the count is complete).
 const FLEET_CODES_MAX: usize = 20;
 
+/// An optional local date parameter `YYYY-MM-DD`.
+fn local_date(name: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                format!("{name} '{s}' is not a YYYY-MM-DD date"),
+            )
+            .field(name)
+        }),
+    }
+}
+
 fn period_of(p: &StatsParams) -> Result<Period, ApiError> {
-    let date = |name: &str, v: Option<&str>| -> Result<Option<chrono::NaiveDate>, ApiError> {
-        match v.map(str::trim).filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_value",
-                    format!("{name} '{s}' is not a YYYY-MM-DD date"),
-                )
-                .field(name)
-            }),
-        }
-    };
-    let period = Period { from: date("from", p.from.as_deref())?, to: date("to", p.to.as_deref())? };
+    let period = Period { from: local_date("from", p.from.as_deref())?, to: local_date("to", p.to.as_deref())? };
     if let (Some(f), Some(t)) = (period.from, period.to)
         && f > t
     {

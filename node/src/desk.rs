@@ -432,8 +432,7 @@ impl Desk {
             .committer
             .run(move |w| desk.receive_in(w, officer_name, applicant, channel, snapshot, due_at, documents, now))?;
         tracing::info!(code = %record.code, procedure = %record.procedure.code, "dossier received");
-        let mut view = self.view(&record, &folded, now);
-        view.allowed_actions = self.allowed_actions(officer, &record, &folded, now);
+        let mut view = self.view(officer, &record, &folded, now);
         view.warnings = duplicates
             .into_iter()
             .map(|d| Warning {
@@ -528,9 +527,7 @@ impl Desk {
         let code = code.to_string();
         let (record, folded) = self.committer.run(move |w| desk.act_in(w, &by, &code, action, req, now))?;
         tracing::info!(code = %record.code, action = %action, state = folded.state.code(), "dossier action recorded");
-        let mut view = self.view(&record, &folded, now);
-        view.allowed_actions = self.allowed_actions(officer, &record, &folded, now);
-        Ok(view)
+        Ok(self.view(officer, &record, &folded, now))
     }
 
     /// The write half of [`Desk::act`], run in the writer's transaction.
@@ -665,9 +662,7 @@ impl Desk {
         let folded = fold(&record, self.offset());
         let (who, what) = (officer.username.clone(), code.to_string());
         self.committer.submit_lazy(move |w| audit(w, now, &who, "read", &what));
-        let mut view = self.view(&record, &folded, now);
-        view.allowed_actions = self.allowed_actions(officer, &record, &folded, now);
-        Ok(view)
+        Ok(self.view(officer, &record, &folded, now))
     }
 
     /// The officer actions `officer` may take on the dossier at `now`, in
@@ -768,7 +763,8 @@ impl Desk {
         matches!((held, entry), (Some(h), Some(e)) if h == e.digest)
     }
 
-    pub fn view(&self, record: &DossierRecord, folded: &Folded, now: i64) -> DossierView {
+    /// A dossier as `officer` sees it, with the actions open to them.
+    pub fn view(&self, officer: &Officer, record: &DossierRecord, folded: &Folded, now: i64) -> DossierView {
         let o = self.offset();
         DossierView {
             code: record.code.clone(),
@@ -840,7 +836,7 @@ impl Desk {
                 })
                 .collect(),
             replicated_to_province: self.safe_at_province(&record.id.0),
-            allowed_actions: Vec::new(),
+            allowed_actions: self.allowed_actions(officer, record, folded, now),
             warnings: Vec::new(),
         }
     }

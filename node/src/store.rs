@@ -115,6 +115,15 @@ fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_allocvec(v).expect("serializing to memory cannot fail")
 }
 
+/// Open, not paused, its result not ready yet, and due in `[from, to)`:
+/// what the due-soon queue lists and the fleet view counts as at risk.
+fn coming_due(s: &DossierSummary, from: i64, to: i64) -> bool {
+    s.is_open()
+        && s.paused_since.is_none()
+        && s.state != motcua_domain::workflow::Status::ResultReady
+        && s.due_at.is_some_and(|d| from <= d && d < to)
+}
+
 fn encode_offer(e: &SyncEntry) -> Vec<u8> {
     let mut v = Vec::with_capacity(24 + e.units.iter().map(|u| u.len() + 2).sum::<usize>());
     v.extend_from_slice(&e.digest);
@@ -376,7 +385,7 @@ impl Store {
             let (k, _) = row?;
             if let Some(v) = sums.get(k.value().1)? {
                 let s: DossierSummary = decode(v.value())?;
-                if s.is_open() && s.paused_since.is_none() && s.state != motcua_domain::workflow::Status::ResultReady {
+                if coming_due(&s, i64::MIN, until) {
                     out.push(s);
                 }
             }
@@ -558,12 +567,7 @@ impl Store {
             q.state.is_none_or(|st| s.state.code() == st)
                 && q.overdue_at.is_none_or(|now| s.is_overdue(now))
                 && q.received_from.is_none_or(|from| s.received_at >= from)
-                && q.due_between.is_none_or(|(from, to)| {
-                    s.is_open()
-                        && s.paused_since.is_none()
-                        && s.state != motcua_domain::workflow::Status::ResultReady
-                        && s.due_at.is_some_and(|d| from <= d && d < to)
-                })
+                && q.due_between.is_none_or(|(from, to)| coming_due(s, from, to))
                 && q.unit.as_ref().is_none_or(|u| &s.receiving_unit == u || &s.holder_unit == u)
                 && (!q.conflicts || s.conflicts > 0)
         };

@@ -232,8 +232,13 @@ impl Pair {
     }
 
     fn start_b(&self) -> Node {
+        self.start_dialing_a(&self.b)
+    }
+
+    /// Starts the node in `dir` with A as its peer.
+    fn start_dialing_a(&self, dir: &Path) -> Node {
         let peer = format!("{}@127.0.0.1:{}", node_id(&self.a), self.a_port);
-        Node::start_sync(&self.b, 0, &[peer])
+        Node::start_sync(dir, 0, &[peer])
     }
 
     /// Starts B against a running A and waits until `done`, polling every
@@ -262,8 +267,7 @@ impl Pair {
     fn measure_from(&self, dir: &Path, a: &Node, poll: Duration, done: impl Fn(&Node) -> bool) -> Measure {
         let t = Instant::now();
         let a_cpu = cpu_secs(a.pid());
-        let peer = format!("{}@127.0.0.1:{}", node_id(&self.a), self.a_port);
-        let mut b = Node::start_sync(dir, 0, &[peer]);
+        let mut b = self.start_dialing_a(dir);
         let deadline = t + Duration::from_secs(3600);
         while !done(&b) {
             assert!(Instant::now() < deadline, "no convergence within an hour");
