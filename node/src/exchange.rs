@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{anyhow, bail};
-use automerge::Automerge;
+use automerge::{Automerge, ChangeHash};
 use motcua_domain::authority::latest_changes;
 use motcua_domain::dossier::{self, DossierRecord, Event};
 use motcua_domain::fold::fold;
@@ -25,6 +25,7 @@ use motcua_sync::export::{Export, ExportedDossier};
 use motcua_sync::reconcile::heads_digest;
 use motcua_sync::routing;
 use motcua_sync::session::{Admitted, latest_by_node};
+use motcua_sync::steps::{self, Step};
 use motcua_sync::verify::{Rejection, Trust, verify_document};
 
 use crate::config::NodeConfig;
@@ -144,20 +145,55 @@ struct StoredDossier<'a> {
     latest: Vec<([u8; 32], [u8; 32])>,
     record: &'a DossierRecord,
     signatures: &'a [([u8; 32], Attestation)],
+    steps: Vec<Step>,
 }
 
 impl<'a> StoredDossier<'a> {
     /// A document as saved in `bytes`, its heads and latest changes read
-    /// from the loaded `doc`.
+    /// from the loaded `doc`, replacing the stored version of it.
     fn of(
+        t: &DossierTables<'_>,
         doc: &Automerge,
         bytes: &'a [u8],
         record: &'a DossierRecord,
         signatures: &'a [([u8; 32], Attestation)],
-    ) -> Self {
+    ) -> Result<Self, StoreError> {
         let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-        StoredDossier { bytes, digest: heads_digest(&heads), heads, latest: latest_by_node(doc), record, signatures }
+        let steps = steps_for(t, &record.id.0, doc)?;
+        Ok(StoredDossier {
+            bytes,
+            digest: heads_digest(&heads),
+            heads,
+            latest: latest_by_node(doc),
+            record,
+            signatures,
+            steps,
+        })
     }
+}
+
+fn same_heads(a: &[[u8; 32]], b: &[[u8; 32]]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+/// The steps (`motcua_sync::steps`) of `doc` once it replaces the stored
+/// version of dossier `id`: the stored steps and the changes `doc` adds
+/// beyond the stored heads. None if `doc` does not contain the stored
+/// version, which a dossier's own history always does.
+pub(crate) fn steps_for(t: &DossierTables<'_>, id: &[u8; 16], doc: &Automerge) -> Result<Vec<Step>, StoreError> {
+    let Some(old) = t.stored_entry(id)? else { return Ok(Vec::new()) };
+    let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+    if same_heads(&heads, &old.heads) {
+        return Ok(old.steps);
+    }
+    let from: Vec<ChangeHash> = old.heads.iter().map(|h| ChangeHash(*h)).collect();
+    if !from.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) {
+        return Ok(Vec::new());
+    }
+    Ok(steps::after_write(old.steps, &old.heads, doc.save_after(&from)))
 }
 
 /// Refuses a dossier whose code another dossier of this node holds;
@@ -170,7 +206,7 @@ fn check_code(t: &DossierTables<'_>, record: &DossierRecord) -> Result<(), Inges
 }
 
 /// What sync keeps of a dossier: its heads digest, deadline and units.
-pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSummary) -> SyncEntry {
+pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSummary, steps: Vec<Step>) -> SyncEntry {
     let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
     SyncEntry {
         digest: heads_digest(&heads),
@@ -178,6 +214,7 @@ pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSumm
         due_at: summary.due_at,
         units: routing::units_of(&record.participants),
         latest: latest_by_node(doc),
+        steps,
     }
 }
 
@@ -258,7 +295,9 @@ impl Desk {
     ) -> Result<(), IngestError> {
         let mut tables = w.dossier_tables()?;
         check_code(&tables, record)?;
-        self.put_stored(&mut tables, StoredDossier::of(doc, &doc.save_nocompress(), record, signatures))
+        let bytes = doc.save_nocompress();
+        let stored = StoredDossier::of(&tables, doc, &bytes, record, signatures)?;
+        self.put_stored(&mut tables, stored)
     }
 
     /// [`Desk::put_admitted`] for documents the sync session verified,
@@ -275,22 +314,26 @@ impl Desk {
             // Verified against one version, stored over another (a desk
             // action committed in between): merge, so that nothing the
             // desk saved is lost. What the desk added is this node's own.
-            let moved = tables.stored_heads(&a.id)?.is_some_and(|mut h| {
-                let mut from = a.verified_from.clone();
-                h.sort_unstable();
-                from.sort_unstable();
-                h != from
-            });
+            let old = tables.stored_entry(&a.id)?;
+            let moved = old.as_ref().is_some_and(|e| !same_heads(&e.heads, &a.verified_from));
             if moved && let Some(bytes) = tables.stored_doc(&a.id)? {
                 let mut merged = Automerge::load(&bytes).map_err(|e| DeskError::Document(e.into()))?;
                 let mut incoming = Automerge::load(&a.bytes).map_err(|e| DeskError::Document(e.into()))?;
                 merged.merge(&mut incoming).map_err(|e| DeskError::Document(e.into()))?;
                 let record = dossier::read(&merged).map_err(DeskError::Document)?;
                 let saved = merged.save_nocompress();
-                self.put_stored(&mut tables, StoredDossier::of(&merged, &saved, &record, &a.signatures))?;
+                let stored = StoredDossier::of(&tables, &merged, &saved, &record, &a.signatures)?;
+                self.put_stored(&mut tables, stored)?;
                 continue;
             }
+            // Verified against the stored version: the changes that came
+            // are the step from it.
+            let steps = match (old, &a.step) {
+                (Some(old), Some(changes)) => steps::after_write(old.steps, &old.heads, changes.clone()),
+                _ => Vec::new(),
+            };
             let stored = StoredDossier {
+                steps,
                 bytes: &a.bytes,
                 digest: a.digest,
                 heads: a.heads.clone(),
@@ -322,6 +365,7 @@ impl Desk {
             due_at: summary.due_at,
             units: routing::units_of(&record.participants),
             latest: d.latest,
+            steps: d.steps,
         };
         t.put_dossier(d.bytes, &summary, &entry)?;
         Ok(())
@@ -418,6 +462,7 @@ mod tests {
             latest: latest_by_node(&peer),
             record: dossier::read(&peer).unwrap(),
             signatures: Vec::new(),
+            step: None,
         };
         let desk2 = desk.clone();
         desk.committer.run(move |w| desk2.put_admitted_batch(w, &[admitted])).map_err(|e| e.to_string()).unwrap();

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use motcua_domain::codes::{fold_text, id_number_digest};
 use motcua_domain::stats::DossierSummary;
 use motcua_sync::attest::Attestation;
+use motcua_sync::steps::Step;
 use redb::{
     Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
     ReadableTableMetadata, TableDefinition, WriteTransaction,
@@ -227,6 +228,28 @@ pub struct SyncEntry {
     /// Each actor (node key) and the hash of its latest change: whose
     /// certificates and which signatures go with the whole document.
     pub latest: Vec<([u8; 32], [u8; 32])>,
+    /// The document's last writes as raw changes (`motcua_sync::steps`),
+    /// stored after the fields above so that entries written before they
+    /// existed still read (with none).
+    #[serde(skip)]
+    pub steps: Vec<Step>,
+}
+
+fn encode_entry(e: &SyncEntry) -> Vec<u8> {
+    let mut v = encode(e);
+    if !e.steps.is_empty() {
+        v.extend(encode(&e.steps));
+    }
+    v
+}
+
+fn decode_entry(v: &[u8]) -> Result<SyncEntry> {
+    let corrupt = |e: postcard::Error| StoreError::Corrupt(format!("sync entry: {e}"));
+    let (mut entry, rest): (SyncEntry, &[u8]) = postcard::take_from_bytes(v).map_err(corrupt)?;
+    if !rest.is_empty() {
+        entry.steps = postcard::from_bytes(rest).map_err(corrupt)?;
+    }
+    Ok(entry)
 }
 
 /// A write in progress: one redb transaction that the caller commits
@@ -346,7 +369,7 @@ impl Store {
                 out.push(None);
                 continue;
             };
-            let entry: SyncEntry = decode(entry.value())?;
+            let entry = decode_entry(entry.value())?;
             let mut signatures = Vec::with_capacity(entry.latest.len());
             for (_, hash) in &entry.latest {
                 signatures.push(
@@ -449,7 +472,7 @@ impl Store {
         for row in log.range(after + 1..)? {
             let id = row?.1.value();
             if let Some(v) = index.get(id)? {
-                out.push((id, decode(v.value())?));
+                out.push((id, decode_entry(v.value())?));
             }
         }
         Ok(out)
@@ -464,7 +487,7 @@ impl Store {
     pub fn sync_entry(&self, id: &[u8; 16]) -> Result<Option<SyncEntry>> {
         let tx = self.read()?;
         let t = tx.open_table(SYNC_INDEX)?;
-        t.get(id)?.map(|v| decode(v.value())).transpose()
+        t.get(id)?.map(|v| decode_entry(v.value())).transpose()
     }
 
     pub fn sync_state(&self, peer: &[u8; 32], id: &[u8; 16]) -> Result<Option<Vec<u8>>> {
@@ -871,7 +894,7 @@ impl Write {
         let index = self.tx.open_table(SYNC_INDEX)?;
         for row in index.iter()? {
             let (k, v) = row?;
-            let entry: SyncEntry = decode(v.value())?;
+            let entry = decode_entry(v.value())?;
             offers.insert(k.value(), encode_offer(&entry).as_slice())?;
         }
         Ok(())
@@ -974,8 +997,12 @@ pub struct DossierTables<'t> {
 impl DossierTables<'_> {
     /// The heads of a stored document, read inside the transaction.
     pub fn stored_heads(&self, id: &[u8; 16]) -> Result<Option<Vec<[u8; 32]>>> {
-        let Some(entry) = self.sync_index.get(id)? else { return Ok(None) };
-        Ok(Some(decode::<SyncEntry>(entry.value())?.heads))
+        Ok(self.stored_entry(id)?.map(|e| e.heads))
+    }
+
+    /// The sync entry of a stored document, read inside the transaction.
+    pub fn stored_entry(&self, id: &[u8; 16]) -> Result<Option<SyncEntry>> {
+        self.sync_index.get(id)?.map(|v| decode_entry(v.value())).transpose()
     }
 
     /// A stored document, read inside the transaction.
@@ -1005,7 +1032,7 @@ impl DossierTables<'_> {
     /// replacing the entries of its previous summary.
     pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary, sync: &SyncEntry) -> Result<()> {
         let id = summary.id;
-        self.sync_index.insert(id, encode(sync).as_slice())?;
+        self.sync_index.insert(id, encode_entry(sync).as_slice())?;
         self.sync_offers.insert(id, encode_offer(sync).as_slice())?;
         if let Some(old) = self.log_position.get(id)?.map(|v| v.value()) {
             self.log.remove(old)?;

@@ -30,5 +30,6 @@ pub mod memory;
 pub mod reconcile;
 pub mod routing;
 pub mod session;
+pub mod steps;
 pub mod verify;
 pub mod wire;

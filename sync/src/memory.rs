@@ -16,6 +16,7 @@ use crate::attest::{Attestation, attest};
 use crate::reconcile::Item;
 use crate::routing;
 use crate::session::{Admitted, Local, Offer, Peer, Replica, digest_of};
+use crate::steps::{self, Step};
 use crate::verify::Trust;
 use crate::wire::ChangeSignature;
 
@@ -26,6 +27,8 @@ struct Entry {
     units: Vec<String>,
     due_at: Option<i64>,
     code: String,
+    /// Its last writes, kept as the node's store keeps them.
+    steps: Vec<Step>,
 }
 
 pub struct MemoryReplica {
@@ -88,12 +91,23 @@ impl MemoryReplica {
                 self.attestations.insert(hash.0, attest(&self.key, &hash.0));
             }
         }
-        self.put(doc, &record);
+        let changes = self.docs.get(&record.id.0).map(|e| doc.save_after(&e.doc.get_heads()));
+        self.put(doc, &record, changes);
         Ok(())
     }
 
-    fn put(&mut self, doc: Automerge, record: &dossier::DossierRecord) {
+    /// Stores a version of a document; `changes` are those it gained
+    /// beyond the version held (if any is and they are known).
+    fn put(&mut self, doc: Automerge, record: &dossier::DossierRecord, changes: Option<Vec<u8>>) {
+        let steps = match (self.docs.remove(&record.id.0), changes) {
+            (Some(old), Some(changes)) => {
+                let from: Vec<[u8; 32]> = old.doc.get_heads().iter().map(|h| h.0).collect();
+                steps::after_write(old.steps, &from, changes)
+            }
+            _ => Vec::new(),
+        };
         let entry = Entry {
+            steps,
             digest: digest_of(&doc),
             units: routing::units_of(&record.participants),
             due_at: record.due_at,
@@ -162,6 +176,10 @@ impl Replica for MemoryReplica {
         Ok(self.docs.get(id).map(|e| e.doc.clone()))
     }
 
+    fn steps(&mut self, id: &[u8; 16]) -> Result<Vec<Step>, MemoryError> {
+        Ok(self.docs.get(id).map(|e| e.steps.clone()).unwrap_or_default())
+    }
+
     fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, MemoryError> {
         Ok(latest_changes(doc, &[])
             .into_iter()
@@ -214,7 +232,14 @@ impl Replica for MemoryReplica {
             for (hash, att) in &a.signatures {
                 self.attestations.insert(*hash, *att);
             }
-            self.put(doc, &a.record);
+            let chained = self.docs.get(&a.id).is_some_and(|e| {
+                let mut held: Vec<[u8; 32]> = e.doc.get_heads().iter().map(|h| h.0).collect();
+                let mut from = a.verified_from.clone();
+                held.sort_unstable();
+                from.sort_unstable();
+                held == from
+            });
+            self.put(doc, &a.record, a.step.filter(|_| chained));
             out.push(Ok(()));
         }
         for (id, s) in states {

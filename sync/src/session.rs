@@ -36,6 +36,7 @@ use crate::attest::Attestation;
 use crate::cert::{NodeRole, SignedCertificate, SignedProvinceDocument};
 use crate::reconcile::{Item, ItemSet, Reconciler, heads_digest};
 use crate::routing;
+use crate::steps::{self, Step};
 use crate::verify::{Rejection, Trust, verify_document};
 use crate::wire::{
     Applied, BatchBuilder, ChangeSignature, DOCS_IN_FLIGHT_MAX, DocBody, DocMessage, Hello, Message, Outcome,
@@ -92,6 +93,10 @@ pub struct Admitted {
     pub record: DossierRecord,
     /// Signatures on each actor's latest new change, to keep.
     pub signatures: Vec<([u8; 32], Attestation)>,
+    /// The changes it gained beyond `verified_from`, as they arrived (a
+    /// delta every change of which applied), for the store's
+    /// [`crate::steps`].
+    pub step: Option<Vec<u8>>,
 }
 
 /// A document ready to be sent whole.
@@ -106,6 +111,9 @@ pub struct Whole {
     pub signatures: Vec<ChangeSignature>,
     /// The actors (node keys) of its changes.
     pub actors: Vec<[u8; 32]>,
+    /// Its last writes ([`crate::steps`]): a peer holding the version one
+    /// of them starts from gets a delta without the document being loaded.
+    pub steps: Vec<Step>,
 }
 
 /// Storage as the session needs it. Calls are synchronous; the node's
@@ -144,7 +152,13 @@ pub trait Replica {
         let signatures = self.signatures(&doc)?;
         let actors = actor_keys(&doc, &[]);
         let heads = doc.get_heads().iter().map(|h| h.0).collect();
-        Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), heads, signatures, actors }))
+        let steps = self.steps(id)?;
+        Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), heads, signatures, actors, steps }))
+    }
+    /// A document's last writes ([`crate::steps`]); none by default, and
+    /// every delta is then cut from the loaded document.
+    fn steps(&mut self, _id: &[u8; 16]) -> Result<Vec<Step>, Self::Error> {
+        Ok(Vec::new())
     }
     /// Documents to send whole, in order (one read for a store).
     fn wholes(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Whole>>, Self::Error> {
@@ -916,8 +930,21 @@ impl Session {
         if heads != known {
             let (record, signatures) =
                 replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &known, &d.signatures))?;
-            admission =
-                Some(admitted(id, next.clone(), &known, &heads, None, record, signatures, replica.keeps_loaded()));
+            let step = match d.body {
+                DocBody::Changes(bytes) => step_of(&next, &known, bytes),
+                _ => None,
+            };
+            admission = Some(admitted(
+                id,
+                next.clone(),
+                &known,
+                &heads,
+                None,
+                record,
+                signatures,
+                replica.keeps_loaded(),
+                step,
+            ));
         }
         let digest = digest_of_heads(&heads);
         // Once the peer has refused this very version, the conversation
@@ -1016,8 +1043,22 @@ struct Delta {
 /// The changes since the heads the peer acknowledged, or else an
 /// Automerge sync message from the connection's state.
 fn delta(w: Whole, mut state: SyncState) -> Result<Delta, String> {
-    let doc = Automerge::load(&w.bytes).map_err(|e| format!("a stored document does not load: {e}"))?;
     let shared = state.shared_heads.clone();
+    let shared_bytes: Vec<[u8; 32]> = shared.iter().map(|h| h.0).collect();
+    if let Some(changes) = steps::since(&w.steps, &shared_bytes) {
+        // The store kept the writes since: no load. The certificates of
+        // every actor of the document go (once per connection), a few
+        // more than the changes need.
+        let heads = w.heads.iter().map(|h| ChangeHash(*h)).collect();
+        return Ok(Delta {
+            body: Some(DocBody::Changes(changes)),
+            sent: Sent { digest: w.digest, heads: Some(heads), delta: true },
+            signatures: w.signatures,
+            actors: w.actors,
+            state: None,
+        });
+    }
+    let doc = Automerge::load(&w.bytes).map_err(|e| format!("a stored document does not load: {e}"))?;
     let actors = actor_keys(&doc, &shared);
     let signatures = w.signatures;
     if !shared.is_empty() && shared.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) {
@@ -1106,6 +1147,7 @@ fn prepare(
         None => Automerge::new(),
     };
     let known = base.get_heads();
+    let mut step = None;
     let (next, received, shared_now, heads) = match body {
         DocBody::Whole(bytes) => {
             let mut incoming = Automerge::load(&bytes).map_err(|e| format!("not a readable document: {e}"))?;
@@ -1123,6 +1165,7 @@ fn prepare(
             // heads; the acknowledgement then tells the sender.
             base.load_incremental(&bytes).map_err(|e| format!("unreadable changes: {e}"))?;
             let heads = base.get_heads();
+            step = step_of(&base, &known, bytes);
             (base, None, None, heads)
         }
         DocBody::Sync(_) => return Err("an Automerge sync message needs the connection's state".into()),
@@ -1130,7 +1173,7 @@ fn prepare(
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
         let (record, signatures) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
-        Some(admitted(id, next, &known, &heads, received, record, signatures, keep))
+        Some(admitted(id, next, &known, &heads, received, record, signatures, keep, step))
     } else {
         None
     };
@@ -1149,6 +1192,7 @@ fn admitted(
     record: DossierRecord,
     signatures: Vec<([u8; 32], Attestation)>,
     keep: bool,
+    step: Option<Vec<u8>>,
 ) -> Admitted {
     let heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
     let latest = latest_by_node(&doc);
@@ -1162,7 +1206,17 @@ fn admitted(
         doc: keep.then_some(doc),
         record,
         signatures,
+        step,
     }
+}
+
+/// Received changes as a step of the document ([`crate::steps`]): only
+/// if the document was held before and every change of them applied (a
+/// change still waiting for its dependencies would be passed on unchecked
+/// by this node).
+fn step_of(doc: &Automerge, known: &[ChangeHash], changes: Vec<u8>) -> Option<Vec<u8>> {
+    use automerge::ReadDoc;
+    (!known.is_empty() && doc.get_missing_deps(&[]).is_empty()).then_some(changes)
 }
 
 /// Checks the changes of `doc` beyond `known`: signatures, authority

@@ -27,6 +27,7 @@ fn put(store: &Store, s: &DossierSummary) {
             due_at: s.due_at,
             units: vec![s.receiving_unit.clone()],
             latest: vec![],
+            steps: vec![],
         },
     )
     .unwrap();

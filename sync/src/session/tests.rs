@@ -521,3 +521,69 @@ fn a_round_started_while_documents_arrive_sends_none_of_them_twice() {
     assert!(link.a.progress().rounds > 1, "rounds ran while documents were in flight");
     assert_eq!(link.b.progress().docs_sent, n as u64, "each dossier sent once");
 }
+
+/// `count` workflow steps by the holder of a dossier in process:
+/// financial obligations requested and fulfilled in turn.
+fn writes(r: &mut MemoryReplica, id: &[u8; 16], count: usize, at: i64) {
+    for n in 0..count {
+        let action =
+            if n % 2 == 0 { Action::RequestFinancialObligation } else { Action::FinancialObligationFulfilled };
+        act(r, id, event(action, at + n as i64, "", ""));
+    }
+}
+
+#[test]
+fn a_delta_from_the_kept_steps_needs_no_load() {
+    let (mut c, mut p) = (commune(), province());
+    let id = receive(&mut c, 1);
+    sync(&mut c, &mut p);
+    let held: Vec<ChangeHash> = p.doc(&id).unwrap().get_heads();
+    act(&mut c, &id, event(Action::StartProcessing, T0 + 2000, "", ""));
+    writes(&mut c, &id, 2, T0 + 2001);
+    let mut whole = c.whole(&id).unwrap().unwrap();
+    assert_eq!(whole.steps.len(), 3, "one step per write");
+    // Bytes that cannot load: the delta must come from the steps alone.
+    whole.bytes = vec![0xff; 8];
+    let mut state = SyncState::new();
+    state.shared_heads = held.clone();
+    let d = delta(whole.clone(), state).expect("cut from the steps");
+    let Some(DocBody::Changes(changes)) = d.body else { panic!("a delta of changes") };
+    assert!(d.sent.delta);
+    let mut peer = p.doc(&id).unwrap().clone();
+    peer.load_incremental(&changes).unwrap();
+    assert_eq!(peer.get_heads(), c.doc(&id).unwrap().get_heads());
+    // Heads no step starts from: the document has to be loaded.
+    let mut state = SyncState::new();
+    state.shared_heads = vec![ChangeHash([9; 32])];
+    assert!(delta(whole, state).is_err(), "the unloadable bytes were not read");
+}
+
+#[test]
+fn a_peer_several_writes_behind_catches_up_and_the_province_relays_from_its_steps() {
+    let (mut c, mut p, mut a) = (commune(), province(), agency());
+    let few = receive(&mut c, 1);
+    let many = receive(&mut c, 2);
+    transfer(&mut c, &few, AGENCY);
+    // The transfer leaves the dossier in process at the agency.
+    sync(&mut c, &mut p);
+    sync(&mut a, &mut p);
+    assert!(a.doc(&few).is_some());
+    // Apart: the agency records three steps on the dossier it holds (within
+    // the kept steps); the commune more than the steps keep on the other
+    // (its delta is cut from the loaded document).
+    writes(&mut a, &few, 3, T0 + 3000);
+    act(&mut c, &many, event(Action::StartProcessing, T0 + 4000, "", ""));
+    writes(&mut c, &many, crate::steps::STEPS_MAX + 1, T0 + 4001);
+    let link = sync(&mut c, &mut p);
+    assert_eq!(p.digests()[&many], c.digests()[&many]);
+    assert_eq!(link.a.progress().docs_sent, 1);
+    let link = sync(&mut a, &mut p);
+    assert_eq!(p.digests()[&few], a.digests()[&few]);
+    assert_eq!(link.a.progress().docs_sent, 1, "three writes, one delta");
+    // The province kept the delta it received as a step and relays from
+    // it: the commune catches up without the province loading the dossier.
+    assert_eq!(p.steps(&few).unwrap().len(), 1);
+    let link = sync(&mut c, &mut p);
+    assert_eq!(c.digests(), p.digests());
+    assert_eq!(link.b.progress().docs_sent, 1);
+}
