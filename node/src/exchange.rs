@@ -472,6 +472,65 @@ mod tests {
         assert!(kinds.contains(&Some(Action::StartProcessing)) && kinds.contains(&Some(Action::RequestWithdrawal)));
         let entry = desk.store.sync_entry(&id).unwrap().unwrap();
         assert_eq!(entry.heads.len(), 2, "the index names the merged heads");
+        // The merge is a step from the desk's version: a peer holding v1
+        // or the desk's version gets the rest from the steps.
+        assert_eq!(entry.steps.len(), 2);
+        for held in [&doc, &local] {
+            let from: Vec<[u8; 32]> = held.get_heads().iter().map(|h| h.0).collect();
+            let mut peer = held.clone();
+            peer.load_incremental(&steps::since(&entry.steps, &from).unwrap()).unwrap();
+            assert_eq!(peer.get_heads(), stored.get_heads());
+        }
+    }
+
+    #[test]
+    fn each_write_of_a_dossier_is_kept_as_a_step_from_the_version_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let me = desk.identity.node_id().to_string();
+        let (v1, _) = dossier::create(desk.identity.actor(), &new_dossier(&me, Channel::Direct, false)).unwrap();
+        let id = dossier::read(&v1).unwrap().id.0;
+        let put = |d: &Automerge| {
+            let (d, desk2) = (d.clone(), desk.clone());
+            desk.committer.run(move |w| desk2.put_admitted(w, &d, &dossier::read(&d).unwrap(), &[])).unwrap()
+        };
+        put(&v1);
+        assert!(desk.store.sync_entry(&id).unwrap().unwrap().steps.is_empty(), "a new dossier has no step");
+        let mut v2 = v1.fork().with_actor(desk.identity.actor());
+        dossier::append_event(&mut v2, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
+        put(&v2);
+        // A delta from a peer, verified against v2, is kept as it came.
+        let (other, other_hex) = motcua_domain::fixtures::node(7);
+        let mut v3 = v2.fork().with_actor(other);
+        dossier::append_event(&mut v3, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &other_hex)).unwrap();
+        let heads: Vec<[u8; 32]> = v3.get_heads().iter().map(|h| h.0).collect();
+        let changes = v3.save_after(&v2.get_heads());
+        let admitted = Admitted {
+            id,
+            doc: None,
+            bytes: v3.save_nocompress(),
+            digest: heads_digest(&heads),
+            heads,
+            verified_from: v2.get_heads().iter().map(|h| h.0).collect(),
+            latest: latest_by_node(&v3),
+            record: dossier::read(&v3).unwrap(),
+            signatures: Vec::new(),
+            step: Some(changes.clone()),
+        };
+        let desk2 = desk.clone();
+        desk.committer.run(move |w| desk2.put_admitted_batch(w, &[admitted])).unwrap();
+        let entry = desk.store.sync_entry(&id).unwrap().unwrap();
+        assert_eq!(entry.steps.len(), 2);
+        assert_eq!(entry.steps[1].changes, changes);
+        for held in [&v1, &v2] {
+            let from: Vec<[u8; 32]> = held.get_heads().iter().map(|h| h.0).collect();
+            let mut peer = held.clone();
+            peer.load_incremental(&steps::since(&entry.steps, &from).unwrap()).unwrap();
+            assert_eq!(peer.get_heads(), v3.get_heads());
+        }
+        // Storing the same version again keeps the steps as they are.
+        put(&v3);
+        assert_eq!(desk.store.sync_entry(&id).unwrap().unwrap().steps, entry.steps);
     }
 
     #[test]

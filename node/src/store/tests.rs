@@ -256,3 +256,31 @@ fn queues_by_reception_time_and_by_coming_deadline() {
     assert_eq!(store.list(&ListQuery { conflicts: true, ..query() }).unwrap().1, 1);
     assert!(ids(ListQuery { conflicts: true, state: Some(2), ..query() }).is_empty(), "filters combine");
 }
+
+#[test]
+fn sync_entries_written_before_steps_existed_still_read() {
+    let mut entry = SyncEntry {
+        digest: [3; 16],
+        heads: vec![[4; 32]],
+        due_at: Some(7),
+        units: vec!["26734".into()],
+        latest: vec![([5; 32], [4; 32])],
+        steps: vec![],
+    };
+    // What an older node wrote: the fields without steps.
+    let old = postcard::to_allocvec(&entry).unwrap();
+    assert_eq!(encode_entry(&entry), old, "an entry without steps is written as before");
+    assert_eq!(decode_entry(&old).unwrap(), entry);
+    entry.steps = vec![Step { from: vec![[1; 32]], changes: vec![9, 9] }];
+    let new = encode_entry(&entry);
+    assert_eq!(decode_entry(&new).unwrap(), entry);
+    // An older reader takes the fields it knows and ignores the rest.
+    let mut read_as_old: SyncEntry = postcard::from_bytes(&new).unwrap();
+    assert!(read_as_old.steps.is_empty());
+    read_as_old.steps = entry.steps.clone();
+    assert_eq!(read_as_old, entry);
+    // A damaged tail is an error, not an entry without steps.
+    let mut damaged = new.clone();
+    damaged.truncate(new.len() - 1);
+    assert!(matches!(decode_entry(&damaged), Err(StoreError::Corrupt(_))));
+}
