@@ -329,7 +329,7 @@ impl Desk {
             // Verified against the stored version: the changes that came
             // are the step from it.
             let steps = match (old, &a.step) {
-                (Some(old), Some(changes)) => steps::after_write(old.steps, &old.heads, changes.clone()),
+                (Some(old), Some(changes)) if !moved => steps::after_write(old.steps, &old.heads, changes.clone()),
                 _ => Vec::new(),
             };
             let stored = StoredDossier {
@@ -499,7 +499,7 @@ mod tests {
         let mut v2 = v1.fork().with_actor(desk.identity.actor());
         dossier::append_event(&mut v2, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
         put(&v2);
-        // A delta from a peer, verified against v2, is kept as it came.
+        // A delta from a peer, verified against v2, becomes the next step.
         let (other, other_hex) = motcua_domain::fixtures::node(7);
         let mut v3 = v2.fork().with_actor(other);
         dossier::append_event(&mut v3, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &other_hex)).unwrap();

@@ -229,25 +229,40 @@ pub struct SyncEntry {
     /// certificates and which signatures go with the whole document.
     pub latest: Vec<([u8; 32], [u8; 32])>,
     /// The document's last writes as raw changes (`motcua_sync::steps`),
-    /// stored after the fields above so that entries written before they
-    /// existed still read (with none).
+    /// stored after the fields above, behind [`ENTRY_STEPS_TAG`], so that
+    /// entries written before they existed still read (with none), and an
+    /// older binary reads the fields it knows.
     #[serde(skip)]
     pub steps: Vec<Step>,
 }
 
+/// Marks the steps after a sync entry's fields; a later addition takes
+/// another tag.
+const ENTRY_STEPS_TAG: u8 = 1;
+
 fn encode_entry(e: &SyncEntry) -> Vec<u8> {
     let mut v = encode(e);
     if !e.steps.is_empty() {
+        v.push(ENTRY_STEPS_TAG);
         v.extend(encode(&e.steps));
     }
     v
 }
 
+/// Reads a sync entry. Steps are only a shortcut to deltas: a damaged or
+/// unknown tail reads as none (every delta is then cut from the loaded
+/// document, and the next write starts the steps afresh), so it blocks no
+/// write.
 fn decode_entry(v: &[u8]) -> Result<SyncEntry> {
-    let corrupt = |e: postcard::Error| StoreError::Corrupt(format!("sync entry: {e}"));
-    let (mut entry, rest): (SyncEntry, &[u8]) = postcard::take_from_bytes(v).map_err(corrupt)?;
-    if !rest.is_empty() {
-        entry.steps = postcard::from_bytes(rest).map_err(corrupt)?;
+    let (mut entry, rest): (SyncEntry, &[u8]) =
+        postcard::take_from_bytes(v).map_err(|e| StoreError::Corrupt(format!("sync entry: {e}")))?;
+    match rest.split_first() {
+        None => {}
+        Some((&ENTRY_STEPS_TAG, steps)) => match postcard::from_bytes(steps) {
+            Ok(steps) => entry.steps = steps,
+            Err(e) => tracing::warn!(error = %e, "a sync entry's steps do not read: ignored"),
+        },
+        Some((tag, _)) => tracing::warn!(tag, "a sync entry has a tail this version does not know: ignored"),
     }
     Ok(entry)
 }

@@ -92,6 +92,7 @@ impl MemoryReplica {
             }
         }
         let changes = self.docs.get(&record.id.0).map(|e| doc.save_after(&e.doc.get_heads()));
+
         self.put(doc, &record, changes);
         Ok(())
     }
@@ -100,6 +101,8 @@ impl MemoryReplica {
     /// beyond the version held (if any is and they are known).
     fn put(&mut self, doc: Automerge, record: &dossier::DossierRecord, changes: Option<Vec<u8>>) {
         let steps = match (self.docs.remove(&record.id.0), changes) {
+            // The same version again: its steps stay.
+            (Some(old), _) if old.doc.get_heads() == doc.get_heads() => old.steps,
             (Some(old), Some(changes)) => {
                 let from: Vec<[u8; 32]> = old.doc.get_heads().iter().map(|h| h.0).collect();
                 steps::after_write(old.steps, &from, changes)

@@ -93,9 +93,8 @@ pub struct Admitted {
     pub record: DossierRecord,
     /// Signatures on each actor's latest new change, to keep.
     pub signatures: Vec<([u8; 32], Attestation)>,
-    /// The changes it gained beyond `verified_from`, as they arrived (a
-    /// delta every change of which applied), for the store's
-    /// [`crate::steps`].
+    /// The changes it gained beyond `verified_from` (none for a document
+    /// new to this node), for the store's [`crate::steps`].
     pub step: Option<Vec<u8>>,
 }
 
@@ -930,10 +929,7 @@ impl Session {
         if heads != known {
             let (record, signatures) =
                 replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &known, &d.signatures))?;
-            let step = match d.body {
-                DocBody::Changes(bytes) => step_of(&next, &known, bytes),
-                _ => None,
-            };
+            let step = step_of(&next, &known);
             admission = Some(admitted(
                 id,
                 next.clone(),
@@ -1147,7 +1143,6 @@ fn prepare(
         None => Automerge::new(),
     };
     let known = base.get_heads();
-    let mut step = None;
     let (next, received, shared_now, heads) = match body {
         DocBody::Whole(bytes) => {
             let mut incoming = Automerge::load(&bytes).map_err(|e| format!("not a readable document: {e}"))?;
@@ -1165,7 +1160,6 @@ fn prepare(
             // heads; the acknowledgement then tells the sender.
             base.load_incremental(&bytes).map_err(|e| format!("unreadable changes: {e}"))?;
             let heads = base.get_heads();
-            step = step_of(&base, &known, bytes);
             (base, None, None, heads)
         }
         DocBody::Sync(_) => return Err("an Automerge sync message needs the connection's state".into()),
@@ -1173,6 +1167,7 @@ fn prepare(
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
         let (record, signatures) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
+        let step = step_of(&next, &known);
         Some(admitted(id, next, &known, &heads, received, record, signatures, keep, step))
     } else {
         None
@@ -1210,13 +1205,13 @@ fn admitted(
     }
 }
 
-/// Received changes as a step of the document ([`crate::steps`]): only
-/// if the document was held before and every change of them applied (a
-/// change still waiting for its dependencies would be passed on unchecked
-/// by this node).
-fn step_of(doc: &Automerge, known: &[ChangeHash], changes: Vec<u8>) -> Option<Vec<u8>> {
-    use automerge::ReadDoc;
-    (!known.is_empty() && doc.get_missing_deps(&[]).is_empty()).then_some(changes)
+/// What an admitted document gained beyond the version held, as a step
+/// ([`crate::steps`]). Cut from the document rather than kept as the bytes
+/// that came: those may hold changes still waiting for their
+/// dependencies, or end in a chunk Automerge skipped, and a step must
+/// hold exactly what this node applied and checked.
+fn step_of(doc: &Automerge, known: &[ChangeHash]) -> Option<Vec<u8>> {
+    (!known.is_empty()).then(|| doc.save_after(known))
 }
 
 /// Checks the changes of `doc` beyond `known`: signatures, authority

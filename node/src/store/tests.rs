@@ -279,8 +279,13 @@ fn sync_entries_written_before_steps_existed_still_read() {
     assert!(read_as_old.steps.is_empty());
     read_as_old.steps = entry.steps.clone();
     assert_eq!(read_as_old, entry);
-    // A damaged tail is an error, not an entry without steps.
+    // A damaged or unknown tail reads as no steps; damaged fields are an error.
     let mut damaged = new.clone();
     damaged.truncate(new.len() - 1);
-    assert!(matches!(decode_entry(&damaged), Err(StoreError::Corrupt(_))));
+    entry.steps.clear();
+    assert_eq!(decode_entry(&damaged).unwrap(), entry);
+    let mut unknown = old.clone();
+    unknown.extend([7, 1, 2, 3]);
+    assert_eq!(decode_entry(&unknown).unwrap(), entry);
+    assert!(matches!(decode_entry(&old[..old.len() - 3]), Err(StoreError::Corrupt(_))));
 }

@@ -587,3 +587,25 @@ fn a_peer_several_writes_behind_catches_up_and_the_province_relays_from_its_step
     assert_eq!(c.digests(), p.digests());
     assert_eq!(link.b.progress().docs_sent, 1);
 }
+
+#[test]
+fn a_step_holds_what_was_applied_not_the_bytes_that_came() {
+    let (mut c, mut p) = (commune(), province());
+    let id = receive(&mut c, 1);
+    sync(&mut c, &mut p);
+    let v1 = p.doc(&id).unwrap().clone();
+    act(&mut c, &id, event(Action::StartProcessing, T0 + 2000, "", ""));
+    let v2 = c.doc(&id).unwrap().clone();
+    let change = v2.save_after(&v1.get_heads());
+    // The change, then a chunk Automerge skips with a warning.
+    let mut bytes = change.clone();
+    bytes.extend([0x85, 0x6f, 0x4a, 0x83, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x05, 1, 2, 3]);
+    let signatures = c.signatures(&v2).unwrap();
+    let stored = Some(v1.save_nocompress());
+    let d = DocMessage { id, body: DocBody::Changes(bytes), signatures };
+    let local = p.local.clone();
+    let prepared = p.with_trust_shared(|t| prepare(t, &local, d, stored, true)).expect("the change verifies");
+    let admitted = prepared.admission.expect("a new change");
+    assert_eq!(admitted.heads, v2.get_heads().iter().map(|h| h.0).collect::<Vec<_>>());
+    assert_eq!(admitted.step, Some(change), "the step is the applied change alone");
+}
