@@ -236,6 +236,13 @@ pub struct SyncEntry {
     pub steps: Vec<Step>,
 }
 
+/// A stored document as sync sends it whole: its bytes, its sync entry and
+/// the attestation of each actor's latest change.
+pub type StoredWhole = (Vec<u8>, SyncEntry, Vec<Option<Attestation>>);
+/// A document as a reconciliation round offers it: id, heads digest, legal
+/// deadline.
+pub type OfferRow = ([u8; 16], [u8; 16], Option<i64>);
+
 /// Marks the steps after a sync entry's fields; a later addition takes
 /// another tag.
 const ENTRY_STEPS_TAG: u8 = 1;
@@ -299,17 +306,13 @@ impl Store {
         {
             let mut meta = w.tx.open_table(META)?;
             let existing = meta.get("store_format")?.map(|v| v.value().to_vec());
-            match existing {
-                Some(v) => {
-                    let format =
-                        u32::from_le_bytes(v.try_into().map_err(|_| StoreError::Corrupt("store_format".into()))?);
-                    match format {
-                        STORE_FORMAT => {}
-                        1 => upgrade = true,
-                        other => return Err(StoreError::Format(other)),
-                    }
+            if let Some(v) = existing {
+                let format = u32::from_le_bytes(v.try_into().map_err(|_| StoreError::Corrupt("store_format".into()))?);
+                match format {
+                    STORE_FORMAT => {}
+                    1 => upgrade = true,
+                    other => return Err(StoreError::Format(other)),
                 }
-                None => {}
             }
             meta.insert("store_format", STORE_FORMAT.to_le_bytes().as_slice())?;
             // Create every table so readers never meet a missing one.
@@ -373,7 +376,7 @@ impl Store {
 
     /// For each document, in one read: its stored bytes, its sync entry and
     /// the attestation of each actor's latest change.
-    pub fn wholes(&self, ids: &[[u8; 16]]) -> Result<Vec<Option<(Vec<u8>, SyncEntry, Vec<Option<Attestation>>)>>> {
+    pub fn wholes(&self, ids: &[[u8; 16]]) -> Result<Vec<Option<StoredWhole>>> {
         let tx = self.read()?;
         let docs = tx.open_table(DOCS)?;
         let index = tx.open_table(SYNC_INDEX)?;
@@ -451,7 +454,7 @@ impl Store {
     pub fn sync_offers(
         &self,
         mut keep: impl FnMut(OfferUnits<'_>) -> bool,
-    ) -> Result<Vec<([u8; 16], [u8; 16], Option<i64>)>> {
+    ) -> Result<Vec<OfferRow>> {
         let tx = self.read()?;
         let t = tx.open_table(SYNC_OFFERS)?;
         let mut out = Vec::with_capacity(t.len()? as usize);

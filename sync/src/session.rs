@@ -1115,7 +1115,7 @@ fn parallel_map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -
         }
     };
     let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads).map(|_| scope.spawn(&work)).collect();
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
         let mut all = work();
         for h in others {
             all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
@@ -1214,6 +1214,9 @@ fn step_of(doc: &Automerge, known: &[ChangeHash]) -> Option<Vec<u8>> {
     (!known.is_empty()).then(|| doc.save_after(known))
 }
 
+/// An admitted dossier and the signatures to keep with it.
+type Verified = (DossierRecord, Vec<([u8; 32], Attestation)>);
+
 /// Checks the changes of `doc` beyond `known`: signatures, authority
 /// ([`verify_document`]), that it is the dossier announced, and that this
 /// node has a part in it. Returns the dossier and the signatures to keep.
@@ -1224,7 +1227,7 @@ fn verify_incoming(
     doc: &Automerge,
     known: &[ChangeHash],
     signatures: &[ChangeSignature],
-) -> Result<(DossierRecord, Vec<([u8; 32], Attestation)>), String> {
+) -> Result<Verified, String> {
     let by_hash: HashMap<[u8; 32], [u8; 64]> = signatures.iter().map(|s| (s.change, s.signature)).collect();
     let signer: HashMap<[u8; 32], [u8; 32]> = latest_changes(doc, known)
         .into_iter()
