@@ -451,10 +451,7 @@ impl Store {
 
     /// Every document whose participant units `keep` accepts, with its
     /// heads digest and legal deadline, in id order.
-    pub fn sync_offers(
-        &self,
-        mut keep: impl FnMut(OfferUnits<'_>) -> bool,
-    ) -> Result<Vec<OfferRow>> {
+    pub fn sync_offers(&self, mut keep: impl FnMut(OfferUnits<'_>) -> bool) -> Result<Vec<OfferRow>> {
         let tx = self.read()?;
         let t = tx.open_table(SYNC_OFFERS)?;
         let mut out = Vec::with_capacity(t.len()? as usize);

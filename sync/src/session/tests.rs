@@ -526,8 +526,7 @@ fn a_round_started_while_documents_arrive_sends_none_of_them_twice() {
 /// financial obligations requested and fulfilled in turn.
 fn writes(r: &mut MemoryReplica, id: &[u8; 16], count: usize, at: i64) {
     for n in 0..count {
-        let action =
-            if n % 2 == 0 { Action::RequestFinancialObligation } else { Action::FinancialObligationFulfilled };
+        let action = if n % 2 == 0 { Action::RequestFinancialObligation } else { Action::FinancialObligationFulfilled };
         act(r, id, event(action, at + n as i64, "", ""));
     }
 }

@@ -113,7 +113,9 @@ fn main() -> anyhow::Result<()> {
         let f = fold(&records[i], 420);
         motcua_domain::stats::DossierSummary::new(&records[i], &f)
     });
-    let entries = time("sync entry", n, |i| motcua_node::exchange::sync_entry(&loaded[i], &records[i], &summaries[i], Vec::new()));
+    let entries = time("sync entry", n, |i| {
+        motcua_node::exchange::sync_entry(&loaded[i], &records[i], &summaries[i], Vec::new())
+    });
     let store_all = |name: &str, durable: bool| -> anyhow::Result<()> {
         let store = motcua_node::store::Store::open(&dir.path().join(name))?;
         let t = Instant::now();

@@ -283,8 +283,10 @@ impl Pair {
         let cpu = (cpu_secs(a.pid()) - a_cpu, cpu_secs(b.pid()));
         std::thread::sleep(Duration::from_millis(200));
         let (frame_bytes, udp_bytes) = bytes(&b, &node_id(&self.a));
-        let docs_sent =
-            (peer_number(a, &node_id(dir), "docs_sent").saturating_sub(a_sent), peer_number(&b, &node_id(&self.a), "docs_sent"));
+        let docs_sent = (
+            peer_number(a, &node_id(dir), "docs_sent").saturating_sub(a_sent),
+            peer_number(&b, &node_id(&self.a), "docs_sent"),
+        );
         let m = Measure {
             secs,
             frame_bytes,
