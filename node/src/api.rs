@@ -149,6 +149,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// Query parameters, or 400 with the API's error shape. Taken as a
+/// `Result` by the handlers so that the login is checked first.
+type QueryParams<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query<T>(params: QueryParams<T>) -> Result<T, ApiError> {
+    params.map(|Query(p)| p).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
+}
+
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
@@ -643,9 +651,9 @@ struct TrackQuery {
 async fn track(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
-    query: Result<Query<TrackQuery>, axum::extract::rejection::QueryRejection>,
+    params: QueryParams<TrackQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let q = query(params)?;
     // Agency identifiers are upper case; a citizen may type them in lower.
     let (code, last4) = (q.code.trim().to_uppercase(), q.id_last4.trim().to_string());
     if !motcua_domain::codes::is_dossier_code(&code) {
@@ -769,10 +777,10 @@ fn parse_param<T: std::str::FromStr>(name: &str, v: Option<&str>) -> Result<Opti
 async fn list_dossiers(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    params: QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
-    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let p = query(params)?;
     let st_code: Option<u8> = parse_param("state", p.state.as_deref())?;
     if st_code.is_some_and(|s| !(1..=10).contains(&s)) {
         return Err(ApiError::new(
@@ -831,10 +839,10 @@ struct DuplicateParams {
 async fn duplicates(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Result<Query<DuplicateParams>, axum::extract::rejection::QueryRejection>,
+    params: QueryParams<DuplicateParams>,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
-    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let p = query(params)?;
     let st = state.clone();
     let now = now_ms();
     let rows =
@@ -855,10 +863,10 @@ struct StatsParams {
 async fn stats_by_unit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
+    params: QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
-    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let p = query(params)?;
     if p.unit.as_deref().is_some_and(|u| !u.trim().is_empty()) {
         return Err(
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "stats/units takes no unit").field("unit")
@@ -984,10 +992,10 @@ fn period_of(p: &StatsParams) -> Result<Period, ApiError> {
 async fn stats_route(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
+    params: QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
-    let Query(p) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let p = query(params)?;
     let period = period_of(&p)?;
     let unit = p.unit.filter(|u| !u.trim().is_empty());
     let config = &state.desk.config;

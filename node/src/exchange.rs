@@ -172,13 +172,6 @@ impl<'a> StoredDossier<'a> {
     }
 }
 
-fn same_heads(a: &[[u8; 32]], b: &[[u8; 32]]) -> bool {
-    let (mut a, mut b) = (a.to_vec(), b.to_vec());
-    a.sort_unstable();
-    b.sort_unstable();
-    a == b
-}
-
 /// The steps (`motcua_sync::steps`) of `doc` once it replaces the stored
 /// version of dossier `id`: the stored steps and the changes `doc` adds
 /// beyond the stored heads. None if `doc` does not contain the stored
@@ -186,7 +179,7 @@ fn same_heads(a: &[[u8; 32]], b: &[[u8; 32]]) -> bool {
 pub(crate) fn steps_for(t: &DossierTables<'_>, id: &[u8; 16], doc: &Automerge) -> Result<Vec<Step>, StoreError> {
     let Some(old) = t.stored_entry(id)? else { return Ok(Vec::new()) };
     let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-    if same_heads(&heads, &old.heads) {
+    if steps::same_heads(&heads, &old.heads) {
         return Ok(old.steps);
     }
     let from: Vec<ChangeHash> = old.heads.iter().map(|h| ChangeHash(*h)).collect();
@@ -315,7 +308,7 @@ impl Desk {
             // action committed in between): merge, so that nothing the
             // desk saved is lost. What the desk added is this node's own.
             let old = tables.stored_entry(&a.id)?;
-            let moved = old.as_ref().is_some_and(|e| !same_heads(&e.heads, &a.verified_from));
+            let moved = old.as_ref().is_some_and(|e| !steps::same_heads(&e.heads, &a.verified_from));
             if moved && let Some(bytes) = tables.stored_doc(&a.id)? {
                 let mut merged = Automerge::load(&bytes).map_err(|e| DeskError::Document(e.into()))?;
                 let mut incoming = Automerge::load(&a.bytes).map_err(|e| DeskError::Document(e.into()))?;
@@ -424,25 +417,63 @@ impl Desk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
     use motcua_domain::dossier::Channel;
     use motcua_domain::fixtures::{COMMUNE, T0, event, new_dossier};
+
+    /// A desk holding one new dossier: the desk, its node id as hex, the
+    /// dossier's first version and its id.
+    fn desk_with_dossier(dir: &Path) -> (Arc<Desk>, String, Automerge, [u8; 16]) {
+        let desk = crate::serve::open_desk(dir).unwrap();
+        let me = desk.identity.node_id().to_string();
+        let (doc, _) = dossier::create(desk.identity.actor(), &new_dossier(&me, Channel::Direct, false)).unwrap();
+        let id = dossier::read(&doc).unwrap().id.0;
+        put(&desk, &doc);
+        (desk, me, doc, id)
+    }
+
+    fn put(desk: &Arc<Desk>, d: &Automerge) {
+        let (d, desk2) = (d.clone(), desk.clone());
+        desk.committer.run(move |w| desk2.put_admitted(w, &d, &dossier::read(&d).unwrap(), &[])).unwrap()
+    }
+
+    /// `doc` as the sync session admits it, verified against `from`.
+    fn admitted(id: [u8; 16], doc: &Automerge, from: &Automerge, step: Option<Vec<u8>>) -> Admitted {
+        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        Admitted {
+            id,
+            doc: None,
+            bytes: doc.save_nocompress(),
+            digest: heads_digest(&heads),
+            heads,
+            verified_from: from.get_heads().iter().map(|h| h.0).collect(),
+            latest: latest_by_node(doc),
+            record: dossier::read(doc).unwrap(),
+            signatures: Vec::new(),
+            step,
+        }
+    }
+
+    fn put_batch(desk: &Arc<Desk>, a: Admitted) {
+        let desk2 = desk.clone();
+        desk.committer.run(move |w| desk2.put_admitted_batch(w, &[a])).unwrap();
+    }
+
+    /// A peer holding any of `held` reaches `target` with the steps alone.
+    fn assert_steps_lead_to(steps: &[Step], held: &[&Automerge], target: &Automerge) {
+        for h in held {
+            let from: Vec<[u8; 32]> = h.get_heads().iter().map(|x| x.0).collect();
+            let mut peer = (*h).clone();
+            peer.load_incremental(&steps::since(steps, &from).expect("a step from there")).unwrap();
+            assert_eq!(peer.get_heads(), target.get_heads());
+        }
+    }
 
     #[test]
     fn a_sync_write_over_a_newer_desk_version_keeps_both() {
         let dir = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
-        let me = desk.identity.node_id().to_string();
-        let (doc, _) = dossier::create(desk.identity.actor(), &new_dossier(&me, Channel::Direct, false)).unwrap();
-        let id = dossier::read(&doc).unwrap().id.0;
-        let put = |d: &Automerge| {
-            let (d, desk2) = (d.clone(), desk.clone());
-            desk.committer
-                .run(move |w| desk2.put_admitted(w, &d, &dossier::read(&d).unwrap(), &[]))
-                .map_err(|e| e.to_string())
-                .unwrap()
-        };
-        put(&doc);
-        let verified_from = doc.get_heads();
+        let (desk, me, doc, id) = desk_with_dossier(dir.path());
         // The peer's version, verified against v1 ...
         let (other, other_hex) = motcua_domain::fixtures::node(7);
         let mut peer = doc.fork().with_actor(other);
@@ -450,22 +481,8 @@ mod tests {
         // ... while the desk records a step on v1.
         let mut local = doc.fork().with_actor(desk.identity.actor());
         dossier::append_event(&mut local, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
-        put(&local);
-        let heads: Vec<[u8; 32]> = peer.get_heads().iter().map(|h| h.0).collect();
-        let admitted = Admitted {
-            id,
-            doc: None,
-            bytes: peer.save_nocompress(),
-            digest: heads_digest(&heads),
-            heads,
-            verified_from: verified_from.iter().map(|h| h.0).collect(),
-            latest: latest_by_node(&peer),
-            record: dossier::read(&peer).unwrap(),
-            signatures: Vec::new(),
-            step: None,
-        };
-        let desk2 = desk.clone();
-        desk.committer.run(move |w| desk2.put_admitted_batch(w, &[admitted])).map_err(|e| e.to_string()).unwrap();
+        put(&desk, &local);
+        put_batch(&desk, admitted(id, &peer, &doc, None));
         let stored = Automerge::load(&desk.store.load_doc(&id).unwrap().unwrap()).unwrap();
         let kinds: Vec<_> = dossier::read(&stored).unwrap().events.iter().map(|e| e.event.action).collect();
         assert_eq!(kinds.len(), 3, "the desk's step and the peer's both kept: {kinds:?}");
@@ -475,61 +492,29 @@ mod tests {
         // The merge is a step from the desk's version: a peer holding v1
         // or the desk's version gets the rest from the steps.
         assert_eq!(entry.steps.len(), 2);
-        for held in [&doc, &local] {
-            let from: Vec<[u8; 32]> = held.get_heads().iter().map(|h| h.0).collect();
-            let mut peer = held.clone();
-            peer.load_incremental(&steps::since(&entry.steps, &from).unwrap()).unwrap();
-            assert_eq!(peer.get_heads(), stored.get_heads());
-        }
+        assert_steps_lead_to(&entry.steps, &[&doc, &local], &stored);
     }
 
     #[test]
     fn each_write_of_a_dossier_is_kept_as_a_step_from_the_version_before() {
         let dir = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
-        let me = desk.identity.node_id().to_string();
-        let (v1, _) = dossier::create(desk.identity.actor(), &new_dossier(&me, Channel::Direct, false)).unwrap();
-        let id = dossier::read(&v1).unwrap().id.0;
-        let put = |d: &Automerge| {
-            let (d, desk2) = (d.clone(), desk.clone());
-            desk.committer.run(move |w| desk2.put_admitted(w, &d, &dossier::read(&d).unwrap(), &[])).unwrap()
-        };
-        put(&v1);
+        let (desk, me, v1, id) = desk_with_dossier(dir.path());
         assert!(desk.store.sync_entry(&id).unwrap().unwrap().steps.is_empty(), "a new dossier has no step");
         let mut v2 = v1.fork().with_actor(desk.identity.actor());
         dossier::append_event(&mut v2, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
-        put(&v2);
+        put(&desk, &v2);
         // A delta from a peer, verified against v2, becomes the next step.
         let (other, other_hex) = motcua_domain::fixtures::node(7);
         let mut v3 = v2.fork().with_actor(other);
         dossier::append_event(&mut v3, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &other_hex)).unwrap();
-        let heads: Vec<[u8; 32]> = v3.get_heads().iter().map(|h| h.0).collect();
         let changes = v3.save_after(&v2.get_heads());
-        let admitted = Admitted {
-            id,
-            doc: None,
-            bytes: v3.save_nocompress(),
-            digest: heads_digest(&heads),
-            heads,
-            verified_from: v2.get_heads().iter().map(|h| h.0).collect(),
-            latest: latest_by_node(&v3),
-            record: dossier::read(&v3).unwrap(),
-            signatures: Vec::new(),
-            step: Some(changes.clone()),
-        };
-        let desk2 = desk.clone();
-        desk.committer.run(move |w| desk2.put_admitted_batch(w, &[admitted])).unwrap();
+        put_batch(&desk, admitted(id, &v3, &v2, Some(changes.clone())));
         let entry = desk.store.sync_entry(&id).unwrap().unwrap();
         assert_eq!(entry.steps.len(), 2);
         assert_eq!(entry.steps[1].changes, changes);
-        for held in [&v1, &v2] {
-            let from: Vec<[u8; 32]> = held.get_heads().iter().map(|h| h.0).collect();
-            let mut peer = held.clone();
-            peer.load_incremental(&steps::since(&entry.steps, &from).unwrap()).unwrap();
-            assert_eq!(peer.get_heads(), v3.get_heads());
-        }
+        assert_steps_lead_to(&entry.steps, &[&v1, &v2], &v3);
         // Storing the same version again keeps the steps as they are.
-        put(&v3);
+        put(&desk, &v3);
         assert_eq!(desk.store.sync_entry(&id).unwrap().unwrap().steps, entry.steps);
     }
 

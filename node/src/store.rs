@@ -1010,11 +1010,6 @@ pub struct DossierTables<'t> {
 }
 
 impl DossierTables<'_> {
-    /// The heads of a stored document, read inside the transaction.
-    pub fn stored_heads(&self, id: &[u8; 16]) -> Result<Option<Vec<[u8; 32]>>> {
-        Ok(self.stored_entry(id)?.map(|e| e.heads))
-    }
-
     /// The sync entry of a stored document, read inside the transaction.
     pub fn stored_entry(&self, id: &[u8; 16]) -> Result<Option<SyncEntry>> {
         self.sync_index.get(id)?.map(|v| decode_entry(v.value())).transpose()

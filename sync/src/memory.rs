@@ -236,11 +236,8 @@ impl Replica for MemoryReplica {
                 self.attestations.insert(*hash, *att);
             }
             let chained = self.docs.get(&a.id).is_some_and(|e| {
-                let mut held: Vec<[u8; 32]> = e.doc.get_heads().iter().map(|h| h.0).collect();
-                let mut from = a.verified_from.clone();
-                held.sort_unstable();
-                from.sort_unstable();
-                held == from
+                let held: Vec<[u8; 32]> = e.doc.get_heads().iter().map(|h| h.0).collect();
+                steps::same_heads(&held, &a.verified_from)
             });
             self.put(doc, &a.record, a.step.filter(|_| chained));
             out.push(Ok(()));

@@ -32,6 +32,11 @@ fn sorted(heads: &[[u8; 32]]) -> Vec<[u8; 32]> {
     h
 }
 
+/// Whether two lists of heads name the same version (in any order).
+pub fn same_heads(a: &[[u8; 32]], b: &[[u8; 32]]) -> bool {
+    a.len() == b.len() && sorted(a) == sorted(b)
+}
+
 /// The steps after a write that took a document from `from` (the heads of
 /// the version `steps` belong to) to a version whose changes beyond `from`
 /// are all in `changes`. The oldest steps give way to [`STEPS_MAX`] and
@@ -60,8 +65,7 @@ pub fn since(steps: &[Step], heads: &[[u8; 32]]) -> Option<Vec<u8>> {
     if heads.is_empty() {
         return None;
     }
-    let heads = sorted(heads);
-    let first = steps.iter().position(|s| sorted(&s.from) == heads)?;
+    let first = steps.iter().position(|s| same_heads(&s.from, heads))?;
     Some(steps[first..].iter().flat_map(|s| s.changes.iter().copied()).collect())
 }
 
@@ -73,6 +77,15 @@ mod tests {
 
     fn heads(doc: &Automerge) -> Vec<[u8; 32]> {
         doc.get_heads().iter().map(|h| h.0).collect()
+    }
+
+    /// A document with its creation change.
+    fn created() -> Automerge {
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "created", true).unwrap();
+        tx.commit();
+        doc
     }
 
     /// One write: a key set in its own change.
@@ -87,10 +100,7 @@ mod tests {
 
     #[test]
     fn a_peer_any_kept_step_behind_gets_exactly_what_it_lacks() {
-        let mut doc = Automerge::new();
-        let mut tx = doc.transaction();
-        tx.put(ROOT, "created", true).unwrap();
-        tx.commit();
+        let mut doc = created();
         let mut versions = vec![doc.clone()];
         let mut steps = Vec::new();
         for n in 0..6 {
@@ -113,10 +123,7 @@ mod tests {
 
     #[test]
     fn changes_the_peer_holds_already_are_skipped() {
-        let mut doc = Automerge::new();
-        let mut tx = doc.transaction();
-        tx.put(ROOT, "created", true).unwrap();
-        tx.commit();
+        let mut doc = created();
         let start = doc.clone();
         let mut steps = write(&mut doc, Vec::new(), 1);
         let middle = doc.clone();

@@ -61,13 +61,19 @@ fn a_dossier_offers_each_officer_exactly_the_actions_the_node_then_takes() {
     }
 }
 
+/// Receives dossier `n`: its view, its code and the applicant's ID number.
+fn received_for_tracking(node: &Node, n: u32) -> (serde_json::Value, String, String) {
+    let d = node.receive(&dossier_request("2.000720", n)).body;
+    let code = d["code"].as_str().unwrap().to_string();
+    let id = d["applicant"]["id_number"].as_str().unwrap().to_string();
+    (d, code, id)
+}
+
 #[test]
 fn tracking_shows_state_and_appointment_for_the_right_suffix_only() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
-    let d = node.receive(&dossier_request("2.000720", 7)).body;
-    let code = d["code"].as_str().unwrap().to_string();
-    let id = d["applicant"]["id_number"].as_str().unwrap().to_string();
+    let (d, code, id) = received_for_tracking(&node, 7);
     let last4 = &id[id.len() - 4..];
     let ok = node.get_as(Some(""), &format!("/api/v1/track?code={code}&id_last4={last4}"));
     assert_eq!(ok.status, 200, "no login needed: {ok:?}");
@@ -93,9 +99,7 @@ fn tracking_shows_state_and_appointment_for_the_right_suffix_only() {
 fn tracking_locks_a_code_after_wrong_suffixes_and_limits_each_client() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
-    let d = node.receive(&dossier_request("2.000720", 8)).body;
-    let code = d["code"].as_str().unwrap().to_string();
-    let id = d["applicant"]["id_number"].as_str().unwrap().to_string();
+    let (_, code, id) = received_for_tracking(&node, 8);
     let track = |suffix: &str| node.get_as(Some(""), &format!("/api/v1/track?code={code}&id_last4={suffix}"));
     for wrong in ["0001", "0002", "0003", "0004", "0005"] {
         assert_eq!(track(wrong).status, 404);
