@@ -32,8 +32,15 @@ pub const LINGER_OPERATIONS_MAX: usize = 32;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// An operation: runs in the batch's transaction (none if it could not
-/// begin) and returns what to do once the batch's commit is known.
-type Operation = Box<dyn FnOnce(Option<&mut Write>) -> Completion + Send>;
+/// begin) and returns what it did.
+type Operation = Box<dyn FnOnce(Option<&mut Write>) -> Ran + Send>;
+
+/// What an operation did: whether it failed, and what to do once the
+/// batch's commit is known.
+struct Ran {
+    failed: bool,
+    then: Completion,
+}
 
 struct Job {
     durable: bool,
@@ -135,19 +142,22 @@ impl Committer {
         let job = Job {
             durable: true,
             linger: false,
-            run: Box::new(move |w: Option<&mut Write>| -> Completion {
+            run: Box::new(move |w: Option<&mut Write>| -> Ran {
                 let out = match w {
                     Some(w) => op(w).map_err(CommitError::Operation),
                     None => Err(CommitError::Store("no write transaction".into())),
                 };
-                Box::new(move |commit: Result<(), String>| {
-                    let result = match (out, commit) {
-                        (Ok(v), Ok(())) => Ok(v),
-                        (Ok(_), Err(e)) => Err(CommitError::Store(e)),
-                        (Err(e), _) => Err(e),
-                    };
-                    reply.send(result).ok();
-                })
+                Ran {
+                    failed: out.is_err(),
+                    then: Box::new(move |commit: Result<(), String>| {
+                        let result = match (out, commit) {
+                            (Ok(v), Ok(())) => Ok(v),
+                            (Ok(_), Err(e)) => Err(CommitError::Store(e)),
+                            (Err(e), _) => Err(e),
+                        };
+                        reply.send(result).ok();
+                    }),
+                }
             }),
         };
         self.sender.send(job).map_err(|_| CommitError::Store("the writer has stopped".into()))?;
@@ -159,8 +169,8 @@ impl Committer {
     }
 
     /// Queues `op` for the writer's next transaction and returns at once.
-    /// The commit says when it is durable; an operation that fails must
-    /// leave nothing written (its error is the commit's).
+    /// The commit says when it is durable; an operation that fails is
+    /// told its error (and fails its batch if it had begun writing).
     pub fn submit(&self, op: impl FnOnce(&mut Write) -> Result<(), String> + Send + 'static) -> Commit {
         let commit = Commit::default();
         let mine = Unfinished(commit.clone());
@@ -168,18 +178,21 @@ impl Committer {
         let job = Job {
             durable: true,
             linger: true,
-            run: Box::new(move |w: Option<&mut Write>| -> Completion {
+            run: Box::new(move |w: Option<&mut Write>| -> Ran {
                 let out = match w {
                     Some(w) => op(w),
                     None => Err("no write transaction".into()),
                 };
-                Box::new(move |commit: Result<(), String>| {
-                    let result = out.and(commit.map_err(|e| format!("the store did not commit: {e}")));
-                    if result.is_ok() {
-                        changes.send_modify(|n| *n += 1);
-                    }
-                    mine.0.finish(result);
-                })
+                Ran {
+                    failed: out.is_err(),
+                    then: Box::new(move |commit: Result<(), String>| {
+                        let result = out.and(commit.map_err(|e| format!("the store did not commit: {e}")));
+                        if result.is_ok() {
+                            changes.send_modify(|n| *n += 1);
+                        }
+                        mine.0.finish(result);
+                    }),
+                }
             }),
         };
         // A job the writer never runs (it has stopped) finishes with an error
@@ -199,13 +212,15 @@ impl Committer {
         let job = Job {
             durable: false,
             linger: true,
-            run: Box::new(move |w: Option<&mut Write>| -> Completion {
-                if let Some(w) = w
-                    && let Err(e) = op(w)
-                {
-                    tracing::warn!(error = %e, "lazy write failed");
-                }
-                Box::new(|_| {})
+            run: Box::new(move |w: Option<&mut Write>| -> Ran {
+                let failed = match w.map(op) {
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "lazy write failed");
+                        true
+                    }
+                    _ => false,
+                };
+                Ran { failed, then: Box::new(|_| {}) }
             }),
         };
         if self.sender.try_send(job).is_err() {
@@ -260,13 +275,21 @@ fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Job>) {
             }
         };
         // An operation that panics (a bug, or a document that breaks a
-        // library) loses its batch, not the writer: the transaction is
-        // dropped uncommitted and every other operation is told.
+        // library), or that fails after it began writing, loses its batch,
+        // not the writer: the transaction is dropped uncommitted, so that
+        // no half of an operation is ever stored, and every other
+        // operation is told. An operation that fails before writing
+        // anything (a refused action) leaves its batch as it was.
         let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
         let mut panicked = false;
+        let mut half_written = false;
         for j in jobs {
+            let before = write.as_ref().map(Write::writes);
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (j.run)(write.as_mut()))) {
-                Ok(c) => completions.push(c),
+                Ok(ran) => {
+                    half_written |= ran.failed && write.as_ref().map(Write::writes) != before;
+                    completions.push(ran.then);
+                }
                 Err(_) => panicked = true,
             }
         }
@@ -274,6 +297,10 @@ fn writer(store: Arc<Store>, receiver: mpsc::Receiver<Job>) {
             _ if panicked => {
                 tracing::error!("a write operation panicked: its batch was not committed");
                 Err("an operation of the batch failed unexpectedly; nothing of the batch was saved".into())
+            }
+            _ if half_written => {
+                tracing::error!("a write operation failed after it began writing: its batch was not committed");
+                Err("an operation of the batch failed part-way; nothing of the batch was saved".into())
             }
             Some(w) if durable => w.commit_durable().map_err(|e| e.to_string()),
             Some(w) => w.commit_lazy().map_err(|e| e.to_string()),
@@ -346,6 +373,73 @@ mod tests {
         assert!(block_on(boom.wait()).is_err(), "the panicked write is reported failed");
         let seq = committer.run(|w| w.next_sequence(251120, 1).map_err(|e| e.to_string())).unwrap();
         assert_eq!(seq, 1, "the writer goes on");
+    }
+
+    /// Holds the writer inside a batch until the returned sender is
+    /// dropped, so that what is queued meanwhile forms the next batch.
+    fn hold_writer(committer: &Committer) -> mpsc::Sender<()> {
+        let (running, is_running) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        committer.submit(move |_| {
+            running.send(()).unwrap();
+            let _ = released.recv();
+            Ok(())
+        });
+        is_running.recv().unwrap();
+        release
+    }
+
+    fn sequence_of(store: &Store, day: u32) -> u32 {
+        store.begin().unwrap().next_sequence(day, 1).unwrap() - 1
+    }
+
+    #[test]
+    fn an_operation_that_fails_after_writing_leaves_nothing_of_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let committer = Committer::start(store.clone());
+        let release = hold_writer(&committer);
+        let before = committer.submit(|w| w.next_sequence(251121, 1).map(|_| ()).map_err(|e| e.to_string()));
+        let half = committer.submit(|w| {
+            w.next_sequence(251122, 1).map_err(|e| e.to_string())?;
+            Err("failed after its first write".to_string())
+        });
+        let after = committer.submit(|w| w.next_sequence(251123, 1).map(|_| ()).map_err(|e| e.to_string()));
+        drop(release);
+        assert_eq!(block_on(half.wait()), Err("failed after its first write".to_string()));
+        for other in [before, after] {
+            let e = block_on(other.wait()).unwrap_err();
+            assert!(e.contains("nothing of the batch was saved"), "{e}");
+        }
+        // A desk operation is told as much, and the writer goes on.
+        let seq = committer.run(|w| w.next_sequence(251124, 1).map_err(|e| e.to_string())).unwrap();
+        assert_eq!(seq, 1);
+        drop(committer);
+        for day in [251121, 251122, 251123] {
+            assert_eq!(sequence_of(&store, day), 0, "day {day}: nothing of the failed batch is stored");
+        }
+        assert_eq!(sequence_of(&store, 251124), 1);
+    }
+
+    #[test]
+    fn an_operation_refused_before_writing_leaves_its_batch_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let committer = Arc::new(Committer::start(store.clone()));
+        let release = hold_writer(&committer);
+        let before = committer.submit(|w| w.next_sequence(251125, 1).map(|_| ()).map_err(|e| e.to_string()));
+        let refused = committer.submit(|w| match w.code_taken("no such code") {
+            Ok(false) => Err("refused after a read".to_string()),
+            other => Err(format!("unexpected {other:?}")),
+        });
+        let after = committer.submit(|w| w.next_sequence(251126, 1).map(|_| ()).map_err(|e| e.to_string()));
+        drop(release);
+        assert_eq!(block_on(refused.wait()), Err("refused after a read".to_string()));
+        assert_eq!(block_on(before.wait()), Ok(()));
+        assert_eq!(block_on(after.wait()), Ok(()));
+        drop(committer);
+        assert_eq!(sequence_of(&store, 251125), 1);
+        assert_eq!(sequence_of(&store, 251126), 1);
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -298,8 +298,11 @@ impl Desk {
     /// tables are opened once for the batch.
     pub fn put_admitted_batch(&self, w: &mut Write, docs: &[Admitted]) -> Result<(), IngestError> {
         let mut tables = w.dossier_tables()?;
-        // Every code is checked before anything is written: the batch is
-        // stored whole or not at all (it shares the writer's transaction).
+        // Every code is checked before anything is written, so that a
+        // taken code refuses the batch alone. Any later failure leaves
+        // the writer's whole transaction uncommitted (the committer drops
+        // a batch in which an operation failed after writing): the batch
+        // is stored whole or not at all.
         for a in docs {
             check_code(&tables, &a.record)?;
         }

@@ -7,6 +7,7 @@
 //! it succeeded. Documents stay on disk and are loaded one at a time; lists
 //! and statistics read only the compact summaries.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -278,6 +279,8 @@ fn decode_entry(v: &[u8]) -> Result<SyncEntry> {
 /// durably (desk actions) or lazily (read audits).
 pub struct Write {
     tx: WriteTransaction,
+    /// Counts the inserts and removals made so far (see [`Write::writes`]).
+    writes: Cell<u64>,
 }
 
 impl Store {
@@ -354,7 +357,7 @@ impl Store {
     pub fn begin(&self) -> Result<Write> {
         let mut tx = self.db.begin_write()?;
         tx.set_two_phase_commit(true);
-        Ok(Write { tx })
+        Ok(Write { tx, writes: Cell::new(0) })
     }
 
     fn read(&self) -> Result<ReadTransaction> {
@@ -836,6 +839,18 @@ fn matches_text(s: &DossierSummary, text: &str) -> bool {
 }
 
 impl Write {
+    /// How many writing calls this transaction has seen (each counted as
+    /// it begins, so one that failed half-way counts too). The writer
+    /// compares it around an operation that failed: an operation that
+    /// wrote something before failing leaves its batch uncommittable.
+    pub fn writes(&self) -> u64 {
+        self.writes.get()
+    }
+
+    fn wrote(&self) {
+        self.writes.set(self.writes.get() + 1);
+    }
+
     /// Commits with `Durability::Immediate`: on return the data is on disk.
     pub fn commit_durable(mut self) -> Result<()> {
         self.tx.set_durability(Durability::Immediate)?;
@@ -853,6 +868,7 @@ impl Write {
     /// Issues the next dossier sequence number of a local day. Sequences
     /// never go back: the number is committed with the dossier it names.
     pub fn next_sequence(&mut self, yymmdd: u32, first: u32) -> Result<u32> {
+        self.wrote();
         let mut t = self.tx.open_table(SEQUENCES)?;
         let next = match t.get(yymmdd)? {
             Some(v) => v.value() + 1,
@@ -899,11 +915,13 @@ impl Write {
             due: self.tx.open_table(BY_DUE)?,
             applicant: self.tx.open_multimap_table(BY_APPLICANT)?,
             names: self.tx.open_table(BY_NAME)?,
+            writes: &self.writes,
         })
     }
 
     /// Builds `sync_offers` anew from `sync_index` (a format 1 store).
     fn fill_sync_offers(&mut self) -> Result<()> {
+        self.wrote();
         self.tx.delete_table(SYNC_OFFERS)?;
         let mut offers = self.tx.open_table(SYNC_OFFERS)?;
         let index = self.tx.open_table(SYNC_INDEX)?;
@@ -916,17 +934,20 @@ impl Write {
     }
 
     pub fn put_checkpoint(&mut self, peer: &[u8; 32], position: u64) -> Result<()> {
+        self.wrote();
         self.tx.open_table(CHECKPOINTS)?.insert(peer, position)?;
         Ok(())
     }
 
     pub fn put_sync_state(&mut self, peer: &[u8; 32], id: &[u8; 16], state: &[u8]) -> Result<()> {
+        self.wrote();
         self.tx.open_table(SYNC_STATES)?.insert((*peer, *id), state)?;
         Ok(())
     }
 
     /// Records the digests at which a province node holds documents.
     pub fn put_province_held(&mut self, held: &[([u8; 16], [u8; 16])]) -> Result<()> {
+        self.wrote();
         let mut t = self.tx.open_table(PROVINCE_HELD)?;
         for (id, digest) in held {
             if t.get(id)?.map(|v| v.value()) != Some(*digest) {
@@ -937,17 +958,20 @@ impl Write {
     }
 
     pub fn put_certificate(&mut self, node_key: &[u8; 32], signed_json: &[u8]) -> Result<()> {
+        self.wrote();
         self.tx.open_table(CERTIFICATES)?.insert(node_key, signed_json)?;
         Ok(())
     }
 
     pub fn put_account(&mut self, username: &str, bytes: &[u8]) -> Result<()> {
+        self.wrote();
         self.tx.open_table(ACCOUNTS)?.insert(username, bytes)?;
         Ok(())
     }
 
     /// Disables (`Some(when)`) or re-enables (`None`) an account.
     pub fn set_disabled(&mut self, username: &str, at: Option<i64>) -> Result<()> {
+        self.wrote();
         let mut t = self.tx.open_table(DISABLED)?;
         match at {
             Some(at) => t.insert(username, at)?,
@@ -965,6 +989,7 @@ impl Write {
     }
 
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.wrote();
         self.tx.open_table(META)?.insert(key, value)?;
         Ok(())
     }
@@ -974,6 +999,7 @@ impl Write {
     /// store keeps the hash and number of the last line, so a deleted,
     /// edited or truncated line breaks the chain ([`Store::verify_audit`]).
     pub fn audit(&mut self, at: i64, officer: &str, action: &str, dossier: &str) -> Result<()> {
+        self.wrote();
         let mut t = self.tx.open_table(AUDIT)?;
         let (next, prev) = match t.last()? {
             Some((k, v)) => (k.value() + 1, *blake3::hash(v.value()).as_bytes()),
@@ -1007,9 +1033,14 @@ pub struct DossierTables<'t> {
     due: redb::Table<'t, (i64, [u8; 16]), ()>,
     applicant: redb::MultimapTable<'t, [u8; 32], [u8; 16]>,
     names: redb::Table<'t, (&'static str, i64, [u8; 16]), ()>,
+    writes: &'t Cell<u64>,
 }
 
 impl DossierTables<'_> {
+    fn wrote(&self) {
+        self.writes.set(self.writes.get() + 1);
+    }
+
     /// The sync entry of a stored document, read inside the transaction.
     pub fn stored_entry(&self, id: &[u8; 16]) -> Result<Option<SyncEntry>> {
         self.sync_index.get(id)?.map(|v| decode_entry(v.value())).transpose()
@@ -1025,6 +1056,7 @@ impl DossierTables<'_> {
     }
 
     pub fn put_attestation(&mut self, change_hash: &[u8; 32], a: &Attestation) -> Result<()> {
+        self.wrote();
         self.attestations.insert(change_hash, a.to_bytes().as_slice())?;
         Ok(())
     }
@@ -1032,6 +1064,7 @@ impl DossierTables<'_> {
     /// Raises a day's sequence so that the next number issued follows
     /// `seen` (a code of this unit that came back by sync or restore).
     pub fn raise_sequence(&mut self, yymmdd: u32, seen: u32) -> Result<()> {
+        self.wrote();
         if self.sequences.get(yymmdd)?.is_none_or(|v| v.value() < seen) {
             self.sequences.insert(yymmdd, seen)?;
         }
@@ -1042,15 +1075,18 @@ impl DossierTables<'_> {
     /// replacing the entries of its previous summary.
     pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary, sync: &SyncEntry) -> Result<()> {
         let id = summary.id;
+        // Everything that can fail to read is read before the first insert.
+        let old: Option<DossierSummary> = self.summaries.get(id)?.map(|v| decode(v.value())).transpose()?;
+        let position = self.log_position.get(id)?.map(|v| v.value());
+        let next = self.log.last()?.map_or(0, |(k, _)| k.value()) + 1;
+        self.wrote();
         self.sync_index.insert(id, encode_entry(sync).as_slice())?;
         self.sync_offers.insert(id, encode_offer(sync).as_slice())?;
-        if let Some(old) = self.log_position.get(id)?.map(|v| v.value()) {
+        if let Some(old) = position {
             self.log.remove(old)?;
         }
-        let next = self.log.last()?.map_or(0, |(k, _)| k.value()) + 1;
         self.log.insert(next, id)?;
         self.log_position.insert(id, next)?;
-        let old: Option<DossierSummary> = self.summaries.get(id)?.map(|v| decode(v.value())).transpose()?;
         self.index(old.as_ref().map(IndexKeys::of).as_ref(), &IndexKeys::of(summary))?;
         self.docs.insert(id, doc)?;
         self.summaries.insert(id, encode(summary).as_slice())?;
@@ -1061,6 +1097,7 @@ impl DossierTables<'_> {
     /// touching only the entries that differ (an update usually changes
     /// the state and the deadline, not the code or the applicant).
     fn index(&mut self, old: Option<&IndexKeys<'_>>, new: &IndexKeys<'_>) -> Result<()> {
+        self.wrote();
         let id = new.id;
         let changed = |f: &dyn Fn(&IndexKeys<'_>) -> bool| old.is_none_or(|o| !f(o));
         if let Some(o) = old {

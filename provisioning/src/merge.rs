@@ -298,7 +298,9 @@ fn candidate(desk: &Desk, d: motcua_sync::export::ExportedDossier) -> Result<Can
 }
 
 /// Verifies, stores and hands over one batch in one durable transaction.
-/// A dossier that fails is listed and leaves nothing behind.
+/// A dossier refused is listed and leaves nothing behind; one stored but
+/// not handed over (its succession refused) is listed with that reason,
+/// and a later run with a valid succession hands it over.
 fn admit(
     desk: &Arc<Desk>,
     batch: Vec<Candidate>,
