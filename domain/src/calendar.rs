@@ -22,6 +22,20 @@ pub const WORKING_DAY_MINUTES: u32 = 8 * 60;
 /// Upper bound on how far deadline arithmetic walks, so a bad input can
 /// never loop for long: ten years of days.
 pub const WALK_DAYS_MAX: u32 = 3_660;
+/// The earliest instant a dossier may name (1900-01-01T00:00Z): old
+/// records moved in by technicians go back decades, not centuries.
+pub const INSTANT_MIN_MS: i64 = -2_208_988_800_000;
+/// The latest instant a dossier may name (3000-01-01T00:00Z).
+pub const INSTANT_MAX_MS: i64 = 32_503_680_000_000;
+/// The UTC offsets a calendar may set, in minutes (−12:00 to +14:00, the
+/// offsets in use on Earth).
+pub const UTC_OFFSET_MINUTES: std::ops::RangeInclusive<i32> = -720..=840;
+
+/// Whether an instant (UTC ms) lies in the range a dossier may name:
+/// every date computed from one stays well inside the calendar's range.
+pub fn in_range(at_ms: i64) -> bool {
+    (INSTANT_MIN_MS..INSTANT_MAX_MS).contains(&at_ms)
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CalendarError {
@@ -41,6 +55,8 @@ pub enum CalendarError {
     TooFar,
     #[error("calendar JSON: {0}")]
     Json(String),
+    #[error("UTC offset {0} minutes is outside −720..840 (−12:00 to +14:00)")]
+    BadOffset(i32),
 }
 
 /// A half-open working window `[start, end)` in minutes after local midnight.
@@ -158,6 +174,9 @@ impl WorkingCalendar {
     }
 
     pub fn from_file(file: &CalendarFile) -> Result<Self, CalendarError> {
+        if !UTC_OFFSET_MINUTES.contains(&file.utc_offset_minutes) {
+            return Err(CalendarError::BadOffset(file.utc_offset_minutes));
+        }
         let mut windows = Vec::new();
         for w in &file.windows {
             let bad = || CalendarError::BadWindow(w.clone());
@@ -414,9 +433,16 @@ fn epoch_date() -> NaiveDate {
 }
 
 /// Local date of an instant at a fixed UTC offset.
+/// Total: an instant beyond the dates chrono can name gives its first or
+/// last date (dossiers name instants [`in_range`] only).
 pub fn local_date_at(at_ms: i64, utc_offset_minutes: i32) -> NaiveDate {
-    let days = (at_ms + utc_offset_minutes as i64 * MINUTE_MS).div_euclid(DAY_MS);
-    epoch_date() + chrono::Days::new(days.max(0) as u64)
+    let days = at_ms.saturating_add(utc_offset_minutes as i64 * MINUTE_MS).div_euclid(DAY_MS);
+    let date = if days >= 0 {
+        epoch_date().checked_add_days(chrono::Days::new(days as u64))
+    } else {
+        epoch_date().checked_sub_days(chrono::Days::new(days.unsigned_abs()))
+    };
+    date.unwrap_or(if days >= 0 { NaiveDate::MAX } else { NaiveDate::MIN })
 }
 
 #[cfg(test)]

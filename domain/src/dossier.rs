@@ -27,7 +27,7 @@ use automerge::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::TimeUnit;
+use crate::calendar::{TimeUnit, in_range};
 use crate::workflow::Action;
 
 pub const SCHEMA_VERSION: u64 = 1;
@@ -572,13 +572,16 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
         agency_id: rc.string("agency_id")?,
         node: rc.string("node")?,
         officer: rc.string("officer")?,
-        at: rc.int("at").ok_or_else(|| DocError::Schema("received.at".into()))?,
+        at: rc.int("at").filter(|at| in_range(*at)).ok_or_else(|| DocError::Schema("received.at".into()))?,
         channel: Channel::parse(&rc.string("channel")?).ok_or_else(|| DocError::Schema("received.channel".into()))?,
         calendar_version: rc.string("calendar_version")?,
         supplement_mode: SupplementMode::parse(&rc.string("supplement_mode")?)
             .ok_or_else(|| DocError::Schema("received.supplement_mode".into()))?,
     };
     let due_at = root.int("due_at");
+    if due_at.is_some_and(|d| !in_range(d)) {
+        return Err(DocError::Schema("due_at out of range".into()));
+    }
     let mut documents = Vec::new();
     let docs = root.obj("documents")?;
     for (i, (value, m)) in r.elements(&docs, DOCUMENTS_MAX).into_iter().enumerate() {
@@ -706,6 +709,9 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         deadline: int("deadline"),
         succession: text("succession"),
     };
+    if [Some(event.at), event.due_at, event.deadline].into_iter().flatten().any(|t| !in_range(t)) {
+        defect.get_or_insert_with(|| format!("event {index} names a time outside the years 1900 to 2999"));
+    }
     if defect.is_none() && event.node != author {
         defect = Some(format!("event {index} names node {} but was written by actor {author}", event.node));
     }

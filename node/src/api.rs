@@ -467,14 +467,24 @@ fn incoming_document(state: &AppState, bytes: &[u8], is_csv: bool, kind: Documen
             "no_province",
             format!("this demo node belongs to no province; send the {} itself", kind.as_str()),
         )),
-        (None, Some(_)) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "unsigned_document",
-            format!(
-                "an enrolled node accepts only a {0} signed by its province (motcua-provision publish-{0})",
-                kind.as_str()
-            ),
-        )),
+        (None, Some(_)) => {
+            // A truncated or garbled upload is told as such, not as unsigned.
+            if !is_csv && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the {} is not valid JSON: {e}", kind.as_str()),
+                ));
+            }
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "unsigned_document",
+                format!(
+                    "an enrolled node accepts only a {0} signed by its province (motcua-provision publish-{0})",
+                    kind.as_str()
+                ),
+            ))
+        }
         (None, None) => Ok(Incoming::Unsigned),
     }
 }
@@ -506,7 +516,12 @@ async fn import_calendar(
     let body = body.map_err(|r| body_rejection(r, BODY_BYTES_MAX))?;
     let (text, sequence) = match incoming_document(&state, &body, false, DocumentKind::Calendar)? {
         Incoming::Signed { body, sequence, .. } => (body, Some(sequence)),
-        Incoming::Unsigned => (String::from_utf8_lossy(&body).into_owned(), None),
+        Incoming::Unsigned => (
+            String::from_utf8(body.to_vec()).map_err(|_| {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "the calendar is not UTF-8 text")
+            })?,
+            None,
+        ),
     };
     let calendar = motcua_domain::calendar::WorkingCalendar::from_json(&text)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_calendar", e.to_string()))?;

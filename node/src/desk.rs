@@ -281,7 +281,8 @@ pub struct Desk {
 }
 
 pub fn rfc3339(ms: i64, offset_minutes: i32) -> String {
-    let tz = FixedOffset::east_opt(offset_minutes * 60).expect("offset within a day");
+    // Calendars are checked to offsets within a day; UTC otherwise.
+    let tz = FixedOffset::east_opt(offset_minutes * 60).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
     match tz.timestamp_millis_opt(ms).single() {
         Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         None => String::new(),
@@ -289,13 +290,14 @@ pub fn rfc3339(ms: i64, offset_minutes: i32) -> String {
 }
 
 /// Parses an RFC 3339 instant, or a local date (taken as the end of the
-/// afternoon window of that day).
+/// afternoon window of that day); none outside the years a dossier may
+/// name ([`motcua_domain::calendar::in_range`]).
 pub fn parse_instant(s: &str, calendar: &WorkingCalendar, end_of_day_minute: u32) -> Option<i64> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
-        return Some(t.timestamp_millis());
-    }
-    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    Some(calendar.instant(d, end_of_day_minute))
+    let at = match DateTime::parse_from_rfc3339(s.trim()) {
+        Ok(t) => t.timestamp_millis(),
+        Err(_) => calendar.instant(NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?, end_of_day_minute),
+    };
+    motcua_domain::calendar::in_range(at).then_some(at)
 }
 
 fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<String, DeskError> {
@@ -596,8 +598,12 @@ impl Desk {
                 }
                 event.missing = Some(lines.join("\n"));
                 if let Some(d) = req.deadline.as_deref() {
-                    let at = parse_instant(d, &self.calendar(), END_OF_DAY_MINUTE)
-                        .ok_or_else(|| invalid("deadline", "deadline is not an RFC 3339 time or a YYYY-MM-DD date"))?;
+                    let at = parse_instant(d, &self.calendar(), END_OF_DAY_MINUTE).ok_or_else(|| {
+                        invalid(
+                            "deadline",
+                            "deadline is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999",
+                        )
+                    })?;
                     if at <= now {
                         return Err(invalid("deadline", "the supplement deadline must lie in the future"));
                     }
@@ -635,8 +641,12 @@ impl Desk {
             Action::Reappoint => {
                 let reason = check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?;
                 let raw = req.new_due_at.as_deref().ok_or_else(|| invalid("new_due_at", "new_due_at is required"))?;
-                let new_due = parse_instant(raw, &self.calendar(), END_OF_DAY_MINUTE)
-                    .ok_or_else(|| invalid("new_due_at", "new_due_at is not an RFC 3339 time or a YYYY-MM-DD date"))?;
+                let new_due = parse_instant(raw, &self.calendar(), END_OF_DAY_MINUTE).ok_or_else(|| {
+                    invalid(
+                        "new_due_at",
+                        "new_due_at is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999",
+                    )
+                })?;
                 if folded.due_at.is_some_and(|due| new_due <= due) {
                     return Err(invalid("new_due_at", "the new appointment must be later than the current one"));
                 }

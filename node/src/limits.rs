@@ -89,11 +89,29 @@ pub enum Refused {
     Busy,
 }
 
-/// A reserved attempt; hand it back with [`TrackLimits::finish`].
-#[derive(Debug)]
-pub struct Attempt {
-    client: Client,
-    code: String,
+/// A reserved attempt; hand it back with [`TrackLimits::finish`]. One
+/// dropped unfinished (the client went away mid-lookup, and the server
+/// dropped the request) is finished as [`Outcome::Failed`], so that no
+/// attempt stays in flight for ever and holds its code locked.
+pub struct Attempt<'a> {
+    limits: &'a TrackLimits,
+    /// Taken once the attempt is finished.
+    key: Option<(Client, String)>,
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt").field("key", &self.key).finish()
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            // A failed attempt counts no failure, so the time is not read.
+            self.limits.end(key, Outcome::Failed, 0);
+        }
+    }
 }
 
 /// How a lookup ended.
@@ -121,7 +139,7 @@ fn room<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Counter>, now: i64) -> boo
 impl TrackLimits {
     /// Counts a lookup by `ip` of `code` and reserves its attempt, or says
     /// why it must wait.
-    pub fn admit(&self, ip: IpAddr, code: &str, now: i64) -> Result<Attempt, Refused> {
+    pub fn admit(&self, ip: IpAddr, code: &str, now: i64) -> Result<Attempt<'_>, Refused> {
         let client = Client::of(ip);
         let mut guard = self.inner.lock().expect("track limits lock");
         let i = &mut *guard;
@@ -161,14 +179,19 @@ impl TrackLimits {
         minute.1 += 1;
         i.codes.entry(code.to_string()).or_insert(Counter { start: now, ..Counter::default() }).in_flight += 1;
         i.guesses.entry(key).or_insert(Counter { start: now, ..Counter::default() }).in_flight += 1;
-        Ok(Attempt { client, code: code.to_string() })
+        Ok(Attempt { limits: self, key: Some((client, code.to_string())) })
     }
 
     /// Records how a reserved lookup ended.
-    pub fn finish(&self, attempt: Attempt, outcome: Outcome, now: i64) {
-        let mut guard = self.inner.lock().expect("track limits lock");
+    pub fn finish(&self, mut attempt: Attempt<'_>, outcome: Outcome, now: i64) {
+        if let Some(key) = attempt.key.take() {
+            self.end(key, outcome, now);
+        }
+    }
+
+    fn end(&self, key: (Client, String), outcome: Outcome, now: i64) {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let i = &mut *guard;
-        let key = (attempt.client, attempt.code);
         let lock = |c: &mut Counter, max: u32| {
             c.in_flight = c.in_flight.saturating_sub(1);
             if outcome == Outcome::WrongSuffix {
@@ -299,6 +322,20 @@ mod tests {
         assert!(matches!(l.admit(ip("192.0.2.1"), CODE, 3), Err(Refused::CodeLocked { .. })));
         // Once the windows end, room is made again.
         l.admit(ip("192.0.2.9"), "000.00.01.H99-251119-0001", TRACK_LOCK_MS + 3).expect("old counters dropped");
+    }
+
+    #[test]
+    fn lookups_dropped_unfinished_hold_nothing_in_flight() {
+        let l = TrackLimits::default();
+        // More aborted lookups than wrong suffixes lock a code: had they
+        // stayed in flight, the code would be locked for this client.
+        for _ in 0..2 * TRACK_FAILURES_MAX {
+            drop(l.admit(ip("192.0.2.1"), CODE, 0).expect("admitted"));
+        }
+        let a = l.admit(ip("192.0.2.1"), CODE, 1).expect("not locked by aborted lookups");
+        l.finish(a, Outcome::Found, 1);
+        let i = l.inner.lock().unwrap();
+        assert!(i.codes.values().chain(i.guesses.values()).all(|c| c.in_flight == 0 && c.failures == 0));
     }
 
     #[test]

@@ -282,6 +282,25 @@ async fn dial(net: &Network, public: PublicKey, addr: &str) -> Result<Connection
     }
 }
 
+/// Runs a step of a session. A panic in it (a bug, or peer input that
+/// breaks a library) ends this connection with an error, like any other
+/// failed step, instead of the task that would unregister the peer and
+/// dial it again.
+fn guarded<E: std::fmt::Display>(step: impl FnOnce() -> Result<(), E>) -> Result<(), String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "a sync step panicked; the connection ends");
+            Err("this node failed unexpectedly while handling the session".to_string())
+        }
+    }
+}
+
 /// Runs one connection until it ends. Errors are the reason it ended.
 async fn run_connection(net: &Arc<Network>, conn: Connection, dialer: bool, started_ms: i64) -> Result<(), String> {
     let remote: [u8; 32] = *conn.remote_id().as_bytes();
@@ -343,8 +362,7 @@ async fn session_loop(
         let step = tokio::select! {
             incoming = in_rx.recv() => match incoming {
                 Some(Ok(message)) => {
-                    tokio::task::block_in_place(|| session.handle(&mut replica, message, now_ms()))
-                        .map_err(|e| e.to_string())
+                    tokio::task::block_in_place(|| guarded(|| session.handle(&mut replica, message, now_ms())))
                 }
                 Some(Err(e)) => Err(e),
                 None => break Ok(()),
@@ -356,7 +374,7 @@ async fn session_loop(
                 let foreign = changes.borrow_and_update().saturating_sub(replica.own_writes());
                 if foreign > foreign_seen {
                     foreign_seen = foreign;
-                    tokio::task::block_in_place(|| session.local_changed(&mut replica)).map_err(|e| e.to_string())
+                    tokio::task::block_in_place(|| guarded(|| session.local_changed(&mut replica)))
                 } else {
                     Ok(())
                 }
@@ -471,5 +489,18 @@ async fn read_frames(
         if tx.send(message).await.is_err() || stop {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guarded;
+
+    #[test]
+    fn a_panicking_session_step_becomes_the_reason_the_connection_ends() {
+        assert_eq!(guarded(|| Ok::<(), String>(())), Ok(()));
+        assert_eq!(guarded(|| Err::<(), _>("refused: unknown peer")), Err("refused: unknown peer".to_string()));
+        let r = guarded(|| -> Result<(), String> { panic!("date out of range") });
+        assert_eq!(r, Err("this node failed unexpectedly while handling the session".to_string()));
     }
 }

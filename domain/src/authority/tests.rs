@@ -340,3 +340,31 @@ fn more_events_than_a_dossier_keeps_are_still_counted() {
     let added = check_additions(&a, &known, OFFSET);
     assert!(added.is_ok(), "events past the bound are counted, not taken for hidden operations: {added:?}");
 }
+
+#[test]
+fn times_beyond_the_years_a_dossier_may_name_are_refused() {
+    let (mut doc, commune) = created();
+    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
+    transfer.to_unit = Some(AGENCY.into());
+    dossier::append_event(&mut doc, &transfer).unwrap();
+    let known = doc.get_heads();
+    // A result returned in the year 285,000 (or a deadline before 1900)
+    // would break every date computed from it.
+    let (agency_doc, agency) = as_actor(&doc, 2);
+    for (at, deadline) in [(9_000_000_000_000_000, None), (T0 + DAY_MS, Some(-3_000_000_000_000))] {
+        let mut far = agency_doc.fork();
+        let mut processed = event(Action::Processed, at, AGENCY, &agency);
+        processed.result = Some("Kết quả thử".into());
+        processed.deadline = deadline;
+        dossier::append_event(&mut far, &processed).unwrap();
+        let err = check_additions(&far, &known, OFFSET).unwrap_err();
+        assert!(err.to_string().contains("a time outside the years 1900 to 2999"), "{err}");
+    }
+    // A document received at such a time does not read at all.
+    let (actor, hex) = node(4);
+    let mut new = new_dossier(&hex, Channel::Direct, false);
+    new.reception.at = i64::MAX / 2;
+    let (far, _) = dossier::create(actor, &new).unwrap();
+    assert!(matches!(dossier::read(&far), Err(dossier::DocError::Schema(f)) if f == "received.at"));
+    assert!(check_additions(&far, &[], OFFSET).is_err());
+}

@@ -145,6 +145,11 @@ fn bad_calendars_are_refused() {
     let mut f = base.clone();
     f.holidays = vec![DatedEntry { date: "2025-02-30".into(), name: "x".into() }];
     assert!(matches!(WorkingCalendar::from_file(&f), Err(CalendarError::BadDate(_))));
+    for offset in [1440, -721, 841] {
+        let mut f = base.clone();
+        f.utc_offset_minutes = offset;
+        assert_eq!(WorkingCalendar::from_file(&f), Err(CalendarError::BadOffset(offset)));
+    }
     let mut f = base;
     f.holidays = vec![DatedEntry { date: "2025-02-08".into(), name: "x".into() }];
     f.make_up_days = vec![DatedEntry { date: "2025-02-08".into(), name: "y".into() }];
@@ -157,4 +162,15 @@ fn deadline_arithmetic_is_bounded() {
     let huge = ProcessingTime { amount: u32::MAX, unit: TimeUnit::WorkingDays, same_day: false };
     assert_eq!(cal.due_at(at(2025, 11, 17, 9, 0), huge), Err(CalendarError::TooFar));
     assert_eq!(cal.due_at(at(2025, 11, 17, 9, 0), cd(100_000)), Err(CalendarError::TooFar));
+}
+
+#[test]
+fn every_instant_has_a_local_date() {
+    assert_eq!(local_date_at(0, 420), NaiveDate::from_ymd_opt(1970, 1, 1).unwrap());
+    assert_eq!(local_date_at(-DAY_MS, 0), NaiveDate::from_ymd_opt(1969, 12, 31).unwrap());
+    assert_eq!(local_date_at(INSTANT_MIN_MS, 0), NaiveDate::from_ymd_opt(1900, 1, 1).unwrap());
+    assert_eq!(local_date_at(INSTANT_MAX_MS - 1, 0), NaiveDate::from_ymd_opt(2999, 12, 31).unwrap());
+    assert_eq!(local_date_at(i64::MAX, 840), NaiveDate::MAX);
+    assert_eq!(local_date_at(i64::MIN, -720), NaiveDate::MIN);
+    assert!(in_range(INSTANT_MIN_MS) && !in_range(INSTANT_MAX_MS) && !in_range(INSTANT_MIN_MS - 1));
 }

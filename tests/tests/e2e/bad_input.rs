@@ -78,6 +78,8 @@ fn bad_action_requests_are_refused_and_change_nothing() {
         ("transfer to a bad unit", json!({"action": "transfer", "to_unit": "phòng A"}), 422),
         ("reappoint with a bad date", json!({"action": "reappoint", "new_due_at": "mai", "reason": "x"}), 422),
         ("reappoint earlier", json!({"action": "reappoint", "new_due_at": "2001-01-02", "reason": "x"}), 422),
+        ("reappoint beyond the year 2999", json!({"action": "reappoint", "new_due_at": "3500-01-01", "reason": "x"}), 422),
+        ("supplement deadline far away", json!({"action": "request_supplement", "reason": "thiếu", "missing": "x", "deadline": "9999-12-31T08:00:00Z"}), 422),
         ("action of wrong type", json!({"action": 5}), 422),
     ];
     for (name, body, status) in cases {
@@ -115,4 +117,33 @@ fn bad_query_parameters_are_refused() {
     assert_eq!(a.status, 403, "a commune reports only on itself: {a:?}");
     let a = node.get("/api/v1/stats?unit=99001&from=2025-01-01&to=2099-12-31");
     assert_eq!(a.status, 200, "{a:?}");
+}
+
+#[test]
+fn bad_calendars_are_refused_and_the_node_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let held = node.get("/api/v1/calendar").body["version"].clone();
+    let calendar = |offset: i64| {
+        json!({
+            "version": "lich-thu", "utc_offset_minutes": offset, "windows": ["07:00-11:30", "13:30-17:00"],
+            "holidays": [], "make_up_days": []
+        })
+        .to_string()
+    };
+    for (name, body, status, code) in [
+        ("an offset beyond a day", calendar(1440).into_bytes(), 422, "invalid_calendar"),
+        ("an offset no place uses", calendar(-900).into_bytes(), 422, "invalid_calendar"),
+        ("not JSON", b"{\"version\": ".to_vec(), 422, "invalid_calendar"),
+        ("not UTF-8", b"{\"version\": \"\xff\"}".to_vec(), 400, "malformed_json"),
+    ] {
+        let a = node.post_raw("/api/v1/calendar", "application/json", &body);
+        assert_eq!((a.status, a.body["error"]["code"].as_str()), (status, Some(code)), "{name}: {a:?}");
+    }
+    assert_eq!(node.get("/api/v1/calendar").body["version"], held, "the calendar held is kept");
+    // Appointments still render: the node took none of them.
+    let a = node.receive(&dossier_request("2.000720", 1));
+    assert_eq!(a.status, 201, "{a:?}");
+    assert!(a.body["due_at"].as_str().is_some_and(|d| d.ends_with("+07:00")), "{a:?}");
+    assert_eq!(node.post_raw("/api/v1/calendar", "application/json", calendar(420).as_bytes()).status, 200);
 }

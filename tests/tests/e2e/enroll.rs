@@ -189,6 +189,9 @@ fn a_signed_calendar_replaces_the_holidays_and_moves_new_appointments_only() {
     let before = node.receive(&motcua_tests::dossier_request("2.000720", 1)).body;
     let a = node.post_raw("/api/v1/calendar", "application/json", &std::fs::read(&file).unwrap());
     assert_eq!(a.status, 403, "unsigned: {a:?}");
+    let whole = std::fs::read(&signed).unwrap();
+    let a = node.post_raw("/api/v1/calendar", "application/json", &whole[..whole.len() / 2]);
+    assert_eq!((a.status, &a.body["error"]["code"]), (400, &serde_json::json!("malformed_json")), "truncated: {a:?}");
     let a = node.post_raw("/api/v1/calendar", "application/json", &std::fs::read(&signed).unwrap());
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(node.get("/api/v1/calendar").body["version"], "H56-lich-2");
