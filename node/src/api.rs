@@ -157,6 +157,14 @@ fn query<T>(params: QueryParams<T>) -> Result<T, ApiError> {
     params.map(|Query(p)| p).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
 }
 
+/// A path segment (a dossier code, a username), or 400 with the API's
+/// error shape (a segment that is not UTF-8 after percent-decoding).
+type PathParam = Result<Path<String>, axum::extract::rejection::PathRejection>;
+
+fn path(param: PathParam) -> Result<String, ApiError> {
+    param.map(|Path(p)| p).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))
+}
+
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
@@ -242,7 +250,14 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{username}/disable", post(disable_account))
         .route("/accounts/{username}/enable", post(enable_account))
         .route("/audit", get(audit_log))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such API route") });
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such API route") })
+        .method_not_allowed_fallback(|method: Method| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("this API route does not take {method}"),
+            )
+        });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -403,11 +418,12 @@ struct ImportQuery {
 async fn import_catalog(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ImportQuery>,
+    params: QueryParams<ImportQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let officer = authenticate(&state, &headers, &Method::POST)?;
     require_role(&officer, Role::Admin)?;
+    let q = query(params)?;
     let body = body.map_err(|r| body_rejection(r, catalog::IMPORT_BYTES_MAX))?;
     let is_csv =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("text/csv"));
@@ -642,12 +658,9 @@ async fn create_dossier(
     Ok(res)
 }
 
-async fn get_dossier(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(code): Path<String>,
-) -> Result<Response, ApiError> {
+async fn get_dossier(State(state): State<AppState>, headers: HeaderMap, code: PathParam) -> Result<Response, ApiError> {
     let officer = authenticate(&state, &headers, &Method::GET)?;
+    let code = path(code)?;
     check_code(&code)?;
     let st = state.clone();
     let view = blocking(move || Ok(st.desk.get(&officer, &code, now_ms())?)).await?;
@@ -717,12 +730,9 @@ async fn track(
 }
 
 /// The QR code of a dossier code, as SVG, for the printed receipt (form 1).
-async fn dossier_qr(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(code): Path<String>,
-) -> Result<Response, ApiError> {
+async fn dossier_qr(State(state): State<AppState>, headers: HeaderMap, code: PathParam) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::GET)?;
+    let code = path(code)?;
     check_code(&code)?;
     let st = state.clone();
     let c = code.clone();
@@ -747,10 +757,11 @@ fn check_code(code: &str) -> Result<(), ApiError> {
 async fn act(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(code): Path<String>,
+    code: PathParam,
     body: Result<Body<ActionRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let officer = authenticate(&state, &headers, &Method::POST)?;
+    let code = path(code)?;
     let Body(req) = body?;
     check_code(&code)?;
     let st = state.clone();
@@ -1140,9 +1151,10 @@ async fn create_account(
     if !name_ok {
         return Err(bad("username", "a username is 3 to 32 of a-z, 0-9, '.', '_' or '-'"));
     }
-    if req.password.chars().count() < accounts::PASSWORD_LEN_MIN || req.password.len() > 256 {
+    if !(accounts::PASSWORD_LEN_MIN..=256).contains(&req.password.chars().count()) {
         return Err(bad("password", "a password has 8 to 256 characters"));
     }
+    let full_name = crate::desk::check_text("full_name", &req.full_name, crate::desk::NAME_LEN_MAX, false)?;
     let mut roles = Vec::new();
     for r in &req.roles {
         roles.push(Role::parse(r).ok_or_else(|| bad("roles", "roles are admin, receptionist, specialist or leader"))?);
@@ -1156,7 +1168,7 @@ async fn create_account(
     let view = blocking(move || {
         let account = Account {
             username: req.username.clone(),
-            full_name: req.full_name.trim().to_string(),
+            full_name,
             roles,
             password_hash: accounts::hash_password(&req.password),
             created_at: now_ms(),
@@ -1183,7 +1195,7 @@ async fn create_account(
 async fn disable_account(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(username): Path<String>,
+    username: PathParam,
 ) -> Result<Response, ApiError> {
     set_account_disabled(state, headers, username, true).await
 }
@@ -1191,7 +1203,7 @@ async fn disable_account(
 async fn enable_account(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(username): Path<String>,
+    username: PathParam,
 ) -> Result<Response, ApiError> {
     set_account_disabled(state, headers, username, false).await
 }
@@ -1201,11 +1213,12 @@ async fn enable_account(
 async fn set_account_disabled(
     state: AppState,
     headers: HeaderMap,
-    username: String,
+    username: PathParam,
     disable: bool,
 ) -> Result<Response, ApiError> {
     let officer = authenticate(&state, &headers, &Method::POST)?;
     require_role(&officer, Role::Admin)?;
+    let username = path(username)?;
     if disable && username == officer.username {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

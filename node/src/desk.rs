@@ -300,7 +300,7 @@ pub fn parse_instant(s: &str, calendar: &WorkingCalendar, end_of_day_minute: u32
     motcua_domain::calendar::in_range(at).then_some(at)
 }
 
-fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<String, DeskError> {
+pub(crate) fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<String, DeskError> {
     let v = value.trim();
     if required && v.is_empty() {
         return Err(invalid(field, format!("{field} is required")));
@@ -390,7 +390,7 @@ impl Desk {
                 for (i, d) in docs.iter().enumerate() {
                     let field = format!("documents[{i}].name");
                     let name = check_text(&field, &d.name, NAME_LEN_MAX, true)?;
-                    if d.original + d.copies == 0 || d.original > 100 || d.copies > 100 {
+                    if d.original > 100 || d.copies > 100 || d.original + d.copies == 0 {
                         return Err(invalid(&format!("documents[{i}]"), "a document has 1 to 100 originals or copies"));
                     }
                     out.push(DocumentEntry { name, originals: d.original, copies: d.copies, received: true });

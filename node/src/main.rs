@@ -89,6 +89,9 @@ fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     f.write_all(&export.encode())
         .and_then(|_| f.sync_all())
         .with_context(|| format!("cannot write {}", out.display()))?;
+    // The file's name is durable too before it is reported exported.
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", dir.display()))?;
     println!(
         "exported {} dossiers and {} certificates of unit {} to {}",
         export.dossiers.len(),

@@ -71,6 +71,15 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 /// Opens (and on first start provisions) the node in a data directory.
 pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
     prepare_data_dir(dir)?;
+    // A directory holding a certificate is an enrolled node's bundle: a
+    // file missing from it is never made up (a new key could not match
+    // the certificate, a demo configuration would hide what is missing).
+    let enrolled = dir.join(CERTIFICATE_FILE).exists();
+    for name in [crate::identity::KEY_FILE, crate::config::CONFIG_FILE] {
+        if enrolled && !dir.join(name).exists() {
+            bail!("{} holds a {CERTIFICATE_FILE} but no {name}: the bundle is incomplete", dir.display());
+        }
+    }
     let identity = Identity::load_or_create(dir)?;
     let config = match NodeConfig::load(dir)? {
         Some(c) => c,

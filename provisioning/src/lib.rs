@@ -48,12 +48,27 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f =
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| io(path, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(path, e))
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(path, e))?;
+    sync_parent(path)
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), ProvisionError> {
     let text = serde_json::to_string_pretty(v).expect("in-memory serialization");
-    std::fs::write(path, text).map_err(|e| io(path, e))
+    write_durably(path, text.as_bytes())
+}
+
+/// Writes a file and makes it and its name durable (file and directory
+/// synced) before the tool reports it written: a technician may pull the
+/// USB stick or lose power right after.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
+    let mut f = std::fs::File::create(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(path, e))?;
+    sync_parent(path)
+}
+
+fn sync_parent(path: &Path) -> Result<(), ProvisionError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ProvisionError> {

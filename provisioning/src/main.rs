@@ -165,7 +165,7 @@ fn write_signed(
     match signed {
         Ok(signed) => {
             let text = serde_json::to_string_pretty(&signed).expect("serializes");
-            std::fs::write(out, text).unwrap_or_else(|e| fail(format!("{}: {e}", out.display())));
+            motcua_provisioning::write_durably(out, text.as_bytes()).unwrap_or_else(|e| fail(e));
             println!("{what} {label} (sequence {sequence}) signed to {}", out.display());
         }
         Err(e) => fail(e),
@@ -306,7 +306,7 @@ fn main() {
             print_merge(&r);
             if let Some(path) = report {
                 let text = serde_json::to_string_pretty(&r).expect("serializes");
-                std::fs::write(&path, text).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+                motcua_provisioning::write_durably(&path, text.as_bytes()).unwrap_or_else(|e| fail(e));
                 println!("full report written to {}", path.display());
             }
         }

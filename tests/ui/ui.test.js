@@ -20,7 +20,7 @@ const provisionBin = path.join(path.dirname(bin), "motcua-provision");
 const shots = path.join(root, "target/ui-screenshots");
 const PASSWORD = "ui-test-admin-pass";
 // Synthetic applicants: names and numbers that belong to nobody.
-const APPLICANT = { name: "Trần Thị Mẫu Thử", id_number: "099188000417", phone: "0900000001", address: "Thôn Thử, xã Thử Nghiệm" };
+const APPLICANT = { name: "Trần Thị Mẫu Thử", id_number: "000000000417", phone: "0900000001", address: "Thôn Thử, xã Thử Nghiệm" };
 
 let node, base, browser, dataDir;
 

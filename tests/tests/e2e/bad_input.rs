@@ -24,6 +24,8 @@ fn bad_reception_requests_are_refused_and_store_nothing() {
     extra["status"] = json!(10);
     let mut zero_docs = dossier_request("2.000720", 1);
     zero_docs["documents"] = json!([{"name": "Đơn", "original": 0, "copies": 0}]);
+    let mut countless_docs = dossier_request("2.000720", 1);
+    countless_docs["documents"] = json!([{"name": "Đơn", "original": 4_294_967_295u32, "copies": 1}]);
     #[rustfmt::skip]
     let cases = [
         ("unknown procedure", dossier_request("9.999999", 1), 422, "invalid_value", Some("procedure_code")),
@@ -35,6 +37,7 @@ fn bad_reception_requests_are_refused_and_store_nothing() {
         ("bad phone", bad_phone, 422, "invalid_value", Some("applicant.phone")),
         ("unknown field", extra, 422, "invalid_value", None),
         ("document without copies", zero_docs, 422, "invalid_value", Some("documents[0]")),
+        ("document with countless originals", countless_docs, 422, "invalid_value", Some("documents[0]")),
         ("missing applicant", json!({"procedure_code": "2.000720", "channel": "direct"}), 422, "invalid_value", None),
         ("wrong type", json!({"procedure_code": 2, "applicant": {}, "channel": "direct"}), 422, "invalid_value", None),
     ];
@@ -113,6 +116,16 @@ fn bad_query_parameters_are_refused() {
         assert_eq!(a.status, 422, "{path}: {a:?}");
         assert_eq!(a.body["error"]["code"], "invalid_value", "{path}");
     }
+    // Every refusal of the API comes in its error shape: a path segment
+    // that is not UTF-8, a repeated parameter, a method a route lacks.
+    let a = node.get("/api/v1/dossiers/%FF");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("bad_path")), "{a:?}");
+    let a = node.post_raw("/api/v1/accounts/%C3%28/disable", "application/json", b"{}");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("bad_path")), "{a:?}");
+    let a = node.post_raw("/api/v1/catalog?version=a&version=b", "application/json", b"{}");
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (400, Some("bad_query")), "{a:?}");
+    let a = node.post("/api/v1/stats", &json!({}));
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (405, Some("method_not_allowed")), "{a:?}");
     let a = node.get("/api/v1/stats?unit=12345");
     assert_eq!(a.status, 403, "a commune reports only on itself: {a:?}");
     let a = node.get("/api/v1/stats?unit=99001&from=2025-01-01&to=2099-12-31");
@@ -146,4 +159,36 @@ fn bad_calendars_are_refused_and_the_node_keeps_its_own() {
     assert_eq!(a.status, 201, "{a:?}");
     assert!(a.body["due_at"].as_str().is_some_and(|d| d.ends_with("+07:00")), "{a:?}");
     assert_eq!(node.post_raw("/api/v1/calendar", "application/json", calendar(420).as_bytes()).status, 200);
+}
+
+#[test]
+fn bad_account_requests_are_refused_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let held = node.get("/api/v1/accounts").body;
+    let account = |username: &str, password: &str, roles: serde_json::Value| json!({"username": username, "password": password, "full_name": "Cán bộ Thử", "roles": roles});
+    let mut long_name = account("canbo.thu", "mat-khau-thu", json!(["receptionist"]));
+    long_name["full_name"] = json!("A".repeat(201));
+    #[rustfmt::skip]
+    let cases = [
+        ("short username", account("ab", "mat-khau-thu", json!(["receptionist"])), 422, "invalid_value", Some("username")),
+        ("upper-case username", account("CanBo", "mat-khau-thu", json!(["receptionist"])), 422, "invalid_value", Some("username")),
+        ("short password", account("canbo.thu", "ngan", json!(["receptionist"])), 422, "invalid_value", Some("password")),
+        ("overlong password", account("canbo.thu", &"x".repeat(257), json!(["receptionist"])), 422, "invalid_value", Some("password")),
+        ("unknown role", account("canbo.thu", "mat-khau-thu", json!(["boss"])), 422, "invalid_value", Some("roles")),
+        ("no role", account("canbo.thu", "mat-khau-thu", json!([])), 422, "invalid_value", Some("roles")),
+        ("overlong full name", long_name, 422, "invalid_value", Some("full_name")),
+        ("an account that exists", account("admin", "mat-khau-thu", json!(["admin"])), 409, "exists", None),
+        ("no username", json!({"password": "mat-khau-thu", "roles": ["admin"]}), 422, "invalid_value", None),
+    ];
+    for (name, body, status, code, field) in cases {
+        let a = node.post("/api/v1/accounts", &body);
+        assert_eq!((a.status, a.body["error"]["code"].as_str()), (status, Some(code)), "{name}: {a:?}");
+        if let Some(f) = field {
+            assert_eq!(a.body["error"]["field"], f, "{name}: {a:?}");
+        }
+    }
+    assert_eq!(node.get("/api/v1/accounts").body, held, "no account was created or changed");
+    let a = node.post("/api/v1/accounts", &account("canbo.thu", "mat-khau-thu", json!(["receptionist"])));
+    assert_eq!(a.status, 201, "{a:?}");
 }

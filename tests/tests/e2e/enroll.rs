@@ -12,8 +12,15 @@ fn enroll(province: &Path, unit: &str, out: &Path, extra: &[&str]) {
 
 /// Runs `motcua serve` on a bundle that must be refused; returns stderr.
 fn refused(bundle: &Path) -> String {
+    let listing = |d: &Path| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let before = listing(bundle);
     let err = motcua_tests::refusal(bundle);
-    assert!(!bundle.join("motcua.redb").exists(), "nothing was stored");
+    assert_eq!(listing(bundle), before, "nothing was written into the refused bundle: {err}");
     err
 }
 
@@ -81,6 +88,14 @@ fn foreign_tampered_expired_and_incomplete_bundles_are_refused() {
     enroll(&province, "22015", &incomplete, &[]);
     std::fs::remove_file(incomplete.join("certificate.json")).unwrap();
     assert!(refused(&incomplete).contains("incomplete"));
+    // ... or without its key or its configuration: neither is made up.
+    for missing in ["node.key", "node.json"] {
+        let incomplete = dir.path().join(format!("without-{missing}"));
+        enroll(&province, "22015", &incomplete, &[]);
+        std::fs::remove_file(incomplete.join(missing)).unwrap();
+        let err = refused(&incomplete);
+        assert!(err.contains(&format!("no {missing}: the bundle is incomplete")), "{err}");
+    }
 }
 
 fn publish(province: &Path, file: &Path, sequence: &str, out: &Path) {

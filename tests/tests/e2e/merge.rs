@@ -183,7 +183,8 @@ fn damaged_and_foreign_exports_stop_the_merge_with_nothing_written() {
     let old = dir.path().join("old");
     enroll_as(&province, "commune", "10001", "000.21.01.H56", &old, &[]);
     let mut node = Node::start_logged_in(&old);
-    receive_at(&node, 1, "Thôn Thử");
+    let forged_code = receive_at(&node, 1, "Thôn Thử");
+    let kept_code = receive_at(&node, 2, "Thôn Thử");
     assert_eq!(node.stop(), Some(0));
     let export = dir.path().join("old.export");
     let ok = Command::new(binary("motcua")).args(["export", "--data", path(&old), "--out", path(&export)]).output();
@@ -221,4 +222,31 @@ fn damaged_and_foreign_exports_stop_the_merge_with_nothing_written() {
     assert_eq!(c, 1);
     assert!(err.contains("sends no old unit to 26800"), "{err}");
     assert!(!new.join("motcua.redb").exists(), "nothing was written");
+
+    // An export whose file is whole but one dossier's signature forged:
+    // that dossier is listed as rejected and leaves nothing behind; the
+    // others are merged.
+    std::fs::write(&mapping, r#"{"units":[{"old_unit":"10001","new_unit":"26800"}]}"#).unwrap();
+    let mut decoded = motcua_sync::export::Export::decode(&std::fs::read(&export).unwrap()).unwrap();
+    let code_of = |d: &motcua_sync::export::ExportedDossier| {
+        motcua_domain::dossier::read(&automerge::Automerge::load(&d.document).unwrap()).unwrap().code
+    };
+    let forged = decoded.dossiers.iter_mut().find(|d| code_of(d) == forged_code).expect("exported");
+    for (_, attestation) in &mut forged.attestations {
+        // The signer's key, then the signature: a bit of the signature.
+        let last = attestation.len() - 1;
+        attestation[last] ^= 0x01;
+    }
+    let forged_export = dir.path().join("forged.export");
+    std::fs::write(&forged_export, decoded.encode()).unwrap();
+    let (c, _, err) = merge(&province, &new, &[&forged_export], &mapping, &report);
+    assert_eq!(c, 0, "{err}");
+    let r = read_report(&report);
+    assert_eq!(codes(&r, "rejected"), vec![forged_code.clone()], "{r}");
+    assert!(r["rejected"][0]["detail"].as_str().unwrap().contains("signature"), "{r}");
+    assert_eq!(codes(&r, "merged"), vec![kept_code.clone()]);
+    let node = Node::start_logged_in(&new);
+    assert_eq!(node.total_dossiers(), 1);
+    assert_eq!(node.get(&format!("/api/v1/dossiers/{forged_code}")).status, 404, "nothing of it was stored");
+    assert_eq!(node.get(&format!("/api/v1/dossiers/{kept_code}")).status, 200);
 }
