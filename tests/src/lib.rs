@@ -28,7 +28,38 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// A free UDP port on 127.0.0.1 (for a sync endpoint).
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    free_port()
+}
+
+/// The first port of the kernel's ephemeral range (what `bind(0)` and
+/// outgoing connections take).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A port on 127.0.0.1 free for both TCP and UDP, for a node to bind.
+/// Taken below the ephemeral range: a port the kernel handed out with
+/// `bind(0)` could be handed again to another process (an HTTP client's
+/// connection, a peer's socket) in the moment before the node binds it.
+/// Each test process walks its own sequence of candidates.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = 10_000u32;
+    let span = (ephemeral_start() as u32).saturating_sub(low).max(1_000);
+    let start = std::process::id().wrapping_mul(7_919);
+    for _ in 0..span {
+        let port = (low + start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(104_729)) % span) as u16;
+        let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
+    panic!("no free port below {}", low + span)
 }
 
 /// The node id of a data directory (`motcua id`).
@@ -48,11 +79,6 @@ pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) ->
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn agent() -> ureq::Agent {
