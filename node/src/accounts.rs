@@ -15,10 +15,6 @@ use serde::{Deserialize, Serialize};
 pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
 /// A session ends this long after login, however busy: a shift, not a week.
 pub const SESSION_ABSOLUTE_MS: i64 = 12 * 3600 * 1000;
-/// Failed logins of one username before it is locked.
-pub const LOGIN_FAILURES_MAX: u32 = 5;
-/// How long a locked username stays locked.
-pub const LOGIN_LOCK_MS: i64 = 15 * 60 * 1000;
 /// Bound on live sessions of a node.
 pub const SESSIONS_MAX: usize = 10_000;
 pub const PASSWORD_LEN_MIN: usize = 8;
@@ -73,53 +69,14 @@ impl Session {
     }
 }
 
-#[derive(Default)]
-struct Throttle {
-    failures: u32,
-    locked_until: i64,
-}
-
-/// Live sessions and login throttling; both live in memory, so a restart
-/// logs every officer out.
+/// Live sessions; they live in memory, so a restart logs every officer
+/// out. Failed logins are counted by `limits::LOGIN`.
 #[derive(Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
-    throttle: Mutex<HashMap<String, Throttle>>,
-}
-
-pub enum LoginCheck {
-    Allowed,
-    Locked { until: i64 },
 }
 
 impl Sessions {
-    pub fn check_throttle(&self, username: &str, now: i64) -> LoginCheck {
-        let t = self.throttle.lock().expect("throttle lock");
-        match t.get(username) {
-            Some(th) if th.locked_until > now => LoginCheck::Locked { until: th.locked_until },
-            _ => LoginCheck::Allowed,
-        }
-    }
-
-    pub fn record_failure(&self, username: &str, now: i64) {
-        let mut t = self.throttle.lock().expect("throttle lock");
-        if t.len() > SESSIONS_MAX {
-            t.retain(|_, th| th.locked_until > now);
-        }
-        let th = t.entry(username.to_string()).or_default();
-        if th.locked_until != 0 && th.locked_until <= now {
-            *th = Throttle::default();
-        }
-        th.failures += 1;
-        if th.failures >= LOGIN_FAILURES_MAX {
-            th.locked_until = now + LOGIN_LOCK_MS;
-        }
-    }
-
-    pub fn record_success(&self, username: &str) {
-        self.throttle.lock().expect("throttle lock").remove(username);
-    }
-
     pub fn create(&self, account: &Account, now: i64) -> (String, Session) {
         let token = random_token();
         let session = Session {
@@ -142,6 +99,17 @@ impl Sessions {
 
     /// The session of a token, refreshed; `None` if unknown or idle too long.
     pub fn touch(&self, token: &str, now: i64) -> Option<Session> {
+        self.session(token, now, true)
+    }
+
+    /// The session of a token without counting the request as the
+    /// officer's activity: the page's background polls (sync status every
+    /// few seconds) would otherwise keep an unattended desk logged in.
+    pub fn peek(&self, token: &str, now: i64) -> Option<Session> {
+        self.session(token, now, false)
+    }
+
+    fn session(&self, token: &str, now: i64, refresh: bool) -> Option<Session> {
         let mut s = self.sessions.lock().expect("session lock");
         let live = s.get(token).is_some_and(|v| v.is_live(now));
         if !live {
@@ -149,7 +117,9 @@ impl Sessions {
             return None;
         }
         let v = s.get_mut(token)?;
-        v.last_seen = now;
+        if refresh {
+            v.last_seen = now;
+        }
         Some(v.clone())
     }
 
@@ -180,18 +150,6 @@ mod tests {
     }
 
     #[test]
-    fn five_failures_lock_the_username() {
-        let s = Sessions::default();
-        for i in 0..LOGIN_FAILURES_MAX {
-            assert!(matches!(s.check_throttle("a", i as i64), LoginCheck::Allowed));
-            s.record_failure("a", i as i64);
-        }
-        assert!(matches!(s.check_throttle("a", 10), LoginCheck::Locked { .. }));
-        assert!(matches!(s.check_throttle("b", 10), LoginCheck::Allowed));
-        assert!(matches!(s.check_throttle("a", 10 + LOGIN_LOCK_MS), LoginCheck::Allowed));
-    }
-
-    #[test]
     fn idle_sessions_expire() {
         let s = Sessions::default();
         let account = Account {
@@ -213,5 +171,14 @@ mod tests {
             assert!(s.touch(&token, t).is_some(), "active at {t}");
         }
         assert!(s.touch(&token, SESSION_ABSOLUTE_MS).is_none());
+        // Background polls see a live session but do not keep it live.
+        let (token, _) = s.create(&account, 0);
+        let mut t = 0;
+        while t + 3_000 < SESSION_IDLE_MS {
+            t += 3_000;
+            assert!(s.peek(&token, t).is_some(), "still live at {t}");
+        }
+        assert!(s.peek(&token, SESSION_IDLE_MS + 1).is_none(), "idle: polls are not activity");
+        assert!(s.touch(&token, SESSION_IDLE_MS + 2).is_none());
     }
 }

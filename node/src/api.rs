@@ -23,7 +23,7 @@ use serde_json::json;
 
 use motcua_sync::cert::{DocumentKind, SignedProvinceDocument};
 
-use crate::accounts::{self, Account, LoginCheck, Sessions};
+use crate::accounts::{self, Account, Sessions};
 use crate::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
 use crate::now_ms;
 use crate::store::{ListQuery, StoreError};
@@ -55,7 +55,9 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub metrics: Arc<Metrics>,
     pub peers: Arc<crate::network::PeerBoard>,
-    pub track: Arc<crate::limits::TrackLimits>,
+    pub track: Arc<crate::limits::GuessLimits>,
+    /// Failed logins, per address and username ([`crate::limits::LOGIN`]).
+    pub logins: Arc<crate::limits::GuessLimits>,
 }
 
 #[derive(Debug)]
@@ -197,16 +199,36 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-/// The officer of a request, or 401. Cookie sessions must also carry the
-/// session's CSRF token on anything but GET.
+/// The officer of a request, or 401; the request counts as the officer's
+/// activity (it keeps the session from idling out). Cookie sessions must
+/// also carry the session's CSRF token on anything but GET.
 fn authenticate(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<Officer, ApiError> {
+    authenticate_as(state, headers, method, true)
+}
+
+/// [`authenticate`] for what a page polls in the background: the session
+/// must be live, but the poll does not keep it so.
+fn authenticate_passive(state: &AppState, headers: &HeaderMap) -> Result<Officer, ApiError> {
+    authenticate_as(state, headers, &Method::GET, false)
+}
+
+fn authenticate_as(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+    activity: bool,
+) -> Result<Officer, ApiError> {
     let now = now_ms();
+    let session = |token: &str| {
+        if activity { state.sessions.touch(token, now) } else { state.sessions.peek(token, now) }
+            .ok_or_else(ApiError::unauthorized)
+    };
     if let Some(token) = bearer(headers) {
-        let s = state.sessions.touch(&token, now).ok_or_else(ApiError::unauthorized)?;
+        let s = session(&token)?;
         return Ok(Officer { username: s.username, roles: s.roles });
     }
     let token = cookie(headers).ok_or_else(ApiError::unauthorized)?;
-    let s = state.sessions.touch(&token, now).ok_or_else(ApiError::unauthorized)?;
+    let s = session(&token)?;
     if method != Method::GET && method != Method::HEAD {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
         if sent != Some(s.csrf.as_str()) {
@@ -261,11 +283,21 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .nest("/api/v1", api)
+        .nest("/api/v1", api.layer(axum::middleware::map_response(api_headers)))
         .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
+}
+
+/// API answers hold citizens' personal data: no cache keeps them, and no
+/// browser reads them as anything but what they say they are.
+async fn api_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    res
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: axum::middleware::Next) -> Response {
@@ -299,18 +331,46 @@ struct LoginRequest {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, Body(req): Body<LoginRequest>) -> Result<Response, ApiError> {
-    let now = now_ms();
-    if let LoginCheck::Locked { until } = state.sessions.check_throttle(&req.username, now) {
-        let secs = ((until - now) / 1000).max(1);
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many failed logins for this account; try again in {secs} s"),
-        ));
+/// Refuses a login posted from another site's page (login CSRF: a forged
+/// form would log the officer's browser into the forger's account). A
+/// browser names the page's origin; API clients such as curl send none.
+fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let cross = match (text("sec-fetch-site"), text("origin"), text("host")) {
+        (Some(site), ..) if site == "cross-site" || site == "same-site" => true,
+        (_, Some(origin), Some(host)) => origin.split_once("://").map(|(_, authority)| authority) != Some(host),
+        (_, Some(_), None) => true,
+        _ => false,
+    };
+    if cross {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "cross_site", "a login from another site's page is refused"));
     }
+    Ok(())
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Body(req): Body<LoginRequest>,
+) -> Result<Response, ApiError> {
+    same_site(&headers)?;
+    let now = now_ms();
+    use crate::limits::{Outcome, Refused};
+    let attempt = state.logins.admit(client.ip(), &req.username, now).map_err(|r| {
+        let (code, message) = match r {
+            Refused::TooManyRequests { retry_ms } => {
+                ("too_many_requests", format!("too many logins; try again in {} s", (retry_ms / 1000).max(1)))
+            }
+            Refused::CodeLocked { retry_ms } => (
+                "too_many_attempts",
+                format!("too many failed logins for this account; try again in {} min", (retry_ms / 60_000).max(1)),
+            ),
+            Refused::Busy => ("busy", "too many logins at once; try again in a minute".to_string()),
+        };
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    })?;
     let st = state.clone();
-    let username = req.username.clone();
     let verified = blocking(move || {
         let account = match st.desk.store.account(&req.username)? {
             Some(b) => Some(postcard::from_bytes::<Account>(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?),
@@ -319,20 +379,32 @@ async fn login(State(state): State<AppState>, Body(req): Body<LoginRequest>) -> 
         // Hash even for unknown users, so timing does not reveal which exist.
         let hash = account.as_ref().map_or(dummy_hash(), |a| a.password_hash.as_str());
         let ok = accounts::verify_password(&req.password, hash);
+        let exists = account.is_some();
         match account.filter(|_| ok) {
             Some(a) => {
                 let disabled = st.desk.store.is_disabled(&a.username)?;
-                Ok(Some((a, disabled)))
+                Ok(Ok((a, disabled)))
             }
-            None => Ok(None),
+            None => Ok(Err(exists)),
         }
     })
-    .await?;
-    let Some((account, disabled)) = verified else {
-        state.sessions.record_failure(&username, now);
-        state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
+    .await;
+    let (account, disabled) = match verified {
+        Ok(Ok(found)) => found,
+        Ok(Err(exists)) => {
+            // An unknown username counts against the address's minute
+            // only: it keeps no counter that junk names could crowd out.
+            let how = if exists { Outcome::WrongSuffix } else { Outcome::UnknownCode };
+            state.logins.finish(attempt, how, now_ms());
+            state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
+        }
+        Err(e) => {
+            state.logins.finish(attempt, Outcome::Failed, now_ms());
+            return Err(e);
+        }
     };
+    state.logins.finish(attempt, Outcome::Found, now_ms());
     if disabled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -340,7 +412,6 @@ async fn login(State(state): State<AppState>, Body(req): Body<LoginRequest>) -> 
             "this account is disabled; ask the administrator",
         ));
     }
-    state.sessions.record_success(&account.username);
     let (token, session) = state.sessions.create(&account, now);
     tracing::info!(officer = %account.username, "officer logged in");
     let body = json!({
@@ -1071,7 +1142,8 @@ async fn sync_state(State(state): State<AppState>, headers: HeaderMap) -> Result
 }
 
 async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+    // The page polls this every few seconds: not the officer's activity.
+    authenticate_passive(&state, &headers)?;
     let o = state.desk.offset();
     let rows: Vec<_> = state
         .peers

@@ -1,5 +1,8 @@
-//! Rate limits of the public citizen tracking lookup (tra cứu hồ sơ), the
-//! one route that needs no login.
+//! Rate limits of what can be guessed: the public citizen tracking lookup
+//! (tra cứu hồ sơ), the one route that needs no login, keyed by dossier
+//! code ([`TRACK`]); and officers' logins, keyed by username ([`LOGIN`]).
+//! Tracking's rules, below, are the pattern; a login's wrong password
+//! counts as a wrong suffix, an unknown username as an unknown code.
 //!
 //! - Each client gets [`TRACK_PER_MINUTE`] lookups a minute. A client is an
 //!   IPv4 address or an IPv6 /64 (one host can hold a whole /64).
@@ -9,7 +12,7 @@
 //!   clients together is locked for everyone for the same time, so many
 //!   addresses together still get a few dozen guesses of 10,000 per window.
 //!
-//! A lookup reserves its attempt before it runs ([`TrackLimits::admit`]),
+//! A lookup reserves its attempt before it runs ([`GuessLimits::admit`]),
 //! so parallel requests cannot overtake the count. Counters live until
 //! their window ends; when the tables are full of live counters, new
 //! clients and codes are refused rather than old counters dropped.
@@ -42,9 +45,43 @@ impl Client {
     }
 }
 
-#[derive(Default)]
-pub struct TrackLimits {
+/// What a table of limits allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Attempts a minute per client.
+    pub per_minute: u32,
+    /// Failures one client may make on one target before it is locked out
+    /// of it.
+    pub failures_max: u32,
+    /// Failures from all clients together before a target is locked for
+    /// everyone.
+    pub target_failures_max: u32,
+    /// How long failures are counted, and a lock lasts.
+    pub lock_ms: i64,
+}
+
+/// Tracking lookups, by dossier code.
+pub const TRACK: Rules = Rules {
+    per_minute: TRACK_PER_MINUTE,
+    failures_max: TRACK_FAILURES_MAX,
+    target_failures_max: TRACK_CODE_FAILURES_MAX,
+    lock_ms: TRACK_LOCK_MS,
+};
+
+/// Logins, by username: five wrong passwords lock one address out of an
+/// account, fifty from all addresses lock the account for everyone; so
+/// one address cannot lock an officer out, nor try many passwords.
+pub const LOGIN: Rules = Rules { per_minute: 30, failures_max: 5, target_failures_max: 50, lock_ms: 15 * 60 * 1000 };
+
+pub struct GuessLimits {
+    rules: Rules,
     inner: Mutex<Inner>,
+}
+
+impl Default for GuessLimits {
+    fn default() -> Self {
+        GuessLimits::new(TRACK)
+    }
 }
 
 #[derive(Default)]
@@ -66,11 +103,11 @@ struct Counter {
 }
 
 impl Counter {
-    fn live(&self, now: i64) -> bool {
-        self.in_flight > 0 || self.locked_until > now || now - self.start < TRACK_LOCK_MS
+    fn live(&self, now: i64, lock_ms: i64) -> bool {
+        self.in_flight > 0 || self.locked_until > now || now - self.start < lock_ms
     }
-    fn refresh(&mut self, now: i64) {
-        if !self.live(now) {
+    fn refresh(&mut self, now: i64, lock_ms: i64) {
+        if !self.live(now, lock_ms) {
             *self = Counter { start: now, ..Counter::default() };
         }
     }
@@ -89,12 +126,12 @@ pub enum Refused {
     Busy,
 }
 
-/// A reserved attempt; hand it back with [`TrackLimits::finish`]. One
+/// A reserved attempt; hand it back with [`GuessLimits::finish`]. One
 /// dropped unfinished (the client went away mid-lookup, and the server
 /// dropped the request) is finished as [`Outcome::Failed`], so that no
 /// attempt stays in flight for ever and holds its code locked.
 pub struct Attempt<'a> {
-    limits: &'a TrackLimits,
+    limits: &'a GuessLimits,
     /// Taken once the attempt is finished.
     key: Option<(Client, String)>,
 }
@@ -129,14 +166,18 @@ pub enum Outcome {
 
 /// Makes room for one more entry in `map`, dropping counters whose window
 /// ended; `false` when every entry is still live.
-fn room<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Counter>, now: i64) -> bool {
+fn room<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Counter>, now: i64, lock_ms: i64) -> bool {
     if map.len() >= ENTRIES_MAX {
-        map.retain(|_, c| c.live(now));
+        map.retain(|_, c| c.live(now, lock_ms));
     }
     map.len() < ENTRIES_MAX
 }
 
-impl TrackLimits {
+impl GuessLimits {
+    pub fn new(rules: Rules) -> GuessLimits {
+        GuessLimits { rules, inner: Mutex::default() }
+    }
+
     /// Counts a lookup by `ip` of `code` and reserves its attempt, or says
     /// why it must wait.
     pub fn admit(&self, ip: IpAddr, code: &str, now: i64) -> Result<Attempt<'_>, Refused> {
@@ -144,18 +185,19 @@ impl TrackLimits {
         let mut guard = self.inner.lock().expect("track limits lock");
         let i = &mut *guard;
         let key = (client, code.to_string());
+        let r = self.rules;
         for counter in [i.codes.get_mut(code), i.guesses.get_mut(&key)].into_iter().flatten() {
-            counter.refresh(now);
+            counter.refresh(now, r.lock_ms);
         }
         let code_counter = i.codes.get(code).copied().unwrap_or_default();
         let own = i.guesses.get(&key).copied().unwrap_or_default();
-        for (c, max) in [(code_counter, TRACK_CODE_FAILURES_MAX), (own, TRACK_FAILURES_MAX)] {
+        for (c, max) in [(code_counter, r.target_failures_max), (own, r.failures_max)] {
             if c.locked_until > now {
                 return Err(Refused::CodeLocked { retry_ms: c.locked_until - now });
             }
             if c.failures + c.in_flight >= max {
                 // Attempts still running would reach the limit.
-                return Err(Refused::CodeLocked { retry_ms: (c.start + TRACK_LOCK_MS - now).max(1_000) });
+                return Err(Refused::CodeLocked { retry_ms: (c.start + r.lock_ms - now).max(1_000) });
             }
         }
         if !i.clients.contains_key(&client) && i.clients.len() >= ENTRIES_MAX {
@@ -168,11 +210,11 @@ impl TrackLimits {
         if now - minute.0 >= MINUTE_MS {
             *minute = (now, 0);
         }
-        if minute.1 >= TRACK_PER_MINUTE {
+        if minute.1 >= r.per_minute {
             return Err(Refused::TooManyRequests { retry_ms: minute.0 + MINUTE_MS - now });
         }
-        if (!i.codes.contains_key(code) && !room(&mut i.codes, now))
-            || (!i.guesses.contains_key(&key) && !room(&mut i.guesses, now))
+        if (!i.codes.contains_key(code) && !room(&mut i.codes, now, r.lock_ms))
+            || (!i.guesses.contains_key(&key) && !room(&mut i.guesses, now, r.lock_ms))
         {
             return Err(Refused::Busy);
         }
@@ -192,20 +234,21 @@ impl TrackLimits {
     fn end(&self, key: (Client, String), outcome: Outcome, now: i64) {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let i = &mut *guard;
+        let r = self.rules;
         let lock = |c: &mut Counter, max: u32| {
             c.in_flight = c.in_flight.saturating_sub(1);
             if outcome == Outcome::WrongSuffix {
                 c.failures += 1;
                 if c.failures >= max {
-                    c.locked_until = now + TRACK_LOCK_MS;
+                    c.locked_until = now + r.lock_ms;
                 }
             }
         };
         if let Some(c) = i.guesses.get_mut(&key) {
-            lock(c, TRACK_FAILURES_MAX);
+            lock(c, r.failures_max);
         }
         if let Some(c) = i.codes.get_mut(&key.1) {
-            lock(c, TRACK_CODE_FAILURES_MAX);
+            lock(c, r.target_failures_max);
         }
         match outcome {
             // The right suffix: this client's guesses start again.
@@ -236,14 +279,14 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn wrong(l: &TrackLimits, from: &str, code: &str, now: i64) {
+    fn wrong(l: &GuessLimits, from: &str, code: &str, now: i64) {
         let a = l.admit(ip(from), code, now).unwrap();
         l.finish(a, Outcome::WrongSuffix, now);
     }
 
     #[test]
     fn a_client_gets_its_lookups_a_minute_and_then_waits() {
-        let l = TrackLimits::default();
+        let l = GuessLimits::default();
         for n in 0..TRACK_PER_MINUTE {
             let a = l.admit(ip("192.0.2.1"), &format!("000.00.01.H99-251117-{n:04}"), 1_000).unwrap();
             l.finish(a, Outcome::Found, 1_000);
@@ -262,7 +305,7 @@ mod tests {
 
     #[test]
     fn wrong_suffixes_lock_the_code_for_that_client_and_a_right_one_resets_it() {
-        let l = TrackLimits::default();
+        let l = GuessLimits::default();
         for _ in 0..TRACK_FAILURES_MAX - 1 {
             wrong(&l, "192.0.2.1", CODE, 0);
         }
@@ -279,7 +322,7 @@ mod tests {
 
     #[test]
     fn many_clients_together_lock_a_code_for_everyone() {
-        let l = TrackLimits::default();
+        let l = GuessLimits::default();
         for n in 0..TRACK_CODE_FAILURES_MAX {
             wrong(&l, &format!("198.51.100.{n}"), CODE, 0);
         }
@@ -288,7 +331,7 @@ mod tests {
 
     #[test]
     fn parallel_lookups_cannot_overtake_the_count() {
-        let l = TrackLimits::default();
+        let l = GuessLimits::default();
         let running: Vec<Attempt> =
             (0..TRACK_FAILURES_MAX).map(|_| l.admit(ip("192.0.2.1"), CODE, 0).unwrap()).collect();
         assert!(
@@ -303,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_full_table_keeps_live_counters_and_refuses_new_codes() {
-        let l = TrackLimits::default();
+        let l = GuessLimits::default();
         for _ in 0..TRACK_FAILURES_MAX - 1 {
             wrong(&l, "192.0.2.1", CODE, 0);
         }
@@ -325,8 +368,29 @@ mod tests {
     }
 
     #[test]
+    fn one_address_cannot_lock_an_officer_out_of_logging_in() {
+        let l = GuessLimits::new(LOGIN);
+        for _ in 0..LOGIN.failures_max {
+            let a = l.admit(ip("192.0.2.66"), "tiepnhan", 0).unwrap();
+            l.finish(a, Outcome::WrongSuffix, 0);
+        }
+        assert!(matches!(l.admit(ip("192.0.2.66"), "tiepnhan", 1), Err(Refused::CodeLocked { .. })));
+        // The officer at her own desk still logs in.
+        let a = l.admit(ip("192.0.2.10"), "tiepnhan", 1).expect("another address is not locked");
+        l.finish(a, Outcome::Found, 1);
+        // Many addresses together (with the first one's five) lock the
+        // account for everyone.
+        for n in 0..LOGIN.target_failures_max - LOGIN.failures_max {
+            let a = l.admit(ip(&format!("198.51.100.{n}")), "tiepnhan", 2).unwrap();
+            l.finish(a, Outcome::WrongSuffix, 2);
+        }
+        assert!(matches!(l.admit(ip("192.0.2.10"), "tiepnhan", 3), Err(Refused::CodeLocked { .. })));
+        assert!(l.admit(ip("192.0.2.10"), "tiepnhan", 3 + LOGIN.lock_ms).is_ok(), "the lock ends");
+    }
+
+    #[test]
     fn lookups_dropped_unfinished_hold_nothing_in_flight() {
-        let l = TrackLimits::default();
+        let l = GuessLimits::default();
         // More aborted lookups than wrong suffixes lock a code: had they
         // stayed in flight, the code would be locked for this client.
         for _ in 0..2 * TRACK_FAILURES_MAX {
@@ -340,7 +404,7 @@ mod tests {
 
     #[test]
     fn unknown_codes_leave_no_counter_behind() {
-        let l = TrackLimits::default();
+        let l = GuessLimits::default();
         for n in 0..20 {
             let a = l.admit(ip("192.0.2.1"), &format!("000.00.01.H99-251117-{n:04}"), 0).unwrap();
             l.finish(a, Outcome::UnknownCode, 0);

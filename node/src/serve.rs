@@ -301,7 +301,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         sessions: Arc::new(Sessions::default()),
         metrics: Arc::new(Metrics::default()),
         peers: board,
-        track: Arc::new(crate::limits::TrackLimits::default()),
+        track: Arc::new(crate::limits::GuessLimits::new(crate::limits::TRACK)),
+        logins: Arc::new(crate::limits::GuessLimits::new(crate::limits::LOGIN)),
     };
     let desk = state.desk.clone();
     let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

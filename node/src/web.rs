@@ -20,7 +20,14 @@ fn page(body: &'static str, content_type: &'static str) -> impl IntoResponse {
         [
             (header::CONTENT_TYPE, content_type),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; frame-ancestors 'none'"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+            (header::REFERRER_POLICY, "no-referrer"),
+            // Revalidated on each load, so that an upgraded node's page is
+            // never mixed with a cached script of the one before.
+            (header::CACHE_CONTROL, "no-cache"),
         ],
         body,
     )

@@ -97,6 +97,7 @@ pub struct Answer {
     pub body: Value,
     pub total: Option<u64>,
     pub set_cookie: Option<String>,
+    pub headers: Box<ureq::http::HeaderMap>,
 }
 
 fn answer(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
@@ -108,9 +109,10 @@ fn try_answer(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Opt
     let status = res.status().as_u16();
     let total = res.headers().get("x-total-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let set_cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let headers = Box::new(res.headers().clone());
     let text = res.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Some(Answer { status, body, total, set_cookie })
+    Some(Answer { status, body, total, set_cookie, headers })
 }
 
 /// A running `motcua serve`.
@@ -215,6 +217,16 @@ impl Node {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}:{}{path}", self.host, self.port)
+    }
+
+    /// Posts a login as a browser would, naming its page's origin and how
+    /// that page relates to the node (`Sec-Fetch-Site`).
+    pub fn login_from(&self, origin: &str, fetch_site: Option<&str>) -> Answer {
+        let mut req = self.agent.post(&self.url("/api/v1/session")).header("Origin", origin);
+        if let Some(site) = fetch_site {
+            req = req.header("Sec-Fetch-Site", site);
+        }
+        answer(req.send_json(json!({"username": "admin", "password": ADMIN_PASSWORD})))
     }
 
     pub fn login(&self, username: &str, password: &str) -> Result<String, Answer> {

@@ -202,6 +202,19 @@ fn sessions_roles_csrf_and_throttling() {
     assert_eq!((a.status, &a.body["error"]["code"]), (403, &json!("csrf")));
     let a = node.post_with_cookie("/api/v1/dossiers", &cookie, Some(&csrf), &dossier_request("2.000720", 2));
     assert_eq!(a.status, 201, "{a:?}");
+    // No cache keeps an answer holding personal data.
+    assert_eq!(a.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"), "{a:?}");
+    assert_eq!(a.headers.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+
+    // A login posted from another site's page is refused (login CSRF);
+    // one from the node's own page is not.
+    let own = format!("http://127.0.0.1:{}", node.port);
+    for (origin, site) in [("http://evil.example", None), (own.as_str(), Some("cross-site")), ("null", None)] {
+        let a = node.login_from(origin, site);
+        assert_eq!((a.status, a.body["error"]["code"].as_str()), (403, Some("cross_site")), "{origin}: {a:?}");
+        assert!(a.set_cookie.is_none(), "no session for a forged login");
+    }
+    assert_eq!(node.login_from(&own, Some("same-origin")).status, 200);
 
     for _ in 0..5 {
         assert_eq!(node.login("tiepnhan", "sai-mat-khau").unwrap_err().status, 401);
