@@ -227,6 +227,43 @@ pub fn check_additions(
             receiving_unit_before,
         });
     }
+    // Participants (who holds the dossier, and so who receives it): each
+    // one is added by the change of a transfer or handover that hands the
+    // dossier to that unit in that role, or is the receiving unit named at
+    // creation. No change makes a unit a participant — a recipient of the
+    // applicant's personal data — by itself.
+    if let Some(parts) = doc.get(ROOT, "participants").map_err(|e| AuthorityError::Unreadable(e.to_string()))? {
+        for (i, item) in doc.list_range(&parts.1, ..).enumerate() {
+            let automerge::ObjId::Id(counter, actor, _) = item.id() else { continue };
+            let actor = actor.to_hex_string();
+            let Some((_, _, hash, creation)) = change_of(&actor, counter) else { continue };
+            if !new_hashes.contains(&hash) {
+                continue;
+            }
+            let (unit, role) = record.participants.get(i).map(|(u, r)| (u.as_str(), r.as_str())).unwrap_or(("", ""));
+            let shape = |what: String| AuthorityError::Shape { change: hash.to_string(), actor: actor.clone(), what };
+            if !crate::codes::is_unit_code(unit) {
+                return Err(shape(format!("names participant {i} by '{unit:.40}', which is not a unit code")));
+            }
+            let vouched = if creation {
+                i == 0 && role == "receiving" && unit == record.reception.unit
+            } else {
+                record.events.iter().zip(&event_changes).any(|(e, h)| {
+                    *h == Some(hash)
+                        && e.event.to_unit.as_deref() == Some(unit)
+                        && matches!(
+                            (e.event.action, role),
+                            (Some(Action::Transfer), "processing") | (Some(Action::Handover), "receiving")
+                        )
+                })
+            };
+            if !vouched {
+                return Err(shape(format!(
+                    "adds unit {unit} as a participant ({role}) without an event of its own handing it the dossier"
+                )));
+            }
+        }
+    }
     Ok(Additions { actors: latest_changes(doc, known), events, record })
 }
 

@@ -368,3 +368,41 @@ fn times_beyond_the_years_a_dossier_may_name_are_refused() {
     assert!(matches!(dossier::read(&far), Err(dossier::DocError::Schema(f)) if f == "received.at"));
     assert!(check_additions(&far, &[], OFFSET).is_err());
 }
+
+/// Appends a participant map to `doc` in a change of its own.
+fn add_participant(doc: &mut Automerge, unit: &str, role: &str) {
+    let (_, parts) = doc.get(ROOT, "participants").unwrap().unwrap();
+    let n = doc.length(&parts);
+    let mut tx = doc.transaction();
+    let m = tx.insert_object(&parts, n, automerge::ObjType::Map).unwrap();
+    tx.put(&m, "unit", unit).unwrap();
+    tx.put(&m, "role", role).unwrap();
+    tx.commit();
+}
+
+#[test]
+fn a_participant_comes_only_with_the_event_that_hands_the_dossier_over() {
+    let (mut doc, commune) = created();
+    let known = doc.get_heads();
+    // A node of the receiving commune names another unit a participant
+    // (which would route the applicant's data there) without a transfer.
+    let mut forged = doc.fork();
+    add_participant(&mut forged, "26735", "processing");
+    let err = check_additions(&forged, &known, OFFSET).unwrap_err();
+    assert!(err.to_string().contains("without an event of its own handing it the dossier"), "{err}");
+    // Nor with a unit that is no unit code (an overlong one breaks indexes).
+    let mut long = doc.fork();
+    add_participant(&mut long, &format!("{}é", "a".repeat(65_534)), "processing");
+    assert!(check_additions(&long, &known, OFFSET).unwrap_err().to_string().contains("not a unit code"));
+    // A whole document whose creation names an extra participant.
+    let mut extra = doc.fork();
+    add_participant(&mut extra, "26735", "receiving");
+    assert!(check_additions(&extra, &[], OFFSET).is_err());
+    // A transfer adds its recipient in the same change: admitted.
+    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
+    transfer.to_unit = Some(AGENCY.into());
+    dossier::append_event(&mut doc, &transfer).unwrap();
+    let additions = check_additions(&doc, &known, OFFSET).unwrap();
+    assert_eq!(additions.record.participants.len(), 2);
+    assert!(check_additions(&doc, &[], OFFSET).is_ok(), "and the whole document too");
+}
