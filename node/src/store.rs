@@ -131,9 +131,14 @@ fn encode_offer(e: &SyncEntry) -> Vec<u8> {
     v.extend_from_slice(&e.digest);
     v.extend_from_slice(&e.due_at.unwrap_or(i64::MIN).to_le_bytes());
     for u in &e.units {
-        // A unit longer than a u16 cannot be any node's: it is cut, and so
-        // matches none.
-        let bytes = &u.as_bytes()[..u.len().min(u16::MAX as usize)];
+        // A unit longer than a u16 cannot be any node's (admission takes
+        // unit codes of 32 characters at most): it is cut at a character
+        // boundary, so that it still decodes, and matches none.
+        let mut end = u.len().min(u16::MAX as usize);
+        while !u.is_char_boundary(end) {
+            end -= 1;
+        }
+        let bytes = &u.as_bytes()[..end];
         v.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
         v.extend_from_slice(bytes);
     }

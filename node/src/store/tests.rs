@@ -207,6 +207,12 @@ fn a_round_reads_offers_filtered_by_unit_and_an_older_store_gets_them_on_open() 
         let mine = store.sync_offers(|mut units| units.any(|u| u == "99001")).unwrap();
         assert_eq!(mine, vec![(summary(1, "", Status::Accepted, 0).id, [0; 16], Some(2_000))]);
         assert_eq!(store.sync_offers(|_| true).unwrap().len(), 3);
+        // A unit beyond a u16 whose cut would split a character still
+        // leaves the offers readable.
+        let mut long = summary(4, "Người Thử Bốn", Status::Accepted, 4_000);
+        long.receiving_unit = format!("{}é", "a".repeat(65_534));
+        put(&store, &long);
+        assert_eq!(store.sync_offers(|_| true).unwrap().len(), 4);
         // A format 1 store: written before `sync_offers` existed.
         let w = store.begin().unwrap();
         w.tx.delete_table(SYNC_OFFERS).unwrap();
@@ -216,7 +222,7 @@ fn a_round_reads_offers_filtered_by_unit_and_an_older_store_gets_them_on_open() 
         assert!(store.sync_offers(|_| true).unwrap().is_empty());
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.sync_offers(|_| true).unwrap().len(), 3, "rebuilt from sync_index on open");
+    assert_eq!(store.sync_offers(|_| true).unwrap().len(), 4, "rebuilt from sync_index on open");
     assert_eq!(store.meta("store_format").unwrap(), Some(STORE_FORMAT.to_le_bytes().to_vec()));
     drop(store);
     // A format this version does not know is refused.
