@@ -134,6 +134,11 @@ impl MemoryReplica {
         self.docs.len()
     }
 
+    /// Per-peer sync states kept (durably or lazily).
+    pub fn sync_states_kept(&self) -> usize {
+        self.states.keys().chain(self.lazy_states.keys()).collect::<std::collections::HashSet<_>>().len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
     }

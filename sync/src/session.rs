@@ -828,6 +828,13 @@ impl Session {
                 }
             }
         }
+        // No state is kept for a document this node still does not hold
+        // (a peer's sync message or changes about it left it empty): a
+        // peer could otherwise grow the table with random ids.
+        let empty = digest_of_heads(&[]);
+        for (id, _) in outcomes.iter().filter(|(_, r)| r.as_ref().is_ok_and(|d| *d == empty)) {
+            self.states.remove(id);
+        }
         let states: Vec<([u8; 16], Vec<u8>)> =
             touched.iter().filter_map(|id| self.states.get(id).map(|s| (*id, s.encode()))).collect();
         let ids: Vec<[u8; 16]> = admitted.iter().map(|a| a.id).collect();
@@ -926,6 +933,9 @@ impl Session {
             }
         }
         let heads = next.get_heads();
+        if heads.is_empty() && matches!(d.body, DocBody::Whole(_)) {
+            return Err(EMPTY_WHOLE.into());
+        }
         let mut admission = None;
         if heads != known {
             let (record, signatures) =
@@ -1165,6 +1175,9 @@ fn prepare(
         }
         DocBody::Sync(_) => return Err("an Automerge sync message needs the connection's state".into()),
     };
+    if heads.is_empty() && shared_now.is_some() {
+        return Err(EMPTY_WHOLE.into());
+    }
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
         let (record, signatures) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
@@ -1214,6 +1227,11 @@ fn admitted(
 fn step_of(doc: &Automerge, known: &[ChangeHash]) -> Option<Vec<u8>> {
     (!known.is_empty()).then(|| doc.save_after(known))
 }
+
+/// Why an empty whole document is refused: no node holds one, and each
+/// would leave per-peer state behind (empty documents under random ids
+/// would grow it without bound).
+const EMPTY_WHOLE: &str = "an empty document (a dossier has at least its creation)";
 
 /// An admitted dossier and the signatures to keep with it.
 type Verified = (DossierRecord, Vec<([u8; 32], Attestation)>);

@@ -368,6 +368,39 @@ fn malformed_messages_close_the_session_without_storing_anything() {
     assert!(p.is_empty());
 }
 
+/// An id no fixture uses.
+fn random_id(n: u8) -> [u8; 16] {
+    let mut id = [0xEE; 16];
+    id[0] = n;
+    id
+}
+
+#[test]
+fn empty_documents_under_random_ids_leave_no_state_behind() {
+    let (mut c, mut p) = (commune(), province());
+    receive(&mut c, 1);
+    let mut link = sync(&mut c, &mut p);
+    let (held, kept) = (p.digests(), p.sync_states_kept());
+    let empty: Vec<DocMessage> = (0..=255u8)
+        .map(|n| DocMessage { id: random_id(n), body: DocBody::Whole(Automerge::new().save()), signatures: vec![] })
+        .collect();
+    link.b.handle(&mut p, Message::Docs(encode_batch(&empty)), NOW).unwrap();
+    let out = link.b.take_outgoing();
+    let [Message::Applied(applied)] = &out[..] else { panic!("{out:?}") };
+    assert_eq!(applied.len(), 256);
+    assert!(
+        applied.iter().all(|a| matches!(&a.outcome, Outcome::Refused(r) if r.contains("empty document"))),
+        "{applied:?}"
+    );
+    // Changes with nothing to build on, for documents not held, neither.
+    let loose: Vec<DocMessage> = (0..=255u8)
+        .map(|n| DocMessage { id: random_id(n), body: DocBody::Changes(Vec::new()), signatures: vec![] })
+        .collect();
+    link.b.handle(&mut p, Message::Docs(encode_batch(&loose)), NOW).unwrap();
+    link.b.take_outgoing();
+    assert_eq!((p.digests(), p.sync_states_kept()), (held, kept), "nothing stored, no state kept");
+}
+
 #[test]
 fn a_document_for_another_unit_is_refused() {
     let (mut c, mut p) = (commune(), province());
