@@ -661,7 +661,12 @@ async fn import_revocations(
         w.put_meta(crate::serve::REVOCATIONS_META, &body)?;
         crate::desk::audit(&mut w, now_ms(), &officer.username, "import_revocations", &sequence.to_string())?;
         w.commit_durable()?;
-        *st.desk.trust.write().expect("trust lock") = Some(next);
+        // Applied to the trust set as it is now, not to the copy checked
+        // above: certificates that sessions admitted meanwhile stay, and a
+        // list at least as new installed meanwhile (by a peer) is kept.
+        if let Some(t) = st.desk.trust.write().expect("trust lock").as_mut() {
+            let _ = t.set_revocations(&signed);
+        }
         Ok(())
     })
     .await?;

@@ -225,7 +225,9 @@ impl Desk {
             };
             for c in certs {
                 match trust.admit(c, None) {
-                    Ok(key) => admitted.push((key, serde_json::to_vec(c).expect("serializes"))),
+                    // Only the newest certificate of a node is kept.
+                    Ok(key) if trust.holds(c) => admitted.push((key, serde_json::to_vec(c).expect("serializes"))),
+                    Ok(_) => {}
                     Err(e) => refused.push((c.certificate.node_key.clone(), e)),
                 }
             }

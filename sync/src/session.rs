@@ -403,12 +403,24 @@ impl Session {
         if self.peer.is_none() {
             return Ok(());
         }
+        // Nothing more goes to a peer revoked since it connected.
+        self.peer_still_trusted(replica)?;
         self.dirty = true;
         self.next_round(replica)
     }
 
+    fn peer_still_trusted<R: Replica>(&self, replica: &R) -> Result<(), SessionError> {
+        let key = self.remote_key;
+        replica.with_trust_shared(|t| t.node(&key).map(|_| ())).map_err(SessionError::Refused)
+    }
+
     /// Handles one message from the peer.
     pub fn handle<R: Replica>(&mut self, replica: &mut R, message: Message, now_ms: i64) -> Result<(), SessionError> {
+        // A peer revoked while connected (a newer list came from another
+        // peer or the administrator) is refused from its next message on.
+        if self.peer.is_some() && !matches!(message, Message::Refused(_)) {
+            self.peer_still_trusted(replica)?;
+        }
         match (message, self.peer.is_some()) {
             (Message::Refused(why), _) => Err(SessionError::PeerRefused(reason(why))),
             (Message::Hello(hello), false) => self.hello(replica, hello, now_ms),
@@ -445,7 +457,9 @@ impl Session {
         }
         let c = &signed.certificate;
         self.peer = Some(Peer { key, unit: c.unit.clone(), role: c.role });
-        replica.store_certificates(vec![(key, hello.certificate)]).map_err(storage)?;
+        if replica.with_trust_shared(|t| t.holds(&signed)) {
+            replica.store_certificates(vec![(key, hello.certificate)]).map_err(storage)?;
+        }
         let mine = replica.with_trust(|t| t.revocations().1);
         if hello.revocations_sequence < mine
             && let Some(json) = replica.revocations().map_err(storage)?
@@ -503,7 +517,10 @@ impl Session {
             // documents they would vouch for are refused one by one.
             if let Ok(key) = replica.with_trust(|t| t.admit(&signed, None)) {
                 self.certificates_shared.insert(key);
-                admitted.push((key, json));
+                // Only the newest certificate of a node is kept.
+                if replica.with_trust_shared(|t| t.holds(&signed)) {
+                    admitted.push((key, json));
+                }
             }
         }
         replica.store_certificates(admitted).map_err(storage)

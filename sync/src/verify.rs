@@ -65,7 +65,11 @@ pub enum Rejection {
 pub struct Trust {
     root: VerifyingKey,
     province_code: String,
+    /// Per node key, the newest certificate seen (by `not_before_ms`).
     nodes: HashMap<[u8; 32], Certificate>,
+    /// Keys of which some certificate is revoked: a revoked node stays
+    /// revoked whichever of its certificates it, or a peer, presents.
+    revoked_keys: std::collections::HashSet<[u8; 32]>,
     revocations: RevocationList,
     revocations_sequence: u64,
 }
@@ -80,6 +84,7 @@ impl Trust {
             root: province.verifying_key()?,
             province_code: province.code.clone(),
             nodes: HashMap::new(),
+            revoked_keys: std::collections::HashSet::new(),
             revocations: RevocationList::default(),
             revocations_sequence: 0,
         })
@@ -97,10 +102,29 @@ impl Trust {
         };
         let key = key_bytes(&c.node_key).ok_or_else(|| Rejection::ActorNotAKey(c.node_key.clone()))?;
         if self.revocations.is_revoked(&c.serial) {
+            self.revoked_keys.insert(key);
             return Err(Rejection::Revoked { key: c.node_key.clone(), serial: c.serial.clone() });
         }
-        self.nodes.entry(key).or_insert_with(|| c.clone());
+        if self.revoked_keys.contains(&key) {
+            let serial = self.nodes.get(&key).map(|held| held.serial.clone()).unwrap_or_default();
+            return Err(Rejection::Revoked { key: c.node_key.clone(), serial });
+        }
+        // An older certificate never replaces a newer one (a peer could
+        // otherwise swap a node's current certificate for an old one).
+        match self.nodes.get(&key) {
+            Some(held) if held.not_before_ms >= c.not_before_ms => {}
+            _ => {
+                self.nodes.insert(key, c.clone());
+            }
+        }
         Ok(key)
+    }
+
+    /// Whether `signed` is the certificate this trust set holds for its
+    /// node (the newest seen): only that one is worth storing.
+    pub fn holds(&self, signed: &SignedCertificate) -> bool {
+        let c = &signed.certificate;
+        key_bytes(&c.node_key).and_then(|k| self.nodes.get(&k)).is_some_and(|held| held.serial == c.serial)
     }
 
     /// Installs a newer signed revocation list; an older or equal one is
@@ -112,6 +136,11 @@ impl Trust {
         }
         let list: RevocationList =
             serde_json::from_str(&d.body).map_err(|e| Rejection::MalformedRevocations(e.to_string()))?;
+        for (key, c) in &self.nodes {
+            if list.is_revoked(&c.serial) {
+                self.revoked_keys.insert(*key);
+            }
+        }
         self.revocations = list;
         self.revocations_sequence = d.sequence;
         Ok(d.sequence)
@@ -123,13 +152,13 @@ impl Trust {
 
     /// Every enrolled, unrevoked node this trust set holds.
     pub fn nodes(&self) -> impl Iterator<Item = &Certificate> {
-        self.nodes.values().filter(|c| !self.revocations.is_revoked(&c.serial))
+        self.nodes.iter().filter(|(k, _)| !self.revoked_keys.contains(*k)).map(|(_, c)| c)
     }
 
     /// The certificate of an enrolled, unrevoked node.
     pub fn node(&self, key: &[u8; 32]) -> Result<&Certificate, Rejection> {
         let c = self.nodes.get(key).ok_or_else(|| Rejection::Unknown(hex::encode(key)))?;
-        if self.revocations.is_revoked(&c.serial) {
+        if self.revoked_keys.contains(key) || self.revocations.is_revoked(&c.serial) {
             return Err(Rejection::Revoked { key: c.node_key.clone(), serial: c.serial.clone() });
         }
         Ok(c)

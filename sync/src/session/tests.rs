@@ -293,6 +293,28 @@ fn revocation_list(root: &SigningKey, serial: u8, sequence: u64) -> Vec<u8> {
 }
 
 #[test]
+fn a_node_revoked_while_connected_is_refused_from_its_next_message_on() {
+    let (mut c, mut p) = (commune(), province());
+    receive(&mut c, 1);
+    let mut link = sync(&mut c, &mut p);
+    assert_eq!(p.len(), 1);
+    // The administrator installs a list revoking the commune's node.
+    let list = revocation_list(&key(100), 1, 1);
+    p.with_trust(|t| t.set_revocations(&serde_json::from_slice(&list).unwrap())).unwrap();
+    // The province pushes nothing more to it...
+    let err = link.b.local_changed(&mut p).unwrap_err();
+    assert!(matches!(err, SessionError::Refused(Rejection::Revoked { .. })), "{err}");
+    assert!(link.b.take_outgoing().is_empty());
+    // ... and refuses what it sends next.
+    receive(&mut c, 2);
+    link.a.local_changed(&mut c).unwrap();
+    let (on_a, err) = link.run(&mut c, &mut p).unwrap_err();
+    assert!(!on_a, "the province refuses");
+    assert!(matches!(err, SessionError::Refused(Rejection::Revoked { .. })), "{err}");
+    assert_eq!(p.len(), 1, "nothing the revoked node sent after is stored");
+}
+
+#[test]
 fn a_revoked_node_is_refused_and_the_list_travels() {
     let (mut c, mut p, mut a) = (commune(), province(), agency());
     let list = revocation_list(&key(100), 1, 1);

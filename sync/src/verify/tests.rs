@@ -202,3 +202,38 @@ fn a_handover_needs_a_succession_the_province_signed() {
         assert!(matches!(w.verify(&bad, &doc.get_heads()), Err(Rejection::Succession { .. })), "{why}");
     }
 }
+
+/// A renewal of `node`'s certificate: serial `serial`, valid from `from`.
+fn renewal(root: &SigningKey, node: &SigningKey, serial: u8, from: i64) -> SignedCertificate {
+    let mut c = cert(root, node, COMMUNE, NodeRole::Commune, serial).certificate;
+    c.not_before_ms = from;
+    c.not_after_ms = from + 1_000;
+    SignedCertificate::sign(c, root)
+}
+
+#[test]
+fn a_revoked_node_stays_revoked_whichever_of_its_certificates_it_presents() {
+    let root = key(100);
+    let mut trust =
+        Trust::new(&ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(&root) }).unwrap();
+    let node = key(1);
+    let (first, renewed) = (renewal(&root, &node, 31, 0), renewal(&root, &node, 32, 500));
+    trust.admit(&first, None).unwrap();
+    trust.admit(&renewed, None).unwrap();
+    // The older certificate never replaces the newer one.
+    trust.admit(&first, None).unwrap();
+    assert!(trust.holds(&renewed) && !trust.holds(&first));
+    assert_eq!(trust.node(&node.verifying_key().to_bytes()).unwrap().serial, format!("{:032x}", 32));
+    // The renewed certificate is revoked: the node is, under either one.
+    let list = RevocationList {
+        revoked: vec![Revocation { serial: format!("{:032x}", 32), reason: "stolen".into(), at_ms: 5 }],
+    };
+    trust
+        .set_revocations(&province_doc(&root, DocumentKind::Revocations, 1, serde_json::to_string(&list).unwrap()))
+        .unwrap();
+    let key_bytes = node.verifying_key().to_bytes();
+    assert!(matches!(trust.node(&key_bytes), Err(Rejection::Revoked { .. })));
+    assert!(matches!(trust.admit(&first, None), Err(Rejection::Revoked { .. })), "the older one is no way back");
+    assert!(matches!(trust.node(&key_bytes), Err(Rejection::Revoked { .. })));
+    assert_eq!(trust.nodes().count(), 0);
+}
