@@ -276,6 +276,7 @@ pub fn merge(
 
 fn candidate(desk: &Desk, d: motcua_sync::export::ExportedDossier) -> Result<Candidate, Entry> {
     let unreadable = |detail: String| Entry { code: String::new(), from_unit: String::new(), detail };
+    motcua_sync::guard::check_inflated_size(&d.document).map_err(|e| unreadable(format!("refused document: {e}")))?;
     let doc = Automerge::load(&d.document).map_err(|e| unreadable(format!("unreadable document: {e}")))?;
     let record = dossier::read(&doc).map_err(|e| unreadable(format!("unreadable dossier: {e}")))?;
     let folded = fold(&record, desk.offset());

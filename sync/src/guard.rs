@@ -8,8 +8,119 @@
 //! probes, or none of its bits, would exhaust the node's memory or panic.
 //! Filters are accepted with the parameters Automerge itself uses, within
 //! a small margin.
+//!
+//! Automerge's storage format may deflate a document's columns, or a whole
+//! change, and Automerge inflates them without bound: 4 MiB of deflated
+//! zeros become 4 GiB. Documents and changes from peers are walked chunk
+//! by chunk first ([`check_inflated_size`]), each deflated part inflated
+//! into nothing with a budget, and refused beyond it.
+
+use std::io::Read;
 
 use automerge::sync::Message as SyncMessage;
+
+/// What the deflated parts of one document or set of changes may inflate
+/// to, together (a dossier is a few KB; the largest allowed document is
+/// 4 MiB as sent).
+pub const INFLATED_BYTES_MAX: u64 = 16 << 20;
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+const DOCUMENT: u8 = 0;
+const CHANGE: u8 = 1;
+const COMPRESSED_CHANGE: u8 = 2;
+/// A column specification's deflate bit.
+const DEFLATE: u32 = 0b1000;
+
+/// A cursor over bytes from a peer; every read is checked.
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn take(&mut self, n: u64) -> Result<&'a [u8], String> {
+        let n = usize::try_from(n).ok().filter(|n| *n <= self.0.len()).ok_or("truncated Automerge data")?;
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn uleb(&mut self) -> Result<u64, String> {
+        leb128::read::unsigned(&mut self.0).map_err(|e| format!("Automerge data: {e}"))
+    }
+    /// A count of items, each at least one byte: never more than remain.
+    fn count(&mut self) -> Result<u64, String> {
+        let n = self.uleb()?;
+        if n > self.0.len() as u64 {
+            return Err("Automerge data counts more items than it holds".into());
+        }
+        Ok(n)
+    }
+    /// `count` items of `len`-prefixed bytes (actor ids).
+    fn skip_prefixed(&mut self) -> Result<(), String> {
+        for _ in 0..self.count()? {
+            let len = self.uleb()?;
+            self.take(len)?;
+        }
+        Ok(())
+    }
+    /// Column metadata: (specification, length) pairs.
+    fn columns(&mut self) -> Result<Vec<(u32, u64)>, String> {
+        let mut columns = Vec::new();
+        for _ in 0..self.count()? {
+            let spec = u32::try_from(self.uleb()?).map_err(|_| "a column specification beyond 32 bits")?;
+            columns.push((spec, self.uleb()?));
+        }
+        Ok(columns)
+    }
+}
+
+/// Inflates `deflated` into nothing, spending `budget`; refuses once it
+/// would pass it.
+fn inflate_within(deflated: &[u8], budget: &mut u64) -> Result<(), String> {
+    let mut limited = flate2::read::DeflateDecoder::new(deflated).take(*budget + 1);
+    let n = std::io::copy(&mut limited, &mut std::io::sink()).map_err(|e| format!("bad deflated data: {e}"))?;
+    if n > *budget {
+        return Err(format!("deflated data inflating beyond {INFLATED_BYTES_MAX} bytes"));
+    }
+    *budget -= n;
+    Ok(())
+}
+
+/// Refuses a saved document or a run of changes (Automerge's storage
+/// format) whose deflated parts would inflate beyond
+/// [`INFLATED_BYTES_MAX`], before Automerge inflates them. Chunks it does
+/// not know (bundles) are refused: no node sends them.
+pub fn check_inflated_size(bytes: &[u8]) -> Result<(), String> {
+    let mut budget = INFLATED_BYTES_MAX;
+    let mut rest = Bytes(bytes);
+    while !rest.0.is_empty() {
+        if rest.take(4)? != MAGIC {
+            // Automerge stops at what is not a chunk (and refuses it).
+            return Ok(());
+        }
+        rest.take(4)?; // checksum
+        let kind = rest.take(1)?[0];
+        let len = rest.uleb()?;
+        let data = rest.take(len)?;
+        match kind {
+            DOCUMENT => {
+                let mut d = Bytes(data);
+                d.skip_prefixed()?; // actors
+                let heads = d.count()?;
+                d.take(heads.checked_mul(32).ok_or("too many heads")?)?;
+                let changes = d.columns()?;
+                let ops = d.columns()?;
+                for (spec, len) in changes.into_iter().chain(ops) {
+                    let column = d.take(len)?;
+                    if spec & DEFLATE != 0 {
+                        inflate_within(column, &mut budget)?;
+                    }
+                }
+            }
+            CHANGE => {} // Automerge refuses deflated columns in a change
+            COMPRESSED_CHANGE => inflate_within(data, &mut budget)?,
+            other => return Err(format!("an Automerge chunk of type {other}, which no node sends")),
+        }
+    }
+    Ok(())
+}
 
 /// Probes per hash a filter may announce (Automerge uses 7).
 pub const BLOOM_PROBES_MAX: u64 = 32;
@@ -51,6 +162,42 @@ pub fn check_sync_message(m: &SyncMessage) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn a_document(fill: usize) -> automerge::AutoCommit {
+        use automerge::transaction::Transactable;
+        let mut d = automerge::AutoCommit::new();
+        d.put(automerge::ROOT, "text", "0".repeat(fill)).unwrap();
+        d.commit();
+        d
+    }
+
+    #[test]
+    fn documents_and_changes_as_nodes_save_them_pass() {
+        let mut d = a_document(10_000);
+        assert_eq!(check_inflated_size(&d.save_nocompress()), Ok(()));
+        let deflated = d.save();
+        assert!(deflated.len() < 5_000, "columns were deflated: {} bytes", deflated.len());
+        assert_eq!(check_inflated_size(&deflated), Ok(()));
+        let changes: Vec<u8> = d.get_changes(&[]).iter().flat_map(|c| c.raw_bytes().to_vec()).collect();
+        assert_eq!(check_inflated_size(&changes), Ok(()));
+        assert_eq!(check_inflated_size(&[]), Ok(()));
+    }
+
+    #[test]
+    fn deflated_parts_inflating_beyond_the_budget_are_refused() {
+        // A document whose one string deflates a thousandfold: 17 MiB of
+        // zeros in a few KiB.
+        let mut d = a_document(17 << 20);
+        let bomb = d.save();
+        assert!(bomb.len() < 200_000, "{} bytes", bomb.len());
+        let e = check_inflated_size(&bomb).unwrap_err();
+        assert!(e.contains("inflating beyond"), "{e}");
+        // Truncated or lying lengths are refused, not followed.
+        assert!(check_inflated_size(&bomb[..bomb.len() / 2]).is_err());
+        let mut unknown = bomb.clone();
+        unknown[8] = 3;
+        assert!(check_inflated_size(&unknown).unwrap_err().contains("type 3"));
+    }
 
     /// A version 1 sync message with no heads, needs or changes and one
     /// `have` whose filter is `bloom`.

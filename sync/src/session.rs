@@ -930,6 +930,7 @@ impl Session {
         let mut shared_now = None;
         match &d.body {
             DocBody::Whole(bytes) => {
+                crate::guard::check_inflated_size(bytes)?;
                 let mut incoming = Automerge::load(bytes).map_err(|e| format!("not a readable document: {e}"))?;
                 shared_now = Some(incoming.get_heads());
                 if known.is_empty() {
@@ -941,11 +942,15 @@ impl Session {
             DocBody::Sync(bytes) => {
                 let m = SyncMessage::decode(bytes).map_err(|e| format!("not a readable sync message: {e}"))?;
                 crate::guard::check_sync_message(&m)?;
+                for change in m.changes.iter() {
+                    crate::guard::check_inflated_size(change)?;
+                }
                 next.receive_sync_message(state.as_mut().expect("sync state"), m).map_err(|e| e.to_string())?;
             }
             DocBody::Changes(bytes) => {
                 // Changes whose dependencies this node lacks stay out of the
                 // heads; the acknowledgement then tells the sender.
+                crate::guard::check_inflated_size(bytes)?;
                 next.load_incremental(bytes).map_err(|e| format!("unreadable changes: {e}"))?;
             }
         }
@@ -1173,6 +1178,7 @@ fn prepare(
     let known = base.get_heads();
     let (next, received, shared_now, heads) = match body {
         DocBody::Whole(bytes) => {
+            crate::guard::check_inflated_size(&bytes)?;
             let mut incoming = Automerge::load(&bytes).map_err(|e| format!("not a readable document: {e}"))?;
             let heads = incoming.get_heads();
             if known.is_empty() {
@@ -1186,6 +1192,7 @@ fn prepare(
         DocBody::Changes(bytes) => {
             // Changes whose dependencies this node lacks stay out of the
             // heads; the acknowledgement then tells the sender.
+            crate::guard::check_inflated_size(&bytes)?;
             base.load_incremental(&bytes).map_err(|e| format!("unreadable changes: {e}"))?;
             let heads = base.get_heads();
             (base, None, None, heads)

@@ -653,7 +653,7 @@ fn a_step_holds_what_was_applied_not_the_bytes_that_came() {
     let change = v2.save_after(&v1.get_heads());
     // The change, then a chunk Automerge skips with a warning.
     let mut bytes = change.clone();
-    bytes.extend([0x85, 0x6f, 0x4a, 0x83, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x05, 1, 2, 3]);
+    bytes.extend([0x85, 0x6f, 0x4a, 0x83, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x03, 1, 2, 3]);
     let signatures = c.signatures(&v2).unwrap();
     let stored = Some(v1.save_nocompress());
     let d = DocMessage { id, body: DocBody::Changes(bytes), signatures };
@@ -662,4 +662,24 @@ fn a_step_holds_what_was_applied_not_the_bytes_that_came() {
     let admitted = prepared.admission.expect("a new change");
     assert_eq!(admitted.heads, v2.get_heads().iter().map(|h| h.0).collect::<Vec<_>>());
     assert_eq!(admitted.step, Some(change), "the step is the applied change alone");
+}
+
+#[test]
+fn a_document_deflating_a_thousandfold_is_refused_before_it_is_inflated() {
+    use automerge::transaction::Transactable;
+    let (mut c, mut p) = (commune(), province());
+    receive(&mut c, 1);
+    let mut link = sync(&mut c, &mut p);
+    let before = p.digests();
+    let mut bomb = automerge::AutoCommit::new();
+    bomb.put(automerge::ROOT, "text", "0".repeat(17 << 20)).unwrap();
+    let msg = DocMessage { id: random_id(7), body: DocBody::Whole(bomb.save()), signatures: vec![] };
+    link.b.handle(&mut p, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
+    let out = link.b.take_outgoing();
+    assert!(
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("inflating beyond"))),
+        "{:.300}",
+        format!("{out:?}")
+    );
+    assert_eq!(p.digests(), before);
 }
