@@ -39,8 +39,8 @@ use crate::routing;
 use crate::steps::{self, Step};
 use crate::verify::{Rejection, Trust, verify_document};
 use crate::wire::{
-    Applied, BatchBuilder, ChangeSignature, DOCS_IN_FLIGHT_MAX, DocBody, DocMessage, Hello, Message, Outcome,
-    PROTOCOL_VERSION, REASON_CHARS_MAX, WireError, decode_batch, encode_batch,
+    Applied, BatchBuilder, CERTIFICATES_BYTES_TARGET, ChangeSignature, DOCS_IN_FLIGHT_MAX, DocBody, DocMessage, Hello,
+    Message, Outcome, PROTOCOL_VERSION, REASON_CHARS_MAX, WireError, decode_batch, encode_batch,
 };
 
 /// This node, as a session presents it.
@@ -457,8 +457,10 @@ impl Session {
         }
         let c = &signed.certificate;
         self.peer = Some(Peer { key, unit: c.unit.clone(), role: c.role });
+        // Kept, and passed on, in the form this node writes: whatever a
+        // peer added to the JSON goes no further.
         if replica.with_trust_shared(|t| t.holds(&signed)) {
-            replica.store_certificates(vec![(key, hello.certificate)]).map_err(storage)?;
+            replica.store_certificates(vec![(key, canonical(&signed))]).map_err(storage)?;
         }
         let mine = replica.with_trust(|t| t.revocations().1);
         if hello.revocations_sequence < mine
@@ -519,7 +521,7 @@ impl Session {
                 self.certificates_shared.insert(key);
                 // Only the newest certificate of a node is kept.
                 if replica.with_trust_shared(|t| t.holds(&signed)) {
-                    admitted.push((key, json));
+                    admitted.push((key, canonical(&signed)));
                 }
             }
         }
@@ -762,8 +764,20 @@ impl Session {
     }
 
     fn send_batch(&mut self, certificates: &mut Vec<Vec<u8>>, docs: &[DocMessage]) {
-        if !certificates.is_empty() {
-            self.outbox.push_back(Message::Certificates(std::mem::take(certificates)));
+        // Certificates go in messages of about a megabyte, well inside a
+        // frame whatever their number.
+        let mut message = Vec::new();
+        let mut bytes = 0;
+        for c in std::mem::take(certificates) {
+            if bytes + c.len() > CERTIFICATES_BYTES_TARGET && !message.is_empty() {
+                self.outbox.push_back(Message::Certificates(std::mem::take(&mut message)));
+                bytes = 0;
+            }
+            bytes += c.len();
+            message.push(c);
+        }
+        if !message.is_empty() {
+            self.outbox.push_back(Message::Certificates(message));
         }
         self.outbox.push_back(Message::Docs(encode_batch(docs)));
     }
@@ -1256,6 +1270,12 @@ fn step_of(doc: &Automerge, known: &[ChangeHash]) -> Option<Vec<u8>> {
 /// would leave per-peer state behind (empty documents under random ids
 /// would grow it without bound).
 const EMPTY_WHOLE: &str = "an empty document (a dossier has at least its creation)";
+
+/// A certificate as this node writes it (what a peer sent may carry
+/// fields this version does not know, which the signature does not cover).
+fn canonical(signed: &SignedCertificate) -> Vec<u8> {
+    serde_json::to_vec(signed).expect("a certificate serializes")
+}
 
 /// An admitted dossier and the signatures to keep with it.
 type Verified = (DossierRecord, Vec<([u8; 32], Attestation)>);

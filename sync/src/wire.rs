@@ -34,6 +34,11 @@ pub const BATCH_TARGET_BYTES: usize = 64 << 10;
 pub const SIGNATURES_PER_DOC_MAX: usize = 256;
 /// Most certificates in one message.
 pub const CERTIFICATES_MAX: usize = 4096;
+/// Largest certificate (signed JSON) on the wire: a real one is under
+/// 1 KiB; padding one with unknown fields gains nothing.
+pub const CERTIFICATE_BYTES_MAX: usize = 4 << 10;
+/// A message of certificates is cut at about this many bytes.
+pub const CERTIFICATES_BYTES_TARGET: usize = 1 << 20;
 /// Most documents sent to a peer and not yet acknowledged.
 pub const DOCS_IN_FLIGHT_MAX: usize = 2048;
 /// Longest refusal reason carried on the wire.
@@ -63,6 +68,8 @@ pub enum WireError {
     TooManySignatures(usize),
     #[error("{0} certificates in one message; the limit is {CERTIFICATES_MAX}")]
     TooManyCertificates(usize),
+    #[error("a certificate of {0} bytes; the limit is {CERTIFICATE_BYTES_MAX}")]
+    CertificateTooLarge(usize),
 }
 
 /// The first message on each side: who this node is.
@@ -184,6 +191,14 @@ pub fn decode_message(body: &[u8]) -> Result<Message, WireError> {
         && c.len() > CERTIFICATES_MAX
     {
         return Err(WireError::TooManyCertificates(c.len()));
+    }
+    let certificates: &[Vec<u8>] = match &message {
+        Message::Certificates(c) => c,
+        Message::Hello(h) => std::slice::from_ref(&h.certificate),
+        _ => &[],
+    };
+    if let Some(big) = certificates.iter().find(|c| c.len() > CERTIFICATE_BYTES_MAX) {
+        return Err(WireError::CertificateTooLarge(big.len()));
     }
     Ok(message)
 }

@@ -683,3 +683,17 @@ fn a_document_deflating_a_thousandfold_is_refused_before_it_is_inflated() {
     );
     assert_eq!(p.digests(), before);
 }
+
+#[test]
+fn a_certificate_is_kept_and_passed_on_as_this_node_writes_it() {
+    let (mut c, mut p) = (commune(), province());
+    let mut link = sync(&mut c, &mut p);
+    let held = p.certificate(&c.local.key).unwrap().unwrap();
+    let mut padded: serde_json::Value = serde_json::from_slice(&held).unwrap();
+    padded["certificate"]["padding"] = serde_json::json!("x".repeat(3_000));
+    let padded = serde_json::to_vec(&padded).unwrap();
+    link.b.handle(&mut p, Message::Certificates(vec![padded]), NOW).unwrap();
+    let kept = p.certificate(&c.local.key).unwrap().unwrap();
+    assert!(!String::from_utf8_lossy(&kept).contains("padding"), "what the signature does not cover is dropped");
+    assert!(kept.len() < 1_024, "{} bytes", kept.len());
+}

@@ -103,3 +103,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_padded_certificate_is_refused_on_the_wire() {
+    let big = vec![b' '; CERTIFICATE_BYTES_MAX + 1];
+    for m in [
+        Message::Certificates(vec![b"{}".to_vec(), big.clone()]),
+        Message::Hello(Hello { version: PROTOCOL_VERSION, certificate: big.clone(), revocations_sequence: 0 }),
+    ] {
+        let frame = encode_frame(&m);
+        assert!(matches!(decode_message(&frame[4..]), Err(WireError::CertificateTooLarge(n)) if n == big.len()));
+    }
+    let fits = Message::Certificates(vec![vec![b' '; CERTIFICATE_BYTES_MAX]]);
+    assert!(decode_message(&encode_frame(&fits)[4..]).is_ok());
+}
