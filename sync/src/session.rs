@@ -573,6 +573,15 @@ impl Session {
             if round < self.round {
                 return Err(SessionError::Protocol(format!("round {round} after round {}", self.round)));
             }
+            // Each round costs this side a scan of its offers: one at a
+            // time, in order, each once the one before has ended.
+            if round != self.round + 1 || self.reconciler.is_some() {
+                return Err(SessionError::Protocol(format!(
+                    "round {round} opened while round {} {}",
+                    self.round,
+                    if self.reconciler.is_some() { "is still going" } else { "was the last" }
+                )));
+            }
             self.round = round;
             self.asked = false;
             self.reconciler = Some(Reconciler::new(self.item_set(replica)?));

@@ -697,3 +697,34 @@ fn a_certificate_is_kept_and_passed_on_as_this_node_writes_it() {
     assert!(!String::from_utf8_lossy(&kept).contains("padding"), "what the signature does not cover is dropped");
     assert!(kept.len() < 1_024, "{} bytes", kept.len());
 }
+
+#[test]
+fn rounds_are_opened_one_at_a_time_and_in_order() {
+    let (mut c, mut p) = (commune(), province());
+    receive(&mut c, 1);
+    let link = sync(&mut c, &mut p);
+    let round = link.b.round;
+    let empty = crate::reconcile::Message { ranges: vec![] };
+    // A round number skipped ahead (each would cost a scan of the offers).
+    let mut b = link.b;
+    let err = b.handle(&mut p, Message::Reconcile { round: round + 5, message: empty.clone() }, NOW).unwrap_err();
+    assert!(matches!(&err, SessionError::Protocol(m) if m.contains("was the last")), "{err}");
+    // A new round while one is still going.
+    let mut link = Link::open(&c, &p);
+    let hello_a = link.a.take_outgoing();
+    for m in hello_a {
+        link.b.handle(&mut p, m, NOW).unwrap();
+    }
+    for m in link.b.take_outgoing() {
+        link.a.handle(&mut c, m, NOW).unwrap();
+    }
+    let opened: Vec<Message> =
+        link.a.take_outgoing().into_iter().filter(|m| matches!(m, Message::Reconcile { .. })).collect();
+    let Some(Message::Reconcile { round, message }) = opened.into_iter().next() else {
+        panic!("the dialer opens a round after the hellos")
+    };
+    link.b.handle(&mut p, Message::Reconcile { round, message }, NOW).unwrap();
+    assert!(link.b.reconciler.is_some(), "the round goes on (the accepting side answered, not ended it)");
+    let err = link.b.handle(&mut p, Message::Reconcile { round: round + 1, message: empty }, NOW).unwrap_err();
+    assert!(matches!(&err, SessionError::Protocol(m) if m.contains("is still going")), "{err}");
+}
