@@ -43,6 +43,23 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Messages read ahead of the session loop.
 const READ_AHEAD: usize = 16;
+/// Messages queued for a peer beyond which this node stops reading from
+/// it until the queue drains: a peer that sends but never reads cannot
+/// grow the queue of answers without bound.
+const WRITE_BEHIND: usize = 256;
+
+/// Messages queued for the writer task, and a wake-up as it drains.
+#[derive(Default)]
+struct Backlog {
+    queued: std::sync::atomic::AtomicUsize,
+    drained: tokio::sync::Notify,
+}
+
+impl Backlog {
+    fn full(&self) -> bool {
+        self.queued.load(std::sync::atomic::Ordering::Acquire) >= WRITE_BEHIND
+    }
+}
 
 /// What the node shows of each peer (`GET /api/v1/peers`).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -341,7 +358,9 @@ async fn session_loop(
     // (its acknowledgement first) goes only once the batch is durable.
     let (out_tx, out_rx) = mpsc::unbounded_channel::<(Message, Option<Commit>)>();
     let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, String>>(READ_AHEAD);
-    let writer = tokio::spawn(write_frames(send, out_rx, conn.clone(), net.board.clone(), node_id.to_string()));
+    let backlog = Arc::new(Backlog::default());
+    let writer =
+        tokio::spawn(write_frames(send, out_rx, backlog.clone(), conn.clone(), net.board.clone(), node_id.to_string()));
     let reader = tokio::spawn(read_frames(recv, in_tx, net.board.clone(), node_id.to_string()));
     let mut changes = net.desk.committer.subscribe();
     // Durable writes by others (the desk, other connections) are changes
@@ -351,6 +370,7 @@ async fn session_loop(
     let forward = |session: &mut Session, replica: &mut NodeReplica| {
         let mut gate = replica.take_gate();
         for m in session.take_outgoing() {
+            backlog.queued.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             out_tx.send((m, gate.take())).ok();
         }
     };
@@ -360,7 +380,10 @@ async fn session_loop(
     let mut udp_reported = (0, 0);
     let result = loop {
         let step = tokio::select! {
-            incoming = in_rx.recv() => match incoming {
+            // While the peer does not take what is queued for it, what it
+            // sends waits (and flow control holds it back).
+            _ = backlog.drained.notified(), if backlog.full() => Ok(()),
+            incoming = in_rx.recv(), if !backlog.full() => match incoming {
                 Some(Ok(message)) => {
                     tokio::task::block_in_place(|| guarded(|| session.handle(&mut replica, message, now_ms())))
                 }
@@ -431,6 +454,7 @@ async fn session_loop(
 async fn write_frames(
     mut send: SendStream,
     mut out: mpsc::UnboundedReceiver<(Message, Option<Commit>)>,
+    backlog: Arc<Backlog>,
     conn: Connection,
     board: Arc<PeerBoard>,
     node_id: String,
@@ -449,6 +473,8 @@ async fn write_frames(
         if send.write_all(&frame).await.is_err() {
             return;
         }
+        backlog.queued.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        backlog.drained.notify_one();
         board.update(&node_id, |p| p.bytes_sent += frame.len() as u64);
     }
     send.finish().ok();
