@@ -22,13 +22,25 @@ async function api(path, options = {}) {
   const body = res.status === 204 ? null : type.includes("json") ? await res.json() : await res.text();
   return { res, body };
 }
-const errorText = (body) => (body && body.error ? body.error.message : String(body));
+/**
+ * An API refusal in the page's language: the text of its code and the
+ * field it names. In English, and for a code without a text, the node's
+ * own precise words follow (they are in English).
+ */
+function errorText(body) {
+  const e = body && body.error;
+  if (!e) return t("err_unexpected");
+  const known = TEXT[lang][`err_${e.code}`];
+  const text = `${known || t("err_unexpected")}${e.field ? ` (${e.field})` : ""}`;
+  return known && lang !== "en" ? text : `${text}: ${e.message}`;
+}
 const localToday = () => new Date().toLocaleDateString("en-CA", { timeZone: TZ });
 
 // ---------------------------------------------------------------- shell
 
 function translate() {
   document.documentElement.lang = lang;
+  document.title = `motcua — ${t("one_stop_desk")}`;
   document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = t(e.dataset.t); });
   $("lang").textContent = t("other_lang");
   showOfficer();
@@ -565,7 +577,8 @@ $("lang").addEventListener("click", () => {
 });
 function unreachable(e) {
   if (!me) return;
-  page(h("section", { class: "card" }, h("p", { class: "error", role: "alert" }, `${t("unreachable")} (${e.message})`)));
+  page(h("section", { class: "card" }, h("p", { class: "error", role: "alert" }, t("unreachable"))));
+  console.warn("motcua: a request failed", e);
 }
 window.addEventListener("hashchange", () => route().catch(unreachable));
 fetch("/healthz").then((r) => r.json()).then((hz) => { health = hz; $("unit").textContent = `${hz.unit_name || ""} (${hz.unit})`; });

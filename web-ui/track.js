@@ -5,6 +5,7 @@
 
 function translate() {
   document.documentElement.lang = lang;
+  document.title = `${t("track_title")} — motcua`;
   document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = t(e.dataset.t); });
   $("lang").textContent = t("other_lang");
 }
@@ -14,7 +15,7 @@ function show(v) {
   last = v;
   const box = $("track-result");
   const rows = [[t("code"), v.code], [t("procedure"), v.procedure_name], [t("state"), stateName(v.state)],
-    [t("appointment"), when(v.due_at)], [t("collect_at"), v.collect_at]];
+    [t("appointment"), when(v.due_at)], [t("collect_at"), `${t("one_stop_desk")} — ${v.collect_unit}`]];
   if (v.returned_at) rows.push([t("returned_at"), when(v.returned_at)]);
   box.replaceChildren(h("table", { class: "details" }, rows.map(([k, x]) => h("tr", {}, h("th", {}, k), h("td", {}, x || "")))),
     v.result_ready ? h("p", { class: "ok" }, t("result_ready")) : null);

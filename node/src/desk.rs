@@ -235,8 +235,11 @@ pub struct TrackView {
     pub returned_at: Option<String>,
     pub result_ready: bool,
     pub overdue: bool,
-    /// Where the result is collected: the receiving center.
+    /// Where the result is collected: the receiving center, in Vietnamese
+    /// ("Bộ phận Một cửa — unit").
     pub collect_at: String,
+    /// The receiving unit's name alone, for a page in another language.
+    pub collect_unit: String,
 }
 
 /// A row of a dossier list.
@@ -724,6 +727,7 @@ impl Desk {
             result_ready: s.state == motcua_domain::workflow::Status::ResultReady,
             overdue: s.is_overdue(now),
             collect_at: format!("Bộ phận Một cửa — {}", self.unit_name(&s.receiving_unit)),
+            collect_unit: self.unit_name(&s.receiving_unit),
         }))
     }
 

@@ -218,7 +218,15 @@ test("the tracking page shows the state and refuses a wrong id suffix", async ()
   assert.ok(shown.includes("Được tiếp nhận"), "the state");
   assert.ok(shown.includes(made.body.code));
   assert.ok(!shown.includes(APPLICANT.name) && !shown.includes(APPLICANT.id_number), "nothing personal");
+  assert.ok(shown.includes("Bộ phận Một cửa"), "where to collect, in Vietnamese");
+  assert.equal(await page.title(), "Tra cứu hồ sơ — motcua");
   await page.screenshot({ path: path.join(shots, "track-phone.png"), fullPage: true });
+  // In English, nothing of the page stays in Vietnamese but names.
+  await page.click("#lang");
+  await page.click("#track button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#track-result").textContent.includes("One-stop desk"));
+  assert.ok(!(await page.textContent("#track-result")).includes("Bộ phận Một cửa"));
+  assert.equal(await page.title(), "Track a dossier — motcua");
   await context.close();
 });
 
