@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 
 pub const CONFIG_FILE: &str = "node.json";
 pub const CONFIG_FORMAT: u32 = 1;
+/// Dossier codes carry a four-digit daily sequence.
+pub const SEQUENCE_MAX: u32 = 9_999;
+
+fn sequence_last_default() -> u32 {
+    SEQUENCE_MAX
+}
 
 pub use motcua_sync::cert::NodeRole;
 
@@ -28,6 +34,10 @@ pub struct NodeConfig {
     /// First daily sequence number this node issues (a second node of the
     /// same unit gets a disjoint range).
     pub sequence_first: u32,
+    /// Last daily sequence number this node issues: codes have four digits,
+    /// and a second node's range starts after this one's.
+    #[serde(default = "sequence_last_default")]
+    pub sequence_last: u32,
     #[serde(default)]
     pub peers: Vec<String>,
 }
@@ -45,6 +55,7 @@ impl NodeConfig {
             demo: true,
             supplement_mode: SupplementMode::Pause,
             sequence_first: 1,
+            sequence_last: SEQUENCE_MAX,
             peers: Vec::new(),
         }
     }
@@ -74,6 +85,12 @@ impl NodeConfig {
         }
         if self.sequence_first == 0 {
             return Err("sequence_first starts at 1".into());
+        }
+        if !(self.sequence_first..=SEQUENCE_MAX).contains(&self.sequence_last) {
+            return Err(format!(
+                "sequence_last {} must lie between sequence_first {} and {SEQUENCE_MAX}",
+                self.sequence_last, self.sequence_first
+            ));
         }
         Ok(())
     }

@@ -471,7 +471,13 @@ impl Desk {
             + chrono::Datelike::month(&local_day) * 100
             + chrono::Datelike::day(&local_day);
         let code = loop {
-            let seq = w.next_sequence(yymmdd, self.config.sequence_first)?;
+            let Some(seq) = w.next_sequence_within(yymmdd, self.config.sequence_first, self.config.sequence_last)?
+            else {
+                return Err(DeskError::Conflict(format!(
+                    "this node has issued all its dossier codes for today ({} to {})",
+                    self.config.sequence_first, self.config.sequence_last
+                )));
+            };
             let code = format_dossier_code(&self.config.agency_id, local_day, seq);
             if !w.code_taken(&code)? {
                 break code;
@@ -917,6 +923,33 @@ mod tests {
         assert_eq!(b.code, "000.00.01.H99-251117-0002");
         assert_eq!(c.code, "000.00.01.H99-251118-0001");
         assert_eq!(a.due_at.as_deref(), Some("2025-11-20T09:00:00+07:00"));
+    }
+
+    #[test]
+    fn a_node_issues_codes_only_from_its_own_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = NodeConfig::demo();
+        (config.sequence_first, config.sequence_last) = (5_001, 5_002);
+        config.save(dir.path()).unwrap();
+        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
+        let monday = 1_763_344_800_000; // 2025-11-17 09:00 +07
+        // A code of the unit's other node (its range starts at 5003), come
+        // by sync, does not move this node's sequence.
+        let other = desk.clone();
+        let mut theirs = motcua_domain::fixtures::new_dossier(desk.identity.node_id(), dossier::Channel::Direct, false);
+        theirs.code = "000.00.01.H99-251117-5003".into();
+        theirs.reception.unit = "99001".into();
+        theirs.reception.agency_id = "000.00.01.H99".into();
+        let (doc, _) = dossier::create(desk.identity.actor(), &theirs).unwrap();
+        let record = dossier::read(&doc).unwrap();
+        desk.committer.run(move |w| other.put_admitted(w, &doc, &record, &[])).unwrap();
+        let a = desk.receive(&admin, request(1), monday).unwrap();
+        let b = desk.receive(&admin, request(2), monday + 1).unwrap();
+        assert_eq!((a.code.as_str(), b.code.as_str()), ("000.00.01.H99-251117-5001", "000.00.01.H99-251117-5002"));
+        let full = desk.receive(&admin, request(3), monday + 2).unwrap_err();
+        assert!(matches!(&full, DeskError::Conflict(m) if m.contains("all its dossier codes for today")), "{full}");
+        assert_eq!(desk.receive(&admin, request(3), monday + 86_400_000).unwrap().code, "000.00.01.H99-251118-5001");
     }
 
     fn supplement_round_trip(mode: SupplementMode) -> Option<String> {

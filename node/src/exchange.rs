@@ -351,7 +351,7 @@ impl Desk {
             t.put_attestation(hash, a)?;
         }
         if let Some((yymmdd, seq)) = code_sequence(&record.code, &self.config.agency_id)
-            && seq >= self.config.sequence_first
+            && (self.config.sequence_first..=self.config.sequence_last).contains(&seq)
         {
             t.raise_sequence(yymmdd, seq)?;
         }

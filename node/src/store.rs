@@ -873,14 +873,23 @@ impl Write {
     /// Issues the next dossier sequence number of a local day. Sequences
     /// never go back: the number is committed with the dossier it names.
     pub fn next_sequence(&mut self, yymmdd: u32, first: u32) -> Result<u32> {
-        self.wrote();
+        Ok(self.next_sequence_within(yymmdd, first, u32::MAX)?.expect("a u32 of codes a day"))
+    }
+
+    /// [`Write::next_sequence`] within `first..=last`; `None`, writing
+    /// nothing, once the day's range is used up.
+    pub fn next_sequence_within(&mut self, yymmdd: u32, first: u32, last: u32) -> Result<Option<u32>> {
         let mut t = self.tx.open_table(SEQUENCES)?;
         let next = match t.get(yymmdd)? {
-            Some(v) => v.value() + 1,
+            Some(v) => v.value().saturating_add(1).max(first),
             None => first,
         };
+        if next > last {
+            return Ok(None);
+        }
+        self.wrote();
         t.insert(yymmdd, next)?;
-        Ok(next)
+        Ok(Some(next))
     }
 
     /// Reads a document inside this write, so a read-modify-write of one

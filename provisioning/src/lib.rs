@@ -299,6 +299,7 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
         demo: false,
         supplement_mode: motcua_domain::dossier::SupplementMode::Pause,
         sequence_first: 1,
+        sequence_last: motcua_node::config::SEQUENCE_MAX,
         peers: e.province_node.iter().cloned().collect(),
     };
     config.save(out).map_err(|err| ProvisionError::Io(err.to_string()))?;
