@@ -41,6 +41,10 @@ pub fn parse_peer(s: &str) -> Result<PeerSpec, String> {
     Ok(PeerSpec { node_id: id.to_ascii_lowercase(), addr: addr.to_string() })
 }
 
+/// The file a start writes and removes to learn that the data directory
+/// is writable.
+const WRITE_PROBE: &str = ".motcua-write-test";
+
 /// Makes sure `dir` is a motcua data directory (creating an empty one),
 /// never one that holds somebody else's files.
 pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
@@ -49,10 +53,11 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
             bail!("data directory {} is not a directory", dir.display());
         }
         let ours = [CONFIG_FILE, KEY_FILE, STORE_FILE].iter().any(|f| dir.join(f).exists());
+        // Empty but for the write probe a start killed at once left behind.
         let empty = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read data directory {}", dir.display()))?
-            .next()
-            .is_none();
+            .filter_map(Result::ok)
+            .all(|e| e.file_name() == WRITE_PROBE);
         if !ours && !empty {
             bail!(
                 "{} is not a motcua data directory (it holds other files); choose an empty or new directory",
@@ -62,7 +67,7 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     } else {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     }
-    let probe = dir.join(".motcua-write-test");
+    let probe = dir.join(WRITE_PROBE);
     std::fs::write(&probe, b"").with_context(|| format!("data directory {} is not writable", dir.display()))?;
     std::fs::remove_file(&probe).ok();
     Ok(())

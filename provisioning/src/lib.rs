@@ -57,12 +57,19 @@ fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), ProvisionEr
     write_durably(path, text.as_bytes())
 }
 
-/// Writes a file and makes it and its name durable (file and directory
-/// synced) before the tool reports it written: a technician may pull the
-/// USB stick or lose power right after.
+/// Writes a file whole or not at all, and makes it and its name durable
+/// before the tool reports it written: a technician may pull the USB stick
+/// or lose power right after. The bytes go to a temporary file beside it,
+/// synced, then renamed over the old one, so a crash leaves the old file
+/// or the new one, never a half.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
-    let mut f = std::fs::File::create(path).map_err(|e| io(path, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(path, e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
     sync_parent(path)
 }
 
@@ -331,9 +338,7 @@ fn replace_certificate(bundle: &Path, old: &Certificate, next: &SignedCertificat
     let current = bundle.join(CERTIFICATE_FILE);
     let kept = bundle.join(format!("certificate-{}.json", old.serial));
     std::fs::copy(&current, &kept).map_err(|e| io(&kept, e))?;
-    let tmp = bundle.join(format!("{CERTIFICATE_FILE}.tmp"));
-    write_json(&tmp, next)?;
-    std::fs::rename(&tmp, &current).map_err(|e| io(&current, e))
+    write_json(&current, next)
 }
 
 /// A random certificate serial, 32 hex digits.
@@ -386,14 +391,31 @@ pub fn rotate(
             bundle.display()
         )));
     }
+    let tmp = bundle.join("node.key.new");
+    // A rotation cut short after the certificate was replaced: the new key
+    // waiting beside it is the one the certificate names. Finish it (a
+    // new key would strand the certificate in place).
+    if let Some(waiting) = std::fs::read_to_string(&tmp).ok().and_then(|t| hex::decode(t.trim()).ok())
+        && let Ok(bytes) = <[u8; 32]>::try_from(waiting.as_slice())
+        && hex::encode(SigningKey::from_bytes(&bytes).verifying_key().to_bytes()) == old.node_key
+    {
+        std::fs::rename(&tmp, &key_path).map_err(|e| io(&key_path, e))?;
+        sync_parent(&key_path)?;
+        return std::fs::read_to_string(bundle.join(CERTIFICATE_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .ok_or_else(|| ProvisionError::Invalid("the rotated certificate is unreadable".into()));
+    }
     let key = SigningKey::generate(&mut rand::rng());
     let public = hex::encode(key.verifying_key().to_bytes());
     let next = SignedCertificate::sign(reissue(&old, public, valid_days, now_ms, Some(old.node_key.clone())), &root);
-    let tmp = bundle.join("node.key.new");
+    // A key left by a rotation cut short before its certificate was
+    // replaced names nothing: it goes.
     std::fs::remove_file(&tmp).ok();
     write_private(&tmp, hex::encode(key.to_bytes()).as_bytes())?;
     replace_certificate(bundle, &old, &next)?;
     std::fs::rename(&tmp, &key_path).map_err(|e| io(&key_path, e))?;
+    sync_parent(&key_path)?;
     Ok(next)
 }
 

@@ -45,6 +45,13 @@ fn bad_flags_and_unusable_data_directories_fail_with_one_line() {
     assert!(err.contains("not a motcua data directory"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1, "nothing was written there");
+    // The write probe left by a first start killed at once is no stranger's file.
+    let killed = dir.path().join("killed-at-once");
+    std::fs::create_dir(&killed).unwrap();
+    std::fs::write(killed.join(".motcua-write-test"), b"").unwrap();
+    let (code, out, err) = run(&["id", "--data", killed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim().len(), 64, "{out}");
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();

@@ -51,10 +51,22 @@ fn certificates_are_renewed_and_a_rotated_key_keeps_the_units_dossiers() {
     assert_eq!(Node::start(&expired).get("/healthz").body["unit"], "22016");
 
     // Rotation: a new key, certified as succeeding the old one.
+    let old_key = std::fs::read(bundle.join("node.key")).unwrap();
     let (c, out, err) = provision(&["rotate", "--province", p(&province), "--bundle", p(&bundle)]);
     assert_eq!(c, 0, "{err}");
     assert!(out.contains("key rotated"), "{out}");
     let cert = certificate(&bundle);
+    // A rotation cut short between its certificate and its key (the new
+    // key still beside the old one) is finished by running it again, with
+    // the key the certificate names rather than yet another one.
+    let new_key = std::fs::read(bundle.join("node.key")).unwrap();
+    std::fs::write(bundle.join("node.key.new"), &new_key).unwrap();
+    std::fs::write(bundle.join("node.key"), &old_key).unwrap();
+    let (c, _, err) = provision(&["rotate", "--province", p(&province), "--bundle", p(&bundle)]);
+    assert_eq!(c, 0, "{err}");
+    assert_eq!(std::fs::read(bundle.join("node.key")).unwrap(), new_key, "the certified key is in place");
+    assert_eq!(certificate(&bundle), cert, "no second rotation");
+    assert!(!bundle.join("node.key.new").exists());
     assert_eq!(cert["certificate"]["previous_key"], old_id.as_str());
     let (c, shown, _) = provision(&["inspect", p(&bundle)]);
     assert_eq!(c, 0);
