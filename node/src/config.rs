@@ -12,6 +12,9 @@ pub const CONFIG_FILE: &str = "node.json";
 pub const CONFIG_FORMAT: u32 = 1;
 /// Dossier codes carry a four-digit daily sequence.
 pub const SEQUENCE_MAX: u32 = 9_999;
+/// Where a restored node's first day of codes starts: above any number a
+/// commune's one-stop desk issues in a day.
+pub const RESTORE_SEQUENCE_FIRST: u32 = 5_001;
 
 fn sequence_last_default() -> u32 {
     SEQUENCE_MAX
@@ -40,6 +43,13 @@ pub struct NodeConfig {
     pub sequence_last: u32,
     #[serde(default)]
     pub peers: Vec<String>,
+    /// Enrolled again after losing its data (`motcua-provision enroll
+    /// --restore`). Codes carry their day, so only the day the new store
+    /// starts could repeat a code the lost node issued and had not yet
+    /// handed to the province; that day's sequence starts at
+    /// [`RESTORE_SEQUENCE_FIRST`].
+    #[serde(default)]
+    pub restore: bool,
 }
 
 impl NodeConfig {
@@ -57,6 +67,7 @@ impl NodeConfig {
             sequence_first: 1,
             sequence_last: SEQUENCE_MAX,
             peers: Vec::new(),
+            restore: false,
         }
     }
 

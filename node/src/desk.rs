@@ -283,6 +283,13 @@ pub struct Desk {
     pub trust: std::sync::RwLock<Option<motcua_sync::verify::Trust>>,
 }
 
+/// The key of a day's code sequence: YYMMDD as a number.
+pub(crate) fn day_number(local_day: NaiveDate) -> u32 {
+    chrono::Datelike::year(&local_day).rem_euclid(100) as u32 * 10_000
+        + chrono::Datelike::month(&local_day) * 100
+        + chrono::Datelike::day(&local_day)
+}
+
 pub fn rfc3339(ms: i64, offset_minutes: i32) -> String {
     // Calendars are checked to offsets within a day; UTC otherwise.
     let tz = FixedOffset::east_opt(offset_minutes * 60).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
@@ -467,9 +474,7 @@ impl Desk {
         now: i64,
     ) -> Result<(DossierRecord, Folded), DeskError> {
         let local_day = self.calendar().local_date(now);
-        let yymmdd = chrono::Datelike::year(&local_day).rem_euclid(100) as u32 * 10_000
-            + chrono::Datelike::month(&local_day) * 100
-            + chrono::Datelike::day(&local_day);
+        let yymmdd = day_number(local_day);
         let code = loop {
             let Some(seq) = w.next_sequence_within(yymmdd, self.config.sequence_first, self.config.sequence_last)?
             else {

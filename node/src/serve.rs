@@ -73,6 +73,25 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Marks a restored node's store as seeded (see [`seed_restored_day`]).
+const RESTORE_META: &str = "restore_seeded_day";
+
+/// A node enrolled again after losing its data starts the day's code
+/// sequence at `RESTORE_SEQUENCE_FIRST`, durably, before it takes any
+/// dossier: the lost node may have issued today's lower numbers without
+/// the province holding them yet, and codes of other days cannot repeat
+/// (they carry their day). Done once per store.
+fn seed_restored_day(store: &Store, config: &NodeConfig, calendar: &WorkingCalendar) -> anyhow::Result<()> {
+    let today = crate::desk::day_number(calendar.local_date(crate::now_ms()));
+    let floor = config.sequence_first.max(crate::config::RESTORE_SEQUENCE_FIRST) - 1;
+    let mut w = store.begin()?;
+    w.dossier_tables()?.raise_sequence(today, floor)?;
+    w.put_meta(RESTORE_META, &today.to_le_bytes())?;
+    w.commit_durable()?;
+    tracing::info!(day = today, next = floor + 1, "restored node: today's dossier codes start above the lost node's");
+    Ok(())
+}
+
 /// Opens (and on first start provisions) the node in a data directory.
 pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
     prepare_data_dir(dir)?;
@@ -121,6 +140,9 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
             .map_err(|e| anyhow!("stored calendar is unreadable: {e}"))?,
         None => WorkingCalendar::builtin(),
     };
+    if config.restore && store.meta(RESTORE_META)?.is_none() {
+        seed_restored_day(&store, &config, &calendar)?;
+    }
     let store = Arc::new(store);
     Ok(Desk {
         committer: crate::committer::Committer::start(store.clone()),

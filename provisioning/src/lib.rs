@@ -238,6 +238,10 @@ pub struct Enrollment {
     /// on the target machine (`motcua id`) and must never travel; the bundle
     /// then holds no `node.key`.
     pub node_id: Option<String>,
+    /// The unit's node is enrolled again after losing its data: it gets its
+    /// dossiers back from the province, and its first day's codes start at
+    /// [`motcua_node::config::RESTORE_SEQUENCE_FIRST`] (see `NodeConfig::restore`).
+    pub restore: bool,
     pub now_ms: i64,
 }
 
@@ -308,6 +312,7 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
         sequence_first: 1,
         sequence_last: motcua_node::config::SEQUENCE_MAX,
         peers: e.province_node.iter().cloned().collect(),
+        restore: e.restore,
     };
     config.save(out).map_err(|err| ProvisionError::Io(err.to_string()))?;
     Ok(signed)
@@ -562,6 +567,7 @@ mod tests {
             valid_days: 30,
             province_node: None,
             node_id: None,
+            restore: false,
             now_ms: 1_763_344_800_000,
         };
         let out = dir.path().join("bundle");

@@ -55,6 +55,11 @@ enum Command {
         /// making one: the bundle then holds no secret key.
         #[arg(long = "node-id")]
         node_id: Option<String>,
+        /// The unit's node lost its data and is enrolled again: it gets its
+        /// dossiers back from the province, and today's new codes start
+        /// high enough never to repeat one the lost node issued.
+        #[arg(long)]
+        restore: bool,
     },
     /// Sign a province catalog (CSV or JSON) for the province's nodes.
     PublishCatalog(Publish),
@@ -310,8 +315,18 @@ fn main() {
                 println!("full report written to {}", path.display());
             }
         }
-        Command::Enroll { province, role, unit, name, agency_id, out, valid_days, province_node, node_id } => {
-            let e = Enrollment { role, unit, name, agency_id, valid_days, province_node, node_id, now_ms: now_ms() };
+        Command::Enroll { province, role, unit, name, agency_id, out, valid_days, province_node, node_id, restore } => {
+            let e = Enrollment {
+                role,
+                unit,
+                name,
+                agency_id,
+                valid_days,
+                province_node,
+                node_id,
+                restore,
+                now_ms: now_ms(),
+            };
             match motcua_provisioning::enroll(&province, &e, &out) {
                 Ok(signed) => println!(
                     "bundle for {} {} written to {}; node id {}",
