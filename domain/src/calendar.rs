@@ -221,6 +221,12 @@ impl WorkingCalendar {
         })
     }
 
+    /// Minute after local midnight at which the working day ends (the end
+    /// of its last window).
+    pub fn day_end_minute(&self) -> u32 {
+        self.windows.last().map_or(17 * 60, |w| w.end_min)
+    }
+
     pub fn utc_offset_minutes(&self) -> i32 {
         self.utc_offset_minutes
     }

@@ -299,13 +299,14 @@ pub fn rfc3339(ms: i64, offset_minutes: i32) -> String {
     }
 }
 
-/// Parses an RFC 3339 instant, or a local date (taken as the end of the
-/// afternoon window of that day); none outside the years a dossier may
-/// name ([`motcua_domain::calendar::in_range`]).
-pub fn parse_instant(s: &str, calendar: &WorkingCalendar, end_of_day_minute: u32) -> Option<i64> {
+/// Parses an RFC 3339 instant, or a local date (taken as the end of that
+/// day's last working window, as the province's calendar sets it); none
+/// outside the years a dossier may name
+/// ([`motcua_domain::calendar::in_range`]).
+pub fn parse_instant(s: &str, calendar: &WorkingCalendar) -> Option<i64> {
     let at = match DateTime::parse_from_rfc3339(s.trim()) {
         Ok(t) => t.timestamp_millis(),
-        Err(_) => calendar.instant(NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?, end_of_day_minute),
+        Err(_) => calendar.instant(NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?, calendar.day_end_minute()),
     };
     motcua_domain::calendar::in_range(at).then_some(at)
 }
@@ -337,8 +338,6 @@ fn check_phone(phone: &str) -> Result<String, DeskError> {
     }
     Ok(p.to_string())
 }
-
-const END_OF_DAY_MINUTE: u32 = 17 * 60;
 
 impl Desk {
     /// The province's local time offset, from its calendar.
@@ -612,7 +611,7 @@ impl Desk {
                 }
                 event.missing = Some(lines.join("\n"));
                 if let Some(d) = req.deadline.as_deref() {
-                    let at = parse_instant(d, &self.calendar(), END_OF_DAY_MINUTE).ok_or_else(|| {
+                    let at = parse_instant(d, &self.calendar()).ok_or_else(|| {
                         invalid(
                             "deadline",
                             "deadline is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999",
@@ -655,7 +654,7 @@ impl Desk {
             Action::Reappoint => {
                 let reason = check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?;
                 let raw = req.new_due_at.as_deref().ok_or_else(|| invalid("new_due_at", "new_due_at is required"))?;
-                let new_due = parse_instant(raw, &self.calendar(), END_OF_DAY_MINUTE).ok_or_else(|| {
+                let new_due = parse_instant(raw, &self.calendar()).ok_or_else(|| {
                     invalid(
                         "new_due_at",
                         "new_due_at is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999",

@@ -174,3 +174,18 @@ fn every_instant_has_a_local_date() {
     assert_eq!(local_date_at(i64::MIN, -720), NaiveDate::MIN);
     assert!(in_range(INSTANT_MIN_MS) && !in_range(INSTANT_MAX_MS) && !in_range(INSTANT_MIN_MS - 1));
 }
+
+#[test]
+fn the_working_day_ends_where_the_province_says() {
+    assert_eq!(cal().day_end_minute(), 17 * 60);
+    let early = CalendarFile {
+        version: "t".into(),
+        utc_offset_minutes: 420,
+        windows: vec!["07:30-11:30".into(), "12:30-16:30".into()],
+        same_day_cutoff: "15:00".into(),
+        sources: String::new(),
+        holidays: vec![],
+        make_up_days: vec![],
+    };
+    assert_eq!(WorkingCalendar::from_file(&early).unwrap().day_end_minute(), 16 * 60 + 30);
+}
