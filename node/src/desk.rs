@@ -610,18 +610,19 @@ impl Desk {
                     ));
                 }
                 event.missing = Some(lines.join("\n"));
-                if let Some(d) = req.deadline.as_deref() {
-                    let at = parse_instant(d, &self.calendar()).ok_or_else(|| {
-                        invalid(
-                            "deadline",
-                            "deadline is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999",
-                        )
+                // Form 2 names the deadline, and a refusal for a supplement
+                // never brought waits for it to pass.
+                let d =
+                    req.deadline.as_deref().filter(|d| !d.trim().is_empty()).ok_or_else(|| {
+                        invalid("deadline", "a supplement request needs its deadline (form 2 names it)")
                     })?;
-                    if at <= now {
-                        return Err(invalid("deadline", "the supplement deadline must lie in the future"));
-                    }
-                    event.deadline = Some(at);
+                let at = parse_instant(d, &self.calendar()).ok_or_else(|| {
+                    invalid("deadline", "deadline is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999")
+                })?;
+                if at <= now {
+                    return Err(invalid("deadline", "the supplement deadline must lie in the future"));
                 }
+                event.deadline = Some(at);
             }
             Action::Refuse => {
                 event.reason = Some(check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
@@ -968,7 +969,7 @@ mod tests {
         let view = desk.receive(&admin, request(1), monday_9).unwrap();
         assert_eq!(view.due_at.as_deref(), Some("2025-11-20T09:00:00+07:00"));
         let req = serde_json::from_value(serde_json::json!({
-            "action": "request_supplement", "reason": "thiếu", "missing": ["Giấy tờ"]
+            "action": "request_supplement", "reason": "thiếu", "missing": ["Giấy tờ"], "deadline": "2025-11-28"
         }))
         .unwrap();
         desk.act(&admin, &view.code, req, monday_9 + hour).unwrap();

@@ -76,6 +76,7 @@ fn bad_action_requests_are_refused_and_change_nothing() {
         ("unknown action", json!({"action": "approve_everything"}), 422),
         ("processed without result", json!({"action": "processed"}), 422),
         ("supplement without missing items", json!({"action": "request_supplement", "reason": "thiếu"}), 422),
+        ("supplement without a deadline", json!({"action": "request_supplement", "reason": "thiếu", "missing": "x"}), 422),
         ("supplement deadline in the past", json!({"action": "request_supplement", "reason": "thiếu", "missing": "x", "deadline": "2001-01-01"}), 422),
         ("transfer without unit", json!({"action": "transfer"}), 422),
         ("transfer to a bad unit", json!({"action": "transfer", "to_unit": "phòng A"}), 422),

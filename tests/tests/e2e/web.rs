@@ -23,7 +23,7 @@ const ACTIONS: [(&str, &str); 13] = [
     ("refuse", r#"{"reason": "Hồ sơ không thuộc thẩm quyền"}"#),
     ("start_processing", "{}"),
     ("transfer", r#"{"to_unit": "000.00.12.H99"}"#),
-    ("request_supplement", r#"{"reason": "Thiếu giấy tờ", "missing": ["Bản sao giấy tờ"]}"#),
+    ("request_supplement", r#"{"reason": "Thiếu giấy tờ", "missing": ["Bản sao giấy tờ"], "deadline": "2099-01-05"}"#),
     ("supplement_received", "{}"),
     ("request_financial_obligation", "{}"),
     ("financial_obligation_fulfilled", "{}"),

@@ -14,6 +14,7 @@ fn probe(action: &str) -> Value {
         "missing": ["Giấy tờ thử"],
         "result": "Kết quả thử",
         "new_due_at": "2099-12-30",
+        "deadline": "2099-12-29",
     })
 }
 
