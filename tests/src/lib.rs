@@ -313,6 +313,15 @@ impl Node {
         try_answer(req.send_json(body))
     }
 
+    /// Records an action; `None` if the node did not answer (it was killed).
+    pub fn try_act(&self, code: &str, body: &Value) -> Option<Answer> {
+        let mut req = self.agent.post(&self.url(&format!("/api/v1/dossiers/{code}/actions")));
+        if let Some(a) = self.auth(None) {
+            req = req.header("Authorization", a);
+        }
+        try_answer(req.send_json(body))
+    }
+
     pub fn act(&self, code: &str, body: &Value) -> Answer {
         self.post(&format!("/api/v1/dossiers/{code}/actions"), body)
     }
