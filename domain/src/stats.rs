@@ -151,6 +151,20 @@ pub fn compute<'a>(
     report.finish()
 }
 
+/// Whether a dossier still open at `as_of` was overdue then, judged as it
+/// stood at that moment: one returned, paused or made ready only later
+/// (its state now says so) is judged by its deadline against `as_of`.
+fn overdue_at(d: &DossierSummary, as_of: i64) -> bool {
+    let Some(due) = d.due_at else { return false };
+    if d.paused_since.is_some_and(|p| p <= as_of) {
+        return false;
+    }
+    match d.result_ready_at {
+        Some(ready) if ready <= as_of => ready > due,
+        _ => as_of > due,
+    }
+}
+
 /// A report being counted one summary at a time, so a node never holds all
 /// its summaries at once.
 pub struct Report {
@@ -215,7 +229,7 @@ impl Report {
                 if d.received_at > self.as_of && period.to.is_some() {
                     return;
                 }
-                if is_overdue(d.state, d.due_at, d.paused_since, d.result_ready_at, self.as_of) {
+                if overdue_at(d, self.as_of) {
                     s.in_process.overdue += 1;
                 } else {
                     s.in_process.within_deadline += 1;

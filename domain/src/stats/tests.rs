@@ -74,3 +74,27 @@ fn nothing_processed_means_no_rate() {
     let s = compute(&[summary(1)], Period::default(), T0, 420);
     assert_eq!(s.on_time_rate, None);
 }
+
+#[test]
+fn a_past_period_judges_an_open_dossier_as_it_stood_at_the_end() {
+    // Received the 17th, due the 18th, returned late only on the 25th: in a
+    // report on the 17th to the 20th it was open and overdue at the end.
+    let late = DossierSummary {
+        due_at: Some(T0 + DAY_MS),
+        state: Status::Returned,
+        returned_at: Some(T0 + 8 * DAY_MS),
+        closed_at: Some(T0 + 8 * DAY_MS),
+        closing: Some(Closing::Returned),
+        on_time: Some(OnTime::Late),
+        ..summary(1)
+    };
+    // Paused for a supplement only after the period: overdue then too.
+    let paused_later = DossierSummary { due_at: Some(T0 + DAY_MS), paused_since: Some(T0 + 6 * DAY_MS), ..summary(2) };
+    // Paused within the period, before its deadline passed: not overdue.
+    let paused_in_time =
+        DossierSummary { due_at: Some(T0 + 5 * DAY_MS), paused_since: Some(T0 + DAY_MS), ..summary(3) };
+    let period = Period { from: Some(date(17)), to: Some(date(20)) };
+    let s = compute(&[late, paused_later, paused_in_time], period, T0 + 30 * DAY_MS, 420);
+    assert_eq!(s.in_process, InProcess { within_deadline: 1, overdue: 2 });
+    assert_eq!(s.processed.late, 0, "returned after the period");
+}
