@@ -430,7 +430,12 @@ impl Desk {
             name: procedure.name.clone(),
             case_code: case.code.clone(),
             catalog_version: catalog.version.clone(),
-            processing_time: case.processing_time,
+            // The time that applies to this dossier: a case may set a
+            // shorter one for dossiers submitted online.
+            processing_time: match channel {
+                Channel::Online => case.online_processing_time.unwrap_or(case.processing_time),
+                _ => case.processing_time,
+            },
             time_unit: case.unit,
             same_day: case.same_day,
             no_appointment: case.no_appointment,
@@ -955,6 +960,30 @@ mod tests {
         let full = desk.receive(&admin, request(3), monday + 2).unwrap_err();
         assert!(matches!(&full, DeskError::Conflict(m) if m.contains("all its dossier codes for today")), "{full}");
         assert_eq!(desk.receive(&admin, request(3), monday + 86_400_000).unwrap().code, "000.00.01.H99-251118-5001");
+    }
+
+    #[test]
+    fn an_online_dossier_gets_the_cases_online_processing_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let mut catalog = (**desk.catalog.read().unwrap()).clone();
+        let procedure = catalog.procedures.iter_mut().find(|p| p.code == "2.000720").unwrap();
+        for case in &mut procedure.cases {
+            case.online_processing_time = Some(2);
+        }
+        *desk.catalog.write().unwrap() = Arc::new(catalog);
+        let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
+        let monday_9 = 1_763_344_800_000; // 2025-11-17 09:00 +07
+        let mut online = request(1);
+        online.channel = "online".into();
+        let submitted = desk.receive(&admin, online, monday_9).unwrap();
+        assert_eq!(submitted.due_at, None, "an online dossier gets its appointment on acceptance");
+        let accept = serde_json::from_value(serde_json::json!({"action": "accept"})).unwrap();
+        let accepted = desk.act(&admin, &submitted.code, accept, monday_9).unwrap();
+        assert_eq!(accepted.due_at.as_deref(), Some("2025-11-19T09:00:00+07:00"), "2 working days, not 3");
+        // At the counter the case's own time applies.
+        let direct = desk.receive(&admin, request(2), monday_9).unwrap();
+        assert_eq!(direct.due_at.as_deref(), Some("2025-11-20T09:00:00+07:00"));
     }
 
     fn supplement_round_trip(mode: SupplementMode) -> Option<String> {
