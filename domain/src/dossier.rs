@@ -120,6 +120,8 @@ pub struct ProcedureSnapshot {
     pub name: String,
     pub case_code: String,
     pub catalog_version: String,
+    /// The processing time that applies to this dossier: the case's online
+    /// time for a dossier submitted online, when the catalog sets one.
     pub processing_time: u32,
     pub time_unit: TimeUnit,
     pub same_day: bool,
