@@ -372,6 +372,27 @@ impl Desk {
     /// Records that this node's unit takes over a dossier of a unit it
     /// succeeds (bàn giao hồ sơ), under a succession the province signed.
     /// Returns `false` when the dossier already belongs to this unit.
+    /// Whether this node takes over `doc` by handover: `Ok(false)` if its
+    /// unit already receives it, an error if the succession does not let
+    /// it. Checked before a merge stores anything of the dossier.
+    pub fn check_handover(&self, doc: &Automerge, succession_json: &str) -> Result<bool, DeskError> {
+        let record = dossier::read(doc)?;
+        self.may_take_over(&fold(&record, self.offset()).receiving_unit, succession_json)
+    }
+
+    fn may_take_over(&self, receiving_unit: &str, succession_json: &str) -> Result<bool, DeskError> {
+        let unit = &self.config.unit;
+        if receiving_unit == unit {
+            return Ok(false);
+        }
+        let guard = self.trust.read().expect("trust lock");
+        let trust = guard.as_ref().ok_or_else(|| DeskError::Forbidden("a demo node takes over nothing".into()))?;
+        trust
+            .check_succession(succession_json, receiving_unit, unit)
+            .map_err(|e| DeskError::Forbidden(format!("succession refused: {e}")))?;
+        Ok(true)
+    }
+
     pub fn handover(
         &self,
         w: &mut Write,
@@ -384,15 +405,8 @@ impl Desk {
         let record = dossier::read(&doc)?;
         let folded = fold(&record, self.offset());
         let unit = &self.config.unit;
-        if &folded.receiving_unit == unit {
+        if !self.may_take_over(&folded.receiving_unit, succession_json)? {
             return Ok(false);
-        }
-        {
-            let guard = self.trust.read().expect("trust lock");
-            let trust = guard.as_ref().ok_or_else(|| DeskError::Forbidden("a demo node takes over nothing".into()))?;
-            trust
-                .check_succession(succession_json, &folded.receiving_unit, unit)
-                .map_err(|e| DeskError::Forbidden(format!("succession refused: {e}")))?;
         }
         let event = Event {
             action: Some(Action::Handover),
@@ -441,6 +455,20 @@ mod tests {
     fn put(desk: &Arc<Desk>, d: &Automerge) {
         let (d, desk2) = (d.clone(), desk.clone());
         desk.committer.run(move |w| desk2.put_admitted(w, &d, &dossier::read(&d).unwrap(), &[])).unwrap()
+    }
+
+    #[test]
+    fn a_handover_is_checked_before_anything_of_the_dossier_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (desk, me, doc, _) = desk_with_dossier(dir.path());
+        // A dossier of another unit, without a succession this node holds.
+        let err = desk.check_handover(&doc, "{}").unwrap_err();
+        assert!(matches!(&err, DeskError::Forbidden(m) if m.contains("takes over nothing")), "{err}");
+        // One of its own unit needs no handover.
+        let mut own = new_dossier(&me, Channel::Direct, false);
+        own.reception.unit = desk.config.unit.clone();
+        let (own, _) = dossier::create(desk.identity.actor(), &own).unwrap();
+        assert!(!desk.check_handover(&own, "{}").unwrap());
     }
 
     /// `doc` as the sync session admits it, verified against `from`.

@@ -299,9 +299,10 @@ fn candidate(desk: &Desk, d: motcua_sync::export::ExportedDossier) -> Result<Can
 }
 
 /// Verifies, stores and hands over one batch in one durable transaction.
-/// A dossier refused is listed and leaves nothing behind; one stored but
-/// not handed over (its succession refused) is listed with that reason,
-/// and a later run with a valid succession hands it over.
+/// A dossier refused (unverified, or its succession not covering it) is
+/// listed and leaves nothing behind; one stored but whose handover then
+/// failed to be recorded is listed with that reason, and a later run
+/// hands it over.
 fn admit(
     desk: &Arc<Desk>,
     batch: Vec<Candidate>,
@@ -321,10 +322,16 @@ fn admit(
         .run(move |w| {
             let mut out = Vec::new();
             for c in batch {
-                let result = d.ingest(w, c.doc, &c.attestations).map_err(|e| e.to_string()).and_then(|(doc, how)| {
-                    d.handover(w, doc, &succession, &officer, now_ms)
-                        .map_err(|e| format!("admitted ({how:?}) but not handed over: {e}"))
-                });
+                // A succession that does not cover the dossier refuses it
+                // before anything of it is stored.
+                let result = d
+                    .check_handover(&c.doc, &succession)
+                    .map_err(|e| format!("not handed over: {e}"))
+                    .and_then(|_| d.ingest(w, c.doc, &c.attestations).map_err(|e| e.to_string()))
+                    .and_then(|(doc, how)| {
+                        d.handover(w, doc, &succession, &officer, now_ms)
+                            .map_err(|e| format!("admitted ({how:?}) but not handed over: {e}"))
+                    });
                 out.push((c.code, c.old_unit, result));
             }
             Ok::<_, motcua_node::desk::DeskError>(out)
