@@ -336,11 +336,13 @@ struct LoginRequest {
 /// browser names the page's origin; API clients such as curl send none.
 fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // A browser that names how the page relates to the node is believed
+    // (a proxy may rewrite Host); an older one is judged by its Origin.
     let cross = match (text("sec-fetch-site"), text("origin"), text("host")) {
-        (Some(site), ..) if site == "cross-site" || site == "same-site" => true,
-        (_, Some(origin), Some(host)) => origin.split_once("://").map(|(_, authority)| authority) != Some(host),
-        (_, Some(_), None) => true,
-        _ => false,
+        (Some(site), ..) => site != "same-origin" && site != "none",
+        (None, Some(origin), Some(host)) => origin.split_once("://").map(|(_, authority)| authority) != Some(host),
+        (None, Some(_), None) => true,
+        (None, None, _) => false,
     };
     if cross {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "cross_site", "a login from another site's page is refused"));

@@ -12,9 +12,12 @@ pub const CONFIG_FILE: &str = "node.json";
 pub const CONFIG_FORMAT: u32 = 1;
 /// Dossier codes carry a four-digit daily sequence.
 pub const SEQUENCE_MAX: u32 = 9_999;
-/// Where a restored node's first day of codes starts: above any number a
-/// commune's one-stop desk issues in a day.
-pub const RESTORE_SEQUENCE_FIRST: u32 = 5_001;
+/// Where a restored node's first day of codes starts: the middle of its
+/// range (5000 for the usual 1–9999), above any number a one-stop desk
+/// issues in half a range's worth of a day.
+pub fn restore_sequence_first(first: u32, last: u32) -> u32 {
+    first + (last - first) / 2
+}
 
 fn sequence_last_default() -> u32 {
     SEQUENCE_MAX
@@ -46,8 +49,8 @@ pub struct NodeConfig {
     /// Enrolled again after losing its data (`motcua-provision enroll
     /// --restore`). Codes carry their day, so only the day the new store
     /// starts could repeat a code the lost node issued and had not yet
-    /// handed to the province; that day's sequence starts at
-    /// [`RESTORE_SEQUENCE_FIRST`].
+    /// handed to the province; that day's sequence starts in the middle of
+    /// the node's range ([`restore_sequence_first`]).
     #[serde(default)]
     pub restore: bool,
 }

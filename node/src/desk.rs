@@ -479,19 +479,17 @@ impl Desk {
     ) -> Result<(DossierRecord, Folded), DeskError> {
         let local_day = self.calendar().local_date(now);
         let yymmdd = day_number(local_day);
-        let code = loop {
-            let Some(seq) = w.next_sequence_within(yymmdd, self.config.sequence_first, self.config.sequence_last)?
-            else {
-                return Err(DeskError::Conflict(format!(
-                    "this node has issued all its dossier codes for today ({} to {})",
-                    self.config.sequence_first, self.config.sequence_last
-                )));
-            };
-            let code = format_dossier_code(&self.config.agency_id, local_day, seq);
-            if !w.code_taken(&code)? {
-                break code;
-            }
-        };
+        let (agency, first, last) = (&self.config.agency_id, self.config.sequence_first, self.config.sequence_last);
+        // A number whose code exists already (come by sync) is skipped;
+        // all is read before the sequence is written.
+        let seq = w
+            .next_sequence_within(yymmdd, first, last, |w, seq| {
+                w.code_taken(&format_dossier_code(agency, local_day, seq))
+            })?
+            .ok_or_else(|| {
+                DeskError::Conflict(format!("this node has issued all its dossier codes for today ({first} to {last})"))
+            })?;
+        let code = format_dossier_code(agency, local_day, seq);
         let new = NewDossier {
             id: DossierId(rand::rng().random()),
             code,

@@ -43,21 +43,31 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Messages read ahead of the session loop.
 const READ_AHEAD: usize = 16;
-/// Messages queued for a peer beyond which this node stops reading from
-/// it until the queue drains: a peer that sends but never reads cannot
-/// grow the queue of answers without bound.
-const WRITE_BEHIND: usize = 256;
+/// Acknowledgements queued for a peer beyond which this node stops reading
+/// from it until they drain: a peer that sends but never reads cannot grow
+/// the queue of answers without bound. An honest peer never gets near it:
+/// it stops sending with `DOCS_IN_FLIGHT_MAX` documents unacknowledged,
+/// and each acknowledgement answers at least one.
+const WRITE_BEHIND: usize = 2 * motcua_sync::wire::DOCS_IN_FLIGHT_MAX;
 
-/// Messages queued for the writer task, and a wake-up as it drains.
+/// Acknowledgements queued for the writer task, and a wake-up as they
+/// drain or as the writer stops.
 #[derive(Default)]
 struct Backlog {
     queued: std::sync::atomic::AtomicUsize,
+    closed: std::sync::atomic::AtomicBool,
     drained: tokio::sync::Notify,
 }
 
 impl Backlog {
     fn full(&self) -> bool {
         self.queued.load(std::sync::atomic::Ordering::Acquire) >= WRITE_BEHIND
+    }
+    fn counts(m: &Message) -> bool {
+        matches!(m, Message::Applied(_))
+    }
+    fn closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -370,7 +380,9 @@ async fn session_loop(
     let forward = |session: &mut Session, replica: &mut NodeReplica| {
         let mut gate = replica.take_gate();
         for m in session.take_outgoing() {
-            backlog.queued.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            if Backlog::counts(&m) {
+                backlog.queued.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
             out_tx.send((m, gate.take())).ok();
         }
     };
@@ -382,7 +394,12 @@ async fn session_loop(
         let step = tokio::select! {
             // While the peer does not take what is queued for it, what it
             // sends waits (and flow control holds it back).
-            _ = backlog.drained.notified(), if backlog.full() => Ok(()),
+            _ = backlog.drained.notified(), if backlog.full() => {
+                if backlog.closed() {
+                    break Err("connection lost: the peer took nothing more".to_string());
+                }
+                Ok(())
+            }
             incoming = in_rx.recv(), if !backlog.full() => match incoming {
                 Some(Ok(message)) => {
                     tokio::task::block_in_place(|| guarded(|| session.handle(&mut replica, message, now_ms())))
@@ -452,9 +469,23 @@ async fn session_loop(
 }
 
 async fn write_frames(
+    send: SendStream,
+    out: mpsc::UnboundedReceiver<(Message, Option<Commit>)>,
+    backlog: Arc<Backlog>,
+    conn: Connection,
+    board: Arc<PeerBoard>,
+    node_id: String,
+) {
+    write_all_frames(send, out, &backlog, conn, board, node_id).await;
+    // However it ended, a session waiting for the queue to drain learns.
+    backlog.closed.store(true, std::sync::atomic::Ordering::Release);
+    backlog.drained.notify_one();
+}
+
+async fn write_all_frames(
     mut send: SendStream,
     mut out: mpsc::UnboundedReceiver<(Message, Option<Commit>)>,
-    backlog: Arc<Backlog>,
+    backlog: &Backlog,
     conn: Connection,
     board: Arc<PeerBoard>,
     node_id: String,
@@ -473,8 +504,10 @@ async fn write_frames(
         if send.write_all(&frame).await.is_err() {
             return;
         }
-        backlog.queued.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        backlog.drained.notify_one();
+        if Backlog::counts(&m) {
+            backlog.queued.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            backlog.drained.notify_one();
+        }
         board.update(&node_id, |p| p.bytes_sent += frame.len() as u64);
     }
     send.finish().ok();

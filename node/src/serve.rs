@@ -77,13 +77,13 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
 const RESTORE_META: &str = "restore_seeded_day";
 
 /// A node enrolled again after losing its data starts the day's code
-/// sequence at `RESTORE_SEQUENCE_FIRST`, durably, before it takes any
+/// sequence in the middle of its range, durably, before it takes any
 /// dossier: the lost node may have issued today's lower numbers without
 /// the province holding them yet, and codes of other days cannot repeat
 /// (they carry their day). Done once per store.
 fn seed_restored_day(store: &Store, config: &NodeConfig, calendar: &WorkingCalendar) -> anyhow::Result<()> {
     let today = crate::desk::day_number(calendar.local_date(crate::now_ms()));
-    let floor = config.sequence_first.max(crate::config::RESTORE_SEQUENCE_FIRST) - 1;
+    let floor = crate::config::restore_sequence_first(config.sequence_first, config.sequence_last) - 1;
     let mut w = store.begin()?;
     w.dossier_tables()?.raise_sequence(today, floor)?;
     w.put_meta(RESTORE_META, &today.to_le_bytes())?;

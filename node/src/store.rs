@@ -873,22 +873,29 @@ impl Write {
     /// Issues the next dossier sequence number of a local day. Sequences
     /// never go back: the number is committed with the dossier it names.
     pub fn next_sequence(&mut self, yymmdd: u32, first: u32) -> Result<u32> {
-        Ok(self.next_sequence_within(yymmdd, first, u32::MAX)?.expect("a u32 of codes a day"))
+        Ok(self.next_sequence_within(yymmdd, first, u32::MAX, |_, _| Ok(false))?.expect("a u32 of codes a day"))
     }
 
-    /// [`Write::next_sequence`] within `first..=last`; `None`, writing
-    /// nothing, once the day's range is used up.
-    pub fn next_sequence_within(&mut self, yymmdd: u32, first: u32, last: u32) -> Result<Option<u32>> {
-        let mut t = self.tx.open_table(SEQUENCES)?;
-        let next = match t.get(yymmdd)? {
-            Some(v) => v.value().saturating_add(1).max(first),
-            None => first,
-        };
+    /// [`Write::next_sequence`] within `first..=last`, skipping numbers
+    /// for which `taken` says a code exists; `None`, writing nothing, once
+    /// the day's range is used up. Everything is read before the one write.
+    pub fn next_sequence_within(
+        &mut self,
+        yymmdd: u32,
+        first: u32,
+        last: u32,
+        mut taken: impl FnMut(&Self, u32) -> Result<bool>,
+    ) -> Result<Option<u32>> {
+        let held = self.tx.open_table(SEQUENCES)?.get(yymmdd)?.map(|v| v.value());
+        let mut next = held.map_or(first, |v| v.saturating_add(1).max(first));
+        while next <= last && taken(self, next)? {
+            next += 1;
+        }
         if next > last {
             return Ok(None);
         }
         self.wrote();
-        t.insert(yymmdd, next)?;
+        self.tx.open_table(SEQUENCES)?.insert(yymmdd, next)?;
         Ok(Some(next))
     }
 

@@ -239,8 +239,8 @@ pub struct Enrollment {
     /// then holds no `node.key`.
     pub node_id: Option<String>,
     /// The unit's node is enrolled again after losing its data: it gets its
-    /// dossiers back from the province, and its first day's codes start at
-    /// [`motcua_node::config::RESTORE_SEQUENCE_FIRST`] (see `NodeConfig::restore`).
+    /// dossiers back from the province, and its first day's codes start in
+    /// the middle of its range (see `NodeConfig::restore`).
     pub restore: bool,
     pub now_ms: i64,
 }

@@ -88,7 +88,20 @@ fn inflate_within(deflated: &[u8], budget: &mut u64) -> Result<(), String> {
 /// [`INFLATED_BYTES_MAX`], before Automerge inflates them. Chunks it does
 /// not know (bundles) are refused: no node sends them.
 pub fn check_inflated_size(bytes: &[u8]) -> Result<(), String> {
+    check_inflated_sizes([bytes])
+}
+
+/// [`check_inflated_size`] for parts Automerge takes together (the
+/// changes of one sync message): one budget for all of them.
+pub fn check_inflated_sizes<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Result<(), String> {
     let mut budget = INFLATED_BYTES_MAX;
+    for part in parts {
+        walk(part, &mut budget)?;
+    }
+    Ok(())
+}
+
+fn walk(bytes: &[u8], budget: &mut u64) -> Result<(), String> {
     let mut rest = Bytes(bytes);
     while !rest.0.is_empty() {
         if rest.take(4)? != MAGIC {
@@ -110,12 +123,12 @@ pub fn check_inflated_size(bytes: &[u8]) -> Result<(), String> {
                 for (spec, len) in changes.into_iter().chain(ops) {
                     let column = d.take(len)?;
                     if spec & DEFLATE != 0 {
-                        inflate_within(column, &mut budget)?;
+                        inflate_within(column, budget)?;
                     }
                 }
             }
             CHANGE => {} // Automerge refuses deflated columns in a change
-            COMPRESSED_CHANGE => inflate_within(data, &mut budget)?,
+            COMPRESSED_CHANGE => inflate_within(data, budget)?,
             other => return Err(format!("an Automerge chunk of type {other}, which no node sends")),
         }
     }
@@ -192,6 +205,11 @@ mod tests {
         assert!(bomb.len() < 200_000, "{} bytes", bomb.len());
         let e = check_inflated_size(&bomb).unwrap_err();
         assert!(e.contains("inflating beyond"), "{e}");
+        // Parts taken together share one budget: two documents of 9 MiB
+        // each pass alone, not together.
+        let half = a_document(9 << 20).save();
+        assert_eq!(check_inflated_size(&half), Ok(()));
+        assert!(check_inflated_sizes([half.as_slice(), half.as_slice()]).is_err());
         // Truncated or lying lengths are refused, not followed.
         assert!(check_inflated_size(&bomb[..bomb.len() / 2]).is_err());
         let mut unknown = bomb.clone();
