@@ -473,9 +473,15 @@ pub const REVOCATIONS_FILE: &str = "revocations.json";
 pub fn revoke(
     province_dir: &Path,
     serial: &str,
+    node_key: Option<&str>,
     reason: &str,
     now_ms: i64,
 ) -> Result<SignedProvinceDocument, ProvisionError> {
+    if let Some(k) = node_key
+        && (k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(ProvisionError::Invalid(format!("node id '{k}' is not 64 hex digits")));
+    }
     let (province, root) = load_province(province_dir)?;
     if serial.len() != 32 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ProvisionError::Invalid(format!("serial '{serial}' is not 32 hex digits")));
@@ -484,7 +490,12 @@ pub fn revoke(
     if list.is_revoked(serial) {
         return Err(ProvisionError::Exists(format!("revocation of {serial}")));
     }
-    list.revoked.push(Revocation { serial: serial.to_ascii_lowercase(), reason: reason.into(), at_ms: now_ms });
+    list.revoked.push(Revocation {
+        serial: serial.to_ascii_lowercase(),
+        reason: reason.into(),
+        at_ms: now_ms,
+        node_key: node_key.map(str::to_ascii_lowercase),
+    });
     write_json(&province_dir.join(REVOCATIONS_FILE), &list)?;
     let sequence = list.revoked.len() as u64;
     let body = serde_json::to_string(&list).expect("serializes");

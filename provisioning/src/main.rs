@@ -72,6 +72,10 @@ enum Command {
         /// The certificate's serial (see `inspect`).
         #[arg(long)]
         serial: String,
+        /// The node id the certificate names (see `inspect`): with it, the
+        /// node's key is revoked whichever of its certificates it presents.
+        #[arg(long = "node-id")]
+        node_id: Option<String>,
         #[arg(long, default_value = "")]
         reason: String,
         #[arg(long)]
@@ -346,8 +350,8 @@ fn main() {
             let signed = motcua_provisioning::publish_calendar(&province, &file, sequence, &label, now_ms());
             write_signed(signed, &out, "calendar", &label, sequence);
         }
-        Command::Revoke { province, serial, reason, out } => {
-            let signed = motcua_provisioning::revoke(&province, &serial, &reason, now_ms());
+        Command::Revoke { province, serial, node_id, reason, out } => {
+            let signed = motcua_provisioning::revoke(&province, &serial, node_id.as_deref(), &reason, now_ms());
             let sequence = signed.as_ref().map(|s| s.document.sequence).unwrap_or(0);
             write_signed(signed, &out, "revocation list", &format!("revocations-{sequence}"), sequence);
         }

@@ -347,6 +347,11 @@ pub struct Revocation {
     pub serial: String,
     pub reason: String,
     pub at_ms: i64,
+    /// The node key the certificate names, when the province gave it: the
+    /// key is then revoked whichever of its certificates a node holds.
+    /// Absent in lists signed before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_key: Option<String>,
 }
 
 /// The body of a revocations document: every revocation so far, so the

@@ -141,6 +141,7 @@ impl Trust {
                 self.revoked_keys.insert(*key);
             }
         }
+        self.revoked_keys.extend(list.revoked.iter().filter_map(|r| r.node_key.as_deref().and_then(key_bytes)));
         self.revocations = list;
         self.revocations_sequence = d.sequence;
         Ok(d.sequence)

@@ -141,7 +141,7 @@ fn unknown_and_revoked_nodes_are_refused() {
     let processed = append_as(&doc, &key(2), result(AGENCY));
     w.sign_heads(&processed, &key(2));
     let list = RevocationList {
-        revoked: vec![Revocation { serial: format!("{:032x}", 2), reason: "stolen".into(), at_ms: 5 }],
+        revoked: vec![Revocation { serial: format!("{:032x}", 2), reason: "stolen".into(), at_ms: 5, node_key: None }],
     };
     let signed = province_doc(&w.root, DocumentKind::Revocations, 1, serde_json::to_string(&list).unwrap());
     assert_eq!(w.trust.set_revocations(&signed), Ok(1));
@@ -226,7 +226,7 @@ fn a_revoked_node_stays_revoked_whichever_of_its_certificates_it_presents() {
     assert_eq!(trust.node(&node.verifying_key().to_bytes()).unwrap().serial, format!("{:032x}", 32));
     // The renewed certificate is revoked: the node is, under either one.
     let list = RevocationList {
-        revoked: vec![Revocation { serial: format!("{:032x}", 32), reason: "stolen".into(), at_ms: 5 }],
+        revoked: vec![Revocation { serial: format!("{:032x}", 32), reason: "stolen".into(), at_ms: 5, node_key: None }],
     };
     trust
         .set_revocations(&province_doc(&root, DocumentKind::Revocations, 1, serde_json::to_string(&list).unwrap()))
@@ -236,4 +236,30 @@ fn a_revoked_node_stays_revoked_whichever_of_its_certificates_it_presents() {
     assert!(matches!(trust.admit(&first, None), Err(Rejection::Revoked { .. })), "the older one is no way back");
     assert!(matches!(trust.node(&key_bytes), Err(Rejection::Revoked { .. })));
     assert_eq!(trust.nodes().count(), 0);
+}
+
+#[test]
+fn a_revocation_naming_the_key_revokes_the_node_under_a_newer_certificate() {
+    let root = key(100);
+    let mut trust =
+        Trust::new(&ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(&root) }).unwrap();
+    let node = key(1);
+    trust.admit(&renewal(&root, &node, 41, 500), None).unwrap();
+    // The older certificate (never seen here) is revoked, with its key.
+    let list = RevocationList {
+        revoked: vec![Revocation {
+            serial: format!("{:032x}", 40),
+            reason: "lộ khóa".into(),
+            at_ms: 5,
+            node_key: Some(hex_of(&node)),
+        }],
+    };
+    let signed = province_doc(&root, DocumentKind::Revocations, 1, serde_json::to_string(&list).unwrap());
+    trust.set_revocations(&signed).unwrap();
+    assert!(matches!(trust.node(&node.verifying_key().to_bytes()), Err(Rejection::Revoked { .. })));
+    // A trust set built afresh (a restart) from the same list agrees.
+    let mut again =
+        Trust::new(&ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(&root) }).unwrap();
+    again.set_revocations(&signed).unwrap();
+    assert!(again.admit(&renewal(&root, &node, 41, 500), None).is_err());
 }

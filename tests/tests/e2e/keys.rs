@@ -148,8 +148,35 @@ fn a_running_node_takes_newer_revocation_lists_signed_by_its_province() {
     enroll_as(&province, "commune", "22016", "000.21.46.H56", &stolen, &[]);
     let mut node = Node::start_logged_in(&running);
     let list = dir.path().join("revocations-1.json");
-    revoke(&province, &serial(&stolen), &list);
+    let bad = provision(&[
+        "revoke",
+        "--province",
+        p(&province),
+        "--serial",
+        &serial(&stolen),
+        "--node-id",
+        "abc",
+        "--out",
+        p(&list),
+    ]);
+    assert_eq!(bad.0, 1);
+    assert!(bad.2.contains("not 64 hex digits"), "{}", bad.2);
+    // The stolen node's key is named too, so none of its certificates vouches for it.
+    let stolen_id = certificate(&stolen)["certificate"]["node_key"].as_str().unwrap().to_string();
+    let (c, _, err) = provision(&[
+        "revoke",
+        "--province",
+        p(&province),
+        "--serial",
+        &serial(&stolen),
+        "--node-id",
+        &stolen_id,
+        "--out",
+        p(&list),
+    ]);
+    assert_eq!(c, 0, "{err}");
     let bytes = std::fs::read(&list).unwrap();
+    assert!(String::from_utf8_lossy(&bytes).contains(&stolen_id), "the list names the key");
 
     let clerk = node.officer("tiepnhan", &["receptionist"]);
     let a = node.post_raw_as(Some(&clerk), "/api/v1/revocations", "application/json", &bytes);
