@@ -331,6 +331,22 @@ struct LoginRequest {
     password: String,
 }
 
+/// A refusal by the limits of what can be guessed, in the API's shape:
+/// `what` names the attempts, `locked` says why the target is locked.
+fn limited(r: crate::limits::Refused, what: &str, locked: &str) -> ApiError {
+    use crate::limits::Refused;
+    let (code, message) = match r {
+        Refused::TooManyRequests { retry_ms } => {
+            ("too_many_requests", format!("too many {what}; try again in {} s", (retry_ms / 1000).max(1)))
+        }
+        Refused::Locked { retry_ms } => {
+            ("too_many_attempts", format!("{locked}; try again in {} min", (retry_ms / 60_000).max(1)))
+        }
+        Refused::Busy => ("busy", format!("too many {what} at once; try again in a minute")),
+    };
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+}
+
 /// Refuses a login posted from another site's page (login CSRF: a forged
 /// form would log the officer's browser into the forger's account). A
 /// browser names the page's origin; API clients such as curl send none.
@@ -358,20 +374,11 @@ async fn login(
 ) -> Result<Response, ApiError> {
     same_site(&headers)?;
     let now = now_ms();
-    use crate::limits::{Outcome, Refused};
-    let attempt = state.logins.admit(client.ip(), &req.username, now).map_err(|r| {
-        let (code, message) = match r {
-            Refused::TooManyRequests { retry_ms } => {
-                ("too_many_requests", format!("too many logins; try again in {} s", (retry_ms / 1000).max(1)))
-            }
-            Refused::CodeLocked { retry_ms } => (
-                "too_many_attempts",
-                format!("too many failed logins for this account; try again in {} min", (retry_ms / 60_000).max(1)),
-            ),
-            Refused::Busy => ("busy", "too many logins at once; try again in a minute".to_string()),
-        };
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
-    })?;
+    use crate::limits::Outcome;
+    let attempt = state
+        .logins
+        .admit(client.ip(), &req.username, now)
+        .map_err(|r| limited(r, "logins", "too many failed logins for this account"))?;
     let st = state.clone();
     let verified = blocking(move || {
         let account = match st.desk.store.account(&req.username)? {
@@ -396,15 +403,13 @@ async fn login(
         Ok(Err(exists)) => {
             // An unknown username counts against the address's minute
             // only: it keeps no counter that junk names could crowd out.
-            let how = if exists { Outcome::WrongSuffix } else { Outcome::UnknownCode };
+            let how = if exists { Outcome::Wrong } else { Outcome::Unknown };
             state.logins.finish(attempt, how, now_ms());
             state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
         }
-        Err(e) => {
-            state.logins.finish(attempt, Outcome::Failed, now_ms());
-            return Err(e);
-        }
+        // The attempt, dropped unfinished, counts as failed.
+        Err(e) => return Err(e),
     };
     state.logins.finish(attempt, Outcome::Found, now_ms());
     if disabled {
@@ -775,22 +780,10 @@ async fn track(
             .field("id_last4"));
     }
     let now = now_ms();
-    let attempt = match state.track.admit(client.ip(), &code, now) {
-        Ok(a) => a,
-        Err(r) => {
-            let (code, message) = match r {
-                crate::limits::Refused::TooManyRequests { retry_ms } => {
-                    ("too_many_requests", format!("too many lookups; try again in {} s", (retry_ms / 1000).max(1)))
-                }
-                crate::limits::Refused::CodeLocked { retry_ms } => (
-                    "too_many_attempts",
-                    format!("too many wrong id numbers for this code; try again in {} min", (retry_ms / 60_000).max(1)),
-                ),
-                crate::limits::Refused::Busy => ("busy", "too many lookups at once; try again in a minute".to_string()),
-            };
-            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message));
-        }
-    };
+    let attempt = state
+        .track
+        .admit(client.ip(), &code, now)
+        .map_err(|r| limited(r, "lookups", "too many wrong id numbers for this code"))?;
     let st = state.clone();
     let c = code.clone();
     let looked = blocking(move || Ok(st.desk.track(&c, &last4, now)?)).await;
@@ -798,7 +791,7 @@ async fn track(
     let (outcome, answer) = match looked {
         Ok(Ok(view)) => (Outcome::Found, Ok(Json(view).into_response())),
         Ok(Err(miss)) => (
-            if miss == crate::desk::TrackMiss::WrongSuffix { Outcome::WrongSuffix } else { Outcome::UnknownCode },
+            if miss == crate::desk::TrackMiss::WrongSuffix { Outcome::Wrong } else { Outcome::Unknown },
             Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no dossier with this code and id number")),
         ),
         Err(e) => (Outcome::Failed, Err(e)),

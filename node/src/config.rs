@@ -110,16 +110,9 @@ impl NodeConfig {
     }
 
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
-        let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
         let text = serde_json::to_string_pretty(self)?;
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, dir.join(CONFIG_FILE))?;
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        let path = dir.join(CONFIG_FILE);
+        crate::files::write_atomically(&path, text.as_bytes(), false)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
     }
 }

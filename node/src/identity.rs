@@ -3,7 +3,6 @@
 //! node id (the iroh endpoint id) and, as raw bytes, the Automerge actor id
 //! of every change this node makes.
 
-use std::io::Write;
 use std::path::Path;
 
 use automerge::ActorId;
@@ -31,14 +30,8 @@ impl Identity {
             return Ok(Self::from_key(SigningKey::from_bytes(&bytes)));
         }
         let key = SigningKey::generate(&mut rand::rng());
-        let tmp = dir.join(format!("{KEY_FILE}.tmp"));
-        {
-            let mut f = open_private(&tmp)?;
-            f.write_all(hex::encode(key.to_bytes()).as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(dir)?.sync_all()?;
+        crate::files::write_atomically(&path, hex::encode(key.to_bytes()).as_bytes(), true)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         Ok(Self::from_key(key))
     }
 
@@ -68,9 +61,4 @@ impl Identity {
     pub fn attest(&self, change_hash: &[u8; 32]) -> Attestation {
         attest(&self.key, change_hash)
     }
-}
-
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
 }

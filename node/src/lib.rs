@@ -19,6 +19,7 @@ pub mod committer;
 pub mod config;
 pub mod desk;
 pub mod exchange;
+pub mod files;
 pub mod identity;
 pub mod limits;
 pub mod network;

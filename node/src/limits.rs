@@ -2,7 +2,8 @@
 //! (tra cứu hồ sơ), the one route that needs no login, keyed by dossier
 //! code ([`TRACK`]); and officers' logins, keyed by username ([`LOGIN`]).
 //! Tracking's rules, below, are the pattern; a login's wrong password
-//! counts as a wrong suffix, an unknown username as an unknown code.
+//! counts as a wrong suffix ([`Outcome::Wrong`]), an unknown username as
+//! an unknown code ([`Outcome::Unknown`]).
 //!
 //! - Each client gets [`TRACK_PER_MINUTE`] lookups a minute. A client is an
 //!   IPv4 address or an IPv6 /64 (one host can hold a whole /64).
@@ -113,15 +114,13 @@ impl Counter {
     }
 }
 
-/// Why a lookup is not served now, and for how many more milliseconds.
+/// Why an attempt is not served now, and for how many more milliseconds.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
-    TooManyRequests {
-        retry_ms: i64,
-    },
-    CodeLocked {
-        retry_ms: i64,
-    },
+    /// The client's minute is used up.
+    TooManyRequests { retry_ms: i64 },
+    /// The target (a code, a username) is locked, for this client or all.
+    Locked { retry_ms: i64 },
     /// Too many clients or codes are being counted at once.
     Busy,
 }
@@ -151,16 +150,17 @@ impl Drop for Attempt<'_> {
     }
 }
 
-/// How a lookup ended.
+/// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The code and suffix matched.
+    /// The guess was right (code and suffix, username and password).
     Found,
-    /// A stored dossier's code with a wrong suffix.
-    WrongSuffix,
-    /// No dossier has this code: counts against the client only.
-    UnknownCode,
-    /// The lookup failed for another reason (storage error).
+    /// A target that exists, guessed wrong (a wrong suffix, a wrong
+    /// password).
+    Wrong,
+    /// No such target (code, username): counts against the client only.
+    Unknown,
+    /// The attempt failed for another reason (storage error).
     Failed,
 }
 
@@ -193,11 +193,11 @@ impl GuessLimits {
         let own = i.guesses.get(&key).copied().unwrap_or_default();
         for (c, max) in [(code_counter, r.target_failures_max), (own, r.failures_max)] {
             if c.locked_until > now {
-                return Err(Refused::CodeLocked { retry_ms: c.locked_until - now });
+                return Err(Refused::Locked { retry_ms: c.locked_until - now });
             }
             if c.failures + c.in_flight >= max {
                 // Attempts still running would reach the limit.
-                return Err(Refused::CodeLocked { retry_ms: (c.start + r.lock_ms - now).max(1_000) });
+                return Err(Refused::Locked { retry_ms: (c.start + r.lock_ms - now).max(1_000) });
             }
         }
         if !i.clients.contains_key(&client) && i.clients.len() >= ENTRIES_MAX {
@@ -237,7 +237,7 @@ impl GuessLimits {
         let r = self.rules;
         let lock = |c: &mut Counter, max: u32| {
             c.in_flight = c.in_flight.saturating_sub(1);
-            if outcome == Outcome::WrongSuffix {
+            if outcome == Outcome::Wrong {
                 c.failures += 1;
                 if c.failures >= max {
                     c.locked_until = now + r.lock_ms;
@@ -256,7 +256,7 @@ impl GuessLimits {
                 i.guesses.remove(&key);
             }
             // A code nobody holds keeps no counter of its own.
-            Outcome::UnknownCode => {
+            Outcome::Unknown => {
                 if i.guesses.get(&key).is_some_and(|c| c.failures + c.in_flight == 0) {
                     i.guesses.remove(&key);
                 }
@@ -264,7 +264,7 @@ impl GuessLimits {
                     i.codes.remove(&key.1);
                 }
             }
-            Outcome::WrongSuffix | Outcome::Failed => {}
+            Outcome::Wrong | Outcome::Failed => {}
         }
     }
 }
@@ -281,7 +281,7 @@ mod tests {
 
     fn wrong(l: &GuessLimits, from: &str, code: &str, now: i64) {
         let a = l.admit(ip(from), code, now).unwrap();
-        l.finish(a, Outcome::WrongSuffix, now);
+        l.finish(a, Outcome::Wrong, now);
     }
 
     #[test]
@@ -314,7 +314,7 @@ mod tests {
         for _ in 0..TRACK_FAILURES_MAX {
             wrong(&l, "192.0.2.1", CODE, 0);
         }
-        assert_eq!(l.admit(ip("192.0.2.1"), CODE, 1).unwrap_err(), Refused::CodeLocked { retry_ms: TRACK_LOCK_MS - 1 });
+        assert_eq!(l.admit(ip("192.0.2.1"), CODE, 1).unwrap_err(), Refused::Locked { retry_ms: TRACK_LOCK_MS - 1 });
         l.admit(ip("192.0.2.2"), CODE, 1).expect("the citizen at another address still looks it up");
         l.admit(ip("192.0.2.1"), "000.00.01.H99-251117-0002", 1).expect("other codes are not locked");
         l.admit(ip("192.0.2.1"), CODE, TRACK_LOCK_MS).expect("the lock ends");
@@ -326,7 +326,7 @@ mod tests {
         for n in 0..TRACK_CODE_FAILURES_MAX {
             wrong(&l, &format!("198.51.100.{n}"), CODE, 0);
         }
-        assert!(matches!(l.admit(ip("203.0.113.1"), CODE, 1), Err(Refused::CodeLocked { .. })));
+        assert!(matches!(l.admit(ip("203.0.113.1"), CODE, 1), Err(Refused::Locked { .. })));
     }
 
     #[test]
@@ -335,13 +335,13 @@ mod tests {
         let running: Vec<Attempt> =
             (0..TRACK_FAILURES_MAX).map(|_| l.admit(ip("192.0.2.1"), CODE, 0).unwrap()).collect();
         assert!(
-            matches!(l.admit(ip("192.0.2.1"), CODE, 0), Err(Refused::CodeLocked { .. })),
+            matches!(l.admit(ip("192.0.2.1"), CODE, 0), Err(Refused::Locked { .. })),
             "five lookups still running use up the attempts"
         );
         for a in running {
-            l.finish(a, Outcome::WrongSuffix, 0);
+            l.finish(a, Outcome::Wrong, 0);
         }
-        assert!(matches!(l.admit(ip("192.0.2.1"), CODE, 1), Err(Refused::CodeLocked { .. })));
+        assert!(matches!(l.admit(ip("192.0.2.1"), CODE, 1), Err(Refused::Locked { .. })));
     }
 
     #[test]
@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(l.admit(ip("192.0.2.9"), "000.00.01.H99-251119-0001", 1).unwrap_err(), Refused::Busy);
         // The target's counter survived: one more wrong suffix locks it.
         wrong(&l, "192.0.2.1", CODE, 2);
-        assert!(matches!(l.admit(ip("192.0.2.1"), CODE, 3), Err(Refused::CodeLocked { .. })));
+        assert!(matches!(l.admit(ip("192.0.2.1"), CODE, 3), Err(Refused::Locked { .. })));
         // Once the windows end, room is made again.
         l.admit(ip("192.0.2.9"), "000.00.01.H99-251119-0001", TRACK_LOCK_MS + 3).expect("old counters dropped");
     }
@@ -372,9 +372,9 @@ mod tests {
         let l = GuessLimits::new(LOGIN);
         for _ in 0..LOGIN.failures_max {
             let a = l.admit(ip("192.0.2.66"), "tiepnhan", 0).unwrap();
-            l.finish(a, Outcome::WrongSuffix, 0);
+            l.finish(a, Outcome::Wrong, 0);
         }
-        assert!(matches!(l.admit(ip("192.0.2.66"), "tiepnhan", 1), Err(Refused::CodeLocked { .. })));
+        assert!(matches!(l.admit(ip("192.0.2.66"), "tiepnhan", 1), Err(Refused::Locked { .. })));
         // The officer at her own desk still logs in.
         let a = l.admit(ip("192.0.2.10"), "tiepnhan", 1).expect("another address is not locked");
         l.finish(a, Outcome::Found, 1);
@@ -382,9 +382,9 @@ mod tests {
         // account for everyone.
         for n in 0..LOGIN.target_failures_max - LOGIN.failures_max {
             let a = l.admit(ip(&format!("198.51.100.{n}")), "tiepnhan", 2).unwrap();
-            l.finish(a, Outcome::WrongSuffix, 2);
+            l.finish(a, Outcome::Wrong, 2);
         }
-        assert!(matches!(l.admit(ip("192.0.2.10"), "tiepnhan", 3), Err(Refused::CodeLocked { .. })));
+        assert!(matches!(l.admit(ip("192.0.2.10"), "tiepnhan", 3), Err(Refused::Locked { .. })));
         assert!(l.admit(ip("192.0.2.10"), "tiepnhan", 3 + LOGIN.lock_ms).is_ok(), "the lock ends");
     }
 
@@ -407,7 +407,7 @@ mod tests {
         let l = GuessLimits::default();
         for n in 0..20 {
             let a = l.admit(ip("192.0.2.1"), &format!("000.00.01.H99-251117-{n:04}"), 0).unwrap();
-            l.finish(a, Outcome::UnknownCode, 0);
+            l.finish(a, Outcome::Unknown, 0);
         }
         let i = l.inner.lock().unwrap();
         assert!(i.codes.is_empty() && i.guesses.is_empty(), "only the client's minute counts them");

@@ -79,22 +79,14 @@ fn verify_audit(data: &std::path::Path) -> anyhow::Result<()> {
 
 fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    use std::io::Write;
     let export = motcua_node::exchange::export_data_dir(data)?;
     if out.exists() {
         anyhow::bail!("cannot create {}: it exists", out.display());
     }
-    // Written beside its name and renamed once synced, so that a crash
-    // leaves no half export under it (nor one that blocks a new attempt).
-    let tmp = out.with_file_name(format!(".{}.tmp", out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(&export.encode())
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot create {}", out.display()))?;
-    // The file's name is durable too before it is reported exported.
-    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", dir.display()))?;
+    // Whole or not at all, so that a crash leaves no half export under its
+    // name (nor one that blocks a new attempt).
+    motcua_node::files::write_atomically(out, &export.encode(), false)
+        .with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "exported {} dossiers and {} certificates of unit {} to {}",
         export.dossiers.len(),

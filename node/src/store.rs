@@ -280,6 +280,11 @@ fn decode_entry(v: &[u8]) -> Result<SyncEntry> {
     Ok(entry)
 }
 
+/// Counts one writing call of a transaction (see [`Write::writes`]).
+fn count_write(writes: &Cell<u64>) {
+    writes.set(writes.get() + 1);
+}
+
 /// A write in progress: one redb transaction that the caller commits
 /// durably (desk actions) or lazily (read audits).
 pub struct Write {
@@ -853,7 +858,7 @@ impl Write {
     }
 
     fn wrote(&self) {
-        self.writes.set(self.writes.get() + 1);
+        count_write(&self.writes);
     }
 
     /// Commits with `Durability::Immediate`: on return the data is on disk.
@@ -1059,7 +1064,7 @@ pub struct DossierTables<'t> {
 
 impl DossierTables<'_> {
     fn wrote(&self) {
-        self.writes.set(self.writes.get() + 1);
+        count_write(self.writes);
     }
 
     /// The sync entry of a stored document, read inside the transaction.

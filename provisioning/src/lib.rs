@@ -52,6 +52,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
     sync_parent(path)
 }
 
+fn sync_parent(path: &Path) -> Result<(), ProvisionError> {
+    motcua_node::files::sync_parent(path).map_err(|e| io(path, e))
+}
+
 fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), ProvisionError> {
     let text = serde_json::to_string_pretty(v).expect("in-memory serialization");
     write_durably(path, text.as_bytes())
@@ -63,19 +67,7 @@ fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), ProvisionEr
 /// synced, then renamed over the old one, so a crash leaves the old file
 /// or the new one, never a half.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| io(&tmp, e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-    sync_parent(path)
-}
-
-fn sync_parent(path: &Path) -> Result<(), ProvisionError> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+    motcua_node::files::write_atomically(path, bytes, false).map_err(|e| io(path, e))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ProvisionError> {

@@ -952,15 +952,9 @@ impl Session {
         // A whole document received: both sides hold its heads.
         let mut shared_now = None;
         match &d.body {
-            DocBody::Whole(bytes) => {
-                crate::guard::check_inflated_size(bytes)?;
-                let mut incoming = Automerge::load(bytes).map_err(|e| format!("not a readable document: {e}"))?;
-                shared_now = Some(incoming.get_heads());
-                if known.is_empty() {
-                    next = incoming;
-                } else {
-                    next.merge(&mut incoming).map_err(|e| e.to_string())?;
-                }
+            DocBody::Whole(bytes) | DocBody::Changes(bytes) => {
+                let whole = matches!(d.body, DocBody::Whole(_));
+                (next, shared_now) = apply_body(std::mem::take(&mut next), bytes, whole)?;
             }
             DocBody::Sync(bytes) => {
                 let m = SyncMessage::decode(bytes).map_err(|e| format!("not a readable sync message: {e}"))?;
@@ -968,17 +962,8 @@ impl Session {
                 crate::guard::check_inflated_sizes(m.changes.iter())?;
                 next.receive_sync_message(state.as_mut().expect("sync state"), m).map_err(|e| e.to_string())?;
             }
-            DocBody::Changes(bytes) => {
-                // Changes whose dependencies this node lacks stay out of the
-                // heads; the acknowledgement then tells the sender.
-                crate::guard::check_inflated_size(bytes)?;
-                next.load_incremental(bytes).map_err(|e| format!("unreadable changes: {e}"))?;
-            }
         }
         let heads = next.get_heads();
-        if heads.is_empty() && matches!(d.body, DocBody::Whole(_)) {
-            return Err(EMPTY_WHOLE.into());
-        }
         let mut admission = None;
         if heads != known {
             let (record, signatures) =
@@ -1190,39 +1175,23 @@ fn prepare(
     keep: bool,
 ) -> Result<Prepared, String> {
     let DocMessage { id, body, signatures } = d;
-    let mut base = match &stored {
+    let base = match &stored {
         Some(bytes) => {
             Automerge::load(bytes).map_err(|e| format!("storage: the stored document does not load: {e}"))?
         }
         None => Automerge::new(),
     };
     let known = base.get_heads();
-    let (next, received, shared_now, heads) = match body {
+    let (next, received, shared_now) = match body {
         DocBody::Whole(bytes) => {
-            crate::guard::check_inflated_size(&bytes)?;
-            let mut incoming = Automerge::load(&bytes).map_err(|e| format!("not a readable document: {e}"))?;
-            let heads = incoming.get_heads();
-            if known.is_empty() {
-                (incoming, Some(bytes), Some(heads.clone()), heads)
-            } else {
-                base.merge(&mut incoming).map_err(|e| e.to_string())?;
-                let merged = base.get_heads();
-                (base, None, Some(heads), merged)
-            }
+            let (next, shared_now) = apply_body(base, &bytes, true)?;
+            // A document new here is stored as it came.
+            (next, known.is_empty().then_some(bytes), shared_now)
         }
-        DocBody::Changes(bytes) => {
-            // Changes whose dependencies this node lacks stay out of the
-            // heads; the acknowledgement then tells the sender.
-            crate::guard::check_inflated_size(&bytes)?;
-            base.load_incremental(&bytes).map_err(|e| format!("unreadable changes: {e}"))?;
-            let heads = base.get_heads();
-            (base, None, None, heads)
-        }
+        DocBody::Changes(bytes) => (apply_body(base, &bytes, false)?.0, None, None),
         DocBody::Sync(_) => return Err("an Automerge sync message needs the connection's state".into()),
     };
-    if heads.is_empty() && shared_now.is_some() {
-        return Err(EMPTY_WHOLE.into());
-    }
+    let heads = next.get_heads();
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
         let (record, signatures) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
@@ -1271,6 +1240,29 @@ fn admitted(
 /// hold exactly what this node applied and checked.
 fn step_of(doc: &Automerge, known: &[ChangeHash]) -> Option<Vec<u8>> {
     (!known.is_empty()).then(|| doc.save_after(known))
+}
+
+/// Applies a whole document (`whole`) or changes from a peer to `base`,
+/// the version this node holds (empty if none), once the guard passed the
+/// bytes. Returns the result and, for a whole document, the heads both
+/// sides hold now. Changes whose dependencies this node lacks stay out of
+/// the heads; the acknowledgement then tells the sender.
+fn apply_body(mut base: Automerge, bytes: &[u8], whole: bool) -> Result<(Automerge, Option<Vec<ChangeHash>>), String> {
+    crate::guard::check_inflated_size(bytes)?;
+    if !whole {
+        base.load_incremental(bytes).map_err(|e| format!("unreadable changes: {e}"))?;
+        return Ok((base, None));
+    }
+    let mut incoming = Automerge::load(bytes).map_err(|e| format!("not a readable document: {e}"))?;
+    let heads = incoming.get_heads();
+    if heads.is_empty() {
+        return Err(EMPTY_WHOLE.into());
+    }
+    if base.get_heads().is_empty() {
+        return Ok((incoming, Some(heads)));
+    }
+    base.merge(&mut incoming).map_err(|e| e.to_string())?;
+    Ok((base, Some(heads)))
 }
 
 /// Why an empty whole document is refused: no node holds one, and each

@@ -13,6 +13,13 @@ fn created() -> (Automerge, String) {
     (doc, hex)
 }
 
+/// The receiving commune transfers the dossier to AGENCY.
+fn transfer_to_agency(doc: &mut Automerge, commune: &str) {
+    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, commune);
+    transfer.to_unit = Some(AGENCY.into());
+    dossier::append_event(doc, &transfer).unwrap();
+}
+
 fn as_actor(doc: &Automerge, n: u8) -> (Automerge, String) {
     let (actor, hex) = node(n);
     (doc.fork().with_actor(actor), hex)
@@ -21,9 +28,7 @@ fn as_actor(doc: &Automerge, n: u8) -> (Automerge, String) {
 #[test]
 fn a_whole_document_lists_every_actor_and_event_as_new() {
     let (mut doc, commune) = created();
-    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
-    transfer.to_unit = Some(AGENCY.into());
-    dossier::append_event(&mut doc, &transfer).unwrap();
+    transfer_to_agency(&mut doc, &commune);
     let (mut agency_doc, agency) = as_actor(&doc, 2);
     let mut processed = event(Action::Processed, T0 + DAY_MS, AGENCY, &agency);
     processed.result = Some("Kết quả thử".into());
@@ -48,9 +53,7 @@ fn a_whole_document_lists_every_actor_and_event_as_new() {
 #[test]
 fn a_result_recorded_by_a_unit_that_does_not_hold_the_dossier_is_refused() {
     let (mut doc, commune) = created();
-    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
-    transfer.to_unit = Some(AGENCY.into());
-    dossier::append_event(&mut doc, &transfer).unwrap();
+    transfer_to_agency(&mut doc, &commune);
     let known = doc.get_heads();
     // Another commune, never a participant, records a result.
     let (mut other, other_hex) = as_actor(&doc, 3);
@@ -74,9 +77,7 @@ fn a_result_recorded_by_a_unit_that_does_not_hold_the_dossier_is_refused() {
 #[test]
 fn concurrent_events_are_judged_in_their_authors_view() {
     let (mut doc, commune) = created();
-    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
-    transfer.to_unit = Some(AGENCY.into());
-    dossier::append_event(&mut doc, &transfer).unwrap();
+    transfer_to_agency(&mut doc, &commune);
     let base = doc.get_heads();
     // The agency processes while, unseen, the commune records a withdrawal request.
     let (mut agency_doc, agency) = as_actor(&doc, 2);
@@ -344,9 +345,7 @@ fn more_events_than_a_dossier_keeps_are_still_counted() {
 #[test]
 fn times_beyond_the_years_a_dossier_may_name_are_refused() {
     let (mut doc, commune) = created();
-    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
-    transfer.to_unit = Some(AGENCY.into());
-    dossier::append_event(&mut doc, &transfer).unwrap();
+    transfer_to_agency(&mut doc, &commune);
     let known = doc.get_heads();
     // A result returned in the year 285,000 (or a deadline before 1900)
     // would break every date computed from it.
@@ -399,9 +398,7 @@ fn a_participant_comes_only_with_the_event_that_hands_the_dossier_over() {
     add_participant(&mut extra, "26735", "receiving");
     assert!(check_additions(&extra, &[], OFFSET).is_err());
     // A transfer adds its recipient in the same change: admitted.
-    let mut transfer = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
-    transfer.to_unit = Some(AGENCY.into());
-    dossier::append_event(&mut doc, &transfer).unwrap();
+    transfer_to_agency(&mut doc, &commune);
     let additions = check_additions(&doc, &known, OFFSET).unwrap();
     assert_eq!(additions.record.participants.len(), 2);
     assert!(check_additions(&doc, &[], OFFSET).is_ok(), "and the whole document too");

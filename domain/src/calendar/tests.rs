@@ -121,17 +121,22 @@ fn make_up_days_and_holidays_are_classified() {
     assert!(!cal.is_working_day(d(2026, 2, 17)), "Tết Bính Ngọ");
 }
 
-#[test]
-fn bad_calendars_are_refused() {
-    let base = CalendarFile {
+/// A UTC+7 calendar file with these working windows and no holidays.
+fn calendar_file(windows: &[&str]) -> CalendarFile {
+    CalendarFile {
         version: "t".into(),
         utc_offset_minutes: 420,
-        windows: vec!["07:00-11:30".into(), "13:30-17:00".into()],
+        windows: windows.iter().map(|w| w.to_string()).collect(),
         same_day_cutoff: "15:00".into(),
         sources: String::new(),
         holidays: vec![],
         make_up_days: vec![],
-    };
+    }
+}
+
+#[test]
+fn bad_calendars_are_refused() {
+    let base = calendar_file(&["07:00-11:30", "13:30-17:00"]);
     assert!(WorkingCalendar::from_file(&base).is_ok());
     let mut f = base.clone();
     f.windows = vec!["07:00-11:30".into(), "11:00-14:30".into()];
@@ -178,14 +183,6 @@ fn every_instant_has_a_local_date() {
 #[test]
 fn the_working_day_ends_where_the_province_says() {
     assert_eq!(cal().day_end_minute(), 17 * 60);
-    let early = CalendarFile {
-        version: "t".into(),
-        utc_offset_minutes: 420,
-        windows: vec!["07:30-11:30".into(), "12:30-16:30".into()],
-        same_day_cutoff: "15:00".into(),
-        sources: String::new(),
-        holidays: vec![],
-        make_up_days: vec![],
-    };
+    let early = calendar_file(&["07:30-11:30", "12:30-16:30"]);
     assert_eq!(WorkingCalendar::from_file(&early).unwrap().day_end_minute(), 16 * 60 + 30);
 }

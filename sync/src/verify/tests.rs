@@ -39,8 +39,7 @@ impl World {
     /// ("26735"), the province node 4 and commune 6 ("26800") enrolled.
     fn new() -> World {
         let root = key(100);
-        let record = ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(&root) };
-        let mut trust = Trust::new(&record).unwrap();
+        let mut trust = empty_trust(&root);
         for (n, unit, role) in [
             (1, COMMUNE, NodeRole::Commune),
             (2, AGENCY, NodeRole::Agency),
@@ -203,6 +202,17 @@ fn a_handover_needs_a_succession_the_province_signed() {
     }
 }
 
+/// Province 56's trust set, with no node admitted yet.
+fn empty_trust(root: &SigningKey) -> Trust {
+    Trust::new(&ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(root) }).unwrap()
+}
+
+/// A revocation list of province 56, signed by `root`, sequence 1.
+fn revoking(root: &SigningKey, revoked: Vec<Revocation>) -> SignedProvinceDocument {
+    let list = RevocationList { revoked };
+    province_doc(root, DocumentKind::Revocations, 1, serde_json::to_string(&list).unwrap())
+}
+
 /// A renewal of `node`'s certificate: serial `serial`, valid from `from`.
 fn renewal(root: &SigningKey, node: &SigningKey, serial: u8, from: i64) -> SignedCertificate {
     let mut c = cert(root, node, COMMUNE, NodeRole::Commune, serial).certificate;
@@ -214,8 +224,7 @@ fn renewal(root: &SigningKey, node: &SigningKey, serial: u8, from: i64) -> Signe
 #[test]
 fn a_revoked_node_stays_revoked_whichever_of_its_certificates_it_presents() {
     let root = key(100);
-    let mut trust =
-        Trust::new(&ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(&root) }).unwrap();
+    let mut trust = empty_trust(&root);
     let node = key(1);
     let (first, renewed) = (renewal(&root, &node, 31, 0), renewal(&root, &node, 32, 500));
     trust.admit(&first, None).unwrap();
@@ -225,12 +234,8 @@ fn a_revoked_node_stays_revoked_whichever_of_its_certificates_it_presents() {
     assert!(trust.holds(&renewed) && !trust.holds(&first));
     assert_eq!(trust.node(&node.verifying_key().to_bytes()).unwrap().serial, format!("{:032x}", 32));
     // The renewed certificate is revoked: the node is, under either one.
-    let list = RevocationList {
-        revoked: vec![Revocation { serial: format!("{:032x}", 32), reason: "stolen".into(), at_ms: 5, node_key: None }],
-    };
-    trust
-        .set_revocations(&province_doc(&root, DocumentKind::Revocations, 1, serde_json::to_string(&list).unwrap()))
-        .unwrap();
+    let revocation = Revocation { serial: format!("{:032x}", 32), reason: "stolen".into(), at_ms: 5, node_key: None };
+    trust.set_revocations(&revoking(&root, vec![revocation])).unwrap();
     let key_bytes = node.verifying_key().to_bytes();
     assert!(matches!(trust.node(&key_bytes), Err(Rejection::Revoked { .. })));
     assert!(matches!(trust.admit(&first, None), Err(Rejection::Revoked { .. })), "the older one is no way back");
@@ -241,25 +246,21 @@ fn a_revoked_node_stays_revoked_whichever_of_its_certificates_it_presents() {
 #[test]
 fn a_revocation_naming_the_key_revokes_the_node_under_a_newer_certificate() {
     let root = key(100);
-    let mut trust =
-        Trust::new(&ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(&root) }).unwrap();
+    let mut trust = empty_trust(&root);
     let node = key(1);
     trust.admit(&renewal(&root, &node, 41, 500), None).unwrap();
     // The older certificate (never seen here) is revoked, with its key.
-    let list = RevocationList {
-        revoked: vec![Revocation {
-            serial: format!("{:032x}", 40),
-            reason: "lộ khóa".into(),
-            at_ms: 5,
-            node_key: Some(hex_of(&node)),
-        }],
+    let revocation = Revocation {
+        serial: format!("{:032x}", 40),
+        reason: "lộ khóa".into(),
+        at_ms: 5,
+        node_key: Some(hex_of(&node)),
     };
-    let signed = province_doc(&root, DocumentKind::Revocations, 1, serde_json::to_string(&list).unwrap());
+    let signed = revoking(&root, vec![revocation]);
     trust.set_revocations(&signed).unwrap();
     assert!(matches!(trust.node(&node.verifying_key().to_bytes()), Err(Rejection::Revoked { .. })));
     // A trust set built afresh (a restart) from the same list agrees.
-    let mut again =
-        Trust::new(&ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(&root) }).unwrap();
+    let mut again = empty_trust(&root);
     again.set_revocations(&signed).unwrap();
     assert!(again.admit(&renewal(&root, &node, 41, 500), None).is_err());
 }

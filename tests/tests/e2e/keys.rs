@@ -15,8 +15,17 @@ fn certificate(bundle: &Path) -> Value {
 }
 
 fn revoke(province: &Path, serial: &str, out: &Path) {
-    let (c, _, err) = provision(&["revoke", "--province", p(province), "--serial", serial, "--out", p(out)]);
+    let (c, _, err) = revoke_key(province, serial, None, out);
     assert_eq!(c, 0, "{err}");
+}
+
+/// `motcua-provision revoke`, naming the node key when given.
+fn revoke_key(province: &Path, serial: &str, node_id: Option<&str>, out: &Path) -> (i32, String, String) {
+    let mut args = vec!["revoke", "--province", p(province), "--serial", serial, "--out", p(out)];
+    if let Some(id) = node_id {
+        args.extend(["--node-id", id]);
+    }
+    provision(&args)
 }
 
 #[test]
@@ -148,32 +157,12 @@ fn a_running_node_takes_newer_revocation_lists_signed_by_its_province() {
     enroll_as(&province, "commune", "22016", "000.21.46.H56", &stolen, &[]);
     let mut node = Node::start_logged_in(&running);
     let list = dir.path().join("revocations-1.json");
-    let bad = provision(&[
-        "revoke",
-        "--province",
-        p(&province),
-        "--serial",
-        &serial(&stolen),
-        "--node-id",
-        "abc",
-        "--out",
-        p(&list),
-    ]);
+    let bad = revoke_key(&province, &serial(&stolen), Some("abc"), &list);
     assert_eq!(bad.0, 1);
     assert!(bad.2.contains("not 64 hex digits"), "{}", bad.2);
     // The stolen node's key is named too, so none of its certificates vouches for it.
     let stolen_id = certificate(&stolen)["certificate"]["node_key"].as_str().unwrap().to_string();
-    let (c, _, err) = provision(&[
-        "revoke",
-        "--province",
-        p(&province),
-        "--serial",
-        &serial(&stolen),
-        "--node-id",
-        &stolen_id,
-        "--out",
-        p(&list),
-    ]);
+    let (c, _, err) = revoke_key(&province, &serial(&stolen), Some(&stolen_id), &list);
     assert_eq!(c, 0, "{err}");
     let bytes = std::fs::read(&list).unwrap();
     assert!(String::from_utf8_lossy(&bytes).contains(&stolen_id), "the list names the key");
