@@ -95,29 +95,39 @@ impl Folded {
         }
     }
 
-    /// Overdue is not a state: an open dossier whose appointment has passed
-    /// and whose clock is running.
-    pub fn is_overdue(&self, now_ms: i64) -> bool {
-        is_overdue(self.state, self.due_at, self.paused_since, self.result_ready_at, now_ms)
+    /// Overdue is not a state: an open dossier whose appointment date has
+    /// passed and whose clock is running.
+    pub fn is_overdue(&self, now_ms: i64, utc_offset_minutes: i32) -> bool {
+        is_overdue(self.state, self.due_at, self.paused_since, self.result_ready_at, now_ms, utc_offset_minutes)
     }
 }
 
-/// Shared by the fold and the stored summaries.
+/// Shared by the fold and the stored summaries. Like the on-time class of a
+/// return ([`classify`]), it compares local dates: a dossier due at 10:00 is
+/// not overdue at 15:00 the same day, since returning it then is on time.
+/// One whose result was ready after its appointment date stays overdue until
+/// it is returned.
 pub fn is_overdue(
     state: Status,
     due_at: Option<i64>,
     paused_since: Option<i64>,
     result_ready_at: Option<i64>,
     now_ms: i64,
+    utc_offset_minutes: i32,
 ) -> bool {
     let Some(due) = due_at else { return false };
     if state.is_closed() || paused_since.is_some() {
         return false;
     }
     match result_ready_at {
-        Some(ready) if state == Status::ResultReady => ready > due,
-        _ => now_ms > due,
+        Some(ready) if state == Status::ResultReady => after_date_of(ready, due, utc_offset_minutes),
+        _ => after_date_of(now_ms, due, utc_offset_minutes),
     }
+}
+
+/// Whether `at_ms` falls on a later local date than `due_ms`.
+pub fn after_date_of(at_ms: i64, due_ms: i64, utc_offset_minutes: i32) -> bool {
+    local_date_at(at_ms, utc_offset_minutes) > local_date_at(due_ms, utc_offset_minutes)
 }
 
 /// Classifies a return against the appointment, by local date.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::local_date_at;
 use crate::dossier::{Channel, DossierRecord};
-use crate::fold::{Closing, Folded, OnTime, is_overdue};
+use crate::fold::{Closing, Folded, OnTime, after_date_of, is_overdue};
 use crate::workflow::Status;
 
 /// The derived facts of a dossier that lists, searches and statistics need
@@ -62,8 +62,8 @@ impl DossierSummary {
         }
     }
 
-    pub fn is_overdue(&self, now_ms: i64) -> bool {
-        is_overdue(self.state, self.due_at, self.paused_since, self.result_ready_at, now_ms)
+    pub fn is_overdue(&self, now_ms: i64, utc_offset_minutes: i32) -> bool {
+        is_overdue(self.state, self.due_at, self.paused_since, self.result_ready_at, now_ms, utc_offset_minutes)
     }
 
     /// Open: not refused, stopped or returned.
@@ -154,14 +154,14 @@ pub fn compute<'a>(
 /// Whether a dossier still open at `as_of` was overdue then, judged as it
 /// stood at that moment: one returned, paused or made ready only later
 /// (its state now says so) is judged by its deadline against `as_of`.
-fn overdue_at(d: &DossierSummary, as_of: i64) -> bool {
+fn overdue_at(d: &DossierSummary, as_of: i64, offset: i32) -> bool {
     let Some(due) = d.due_at else { return false };
     if d.paused_since.is_some_and(|p| p <= as_of) {
         return false;
     }
     match d.result_ready_at {
-        Some(ready) if ready <= as_of => ready > due,
-        _ => as_of > due,
+        Some(ready) if ready <= as_of => after_date_of(ready, due, offset),
+        _ => after_date_of(as_of, due, offset),
     }
 }
 
@@ -229,7 +229,7 @@ impl Report {
                 if d.received_at > self.as_of && period.to.is_some() {
                     return;
                 }
-                if overdue_at(d, self.as_of) {
+                if overdue_at(d, self.as_of, self.offset) {
                     s.in_process.overdue += 1;
                 } else {
                     s.in_process.within_deadline += 1;

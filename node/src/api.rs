@@ -911,7 +911,7 @@ async fn list_dossiers(
     let query = ListQuery {
         state: st_code,
         q: p.q,
-        overdue_at: overdue.filter(|o| *o).map(|_| now),
+        overdue_at: overdue.filter(|o| *o).map(|_| (now, state.desk.offset())),
         received_from,
         due_between: due_soon.filter(|d| *d).map(|_| (now, now + DUE_SOON_MS)),
         conflicts: conflicts.unwrap_or(false),

@@ -739,7 +739,7 @@ impl Desk {
             due_at: s.due_at.map(|t| rfc3339(t, o)),
             returned_at: s.returned_at.map(|t| rfc3339(t, o)),
             result_ready: s.state == motcua_domain::workflow::Status::ResultReady,
-            overdue: s.is_overdue(now),
+            overdue: s.is_overdue(now, self.offset()),
             collect_at: format!("Bộ phận Một cửa — {}", self.unit_name(&s.receiving_unit)),
             collect_unit: self.unit_name(&s.receiving_unit),
         }))
@@ -775,7 +775,7 @@ impl Desk {
             due_at: s.due_at.map(|t| rfc3339(t, o)),
             returned_at: s.returned_at.map(|t| rfc3339(t, o)),
             on_time: s.on_time,
-            overdue: s.is_overdue(now),
+            overdue: s.is_overdue(now, self.offset()),
             conflicts: s.conflicts,
         }
     }
@@ -812,7 +812,7 @@ impl Desk {
             due_at: folded.due_at.map(|t| rfc3339(t, o)),
             returned_at: folded.returned_at.map(|t| rfc3339(t, o)),
             on_time: folded.on_time,
-            overdue: folded.is_overdue(now),
+            overdue: folded.is_overdue(now, self.offset()),
             paused: folded.paused_since.is_some(),
             reappointed: folded.reappointed,
             supplement_requests: folded.supplement_requests,

@@ -198,8 +198,9 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 pub struct ListQuery {
     pub state: Option<u8>,
     pub q: Option<String>,
-    /// `Some(now)` keeps only dossiers overdue at `now`.
-    pub overdue_at: Option<i64>,
+    /// `Some((now, utc_offset_minutes))` keeps only dossiers overdue at
+    /// `now`, judged by local dates at that offset.
+    pub overdue_at: Option<(i64, i32)>,
     /// Keeps only dossiers received at or after this time (UTC ms).
     pub received_from: Option<i64>,
     /// Keeps only open, unpaused dossiers whose result is not ready yet,
@@ -616,7 +617,7 @@ impl Store {
             |id: &[u8; 16]| -> Result<Option<DossierSummary>> { sums.get(id)?.map(|v| decode(v.value())).transpose() };
         let keep = |s: &DossierSummary| {
             q.state.is_none_or(|st| s.state.code() == st)
-                && q.overdue_at.is_none_or(|now| s.is_overdue(now))
+                && q.overdue_at.is_none_or(|(now, offset)| s.is_overdue(now, offset))
                 && q.received_from.is_none_or(|from| s.received_at >= from)
                 && q.due_between.is_none_or(|(from, to)| coming_due(s, from, to))
                 && q.unit.as_ref().is_none_or(|u| &s.receiving_unit == u || &s.holder_unit == u)
@@ -638,8 +639,8 @@ impl Store {
             } else if q.overdue_at.is_some() || q.due_between.is_some() {
                 let from = q.due_between.map_or(i64::MIN, |(from, _)| from);
                 let to = match (q.overdue_at, q.due_between) {
-                    (Some(now), Some((_, to))) => now.min(to),
-                    (Some(now), None) => now,
+                    (Some((now, _)), Some((_, to))) => now.min(to),
+                    (Some((now, _)), None) => now,
                     (None, Some((_, to))) => to,
                     (None, None) => unreachable!("one of them is set"),
                 };

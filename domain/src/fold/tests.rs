@@ -56,7 +56,7 @@ fn supplement_pauses_the_clock_and_the_new_appointment_holds() {
     let f = folded(&doc);
     assert_eq!(f.state, Status::SupplementRequested);
     assert_eq!(f.paused_since, Some(T0 + 1000));
-    assert!(!f.is_overdue(T0 + 30 * DAY_MS), "a paused dossier is never overdue");
+    assert!(!f.is_overdue(T0 + 30 * DAY_MS, 420), "a paused dossier is never overdue");
     let mut back = event(Action::SupplementReceived, T0 + DAY_MS, COMMUNE, &hex);
     back.due_at = Some(T0 + 4 * DAY_MS);
     dossier::append_event(&mut doc, &back).unwrap();
@@ -65,8 +65,40 @@ fn supplement_pauses_the_clock_and_the_new_appointment_holds() {
     assert_eq!(f.due_at, Some(T0 + 4 * DAY_MS));
     assert_eq!(f.paused_since, None);
     assert_eq!(f.supplement_requests, 1);
-    assert!(f.is_overdue(T0 + 5 * DAY_MS));
-    assert!(!f.is_overdue(T0 + 3 * DAY_MS));
+    assert!(f.is_overdue(T0 + 5 * DAY_MS, 420));
+    assert!(!f.is_overdue(T0 + 3 * DAY_MS, 420));
+}
+
+#[test]
+fn a_dossier_is_overdue_only_once_its_appointment_date_has_passed() {
+    let (actor, hex) = node(1);
+    // Due Thu 2025-11-20 09:00 +07 (T0 is Mon 09:00).
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    let f = folded(&doc);
+    let due = f.due_at.unwrap();
+    let hour = 3_600_000;
+    // Later the same day a return is on time, so the dossier is not overdue.
+    assert!(!f.is_overdue(due + 8 * hour, 420), "16:00 on the appointment date");
+    assert!(!f.is_overdue(due + 14 * hour + 59 * 60_000, 420), "23:59 local");
+    assert!(f.is_overdue(due + 15 * hour, 420), "00:00 the next day");
+    // The date is the local one: at UTC+0 09:00+07 is 02:00, and 23:00 the
+    // same UTC day is still that date.
+    assert!(!f.is_overdue(due + 21 * hour - 60_000, 0));
+    assert!(f.is_overdue(due + 22 * hour, 0));
+    // A result made ready later on the appointment date is on time and not
+    // flagged; one made ready the next day stays overdue until returned.
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
+    let ready_same_day = {
+        let mut d = doc.clone();
+        dossier::append_event(&mut d, &event(Action::Processed, due + 6 * hour, COMMUNE, &hex)).unwrap();
+        folded(&d)
+    };
+    assert_eq!(ready_same_day.state, Status::ResultReady);
+    assert!(!ready_same_day.is_overdue(due + 30 * DAY_MS, 420));
+    dossier::append_event(&mut doc, &event(Action::Processed, due + 16 * hour, COMMUNE, &hex)).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::ResultReady);
+    assert!(f.is_overdue(due + 16 * hour, 420));
 }
 
 #[test]

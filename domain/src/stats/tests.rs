@@ -34,17 +34,20 @@ fn report_counts_each_class() {
         returned(3, OnTime::Late, 0),
         returned(4, OnTime::OnTime, 2),
         summary(5),
-        DossierSummary { due_at: Some(T0 - 1), ..summary(6) },
+        // Due the day before: overdue. (Due earlier the same day it would
+        // not be: returned today it is still on time.)
+        DossierSummary { due_at: Some(T0 - DAY_MS), ..summary(6) },
+        DossierSummary { due_at: Some(T0 - 1), ..summary(10) },
         closed(7, Closing::Refused),
         closed(8, Closing::Withdrawn),
         online,
     ];
     let s = compute(&all, Period::default(), T0 + 1000, 420);
-    assert_eq!(s.received, 9);
+    assert_eq!(s.received, 10);
     assert_eq!(s.received_detail.online, 1);
-    assert_eq!(s.received_detail.direct_or_post, 8);
+    assert_eq!(s.received_detail.direct_or_post, 9);
     assert_eq!(s.processed, Processed { early: 1, on_time: 2, late: 1 });
-    assert_eq!(s.in_process, InProcess { within_deadline: 2, overdue: 1 });
+    assert_eq!(s.in_process, InProcess { within_deadline: 3, overdue: 1 });
     assert_eq!((s.refused, s.withdrawn, s.stopped), (1, 1, 0));
     // Two of four on time: the late one and the one with two supplement requests are not.
     assert_eq!(s.on_time_rate, Some(0.5));
@@ -62,11 +65,14 @@ fn periods_split_received_carried_over_and_processed() {
     assert_eq!(s.received_detail.carried_over, 2);
     assert_eq!(s.processed.early, 1);
     // The old open one is overdue by the end of the period (due the 13th);
-    // the new one (due the 20th 09:00) is overdue by the period's end too.
-    assert_eq!(s.in_process.overdue, 2);
-    assert_eq!(s.in_process.within_deadline, 0);
+    // the new one is due the 20th, the period's last day, and could still be
+    // returned on time that day: within its deadline.
+    assert_eq!(s.in_process, InProcess { within_deadline: 1, overdue: 1 });
     let s = compute(&all, Period { from: Some(date(17)), to: Some(date(19)) }, T0 + 30 * DAY_MS, 420);
     assert_eq!(s.in_process, InProcess { within_deadline: 1, overdue: 1 });
+    // By the end of the 21st it is overdue too.
+    let s = compute(&all, Period { from: Some(date(17)), to: Some(date(21)) }, T0 + 30 * DAY_MS, 420);
+    assert_eq!(s.in_process, InProcess { within_deadline: 0, overdue: 2 });
 }
 
 #[test]

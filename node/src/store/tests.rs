@@ -2,6 +2,10 @@ use motcua_domain::workflow::Status;
 
 use super::*;
 
+/// A moment on the day after the test dossiers' deadlines (which fall on
+/// 1970-01-01 UTC): they are overdue then.
+const NEXT_DAY: i64 = 86_400_000 + 1_000;
+
 fn summary(n: u8, name: &str, state: Status, received_at: i64) -> DossierSummary {
     DossierSummary {
         code: format!("000.00.01.H99-251117-{n:04}"),
@@ -56,8 +60,10 @@ fn replacing_a_summary_moves_its_index_entries() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].state, Status::InProcess);
     assert!(store.list(&ListQuery { q: Some("nobody".into()), ..query() }).unwrap().0.is_empty());
-    let (rows, _) = store.list(&ListQuery { overdue_at: Some(1_000_000), ..query() }).unwrap();
+    let (rows, _) = store.list(&ListQuery { overdue_at: Some((NEXT_DAY, 0)), ..query() }).unwrap();
     assert_eq!(rows.len(), 2);
+    let (rows, _) = store.list(&ListQuery { overdue_at: Some((NEXT_DAY - 2_000, 0)), ..query() }).unwrap();
+    assert!(rows.is_empty(), "later on the appointment date nothing is overdue yet");
     assert_eq!(store.open_dossiers_of(&format!("{:012}", 1), "2.000720").unwrap().len(), 1);
     assert!(store.open_dossiers_of(&format!("{:012}", 1), "1.001193").unwrap().is_empty());
 }
@@ -103,7 +109,7 @@ fn an_update_keeps_unchanged_index_entries_and_leaves_no_stale_one() {
     assert_eq!(rows(ListQuery { q: Some("dang thi hoa".into()), ..query() }), [[1; 16]]);
     assert!(rows(ListQuery { state: Some(Status::Accepted.code()), ..query() }).is_empty());
     assert_eq!(rows(ListQuery { state: Some(Status::Returned.code()), ..query() }), [[1; 16]]);
-    assert!(rows(ListQuery { overdue_at: Some(1_000_000), ..query() }).is_empty(), "a returned dossier is not due");
+    assert!(rows(ListQuery { overdue_at: Some((NEXT_DAY, 0)), ..query() }).is_empty(), "a returned dossier is not due");
     // A corrected ID number moves the applicant entry.
     let corrected = DossierSummary { applicant_id_number: format!("{:012}", 77), ..changed.clone() };
     put(&store, &corrected);
@@ -112,7 +118,7 @@ fn an_update_keeps_unchanged_index_entries_and_leaves_no_stale_one() {
     put(&store, &changed);
     // Back to open and due: the deadline entry comes back.
     put(&store, &summary(1, "Đặng Thị Hoa", Status::InProcess, 30));
-    assert_eq!(rows(ListQuery { overdue_at: Some(1_000_000), ..query() }), [[1; 16]]);
+    assert_eq!(rows(ListQuery { overdue_at: Some((NEXT_DAY, 0)), ..query() }), [[1; 16]]);
     // Another applicant's dossier shares the word "thi" but not the rows.
     put(&store, &summary(2, "Lê Thị Thử", Status::Accepted, 20));
     assert_eq!(rows(ListQuery { q: Some("thi".into()), ..query() }), [[1; 16], [2; 16]], "newest first");
