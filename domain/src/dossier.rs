@@ -199,6 +199,26 @@ pub struct Event {
     /// For a handover: the province's signed succession (JSON) naming the
     /// old units and the unit that takes their dossiers over.
     pub succession: Option<String>,
+    /// For a hand-off (start of processing, transfer): the workflow step
+    /// (bước) it starts, with the step's time limit and deadline.
+    pub step: Option<StepRecord>,
+}
+
+/// A step of the procedure case's internal workflow as a hand-off event
+/// records it (DOMAIN: step, step time limit, step deadline). Its fields are
+/// stored as the event's `step`, `step_name`, `step_time_limit`,
+/// `step_time_unit` and `step_deadline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    /// 1-based number of the step in the case's list of steps.
+    pub number: u32,
+    pub name: String,
+    /// Thời hạn của bước.
+    pub time_limit: u32,
+    pub time_unit: TimeUnit,
+    /// When the step is due (UTC ms): the time limit counted from the
+    /// hand-off on the province's calendar.
+    pub deadline: i64,
 }
 
 /// An event as read from a document, with who created it.
@@ -399,6 +419,13 @@ fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Even
     }
     if let Some(v) = e.deadline {
         tx.put(&m, "deadline", v)?;
+    }
+    if let Some(step) = &e.step {
+        tx.put(&m, "step", step.number as i64)?;
+        tx.put(&m, "step_name", step.name.as_str())?;
+        tx.put(&m, "step_time_limit", step.time_limit as i64)?;
+        tx.put(&m, "step_time_unit", step.time_unit.as_str())?;
+        tx.put(&m, "step_deadline", step.deadline)?;
     }
     Ok(())
 }
@@ -624,7 +651,7 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 13] = [
+const EVENT_KEYS: [&str; 18] = [
     "kind",
     "at",
     "unit",
@@ -638,6 +665,11 @@ const EVENT_KEYS: [&str; 13] = [
     "due_at",
     "deadline",
     "succession",
+    "step",
+    "step_name",
+    "step_time_limit",
+    "step_time_unit",
+    "step_deadline",
 ];
 
 fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> Result<RecordedEvent, DocError> {
@@ -696,7 +728,7 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
     if action.is_none() {
         defect.get_or_insert_with(|| format!("event {index} has unknown kind '{kind}'"));
     }
-    let event = Event {
+    let mut event = Event {
         action,
         at: int("at").unwrap_or(0),
         unit: text("unit").unwrap_or_default(),
@@ -710,8 +742,24 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         due_at: int("due_at"),
         deadline: int("deadline"),
         succession: text("succession"),
+        step: None,
     };
-    if [Some(event.at), event.due_at, event.deadline].into_iter().flatten().any(|t| !in_range(t)) {
+    let step_keys = ["step", "step_name", "step_time_limit", "step_time_unit", "step_deadline"];
+    if step_keys.iter().any(|k| get(k).is_some()) {
+        let number = int("step").and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1);
+        let limit = int("step_time_limit").and_then(|n| u32::try_from(n).ok());
+        let unit = text("step_time_unit").as_deref().and_then(TimeUnit::parse);
+        match (number, text("step_name"), limit, unit, int("step_deadline")) {
+            (Some(number), Some(name), Some(time_limit), Some(time_unit), Some(deadline)) => {
+                event.step = Some(StepRecord { number, name, time_limit, time_unit, deadline });
+            }
+            _ => {
+                defect.get_or_insert_with(|| format!("event {index} has an incomplete or malformed step"));
+            }
+        }
+    }
+    let step_deadline = event.step.as_ref().map(|s| s.deadline);
+    if [Some(event.at), event.due_at, event.deadline, step_deadline].into_iter().flatten().any(|t| !in_range(t)) {
         defect.get_or_insert_with(|| format!("event {index} names a time outside the years 1900 to 2999"));
     }
     if defect.is_none() && event.node != author {

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::local_date_at;
-use crate::dossier::{Channel, DossierRecord, Event, RecordedEvent};
+use crate::dossier::{Channel, DossierRecord, Event, RecordedEvent, StepRecord};
 use crate::workflow::{Action, Actor, Situation, Status, transition};
 
 /// On-time class of a returned dossier, comparing local dates.
@@ -128,6 +128,54 @@ pub fn is_overdue(
 /// Whether `at_ms` falls on a later local date than `due_ms`.
 pub fn after_date_of(at_ms: i64, due_ms: i64, utc_offset_minutes: i32) -> bool {
     local_date_at(at_ms, utc_offset_minutes) > local_date_at(due_ms, utc_offset_minutes)
+}
+
+/// How one workflow step (bước) went, for the process control sheet
+/// (phiếu kiểm soát, form 5): one per hand-off that recorded a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepProgress<'a> {
+    /// The hand-off event that started the step.
+    pub event: &'a Event,
+    pub step: &'a StepRecord,
+    /// The unit that carries the step out: the receiver of a transfer, or
+    /// the unit that started processing.
+    pub unit: &'a str,
+    /// When the step ended: at the next hand-off, or when the result was
+    /// ready or the dossier was refused or stopped.
+    pub ended_at: Option<i64>,
+    /// The ended step against its deadline, by local date like a return.
+    pub result: Option<OnTime>,
+    /// A step still running whose deadline date has passed.
+    pub overdue: bool,
+}
+
+/// The steps of a dossier's history in order, each judged against its own
+/// deadline.
+pub fn step_progress(folded: &Folded, now_ms: i64, utc_offset_minutes: i32) -> Vec<StepProgress<'_>> {
+    let ends = |a: Option<Action>| {
+        matches!(
+            a,
+            Some(Action::StartProcessing | Action::Transfer | Action::Processed | Action::Refuse | Action::Stop)
+        )
+    };
+    let mut out = Vec::new();
+    for (i, h) in folded.history.iter().enumerate() {
+        let Some(step) = &h.event.step else { continue };
+        let ended_at = folded.history[i + 1..].iter().find(|n| ends(n.event.action)).map(|n| n.event.at);
+        let unit = match h.event.action {
+            Some(Action::Transfer) => h.event.to_unit.as_deref().unwrap_or(&h.event.unit),
+            _ => &h.event.unit,
+        };
+        out.push(StepProgress {
+            event: &h.event,
+            step,
+            unit,
+            ended_at,
+            result: ended_at.map(|end| classify(end, step.deadline, utc_offset_minutes)),
+            overdue: ended_at.is_none() && after_date_of(now_ms, step.deadline, utc_offset_minutes),
+        });
+    }
+    out
 }
 
 /// Classifies a return against the appointment, by local date.

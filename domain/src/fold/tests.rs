@@ -209,3 +209,70 @@ fn documents_survive_save_and_load() {
     assert_eq!(record.procedure, new.procedure);
     assert_eq!(record.participants, vec![(COMMUNE.to_string(), "receiving".to_string())]);
 }
+
+fn step(number: u32, time_limit: u32, deadline: i64) -> dossier::StepRecord {
+    dossier::StepRecord {
+        number,
+        name: format!("Bước {number}"),
+        time_limit,
+        time_unit: crate::calendar::TimeUnit::WorkingDays,
+        deadline,
+    }
+}
+
+#[test]
+fn each_step_is_judged_against_its_own_deadline_by_local_date() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    let hour = 3_600_000;
+    // Step 1 at the commune, due the next day 09:00; it ends that day at
+    // 16:00 with the transfer: on time (same date). Step 2 at the agency,
+    // due two days later; the result is ready a day after that: late.
+    let mut start = event(Action::StartProcessing, T0, COMMUNE, &hex);
+    start.step = Some(step(1, 1, T0 + DAY_MS));
+    dossier::append_event(&mut doc, &start).unwrap();
+    dossier::append_event(&mut doc, &event(Action::RequestFinancialObligation, T0 + hour, COMMUNE, &hex)).unwrap();
+    dossier::append_event(&mut doc, &event(Action::FinancialObligationFulfilled, T0 + 2 * hour, COMMUNE, &hex))
+        .unwrap();
+    let mut transfer = event(Action::Transfer, T0 + DAY_MS + 7 * hour, COMMUNE, &hex);
+    transfer.to_unit = Some(AGENCY.into());
+    transfer.step = Some(step(2, 2, T0 + 3 * DAY_MS));
+    dossier::append_event(&mut doc, &transfer).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.history[1].event.step, start.step, "the step reads back as written");
+    let running = step_progress(&f, T0 + 2 * DAY_MS, 420);
+    assert_eq!(running.len(), 2, "events without a step are not steps");
+    assert_eq!(
+        (running[0].unit, running[0].ended_at, running[0].result),
+        (COMMUNE, Some(transfer.at), Some(OnTime::OnTime))
+    );
+    assert_eq!(
+        (running[1].unit, running[1].ended_at, running[1].result, running[1].overdue),
+        (AGENCY, None, None, false)
+    );
+    assert!(step_progress(&f, T0 + 4 * DAY_MS, 420)[1].overdue, "running past its deadline date");
+    let (agency_actor, agency_hex) = node(2);
+    let mut at_agency = doc.fork().with_actor(agency_actor);
+    dossier::append_event(&mut at_agency, &event(Action::Processed, T0 + 4 * DAY_MS, AGENCY, &agency_hex)).unwrap();
+    let f = folded(&at_agency);
+    let done = step_progress(&f, T0 + 9 * DAY_MS, 420);
+    assert_eq!((done[1].ended_at, done[1].result, done[1].overdue), (Some(T0 + 4 * DAY_MS), Some(OnTime::Late), false));
+}
+
+#[test]
+fn an_event_with_a_partial_step_is_flagged() {
+    use automerge::{ROOT, ReadDoc, transaction::Transactable};
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
+    let (_, events) = doc.get(ROOT, "events").unwrap().unwrap();
+    let (_, ev) = doc.get(&events, 1).unwrap().unwrap();
+    // Same author, but a step with no deadline and an unknown time unit.
+    let mut tx = doc.transaction();
+    tx.put(&ev, "step", 1).unwrap();
+    tx.put(&ev, "step_time_unit", "fortnights").unwrap();
+    tx.commit();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::Accepted, "the malformed event is not applied");
+    assert!(f.conflicts[0].reason.contains("malformed step"), "{:?}", f.conflicts[0]);
+}
