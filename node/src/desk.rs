@@ -13,9 +13,9 @@ use motcua_domain::catalog::Catalog;
 use motcua_domain::codes::{check_id_number, format_dossier_code, is_unit_code};
 use motcua_domain::dossier::{
     self, Applicant, Channel, DocumentEntry, DossierId, DossierRecord, Event, NewDossier, ProcedureSnapshot, Reception,
-    SupplementMode,
+    StepRecord, SupplementMode,
 };
-use motcua_domain::fold::{Folded, fold};
+use motcua_domain::fold::{Folded, fold, step_progress};
 use motcua_domain::stats::DossierSummary;
 use motcua_domain::workflow::{Action, Actor, Refusal, Role, transition};
 use rand::RngExt;
@@ -127,6 +127,11 @@ pub struct ActionRequest {
     /// Supplement deadline (hạn bổ sung), RFC 3339 or a local date.
     #[serde(default)]
     pub deadline: Option<String>,
+    /// For `start_processing` and `transfer`: the number (from 1) of the
+    /// case's workflow step the hand-off starts; by default the step after
+    /// the last one recorded.
+    #[serde(default)]
+    pub step: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,6 +155,39 @@ pub struct HistoryView {
     pub due_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline: Option<String>,
+    /// The workflow step this hand-off started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+}
+
+/// A step of the case's workflow as the catalog defines it.
+#[derive(Debug, Serialize)]
+pub struct CaseStepView {
+    pub number: u32,
+    pub name: String,
+    pub agency: String,
+    pub time_limit: u32,
+    pub time_unit: motcua_domain::calendar::TimeUnit,
+}
+
+/// A step the dossier went through (or is in), for the process control
+/// sheet (form 5): who did it, from when, by when, and how it ended.
+#[derive(Debug, Serialize)]
+pub struct StepView {
+    pub number: u32,
+    pub name: String,
+    pub time_limit: u32,
+    pub time_unit: motcua_domain::calendar::TimeUnit,
+    /// The unit carrying the step out.
+    pub unit: String,
+    /// The officer who handed the dossier over.
+    pub handed_over_by: String,
+    pub started_at: String,
+    pub deadline: String,
+    pub ended_at: Option<String>,
+    /// early / on_time / late, once the step has ended.
+    pub result: Option<motcua_domain::fold::OnTime>,
+    pub overdue: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -206,6 +244,12 @@ pub struct DossierView {
     pub documents: Vec<DocumentView>,
     pub result: Option<String>,
     pub history: Vec<HistoryView>,
+    /// The workflow steps the case defines in this node's catalog, and the
+    /// one a hand-off starts by default.
+    pub case_steps: Vec<CaseStepView>,
+    pub next_step: Option<u32>,
+    /// The steps recorded so far, each against its own deadline.
+    pub steps: Vec<StepView>,
     pub conflicts: Vec<ConflictView>,
     pub replicated_to_province: bool,
     /// The actions this officer may take on the dossier now (its state,
@@ -583,6 +627,11 @@ impl Desk {
         };
         let time =
             processing_time(record.procedure.processing_time, record.procedure.time_unit, record.procedure.same_day);
+        if matches!(action, Action::StartProcessing | Action::Transfer) {
+            event.step = self.step_for(&record, &folded, req.step, now)?;
+        } else if req.step.is_some() {
+            return Err(invalid("step", "only start_processing and transfer start a workflow step"));
+        }
         match action {
             Action::Transfer => {
                 let to = req.to_unit.as_deref().map(str::trim).unwrap_or("");
@@ -679,6 +728,50 @@ impl Desk {
         let (record, folded) = self.store_doc(w, &doc, &hash.0)?;
         audit(w, now, &officer.username, action.as_str(), &record.code)?;
         Ok((record, folded))
+    }
+
+    /// The case's workflow steps in this node's catalog (none when the
+    /// catalog no longer has the case).
+    fn case_steps(&self, record: &DossierRecord) -> Vec<motcua_domain::catalog::Step> {
+        self.catalog()
+            .get(&record.procedure.code)
+            .and_then(|p| p.case(Some(&record.procedure.case_code)))
+            .map(|c| c.steps.clone())
+            .unwrap_or_default()
+    }
+
+    /// The step a hand-off starts by default: the one after the last step
+    /// recorded, or the last step once all were recorded.
+    fn next_step(folded: &Folded, steps: usize) -> Option<u32> {
+        let last = folded.history.iter().rev().find_map(|h| h.event.step.as_ref()).map_or(0, |s| s.number);
+        (steps > 0).then(|| (last + 1).min(steps as u32))
+    }
+
+    /// The workflow step a hand-off at `now` starts: step `asked` (from 1)
+    /// or by default [`Desk::next_step`], with its deadline counted on the
+    /// calendar. None when the case defines no steps.
+    fn step_for(
+        &self,
+        record: &DossierRecord,
+        folded: &Folded,
+        asked: Option<u32>,
+        now: i64,
+    ) -> Result<Option<StepRecord>, DeskError> {
+        let steps = self.case_steps(record);
+        let Some(default) = Self::next_step(folded, steps.len()) else {
+            return match asked {
+                Some(_) => Err(invalid("step", "this dossier's case defines no workflow steps")),
+                None => Ok(None),
+            };
+        };
+        let number = match asked {
+            None => default,
+            Some(n) if n >= 1 && n as usize <= steps.len() => n,
+            Some(n) => return Err(invalid("step", format!("step {n} is not between 1 and {}", steps.len()))),
+        };
+        let s = &steps[number as usize - 1];
+        let deadline = self.calendar().due_at(now, processing_time(s.time_limit, s.unit, false))?;
+        Ok(Some(StepRecord { number, name: s.name.clone(), time_limit: s.time_limit, time_unit: s.unit, deadline }))
     }
 
     /// Reads a dossier; the read is audited.
@@ -795,6 +888,7 @@ impl Desk {
     /// A dossier as `officer` sees it, with the actions open to them.
     pub fn view(&self, officer: &Officer, record: &DossierRecord, folded: &Folded, now: i64) -> DossierView {
         let o = self.offset();
+        let case_steps = self.case_steps(record);
         DossierView {
             code: record.code.clone(),
             id: record.id.to_hex(),
@@ -849,7 +943,36 @@ impl Desk {
                         result: e.result.clone(),
                         due_at: e.due_at.map(|t| rfc3339(t, o)),
                         deadline: e.deadline.map(|t| rfc3339(t, o)),
+                        step: e.step.as_ref().map(|s| s.number),
                     }
+                })
+                .collect(),
+            case_steps: case_steps
+                .iter()
+                .zip(1..)
+                .map(|(s, number)| CaseStepView {
+                    number,
+                    name: s.name.clone(),
+                    agency: s.agency.clone(),
+                    time_limit: s.time_limit,
+                    time_unit: s.unit,
+                })
+                .collect(),
+            next_step: Self::next_step(folded, case_steps.len()),
+            steps: step_progress(folded, now, o)
+                .into_iter()
+                .map(|p| StepView {
+                    number: p.step.number,
+                    name: p.step.name.clone(),
+                    time_limit: p.step.time_limit,
+                    time_unit: p.step.time_unit,
+                    unit: p.unit.to_string(),
+                    handed_over_by: p.event.officer.clone(),
+                    started_at: rfc3339(p.event.at, o),
+                    deadline: rfc3339(p.step.deadline, o),
+                    ended_at: p.ended_at.map(|t| rfc3339(t, o)),
+                    result: p.result,
+                    overdue: p.overdue,
                 })
                 .collect(),
             conflicts: folded

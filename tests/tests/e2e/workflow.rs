@@ -145,3 +145,63 @@ fn reappointment_happens_once() {
     );
     assert_eq!(a.status, 422, "a Sunday is no appointment: {a:?}");
 }
+
+#[test]
+fn each_hand_off_records_the_workflow_step_it_starts_with_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    // A building permit (1.009994): three steps of 1, 12 and 2 working days.
+    let created = node.receive(&dossier_request("1.009994", 1));
+    assert_eq!(created.status, 201, "{created:?}");
+    let code = created.body["code"].as_str().unwrap().to_string();
+    let d = node.get(&format!("/api/v1/dossiers/{code}")).body;
+    let names: Vec<&str> = d["case_steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Tiếp nhận, kiểm tra hồ sơ", "Thẩm định, kiểm tra thực địa", "Ký duyệt"]);
+    assert_eq!(d["next_step"], 1);
+    assert_eq!(d["steps"], json!([]));
+    // A step out of range, or on an action that starts none, is refused and
+    // records nothing.
+    for (body, why) in [
+        (json!({"action": "start_processing", "step": 0}), "step 0"),
+        (json!({"action": "start_processing", "step": 4}), "step 4 of 3"),
+        (json!({"action": "request_withdrawal", "step": 1}), "a withdrawal starts no step"),
+    ] {
+        let a = node.act(&code, &body);
+        assert_eq!(a.status, 422, "{why}: {a:?}");
+        assert_eq!(a.body["error"]["field"], "step", "{why}: {a:?}");
+    }
+    assert_eq!(node.get(&format!("/api/v1/dossiers/{code}")).body["history"], d["history"]);
+    // By default the first hand-off starts step 1.
+    let a = node.act(&code, &json!({"action": "start_processing"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    let first = &a.body["steps"][0];
+    assert_eq!((first["number"].as_u64(), first["time_limit"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(first["time_unit"], "working_days");
+    assert_eq!(first["unit"], a.body["receiving_unit"]);
+    assert_eq!(
+        (first["ended_at"].clone(), first["result"].clone(), first["overdue"].clone()),
+        (Value::Null, Value::Null, json!(false))
+    );
+    assert!(first["deadline"].as_str().unwrap() > first["started_at"].as_str().unwrap());
+    assert_eq!(a.body["history"].as_array().unwrap().last().unwrap()["step"], 1);
+    assert_eq!(a.body["next_step"], 2);
+    // The officer may name the step: the transfer starts step 3 at the
+    // agency and ends step 1 well before its deadline.
+    let a = node.act(&code, &json!({"action": "transfer", "to_unit": "000.00.12.H99", "step": 3}));
+    assert_eq!(a.status, 200, "{a:?}");
+    let steps = a.body["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["ended_at"], steps[1]["started_at"]);
+    assert_eq!(steps[0]["result"], "early");
+    assert_eq!((steps[1]["number"].as_u64(), steps[1]["unit"].as_str()), (Some(3), Some("000.00.12.H99")));
+    assert_eq!(steps[1]["name"], "Ký duyệt");
+    assert!(steps[1]["deadline"].as_str().unwrap() > steps[0]["deadline"].as_str().unwrap());
+    assert_eq!(a.body["next_step"], 3, "past the last step the default stays on it");
+    // A case without steps records none, and naming one is refused.
+    let plain = node.receive(&dossier_request("2.000720", 2)).body["code"].as_str().unwrap().to_string();
+    let a = node.act(&plain, &json!({"action": "start_processing", "step": 1}));
+    assert_eq!((a.status, a.body["error"]["field"].as_str()), (422, Some("step")), "{a:?}");
+    let a = node.act(&plain, &json!({"action": "start_processing"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!((a.body["steps"].clone(), a.body["next_step"].clone()), (json!([]), Value::Null));
+}
