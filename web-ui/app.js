@@ -273,7 +273,7 @@ function receiptForm(d, second = false) {
       row("Nội dung yêu cầu", d.procedure_name),
       row("Thành phần hồ sơ", h("ol", {}, d.documents.map((x) => h("li", {}, `${x.name}: ${x.original} bản chính, ${x.copies} bản sao`)))),
       row("Số lượng hồ sơ", "01 bộ"),
-      row("Thời hạn giải quyết", d.processing_time === 0 ? "Trong ngày" : `${d.processing_time} ${d.time_unit === "working_hours" ? "giờ làm việc" : d.time_unit === "calendar_days" ? "ngày" : "ngày làm việc"}`),
+      row("Thời hạn giải quyết", d.processing_time === 0 ? "Trong ngày" : timeTextVi(d.processing_time, d.time_unit)),
       row("Thời gian nhận hồ sơ", `${hhmm(d.received_at)} ngày ${day(d.received_at)}`),
       row("Thời gian trả kết quả", h("b", { class: "receipt-due" }, d.due_at ? `${hhmm(d.due_at)} ngày ${day(d.due_at)}` : "Không hẹn ngày")),
       row("Nơi trả kết quả", `Bộ phận Một cửa — ${health.unit_name || ""}`),
@@ -308,15 +308,35 @@ function eventForm(d, ev, kind) {
     h("div", { class: "signatures" }, h("div", {}), h("div", {}, h("b", {}, "NGƯỜI LẬP PHIẾU"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, ev.officer))));
 }
 
-/** Form 5: process control sheet (A4), one row per hand-off. */
+/** Form 5: process control sheet (A4), one row per workflow step, each
+ * judged against its own deadline; a dossier whose case defines no steps
+ * gets one row per event, judged against the appointment by local date. */
 function controlSheet(d) {
-  return h("article", { class: "form a4" }, formHead("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"),
-    h("p", {}, `Mã hồ sơ: ${d.code} · ${d.procedure_name} · Người nộp: ${d.applicant.name}`),
-    h("p", {}, `Ngày nhận: ${when(d.received_at)} · Ngày hẹn trả: ${when(d.due_at)}`),
-    h("table", { class: "lines" }, h("thead", {}, h("tr", {}, ["Bước", "Thời gian", "Đơn vị", "Cán bộ", "Nội dung", "Kết quả"].map((x) => h("th", {}, x)))),
+  const head = (cols) => h("thead", {}, h("tr", {}, cols.map((x) => h("th", {}, x))));
+  const verdict = (s) => s.result === "early" ? "Trước hạn" : s.result === "on_time" ? "Đúng hạn" : s.result === "late" ? "Trễ hạn" : s.overdue ? "Quá hạn, đang thực hiện" : "Đang thực hiện";
+  const table = d.steps.length
+    ? h("table", { class: "lines", id: "control-steps" }, head(["Bước", "Đơn vị thực hiện", "Bàn giao (thời gian, người giao)", "Thời hạn", "Hạn hoàn thành", "Hoàn thành", "Kết quả"]),
+      h("tbody", {}, d.steps.map((s) => h("tr", {}, h("td", {}, `${s.number}. ${s.name}`), h("td", {}, s.unit),
+        h("td", {}, `${when(s.started_at)} — ${s.handed_over_by}`), h("td", {}, timeTextVi(s.time_limit, s.time_unit)),
+        h("td", {}, when(s.deadline)), h("td", {}, when(s.ended_at)), h("td", {}, verdict(s))))))
+    : h("table", { class: "lines" }, head(["Bước", "Thời gian", "Đơn vị", "Cán bộ", "Nội dung", "Kết quả"]),
       h("tbody", {}, d.history.map((ev, i) => h("tr", {}, h("td", {}, i + 1), h("td", {}, when(ev.at)), h("td", {}, ev.unit), h("td", {}, ev.officer),
         h("td", {}, actionName(ev.action), ev.to_unit ? ` → ${ev.to_unit}` : "", ev.note ? `: ${ev.note}` : ""),
-        h("td", {}, d.due_at && ev.at > d.due_at ? "Trễ hạn" : "Trong hạn"))))));
+        h("td", {}, d.due_at && localDate(ev.at) > localDate(d.due_at) ? "Trễ hạn" : "Trong hạn")))));
+  return h("article", { class: "form a4" }, formHead("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"),
+    h("p", {}, `Mã hồ sơ: ${d.code} · ${d.procedure_name} · Người nộp: ${d.applicant.name}`),
+    h("p", {}, `Ngày nhận: ${when(d.received_at)} · Ngày hẹn trả: ${when(d.due_at)}`), table);
+}
+
+/** The local date (YYYY-MM-DD) of an RFC 3339 time the node wrote in its
+ * province's offset. */
+function localDate(rfc3339) {
+  return String(rfc3339 || "").slice(0, 10);
+}
+
+/** A time limit in the words of the printed forms (always Vietnamese). */
+function timeTextVi(n, unit) {
+  return `${n} ${unit === "working_hours" ? "giờ làm việc" : unit === "calendar_days" ? "ngày" : "ngày làm việc"}`;
 }
 
 /** Form 6: the logbook of the dossiers listed. */
@@ -385,10 +405,18 @@ function renderDossier(d, message) {
   const openAction = (action) => {
     const fields = ACTION_FIELDS[action] || [];
     const error = h("p", { class: "error", role: "alert" });
+    // A hand-off starts a step of the case's workflow; the node's default
+    // (the next one) is preselected.
+    const stepSelect = ["start_processing", "transfer"].includes(action) && d.case_steps.length
+      ? h("label", {}, h("span", {}, t("step")), h("select", { name: "step" }, d.case_steps.map((s) =>
+        h("option", { value: String(s.number), selected: s.number === d.next_step },
+          `${s.number}. ${s.name} — ${s.agency} (${timeText(s.time_limit, s.time_unit)})`))))
+      : null;
     const form = h("form", { class: "action", "data-action": action },
       h("h3", {}, actionName(action)),
       fields.map(([name, kind]) => h("label", {}, h("span", {}, t(name)),
-        kind === "textarea" ? h("textarea", { name, rows: 3, required: true }) : h("input", { name, type: kind === "date" ? "date" : "text", required: name !== "deadline" }))),
+        kind === "textarea" ? h("textarea", { name, rows: 3, required: true }) : h("input", { name, type: kind === "date" ? "date" : "text", required: true }))),
+      stepSelect,
       h("label", {}, h("span", {}, t("note")), h("input", { name: "note", maxlength: 500 })),
       error, h("button", { type: "submit", class: "primary" }, t("confirm")));
     form.addEventListener("submit", async (e) => {
@@ -400,6 +428,7 @@ function renderDossier(d, message) {
         if (!v) continue;
         req[name] = name === "missing" ? v.split("\n").map((x) => x.trim()).filter(Boolean) : v;
       }
+      if (stepSelect) req.step = Number(f.get("step"));
       if (String(f.get("note") || "").trim()) req.note = String(f.get("note")).trim();
       const { res, body } = await api(`/api/v1/dossiers/${encodeURIComponent(d.code)}/actions`, { method: "POST", body: JSON.stringify(req) });
       if (!res.ok) { error.textContent = errorText(body); return; }
@@ -437,7 +466,7 @@ function renderDossier(d, message) {
     h("h2", {}, t("history")),
     h("ol", { class: "timeline", id: "timeline" }, d.history.map((ev) => h("li", {},
       h("b", {}, actionName(ev.action)), ` — ${when(ev.at)} — ${ev.officer} (${ev.unit})`,
-      ev.to_unit ? ` → ${ev.to_unit}` : "", ev.reason ? ` · ${t("reason")}: ${ev.reason}` : "",
+      ev.to_unit ? ` → ${ev.to_unit}` : "", ev.step ? ` · ${t("step")} ${ev.step}` : "", ev.reason ? ` · ${t("reason")}: ${ev.reason}` : "",
       ev.missing ? ` · ${ev.missing.join(", ")}` : "", ev.result ? ` · ${ev.result}` : "", ev.note ? ` · ${ev.note}` : ""))),
     h("h2", {}, t("forms")),
     h("div", { class: "buttons", id: "forms" }, formButtons.map(([f, render]) => h("button", { type: "button", "data-form": f, onclick: () => { render(); window.print(); } }, t(f))))));

@@ -340,6 +340,34 @@ test("a supplement request prints form 2 with its missing items and deadline", a
   await context.close();
 });
 
+test("a hand-off starts the workflow step the officer picks, and form 5 judges each step", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  // A building permit: three steps (1, 12 and 2 working days).
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "1.009994", applicant: APPLICANT, channel: "direct" }) });
+  assert.equal(made.status, 201);
+  const { page, context, errors } = await loggedIn();
+  await page.goto(`${base}/#/dossier/${encodeURIComponent(made.body.code)}`);
+  await page.click("#actions button[data-action=start_processing]");
+  const options = await page.$$eval("form.action select[name=step] option", (os) => os.map((o) => [o.value, o.selected, o.textContent]));
+  assert.equal(options.length, 3);
+  assert.deepEqual(options.map(([v, selected]) => [v, selected]), [["1", true], ["2", false], ["3", false]], "the next step is preselected");
+  assert.match(options[1][2], /Thẩm định, kiểm tra thực địa/);
+  await page.selectOption("form.action select[name=step]", "2");
+  await page.click("form.action button[type=submit]");
+  await page.waitForSelector("#dossier p.ok");
+  assert.match(await page.textContent("#timeline"), /Bước xử lý 2/);
+  const stored = await admin(`/api/v1/dossiers/${encodeURIComponent(made.body.code)}`);
+  assert.equal(stored.body.steps.length, 1);
+  assert.equal(stored.body.steps[0].number, 2);
+  await page.evaluate(() => { window.print = () => {}; });
+  await page.click("#forms button[data-form=form5]");
+  const sheet = await page.textContent("#print #control-steps");
+  assert.ok(sheet.includes("2. Thẩm định, kiểm tra thực địa") && sheet.includes("12 ngày làm việc"), sheet);
+  assert.ok(sheet.includes("Đang thực hiện"), `a running step: ${sheet}`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("the officer pages fit a phone's width", async () => {
   const { page, context } = await loggedIn("admin", PASSWORD, { width: 390, height: 844 });
   for (const [hash, selector] of [["#/reception", "#reception"], ["#/queue/all", "#count"], ["#/dashboard", "#dashboard"]]) {
