@@ -206,7 +206,8 @@ async function showReception() {
       field("address", t("address"), { maxlength: 300 }),
       field("email", t("email"), { type: "email", maxlength: 200 }),
       h("label", {}, h("span", {}, t("channel")), h("select", { name: "channel" },
-        ["direct", "online", "post"].map((c) => h("option", { value: c }, t(`channel_${c}`)))))),
+        ["direct", "online", "post"].map((c) => h("option", { value: c }, t(`channel_${c}`))))),
+      field("sets", t("sets"), { type: "number", min: 1, max: 99, value: 1, required: true })),
     dupWarning, error,
     h("button", { type: "submit", class: "primary" }, t("save_receive")));
   form.querySelector("input[name=id_number]").addEventListener("change", checkDuplicates);
@@ -225,7 +226,7 @@ async function showReception() {
     if (String(f.get("email")).trim()) applicant.email = String(f.get("email")).trim();
     const button = form.querySelector("button[type=submit]"); button.disabled = true;
     try {
-      const { res, body } = await api("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: chosen.code, case_code: c.code, applicant, documents, channel: f.get("channel") }) });
+      const { res, body } = await api("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: chosen.code, case_code: c.code, applicant, documents, channel: f.get("channel"), sets: Number(f.get("sets")) || 1 }) });
       if (!res.ok) { error.textContent = errorText(body); return; }
       showReceived(body);
     } finally { button.disabled = false; }
@@ -272,7 +273,7 @@ function receiptForm(d, second = false) {
       row("Thư điện tử", d.applicant.email || ""),
       row("Nội dung yêu cầu", d.procedure_name),
       row("Thành phần hồ sơ", h("ol", {}, d.documents.map((x) => h("li", {}, `${x.name}: ${x.original} bản chính, ${x.copies} bản sao`)))),
-      row("Số lượng hồ sơ", "01 bộ"),
+      row("Số lượng hồ sơ", `${String(d.sets).padStart(2, "0")} bộ`),
       row("Thời hạn giải quyết", d.processing_time === 0 ? "Trong ngày" : timeTextVi(d.processing_time, d.time_unit)),
       row("Thời gian nhận hồ sơ", `${hhmm(d.received_at)} ngày ${day(d.received_at)}`),
       row("Thời gian trả kết quả", h("b", { class: "receipt-due" }, d.due_at ? `${hhmm(d.due_at)} ngày ${day(d.due_at)}` : "Không hẹn ngày")),
@@ -339,12 +340,36 @@ function timeTextVi(n, unit) {
   return `${n} ${unit === "working_hours" ? "giờ làm việc" : unit === "calendar_days" ? "ngày" : "ngày làm việc"}`;
 }
 
-/** Form 6: the logbook of the dossiers listed. */
-function logbook(rows) {
+/** Form 6: the logbook (sổ theo dõi hồ sơ) of a period, from
+ * `/api/v1/logbook`, in order of receipt. */
+function logbook(rows, from, to) {
   return h("article", { class: "form a4" }, formHead("SỔ THEO DÕI HỒ SƠ"),
-    h("table", { class: "lines" }, h("thead", {}, h("tr", {}, ["Mã hồ sơ", "Thủ tục", "Số bộ", "Người nộp", "Ngày nhận", "Ngày hẹn trả", "Ngày trả", "Trạng thái"].map((x) => h("th", {}, x)))),
-      h("tbody", {}, rows.map((d) => h("tr", {}, h("td", {}, d.code), h("td", {}, d.procedure_name), h("td", {}, "1"), h("td", {}, d.applicant.name),
-        h("td", {}, when(d.received_at)), h("td", {}, when(d.due_at)), h("td", {}, when(d.returned_at)), h("td", {}, stateName(d.state)))))));
+    h("p", { class: "center" }, from === to ? `Ngày ${day(from)}` : `Từ ngày ${day(from)} đến ngày ${day(to)}`),
+    h("table", { class: "lines", id: "logbook" }, h("thead", {}, h("tr", {}, ["STT", "Mã hồ sơ", "Thủ tục", "Số bộ", "Người nộp", "Địa chỉ", "Số điện thoại", "Ngày nhận", "Ngày hẹn trả", "Ngày trả", "Người tiếp nhận", "Trạng thái"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, rows.map((d, i) => h("tr", {}, h("td", {}, i + 1), h("td", {}, d.code), h("td", {}, d.procedure_name), h("td", {}, d.sets),
+        h("td", {}, d.applicant_name), h("td", {}, d.applicant_address), h("td", {}, d.applicant_phone),
+        h("td", {}, when(d.received_at)), h("td", {}, when(d.due_at)), h("td", {}, when(d.returned_at)), h("td", {}, d.received_by), h("td", {}, stateName(d.state)))))));
+}
+
+/** The period picker that prints the logbook (form 6). */
+function logbookControl() {
+  const today = localToday();
+  const error = h("span", { class: "error", role: "alert" });
+  const form = h("form", { class: "search", id: "logbook-form" },
+    h("label", {}, h("span", {}, t("from")), h("input", { type: "date", name: "from", value: today, required: true })),
+    h("label", {}, h("span", {}, t("to")), h("input", { type: "date", name: "to", value: today, required: true })),
+    h("button", { type: "submit" }, t("print_logbook")), error);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    const f = new FormData(form);
+    const [from, to] = [String(f.get("from")), String(f.get("to"))];
+    const { res, body } = await api(`/api/v1/logbook?${new URLSearchParams({ from, to })}`);
+    if (!res.ok) { error.textContent = errorText(body); return; }
+    renderPrint(logbook(body, from, to));
+    window.print();
+  });
+  return form;
 }
 
 // ---------------------------------------------------------------- queues
@@ -370,7 +395,6 @@ async function showQueue(name, params) {
   const searchBox = h("input", { name: "q", value: q, placeholder: t("search_hint"), "aria-label": t("search_hint") });
   const search = h("form", { class: "search", onsubmit: (e) => { e.preventDefault(); location.hash = go(1, searchBox.value.trim()); } }, searchBox, h("button", { type: "submit" }, t("find")));
   const rows = res.ok ? body : [];
-  renderPrint(logbook(rows));
   const table = h("table", { class: "list", id: "queue" },
     h("thead", {}, h("tr", {}, ["code", "procedure", "applicant", "state", "received", "due"].map((k) => h("th", {}, t(k))))),
     h("tbody", {}, rows.map((d) => h("tr", { class: d.overdue ? "overdue" : "" },
@@ -383,8 +407,8 @@ async function showQueue(name, params) {
     h("div", { class: "pager" },
       pageNo > 1 ? h("a", { href: go(pageNo - 1, q), class: "button" }, t("prev")) : null,
       h("span", {}, t("page_of")(pageNo, pages)),
-      pageNo < pages ? h("a", { href: go(pageNo + 1, q), class: "button", id: "next-page" }, t("next")) : null,
-      rows.length ? h("button", { type: "button", onclick: () => window.print() }, t("print_logbook")) : null)));
+      pageNo < pages ? h("a", { href: go(pageNo + 1, q), class: "button", id: "next-page" }, t("next")) : null),
+    h("h2", {}, t("form6")), logbookControl()));
 }
 
 // ---------------------------------------------------------------- dossier page

@@ -9,7 +9,7 @@
 //! | `code` | dossier code (mã hồ sơ) |
 //! | `procedure` | map: code, name, case_code, catalog_version, processing_time, time_unit, same_day, no_appointment, fee_vnd |
 //! | `applicant` | map: name, id_number, phone, address, email |
-//! | `received` | map: unit, agency_id, node, officer, at, channel, calendar_version, supplement_mode |
+//! | `received` | map: unit, agency_id, node, officer, at, channel, calendar_version, supplement_mode, sets (absent: 1) |
 //! | `due_at` | appointment at receipt (UTC ms), absent for no-appointment procedures |
 //! | `documents` | list of maps: name, originals, copies, received |
 //! | `participants` | list of maps: unit, role (receiving / processing) |
@@ -35,6 +35,8 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub const EVENTS_MAX: usize = 1_000;
 /// Bound on the checklist of documents of one dossier.
 pub const DOCUMENTS_MAX: usize = 100;
+/// Bound on the sets (bộ hồ sơ) of one dossier.
+pub const SETS_MAX: u32 = 99;
 
 /// A dossier's random 128-bit identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -164,6 +166,9 @@ pub struct Reception {
     pub channel: Channel,
     pub calendar_version: String,
     pub supplement_mode: SupplementMode,
+    /// Number of sets (số bộ hồ sơ) handed in, 1 to [`SETS_MAX`]; 1 for a
+    /// dossier written before sets were recorded.
+    pub sets: u32,
 }
 
 /// Everything a dossier holds when it is created.
@@ -363,6 +368,7 @@ pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash
     tx.put(&r, "channel", rec.channel.as_str())?;
     tx.put(&r, "calendar_version", rec.calendar_version.as_str())?;
     tx.put(&r, "supplement_mode", rec.supplement_mode.as_str())?;
+    tx.put(&r, "sets", rec.sets as u64)?;
     if let Some(due) = new.due_at {
         tx.put(ROOT, "due_at", due)?;
     }
@@ -606,6 +612,15 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
         calendar_version: rc.string("calendar_version")?,
         supplement_mode: SupplementMode::parse(&rc.string("supplement_mode")?)
             .ok_or_else(|| DocError::Schema("received.supplement_mode".into()))?,
+        sets: match rc.get("sets") {
+            None => 1,
+            Some(_) => rc
+                .uint("sets")
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=SETS_MAX).contains(n))
+                .ok_or_else(|| DocError::Schema(format!("received.sets must be 1 to {SETS_MAX}")))?,
+        },
     };
     let due_at = root.int("due_at");
     if due_at.is_some_and(|d| !in_range(d)) {

@@ -47,6 +47,7 @@ pub fn new_dossier(node_hex: &str, channel: Channel, same_day: bool) -> NewDossi
             channel,
             calendar_version: "test".into(),
             supplement_mode: SupplementMode::Pause,
+            sets: 1,
         },
         due_at: Some(T0 + 3 * DAY_MS),
         documents: vec![],

@@ -265,6 +265,7 @@ pub fn router(state: AppState) -> Router {
         .route("/track", get(track))
         .route("/stats", get(stats_route))
         .route("/stats/units", get(stats_by_unit))
+        .route("/logbook", get(logbook))
         .route("/fleet", get(fleet))
         .route("/peers", get(peers))
         .route("/sync/state", get(sync_state))
@@ -1086,15 +1087,10 @@ fn period_of(p: &StatsParams) -> Result<Period, ApiError> {
     Ok(period)
 }
 
-async fn stats_route(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    params: QueryParams<StatsParams>,
-) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
-    let p = query(params)?;
-    let period = period_of(&p)?;
-    let unit = p.unit.filter(|u| !u.trim().is_empty());
+/// The unit a report names: any on the provincial node, only its own on
+/// the others.
+fn report_unit(state: &AppState, unit: Option<String>) -> Result<Option<String>, ApiError> {
+    let unit = unit.filter(|u| !u.trim().is_empty());
     let config = &state.desk.config;
     if let Some(u) = &unit
         && config.role != crate::config::NodeRole::Province
@@ -1107,6 +1103,44 @@ async fn stats_route(
         )
         .field("unit"));
     }
+    Ok(unit)
+}
+
+/// The dossier logbook (sổ theo dõi hồ sơ, form 6) of the dossiers a unit
+/// received from `from` to `to` (local dates, both included; today by
+/// default), in order of receipt: this node's unit unless the provincial
+/// node names another.
+async fn logbook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: QueryParams<StatsParams>,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::GET)?;
+    let p = query(params)?;
+    let period = period_of(&p)?;
+    let unit = report_unit(&state, p.unit)?.unwrap_or_else(|| state.desk.config.unit.clone());
+    let now = now_ms();
+    let today = state.desk.calendar().local_date(now);
+    let (from, to) = match (period.from, period.to) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(f), None) => (f, today.max(f)),
+        (None, Some(t)) => (t, t),
+        (None, None) => (today, today),
+    };
+    let st = state.clone();
+    let rows = blocking(move || Ok(st.desk.logbook(&officer, (from, to), &unit, now)?)).await?;
+    Ok(Json(rows).into_response())
+}
+
+async fn stats_route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: QueryParams<StatsParams>,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &Method::GET)?;
+    let p = query(params)?;
+    let period = period_of(&p)?;
+    let unit = report_unit(&state, p.unit)?;
     let st = state.clone();
     let offset = state.desk.offset();
     let report = blocking(move || {

@@ -429,6 +429,21 @@ impl Store {
         Ok(t.get(code)?.map(|v| v.value()))
     }
 
+    /// The ids of dossiers received in `[from, to)` (UTC ms), oldest first:
+    /// at most `max`, and whether more were left.
+    pub fn received_between(&self, from: i64, to: i64, max: usize) -> Result<(Vec<[u8; 16]>, bool)> {
+        let tx = self.read()?;
+        let t = tx.open_table(BY_RECEIVED)?;
+        let mut ids = Vec::new();
+        for row in t.range((from, [0u8; 16])..(to.max(from), [0u8; 16]))? {
+            if ids.len() == max {
+                return Ok((ids, true));
+            }
+            ids.push(row?.0.value().1);
+        }
+        Ok((ids, false))
+    }
+
     /// Open dossiers whose result is not ready yet and whose deadline falls
     /// before `until` (overdue ones included), by deadline: the dossiers at
     /// risk of missing it.

@@ -56,6 +56,7 @@ fn new_dossier(node: &Identity, n: usize, w: &motcua_sim::workload::Reception, r
             channel: Channel::Direct,
             calendar_version: "bench".into(),
             supplement_mode: SupplementMode::Pause,
+            sets: 1,
         },
         due_at: Some(T0 + 7 * DAY_MS),
         documents: docs[..k]

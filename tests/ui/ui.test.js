@@ -368,6 +368,33 @@ test("a hand-off starts the workflow step the officer picks, and form 5 judges e
   await context.close();
 });
 
+test("the queue page prints the logbook of a period with sets, address, phone and receiving officer", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "2.000720", applicant: APPLICANT, channel: "direct", sets: 2 }) });
+  assert.equal(made.status, 201);
+  const { page, context, errors } = await loggedIn();
+  await page.goto(`${base}/#/queue/all`);
+  await page.waitForSelector("#logbook-form");
+  await page.evaluate(() => { window.print = () => { document.body.dataset.printed = "yes"; }; });
+  await page.click("#logbook-form button[type=submit]");
+  await page.waitForSelector("body[data-printed=yes]");
+  const row = await page.$$eval("#print #logbook tbody tr", (trs, code) => {
+    const tr = trs.find((r) => r.textContent.includes(code));
+    return tr ? [...tr.children].map((td) => td.textContent) : null;
+  }, made.body.code);
+  assert.ok(row, "the dossier is in today's book");
+  assert.equal(row[3], "2", "sets");
+  assert.deepEqual(row.slice(4, 7), [APPLICANT.name, APPLICANT.address, APPLICANT.phone]);
+  assert.equal(row[10], "admin", "receiving officer");
+  // A period the node refuses is explained, not printed.
+  await page.fill("#logbook-form input[name=from]", "2026-02-02");
+  await page.fill("#logbook-form input[name=to]", "2026-02-01");
+  await page.click("#logbook-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#logbook-form .error").textContent.length > 0);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("the officer pages fit a phone's width", async () => {
   const { page, context } = await loggedIn("admin", PASSWORD, { width: 390, height: 844 });
   for (const [hash, selector] of [["#/reception", "#reception"], ["#/queue/all", "#count"], ["#/dashboard", "#dashboard"]]) {

@@ -168,3 +168,60 @@ fn queues_list_todays_dossiers_and_those_coming_due() {
     expected.retain(|c| c != ready);
     assert_eq!(due_soon(), expected);
 }
+
+#[test]
+fn the_logbook_lists_a_period_s_dossiers_in_order_of_receipt_with_sets_address_phone_and_officer() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    // The number of sets is recorded at reception, 1 to 99 (1 by default).
+    for (sets, why) in [(json!(0), "no sets"), (json!(100), "too many"), (json!("two"), "not a number")] {
+        let mut req = dossier_request("2.000720", 9);
+        req["sets"] = sets;
+        let a = node.receive(&req);
+        assert_eq!(a.status, 422, "{why}: {a:?}");
+    }
+    assert_eq!(node.total_dossiers(), 0, "refused receptions store nothing");
+    let mut codes = Vec::new();
+    for (n, sets) in [(1, None), (2, Some(2)), (3, Some(3))] {
+        let mut req = dossier_request("2.000720", n);
+        if let Some(s) = sets {
+            req["sets"] = json!(s);
+        }
+        let a = node.receive(&req);
+        assert_eq!(a.status, 201, "{a:?}");
+        assert_eq!(a.body["sets"], sets.unwrap_or(1));
+        codes.push(a.body["code"].as_str().unwrap().to_string());
+    }
+    let received =
+        node.get(&format!("/api/v1/dossiers/{}", codes[0])).body["received_at"].as_str().unwrap().to_string();
+    let day = &received[..10];
+    // From the day of the first receipt to today (the default end).
+    let book = node.get(&format!("/api/v1/logbook?from={day}"));
+    assert_eq!(book.status, 200, "{book:?}");
+    let rows = book.body.as_array().unwrap();
+    let listed: Vec<&str> = rows.iter().map(|r| r["code"].as_str().unwrap()).collect();
+    assert_eq!(listed, codes.iter().map(String::as_str).collect::<Vec<_>>(), "in order of receipt");
+    assert_eq!(rows[1]["sets"], 2);
+    assert_eq!(rows[0]["applicant_name"], "Người Thử Mẫu 1");
+    assert_eq!(rows[0]["applicant_address"], "Thôn Thử Nghiệm");
+    assert_eq!(rows[0]["applicant_phone"], "0900000000");
+    assert_eq!(rows[0]["received_by"], "admin");
+    assert!(rows[0]["due_at"].is_string() && rows[0]["returned_at"].is_null());
+    // By default the book is today's, in the province's time (UTC+7).
+    let today_book = node.get("/api/v1/logbook").body;
+    let local_today = (chrono::Utc::now() + chrono::Duration::hours(7)).format("%Y-%m-%d").to_string();
+    let received_today: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r["received_at"].as_str().unwrap().starts_with(&local_today)).collect();
+    assert_eq!(today_book.as_array().unwrap().iter().collect::<Vec<_>>(), received_today);
+    assert_eq!(node.get("/api/v1/logbook?from=2001-01-01&to=2001-01-31").body, json!([]));
+    for (q, field) in [("from=2001-02-30", "from"), ("from=2001-02-02&to=2001-02-01", "from"), ("to=yesterday", "to")] {
+        let a = node.get(&format!("/api/v1/logbook?{q}"));
+        assert_eq!((a.status, a.body["error"]["field"].as_str()), (422, Some(field)), "{q}: {a:?}");
+    }
+    let a = node.get("/api/v1/logbook?unit=000.00.12.H99");
+    assert_eq!(a.status, 403, "a commune keeps only its own book: {a:?}");
+    // A read's audit line is committed with the next write.
+    assert_eq!(node.act(&codes[0], &json!({"action": "start_processing"})).status, 200);
+    let audit = node.get("/api/v1/audit").body;
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "logbook"), "the book's read is audited: {audit}");
+}
