@@ -316,9 +316,9 @@ function controlSheet(d) {
   const head = (cols) => h("thead", {}, h("tr", {}, cols.map((x) => h("th", {}, x))));
   const verdict = (s) => s.result === "early" ? "Trước hạn" : s.result === "on_time" ? "Đúng hạn" : s.result === "late" ? "Trễ hạn" : s.overdue ? "Quá hạn, đang thực hiện" : "Đang thực hiện";
   const table = d.steps.length
-    ? h("table", { class: "lines", id: "control-steps" }, head(["Bước", "Đơn vị thực hiện", "Bàn giao (thời gian, người giao)", "Thời hạn", "Hạn hoàn thành", "Hoàn thành", "Kết quả"]),
+    ? h("table", { class: "lines", id: "control-steps" }, head(["Bước", "Đơn vị thực hiện", "Bàn giao (thời gian, người giao, người nhận)", "Thời hạn", "Hạn hoàn thành", "Hoàn thành", "Kết quả"]),
       h("tbody", {}, d.steps.map((s) => h("tr", {}, h("td", {}, `${s.number}. ${s.name}`), h("td", {}, s.unit),
-        h("td", {}, `${when(s.started_at)} — ${s.handed_over_by}`), h("td", {}, timeTextVi(s.time_limit, s.time_unit)),
+        h("td", {}, `${when(s.started_at)} — ${s.handed_over_by} → ${s.received_by || "…"}`), h("td", {}, timeTextVi(s.time_limit, s.time_unit)),
         h("td", {}, when(s.deadline)), h("td", {}, when(s.ended_at)), h("td", {}, verdict(s))))))
     : h("table", { class: "lines" }, head(["Bước", "Thời gian", "Đơn vị", "Cán bộ", "Nội dung", "Kết quả"]),
       h("tbody", {}, d.history.map((ev, i) => h("tr", {}, h("td", {}, i + 1), h("td", {}, when(ev.at)), h("td", {}, ev.unit), h("td", {}, ev.officer),

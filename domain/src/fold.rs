@@ -140,6 +140,10 @@ pub struct StepProgress<'a> {
     /// The unit that carries the step out: the receiver of a transfer, or
     /// the unit that started processing.
     pub unit: &'a str,
+    /// The officer of the carrying unit who first acted on the dossier
+    /// after the hand-off: the receiver of the hand-over. For a step its
+    /// own unit started, the officer who started it.
+    pub received_by: Option<&'a str>,
     /// When the step ended: at the next hand-off, or when the result was
     /// ready or the dossier was refused or stopped.
     pub ended_at: Option<i64>,
@@ -166,10 +170,17 @@ pub fn step_progress(folded: &Folded, now_ms: i64, utc_offset_minutes: i32) -> V
             Some(Action::Transfer) => h.event.to_unit.as_deref().unwrap_or(&h.event.unit),
             _ => &h.event.unit,
         };
+        let received_by = match h.event.action {
+            Some(Action::Transfer) => {
+                folded.history[i + 1..].iter().find(|n| n.event.unit == unit).map(|n| n.event.officer.as_str())
+            }
+            _ => Some(h.event.officer.as_str()),
+        };
         out.push(StepProgress {
             event: &h.event,
             step,
             unit,
+            received_by,
             ended_at,
             result: ended_at.map(|end| classify(end, step.deadline, utc_offset_minutes)),
             overdue: ended_at.is_none() && after_date_of(now_ms, step.deadline, utc_offset_minutes),

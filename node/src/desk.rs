@@ -185,6 +185,8 @@ pub struct StepView {
     pub unit: String,
     /// The officer who handed the dossier over.
     pub handed_over_by: String,
+    /// The officer of the carrying unit who took it up, once known.
+    pub received_by: Option<String>,
     pub started_at: String,
     pub deadline: String,
     pub ended_at: Option<String>,
@@ -1054,6 +1056,7 @@ impl Desk {
                     time_unit: p.step.time_unit,
                     unit: p.unit.to_string(),
                     handed_over_by: p.event.officer.clone(),
+                    received_by: p.received_by.map(str::to_string),
                     started_at: rfc3339(p.event.at, o),
                     deadline: rfc3339(p.step.deadline, o),
                     ended_at: p.ended_at.map(|t| rfc3339(t, o)),

@@ -253,9 +253,12 @@ fn each_step_is_judged_against_its_own_deadline_by_local_date() {
     assert!(step_progress(&f, T0 + 4 * DAY_MS, 420)[1].overdue, "running past its deadline date");
     let (agency_actor, agency_hex) = node(2);
     let mut at_agency = doc.fork().with_actor(agency_actor);
-    dossier::append_event(&mut at_agency, &event(Action::Processed, T0 + 4 * DAY_MS, AGENCY, &agency_hex)).unwrap();
+    let mut processed = event(Action::Processed, T0 + 4 * DAY_MS, AGENCY, &agency_hex);
+    processed.officer = "chuyenvien".into();
+    dossier::append_event(&mut at_agency, &processed).unwrap();
     let f = folded(&at_agency);
     let done = step_progress(&f, T0 + 9 * DAY_MS, 420);
+    assert_eq!(done[1].received_by, Some("chuyenvien"), "the agency's officer who took it up");
     assert_eq!((done[1].ended_at, done[1].result, done[1].overdue), (Some(T0 + 4 * DAY_MS), Some(OnTime::Late), false));
 }
 

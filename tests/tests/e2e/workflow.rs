@@ -195,6 +195,7 @@ fn each_hand_off_records_the_workflow_step_it_starts_with_its_deadline() {
     assert_eq!(steps[0]["result"], "early");
     assert_eq!((steps[1]["number"].as_u64(), steps[1]["unit"].as_str()), (Some(3), Some("000.00.12.H99")));
     assert_eq!(steps[1]["name"], "Ký duyệt");
+    assert_eq!((steps[0]["received_by"].as_str(), steps[1]["received_by"].as_str()), (Some("admin"), None));
     assert!(steps[1]["deadline"].as_str().unwrap() > steps[0]["deadline"].as_str().unwrap());
     assert_eq!(a.body["next_step"], 3, "past the last step the default stays on it");
     // A case without steps records none, and naming one is refused.
