@@ -532,6 +532,12 @@ async function showDashboard(params) {
         h("td", {}, u.processed.early), h("td", {}, u.processed.on_time), h("td", {}, u.processed.late),
         h("td", {}, u.in_process.within_deadline), h("td", {}, u.in_process.overdue), h("td", {}, pct(u.on_time_rate)))))))
     : null;
+  const procedureTable = s.by_procedure.length
+    ? h("div", {}, h("h2", {}, t("by_procedure")), h("table", { class: "list", id: "by-procedure" },
+      h("thead", {}, h("tr", {}, ["procedure", "s_returned", "s_average"].map((k) => h("th", {}, t(k))))),
+      h("tbody", {}, s.by_procedure.map((p) => h("tr", {}, h("td", {}, `${p.procedure_code} — ${p.procedure_name}`), h("td", {}, p.returned),
+        h("td", {}, `${p.average_working_days.toLocaleString(LOCALE(), { maximumFractionDigits: 1 })} ${t("working_days")}`))))))
+    : null;
   page(h("section", { class: "card", id: "dashboard" }, h("h1", {}, t("dashboard"), unit ? ` — ${unit}` : ""),
     unit ? h("a", { href: keep({}) }, `← ${t("whole_province")}`) : null, picker,
     h("div", { class: "figures" }, figures.map(([k, n]) => h("div", { class: `figure ${k}`, "data-key": k }, h("span", { class: "n" }, n), h("span", {}, t(k)))),
@@ -540,7 +546,7 @@ async function showDashboard(params) {
     h("div", { class: "chart", role: "img", "aria-label": t("dashboard") }, figures.map(([k, n]) => {
       const bar = h("span", { class: `bar ${k}` }); bar.style.width = `${(100 * n) / max}%`;
       return h("div", { class: "chart-row" }, h("span", { class: "label" }, t(k)), h("span", { class: "track" }, bar), h("span", { class: "value" }, n));
-    })), unitTable));
+    })), procedureTable, unitTable));
 }
 
 // ---------------------------------------------------------------- sync status

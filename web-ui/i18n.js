@@ -50,7 +50,7 @@ const TEXT = {
     // sync
     sync: "Trạng thái đồng bộ", peer: "Nút", role: "Vai trò", connected: "Kết nối", yes: "Có", no: "Không",
     last_sync: "Đồng bộ lần cuối", pending: "Đang chờ gửi", unsynced_since: "Chưa đồng bộ từ",
-    at_risk: "Hồ sơ có nguy cơ trễ hạn", unit: "Đơn vị", by_unit: "Theo đơn vị", whole_province: "Toàn tỉnh", never: "Chưa bao giờ", last_error: "Lỗi gần nhất",
+    at_risk: "Hồ sơ có nguy cơ trễ hạn", unit: "Đơn vị", by_unit: "Theo đơn vị", by_procedure: "Thời gian giải quyết trung bình theo thủ tục", s_returned: "Đã trả kết quả", s_average: "Thời gian trung bình", whole_province: "Toàn tỉnh", never: "Chưa bao giờ", last_error: "Lỗi gần nhất",
     no_peers: "Nút này chưa được cấu hình nút ngang hàng nào.",
     // admin
     admin: "Quản trị", accounts: "Tài khoản", roles: "Vai trò", create_account: "Tạo tài khoản", disabled: "Đã khóa",
@@ -119,7 +119,7 @@ const TEXT = {
     s_withdrawn: "Withdrawn", s_stopped: "Stopped", s_rate: "On-time rate", s_online: "Received online",
     sync: "Sync status", peer: "Node", role: "Role", connected: "Connected", yes: "Yes", no: "No",
     last_sync: "Last synced", pending: "Pending", unsynced_since: "Not synced since",
-    at_risk: "Dossiers at risk of missing the deadline", unit: "Unit", by_unit: "By unit", whole_province: "Whole province", never: "Never", last_error: "Last error",
+    at_risk: "Dossiers at risk of missing the deadline", unit: "Unit", by_unit: "By unit", by_procedure: "Average processing time by procedure", s_returned: "Returned", s_average: "Average time", whole_province: "Whole province", never: "Never", last_error: "Last error",
     no_peers: "This node has no peers configured.",
     admin: "Administration", accounts: "Accounts", roles: "Roles", create_account: "Create account", disabled: "Disabled",
     disable: "Disable", enable: "Enable", calendar: "Working calendar", holidays: "Holidays", make_up: "Make-up working days",

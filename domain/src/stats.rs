@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::local_date_at;
+use crate::calendar::{WorkingCalendar, local_date_at};
 use crate::dossier::{Channel, DossierRecord};
 use crate::fold::{Closing, Folded, OnTime, after_date_of, is_overdue};
 use crate::workflow::Status;
@@ -119,6 +119,22 @@ pub struct Stats {
     pub on_time_rate: Option<f64>,
     /// Share of the period's dossiers received online.
     pub online_share: Option<f64>,
+    /// Average processing time of each procedure over its dossiers returned
+    /// in the period, by procedure code.
+    pub by_procedure: Vec<ProcedureTime>,
+}
+
+/// How long one procedure's dossiers took, from receipt to return.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProcedureTime {
+    pub procedure_code: String,
+    pub procedure_name: String,
+    /// Dossiers of the procedure returned in the period.
+    pub returned: u64,
+    /// Their mean working time from receipt to return on the province's
+    /// calendar, in working days of 8 hours (time waiting for the citizen
+    /// included).
+    pub average_working_days: f64,
 }
 
 fn in_period(at_ms: i64, period: &Period, offset: i32) -> bool {
@@ -134,7 +150,8 @@ fn after_period(at_ms: i64, period: &Period, offset: i32) -> bool {
     period.to.is_some_and(|t| local_date_at(at_ms, offset) > t)
 }
 
-/// Computes the report over `summaries` as of `now_ms`. A dossier counts as
+/// Computes the report over `summaries` as of `now_ms`, in local dates and
+/// working time of `calendar`. A dossier counts as
 /// in process when it was received by the end of the period and not closed
 /// by then; it is overdue when its appointment passed before the end of the
 /// period (or before `now`, for a period that has not ended).
@@ -142,9 +159,9 @@ pub fn compute<'a>(
     summaries: impl IntoIterator<Item = &'a DossierSummary>,
     period: Period,
     now_ms: i64,
-    offset: i32,
+    calendar: &WorkingCalendar,
 ) -> Stats {
-    let mut report = Report::new(period, now_ms, offset);
+    let mut report = Report::new(period, now_ms, calendar);
     for d in summaries {
         report.add(d);
     }
@@ -167,23 +184,27 @@ fn overdue_at(d: &DossierSummary, as_of: i64, offset: i32) -> bool {
 
 /// A report being counted one summary at a time, so a node never holds all
 /// its summaries at once.
-pub struct Report {
+pub struct Report<'c> {
     stats: Stats,
     on_time_index: u64,
     period: Period,
     as_of: i64,
     offset: i32,
+    calendar: &'c WorkingCalendar,
+    /// Per procedure code: name, dossiers returned, working minutes summed.
+    times: std::collections::BTreeMap<String, (String, u64, u64)>,
 }
 
-impl Report {
-    pub fn new(period: Period, now_ms: i64, offset: i32) -> Report {
+impl<'c> Report<'c> {
+    pub fn new(period: Period, now_ms: i64, calendar: &'c WorkingCalendar) -> Report<'c> {
+        let offset = calendar.utc_offset_minutes();
         let period_end_ms = period.to.map(|t| {
             let next = t.succ_opt().unwrap_or(t);
             let days = next.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("date")).num_days();
             days * crate::calendar::DAY_MS - offset as i64 * crate::calendar::MINUTE_MS - 1
         });
         let as_of = period_end_ms.map_or(now_ms, |end| end.min(now_ms));
-        Report { stats: Stats::default(), on_time_index: 0, period, as_of, offset }
+        Report { stats: Stats::default(), on_time_index: 0, period, as_of, offset, calendar, times: Default::default() }
     }
 
     pub fn add(&mut self, d: &DossierSummary) {
@@ -219,6 +240,16 @@ impl Report {
                         if d.on_time != Some(OnTime::Late) && d.supplement_requests <= 1 {
                             self.on_time_index += 1;
                         }
+                        // A dossier open for longer than the calendar walks
+                        // (ten years) has no working time to average.
+                        if let Ok(minutes) = self.calendar.working_minutes_between(d.received_at, at) {
+                            let t = self
+                                .times
+                                .entry(d.procedure_code.clone())
+                                .or_insert_with(|| (d.procedure_name.clone(), 0, 0));
+                            t.1 += 1;
+                            t.2 += u64::from(minutes);
+                        }
                     }
                     Closing::Refused => s.refused += 1,
                     Closing::Withdrawn => s.withdrawn += 1,
@@ -247,6 +278,15 @@ impl Report {
         if s.received > 0 {
             s.online_share = Some(s.received_detail.online as f64 / s.received as f64);
         }
+        s.by_procedure = std::mem::take(&mut self.times)
+            .into_iter()
+            .map(|(procedure_code, (procedure_name, returned, minutes))| ProcedureTime {
+                procedure_code,
+                procedure_name,
+                returned,
+                average_working_days: minutes as f64 / returned as f64 / crate::calendar::WORKING_DAY_MINUTES as f64,
+            })
+            .collect();
         self.stats
     }
 }

@@ -972,17 +972,17 @@ async fn stats_by_unit(
     }
     let period = period_of(&p)?;
     let st = state.clone();
-    let offset = state.desk.offset();
     let config = &state.desk.config;
     let (own, province) = (config.unit.clone(), config.role == crate::config::NodeRole::Province);
     let reports = blocking(move || {
         let now = now_ms();
+        let calendar = st.desk.calendar();
         let mut by_unit: std::collections::BTreeMap<String, stats::Report> = Default::default();
         st.desk.store.for_each_summary(|s| {
             if province || s.receiving_unit == own {
                 by_unit
                     .entry(s.receiving_unit.clone())
-                    .or_insert_with(|| stats::Report::new(period, now, offset))
+                    .or_insert_with(|| stats::Report::new(period, now, &calendar))
                     .add(&s);
             }
         })?;
@@ -1142,9 +1142,9 @@ async fn stats_route(
     let period = period_of(&p)?;
     let unit = report_unit(&state, p.unit)?;
     let st = state.clone();
-    let offset = state.desk.offset();
     let report = blocking(move || {
-        let mut report = stats::Report::new(period, now_ms(), offset);
+        let calendar = st.desk.calendar();
+        let mut report = stats::Report::new(period, now_ms(), &calendar);
         st.desk.store.for_each_summary(|s| {
             if unit.as_ref().is_none_or(|u| &s.receiving_unit == u) {
                 report.add(&s);

@@ -171,6 +171,9 @@ test("a dossier is received through the form, printed, moved through to returned
   assert.equal(Number(await page.textContent("[data-key=s_received] .n")), receivedBefore + 1);
   const returnedAfter = Number(await page.textContent("[data-key=s_early] .n")) + Number(await page.textContent("[data-key=s_on_time] .n")) + Number(await page.textContent("[data-key=s_late] .n"));
   assert.equal(returnedAfter, returnedBefore + 1);
+  const byProcedure = await page.$$eval("#by-procedure tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  const marriage = byProcedure.find(([p]) => p.includes("Đăng ký kết hôn"));
+  assert.ok(marriage && Number(marriage[1]) >= 1 && /ngày làm việc$/.test(marriage[2]), `the returned procedure's average: ${JSON.stringify(byProcedure)}`);
   await page.screenshot({ path: path.join(shots, "dashboard.png"), fullPage: true });
 
   await page.click("a[href='#/queue/today']");
