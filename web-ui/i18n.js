@@ -167,6 +167,7 @@ const ACTIONS = {
   processed: ["Đã xử lý xong", "Processed"], return_result: ["Trả kết quả", "Return the result"],
   request_withdrawal: ["Công dân xin rút hồ sơ", "Withdrawal requested"], stop: ["Dừng xử lý", "Stop processing"],
   reappoint: ["Hẹn lại ngày trả", "Re-appoint"], handover: ["Bàn giao hồ sơ", "Handover"],
+  return_to_previous: ["Trả lại bước trước", "Return to the previous step"], recall: ["Thu hồi hồ sơ đã chuyển", "Recall the transfer"],
 };
 
 let lang = localStorage.getItem("motcua.lang") === "en" ? "en" : "vi";

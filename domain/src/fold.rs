@@ -76,6 +76,12 @@ pub struct Folded {
     pub closed_at: Option<i64>,
     pub closing: Option<Closing>,
     pub on_time: Option<OnTime>,
+    /// The units that handed the dossier on, most recent last, with the
+    /// state it was in when each did: where a return to the previous step
+    /// or a recall sends it back.
+    pub handed_from: Vec<(String, Status)>,
+    /// Whether the holder recorded anything since it was handed the dossier.
+    pub holder_acted: bool,
     pub history: Vec<HistoryEntry>,
     pub conflicts: Vec<Conflict>,
 }
@@ -92,6 +98,9 @@ impl Folded {
             reappointed: self.reappointed,
             due_at: self.due_at,
             supplement_deadline: self.supplement_deadline,
+            previous_holder: self.handed_from.last().map(|(u, st)| (u.as_str(), *st)),
+            holder_acted: self.holder_acted,
+            withdrawn: self.closing == Some(Closing::Withdrawn),
         }
     }
 
@@ -159,7 +168,15 @@ pub fn step_progress(folded: &Folded, now_ms: i64, utc_offset_minutes: i32) -> V
     let ends = |a: Option<Action>| {
         matches!(
             a,
-            Some(Action::StartProcessing | Action::Transfer | Action::Processed | Action::Refuse | Action::Stop)
+            Some(
+                Action::StartProcessing
+                    | Action::Transfer
+                    | Action::Processed
+                    | Action::Refuse
+                    | Action::Stop
+                    | Action::ReturnToPrevious
+                    | Action::Recall
+            )
         )
     };
     let mut out = Vec::new();
@@ -222,6 +239,8 @@ pub fn fold(record: &DossierRecord, utc_offset_minutes: i32) -> Folded {
         closed_at: None,
         closing: None,
         on_time: None,
+        handed_from: Vec::new(),
+        holder_acted: false,
         history: Vec::new(),
         conflicts: Vec::new(),
     };
@@ -278,11 +297,19 @@ fn apply(
         if f.holder_unit == f.receiving_unit {
             f.holder_unit = to.clone();
         }
+        for (unit, _) in &mut f.handed_from {
+            if *unit == f.receiving_unit {
+                *unit = to.clone();
+            }
+        }
         f.receiving_unit = to;
     } else {
         let actor = Actor { unit: &e.unit, roles: None, at_ms: e.at, utc_offset_minutes };
         let outcome = transition(action, &f.situation(record), &actor).map_err(|r| r.to_string())?;
         let from = f.state;
+        if e.unit == f.holder_unit {
+            f.holder_acted = true;
+        }
         f.state = outcome.state;
         f.previous = outcome.previous;
         match action {
@@ -290,7 +317,31 @@ fn apply(
             Action::Accept => f.due_at = e.due_at.or(f.due_at),
             Action::Transfer => {
                 let to = e.to_unit.clone().ok_or("a transfer names no unit")?;
-                f.holder_unit = to;
+                f.handed_from.push((std::mem::replace(&mut f.holder_unit, to), from));
+                f.holder_acted = false;
+            }
+            Action::ReturnToPrevious | Action::Recall => {
+                let (unit, _) = f.handed_from.pop().ok_or("the dossier was not handed over")?;
+                f.holder_unit = unit;
+                // A dossier sent back is not recalled: only a fresh transfer is.
+                f.holder_acted = true;
+                match from {
+                    Status::ResultReady => {
+                        f.result = None;
+                        f.result_ready_at = None;
+                    }
+                    Status::Stopped => {
+                        f.closed_at = None;
+                        f.closing = None;
+                    }
+                    Status::FinancialObligation => {
+                        f.paused_since = None;
+                        if e.due_at.is_some() {
+                            f.due_at = e.due_at;
+                        }
+                    }
+                    _ => {}
+                }
             }
             Action::RequestSupplement => {
                 f.supplement_requests += 1;
@@ -307,7 +358,11 @@ fn apply(
             Action::Processed => {
                 f.result = e.result.clone();
                 f.result_ready_at = Some(e.at);
-                f.holder_unit = f.receiving_unit.clone();
+                if f.holder_unit != f.receiving_unit {
+                    let processor = std::mem::replace(&mut f.holder_unit, f.receiving_unit.clone());
+                    f.handed_from.push((processor, from));
+                    f.holder_acted = false;
+                }
             }
             Action::ReturnResult => {
                 f.returned_at = Some(e.at);

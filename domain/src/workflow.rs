@@ -159,10 +159,16 @@ pub enum Action {
     /// receiving unit after an administrative merger. Recorded only by
     /// `motcua-provision merge`, under a succession the province signed.
     Handover,
+    /// Trả lại bước trước: the unit holding the dossier sends it back to
+    /// the unit that handed it over, with the reason (from 4, 6, 8 or 9).
+    ReturnToPrevious,
+    /// Thu hồi: the unit that transferred the dossier takes it back before
+    /// the receiving unit has acted on it.
+    Recall,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 17] = [
         Action::Receive,
         Action::Accept,
         Action::Refuse,
@@ -178,6 +184,8 @@ impl Action {
         Action::Stop,
         Action::Reappoint,
         Action::Handover,
+        Action::ReturnToPrevious,
+        Action::Recall,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -197,6 +205,8 @@ impl Action {
             Action::Stop => "stop",
             Action::Reappoint => "reappoint",
             Action::Handover => "handover",
+            Action::ReturnToPrevious => "return_to_previous",
+            Action::Recall => "recall",
         }
     }
 
@@ -220,6 +230,8 @@ pub enum UnitAuthority {
     Holder,
     /// Either of them.
     ReceivingOrHolder,
+    /// The unit that handed the dossier to its current holder.
+    PreviousHolder,
 }
 
 /// The facts of a dossier that the rules look at.
@@ -234,6 +246,15 @@ pub struct Situation<'a> {
     pub reappointed: bool,
     pub due_at: Option<i64>,
     pub supplement_deadline: Option<i64>,
+    /// The unit that handed the dossier to its current holder (by a
+    /// transfer, or by processing it, which hands the result to the
+    /// receiving unit), and the state the dossier was in when it did.
+    pub previous_holder: Option<(&'a str, Status)>,
+    /// Whether the current holder recorded anything since it was handed
+    /// the dossier.
+    pub holder_acted: bool,
+    /// How a stopped dossier was stopped: `true` when the citizen withdrew it.
+    pub withdrawn: bool,
 }
 
 /// Who takes an action, and when.
@@ -308,6 +329,12 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
             &[Receptionist, Leader],
             UnitAuthority::Receiving,
         ),
+        Action::ReturnToPrevious => r(
+            &[InProcess, FinancialObligation, Stopped, ResultReady],
+            &[Receptionist, Specialist, Leader],
+            UnitAuthority::Holder,
+        ),
+        Action::Recall => r(&[InProcess], &[Receptionist, Specialist, Leader], UnitAuthority::PreviousHolder),
     }
 }
 
@@ -335,12 +362,18 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
             list_states(rule.from)
         )));
     }
+    if rule.unit == UnitAuthority::PreviousHolder && situation.previous_holder.is_none() {
+        return Err(Refusal::InvalidState(format!(
+            "'{action}' takes back a dossier handed over to another unit, and this one was not"
+        )));
+    }
     let unit_ok = match rule.unit {
         UnitAuthority::Receiving => actor.unit == situation.receiving_unit,
         UnitAuthority::Holder => actor.unit == situation.holder_unit,
         UnitAuthority::ReceivingOrHolder => {
             actor.unit == situation.receiving_unit || actor.unit == situation.holder_unit
         }
+        UnitAuthority::PreviousHolder => situation.previous_holder.is_some_and(|(u, _)| u == actor.unit),
     };
     if !unit_ok {
         let who = match rule.unit {
@@ -350,6 +383,9 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
                 "the receiving unit {} or the unit holding it, {}",
                 situation.receiving_unit, situation.holder_unit
             ),
+            UnitAuthority::PreviousHolder => {
+                format!("the unit that handed it over, {}", situation.previous_holder.map_or("", |(u, _)| u))
+            }
         };
         return Err(Refusal::Forbidden(format!("unit {} may not '{action}' this dossier: only {who} may", actor.unit)));
     }
@@ -408,6 +444,33 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
             outcome.state = WithdrawalRequested;
         }
         Action::Stop => outcome.state = Stopped,
+        Action::ReturnToPrevious => {
+            let Some((_, handed_over_in)) = situation.previous_holder else {
+                return Err(Refusal::InvalidState(
+                    "the dossier was not handed over by another unit, so there is no previous step to return it to"
+                        .into(),
+                ));
+            };
+            if state == Stopped && situation.withdrawn {
+                return Err(Refusal::InvalidState(
+                    "a dossier the citizen withdrew is not returned for processing".into(),
+                ));
+            }
+            // The previous unit takes it up as it handed it over.
+            outcome.state = handed_over_in;
+            outcome.previous = None;
+        }
+        Action::Recall => {
+            if situation.holder_acted {
+                return Err(Refusal::InvalidState(format!(
+                    "unit {} has already acted on the dossier; it can only return it",
+                    situation.holder_unit
+                )));
+            }
+            if let Some((_, handed_over_in)) = situation.previous_holder {
+                outcome.state = handed_over_in;
+            }
+        }
         Action::Reappoint => {
             if situation.reappointed {
                 return Err(Refusal::InvalidState(
@@ -443,7 +506,42 @@ mod tests {
             reappointed: false,
             due_at: Some(10 * crate::calendar::DAY_MS),
             supplement_deadline: None,
+            previous_holder: None,
+            holder_acted: false,
+            withdrawn: false,
         }
+    }
+
+    /// `situation(state)` of a dossier this unit holds and recalls alike:
+    /// it handed the dossier over to itself in state 4 (the rules look at
+    /// units, and the test's officer belongs to one).
+    fn handed_over(state: Status) -> Situation<'static> {
+        Situation { previous_holder: Some(("26734", InProcess)), ..situation(state) }
+    }
+
+    #[test]
+    fn a_dossier_goes_back_only_to_the_unit_that_handed_it_over() {
+        let admin = officer(&[Role::Admin]);
+        let agency = Actor { unit: "000.00.12.H56", ..admin };
+        // The commune transferred it from state 2; the agency holds it.
+        let held = Situation {
+            holder_unit: "000.00.12.H56",
+            previous_holder: Some(("26734", Accepted)),
+            ..situation(InProcess)
+        };
+        assert_eq!(transition(Action::Recall, &held, &admin).unwrap().state, Accepted, "recalled as it was sent");
+        assert!(matches!(transition(Action::Recall, &held, &agency), Err(Refusal::Forbidden(_))));
+        assert!(matches!(transition(Action::ReturnToPrevious, &held, &admin), Err(Refusal::Forbidden(_))));
+        assert_eq!(transition(Action::ReturnToPrevious, &held, &agency).unwrap().state, Accepted);
+        let acted = Situation { holder_acted: true, ..held.clone() };
+        let err = transition(Action::Recall, &acted, &admin).unwrap_err();
+        assert!(matches!(err, Refusal::InvalidState(ref m) if m.contains("already acted")), "{err:?}");
+        // Nothing to go back to without a hand-over; a withdrawal stays closed.
+        let own = situation(InProcess);
+        assert!(matches!(transition(Action::ReturnToPrevious, &own, &admin), Err(Refusal::InvalidState(_))));
+        assert!(matches!(transition(Action::Recall, &own, &admin), Err(Refusal::InvalidState(_))));
+        let withdrawn = Situation { withdrawn: true, ..handed_over(Stopped) };
+        assert!(matches!(transition(Action::ReturnToPrevious, &withdrawn, &admin), Err(Refusal::InvalidState(_))));
     }
 
     fn officer(roles: &'static [Role]) -> Actor<'static> {
@@ -479,11 +577,17 @@ mod tests {
             (Action::Reappoint, InProcess, InProcess),
             (Action::Reappoint, SupplementRequested, SupplementRequested),
             (Action::Reappoint, FinancialObligation, FinancialObligation),
+            // Handed over in state 4 by another unit, not acted on since.
+            (Action::ReturnToPrevious, InProcess, InProcess),
+            (Action::ReturnToPrevious, FinancialObligation, InProcess),
+            (Action::ReturnToPrevious, Stopped, InProcess),
+            (Action::ReturnToPrevious, ResultReady, InProcess),
+            (Action::Recall, InProcess, InProcess),
         ];
         let admin = officer(&[Role::Admin]);
         for action in Action::ALL {
             for state in Status::ALL {
-                let got = transition(action, &situation(state), &admin);
+                let got = transition(action, &handed_over(state), &admin);
                 match allowed.iter().find(|(a, s, _)| *a == action && *s == state) {
                     Some((_, _, to)) => {
                         assert_eq!(got.map(|o| o.state), Ok(*to), "{action} from {state}")

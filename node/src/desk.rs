@@ -715,6 +715,23 @@ impl Desk {
             Action::Refuse => {
                 event.reason = Some(check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
             }
+            Action::ReturnToPrevious => {
+                event.reason = Some(check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
+                // Sent back while waiting for the citizen's financial
+                // obligation: the clock runs again, the appointment moved by
+                // the pause, as when the obligation is fulfilled.
+                if let (Some(due), Some(paused)) = (folded.due_at, folded.paused_since) {
+                    event.due_at = Some(self.calendar().shift_for_pause(due, time.unit, paused, now)?);
+                }
+            }
+            Action::Recall => {
+                event.reason = req
+                    .reason
+                    .as_deref()
+                    .map(|r| check_text("reason", r, TEXT_LEN_MAX, false))
+                    .transpose()?
+                    .filter(|r| !r.is_empty());
+            }
             Action::Processed => {
                 event.result = Some(check_text("result", req.result.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
             }

@@ -21,9 +21,12 @@ fn main() {
     for seed in args.seed..args.seed + args.seeds {
         match run_seed(seed) {
             Ok(r) => println!(
-                "seed {seed}: ok — {} dossiers ({} returned), {} changes, {} frames, {} bytes, {} resets, {} corrupted, {} crashes, converged {} s after the heal",
+                "seed {seed}: ok — {} dossiers ({} returned; {} recalls, {} returns to the previous step, {} conflicts), {} changes, {} frames, {} bytes, {} resets, {} corrupted, {} crashes, converged {} s after the heal",
                 r.dossiers,
                 r.returned,
+                r.recalls,
+                r.returns_to_previous,
+                r.conflicts,
                 r.local_changes,
                 r.frames,
                 r.bytes,

@@ -33,6 +33,18 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 pub const AGENCY: &str = "000.00.12.H56";
+/// A dossier a simulated node might act on, as its fold sees it.
+struct Candidate {
+    id: [u8; 16],
+    state: Status,
+    holder: String,
+    receiving: String,
+    /// Transferred by this node, and the receiver has not acted since.
+    recallable: bool,
+    /// Handed over by some unit, so it can be sent back a step.
+    can_return: bool,
+}
+
 const UTC_OFFSET: i32 = 420;
 const MINUTE: i64 = 60_000;
 
@@ -90,6 +102,11 @@ pub struct Report {
     pub convergence_ms: i64,
     /// Dossiers returned to the citizen during the run.
     pub returned: usize,
+    /// Recalls and returns to the previous step the converged dossiers
+    /// hold, and events the fold lists as conflicts.
+    pub recalls: usize,
+    pub returns_to_previous: usize,
+    pub conflicts: usize,
 }
 
 struct Node {
@@ -585,24 +602,34 @@ impl Sim {
         let unit = self.nodes[node].replica.local.unit.clone();
         let at = T0 + self.now;
         // Act on a dossier this node holds, if any step is due.
-        let mut candidates: Vec<([u8; 16], Status, String, String)> = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
         for id in self.nodes[node].replica.ids().copied().collect::<Vec<_>>() {
             let doc = self.nodes[node].replica.doc(&id).expect("held");
             let record = dossier::read(doc).map_err(|e| e.to_string())?;
             let f = fold(&record, UTC_OFFSET);
-            candidates.push((id, f.state, f.holder_unit.clone(), f.receiving_unit.clone()));
+            candidates.push(Candidate {
+                id,
+                state: f.state,
+                recallable: f.handed_from.last().is_some_and(|(u, _)| u == &unit) && !f.holder_acted,
+                can_return: !f.handed_from.is_empty(),
+                holder: f.holder_unit,
+                receiving: f.receiving_unit,
+            });
         }
-        let due: Vec<&([u8; 16], Status, String, String)> = candidates
+        let due: Vec<&Candidate> = candidates
             .iter()
-            .filter(|(_, state, holder, receiving)| match state {
-                Status::Accepted | Status::InProcess => holder == &unit,
-                Status::ResultReady => receiving == &unit,
+            .filter(|c| match c.state {
+                Status::Accepted => c.holder == unit,
+                // A transfer of this node's, not yet taken up: it may recall it.
+                Status::InProcess => c.holder == unit || (c.recallable && self.rng.random_bool(0.15)),
+                Status::ResultReady => c.receiving == unit,
                 _ => false,
             })
             .collect();
         let receive_more = role == NodeRole::Commune && self.nodes[node].issued < self.cfg.dossiers_per_commune;
         if !due.is_empty() && (!receive_more || self.rng.random_bool(0.5)) {
-            let (id, state, _, _) = due[self.rng.random_range(0..due.len())].clone();
+            let c = due[self.rng.random_range(0..due.len())];
+            let (id, state) = (c.id, c.state);
             let mut e = Event { at, unit: unit.clone(), officer: "mo-phong".into(), ..Event::default() };
             match state {
                 Status::Accepted if role == NodeRole::Commune && self.rng.random_bool(0.6) => {
@@ -610,6 +637,12 @@ impl Sim {
                     e.to_unit = Some(AGENCY.into());
                 }
                 Status::Accepted => e.action = Some(Action::StartProcessing),
+                Status::InProcess if c.holder != unit => e.action = Some(Action::Recall),
+                // Now and then the holder sends it back a step, with a reason.
+                Status::InProcess | Status::ResultReady if c.can_return && self.rng.random_bool(0.1) => {
+                    e.action = Some(Action::ReturnToPrevious);
+                    e.reason = Some("Trả lại bước trước (mô phỏng)".into());
+                }
                 Status::InProcess => {
                     e.action = Some(Action::Processed);
                     e.result = Some("Kết quả mô phỏng".into());
@@ -711,10 +744,17 @@ impl Sim {
         // Converged replicas identical: heads and derived state.
         for (id, h) in &holders {
             let mut seen: Option<(Vec<automerge::ChangeHash>, DossierSummary)> = None;
-            for n in h {
+            for (k, n) in h.iter().enumerate() {
                 let doc = self.nodes[*n].replica.doc(id).expect("checked above");
                 let record = dossier::read(doc).map_err(|e| self.fail(e.to_string()))?;
-                let summary = DossierSummary::new(&record, &fold(&record, UTC_OFFSET));
+                let folded = fold(&record, UTC_OFFSET);
+                if k == 0 {
+                    let count = |a| folded.history.iter().filter(|e| e.event.action == Some(a)).count();
+                    self.report.recalls += count(Action::Recall);
+                    self.report.returns_to_previous += count(Action::ReturnToPrevious);
+                    self.report.conflicts += folded.conflicts.len();
+                }
+                let summary = DossierSummary::new(&record, &folded);
                 let this = (doc.get_heads(), summary);
                 match &seen {
                     None => seen = Some(this),

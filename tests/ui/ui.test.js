@@ -398,6 +398,25 @@ test("the queue page prints the logbook of a period with sets, address, phone an
   await context.close();
 });
 
+test("a transfer sent to the wrong agency is recalled from the dossier page", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "2.000720", applicant: APPLICANT, channel: "direct" }) });
+  const code = encodeURIComponent(made.body.code);
+  assert.equal((await admin(`/api/v1/dossiers/${code}/actions`, { method: "POST", body: JSON.stringify({ action: "transfer", to_unit: "000.00.12.H99" }) })).status, 200);
+  const { page, context, errors } = await loggedIn();
+  await page.goto(`${base}/#/dossier/${code}`);
+  await page.click("#actions button[data-action=recall]");
+  assert.match(await page.textContent("form.action h3"), /Thu hồi hồ sơ đã chuyển/);
+  await page.click("form.action button[type=submit]");
+  await page.waitForSelector("#dossier p.ok");
+  assert.match(await page.textContent("#timeline"), /Thu hồi hồ sơ đã chuyển/);
+  const back = await admin(`/api/v1/dossiers/${code}`);
+  assert.equal(back.body.holder_unit, back.body.receiving_unit, "the commune holds it again");
+  assert.ok(!(await page.$("#actions button[data-action=recall]")), "nothing left to recall");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("the officer pages fit a phone's width", async () => {
   const { page, context } = await loggedIn("admin", PASSWORD, { width: 390, height: 844 });
   for (const [hash, selector] of [["#/reception", "#reception"], ["#/queue/all", "#count"], ["#/dashboard", "#dashboard"]]) {

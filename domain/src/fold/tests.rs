@@ -279,3 +279,55 @@ fn an_event_with_a_partial_step_is_flagged() {
     assert_eq!(f.state, Status::Accepted, "the malformed event is not applied");
     assert!(f.conflicts[0].reason.contains("malformed step"), "{:?}", f.conflicts[0]);
 }
+
+#[test]
+fn a_dossier_returns_to_the_previous_step_and_a_fresh_transfer_can_be_recalled() {
+    let (commune_actor, commune) = node(1);
+    let (agency_actor, agency) = node(2);
+    let (mut doc, _) = dossier::create(commune_actor, &new_dossier(&commune, Channel::Direct, false)).unwrap();
+    let transfer = |at| {
+        let mut e = event(Action::Transfer, at, COMMUNE, &commune);
+        e.to_unit = Some(AGENCY.into());
+        e
+    };
+    // Sent from state 2, recalled before the agency acted: back to 2 at the commune.
+    dossier::append_event(&mut doc, &transfer(T0 + 1000)).unwrap();
+    assert_eq!(folded(&doc).handed_from, [(COMMUNE.to_string(), Status::Accepted)]);
+    dossier::append_event(&mut doc, &event(Action::Recall, T0 + 2000, COMMUNE, &commune)).unwrap();
+    let f = folded(&doc);
+    assert_eq!((f.state, f.holder_unit.as_str(), f.conflicts.len()), (Status::Accepted, COMMUNE, 0));
+    // Sent again; the agency works on it and processes it; the commune
+    // finds the result wanting and returns it; the agency takes it up again.
+    dossier::append_event(&mut doc, &transfer(T0 + 3000)).unwrap();
+    let mut at_agency = doc.fork().with_actor(agency_actor);
+    dossier::append_event(&mut at_agency, &event(Action::RequestFinancialObligation, T0 + 4000, AGENCY, &agency))
+        .unwrap();
+    dossier::append_event(&mut at_agency, &event(Action::FinancialObligationFulfilled, T0 + 5000, AGENCY, &agency))
+        .unwrap();
+    let mut processed = event(Action::Processed, T0 + 6000, AGENCY, &agency);
+    processed.result = Some("kết quả".into());
+    dossier::append_event(&mut at_agency, &processed).unwrap();
+    doc.merge(&mut at_agency).unwrap();
+    let f = folded(&doc);
+    assert_eq!((f.state, f.holder_unit.as_str()), (Status::ResultReady, COMMUNE));
+    // The agency acted: the commune can no longer recall the transfer.
+    let mut late_recall = doc.fork().with_actor(node(1).0);
+    dossier::append_event(&mut late_recall, &event(Action::Recall, T0 + 7000, COMMUNE, &commune)).unwrap();
+    assert!(folded(&late_recall).conflicts[0].reason.contains("not allowed"), "{:?}", folded(&late_recall).conflicts);
+    let mut back = event(Action::ReturnToPrevious, T0 + 7000, COMMUNE, &commune);
+    back.reason = Some("Kết quả sai thông tin".into());
+    dossier::append_event(&mut doc, &back).unwrap();
+    let f = folded(&doc);
+    assert_eq!((f.state, f.holder_unit.as_str()), (Status::InProcess, AGENCY));
+    assert_eq!((f.result.clone(), f.result_ready_at), (None, None), "the returned result no longer stands");
+    assert_eq!(f.handed_from, [(COMMUNE.to_string(), Status::Accepted)]);
+    // The agency sends it back in turn: the commune holds it as it sent it.
+    at_agency.merge(&mut doc).unwrap();
+    dossier::append_event(&mut at_agency, &event(Action::ReturnToPrevious, T0 + 8000, AGENCY, &agency)).unwrap();
+    doc.merge(&mut at_agency).unwrap();
+    let f = folded(&doc);
+    assert_eq!((f.state, f.holder_unit.as_str(), f.conflicts.len()), (Status::Accepted, COMMUNE, 0));
+    // With nobody left to return it to, a further return is refused.
+    dossier::append_event(&mut doc, &event(Action::ReturnToPrevious, T0 + 9000, COMMUNE, &commune)).unwrap();
+    assert_eq!(folded(&doc).conflicts.len(), 1);
+}

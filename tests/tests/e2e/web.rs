@@ -18,7 +18,7 @@ fn a_session_cookie_reads_back_its_officer_and_csrf_token() {
 }
 
 /// Every officer action with the values its form sends.
-const ACTIONS: [(&str, &str); 13] = [
+const ACTIONS: [(&str, &str); 15] = [
     ("accept", "{}"),
     ("refuse", r#"{"reason": "Hồ sơ không thuộc thẩm quyền"}"#),
     ("start_processing", "{}"),
@@ -32,6 +32,8 @@ const ACTIONS: [(&str, &str); 13] = [
     ("request_withdrawal", "{}"),
     ("stop", "{}"),
     ("reappoint", r#"{"new_due_at": "2099-01-05", "reason": "Cần xác minh thêm"}"#),
+    ("return_to_previous", r#"{"reason": "Kết quả chưa đúng"}"#),
+    ("recall", "{}"),
 ];
 
 #[test]

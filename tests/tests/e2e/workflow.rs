@@ -18,7 +18,7 @@ fn probe(action: &str) -> Value {
     })
 }
 
-const ACTIONS: [&str; 13] = [
+const ACTIONS: [&str; 15] = [
     "accept",
     "refuse",
     "start_processing",
@@ -32,6 +32,8 @@ const ACTIONS: [&str; 13] = [
     "request_withdrawal",
     "stop",
     "reappoint",
+    "return_to_previous",
+    "recall",
 ];
 
 /// Brings a new dossier to a state through allowed actions.
@@ -108,7 +110,8 @@ fn every_transition_outside_the_state_table_is_refused() {
         assert_eq!(before["history"], after["history"], "refused actions leave no trace");
         assert_eq!(after["state"], *state);
     }
-    assert_eq!(refused, 13 * 10 - 4 - 5 - 7 - 3 - 3 - 1 - 1);
+    // Nothing was handed over by another unit: no return, no recall.
+    assert_eq!(refused, 15 * 10 - 4 - 5 - 7 - 3 - 3 - 1 - 1);
     // 'receive' is not an action at all.
     let code = dossier_in_state(&node, 2, 99);
     assert_eq!(node.act(&code, &json!({"action": "receive"})).status, 422);
@@ -205,4 +208,28 @@ fn each_hand_off_records_the_workflow_step_it_starts_with_its_deadline() {
     let a = node.act(&plain, &json!({"action": "start_processing"}));
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!((a.body["steps"].clone(), a.body["next_step"].clone()), (json!([]), Value::Null));
+}
+
+#[test]
+fn a_transfer_is_recalled_until_the_receiver_acts_and_goes_back_only_to_the_unit_that_sent_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let code = dossier_in_state(&node, 4, 1);
+    let a = node.act(&code, &json!({"action": "transfer", "to_unit": "000.00.12.H99"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.body["allowed_actions"].as_array().unwrap().iter().any(|x| x == "recall"), "{a:?}");
+    // The commune does not hold it: it cannot send it back, only recall it.
+    let a = node.act(&code, &json!({"action": "return_to_previous", "reason": "x"}));
+    assert_eq!(a.status, 403, "{a:?}");
+    let a = node.act(&code, &json!({"action": "recall", "reason": "Chuyển nhầm đơn vị"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!((a.body["holder_unit"].as_str(), a.body["state"].as_u64()), (Some("99001"), Some(4)));
+    assert_eq!(a.body["history"].as_array().unwrap().last().unwrap()["reason"], "Chuyển nhầm đơn vị");
+    // Taken back, it was handed over by nobody: no second recall, no return.
+    let a = node.act(&code, &json!({"action": "recall"}));
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (409, Some("invalid_state")), "{a:?}");
+    let a = node.act(&code, &json!({"action": "return_to_previous", "reason": "x"}));
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (409, Some("invalid_state")), "{a:?}");
+    let d = node.get(&format!("/api/v1/dossiers/{code}")).body;
+    assert!(!d["allowed_actions"].as_array().unwrap().iter().any(|x| x == "recall" || x == "return_to_previous"));
 }
