@@ -416,7 +416,7 @@ async function showQueue(name, params) {
 const ACTION_FIELDS = {
   transfer: [["to_unit", "input"]], request_supplement: [["reason", "input"], ["missing", "textarea"], ["deadline", "date"]],
   refuse: [["reason", "input"]], processed: [["result", "input"]], reappoint: [["new_due_at", "date"], ["reason", "input"]],
-  return_to_previous: [["reason", "input"]],
+  return_to_previous: [["reason", "input"]], reset_appointment: [["new_due_at", "date"], ["reason", "input"]], revoke_result: [["reason", "input"]],
 };
 
 async function showDossier(code) {

@@ -168,6 +168,7 @@ const ACTIONS = {
   request_withdrawal: ["Công dân xin rút hồ sơ", "Withdrawal requested"], stop: ["Dừng xử lý", "Stop processing"],
   reappoint: ["Hẹn lại ngày trả", "Re-appoint"], handover: ["Bàn giao hồ sơ", "Handover"],
   return_to_previous: ["Trả lại bước trước", "Return to the previous step"], recall: ["Thu hồi hồ sơ đã chuyển", "Recall the transfer"],
+  reset_appointment: ["Điều chỉnh ngày hẹn (quản trị)", "Correct the appointment (admin)"], revoke_result: ["Hủy ghi nhận đã trả kết quả (quản trị)", "Revoke the recorded return (admin)"],
 };
 
 let lang = localStorage.getItem("motcua.lang") === "en" ? "en" : "vi";

@@ -382,6 +382,15 @@ fn apply(
                 f.paused_since = None;
             }
             Action::RequestWithdrawal | Action::StartProcessing => {}
+            Action::ResetAppointment => {
+                f.due_at = Some(e.due_at.ok_or("a corrected appointment names no appointment")?);
+            }
+            Action::RevokeResult => {
+                f.returned_at = None;
+                f.closed_at = None;
+                f.closing = None;
+                f.on_time = None;
+            }
             Action::Reappoint => {
                 let new_due = e.due_at.ok_or("a re-appointment names no new appointment")?;
                 if f.due_at.is_some_and(|due| new_due <= due) {

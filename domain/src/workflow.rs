@@ -165,10 +165,17 @@ pub enum Action {
     /// Thu hồi: the unit that transferred the dossier takes it back before
     /// the receiving unit has acted on it.
     Recall,
+    /// Admin correction (điều chỉnh ngày hẹn): sets the appointment in force
+    /// to a corrected one, with the reason; not a re-appointment (no
+    /// apology, not limited to once).
+    ResetAppointment,
+    /// Admin correction (thu hồi kết quả đã trả): a return recorded in error
+    /// is withdrawn; the result is ready again, not returned.
+    RevokeResult,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::Receive,
         Action::Accept,
         Action::Refuse,
@@ -186,6 +193,8 @@ impl Action {
         Action::Handover,
         Action::ReturnToPrevious,
         Action::Recall,
+        Action::ResetAppointment,
+        Action::RevokeResult,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -207,6 +216,8 @@ impl Action {
             Action::Handover => "handover",
             Action::ReturnToPrevious => "return_to_previous",
             Action::Recall => "recall",
+            Action::ResetAppointment => "reset_appointment",
+            Action::RevokeResult => "revoke_result",
         }
     }
 
@@ -335,6 +346,13 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
             UnitAuthority::Holder,
         ),
         Action::Recall => r(&[InProcess], &[Receptionist, Specialist, Leader], UnitAuthority::PreviousHolder),
+        // Corrections: the admin role alone (no other role is listed).
+        Action::ResetAppointment => r(
+            &[Accepted, InProcess, SupplementRequested, FinancialObligation, WithdrawalRequested, ResultReady],
+            &[],
+            UnitAuthority::Receiving,
+        ),
+        Action::RevokeResult => r(&[Returned], &[], UnitAuthority::Receiving),
     }
 }
 
@@ -393,6 +411,9 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
         let allowed = roles.contains(&Role::Admin) || rule.roles.iter().any(|r| roles.contains(r));
         if !allowed {
             let names: Vec<_> = rule.roles.iter().map(|r| r.as_str()).collect();
+            if names.is_empty() {
+                return Err(Refusal::Forbidden(format!("'{action}' is a correction only an admin may make")));
+            }
             return Err(Refusal::Forbidden(format!("'{action}' needs the role {}", names.join(" or "))));
         }
     }
@@ -458,6 +479,15 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
             }
             // The previous unit takes it up as it handed it over.
             outcome.state = handed_over_in;
+            outcome.previous = None;
+        }
+        Action::ResetAppointment => {
+            if situation.due_at.is_none() {
+                return Err(Refusal::InvalidState("this dossier has no appointment to correct".into()));
+            }
+        }
+        Action::RevokeResult => {
+            outcome.state = ResultReady;
             outcome.previous = None;
         }
         Action::Recall => {
@@ -583,6 +613,13 @@ mod tests {
             (Action::ReturnToPrevious, Stopped, InProcess),
             (Action::ReturnToPrevious, ResultReady, InProcess),
             (Action::Recall, InProcess, InProcess),
+            (Action::ResetAppointment, Accepted, Accepted),
+            (Action::ResetAppointment, InProcess, InProcess),
+            (Action::ResetAppointment, SupplementRequested, SupplementRequested),
+            (Action::ResetAppointment, FinancialObligation, FinancialObligation),
+            (Action::ResetAppointment, WithdrawalRequested, WithdrawalRequested),
+            (Action::ResetAppointment, ResultReady, ResultReady),
+            (Action::RevokeResult, Returned, ResultReady),
         ];
         let admin = officer(&[Role::Admin]);
         for action in Action::ALL {
@@ -613,6 +650,13 @@ mod tests {
             Err(Refusal::Forbidden(_))
         ));
         assert!(matches!(transition(Action::Stop, &situation(InProcess), &specialist), Err(Refusal::Forbidden(_))));
+        // Corrections are the admin's alone.
+        let leader_and_receptionist = officer(&[Role::Leader, Role::Receptionist]);
+        for (action, state) in [(Action::ResetAppointment, InProcess), (Action::RevokeResult, Returned)] {
+            let err = transition(action, &situation(state), &leader_and_receptionist).unwrap_err();
+            assert!(matches!(err, Refusal::Forbidden(ref m) if m.contains("only an admin")), "{err:?}");
+            assert!(transition(action, &situation(state), &officer(&[Role::Admin])).is_ok());
+        }
     }
 
     #[test]

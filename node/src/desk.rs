@@ -757,7 +757,7 @@ impl Desk {
                     });
                 }
             }
-            Action::Reappoint => {
+            Action::Reappoint | Action::ResetAppointment => {
                 let reason = check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?;
                 let raw = req.new_due_at.as_deref().ok_or_else(|| invalid("new_due_at", "new_due_at is required"))?;
                 let new_due = parse_instant(raw, &self.calendar()).ok_or_else(|| {
@@ -766,14 +766,22 @@ impl Desk {
                         "new_due_at is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999",
                     )
                 })?;
-                if folded.due_at.is_some_and(|due| new_due <= due) {
+                // A re-appointment only ever moves the appointment later; a
+                // correction may move it either way, but not before receipt.
+                if action == Action::Reappoint && folded.due_at.is_some_and(|due| new_due <= due) {
                     return Err(invalid("new_due_at", "the new appointment must be later than the current one"));
+                }
+                if new_due <= record.reception.at {
+                    return Err(invalid("new_due_at", "the appointment must lie after the dossier was received"));
                 }
                 if !self.calendar().is_working_day(self.calendar().local_date(new_due)) {
                     return Err(invalid("new_due_at", "the new appointment falls on a day off"));
                 }
                 event.reason = Some(reason);
                 event.due_at = Some(new_due);
+            }
+            Action::RevokeResult => {
+                event.reason = Some(check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
             }
             _ => {}
         }

@@ -331,3 +331,25 @@ fn a_dossier_returns_to_the_previous_step_and_a_fresh_transfer_can_be_recalled()
     dossier::append_event(&mut doc, &event(Action::ReturnToPrevious, T0 + 9000, COMMUNE, &commune)).unwrap();
     assert_eq!(folded(&doc).conflicts.len(), 1);
 }
+
+#[test]
+fn a_revoked_return_leaves_the_result_ready_and_uncounted() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    for (i, action) in [Action::StartProcessing, Action::Processed, Action::ReturnResult].into_iter().enumerate() {
+        dossier::append_event(&mut doc, &event(action, T0 + (i as i64 + 1) * 1000, COMMUNE, &hex)).unwrap();
+    }
+    let mut correct = event(Action::ResetAppointment, T0 + 4000, COMMUNE, &hex);
+    correct.due_at = Some(T0 + 9 * DAY_MS);
+    dossier::append_event(&mut doc, &correct).unwrap();
+    assert_eq!(folded(&doc).conflicts.len(), 1, "a returned dossier's appointment is not corrected");
+    let mut revoke = event(Action::RevokeResult, T0 + 5000, COMMUNE, &hex);
+    revoke.reason = Some("trả nhầm".into());
+    dossier::append_event(&mut doc, &revoke).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::ResultReady);
+    assert_eq!((f.returned_at, f.closed_at, f.closing, f.on_time), (None, None, None, None));
+    assert!(f.result_ready_at.is_some(), "the result stays ready");
+    dossier::append_event(&mut doc, &correct).unwrap();
+    assert_eq!(folded(&doc).due_at, Some(T0 + 9 * DAY_MS), "an open dossier's appointment is corrected");
+}

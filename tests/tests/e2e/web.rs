@@ -18,7 +18,7 @@ fn a_session_cookie_reads_back_its_officer_and_csrf_token() {
 }
 
 /// Every officer action with the values its form sends.
-const ACTIONS: [(&str, &str); 15] = [
+const ACTIONS: [(&str, &str); 17] = [
     ("accept", "{}"),
     ("refuse", r#"{"reason": "Hồ sơ không thuộc thẩm quyền"}"#),
     ("start_processing", "{}"),
@@ -34,6 +34,8 @@ const ACTIONS: [(&str, &str); 15] = [
     ("reappoint", r#"{"new_due_at": "2099-01-05", "reason": "Cần xác minh thêm"}"#),
     ("return_to_previous", r#"{"reason": "Kết quả chưa đúng"}"#),
     ("recall", "{}"),
+    ("reset_appointment", r#"{"new_due_at": "2099-01-05", "reason": "Nhập sai ngày hẹn"}"#),
+    ("revoke_result", r#"{"reason": "Ghi nhận trả nhầm"}"#),
 ];
 
 #[test]

@@ -18,7 +18,7 @@ fn probe(action: &str) -> Value {
     })
 }
 
-const ACTIONS: [&str; 15] = [
+const ACTIONS: [&str; 17] = [
     "accept",
     "refuse",
     "start_processing",
@@ -34,6 +34,8 @@ const ACTIONS: [&str; 15] = [
     "reappoint",
     "return_to_previous",
     "recall",
+    "reset_appointment",
+    "revoke_result",
 ];
 
 /// Brings a new dossier to a state through allowed actions.
@@ -68,10 +70,21 @@ fn dossier_in_state(node: &Node, state: u8, n: u32) -> String {
 
 #[test]
 fn every_transition_outside_the_state_table_is_refused() {
-    // (state, actions allowed from it) for a procedure that is not same-day.
+    // (state, actions allowed from it) for a procedure that is not same-day,
+    // to the admin (who alone may correct: reset_appointment, revoke_result).
     let allowed: [(u8, &[&str]); 10] = [
         (1, &["accept", "refuse", "request_supplement", "request_withdrawal"]),
-        (2, &["start_processing", "transfer", "request_supplement", "request_withdrawal", "reappoint"]),
+        (
+            2,
+            &[
+                "start_processing",
+                "transfer",
+                "request_supplement",
+                "request_withdrawal",
+                "reappoint",
+                "reset_appointment",
+            ],
+        ),
         (3, &[]),
         (
             4,
@@ -83,15 +96,16 @@ fn every_transition_outside_the_state_table_is_refused() {
                 "request_withdrawal",
                 "stop",
                 "reappoint",
+                "reset_appointment",
             ],
         ),
         // Refusal from 5 needs a passed supplement deadline; none was set.
-        (5, &["supplement_received", "request_withdrawal", "reappoint"]),
-        (6, &["financial_obligation_fulfilled", "request_withdrawal", "reappoint"]),
-        (7, &["stop"]),
+        (5, &["supplement_received", "request_withdrawal", "reappoint", "reset_appointment"]),
+        (6, &["financial_obligation_fulfilled", "request_withdrawal", "reappoint", "reset_appointment"]),
+        (7, &["stop", "reset_appointment"]),
         (8, &[]),
-        (9, &["return_result"]),
-        (10, &[]),
+        (9, &["return_result", "reset_appointment"]),
+        (10, &["revoke_result"]),
     ];
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_logged_in(dir.path());
@@ -111,7 +125,7 @@ fn every_transition_outside_the_state_table_is_refused() {
         assert_eq!(after["state"], *state);
     }
     // Nothing was handed over by another unit: no return, no recall.
-    assert_eq!(refused, 15 * 10 - 4 - 5 - 7 - 3 - 3 - 1 - 1);
+    assert_eq!(refused, 17 * 10 - 4 - 6 - 8 - 4 - 4 - 2 - 2 - 1);
     // 'receive' is not an action at all.
     let code = dossier_in_state(&node, 2, 99);
     assert_eq!(node.act(&code, &json!({"action": "receive"})).status, 422);
@@ -189,13 +203,18 @@ fn each_hand_off_records_the_workflow_step_it_starts_with_its_deadline() {
     assert_eq!(a.body["history"].as_array().unwrap().last().unwrap()["step"], 1);
     assert_eq!(a.body["next_step"], 2);
     // The officer may name the step: the transfer starts step 3 at the
-    // agency and ends step 1 well before its deadline.
+    // agency and ends step 1 within its deadline.
     let a = node.act(&code, &json!({"action": "transfer", "to_unit": "000.00.12.H99", "step": 3}));
     assert_eq!(a.status, 200, "{a:?}");
     let steps = a.body["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[0]["ended_at"], steps[1]["started_at"]);
-    assert_eq!(steps[0]["result"], "early");
+    // Judged by local date: the step ended today, and its deadline (one
+    // working day on) falls on a later date, or today itself when the
+    // hand-off came before the day's working hours.
+    let (ended, due) = (&steps[0]["ended_at"].as_str().unwrap()[..10], &steps[0]["deadline"].as_str().unwrap()[..10]);
+    assert!(due >= ended, "{steps:?}");
+    assert_eq!(steps[0]["result"], if due > ended { "early" } else { "on_time" });
     assert_eq!((steps[1]["number"].as_u64(), steps[1]["unit"].as_str()), (Some(3), Some("000.00.12.H99")));
     assert_eq!(steps[1]["name"], "Ký duyệt");
     assert_eq!((steps[0]["received_by"].as_str(), steps[1]["received_by"].as_str()), (Some("admin"), None));
@@ -232,4 +251,48 @@ fn a_transfer_is_recalled_until_the_receiver_acts_and_goes_back_only_to_the_unit
     assert_eq!((a.status, a.body["error"]["code"].as_str()), (409, Some("invalid_state")), "{a:?}");
     let d = node.get(&format!("/api/v1/dossiers/{code}")).body;
     assert!(!d["allowed_actions"].as_array().unwrap().iter().any(|x| x == "recall" || x == "return_to_previous"));
+}
+
+#[test]
+fn an_admin_corrects_an_appointment_and_revokes_a_return_recorded_in_error_and_both_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let receptionist = node.officer("tiepnhan", &["receptionist", "leader"]);
+    let code = dossier_in_state(&node, 4, 1);
+    let correct = json!({"action": "reset_appointment", "new_due_at": "2099-01-05", "reason": "Nhập sai ngày hẹn"});
+    let path = format!("/api/v1/dossiers/{code}/actions");
+    let a = node.post_as(Some(&receptionist), &path, &correct);
+    assert_eq!(a.status, 403, "corrections are the admin's: {a:?}");
+    assert!(a.body["error"]["message"].as_str().unwrap().contains("only an admin"), "{a:?}");
+    // Without a reason, or on a day off, or before receipt: refused.
+    for (body, field) in [
+        (json!({"action": "reset_appointment", "new_due_at": "2099-01-05"}), "reason"),
+        (json!({"action": "reset_appointment", "new_due_at": "2099-01-04", "reason": "x"}), "new_due_at"),
+        (json!({"action": "reset_appointment", "new_due_at": "2001-01-05", "reason": "x"}), "new_due_at"),
+    ] {
+        let a = node.act(&code, &body);
+        assert_eq!((a.status, a.body["error"]["field"].as_str()), (422, Some(field)), "{body}: {a:?}");
+    }
+    let a = node.act(&code, &correct);
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.body["due_at"].as_str().unwrap().starts_with("2099-01-05"));
+    assert_eq!(a.body["reappointed"], false, "a correction is not the one re-appointment");
+    // A second correction is allowed; so is the re-appointment afterwards.
+    let a = node.act(&code, &json!({"action": "reset_appointment", "new_due_at": "2098-12-31", "reason": "Sửa lại"}));
+    assert!(a.body["due_at"].as_str().unwrap().starts_with("2098-12-31"), "{a:?}");
+    // A return recorded in error is revoked: the result is ready again.
+    for step in [json!({"action": "processed", "result": "Giấy phép"}), json!({"action": "return_result"})] {
+        assert_eq!(node.act(&code, &step).status, 200);
+    }
+    let a = node.act(&code, &json!({"action": "revoke_result"}));
+    assert_eq!((a.status, a.body["error"]["field"].as_str()), (422, Some("reason")), "{a:?}");
+    let a = node.act(&code, &json!({"action": "revoke_result", "reason": "Công dân chưa nhận kết quả"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!((a.body["state"].as_u64(), a.body["returned_at"].clone()), (Some(9), Value::Null));
+    assert_eq!(a.body["result"], "Giấy phép", "the result itself stands");
+    assert!(a.body["allowed_actions"].as_array().unwrap().iter().any(|x| x == "return_result"));
+    let audit = node.get("/api/v1/audit").body;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "reset_appointment").count(), 2, "{actions:?}");
+    assert!(actions.contains(&"revoke_result"), "{actions:?}");
 }
