@@ -314,7 +314,8 @@ function eventForm(d, ev, kind) {
  * gets one row per event, judged against the appointment by local date. */
 function controlSheet(d) {
   const head = (cols) => h("thead", {}, h("tr", {}, cols.map((x) => h("th", {}, x))));
-  const verdict = (s) => s.result === "early" ? "Trước hạn" : s.result === "on_time" ? "Đúng hạn" : s.result === "late" ? "Trễ hạn" : s.overdue ? "Quá hạn, đang thực hiện" : "Đang thực hiện";
+  const verdict = (s) => s.ended_by === "recall" ? "Bị thu hồi" : s.ended_by === "return_to_previous" && !s.result ? "Bị trả lại bước trước"
+    : s.result === "early" ? "Trước hạn" : s.result === "on_time" ? "Đúng hạn" : s.result === "late" ? "Trễ hạn" : s.overdue ? "Quá hạn, đang thực hiện" : "Đang thực hiện";
   const table = d.steps.length
     ? h("table", { class: "lines", id: "control-steps" }, head(["Bước", "Đơn vị thực hiện", "Bàn giao (thời gian, người giao, người nhận)", "Thời hạn", "Hạn hoàn thành", "Hoàn thành", "Kết quả"]),
       h("tbody", {}, d.steps.map((s) => h("tr", {}, h("td", {}, `${s.number}. ${s.name}`), h("td", {}, s.unit),

@@ -35,6 +35,8 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub const EVENTS_MAX: usize = 1_000;
 /// Bound on the checklist of documents of one dossier.
 pub const DOCUMENTS_MAX: usize = 100;
+/// Bound on the number of a workflow step (a case lists far fewer).
+pub const STEP_NUMBER_MAX: u32 = 100;
 /// Bound on the sets (bộ hồ sơ) of one dossier.
 pub const SETS_MAX: u32 = 99;
 
@@ -761,7 +763,7 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
     };
     let step_keys = ["step", "step_name", "step_time_limit", "step_time_unit", "step_deadline"];
     if step_keys.iter().any(|k| get(k).is_some()) {
-        let number = int("step").and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1);
+        let number = int("step").and_then(|n| u32::try_from(n).ok()).filter(|n| (1..=STEP_NUMBER_MAX).contains(n));
         let limit = int("step_time_limit").and_then(|n| u32::try_from(n).ok());
         let unit = text("step_time_unit").as_deref().and_then(TimeUnit::parse);
         match (number, text("step_name"), limit, unit, int("step_deadline")) {
@@ -771,6 +773,9 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
             _ => {
                 defect.get_or_insert_with(|| format!("event {index} has an incomplete or malformed step"));
             }
+        }
+        if !matches!(action, Some(Action::StartProcessing | Action::Transfer)) {
+            defect.get_or_insert_with(|| format!("event {index} records a step, and only a hand-off starts one"));
         }
     }
     let step_deadline = event.step.as_ref().map(|s| s.deadline);

@@ -150,16 +150,30 @@ pub struct StepProgress<'a> {
     /// the unit that started processing.
     pub unit: &'a str,
     /// The officer of the carrying unit who first acted on the dossier
-    /// after the hand-off: the receiver of the hand-over. For a step its
-    /// own unit started, the officer who started it.
+    /// within the step: the receiver of the hand-over. For a step its own
+    /// unit started, the officer who started it.
     pub received_by: Option<&'a str>,
-    /// When the step ended: at the next hand-off, or when the result was
-    /// ready or the dossier was refused or stopped.
+    /// When the step ended: at the next hand-off, when the result was ready
+    /// or the dossier refused or stopped, or when the step was undone.
     pub ended_at: Option<i64>,
-    /// The ended step against its deadline, by local date like a return.
+    /// The action that ended it.
+    pub ended_by: Option<Action>,
+    /// The ended step against its deadline, by local date like a return;
+    /// none for a step undone by a recall or a return to the previous step.
     pub result: Option<OnTime>,
     /// A step still running whose deadline date has passed.
     pub overdue: bool,
+}
+
+/// Whether the event at `i` of the history undoes the hand-off before it:
+/// a recall, or a return to the previous step other than of a ready
+/// result (which goes back to the processor's own step).
+fn undoes_hand_off(history: &[HistoryEntry], i: usize) -> bool {
+    match history[i].event.action {
+        Some(Action::Recall) => true,
+        Some(Action::ReturnToPrevious) => i == 0 || history[i - 1].state_after != Status::ResultReady,
+        _ => false,
+    }
 }
 
 /// The steps of a dossier's history in order, each judged against its own
@@ -179,31 +193,56 @@ pub fn step_progress(folded: &Folded, now_ms: i64, utc_offset_minutes: i32) -> V
             )
         )
     };
+    let history = &folded.history;
     let mut out = Vec::new();
-    for (i, h) in folded.history.iter().enumerate() {
+    for (i, h) in history.iter().enumerate() {
         let Some(step) = &h.event.step else { continue };
-        let ended_at = folded.history[i + 1..].iter().find(|n| ends(n.event.action)).map(|n| n.event.at);
+        let end = history[i + 1..].iter().position(|n| ends(n.event.action)).map(|k| i + 1 + k);
         let unit = match h.event.action {
             Some(Action::Transfer) => h.event.to_unit.as_deref().unwrap_or(&h.event.unit),
             _ => &h.event.unit,
         };
+        let span = &history[i + 1..end.map_or(history.len(), |e| e + 1)];
         let received_by = match h.event.action {
-            Some(Action::Transfer) => {
-                folded.history[i + 1..].iter().find(|n| n.event.unit == unit).map(|n| n.event.officer.as_str())
-            }
+            Some(Action::Transfer) => span.iter().find(|n| n.event.unit == unit).map(|n| n.event.officer.as_str()),
             _ => Some(h.event.officer.as_str()),
         };
+        let ended_at = end.map(|e| history[e].event.at);
+        let undone = end.is_some_and(|e| undoes_hand_off(history, e));
         out.push(StepProgress {
             event: &h.event,
             step,
             unit,
             received_by,
             ended_at,
-            result: ended_at.map(|end| classify(end, step.deadline, utc_offset_minutes)),
+            ended_by: end.and_then(|e| history[e].event.action),
+            result: ended_at.filter(|_| !undone).map(|at| classify(at, step.deadline, utc_offset_minutes)),
             overdue: ended_at.is_none() && after_date_of(now_ms, step.deadline, utc_offset_minutes),
         });
     }
     out
+}
+
+/// The step a hand-off starts by default, for a case of `steps` steps: the
+/// one after the last step still in force (a recalled or returned hand-off
+/// no longer is), the last step once all were started, and none for a case
+/// without steps.
+pub fn next_step(folded: &Folded, steps: usize) -> Option<u32> {
+    if steps == 0 {
+        return None;
+    }
+    let mut in_force: Vec<Option<u32>> = Vec::new();
+    for (i, h) in folded.history.iter().enumerate() {
+        match h.event.action {
+            Some(Action::StartProcessing | Action::Transfer) => in_force.push(h.event.step.as_ref().map(|s| s.number)),
+            _ if undoes_hand_off(&folded.history, i) => {
+                in_force.pop();
+            }
+            _ => {}
+        }
+    }
+    let last = in_force.iter().rev().flatten().next().copied().unwrap_or(0);
+    Some(last.saturating_add(1).min(steps.min(u32::MAX as usize) as u32))
 }
 
 /// Classifies a return against the appointment, by local date.

@@ -340,8 +340,10 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
             &[Receptionist, Leader],
             UnitAuthority::Receiving,
         ),
+        // Reopening a stopped dossier undoes a leader's decision: a leader's.
+        Action::ReturnToPrevious if state == Stopped => r(&[Stopped], &[Leader], UnitAuthority::Holder),
         Action::ReturnToPrevious => r(
-            &[InProcess, FinancialObligation, Stopped, ResultReady],
+            &[InProcess, FinancialObligation, ResultReady],
             &[Receptionist, Specialist, Leader],
             UnitAuthority::Holder,
         ),
@@ -650,6 +652,9 @@ mod tests {
             Err(Refusal::Forbidden(_))
         ));
         assert!(matches!(transition(Action::Stop, &situation(InProcess), &specialist), Err(Refusal::Forbidden(_))));
+        let err = transition(Action::ReturnToPrevious, &handed_over(Stopped), &specialist).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(ref m) if m.contains("leader")), "only a leader reopens: {err:?}");
+        assert!(transition(Action::ReturnToPrevious, &handed_over(Stopped), &officer(&[Role::Leader])).is_ok());
         // Corrections are the admin's alone.
         let leader_and_receptionist = officer(&[Role::Leader, Role::Receptionist]);
         for (action, state) in [(Action::ResetAppointment, InProcess), (Action::RevokeResult, Returned)] {

@@ -842,9 +842,7 @@ async fn act(
     Ok(Json(view).into_response())
 }
 
-/// "Due soon" in the officers' queue: the appointment falls within the
-/// next two days.
-pub const DUE_SOON_MS: i64 = 2 * 24 * 3600 * 1000;
+pub use crate::desk::DUE_SOON_MS;
 
 #[derive(Deserialize)]
 struct ListParams {
@@ -853,7 +851,8 @@ struct ListParams {
     overdue: Option<String>,
     /// Local date `YYYY-MM-DD`: received on or after it.
     received_from: Option<String>,
-    /// `true`: open dossiers due within the next [`DUE_SOON_MS`].
+    /// `true`: open dossiers due from the start of today to
+    /// [`DUE_SOON_MS`] from now.
     due_soon: Option<String>,
     /// `true`: dossiers with conflicts to resolve.
     conflicts: Option<String>,
@@ -914,7 +913,7 @@ async fn list_dossiers(
         q: p.q,
         overdue_at: overdue.filter(|o| *o).map(|_| (now, state.desk.offset())),
         received_from,
-        due_between: due_soon.filter(|d| *d).map(|_| (now, now + DUE_SOON_MS)),
+        due_between: due_soon.filter(|d| *d).map(|_| state.desk.due_soon_window(now)),
         conflicts: conflicts.unwrap_or(false),
         unit: p.unit.filter(|u| !u.trim().is_empty()),
         limit,
@@ -1107,9 +1106,9 @@ fn report_unit(state: &AppState, unit: Option<String>) -> Result<Option<String>,
 }
 
 /// The dossier logbook (sổ theo dõi hồ sơ, form 6) of the dossiers a unit
-/// received from `from` to `to` (local dates, both included; today by
-/// default), in order of receipt: this node's unit unless the provincial
-/// node names another.
+/// received from `from` to `to` (local dates, both included; an end left
+/// out is open, and with neither the book is today's), in order of receipt:
+/// this node's unit unless the provincial node names another.
 async fn logbook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1121,10 +1120,12 @@ async fn logbook(
     let unit = report_unit(&state, p.unit)?.unwrap_or_else(|| state.desk.config.unit.clone());
     let now = now_ms();
     let today = state.desk.calendar().local_date(now);
+    // Like the statistics, an open end is open; with neither end, today.
+    let first = chrono::NaiveDate::from_ymd_opt(1900, 1, 1).expect("a date");
     let (from, to) = match (period.from, period.to) {
         (Some(f), Some(t)) => (f, t),
         (Some(f), None) => (f, today.max(f)),
-        (None, Some(t)) => (t, t),
+        (None, Some(t)) => (first, t),
         (None, None) => (today, today),
     };
     let st = state.clone();

@@ -15,7 +15,7 @@ use motcua_domain::dossier::{
     self, Applicant, Channel, DocumentEntry, DossierId, DossierRecord, Event, NewDossier, ProcedureSnapshot, Reception,
     StepRecord, SupplementMode,
 };
-use motcua_domain::fold::{Folded, fold, step_progress};
+use motcua_domain::fold::{Folded, fold, next_step, step_progress};
 use motcua_domain::stats::DossierSummary;
 use motcua_domain::workflow::{Action, Actor, Refusal, Role, transition};
 use rand::RngExt;
@@ -190,7 +190,10 @@ pub struct StepView {
     pub started_at: String,
     pub deadline: String,
     pub ended_at: Option<String>,
-    /// early / on_time / late, once the step has ended.
+    /// The action that ended the step (`recall` and `return_to_previous`
+    /// undo it).
+    pub ended_by: Option<&'static str>,
+    /// early / on_time / late, once the step has ended (none when undone).
     pub result: Option<motcua_domain::fold::OnTime>,
     pub overdue: bool,
 }
@@ -285,6 +288,10 @@ pub struct LogbookRow {
     pub state: u8,
     pub state_name: &'static str,
 }
+
+/// "Due soon" in the officers' queue: the appointment falls within the
+/// next two days.
+pub const DUE_SOON_MS: i64 = 2 * 24 * 3600 * 1000;
 
 /// Bound on the entries of one logbook request: a busy ward receives
 /// about 4,400 dossiers a month.
@@ -801,15 +808,8 @@ impl Desk {
             .unwrap_or_default()
     }
 
-    /// The step a hand-off starts by default: the one after the last step
-    /// recorded, or the last step once all were recorded.
-    fn next_step(folded: &Folded, steps: usize) -> Option<u32> {
-        let last = folded.history.iter().rev().find_map(|h| h.event.step.as_ref()).map_or(0, |s| s.number);
-        (steps > 0).then(|| (last + 1).min(steps as u32))
-    }
-
     /// The workflow step a hand-off at `now` starts: step `asked` (from 1)
-    /// or by default [`Desk::next_step`], with its deadline counted on the
+    /// or by default [`next_step`], with its deadline counted on the
     /// calendar. None when the case defines no steps.
     fn step_for(
         &self,
@@ -819,7 +819,7 @@ impl Desk {
         now: i64,
     ) -> Result<Option<StepRecord>, DeskError> {
         let steps = self.case_steps(record);
-        let Some(default) = Self::next_step(folded, steps.len()) else {
+        let Some(default) = next_step(folded, steps.len()) else {
             return match asked {
                 Some(_) => Err(invalid("step", "this dossier's case defines no workflow steps")),
                 None => Ok(None),
@@ -835,9 +835,19 @@ impl Desk {
         Ok(Some(StepRecord { number, name: s.name.clone(), time_limit: s.time_limit, time_unit: s.unit, deadline }))
     }
 
+    /// The appointments that are "due soon" at `now`: from the start of
+    /// today, since one due earlier today is not overdue yet (that is judged
+    /// by date), to [`DUE_SOON_MS`] from now.
+    pub fn due_soon_window(&self, now: i64) -> (i64, i64) {
+        let calendar = self.calendar();
+        (calendar.instant(calendar.local_date(now), 0), now + DUE_SOON_MS)
+    }
+
     /// The logbook (form 6) of the dossiers `unit` received between the
-    /// local dates `from` and `to` (both included), in order of receipt.
-    /// The read is audited once for the whole book.
+    /// local dates `from` and `to` (both included), in order of receipt:
+    /// those whose receiving unit it is now (after a merger, the successor
+    /// keeps the old units' book). For the one-stop desk and leaders; the
+    /// read is audited once for the whole book, with its size.
     pub fn logbook(
         &self,
         officer: &Officer,
@@ -845,10 +855,18 @@ impl Desk {
         unit: &str,
         now: i64,
     ) -> Result<Vec<LogbookRow>, DeskError> {
+        if !officer.roles.iter().any(|r| matches!(r, Role::Admin | Role::Receptionist | Role::Leader)) {
+            return Err(DeskError::Forbidden(
+                "the logbook holds applicants' addresses and phones: it needs the role receptionist or leader".into(),
+            ));
+        }
         let calendar = self.calendar();
         let end = to.succ_opt().ok_or_else(|| invalid("to", "to is past the last date"))?;
-        let (ids, more) =
-            self.store.received_between(calendar.instant(from, 0), calendar.instant(end, 0), LOGBOOK_ROWS_MAX)?;
+        let (ids, more) = self.store.received_between(
+            (calendar.instant(from, 0), calendar.instant(end, 0)),
+            |s| s.receiving_unit == unit,
+            LOGBOOK_ROWS_MAX,
+        )?;
         if more {
             return Err(invalid(
                 "to",
@@ -881,7 +899,7 @@ impl Desk {
                 state_name: folded.state.name_vi(),
             });
         }
-        let (who, what) = (officer.username.clone(), format!("logbook {unit} {from}..{to}"));
+        let (who, what) = (officer.username.clone(), format!("logbook {unit} {from}..{to}: {} entries", rows.len()));
         self.committer.submit_lazy(move |w| audit(w, now, &who, "logbook", &what));
         Ok(rows)
     }
@@ -1071,7 +1089,7 @@ impl Desk {
                     time_unit: s.unit,
                 })
                 .collect(),
-            next_step: Self::next_step(folded, case_steps.len()),
+            next_step: next_step(folded, case_steps.len()),
             steps: step_progress(folded, now, o)
                 .into_iter()
                 .map(|p| StepView {
@@ -1085,6 +1103,7 @@ impl Desk {
                     started_at: rfc3339(p.event.at, o),
                     deadline: rfc3339(p.step.deadline, o),
                     ended_at: p.ended_at.map(|t| rfc3339(t, o)),
+                    ended_by: p.ended_by.map(Action::as_str),
                     result: p.result,
                     overdue: p.overdue,
                 })
@@ -1129,6 +1148,35 @@ mod tests {
             "channel": "direct",
         }))
         .unwrap()
+    }
+
+    /// A dossier due at 10:00 is, at 15:00 the same day, not overdue (a
+    /// return then is on time) but due soon; the next morning it is overdue.
+    #[test]
+    fn a_dossier_due_earlier_today_is_due_soon_and_overdue_only_the_next_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
+        let monday_0900 = 1_763_344_800_000; // 2025-11-17 09:00 +07
+        let hour = 3_600_000;
+        let view = desk.receive(&admin, request(1), monday_0900 - 2 * 24 * hour).unwrap();
+        let correct = serde_json::json!({
+            "action": "reset_appointment", "new_due_at": "2025-11-17T10:00:00+07:00", "reason": "x"
+        });
+        desk.act(&admin, &view.code, serde_json::from_value(correct).unwrap(), monday_0900).unwrap();
+        let listed =
+            |q: crate::store::ListQuery| desk.store.list(&q).unwrap().0.into_iter().map(|s| s.code).collect::<Vec<_>>();
+        let at_1500 = monday_0900 + 6 * hour;
+        let due_soon = crate::store::ListQuery {
+            due_between: Some(desk.due_soon_window(at_1500)),
+            limit: 50,
+            ..Default::default()
+        };
+        assert_eq!(listed(due_soon), std::slice::from_ref(&view.code));
+        let overdue =
+            |at| crate::store::ListQuery { overdue_at: Some((at, desk.offset())), limit: 50, ..Default::default() };
+        assert!(listed(overdue(at_1500)).is_empty());
+        assert_eq!(listed(overdue(monday_0900 + 16 * hour)), [view.code]);
     }
 
     /// Every change the node makes is stored with an attestation by the

@@ -429,17 +429,29 @@ impl Store {
         Ok(t.get(code)?.map(|v| v.value()))
     }
 
-    /// The ids of dossiers received in `[from, to)` (UTC ms), oldest first:
-    /// at most `max`, and whether more were left.
-    pub fn received_between(&self, from: i64, to: i64, max: usize) -> Result<(Vec<[u8; 16]>, bool)> {
+    /// The ids of the dossiers received in `[from, to)` (UTC ms) whose
+    /// summary `keep` accepts, oldest first: at most `max`, and whether more
+    /// were left.
+    pub fn received_between(
+        &self,
+        (from, to): (i64, i64),
+        keep: impl Fn(&DossierSummary) -> bool,
+        max: usize,
+    ) -> Result<(Vec<[u8; 16]>, bool)> {
         let tx = self.read()?;
         let t = tx.open_table(BY_RECEIVED)?;
+        let sums = tx.open_table(SUMMARIES)?;
         let mut ids = Vec::new();
         for row in t.range((from, [0u8; 16])..(to.max(from), [0u8; 16]))? {
+            let id = row?.0.value().1;
+            let Some(v) = sums.get(id)? else { continue };
+            if !keep(&decode(v.value())?) {
+                continue;
+            }
             if ids.len() == max {
                 return Ok((ids, true));
             }
-            ids.push(row?.0.value().1);
+            ids.push(id);
         }
         Ok((ids, false))
     }

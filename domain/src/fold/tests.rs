@@ -353,3 +353,97 @@ fn a_revoked_return_leaves_the_result_ready_and_uncounted() {
     dossier::append_event(&mut doc, &correct).unwrap();
     assert_eq!(folded(&doc).due_at, Some(T0 + 9 * DAY_MS), "an open dossier's appointment is corrected");
 }
+
+#[test]
+fn returns_from_6_and_8_reopen_and_a_recall_concurrent_with_the_receiver_is_a_conflict() {
+    let (commune_actor, commune) = node(1);
+    let (agency_actor, agency) = node(2);
+    let (mut doc, _) = dossier::create(commune_actor, &new_dossier(&commune, Channel::Direct, false)).unwrap();
+    let mut start = event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune);
+    start.step = Some(step(1, 1, T0 + DAY_MS));
+    dossier::append_event(&mut doc, &start).unwrap();
+    let mut transfer = event(Action::Transfer, T0 + 2000, COMMUNE, &commune);
+    transfer.to_unit = Some(AGENCY.into());
+    transfer.step = Some(step(2, 2, T0 + 3 * DAY_MS));
+    dossier::append_event(&mut doc, &transfer).unwrap();
+    // Apart: the commune recalls while the agency asks for the financial
+    // obligation. Whichever the merged list puts first stands.
+    let mut at_agency = doc.fork().with_actor(agency_actor);
+    dossier::append_event(&mut at_agency, &event(Action::RequestFinancialObligation, T0 + 3000, AGENCY, &agency))
+        .unwrap();
+    let mut recalled = doc.fork().with_actor(node(1).0);
+    dossier::append_event(&mut recalled, &event(Action::Recall, T0 + 3000, COMMUNE, &commune)).unwrap();
+    let mut merged = recalled.fork().with_actor(node(1).0);
+    merged.merge(&mut at_agency.clone()).unwrap();
+    let f = folded(&merged);
+    assert_eq!(f.conflicts.len(), 1, "one of the two is refused at its position: {:?}", f.conflicts);
+    assert!(
+        (f.state, f.holder_unit.as_str()) == (Status::InProcess, COMMUNE)
+            || (f.state, f.holder_unit.as_str()) == (Status::FinancialObligation, AGENCY),
+        "{f:?}"
+    );
+    // Recalled alone: the step is undone, not judged, and offered again.
+    let f = folded(&recalled);
+    let steps = step_progress(&f, T0 + DAY_MS, 420);
+    assert_eq!((steps[1].ended_by, steps[1].result, steps[1].received_by), (Some(Action::Recall), None, None));
+    assert_eq!(next_step(&f, 3), Some(2), "the recalled step is the next one again");
+    // From 6 the agency returns it: the clock runs again at the new appointment.
+    let mut back = event(Action::ReturnToPrevious, T0 + 4000, AGENCY, &agency);
+    back.reason = Some("Không thuộc thẩm quyền".into());
+    back.due_at = Some(T0 + 5 * DAY_MS);
+    dossier::append_event(&mut at_agency, &back).unwrap();
+    let f = folded(&at_agency);
+    assert_eq!((f.state, f.holder_unit.as_str(), f.paused_since), (Status::InProcess, COMMUNE, None));
+    assert_eq!(f.due_at, Some(T0 + 5 * DAY_MS));
+    assert_eq!(step_progress(&f, T0, 420)[1].received_by, Some("officer"), "the agency's officer, within the step");
+    // Sent again and stopped at the agency; the agency's leader reopens it.
+    let mut doc = at_agency;
+    let mut again = transfer.clone();
+    again.at = T0 + 5000;
+    let mut doc_commune = doc.fork().with_actor(node(1).0);
+    dossier::append_event(&mut doc_commune, &again).unwrap();
+    doc.merge(&mut doc_commune).unwrap();
+    dossier::append_event(&mut doc, &event(Action::Stop, T0 + 6000, AGENCY, &agency)).unwrap();
+    assert_eq!(folded(&doc).closing, Some(Closing::Stopped));
+    dossier::append_event(&mut doc, &event(Action::ReturnToPrevious, T0 + 7000, AGENCY, &agency)).unwrap();
+    let f = folded(&doc);
+    assert_eq!((f.state, f.closed_at, f.closing, f.holder_unit.as_str()), (Status::InProcess, None, None, COMMUNE));
+}
+
+#[test]
+fn a_step_out_of_bounds_or_on_an_event_that_starts_none_is_flagged() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    let mut huge = event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex);
+    huge.step = Some(step(u32::MAX, 1, T0 + DAY_MS));
+    dossier::append_event(&mut doc, &huge).unwrap();
+    let mut note = event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &hex);
+    note.step = Some(step(1, 1, T0 + DAY_MS));
+    dossier::append_event(&mut doc, &note).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::Accepted);
+    assert!(f.conflicts[0].reason.contains("malformed step"), "{:?}", f.conflicts);
+    assert!(f.conflicts[1].reason.contains("only a hand-off"), "{:?}", f.conflicts);
+    assert_eq!(next_step(&f, 3), Some(1));
+}
+
+#[test]
+fn sets_read_back_as_written_or_1_when_absent_and_a_bad_count_fails_the_read() {
+    use automerge::{ROOT, ReadDoc, transaction::Transactable};
+    let (actor, hex) = node(1);
+    let mut new = new_dossier(&hex, Channel::Direct, false);
+    new.reception.sets = 3;
+    let (doc, _) = dossier::create(actor, &new).unwrap();
+    assert_eq!(dossier::read(&doc).unwrap().reception.sets, 3);
+    let (_, received) = doc.get(ROOT, "received").unwrap().unwrap();
+    let mut old = doc.fork();
+    let mut tx = old.transaction();
+    tx.delete(&received, "sets").unwrap();
+    tx.commit();
+    assert_eq!(dossier::read(&old).unwrap().reception.sets, 1, "written before sets were recorded");
+    let mut bad = doc.fork();
+    let mut tx = bad.transaction();
+    tx.put(&received, "sets", 0).unwrap();
+    tx.commit();
+    assert!(matches!(dossier::read(&bad), Err(dossier::DocError::Schema(m)) if m.contains("sets")));
+}

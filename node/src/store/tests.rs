@@ -301,3 +301,24 @@ fn sync_entries_written_before_steps_existed_still_read() {
     assert_eq!(decode_entry(&unknown).unwrap(), entry);
     assert!(matches!(decode_entry(&old[..old.len() - 3]), Err(StoreError::Corrupt(_))));
 }
+
+#[test]
+fn received_between_filters_before_it_counts_and_says_when_more_were_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    // Dossiers 1-6 received at 10, 20, ... 60; the odd ones by another unit.
+    for n in 1..=6u8 {
+        let mut s = summary(n, "Người Thử", Status::Accepted, n as i64 * 10);
+        if n % 2 == 1 {
+            s.receiving_unit = "khac".into();
+        }
+        put(&store, &s);
+    }
+    let ours = |s: &DossierSummary| s.receiving_unit != "khac";
+    let (ids, more) = store.received_between((0, 1_000), ours, 3).unwrap();
+    assert_eq!((ids, more), (vec![[2; 16], [4; 16], [6; 16]], false), "three of ours, though six in all");
+    let (ids, more) = store.received_between((0, 1_000), ours, 2).unwrap();
+    assert_eq!((ids, more), (vec![[2; 16], [4; 16]], true));
+    let (ids, _) = store.received_between((20, 60), |_| true, 10).unwrap();
+    assert_eq!(ids, [[2; 16], [3; 16], [4; 16], [5; 16]], "from included, to excluded");
+}

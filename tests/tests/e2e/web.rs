@@ -224,6 +224,12 @@ fn the_logbook_lists_a_period_s_dossiers_in_order_of_receipt_with_sets_address_p
     }
     let a = node.get("/api/v1/logbook?unit=000.00.12.H99");
     assert_eq!(a.status, 403, "a commune keeps only its own book: {a:?}");
+    let specialist = node.officer("chuyenvien", &["specialist"]);
+    let a = node.get_as(Some(&specialist), "/api/v1/logbook");
+    assert_eq!(a.status, 403, "addresses and phones are the desk's and leaders': {a:?}");
+    // An open start: everything up to the end date.
+    let last_day = &rows[2]["received_at"].as_str().unwrap()[..10];
+    assert_eq!(node.get(&format!("/api/v1/logbook?to={last_day}")).body.as_array().unwrap().len(), 3);
     // A read's audit line is committed with the next write.
     assert_eq!(node.act(&codes[0], &json!({"action": "start_processing"})).status, 200);
     let audit = node.get("/api/v1/audit").body;
