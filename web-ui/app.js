@@ -348,7 +348,7 @@ function logbook(rows, from, to) {
     h("p", { class: "center" }, from === to ? `Ngày ${day(from)}` : `Từ ngày ${day(from)} đến ngày ${day(to)}`),
     h("table", { class: "lines", id: "logbook" }, h("thead", {}, h("tr", {}, ["STT", "Mã hồ sơ", "Thủ tục", "Số bộ", "Người nộp", "Địa chỉ", "Số điện thoại", "Ngày nhận", "Ngày hẹn trả", "Ngày trả", "Người tiếp nhận", "Trạng thái"].map((x) => h("th", {}, x)))),
       h("tbody", {}, rows.map((d, i) => h("tr", {}, h("td", {}, i + 1), h("td", {}, d.code), h("td", {}, d.procedure_name), h("td", {}, d.sets),
-        h("td", {}, d.applicant_name), h("td", {}, d.applicant_address), h("td", {}, d.applicant_phone),
+        h("td", {}, d.applicant.name), h("td", {}, d.applicant.address), h("td", {}, d.applicant.phone),
         h("td", {}, when(d.received_at)), h("td", {}, when(d.due_at)), h("td", {}, when(d.returned_at)), h("td", {}, d.received_by), h("td", {}, stateName(d.state)))))));
 }
 

@@ -274,12 +274,12 @@ pub struct DossierView {
 #[derive(Debug, Serialize)]
 pub struct LogbookRow {
     pub code: String,
+    pub id: String,
     pub procedure_code: String,
     pub procedure_name: String,
     pub sets: u32,
-    pub applicant_name: String,
-    pub applicant_address: String,
-    pub applicant_phone: String,
+    pub applicant: LogbookApplicant,
+    pub receiving_unit: String,
     pub received_at: String,
     /// The officer who received the dossier.
     pub received_by: String,
@@ -292,6 +292,14 @@ pub struct LogbookRow {
 /// "Due soon" in the officers' queue: the appointment falls within the
 /// next two days.
 pub const DUE_SOON_MS: i64 = 2 * 24 * 3600 * 1000;
+
+/// The applicant as the logbook names them.
+#[derive(Debug, Serialize)]
+pub struct LogbookApplicant {
+    pub name: String,
+    pub address: String,
+    pub phone: String,
+}
 
 /// Bound on the entries of one logbook request: a busy ward receives
 /// about 4,400 dossiers a month.
@@ -885,12 +893,16 @@ impl Desk {
             }
             rows.push(LogbookRow {
                 code: record.code,
+                id: record.id.to_hex(),
                 procedure_code: record.procedure.code,
                 procedure_name: record.procedure.name,
                 sets: record.reception.sets,
-                applicant_name: record.applicant.name,
-                applicant_address: record.applicant.address,
-                applicant_phone: record.applicant.phone,
+                applicant: LogbookApplicant {
+                    name: record.applicant.name,
+                    address: record.applicant.address,
+                    phone: record.applicant.phone,
+                },
+                receiving_unit: folded.receiving_unit,
                 received_at: rfc3339(record.reception.at, o),
                 received_by: record.reception.officer,
                 due_at: folded.due_at.map(|t| rfc3339(t, o)),

@@ -206,9 +206,10 @@ fn the_logbook_lists_a_period_s_dossiers_in_order_of_receipt_with_sets_address_p
     let listed: Vec<&str> = rows.iter().map(|r| r["code"].as_str().unwrap()).collect();
     assert_eq!(listed, codes.iter().map(String::as_str).collect::<Vec<_>>(), "in order of receipt");
     assert_eq!(rows[1]["sets"], 2);
-    assert_eq!(rows[0]["applicant_name"], "Người Thử Mẫu 1");
-    assert_eq!(rows[0]["applicant_address"], "Thôn Thử Nghiệm");
-    assert_eq!(rows[0]["applicant_phone"], "0900000000");
+    assert_eq!(rows[0]["applicant"]["name"], "Người Thử Mẫu 1");
+    assert_eq!(rows[0]["applicant"]["address"], "Thôn Thử Nghiệm");
+    assert_eq!(rows[0]["applicant"]["phone"], "0900000000");
+    assert_eq!(rows[0]["receiving_unit"], "99001");
     assert_eq!(rows[0]["received_by"], "admin");
     assert!(rows[0]["due_at"].is_string() && rows[0]["returned_at"].is_null());
     // By default the book is today's, in the province's time (UTC+7).
