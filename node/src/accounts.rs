@@ -41,6 +41,41 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
+/// The cookie that marks a device an officer logged in from before.
+pub const DEVICE_COOKIE: &str = "motcua_device";
+/// How long a device stays known after a login from it.
+pub const DEVICE_TTL_MS: i64 = 180 * 24 * 3600 * 1000;
+
+fn device_mac(node_secret: &[u8; 32], username: &str, issued: i64) -> blake3::Hash {
+    let key = blake3::derive_key("motcua 2026 known device token v1", node_secret);
+    blake3::keyed_hash(&key, format!("{username}\0{issued}").as_bytes())
+}
+
+/// A token naming the device `username` just logged in from, vouched for
+/// by this node (a MAC under a key derived from the node's secret), so it
+/// needs no storage and holds across restarts: `hex(username).issued.mac`.
+pub fn device_token(node_secret: &[u8; 32], username: &str, now: i64) -> String {
+    format!("{}.{now}.{}", hex::encode(username), device_mac(node_secret, username, now).to_hex())
+}
+
+/// Whether `token` was issued by this node to `username`'s device within
+/// [`DEVICE_TTL_MS`]. The MAC is compared in constant time.
+pub fn device_vouches(node_secret: &[u8; 32], token: &str, username: &str, now: i64) -> bool {
+    let mut parts = token.split('.');
+    let (Some(user_hex), Some(issued), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let (Ok(user), Ok(issued), Ok(mac)) = (hex::decode(user_hex), issued.parse::<i64>(), blake3::Hash::from_hex(mac))
+    else {
+        return false;
+    };
+    user == username.as_bytes()
+        && issued <= now
+        && now - issued < DEVICE_TTL_MS
+        && device_mac(node_secret, username, issued) == mac
+}
+
 /// A random token of 32 bytes, hex.
 pub fn random_token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
@@ -138,6 +173,23 @@ impl Sessions {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_device_token_vouches_for_its_officer_on_this_node_for_a_while_only() {
+        let (node, other) = ([7u8; 32], [8u8; 32]);
+        let t = device_token(&node, "tiepnhan", 1_000);
+        assert!(device_vouches(&node, &t, "tiepnhan", 2_000));
+        assert!(!device_vouches(&node, &t, "chuyenvien", 2_000), "another officer");
+        assert!(!device_vouches(&other, &t, "tiepnhan", 2_000), "another node's");
+        assert!(!device_vouches(&node, &t, "tiepnhan", 1_000 + DEVICE_TTL_MS), "expired");
+        assert!(!device_vouches(&node, &t, "tiepnhan", 999), "issued in the future");
+        let later = t.replacen(".1000.", ".1001.", 1);
+        assert!(!device_vouches(&node, &later, "tiepnhan", 2_000), "a moved issue time breaks the MAC");
+        for junk in ["", "a.b", "74.1000.zz", &format!("{t}.x")] {
+            assert!(!device_vouches(&node, junk, "tiepnhan", 2_000), "{junk:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

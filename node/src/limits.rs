@@ -71,7 +71,10 @@ pub const TRACK: Rules = Rules {
 
 /// Logins, by username: five wrong passwords lock one address out of an
 /// account, fifty from all addresses lock the account for everyone; so
-/// one address cannot lock an officer out, nor try many passwords.
+/// one address cannot lock an officer out, nor try many passwords. A
+/// device the officer logged in from before ([`GuessLimits::admit_known`])
+/// is not held back by the lock for everyone, so many addresses together
+/// cannot lock the officer out of their own desk either.
 pub const LOGIN: Rules = Rules { per_minute: 30, failures_max: 5, target_failures_max: 50, lock_ms: 15 * 60 * 1000 };
 
 pub struct GuessLimits {
@@ -133,6 +136,8 @@ pub struct Attempt<'a> {
     limits: &'a GuessLimits,
     /// Taken once the attempt is finished.
     key: Option<(Client, String)>,
+    /// Whether it counts towards the target's lock for everyone.
+    on_target: bool,
 }
 
 impl std::fmt::Debug for Attempt<'_> {
@@ -145,7 +150,7 @@ impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             // A failed attempt counts no failure, so the time is not read.
-            self.limits.end(key, Outcome::Failed, 0);
+            self.limits.end(key, self.on_target, Outcome::Failed, 0);
         }
     }
 }
@@ -181,6 +186,17 @@ impl GuessLimits {
     /// Counts a lookup by `ip` of `code` and reserves its attempt, or says
     /// why it must wait.
     pub fn admit(&self, ip: IpAddr, code: &str, now: i64) -> Result<Attempt<'_>, Refused> {
+        self.admit_as(ip, code, now, true)
+    }
+
+    /// [`GuessLimits::admit`] for a client the target itself vouched for
+    /// before (an officer's known device): the client's own limits hold,
+    /// the target's lock for everyone neither stops nor counts it.
+    pub fn admit_known(&self, ip: IpAddr, code: &str, now: i64) -> Result<Attempt<'_>, Refused> {
+        self.admit_as(ip, code, now, false)
+    }
+
+    fn admit_as(&self, ip: IpAddr, code: &str, now: i64, on_target: bool) -> Result<Attempt<'_>, Refused> {
         let client = Client::of(ip);
         let mut guard = self.inner.lock().expect("track limits lock");
         let i = &mut *guard;
@@ -189,7 +205,7 @@ impl GuessLimits {
         for counter in [i.codes.get_mut(code), i.guesses.get_mut(&key)].into_iter().flatten() {
             counter.refresh(now, r.lock_ms);
         }
-        let code_counter = i.codes.get(code).copied().unwrap_or_default();
+        let code_counter = i.codes.get(code).copied().filter(|_| on_target).unwrap_or_default();
         let own = i.guesses.get(&key).copied().unwrap_or_default();
         for (c, max) in [(code_counter, r.target_failures_max), (own, r.failures_max)] {
             if c.locked_until > now {
@@ -213,25 +229,27 @@ impl GuessLimits {
         if minute.1 >= r.per_minute {
             return Err(Refused::TooManyRequests { retry_ms: minute.0 + MINUTE_MS - now });
         }
-        if (!i.codes.contains_key(code) && !room(&mut i.codes, now, r.lock_ms))
+        if (on_target && !i.codes.contains_key(code) && !room(&mut i.codes, now, r.lock_ms))
             || (!i.guesses.contains_key(&key) && !room(&mut i.guesses, now, r.lock_ms))
         {
             return Err(Refused::Busy);
         }
         minute.1 += 1;
-        i.codes.entry(code.to_string()).or_insert(Counter { start: now, ..Counter::default() }).in_flight += 1;
+        if on_target {
+            i.codes.entry(code.to_string()).or_insert(Counter { start: now, ..Counter::default() }).in_flight += 1;
+        }
         i.guesses.entry(key).or_insert(Counter { start: now, ..Counter::default() }).in_flight += 1;
-        Ok(Attempt { limits: self, key: Some((client, code.to_string())) })
+        Ok(Attempt { limits: self, key: Some((client, code.to_string())), on_target })
     }
 
     /// Records how a reserved lookup ended.
     pub fn finish(&self, mut attempt: Attempt<'_>, outcome: Outcome, now: i64) {
         if let Some(key) = attempt.key.take() {
-            self.end(key, outcome, now);
+            self.end(key, attempt.on_target, outcome, now);
         }
     }
 
-    fn end(&self, key: (Client, String), outcome: Outcome, now: i64) {
+    fn end(&self, key: (Client, String), on_target: bool, outcome: Outcome, now: i64) {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let i = &mut *guard;
         let r = self.rules;
@@ -247,7 +265,7 @@ impl GuessLimits {
         if let Some(c) = i.guesses.get_mut(&key) {
             lock(c, r.failures_max);
         }
-        if let Some(c) = i.codes.get_mut(&key.1) {
+        if let Some(c) = i.codes.get_mut(&key.1).filter(|_| on_target) {
             lock(c, r.target_failures_max);
         }
         match outcome {
@@ -385,6 +403,15 @@ mod tests {
             l.finish(a, Outcome::Wrong, 2);
         }
         assert!(matches!(l.admit(ip("192.0.2.10"), "tiepnhan", 3), Err(Refused::Locked { .. })));
+        // Her known device is not held back by the lock for everyone, and
+        // its own wrong password counts against itself only.
+        let a = l.admit_known(ip("192.0.2.10"), "tiepnhan", 3).expect("a known device logs in");
+        l.finish(a, Outcome::Wrong, 3);
+        assert_eq!(l.inner.lock().unwrap().codes["tiepnhan"].failures, LOGIN.target_failures_max);
+        let a = l.admit_known(ip("192.0.2.10"), "tiepnhan", 4).expect("still");
+        l.finish(a, Outcome::Found, 4);
+        // Its own address's limits still hold for it.
+        assert!(matches!(l.admit_known(ip("192.0.2.66"), "tiepnhan", 4), Err(Refused::Locked { .. })));
         assert!(l.admit(ip("192.0.2.10"), "tiepnhan", 3 + LOGIN.lock_ms).is_ok(), "the lock ends");
     }
 

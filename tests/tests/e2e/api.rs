@@ -268,3 +268,76 @@ fn metrics_and_peers_answer() {
     assert!(page.as_str().unwrap().contains("Bộ phận Một cửa"), "the officer page speaks Vietnamese");
     assert!(node.get("/app.js").body.as_str().unwrap().contains("/api/v1/dossiers"));
 }
+
+/// A login posted from the loopback address `src` (any of 127.0.0.0/8), by
+/// hand over a socket bound to it: the status and the raw response head.
+fn login_from_address(node: &Node, src: [u8; 4], password: &str, cookie: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    let sockaddr = |ip: [u8; 4], port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(ip) },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket is bound and connected with sockaddr_in values
+    // of the right size, then owned by the TcpStream.
+    let mut stream = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let local = sockaddr(src, 0);
+        assert_eq!(libc::bind(fd, &local as *const _ as *const libc::sockaddr, len), 0, "bind {src:?}");
+        let remote = sockaddr([127, 0, 0, 1], node.port);
+        assert_eq!(libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len), 0, "connect");
+        std::net::TcpStream::from_raw_fd(fd)
+    };
+    let body = json!({"username": "tiepnhan", "password": password}).to_string();
+    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    let request = format!(
+        "POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{cookie}Connection: close\r\n\r\n{body}",
+        node.port,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response.split("\r\n\r\n").next().unwrap_or("").to_string())
+}
+
+#[test]
+fn many_addresses_lock_an_account_for_everyone_but_the_officer_s_own_known_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    node.officer("tiepnhan", &["receptionist"]);
+    // The officer's own desk logs in once and is given the device cookie.
+    let (status, head) = login_from_address(&node, [127, 0, 0, 2], "mat-khau-can-bo", None);
+    assert_eq!(status, 200, "{head}");
+    let device = head
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: ").or_else(|| l.strip_prefix("Set-Cookie: ")))
+        .find(|c| c.starts_with("motcua_device="))
+        .unwrap_or_else(|| panic!("a device cookie: {head}"))
+        .to_string();
+    assert!(
+        device.contains("HttpOnly") && device.contains("SameSite=Strict") && device.contains("Path=/api/v1/session")
+    );
+    assert!(device.contains("Max-Age=15552000"), "{device}");
+    let device = device.split(';').next().unwrap().to_string();
+    // Ten addresses, five wrong passwords each: the account is locked for
+    // everyone, the right password from a new address included.
+    for n in 10..20 {
+        for _ in 0..5 {
+            assert_eq!(login_from_address(&node, [127, 0, 0, n], "sai-mat-khau", None).0, 401);
+        }
+    }
+    assert_eq!(login_from_address(&node, [127, 0, 0, 3], "mat-khau-can-bo", None).0, 429);
+    // A forged device cookie does not help.
+    let last = if device.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &device[..device.len() - 1]);
+    assert_eq!(login_from_address(&node, [127, 0, 0, 2], "mat-khau-can-bo", Some(&forged)).0, 429);
+    // The officer's own device still logs in, and still needs the password.
+    assert_eq!(login_from_address(&node, [127, 0, 0, 2], "sai-mat-khau", Some(&device)).0, 401);
+    assert_eq!(login_from_address(&node, [127, 0, 0, 2], "mat-khau-can-bo", Some(&device)).0, 200);
+}
