@@ -7,7 +7,7 @@
 //! | `schema` | 1 |
 //! | `id` | 32 hex digits, random |
 //! | `code` | dossier code (mã hồ sơ) |
-//! | `procedure` | map: code, name, case_code, catalog_version, processing_time, time_unit, same_day, no_appointment, fee_vnd |
+//! | `procedure` | map: code, name, case_code, catalog_version, processing_time, time_unit, same_day, no_appointment, fee_vnd, steps (list of maps: name, agency, time_limit, time_unit; absent when none) |
 //! | `applicant` | map: name, id_number, phone, address, email |
 //! | `received` | map: unit, agency_id, node, officer, at, channel, calendar_version, supplement_mode, sets (absent: 1) |
 //! | `due_at` | appointment at receipt (UTC ms), absent for no-appointment procedures |
@@ -35,7 +35,8 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub const EVENTS_MAX: usize = 1_000;
 /// Bound on the checklist of documents of one dossier.
 pub const DOCUMENTS_MAX: usize = 100;
-/// Bound on the number of a workflow step (a case lists far fewer).
+/// Bound on the number of a workflow step, and on the steps a dossier's
+/// procedure lists (a case lists far fewer).
 pub const STEP_NUMBER_MAX: u32 = 100;
 /// Bound on the sets (bộ hồ sơ) of one dossier.
 pub const SETS_MAX: u32 = 99;
@@ -131,6 +132,11 @@ pub struct ProcedureSnapshot {
     pub same_day: bool,
     pub no_appointment: bool,
     pub fee_vnd: u64,
+    /// The case's workflow steps (bước) as the catalog listed them at
+    /// receipt, which hand-offs record with their deadlines; none for a
+    /// case without steps (or a dossier written before steps were kept).
+    #[serde(default)]
+    pub steps: Vec<crate::catalog::Step>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -352,6 +358,16 @@ pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash
     tx.put(&p, "same_day", snap.same_day)?;
     tx.put(&p, "no_appointment", snap.no_appointment)?;
     tx.put(&p, "fee_vnd", snap.fee_vnd)?;
+    if !snap.steps.is_empty() {
+        let list = tx.put_object(&p, "steps", ObjType::List)?;
+        for (i, step) in snap.steps.iter().enumerate() {
+            let m = tx.insert_object(&list, i, ObjType::Map)?;
+            tx.put(&m, "name", step.name.as_str())?;
+            tx.put(&m, "agency", step.agency.as_str())?;
+            tx.put(&m, "time_limit", step.time_limit as u64)?;
+            tx.put(&m, "time_unit", step.unit.as_str())?;
+        }
+    }
     let a = tx.put_object(ROOT, "applicant", ObjType::Map)?;
     tx.put(&a, "name", new.applicant.name.as_str())?;
     tx.put(&a, "id_number", new.applicant.id_number.as_str())?;
@@ -582,7 +598,7 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
     let id_hex = root.string("id")?;
     let id = DossierId::from_hex(&id_hex).ok_or_else(|| DocError::Schema("id".into()))?;
     let p = r.fields(&root.obj("procedure")?);
-    let procedure = ProcedureSnapshot {
+    let mut procedure = ProcedureSnapshot {
         code: p.string("code")?,
         name: p.string("name")?,
         case_code: p.string("case_code")?,
@@ -594,7 +610,27 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
         same_day: p.boolean("same_day")?,
         no_appointment: p.boolean("no_appointment")?,
         fee_vnd: p.uint("fee_vnd")?,
+        steps: Vec::new(),
     };
+    if p.get("steps").is_some() {
+        let list = p.obj("steps")?;
+        if r.doc.length(&list) > STEP_NUMBER_MAX as usize {
+            return Err(DocError::Schema(format!("procedure.steps: more than {STEP_NUMBER_MAX}")));
+        }
+        let bad = |i: usize| DocError::Schema(format!("procedure.steps[{i}]"));
+        for (i, (value, m)) in r.elements(&list, STEP_NUMBER_MAX as usize).into_iter().enumerate() {
+            if !matches!(value, Value::Object(ObjType::Map)) {
+                return Err(bad(i));
+            }
+            let m = r.fields(&m);
+            procedure.steps.push(crate::catalog::Step {
+                name: m.string("name").map_err(|_| bad(i))?,
+                agency: m.string("agency").map_err(|_| bad(i))?,
+                time_limit: m.uint("time_limit").ok().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(i))?,
+                unit: m.opt_string("time_unit").as_deref().and_then(TimeUnit::parse).ok_or_else(|| bad(i))?,
+            });
+        }
+    }
     let a = r.fields(&root.obj("applicant")?);
     let applicant = Applicant {
         name: a.string("name")?,

@@ -34,6 +34,7 @@ pub fn new_dossier(node_hex: &str, channel: Channel, same_day: bool) -> NewDossi
             same_day,
             no_appointment: false,
             fee_vnd: 100_000,
+            steps: Vec::new(),
         },
         applicant: Applicant {
             name: "Người Thử Mẫu".into(), id_number: "000000000001".into(), ..Applicant::default()

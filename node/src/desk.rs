@@ -254,8 +254,8 @@ pub struct DossierView {
     pub documents: Vec<DocumentView>,
     pub result: Option<String>,
     pub history: Vec<HistoryView>,
-    /// The workflow steps the case defines in this node's catalog, and the
-    /// one a hand-off starts by default.
+    /// The workflow steps of the case as the catalog listed them when the
+    /// dossier was received, and the one a hand-off starts by default.
     pub case_steps: Vec<CaseStepView>,
     pub next_step: Option<u32>,
     /// The steps recorded so far, each against its own deadline.
@@ -533,6 +533,7 @@ impl Desk {
             same_day: case.same_day,
             no_appointment: case.no_appointment,
             fee_vnd: case.total_fee_vnd(),
+            steps: case.steps.clone(),
         };
         let officer_name = officer.username.clone();
         let applicant = Applicant { name, id_number, phone, address, email };
@@ -806,16 +807,6 @@ impl Desk {
         Ok((record, folded))
     }
 
-    /// The case's workflow steps in this node's catalog (none when the
-    /// catalog no longer has the case).
-    fn case_steps(&self, record: &DossierRecord) -> Vec<motcua_domain::catalog::Step> {
-        self.catalog()
-            .get(&record.procedure.code)
-            .and_then(|p| p.case(Some(&record.procedure.case_code)))
-            .map(|c| c.steps.clone())
-            .unwrap_or_default()
-    }
-
     /// The workflow step a hand-off at `now` starts: step `asked` (from 1)
     /// or by default [`next_step`], with its deadline counted on the
     /// calendar. None when the case defines no steps.
@@ -826,7 +817,7 @@ impl Desk {
         asked: Option<u32>,
         now: i64,
     ) -> Result<Option<StepRecord>, DeskError> {
-        let steps = self.case_steps(record);
+        let steps = &record.procedure.steps;
         let Some(default) = next_step(folded, steps.len()) else {
             return match asked {
                 Some(_) => Err(invalid("step", "this dossier's case defines no workflow steps")),
@@ -1030,7 +1021,7 @@ impl Desk {
     /// A dossier as `officer` sees it, with the actions open to them.
     pub fn view(&self, officer: &Officer, record: &DossierRecord, folded: &Folded, now: i64) -> DossierView {
         let o = self.offset();
-        let case_steps = self.case_steps(record);
+        let case_steps = &record.procedure.steps;
         DossierView {
             code: record.code.clone(),
             id: record.id.to_hex(),

@@ -39,6 +39,7 @@ fn new_dossier(node: &Identity, n: usize, w: &motcua_sim::workload::Reception, r
             same_day: false,
             no_appointment: false,
             fee_vnd: 50_000,
+            steps: Vec::new(),
         },
         applicant: Applicant {
             name: w.applicant.name.clone(),

@@ -447,3 +447,34 @@ fn sets_read_back_as_written_or_1_when_absent_and_a_bad_count_fails_the_read() {
     tx.commit();
     assert!(matches!(dossier::read(&bad), Err(dossier::DocError::Schema(m)) if m.contains("sets")));
 }
+
+#[test]
+fn the_case_steps_at_receipt_read_back_and_a_malformed_list_fails_the_read() {
+    use automerge::{ROOT, ReadDoc, transaction::Transactable};
+    let (actor, hex) = node(1);
+    let mut new = new_dossier(&hex, Channel::Direct, false);
+    let step = |n: u32| crate::catalog::Step {
+        name: format!("Bước {n}"),
+        agency: "Phòng Kinh tế".into(),
+        time_limit: n,
+        unit: crate::calendar::TimeUnit::WorkingDays,
+    };
+    new.procedure.steps = vec![step(1), step(2)];
+    let (doc, _) = dossier::create(actor, &new).unwrap();
+    assert_eq!(dossier::read(&doc).unwrap().procedure.steps, new.procedure.steps);
+    let (_, procedure) = doc.get(ROOT, "procedure").unwrap().unwrap();
+    let (_, steps) = doc.get(&procedure, "steps").unwrap().unwrap();
+    let (_, first) = doc.get(&steps, 0).unwrap().unwrap();
+    let mut bad = doc.fork();
+    let mut tx = bad.transaction();
+    tx.put(&first, "time_unit", "fortnights").unwrap();
+    tx.commit();
+    assert!(matches!(dossier::read(&bad), Err(dossier::DocError::Schema(m)) if m == "procedure.steps[0]"));
+    let mut long = doc.fork();
+    let mut tx = long.transaction();
+    for i in 2..=dossier::STEP_NUMBER_MAX as usize {
+        tx.insert(&steps, i, "x").unwrap();
+    }
+    tx.commit();
+    assert!(matches!(dossier::read(&long), Err(dossier::DocError::Schema(m)) if m.contains("more than")));
+}

@@ -227,6 +227,13 @@ fn each_hand_off_records_the_workflow_step_it_starts_with_its_deadline() {
     let a = node.act(&plain, &json!({"action": "start_processing"}));
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!((a.body["steps"].clone(), a.body["next_step"].clone()), (json!([]), Value::Null));
+    // A new catalog without the permit's steps changes nothing for a
+    // dossier already received: it keeps the steps it was received under.
+    let csv = "procedure_code,provincial_code,procedure_name,level,field,agency,online_level,legal_basis,case_code,case_name,processing_time,unit,same_day,no_appointment,fee_vnd,fee_collected,documents\n\
+               1.009994,,Cấp giấy phép xây dựng,commune,Xây dựng,UBND xã,partial,,a,Nhà ở,15,working_days,false,false,,,Đơn|1|0\n";
+    assert_eq!(node.post_raw("/api/v1/catalog?version=H99-9", "text/csv", csv.as_bytes()).status, 200);
+    let d = node.get(&format!("/api/v1/dossiers/{code}")).body;
+    assert_eq!(d["case_steps"].as_array().unwrap().len(), 3, "{d}");
 }
 
 #[test]
