@@ -70,7 +70,16 @@ fn args() -> anyhow::Result<Args> {
             }
             "--runs" => a.runs = it.next().context("--runs N")?.parse()?,
             "--keep" => a.keep = Some(it.next().context("--keep DIR")?.into()),
-            other => bail!("unknown flag {other}"),
+            "--help" | "-h" => {
+                println!(
+                    "sync-bench [--sizes N,N,...] [--runs R] [--keep DIR]\n\n\
+                     Runs S1, S2 and S3 of shared/bench/WORKLOAD.md between two real motcua processes\n\
+                     (defaults: --sizes 1000,10000 --runs 3) and prints a Markdown table.\n\
+                     --keep DIR keeps the two nodes there; run again with it to measure S3 only."
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown flag {other} (see --help)"),
         }
     }
     Ok(a)
