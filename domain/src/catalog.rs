@@ -218,6 +218,20 @@ fn validate(procedures: &[Procedure], row_of: &dyn Fn(usize) -> usize) -> Vec<Ro
                     err(&format!("cases[{k}].documents[{d}].name"), "document name is empty".into());
                 }
             }
+            // A dossier keeps its case's steps; its reader takes at most
+            // this many.
+            if c.steps.len() > crate::dossier::STEP_NUMBER_MAX as usize {
+                let max = crate::dossier::STEP_NUMBER_MAX;
+                err(&format!("cases[{k}].steps"), format!("a case has at most {max} workflow steps"));
+            }
+            for (n, step) in c.steps.iter().enumerate() {
+                if step.name.trim().is_empty() {
+                    err(&format!("cases[{k}].steps[{n}].name"), "step name is empty".into());
+                }
+                if step.time_limit > 3_650 {
+                    err(&format!("cases[{k}].steps[{n}].time_limit"), "step time limit is over ten years".into());
+                }
+            }
         }
     }
     errors

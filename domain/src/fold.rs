@@ -52,6 +52,21 @@ pub struct HistoryEntry {
     pub index: usize,
     pub event: Event,
     pub state_after: Status,
+    /// A recall or return to the previous step that undid a transfer (and
+    /// so the workflow step the transfer started).
+    pub undoes_transfer: bool,
+}
+
+/// A hand-over of the dossier, as a return or recall undoes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOver {
+    /// The unit that handed the dossier on.
+    pub unit: String,
+    /// The state it was in then.
+    pub state: Status,
+    /// A transfer, rather than a result processed away from the receiving
+    /// unit and handed back to it.
+    pub by_transfer: bool,
 }
 
 /// What the fold derives.
@@ -79,7 +94,7 @@ pub struct Folded {
     /// The units that handed the dossier on, most recent last, with the
     /// state it was in when each did: where a return to the previous step
     /// or a recall sends it back.
-    pub handed_from: Vec<(String, Status)>,
+    pub handed_from: Vec<HandOver>,
     /// Whether the holder recorded anything since it was handed the dossier.
     pub holder_acted: bool,
     pub history: Vec<HistoryEntry>,
@@ -98,7 +113,7 @@ impl Folded {
             reappointed: self.reappointed,
             due_at: self.due_at,
             supplement_deadline: self.supplement_deadline,
-            previous_holder: self.handed_from.last().map(|(u, st)| (u.as_str(), *st)),
+            previous_holder: self.handed_from.last().map(|h| (h.unit.as_str(), h.state)),
             holder_acted: self.holder_acted,
             withdrawn: self.closing == Some(Closing::Withdrawn),
         }
@@ -165,15 +180,11 @@ pub struct StepProgress<'a> {
     pub overdue: bool,
 }
 
-/// Whether the event at `i` of the history undoes the hand-off before it:
-/// a recall, or a return to the previous step other than of a ready
-/// result (which goes back to the processor's own step).
+/// Whether the event at `i` of the history undid a transfer: a recall, or
+/// a return to the previous step other than of a result processed away
+/// (which goes back to the processor's own step).
 fn undoes_hand_off(history: &[HistoryEntry], i: usize) -> bool {
-    match history[i].event.action {
-        Some(Action::Recall) => true,
-        Some(Action::ReturnToPrevious) => i == 0 || history[i - 1].state_after != Status::ResultReady,
-        _ => false,
-    }
+    history[i].undoes_transfer
 }
 
 /// The steps of a dossier's history in order, each judged against its own
@@ -204,7 +215,10 @@ pub fn step_progress(folded: &Folded, now_ms: i64, utc_offset_minutes: i32) -> V
         };
         let span = &history[i + 1..end.map_or(history.len(), |e| e + 1)];
         let received_by = match h.event.action {
-            Some(Action::Transfer) => span.iter().find(|n| n.event.unit == unit).map(|n| n.event.officer.as_str()),
+            Some(Action::Transfer) => span
+                .iter()
+                .find(|n| n.event.unit == unit && !n.event.action.is_some_and(is_correction))
+                .map(|n| n.event.officer.as_str()),
             _ => Some(h.event.officer.as_str()),
         };
         let ended_at = end.map(|e| history[e].event.at);
@@ -311,6 +325,7 @@ fn apply(
     }
     let e = &recorded.event;
     let action = e.action.ok_or("event has no kind")?;
+    let mut undoes_transfer = false;
     if (action == Action::Receive) != (index == 0) {
         return Err(if index == 0 {
             "the first event of a dossier must be its receipt".into()
@@ -336,17 +351,20 @@ fn apply(
         if f.holder_unit == f.receiving_unit {
             f.holder_unit = to.clone();
         }
-        for (unit, _) in &mut f.handed_from {
-            if *unit == f.receiving_unit {
-                *unit = to.clone();
+        for h in &mut f.handed_from {
+            if h.unit == f.receiving_unit {
+                h.unit = to.clone();
             }
         }
         f.receiving_unit = to;
     } else {
         let actor = Actor { unit: &e.unit, roles: None, at_ms: e.at, utc_offset_minutes };
         let outcome = transition(action, &f.situation(record), &actor).map_err(|r| r.to_string())?;
+        check_fields(action, e, f, record)?;
         let from = f.state;
-        if e.unit == f.holder_unit {
+        // A correction is the receiving unit's bookkeeping, not the holder
+        // taking the dossier up.
+        if e.unit == f.holder_unit && !is_correction(action) {
             f.holder_acted = true;
         }
         f.state = outcome.state;
@@ -355,13 +373,15 @@ fn apply(
             Action::Receive | Action::Handover => {}
             Action::Accept => f.due_at = e.due_at.or(f.due_at),
             Action::Transfer => {
-                let to = e.to_unit.clone().ok_or("a transfer names no unit")?;
-                f.handed_from.push((std::mem::replace(&mut f.holder_unit, to), from));
+                let to = e.to_unit.clone().unwrap_or_default();
+                let unit = std::mem::replace(&mut f.holder_unit, to);
+                f.handed_from.push(HandOver { unit, state: from, by_transfer: true });
                 f.holder_acted = false;
             }
             Action::ReturnToPrevious | Action::Recall => {
-                let (unit, _) = f.handed_from.pop().ok_or("the dossier was not handed over")?;
-                f.holder_unit = unit;
+                let back = f.handed_from.pop().ok_or("the dossier was not handed over")?;
+                undoes_transfer = back.by_transfer;
+                f.holder_unit = back.unit;
                 // A dossier sent back is not recalled: only a fresh transfer is.
                 f.holder_acted = true;
                 match from {
@@ -399,7 +419,7 @@ fn apply(
                 f.result_ready_at = Some(e.at);
                 if f.holder_unit != f.receiving_unit {
                     let processor = std::mem::replace(&mut f.holder_unit, f.receiving_unit.clone());
-                    f.handed_from.push((processor, from));
+                    f.handed_from.push(HandOver { unit: processor, state: from, by_transfer: false });
                     f.holder_acted = false;
                 }
             }
@@ -421,9 +441,7 @@ fn apply(
                 f.paused_since = None;
             }
             Action::RequestWithdrawal | Action::StartProcessing => {}
-            Action::ResetAppointment => {
-                f.due_at = Some(e.due_at.ok_or("a corrected appointment names no appointment")?);
-            }
+            Action::ResetAppointment => f.due_at = e.due_at,
             Action::RevokeResult => {
                 f.returned_at = None;
                 f.closed_at = None;
@@ -431,17 +449,44 @@ fn apply(
                 f.on_time = None;
             }
             Action::Reappoint => {
-                let new_due = e.due_at.ok_or("a re-appointment names no new appointment")?;
-                if f.due_at.is_some_and(|due| new_due <= due) {
-                    return Err("the new appointment is not later than the one it replaces".into());
-                }
-                f.due_at = Some(new_due);
+                f.due_at = e.due_at;
                 f.reappointed = true;
             }
         }
     }
-    f.history.push(HistoryEntry { index, event: e.clone(), state_after: f.state });
+    f.history.push(HistoryEntry { index, event: e.clone(), state_after: f.state, undoes_transfer });
     Ok(())
+}
+
+fn is_correction(action: Action) -> bool {
+    matches!(action, Action::ResetAppointment | Action::RevokeResult)
+}
+
+/// What an event of `action` must carry, checked before the fold changes
+/// anything, so that a refused event leaves no trace: the same rules the
+/// desk applies to what it records, for events that came by sync.
+fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -> Result<(), String> {
+    let reason = || e.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+    match action {
+        Action::Transfer if e.to_unit.is_none() => Err("a transfer names no unit".into()),
+        Action::Reappoint => match (e.due_at, f.due_at) {
+            (None, _) => Err("a re-appointment names no new appointment".into()),
+            (Some(new_due), Some(due)) if new_due <= due => {
+                Err("the new appointment is not later than the one it replaces".into())
+            }
+            _ => Ok(()),
+        },
+        Action::ResetAppointment => match e.due_at {
+            None => Err("a corrected appointment names no appointment".into()),
+            Some(due) if due <= record.reception.at => {
+                Err("a corrected appointment falls before the dossier was received".into())
+            }
+            _ if !reason() => Err("a corrected appointment gives no reason".into()),
+            _ => Ok(()),
+        },
+        Action::RevokeResult | Action::ReturnToPrevious if !reason() => Err(format!("'{action}' gives no reason")),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -58,22 +58,23 @@ pub fn device_token(node_secret: &[u8; 32], username: &str, now: i64) -> String 
     format!("{}.{now}.{}", hex::encode(username), device_mac(node_secret, username, now).to_hex())
 }
 
-/// Whether `token` was issued by this node to `username`'s device within
-/// [`DEVICE_TTL_MS`]. The MAC is compared in constant time.
-pub fn device_vouches(node_secret: &[u8; 32], token: &str, username: &str, now: i64) -> bool {
+/// The device `token` names, when this node issued it to `username`'s
+/// device within [`DEVICE_TTL_MS`]: an id drawn from its MAC, under which
+/// the device's login failures are counted. The MAC is compared in constant
+/// time.
+pub fn device_vouches(node_secret: &[u8; 32], token: &str, username: &str, now: i64) -> Option<[u8; 16]> {
     let mut parts = token.split('.');
     let (Some(user_hex), Some(issued), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return false;
+        return None;
     };
     let (Ok(user), Ok(issued), Ok(mac)) = (hex::decode(user_hex), issued.parse::<i64>(), blake3::Hash::from_hex(mac))
     else {
-        return false;
+        return None;
     };
-    user == username.as_bytes()
-        && issued <= now
-        && now - issued < DEVICE_TTL_MS
-        && device_mac(node_secret, username, issued) == mac
+    let fresh = now.checked_sub(issued).is_some_and(|age| (0..DEVICE_TTL_MS).contains(&age));
+    (user == username.as_bytes() && fresh && device_mac(node_secret, username, issued) == mac)
+        .then(|| mac.as_bytes()[..16].try_into().expect("16 of 32 bytes"))
 }
 
 /// A random token of 32 bytes, hex.
@@ -178,15 +179,20 @@ mod tests {
     fn a_device_token_vouches_for_its_officer_on_this_node_for_a_while_only() {
         let (node, other) = ([7u8; 32], [8u8; 32]);
         let t = device_token(&node, "tiepnhan", 1_000);
-        assert!(device_vouches(&node, &t, "tiepnhan", 2_000));
-        assert!(!device_vouches(&node, &t, "chuyenvien", 2_000), "another officer");
-        assert!(!device_vouches(&other, &t, "tiepnhan", 2_000), "another node's");
-        assert!(!device_vouches(&node, &t, "tiepnhan", 1_000 + DEVICE_TTL_MS), "expired");
-        assert!(!device_vouches(&node, &t, "tiepnhan", 999), "issued in the future");
+        let id = device_vouches(&node, &t, "tiepnhan", 2_000).expect("vouched for");
+        assert_eq!(
+            device_vouches(&node, &device_token(&node, "tiepnhan", 1_500), "tiepnhan", 2_000).map(|i| i != id),
+            Some(true)
+        );
+        assert!(device_vouches(&node, &t, "chuyenvien", 2_000).is_none(), "another officer");
+        assert!(device_vouches(&other, &t, "tiepnhan", 2_000).is_none(), "another node's");
+        assert!(device_vouches(&node, &t, "tiepnhan", 1_000 + DEVICE_TTL_MS).is_none(), "expired");
+        assert!(device_vouches(&node, &t, "tiepnhan", 999).is_none(), "issued in the future");
         let later = t.replacen(".1000.", ".1001.", 1);
-        assert!(!device_vouches(&node, &later, "tiepnhan", 2_000), "a moved issue time breaks the MAC");
-        for junk in ["", "a.b", "74.1000.zz", &format!("{t}.x")] {
-            assert!(!device_vouches(&node, junk, "tiepnhan", 2_000), "{junk:?}");
+        assert!(device_vouches(&node, &later, "tiepnhan", 2_000).is_none(), "a moved issue time breaks the MAC");
+        let oldest = format!("{}.{}.{}", hex::encode("tiepnhan"), i64::MIN, "0".repeat(64));
+        for junk in ["", "a.b", "74.1000.zz", &format!("{t}.x"), &oldest] {
+            assert!(device_vouches(&node, junk, "tiepnhan", 2_000).is_none(), "{junk:?}");
         }
     }
 

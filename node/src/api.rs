@@ -384,11 +384,12 @@ async fn login(
     // lock that failures from everywhere put on the account.
     let secret = state.desk.identity.secret_bytes();
     let known = named_cookie(&headers, accounts::DEVICE_COOKIE)
-        .is_some_and(|t| accounts::device_vouches(&secret, &t, &req.username, now));
-    let attempt = if known {
-        state.logins.admit_known(client.ip(), &req.username, now)
-    } else {
-        state.logins.admit(client.ip(), &req.username, now)
+        .and_then(|t| accounts::device_vouches(&secret, &t, &req.username, now));
+    let attempt = match known {
+        Some(device) => {
+            state.logins.admit_known(client.ip(), crate::limits::Client::device(device), &req.username, now)
+        }
+        None => state.logins.admit(client.ip(), &req.username, now),
     }
     .map_err(|r| limited(r, "logins", "too many failed logins for this account"))?;
     let st = state.clone();

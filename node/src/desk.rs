@@ -289,8 +289,8 @@ pub struct LogbookRow {
     pub state_name: &'static str,
 }
 
-/// "Due soon" in the officers' queue: the appointment falls within the
-/// next two days.
+/// "Due soon" in the officers' queue: the appointment falls from the
+/// start of today to two days from now ([`Desk::due_soon_window`]).
 pub const DUE_SOON_MS: i64 = 2 * 24 * 3600 * 1000;
 
 /// The applicant as the logbook names them.
@@ -304,6 +304,9 @@ pub struct LogbookApplicant {
 /// Bound on the entries of one logbook request: a busy ward receives
 /// about 4,400 dossiers a month.
 pub const LOGBOOK_ROWS_MAX: usize = 5_000;
+/// Bound on the dossiers of all units one logbook request looks at: a
+/// province receives about 160,000 a month.
+pub const LOGBOOK_SCAN_MAX: usize = 200_000;
 
 /// Why a tracking lookup found nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -864,7 +867,7 @@ impl Desk {
         let (ids, more) = self.store.received_between(
             (calendar.instant(from, 0), calendar.instant(end, 0)),
             |s| s.receiving_unit == unit,
-            LOGBOOK_ROWS_MAX,
+            (LOGBOOK_ROWS_MAX, LOGBOOK_SCAN_MAX),
         )?;
         if more {
             return Err(invalid(

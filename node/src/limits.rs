@@ -35,6 +35,14 @@ pub const ENTRIES_MAX: usize = 10_000;
 pub struct Client(u128);
 
 impl Client {
+    /// A known device (an officer's, vouched for by a token the node
+    /// issued): its guesses are counted together from whatever address it
+    /// comes. The id is random-looking (part of a MAC), so it stands apart
+    /// from any address's.
+    pub fn device(id: [u8; 16]) -> Client {
+        Client(u128::from_be_bytes(id))
+    }
+
     pub fn of(ip: IpAddr) -> Client {
         match ip {
             IpAddr::V4(v4) => Client(u32::from(v4) as u128),
@@ -186,18 +194,26 @@ impl GuessLimits {
     /// Counts a lookup by `ip` of `code` and reserves its attempt, or says
     /// why it must wait.
     pub fn admit(&self, ip: IpAddr, code: &str, now: i64) -> Result<Attempt<'_>, Refused> {
-        self.admit_as(ip, code, now, true)
+        self.admit_as(Client::of(ip), Client::of(ip), code, now, true)
     }
 
-    /// [`GuessLimits::admit`] for a client the target itself vouched for
-    /// before (an officer's known device): the client's own limits hold,
-    /// the target's lock for everyone neither stops nor counts it.
-    pub fn admit_known(&self, ip: IpAddr, code: &str, now: i64) -> Result<Attempt<'_>, Refused> {
-        self.admit_as(ip, code, now, false)
+    /// [`GuessLimits::admit`] for a device the target itself vouched for
+    /// before (an officer's known device): the address's minute holds, the
+    /// device's failures on the target are counted and locked together
+    /// whatever address it comes from, and the target's lock for everyone
+    /// neither stops nor counts it.
+    pub fn admit_known(&self, ip: IpAddr, device: Client, code: &str, now: i64) -> Result<Attempt<'_>, Refused> {
+        self.admit_as(Client::of(ip), device, code, now, false)
     }
 
-    fn admit_as(&self, ip: IpAddr, code: &str, now: i64, on_target: bool) -> Result<Attempt<'_>, Refused> {
-        let client = Client::of(ip);
+    fn admit_as(
+        &self,
+        address: Client,
+        client: Client,
+        code: &str,
+        now: i64,
+        on_target: bool,
+    ) -> Result<Attempt<'_>, Refused> {
         let mut guard = self.inner.lock().expect("track limits lock");
         let i = &mut *guard;
         let key = (client, code.to_string());
@@ -216,13 +232,13 @@ impl GuessLimits {
                 return Err(Refused::Locked { retry_ms: (c.start + r.lock_ms - now).max(1_000) });
             }
         }
-        if !i.clients.contains_key(&client) && i.clients.len() >= ENTRIES_MAX {
+        if !i.clients.contains_key(&address) && i.clients.len() >= ENTRIES_MAX {
             i.clients.retain(|_, (start, _)| now - *start < MINUTE_MS);
             if i.clients.len() >= ENTRIES_MAX {
                 return Err(Refused::Busy);
             }
         }
-        let minute = i.clients.entry(client).or_insert((now, 0));
+        let minute = i.clients.entry(address).or_insert((now, 0));
         if now - minute.0 >= MINUTE_MS {
             *minute = (now, 0);
         }
@@ -405,13 +421,20 @@ mod tests {
         assert!(matches!(l.admit(ip("192.0.2.10"), "tiepnhan", 3), Err(Refused::Locked { .. })));
         // Her known device is not held back by the lock for everyone, and
         // its own wrong password counts against itself only.
-        let a = l.admit_known(ip("192.0.2.10"), "tiepnhan", 3).expect("a known device logs in");
+        let desk = Client::device([7; 16]);
+        let a = l.admit_known(ip("192.0.2.10"), desk, "tiepnhan", 3).expect("a known device logs in");
         l.finish(a, Outcome::Wrong, 3);
         assert_eq!(l.inner.lock().unwrap().codes["tiepnhan"].failures, LOGIN.target_failures_max);
-        let a = l.admit_known(ip("192.0.2.10"), "tiepnhan", 4).expect("still");
+        let a = l.admit_known(ip("192.0.2.10"), desk, "tiepnhan", 4).expect("still");
         l.finish(a, Outcome::Found, 4);
-        // Its own address's limits still hold for it.
-        assert!(matches!(l.admit_known(ip("192.0.2.66"), "tiepnhan", 4), Err(Refused::Locked { .. })));
+        // A device's wrong passwords are counted together from every
+        // address: a stolen token gives five guesses, not five per address.
+        let stolen = Client::device([9; 16]);
+        for n in 0..LOGIN.failures_max {
+            let a = l.admit_known(ip(&format!("203.0.113.{n}")), stolen, "tiepnhan", 5).unwrap();
+            l.finish(a, Outcome::Wrong, 5);
+        }
+        assert!(matches!(l.admit_known(ip("203.0.113.99"), stolen, "tiepnhan", 6), Err(Refused::Locked { .. })));
         assert!(l.admit(ip("192.0.2.10"), "tiepnhan", 3 + LOGIN.lock_ms).is_ok(), "the lock ends");
     }
 

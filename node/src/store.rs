@@ -430,19 +430,23 @@ impl Store {
     }
 
     /// The ids of the dossiers received in `[from, to)` (UTC ms) whose
-    /// summary `keep` accepts, oldest first: at most `max`, and whether more
-    /// were left.
+    /// summary `keep` accepts, oldest first: at most `max` of them, looking
+    /// at no more than `scan_max` dossiers in all, and whether more were
+    /// left.
     pub fn received_between(
         &self,
         (from, to): (i64, i64),
         keep: impl Fn(&DossierSummary) -> bool,
-        max: usize,
+        (max, scan_max): (usize, usize),
     ) -> Result<(Vec<[u8; 16]>, bool)> {
         let tx = self.read()?;
         let t = tx.open_table(BY_RECEIVED)?;
         let sums = tx.open_table(SUMMARIES)?;
         let mut ids = Vec::new();
-        for row in t.range((from, [0u8; 16])..(to.max(from), [0u8; 16]))? {
+        for (scanned, row) in t.range((from, [0u8; 16])..(to.max(from), [0u8; 16]))?.enumerate() {
+            if scanned == scan_max {
+                return Ok((ids, true));
+            }
             let id = row?.0.value().1;
             let Some(v) = sums.get(id)? else { continue };
             if !keep(&decode(v.value())?) {

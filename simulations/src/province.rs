@@ -610,7 +610,7 @@ impl Sim {
             candidates.push(Candidate {
                 id,
                 state: f.state,
-                recallable: f.handed_from.last().is_some_and(|(u, _)| u == &unit) && !f.holder_acted,
+                recallable: f.handed_from.last().is_some_and(|h| h.unit == unit) && !f.holder_acted,
                 can_return: !f.handed_from.is_empty(),
                 holder: f.holder_unit,
                 receiving: f.receiving_unit,

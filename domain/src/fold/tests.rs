@@ -292,7 +292,10 @@ fn a_dossier_returns_to_the_previous_step_and_a_fresh_transfer_can_be_recalled()
     };
     // Sent from state 2, recalled before the agency acted: back to 2 at the commune.
     dossier::append_event(&mut doc, &transfer(T0 + 1000)).unwrap();
-    assert_eq!(folded(&doc).handed_from, [(COMMUNE.to_string(), Status::Accepted)]);
+    assert_eq!(
+        folded(&doc).handed_from,
+        [HandOver { unit: COMMUNE.into(), state: Status::Accepted, by_transfer: true }]
+    );
     dossier::append_event(&mut doc, &event(Action::Recall, T0 + 2000, COMMUNE, &commune)).unwrap();
     let f = folded(&doc);
     assert_eq!((f.state, f.holder_unit.as_str(), f.conflicts.len()), (Status::Accepted, COMMUNE, 0));
@@ -320,15 +323,25 @@ fn a_dossier_returns_to_the_previous_step_and_a_fresh_transfer_can_be_recalled()
     let f = folded(&doc);
     assert_eq!((f.state, f.holder_unit.as_str()), (Status::InProcess, AGENCY));
     assert_eq!((f.result.clone(), f.result_ready_at), (None, None), "the returned result no longer stands");
-    assert_eq!(f.handed_from, [(COMMUNE.to_string(), Status::Accepted)]);
+    assert_eq!(f.handed_from, [HandOver { unit: COMMUNE.into(), state: Status::Accepted, by_transfer: true }]);
+    // A return without its reason is refused and changes nothing.
+    let mut no_reason = doc.fork().with_actor(node(2).0);
+    dossier::append_event(&mut no_reason, &event(Action::ReturnToPrevious, T0 + 7500, AGENCY, &agency)).unwrap();
+    let g = folded(&no_reason);
+    assert!(g.conflicts[0].reason.contains("no reason"), "{:?}", g.conflicts);
+    assert_eq!((g.state, g.holder_unit.as_str(), g.holder_acted), (f.state, f.holder_unit.as_str(), f.holder_acted));
     // The agency sends it back in turn: the commune holds it as it sent it.
     at_agency.merge(&mut doc).unwrap();
-    dossier::append_event(&mut at_agency, &event(Action::ReturnToPrevious, T0 + 8000, AGENCY, &agency)).unwrap();
+    let mut back_again = event(Action::ReturnToPrevious, T0 + 8000, AGENCY, &agency);
+    back_again.reason = Some("Hồ sơ chưa đủ điều kiện".into());
+    dossier::append_event(&mut at_agency, &back_again).unwrap();
     doc.merge(&mut at_agency).unwrap();
     let f = folded(&doc);
     assert_eq!((f.state, f.holder_unit.as_str(), f.conflicts.len()), (Status::Accepted, COMMUNE, 0));
     // With nobody left to return it to, a further return is refused.
-    dossier::append_event(&mut doc, &event(Action::ReturnToPrevious, T0 + 9000, COMMUNE, &commune)).unwrap();
+    let mut last = event(Action::ReturnToPrevious, T0 + 9000, COMMUNE, &commune);
+    last.reason = Some("x".into());
+    dossier::append_event(&mut doc, &last).unwrap();
     assert_eq!(folded(&doc).conflicts.len(), 1);
 }
 
@@ -341,6 +354,7 @@ fn a_revoked_return_leaves_the_result_ready_and_uncounted() {
     }
     let mut correct = event(Action::ResetAppointment, T0 + 4000, COMMUNE, &hex);
     correct.due_at = Some(T0 + 9 * DAY_MS);
+    correct.reason = Some("nhập sai".into());
     dossier::append_event(&mut doc, &correct).unwrap();
     assert_eq!(folded(&doc).conflicts.len(), 1, "a returned dossier's appointment is not corrected");
     let mut revoke = event(Action::RevokeResult, T0 + 5000, COMMUNE, &hex);
@@ -352,6 +366,20 @@ fn a_revoked_return_leaves_the_result_ready_and_uncounted() {
     assert!(f.result_ready_at.is_some(), "the result stays ready");
     dossier::append_event(&mut doc, &correct).unwrap();
     assert_eq!(folded(&doc).due_at, Some(T0 + 9 * DAY_MS), "an open dossier's appointment is corrected");
+    // Synced corrections follow the desk's rules too: a reason, and an
+    // appointment after receipt.
+    for (due, reason) in [(Some(T0 - 1), Some("x")), (Some(T0 + DAY_MS), None), (None, Some("x"))] {
+        let mut bad = doc.fork().with_actor(node(1).0);
+        let mut e = event(Action::ResetAppointment, T0 + 6000, COMMUNE, &hex);
+        (e.due_at, e.reason) = (due, reason.map(String::from));
+        dossier::append_event(&mut bad, &e).unwrap();
+        let f = folded(&bad);
+        assert_eq!((f.conflicts.len(), f.due_at), (2, Some(T0 + 9 * DAY_MS)), "{due:?} {reason:?}: {:?}", f.conflicts);
+    }
+    let mut bare = doc.fork().with_actor(node(1).0);
+    dossier::append_event(&mut bare, &event(Action::ReturnResult, T0 + 7000, COMMUNE, &hex)).unwrap();
+    dossier::append_event(&mut bare, &event(Action::RevokeResult, T0 + 8000, COMMUNE, &hex)).unwrap();
+    assert_eq!(folded(&bare).state, Status::Returned, "a revocation without its reason is refused");
 }
 
 #[test]
@@ -405,7 +433,9 @@ fn returns_from_6_and_8_reopen_and_a_recall_concurrent_with_the_receiver_is_a_co
     doc.merge(&mut doc_commune).unwrap();
     dossier::append_event(&mut doc, &event(Action::Stop, T0 + 6000, AGENCY, &agency)).unwrap();
     assert_eq!(folded(&doc).closing, Some(Closing::Stopped));
-    dossier::append_event(&mut doc, &event(Action::ReturnToPrevious, T0 + 7000, AGENCY, &agency)).unwrap();
+    let mut reopen = event(Action::ReturnToPrevious, T0 + 7000, AGENCY, &agency);
+    reopen.reason = Some("Đủ điều kiện giải quyết tiếp".into());
+    dossier::append_event(&mut doc, &reopen).unwrap();
     let f = folded(&doc);
     assert_eq!((f.state, f.closed_at, f.closing, f.holder_unit.as_str()), (Status::InProcess, None, None, COMMUNE));
 }
@@ -477,4 +507,32 @@ fn the_case_steps_at_receipt_read_back_and_a_malformed_list_fails_the_read() {
     }
     tx.commit();
     assert!(matches!(dossier::read(&long), Err(dossier::DocError::Schema(m)) if m.contains("more than")));
+}
+
+#[test]
+fn a_return_from_9_undoes_the_step_only_when_it_undoes_a_transfer() {
+    let (commune_actor, commune) = node(1);
+    let (agency_actor, agency) = node(2);
+    let (mut doc, _) = dossier::create(commune_actor, &new_dossier(&commune, Channel::Direct, false)).unwrap();
+    let mut to_agency = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
+    to_agency.to_unit = Some(AGENCY.into());
+    to_agency.step = Some(step(1, 1, T0 + DAY_MS));
+    dossier::append_event(&mut doc, &to_agency).unwrap();
+    // The agency sends it on, back to the commune, which processes it itself.
+    let mut at_agency = doc.fork().with_actor(agency_actor);
+    let mut to_commune = event(Action::Transfer, T0 + 2000, AGENCY, &agency);
+    to_commune.to_unit = Some(COMMUNE.into());
+    to_commune.step = Some(step(2, 1, T0 + DAY_MS));
+    dossier::append_event(&mut at_agency, &to_commune).unwrap();
+    doc.merge(&mut at_agency).unwrap();
+    dossier::append_event(&mut doc, &event(Action::Processed, T0 + 3000, COMMUNE, &commune)).unwrap();
+    let mut back = event(Action::ReturnToPrevious, T0 + 4000, COMMUNE, &commune);
+    back.reason = Some("x".into());
+    dossier::append_event(&mut doc, &back).unwrap();
+    let f = folded(&doc);
+    assert_eq!((f.state, f.holder_unit.as_str()), (Status::InProcess, AGENCY), "back to the agency that sent it");
+    assert!(f.history.last().unwrap().undoes_transfer);
+    let steps = step_progress(&f, T0, 420);
+    assert_eq!(steps[1].ended_by, Some(Action::Processed), "step 2 ended when the commune processed it");
+    assert_eq!(next_step(&f, 3), Some(2), "the returned transfer's step is offered again");
 }

@@ -284,7 +284,7 @@ fn an_admin_corrects_an_appointment_and_revokes_a_return_recorded_in_error_and_b
     assert_eq!(a.status, 200, "{a:?}");
     assert!(a.body["due_at"].as_str().unwrap().starts_with("2099-01-05"));
     assert_eq!(a.body["reappointed"], false, "a correction is not the one re-appointment");
-    // A second correction is allowed; so is the re-appointment afterwards.
+    // A second correction is allowed.
     let a = node.act(&code, &json!({"action": "reset_appointment", "new_due_at": "2098-12-31", "reason": "Sửa lại"}));
     assert!(a.body["due_at"].as_str().unwrap().starts_with("2098-12-31"), "{a:?}");
     // A return recorded in error is revoked: the result is ready again.
