@@ -11,6 +11,22 @@ fn folded(doc: &Automerge) -> Folded {
     fold(&dossier::read(doc).unwrap(), 420)
 }
 
+/// A dossier received at the commune, the agency's actor, and the hex ids
+/// of the commune's and the agency's nodes.
+fn at_commune() -> (Automerge, automerge::ActorId, String, String) {
+    let (commune_actor, commune) = node(1);
+    let (agency_actor, agency) = node(2);
+    let (doc, _) = dossier::create(commune_actor, &new_dossier(&commune, Channel::Direct, false)).unwrap();
+    (doc, agency_actor, commune, agency)
+}
+
+/// A transfer recorded by `unit` (node `hex`) to `to`.
+fn transfer_to(at: i64, unit: &str, hex: &str, to: &str) -> dossier::Event {
+    let mut e = event(Action::Transfer, at, unit, hex);
+    e.to_unit = Some(to.into());
+    e
+}
+
 #[test]
 fn a_dossier_goes_from_reception_to_return() {
     let (actor, hex) = node(1);
@@ -121,12 +137,8 @@ fn late_return_after_reappointment_is_classified_against_the_new_date() {
 /// the same state and the same conflict, whichever merges first.
 #[test]
 fn concurrent_incompatible_events_merge_deterministically_into_a_conflict() {
-    let (commune_actor, commune_hex) = node(1);
-    let (agency_actor, agency_hex) = node(2);
-    let (mut commune, _) = dossier::create(commune_actor, &new_dossier(&commune_hex, Channel::Direct, false)).unwrap();
-    let mut t = event(Action::Transfer, T0 + 1000, COMMUNE, &commune_hex);
-    t.to_unit = Some(AGENCY.into());
-    dossier::append_event(&mut commune, &t).unwrap();
+    let (mut commune, agency_actor, commune_hex, agency_hex) = at_commune();
+    dossier::append_event(&mut commune, &transfer_to(T0 + 1000, COMMUNE, &commune_hex, AGENCY)).unwrap();
     let mut agency = commune.fork().with_actor(agency_actor);
 
     dossier::append_event(&mut commune, &event(Action::RequestWithdrawal, T0 + DAY_MS, COMMUNE, &commune_hex)).unwrap();
@@ -282,14 +294,8 @@ fn an_event_with_a_partial_step_is_flagged() {
 
 #[test]
 fn a_dossier_returns_to_the_previous_step_and_a_fresh_transfer_can_be_recalled() {
-    let (commune_actor, commune) = node(1);
-    let (agency_actor, agency) = node(2);
-    let (mut doc, _) = dossier::create(commune_actor, &new_dossier(&commune, Channel::Direct, false)).unwrap();
-    let transfer = |at| {
-        let mut e = event(Action::Transfer, at, COMMUNE, &commune);
-        e.to_unit = Some(AGENCY.into());
-        e
-    };
+    let (mut doc, agency_actor, commune, agency) = at_commune();
+    let transfer = |at| transfer_to(at, COMMUNE, &commune, AGENCY);
     // Sent from state 2, recalled before the agency acted: back to 2 at the commune.
     dossier::append_event(&mut doc, &transfer(T0 + 1000)).unwrap();
     assert_eq!(
@@ -384,14 +390,11 @@ fn a_revoked_return_leaves_the_result_ready_and_uncounted() {
 
 #[test]
 fn returns_from_6_and_8_reopen_and_a_recall_concurrent_with_the_receiver_is_a_conflict() {
-    let (commune_actor, commune) = node(1);
-    let (agency_actor, agency) = node(2);
-    let (mut doc, _) = dossier::create(commune_actor, &new_dossier(&commune, Channel::Direct, false)).unwrap();
+    let (mut doc, agency_actor, commune, agency) = at_commune();
     let mut start = event(Action::StartProcessing, T0 + 1000, COMMUNE, &commune);
     start.step = Some(step(1, 1, T0 + DAY_MS));
     dossier::append_event(&mut doc, &start).unwrap();
-    let mut transfer = event(Action::Transfer, T0 + 2000, COMMUNE, &commune);
-    transfer.to_unit = Some(AGENCY.into());
+    let mut transfer = transfer_to(T0 + 2000, COMMUNE, &commune, AGENCY);
     transfer.step = Some(step(2, 2, T0 + 3 * DAY_MS));
     dossier::append_event(&mut doc, &transfer).unwrap();
     // Apart: the commune recalls while the agency asks for the financial
@@ -511,17 +514,13 @@ fn the_case_steps_at_receipt_read_back_and_a_malformed_list_fails_the_read() {
 
 #[test]
 fn a_return_from_9_undoes_the_step_only_when_it_undoes_a_transfer() {
-    let (commune_actor, commune) = node(1);
-    let (agency_actor, agency) = node(2);
-    let (mut doc, _) = dossier::create(commune_actor, &new_dossier(&commune, Channel::Direct, false)).unwrap();
-    let mut to_agency = event(Action::Transfer, T0 + 1000, COMMUNE, &commune);
-    to_agency.to_unit = Some(AGENCY.into());
+    let (mut doc, agency_actor, commune, agency) = at_commune();
+    let mut to_agency = transfer_to(T0 + 1000, COMMUNE, &commune, AGENCY);
     to_agency.step = Some(step(1, 1, T0 + DAY_MS));
     dossier::append_event(&mut doc, &to_agency).unwrap();
     // The agency sends it on, back to the commune, which processes it itself.
     let mut at_agency = doc.fork().with_actor(agency_actor);
-    let mut to_commune = event(Action::Transfer, T0 + 2000, AGENCY, &agency);
-    to_commune.to_unit = Some(COMMUNE.into());
+    let mut to_commune = transfer_to(T0 + 2000, AGENCY, &agency, COMMUNE);
     to_commune.step = Some(step(2, 1, T0 + DAY_MS));
     dossier::append_event(&mut at_agency, &to_commune).unwrap();
     doc.merge(&mut at_agency).unwrap();
