@@ -318,7 +318,7 @@ function controlSheet(d) {
     : s.result === "early" ? "Trước hạn" : s.result === "on_time" ? "Đúng hạn" : s.result === "late" ? "Trễ hạn" : s.overdue ? "Quá hạn, đang thực hiện" : "Đang thực hiện";
   const table = d.steps.length
     ? h("table", { class: "lines", id: "control-steps" }, head(["Bước", "Đơn vị thực hiện", "Bàn giao (thời gian, người giao, người nhận)", "Thời hạn", "Hạn hoàn thành", "Hoàn thành", "Kết quả"]),
-      h("tbody", {}, d.steps.map((s) => h("tr", {}, h("td", {}, `${s.number}. ${s.name}`), h("td", {}, s.unit),
+      h("tbody", {}, d.steps.map((s) => h("tr", {}, h("td", {}, `${s.number}. ${s.name}`), h("td", {}, s.unit_name === s.unit ? s.unit : `${s.unit_name} (${s.unit})`),
         h("td", {}, `${when(s.started_at)} — ${s.handed_over_by} → ${s.received_by || "…"}`), h("td", {}, timeTextVi(s.time_limit, s.time_unit)),
         h("td", {}, when(s.deadline)), h("td", {}, when(s.ended_at)), h("td", {}, verdict(s))))))
     : h("table", { class: "lines" }, head(["Bước", "Thời gian", "Đơn vị", "Cán bộ", "Nội dung", "Kết quả"]),

@@ -181,8 +181,9 @@ pub struct StepView {
     pub name: String,
     pub time_limit: u32,
     pub time_unit: motcua_domain::calendar::TimeUnit,
-    /// The unit carrying the step out.
+    /// The unit carrying the step out, and its name as this node knows it.
     pub unit: String,
+    pub unit_name: String,
     /// The officer who handed the dossier over.
     pub handed_over_by: String,
     /// The officer of the carrying unit who took it up, once known.
@@ -1104,6 +1105,7 @@ impl Desk {
                     time_limit: p.step.time_limit,
                     time_unit: p.step.time_unit,
                     unit: p.unit.to_string(),
+                    unit_name: self.unit_name(p.unit),
                     handed_over_by: p.event.officer.clone(),
                     received_by: p.received_by.map(str::to_string),
                     started_at: rfc3339(p.event.at, o),

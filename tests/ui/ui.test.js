@@ -367,6 +367,9 @@ test("a hand-off starts the workflow step the officer picks, and form 5 judges e
   const sheet = await page.textContent("#print #control-steps");
   assert.ok(sheet.includes("2. Thẩm định, kiểm tra thực địa") && sheet.includes("12 ngày làm việc"), sheet);
   assert.ok(sheet.includes("Đang thực hiện"), `a running step: ${sheet}`);
+  await page.emulateMedia({ media: "print" });
+  await page.screenshot({ path: path.join(shots, "form5-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -389,6 +392,9 @@ test("the queue page prints the logbook of a period with sets, address, phone an
   assert.equal(row[3], "2", "sets");
   assert.deepEqual(row.slice(4, 7), [APPLICANT.name, APPLICANT.address, APPLICANT.phone]);
   assert.equal(row[10], "admin", "receiving officer");
+  await page.emulateMedia({ media: "print" });
+  await page.screenshot({ path: path.join(shots, "form6-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
   // A period the node refuses is explained, not printed.
   await page.fill("#logbook-form input[name=from]", "2026-02-02");
   await page.fill("#logbook-form input[name=to]", "2026-02-01");

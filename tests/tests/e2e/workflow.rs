@@ -195,6 +195,7 @@ fn each_hand_off_records_the_workflow_step_it_starts_with_its_deadline() {
     assert_eq!((first["number"].as_u64(), first["time_limit"].as_u64()), (Some(1), Some(1)));
     assert_eq!(first["time_unit"], "working_days");
     assert_eq!(first["unit"], a.body["receiving_unit"]);
+    assert_eq!(first["unit_name"], "Xã Thử Nghiệm (demo)", "the unit's name as the node knows it");
     assert_eq!(
         (first["ended_at"].clone(), first["result"].clone(), first["overdue"].clone()),
         (Value::Null, Value::Null, json!(false))
