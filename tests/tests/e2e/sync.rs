@@ -267,6 +267,12 @@ fn the_province_reports_per_commune_and_shows_each_nodes_link_and_dossiers_at_ri
     assert_eq!(own.as_array().unwrap().len(), 1, "a commune reports only itself: {own}");
     assert_eq!(tinh.get("/api/v1/stats/units?unit=26734").status, 422);
     assert_eq!(tinh.get("/api/v1/stats/units?from=2026-13-01").status, 422);
+    // The province prints any commune's logbook from what it holds.
+    let first = &codes[0].0;
+    let day = dossier(&tinh, first).expect("held")["received_at"].as_str().unwrap()[..10].to_string();
+    let book = tinh.get(&format!("/api/v1/logbook?unit=26734&from={day}")).body;
+    let listed: Vec<&str> = book.as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    assert_eq!(listed, [codes[0].0.as_str(), codes[1].0.as_str()], "commune A's two, not B's: {book}");
 
     // The fleet view: B goes offline; its row says since when.
     let soon = chrono::Utc::now().timestamp_millis() + 2 * 24 * 3600 * 1000;
