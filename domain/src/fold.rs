@@ -468,7 +468,11 @@ fn is_correction(action: Action) -> bool {
 fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -> Result<(), String> {
     let reason = || e.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
     match action {
-        Action::Transfer if e.to_unit.is_none() => Err("a transfer names no unit".into()),
+        Action::Transfer => match &e.to_unit {
+            None => Err("a transfer names no unit".into()),
+            Some(to) if *to == f.holder_unit => Err(format!("the dossier is already held by {to}")),
+            Some(_) => Ok(()),
+        },
         Action::Reappoint => match (e.due_at, f.due_at) {
             (None, _) => Err("a re-appointment names no new appointment".into()),
             (Some(new_due), Some(due)) if new_due <= due => {

@@ -296,6 +296,10 @@ fn an_event_with_a_partial_step_is_flagged() {
 fn a_dossier_returns_to_the_previous_step_and_a_fresh_transfer_can_be_recalled() {
     let (mut doc, agency_actor, commune, agency) = at_commune();
     let transfer = |at| transfer_to(at, COMMUNE, &commune, AGENCY);
+    // A transfer to the unit that holds it is refused at its position.
+    let mut to_itself = doc.fork().with_actor(node(1).0);
+    dossier::append_event(&mut to_itself, &transfer_to(T0 + 500, COMMUNE, &commune, COMMUNE)).unwrap();
+    assert!(folded(&to_itself).conflicts[0].reason.contains("already held"));
     // Sent from state 2, recalled before the agency acted: back to 2 at the commune.
     dossier::append_event(&mut doc, &transfer(T0 + 1000)).unwrap();
     assert_eq!(
