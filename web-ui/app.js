@@ -489,6 +489,13 @@ function renderDossier(d, message) {
       ? h("div", { class: "buttons", id: "actions" }, d.allowed_actions.map((a) => h("button", { type: "button", "data-action": a, onclick: () => openAction(a) }, actionName(a))))
       : h("p", { class: "muted", id: "actions" }, t("no_actions")),
     actionBox,
+    d.steps.length ? h("div", {}, h("h2", {}, t("steps")), h("table", { class: "list", id: "steps" },
+      h("thead", {}, h("tr", {}, ["step", "unit", "started", "deadline", "ended", "result"].map((k) => h("th", {}, t(`st_${k}`))))),
+      h("tbody", {}, d.steps.map((s) => h("tr", { class: s.overdue || s.result === "late" ? "overdue" : "" },
+        h("td", {}, `${s.number}. ${s.name}`), h("td", {}, s.unit_name), h("td", {}, `${when(s.started_at)} (${s.handed_over_by})`),
+        h("td", {}, when(s.deadline)), h("td", {}, when(s.ended_at)),
+        h("td", {}, s.ended_by === "recall" || (s.ended_by === "return_to_previous" && !s.result) ? t(`action_undone_${s.ended_by}`)
+          : s.result ? t(`on_time_${s.result}`) : s.overdue ? t("overdue") : t("st_running"))))))) : null,
     h("h2", {}, t("history")),
     h("ol", { class: "timeline", id: "timeline" }, d.history.map((ev) => h("li", {},
       h("b", {}, actionName(ev.action)), ` — ${when(ev.at)} — ${ev.officer} (${ev.unit})`,

@@ -359,6 +359,8 @@ test("a hand-off starts the workflow step the officer picks, and form 5 judges e
   await page.click("form.action button[type=submit]");
   await page.waitForSelector("#dossier p.ok");
   assert.match(await page.textContent("#timeline"), /Bước xử lý 2/);
+  const onScreen = await page.textContent("#steps");
+  assert.ok(onScreen.includes("2. Thẩm định, kiểm tra thực địa") && onScreen.includes("Đang thực hiện"), onScreen);
   const stored = await admin(`/api/v1/dossiers/${encodeURIComponent(made.body.code)}`);
   assert.equal(stored.body.steps.length, 1);
   assert.equal(stored.body.steps[0].number, 2);
