@@ -89,6 +89,7 @@ async function route() {
     case "dashboard": return showDashboard(params);
     case "sync": return showSync();
     case "admin": return showAdmin();
+    case "password": return showPassword();
     default: return showReception();
   }
 }
@@ -599,20 +600,54 @@ async function showAdmin() {
     if (!res.ok) { error.textContent = errorText(body); return; }
     showAdmin();
   };
+  const resetBox = h("div", { id: "password-reset" });
+  const reset = (a) => {
+    const form = h("form", { class: "grid" }, h("h3", {}, `${t("reset_password")}: ${a.username}`),
+      h("label", {}, h("span", {}, t("new_password")), h("input", { name: "password", type: "password", required: true, minlength: 8, autocomplete: "new-password" })),
+      h("button", { type: "submit", class: "primary" }, t("reset_password")));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const { res, body } = await api(`/api/v1/accounts/${encodeURIComponent(a.username)}/password`, { method: "POST", body: JSON.stringify({ password: new FormData(form).get("password") }) });
+      if (!res.ok) { error.textContent = errorText(body); return; }
+      resetBox.replaceChildren(h("p", { class: "ok", role: "status" }, t("password_reset_done")));
+    });
+    resetBox.replaceChildren(form);
+  };
   const cal = calendar.res.ok ? calendar.body : { holidays: [], make_up_days: [] };
   const year = localToday().slice(0, 4);
   page(h("section", { class: "card" }, h("h1", {}, t("admin")),
     h("h2", {}, t("accounts")),
     accounts.res.ok ? h("table", { class: "list", id: "accounts" }, h("thead", {}, h("tr", {}, h("th", {}, t("username")), h("th", {}, t("full_name")), h("th", {}, t("roles")), h("th", {}))),
       h("tbody", {}, accounts.body.map((a) => h("tr", {}, h("td", {}, a.username), h("td", {}, a.full_name), h("td", {}, a.roles.map((r) => t(`role_${r}`)).join(", "), a.disabled ? h("span", { class: "badge bad" }, t("disabled")) : null),
-        h("td", {}, a.username === me.username ? null : h("button", { type: "button", onclick: () => toggle(a) }, a.disabled ? t("enable") : t("disable")))))))
+        h("td", {}, a.username === me.username ? null : [h("button", { type: "button", onclick: () => toggle(a) }, a.disabled ? t("enable") : t("disable")), " ",
+          h("button", { type: "button", "data-reset": a.username, onclick: () => reset(a) }, t("reset_password"))])))))
       : h("p", { class: "error" }, errorText(accounts.body)),
-    create,
+    resetBox, create,
     h("h2", {}, t("catalog")), h("p", { id: "catalog" }, t("catalog_count")(list.length), catalogVersion ? ` · ${t("version")} ${catalogVersion}` : ""),
     h("ul", {}, list.map((p) => h("li", {}, `${p.code} — ${p.name}`))),
     h("h2", {}, `${t("calendar")} ${year}`),
     h("h3", {}, t("holidays")), h("ul", {}, (cal.holidays || []).filter((x) => x.date.startsWith(year)).map((x) => h("li", {}, `${x.date}: ${x.name}`))),
     h("h3", {}, t("make_up")), h("ul", {}, (cal.make_up_days || []).filter((x) => x.date.startsWith(year)).map((x) => h("li", {}, `${x.date}: ${x.name || ""}`)))));
+}
+
+/** An officer changes their own password, with the current one; the node
+ * then ends every session of the account, this one included. */
+function showPassword() {
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "grid", id: "password-form" },
+    h("label", {}, h("span", {}, t("current_password")), h("input", { name: "current_password", type: "password", required: true, autocomplete: "current-password" })),
+    h("label", {}, h("span", {}, t("new_password")), h("input", { name: "password", type: "password", required: true, minlength: 8, autocomplete: "new-password" })),
+    error, h("button", { type: "submit", class: "primary" }, t("change_password")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    const { res, body } = await api(`/api/v1/accounts/${encodeURIComponent(me.username)}/password`, { method: "POST", body: JSON.stringify({ current_password: f.get("current_password"), password: f.get("password") }) });
+    if (!res.ok) { error.textContent = errorText(body); return; }
+    me = null;
+    showLogin();
+    $("login-error").textContent = t("password_changed");
+  });
+  page(h("section", { class: "card" }, h("h1", {}, t("change_password")), form));
 }
 
 // ---------------------------------------------------------------- start

@@ -46,23 +46,33 @@ pub const DEVICE_COOKIE: &str = "motcua_device";
 /// How long a device stays known after a login from it.
 pub const DEVICE_TTL_MS: i64 = 180 * 24 * 3600 * 1000;
 
-fn device_mac(node_secret: &[u8; 32], username: &str, issued: i64) -> blake3::Hash {
-    let key = blake3::derive_key("motcua 2026 known device token v1", node_secret);
-    blake3::keyed_hash(&key, format!("{username}\0{issued}").as_bytes())
+/// The MAC covers the account's password hash too, so a new password
+/// forgets every device that knew the old one.
+fn device_mac(node_secret: &[u8; 32], account: &Account, issued: i64) -> blake3::Hash {
+    let key = blake3::derive_key("motcua 2026 known device token v2", node_secret);
+    let mut h = blake3::Hasher::new_keyed(&key);
+    h.update(account.username.as_bytes());
+    h.update(b"\0");
+    h.update(issued.to_string().as_bytes());
+    h.update(b"\0");
+    h.update(account.password_hash.as_bytes());
+    h.finalize()
 }
 
-/// A token naming the device `username` just logged in from, vouched for
-/// by this node (a MAC under a key derived from the node's secret), so it
-/// needs no storage and holds across restarts: `hex(username).issued.mac`.
-pub fn device_token(node_secret: &[u8; 32], username: &str, now: i64) -> String {
-    format!("{}.{now}.{}", hex::encode(username), device_mac(node_secret, username, now).to_hex())
+/// A token naming the device `account`'s officer just logged in from,
+/// vouched for by this node (a MAC under a key derived from the node's
+/// secret), so it needs no storage and holds across restarts:
+/// `hex(username).issued.mac`.
+pub fn device_token(node_secret: &[u8; 32], account: &Account, now: i64) -> String {
+    format!("{}.{now}.{}", hex::encode(&account.username), device_mac(node_secret, account, now).to_hex())
 }
 
-/// The device `token` names, when this node issued it to `username`'s
-/// device within [`DEVICE_TTL_MS`]: an id drawn from its MAC, under which
-/// the device's login failures are counted. The MAC is compared in constant
-/// time.
-pub fn device_vouches(node_secret: &[u8; 32], token: &str, username: &str, now: i64) -> Option<[u8; 16]> {
+/// The device `token` names, when this node issued it to `account`'s
+/// officer within [`DEVICE_TTL_MS`] and under the password in force: an id
+/// drawn from its MAC, under which the device's login failures are
+/// counted. The MAC is compared in constant time.
+pub fn device_vouches(node_secret: &[u8; 32], token: &str, account: &Account, now: i64) -> Option<[u8; 16]> {
+    let username = account.username.as_str();
     let mut parts = token.split('.');
     let (Some(user_hex), Some(issued), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -73,7 +83,7 @@ pub fn device_vouches(node_secret: &[u8; 32], token: &str, username: &str, now: 
         return None;
     };
     let fresh = now.checked_sub(issued).is_some_and(|age| (0..DEVICE_TTL_MS).contains(&age));
-    (user == username.as_bytes() && fresh && device_mac(node_secret, username, issued) == mac)
+    (user == username.as_bytes() && fresh && device_mac(node_secret, account, issued) == mac)
         .then(|| mac.as_bytes()[..16].try_into().expect("16 of 32 bytes"))
 }
 
@@ -174,29 +184,35 @@ impl Sessions {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn a_device_token_vouches_for_its_officer_on_this_node_for_a_while_only() {
         let (node, other) = ([7u8; 32], [8u8; 32]);
-        let t = device_token(&node, "tiepnhan", 1_000);
-        let id = device_vouches(&node, &t, "tiepnhan", 2_000).expect("vouched for");
-        assert_eq!(
-            device_vouches(&node, &device_token(&node, "tiepnhan", 1_500), "tiepnhan", 2_000).map(|i| i != id),
-            Some(true)
-        );
-        assert!(device_vouches(&node, &t, "chuyenvien", 2_000).is_none(), "another officer");
-        assert!(device_vouches(&other, &t, "tiepnhan", 2_000).is_none(), "another node's");
-        assert!(device_vouches(&node, &t, "tiepnhan", 1_000 + DEVICE_TTL_MS).is_none(), "expired");
-        assert!(device_vouches(&node, &t, "tiepnhan", 999).is_none(), "issued in the future");
+        let account = |username: &str, hash: &str| Account {
+            username: username.into(),
+            full_name: String::new(),
+            roles: vec![],
+            password_hash: hash.into(),
+            created_at: 0,
+        };
+        let tiepnhan = account("tiepnhan", "$argon2id$old");
+        let t = device_token(&node, &tiepnhan, 1_000);
+        let id = device_vouches(&node, &t, &tiepnhan, 2_000).expect("vouched for");
+        let again = device_vouches(&node, &device_token(&node, &tiepnhan, 1_500), &tiepnhan, 2_000);
+        assert_eq!(again.map(|i| i != id), Some(true), "each login's token is another device id");
+        assert!(device_vouches(&node, &t, &account("chuyenvien", "$argon2id$old"), 2_000).is_none(), "another officer");
+        assert!(device_vouches(&node, &t, &account("tiepnhan", "$argon2id$new"), 2_000).is_none(), "a new password");
+        assert!(device_vouches(&other, &t, &tiepnhan, 2_000).is_none(), "another node's");
+        assert!(device_vouches(&node, &t, &tiepnhan, 1_000 + DEVICE_TTL_MS).is_none(), "expired");
+        assert!(device_vouches(&node, &t, &tiepnhan, 999).is_none(), "issued in the future");
         let later = t.replacen(".1000.", ".1001.", 1);
-        assert!(device_vouches(&node, &later, "tiepnhan", 2_000).is_none(), "a moved issue time breaks the MAC");
+        assert!(device_vouches(&node, &later, &tiepnhan, 2_000).is_none(), "a moved issue time breaks the MAC");
         let oldest = format!("{}.{}.{}", hex::encode("tiepnhan"), i64::MIN, "0".repeat(64));
         for junk in ["", "a.b", "74.1000.zz", &format!("{t}.x"), &oldest] {
-            assert!(device_vouches(&node, junk, "tiepnhan", 2_000).is_none(), "{junk:?}");
+            assert!(device_vouches(&node, junk, &tiepnhan, 2_000).is_none(), "{junk:?}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn passwords_verify_only_with_the_right_password() {

@@ -276,6 +276,7 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts", get(list_accounts).post(create_account))
         .route("/accounts/{username}/disable", post(disable_account))
         .route("/accounts/{username}/enable", post(enable_account))
+        .route("/accounts/{username}/password", post(set_password))
         .route("/audit", get(audit_log))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such API route") })
         .method_not_allowed_fallback(|method: Method| async move {
@@ -371,6 +372,14 @@ fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The stored account of `username`, if any.
+fn load_account(state: &AppState, username: &str) -> Result<Option<Account>, ApiError> {
+    match state.desk.store.account(username)? {
+        Some(b) => Ok(Some(postcard::from_bytes::<Account>(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
+        None => Ok(None),
+    }
+}
+
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
@@ -380,11 +389,17 @@ async fn login(
     same_site(&headers)?;
     let now = now_ms();
     use crate::limits::Outcome;
-    // A device this officer logged in from before is not held back by the
-    // lock that failures from everywhere put on the account.
+    let st = state.clone();
+    let username = req.username.clone();
+    let account = blocking(move || load_account(&st, &username)).await?;
+    // A device this officer logged in from before, with the password in
+    // force then, is not held back by the lock that failures from
+    // everywhere put on the account.
     let secret = state.desk.identity.secret_bytes();
-    let known = named_cookie(&headers, accounts::DEVICE_COOKIE)
-        .and_then(|t| accounts::device_vouches(&secret, &t, &req.username, now));
+    let known = match (named_cookie(&headers, accounts::DEVICE_COOKIE), &account) {
+        (Some(t), Some(a)) => accounts::device_vouches(&secret, &t, a, now),
+        _ => None,
+    };
     let attempt = match known {
         Some(device) => {
             state.logins.admit_known(client.ip(), crate::limits::Client::device(device), &req.username, now)
@@ -394,10 +409,6 @@ async fn login(
     .map_err(|r| limited(r, "logins", "too many failed logins for this account"))?;
     let st = state.clone();
     let verified = blocking(move || {
-        let account = match st.desk.store.account(&req.username)? {
-            Some(b) => Some(postcard::from_bytes::<Account>(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?),
-            None => None,
-        };
         // Hash even for unknown users, so timing does not reveal which exist.
         let hash = account.as_ref().map_or(dummy_hash(), |a| a.password_hash.as_str());
         let ok = accounts::verify_password(&req.password, hash);
@@ -445,7 +456,7 @@ async fn login(
     let device = format!(
         "{}={}; HttpOnly; SameSite=Strict; Path=/api/v1/session; Max-Age={}",
         accounts::DEVICE_COOKIE,
-        accounts::device_token(&secret, &account.username, now),
+        accounts::device_token(&secret, &account, now),
         accounts::DEVICE_TTL_MS / 1000
     );
     let mut res = Json(body).into_response();
@@ -1332,6 +1343,91 @@ async fn enable_account(
     username: PathParam,
 ) -> Result<Response, ApiError> {
     set_account_disabled(state, headers, username, false).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    /// Needed when officers change their own password.
+    #[serde(default)]
+    current_password: Option<String>,
+    password: String,
+}
+
+/// Sets an account's password: an admin for any account (a forgotten
+/// password), an officer for their own with the current one. Every session
+/// of the account ends, and the devices it logged in from are forgotten
+/// (their tokens name the old password).
+async fn set_password(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    username: PathParam,
+    body: Result<Body<NewPassword>, ApiError>,
+) -> Result<Response, ApiError> {
+    let officer = authenticate(&state, &headers, &Method::POST)?;
+    let username = path(username)?;
+    let own = officer.username == username;
+    if !own {
+        require_role(&officer, Role::Admin)?;
+    }
+    let Body(req) = body?;
+    if !(accounts::PASSWORD_LEN_MIN..=256).contains(&req.password.chars().count()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+            "a password has 8 to 256 characters",
+        )
+        .field("password"));
+    }
+    // The current password is a guess like a login's, and counted as one.
+    let attempt = if own {
+        Some(
+            state
+                .logins
+                .admit(client.ip(), &username, now_ms())
+                .map_err(|r| limited(r, "logins", "too many failed logins for this account"))?,
+        )
+    } else {
+        None
+    };
+    let st = state.clone();
+    let name = username.clone();
+    let checked = blocking(move || {
+        let Some(account) = load_account(&st, &name)? else {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no account {name}")));
+        };
+        let right = !own
+            || req.current_password.as_deref().is_some_and(|p| accounts::verify_password(p, &account.password_hash));
+        Ok((account, right, req.password))
+    })
+    .await;
+    let (mut account, right, new_password) = checked?;
+    if let Some(attempt) = attempt {
+        let how = if right { crate::limits::Outcome::Found } else { crate::limits::Outcome::Wrong };
+        state.logins.finish(attempt, how, now_ms());
+    }
+    if !right {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "bad_credentials",
+            "changing your own password needs the current one (current_password)",
+        )
+        .field("current_password"));
+    }
+    let st = state.clone();
+    let name = username.clone();
+    blocking(move || {
+        account.password_hash = accounts::hash_password(&new_password);
+        let mut w = st.desk.store.begin()?;
+        w.put_account(&name, &postcard::to_allocvec(&account).expect("in memory"))?;
+        crate::desk::audit(&mut w, now_ms(), &officer.username, "set_password", &name)?;
+        w.commit_durable()?;
+        Ok(())
+    })
+    .await?;
+    let ended = state.sessions.end_user(&username);
+    Ok(Json(json!({"username": username, "sessions_ended": ended})).into_response())
 }
 
 /// Disabling an account ends its sessions at once; re-enabling lets it log

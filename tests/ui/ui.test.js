@@ -262,7 +262,7 @@ test("the admin pages list accounts and the calendar", async () => {
   const newRow = page.locator("#accounts tbody tr", { hasText: "chuyenvien" });
   await newRow.waitFor();
   assert.match(await newRow.textContent(), /Chuyên viên/);
-  await newRow.locator("button").click();
+  await newRow.locator("button:not([data-reset])").click();
   await page.locator("#accounts tbody tr", { hasText: "chuyenvien" }).locator(".badge").waitFor();
   const refused = await fetch(`${base}/api/v1/session`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "chuyenvien", password: "specialist-pass-1" }) });
   assert.equal(refused.status, 403, "a disabled account cannot log in");
@@ -421,6 +421,35 @@ test("a transfer sent to the wrong agency is recalled from the dossier page", as
   const back = await admin(`/api/v1/dossiers/${code}`);
   assert.equal(back.body.holder_unit, back.body.receiving_unit, "the commune holds it again");
   assert.ok(!(await page.$("#actions button[data-action=recall]")), "nothing left to recall");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("an officer changes their own password and an admin resets a forgotten one", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const made = await admin("/api/v1/accounts", { method: "POST", body: JSON.stringify({ username: "doimatkhau", full_name: "Cán bộ Đổi", password: "mat-khau-cu-1", roles: ["specialist"] }) });
+  assert.equal(made.status, 201);
+  const officer = await loggedIn("doimatkhau", "mat-khau-cu-1");
+  await officer.page.click("a[href='#/password']");
+  await officer.page.fill("#password-form input[name=current_password]", "sai-mat-khau");
+  await officer.page.fill("#password-form input[name=password]", "mat-khau-moi-1");
+  await officer.page.click("#password-form button[type=submit]");
+  await officer.page.waitForFunction(() => document.querySelector("#password-form .error").textContent.length > 0);
+  await officer.page.fill("#password-form input[name=current_password]", "mat-khau-cu-1");
+  await officer.page.click("#password-form button[type=submit]");
+  await officer.page.waitForSelector("#login:not([hidden])");
+  assert.match(await officer.page.textContent("#login-error"), /Đã đổi mật khẩu/);
+  await apiAs("doimatkhau", "mat-khau-moi-1");
+  assert.deepEqual(officer.errors, []);
+  await officer.context.close();
+  // Forgotten: the admin sets a new one from the accounts page.
+  const { page, context, errors } = await loggedIn();
+  await page.goto(`${base}/#/admin`);
+  await page.click("#accounts button[data-reset=doimatkhau]");
+  await page.fill("#password-reset input[name=password]", "mat-khau-moi-2");
+  await page.click("#password-reset button[type=submit]");
+  await page.waitForSelector("#password-reset p.ok");
+  await apiAs("doimatkhau", "mat-khau-moi-2");
   assert.deepEqual(errors, []);
   await context.close();
 });

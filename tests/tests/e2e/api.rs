@@ -340,4 +340,42 @@ fn many_addresses_lock_an_account_for_everyone_but_the_officer_s_own_known_devic
     // The officer's own device still logs in, and still needs the password.
     assert_eq!(login_from_address(&node, [127, 0, 0, 2], "sai-mat-khau", Some(&device)).0, 401);
     assert_eq!(login_from_address(&node, [127, 0, 0, 2], "mat-khau-can-bo", Some(&device)).0, 200);
+    // A new password forgets the devices that knew the old one.
+    assert_eq!(node.post("/api/v1/accounts/tiepnhan/password", &json!({"password": "mat-khau-can-bo"})).status, 200);
+    assert_eq!(login_from_address(&node, [127, 0, 0, 2], "mat-khau-can-bo", Some(&device)).0, 429);
+}
+
+#[test]
+fn an_officer_changes_their_password_with_the_current_one_and_an_admin_resets_a_forgotten_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let token = node.officer("tiepnhan", &["receptionist"]);
+    let other = node.officer("chuyenvien", &["specialist"]);
+    let path = "/api/v1/accounts/tiepnhan/password";
+    // Their own: only with the current password.
+    for body in
+        [json!({"password": "mat-khau-moi-1"}), json!({"current_password": "sai-roi", "password": "mat-khau-moi-1"})]
+    {
+        let a = node.post_as(Some(&token), path, &body);
+        assert_eq!((a.status, a.body["error"]["field"].as_str()), (403, Some("current_password")), "{a:?}");
+    }
+    let a = node.post_as(Some(&token), path, &json!({"current_password": "mat-khau-can-bo", "password": "ngan"}));
+    assert_eq!((a.status, a.body["error"]["field"].as_str()), (422, Some("password")), "{a:?}");
+    // Someone else's, without being an admin: refused.
+    let a = node.post_as(Some(&other), path, &json!({"password": "mat-khau-moi-1"}));
+    assert_eq!(a.status, 403, "{a:?}");
+    let a =
+        node.post_as(Some(&token), path, &json!({"current_password": "mat-khau-can-bo", "password": "mat-khau-moi-1"}));
+    assert_eq!((a.status, a.body["sessions_ended"].as_u64()), (200, Some(1)), "{a:?}");
+    assert_eq!(node.get_as(Some(&token), "/api/v1/session").status, 401, "the old session ended");
+    assert_eq!(node.login("tiepnhan", "mat-khau-can-bo").unwrap_err().status, 401, "the old password is gone");
+    node.login("tiepnhan", "mat-khau-moi-1").expect("the new password works");
+    // Forgotten: the admin sets a new one, no current password needed.
+    let a = node.post(path, &json!({"password": "mat-khau-moi-2"}));
+    assert_eq!(a.status, 200, "{a:?}");
+    node.login("tiepnhan", "mat-khau-moi-2").expect("the admin's password works");
+    assert_eq!(node.post("/api/v1/accounts/khong-co/password", &json!({"password": "mat-khau-moi-2"})).status, 404);
+    let audit = node.get("/api/v1/audit").body;
+    let resets = audit.as_array().unwrap().iter().filter(|e| e["action"] == "set_password").count();
+    assert_eq!(resets, 2, "{audit}");
 }
