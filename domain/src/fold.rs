@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::local_date_at;
 use crate::dossier::{Channel, DossierRecord, Event, RecordedEvent, StepRecord};
-use crate::workflow::{Action, Actor, Situation, Status, transition};
+use crate::workflow::{Action, Actor, ReasonRule, Situation, Status, transition};
 
 /// On-time class of a returned dossier, comparing local dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -180,13 +180,6 @@ pub struct StepProgress<'a> {
     pub overdue: bool,
 }
 
-/// Whether the event at `i` of the history undid a transfer: a recall, or
-/// a return to the previous step other than of a result processed away
-/// (which goes back to the processor's own step).
-fn undoes_hand_off(history: &[HistoryEntry], i: usize) -> bool {
-    history[i].undoes_transfer
-}
-
 /// The steps of a dossier's history in order, each judged against its own
 /// deadline.
 pub fn step_progress(folded: &Folded, now_ms: i64, utc_offset_minutes: i32) -> Vec<StepProgress<'_>> {
@@ -222,7 +215,7 @@ pub fn step_progress(folded: &Folded, now_ms: i64, utc_offset_minutes: i32) -> V
             _ => Some(h.event.officer.as_str()),
         };
         let ended_at = end.map(|e| history[e].event.at);
-        let undone = end.is_some_and(|e| undoes_hand_off(history, e));
+        let undone = end.is_some_and(|e| history[e].undoes_transfer);
         out.push(StepProgress {
             event: &h.event,
             step,
@@ -246,10 +239,10 @@ pub fn next_step(folded: &Folded, steps: usize) -> Option<u32> {
         return None;
     }
     let mut in_force: Vec<Option<u32>> = Vec::new();
-    for (i, h) in folded.history.iter().enumerate() {
+    for h in &folded.history {
         match h.event.action {
             Some(Action::StartProcessing | Action::Transfer) => in_force.push(h.event.step.as_ref().map(|s| s.number)),
-            _ if undoes_hand_off(&folded.history, i) => {
+            _ if h.undoes_transfer => {
                 in_force.pop();
             }
             _ => {}
@@ -464,9 +457,12 @@ fn is_correction(action: Action) -> bool {
 
 /// What an event of `action` must carry, checked before the fold changes
 /// anything, so that a refused event leaves no trace: the same rules the
-/// desk applies to what it records, for events that came by sync.
+/// desk applies to what it records (a reason per [`Action::reason`]), for
+/// events that came by sync.
 fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -> Result<(), String> {
-    let reason = || e.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+    if action.reason() == ReasonRule::Required && e.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(format!("'{action}' gives no reason"));
+    }
     match action {
         Action::Transfer => match &e.to_unit {
             None => Err("a transfer names no unit".into()),
@@ -485,10 +481,8 @@ fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -
             Some(due) if due <= record.reception.at => {
                 Err("a corrected appointment falls before the dossier was received".into())
             }
-            _ if !reason() => Err("a corrected appointment gives no reason".into()),
             _ => Ok(()),
         },
-        Action::RevokeResult | Action::ReturnToPrevious if !reason() => Err(format!("'{action}' gives no reason")),
         _ => Ok(()),
     }
 }

@@ -224,6 +224,29 @@ impl Action {
     pub fn parse(s: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.as_str() == s)
     }
+
+    /// Whether an event of this kind gives its reason: the rule the desk
+    /// applies to what it records and the fold to what comes by sync.
+    pub fn reason(self) -> ReasonRule {
+        match self {
+            Action::RequestSupplement
+            | Action::Refuse
+            | Action::Reappoint
+            | Action::ReturnToPrevious
+            | Action::ResetAppointment
+            | Action::RevokeResult => ReasonRule::Required,
+            Action::Stop | Action::RequestWithdrawal | Action::Recall => ReasonRule::Optional,
+            _ => ReasonRule::None,
+        }
+    }
+}
+
+/// Whether an action carries a reason (lý do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonRule {
+    Required,
+    Optional,
+    None,
 }
 
 impl fmt::Display for Action {

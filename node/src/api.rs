@@ -1391,23 +1391,32 @@ async fn set_password(
     } else {
         None
     };
+    // One write: the current password is checked in the transaction that
+    // stores the new one.
     let st = state.clone();
     let name = username.clone();
-    let checked = blocking(move || {
-        let Some(account) = load_account(&st, &name)? else {
+    let actor = officer.username.clone();
+    let written = blocking(move || {
+        let Some(mut account) = load_account(&st, &name)? else {
             return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no account {name}")));
         };
-        let right = !own
-            || req.current_password.as_deref().is_some_and(|p| accounts::verify_password(p, &account.password_hash));
-        Ok((account, right, req.password))
+        let current = req.current_password.as_deref();
+        if own && !current.is_some_and(|p| accounts::verify_password(p, &account.password_hash)) {
+            return Ok(false);
+        }
+        account.password_hash = accounts::hash_password(&req.password);
+        let mut w = st.desk.store.begin()?;
+        w.put_account(&name, &postcard::to_allocvec(&account).expect("in memory"))?;
+        crate::desk::audit(&mut w, now_ms(), &actor, "set_password", &name)?;
+        w.commit_durable()?;
+        Ok(true)
     })
     .await;
-    let (mut account, right, new_password) = checked?;
-    if let Some(attempt) = attempt {
-        let how = if right { crate::limits::Outcome::Found } else { crate::limits::Outcome::Wrong };
+    if let (Some(attempt), Ok(right)) = (attempt, &written) {
+        let how = if *right { crate::limits::Outcome::Found } else { crate::limits::Outcome::Wrong };
         state.logins.finish(attempt, how, now_ms());
     }
-    if !right {
+    if !written? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "bad_credentials",
@@ -1415,17 +1424,6 @@ async fn set_password(
         )
         .field("current_password"));
     }
-    let st = state.clone();
-    let name = username.clone();
-    blocking(move || {
-        account.password_hash = accounts::hash_password(&new_password);
-        let mut w = st.desk.store.begin()?;
-        w.put_account(&name, &postcard::to_allocvec(&account).expect("in memory"))?;
-        crate::desk::audit(&mut w, now_ms(), &officer.username, "set_password", &name)?;
-        w.commit_durable()?;
-        Ok(())
-    })
-    .await?;
     let ended = state.sessions.end_user(&username);
     Ok(Json(json!({"username": username, "sessions_ended": ended})).into_response())
 }

@@ -17,7 +17,7 @@ use motcua_domain::dossier::{
 };
 use motcua_domain::fold::{Folded, fold, next_step, step_progress};
 use motcua_domain::stats::DossierSummary;
-use motcua_domain::workflow::{Action, Actor, Refusal, Role, transition};
+use motcua_domain::workflow::{Action, Actor, ReasonRule, Refusal, Role, transition};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -688,6 +688,12 @@ impl Desk {
         } else if req.step.is_some() {
             return Err(invalid("step", "only start_processing and transfer start a workflow step"));
         }
+        let reason = req.reason.as_deref().unwrap_or("");
+        event.reason = match action.reason() {
+            ReasonRule::Required => Some(check_text("reason", reason, TEXT_LEN_MAX, true)?),
+            ReasonRule::Optional => Some(check_text("reason", reason, TEXT_LEN_MAX, false)?).filter(|r| !r.is_empty()),
+            ReasonRule::None => None,
+        };
         match action {
             Action::Transfer => {
                 let to = req.to_unit.as_deref().map(str::trim).unwrap_or("");
@@ -700,7 +706,6 @@ impl Desk {
                 event.to_unit = Some(to.to_string());
             }
             Action::RequestSupplement => {
-                event.reason = Some(check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
                 let items = match req.missing {
                     Some(Missing::One(s)) => vec![s],
                     Some(Missing::Many(v)) => v,
@@ -732,41 +737,16 @@ impl Desk {
                 }
                 event.deadline = Some(at);
             }
-            Action::Refuse => {
-                event.reason = Some(check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
-            }
-            Action::ReturnToPrevious => {
-                event.reason = Some(check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
-                // Sent back while waiting for the citizen's financial
-                // obligation: the clock runs again, the appointment moved by
-                // the pause, as when the obligation is fulfilled.
-                if let (Some(due), Some(paused)) = (folded.due_at, folded.paused_since) {
-                    event.due_at = Some(self.calendar().shift_for_pause(due, time.unit, paused, now)?);
-                }
-            }
-            Action::Recall => {
-                event.reason = req
-                    .reason
-                    .as_deref()
-                    .map(|r| check_text("reason", r, TEXT_LEN_MAX, false))
-                    .transpose()?
-                    .filter(|r| !r.is_empty());
-            }
             Action::Processed => {
                 event.result = Some(check_text("result", req.result.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
-            }
-            Action::Stop | Action::RequestWithdrawal => {
-                event.reason = req
-                    .reason
-                    .as_deref()
-                    .map(|r| check_text("reason", r, TEXT_LEN_MAX, false))
-                    .transpose()?
-                    .filter(|r| !r.is_empty());
             }
             Action::Accept if !record.procedure.no_appointment => {
                 event.due_at = Some(self.calendar().due_at(now, time)?);
             }
-            Action::SupplementReceived | Action::FinancialObligationFulfilled => {
+            // The clock runs again; a return to the previous step sent while
+            // waiting for the financial obligation ends the pause as its
+            // fulfilment would.
+            Action::SupplementReceived | Action::FinancialObligationFulfilled | Action::ReturnToPrevious => {
                 if let (Some(due), Some(paused)) = (folded.due_at, folded.paused_since) {
                     let restart = action == Action::SupplementReceived
                         && record.reception.supplement_mode == SupplementMode::Restart;
@@ -778,7 +758,6 @@ impl Desk {
                 }
             }
             Action::Reappoint | Action::ResetAppointment => {
-                let reason = check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?;
                 let raw = req.new_due_at.as_deref().ok_or_else(|| invalid("new_due_at", "new_due_at is required"))?;
                 let new_due = parse_instant(raw, &self.calendar()).ok_or_else(|| {
                     invalid(
@@ -797,11 +776,7 @@ impl Desk {
                 if !self.calendar().is_working_day(self.calendar().local_date(new_due)) {
                     return Err(invalid("new_due_at", "the new appointment falls on a day off"));
                 }
-                event.reason = Some(reason);
                 event.due_at = Some(new_due);
-            }
-            Action::RevokeResult => {
-                event.reason = Some(check_text("reason", req.reason.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
             }
             _ => {}
         }
@@ -865,7 +840,7 @@ impl Desk {
         }
         let calendar = self.calendar();
         let end = to.succ_opt().ok_or_else(|| invalid("to", "to is past the last date"))?;
-        let (ids, more) = self.store.received_between(
+        let (summaries, more) = self.store.received_between(
             (calendar.instant(from, 0), calendar.instant(end, 0)),
             |s| s.receiving_unit == unit,
             (LOGBOOK_ROWS_MAX, LOGBOOK_SCAN_MAX),
@@ -878,32 +853,29 @@ impl Desk {
         }
         let o = self.offset();
         let mut rows = Vec::new();
-        for id in ids {
-            let Some(bytes) = self.store.load_doc(&id)? else { continue };
-            let doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?;
-            let record = dossier::read(&doc)?;
-            let folded = fold(&record, o);
-            if folded.receiving_unit != unit {
-                continue;
-            }
+        // The summary has the dates and state; the document adds what only
+        // it holds (sets, address, phone, the receiving officer).
+        for s in summaries {
+            let Some(bytes) = self.store.load_doc(&s.id)? else { continue };
+            let record = dossier::read(&Automerge::load(&bytes).map_err(dossier::DocError::from)?)?;
             rows.push(LogbookRow {
-                code: record.code,
+                code: s.code,
                 id: record.id.to_hex(),
-                procedure_code: record.procedure.code,
-                procedure_name: record.procedure.name,
+                procedure_code: s.procedure_code,
+                procedure_name: s.procedure_name,
                 sets: record.reception.sets,
                 applicant: LogbookApplicant {
-                    name: record.applicant.name,
+                    name: s.applicant_name,
                     address: record.applicant.address,
                     phone: record.applicant.phone,
                 },
-                receiving_unit: folded.receiving_unit,
-                received_at: rfc3339(record.reception.at, o),
+                receiving_unit: s.receiving_unit,
+                received_at: rfc3339(s.received_at, o),
                 received_by: record.reception.officer,
-                due_at: folded.due_at.map(|t| rfc3339(t, o)),
-                returned_at: folded.returned_at.map(|t| rfc3339(t, o)),
-                state: folded.state.code(),
-                state_name: folded.state.name_vi(),
+                due_at: s.due_at.map(|t| rfc3339(t, o)),
+                returned_at: s.returned_at.map(|t| rfc3339(t, o)),
+                state: s.state.code(),
+                state_name: s.state.name_vi(),
             });
         }
         let (who, what) = (officer.username.clone(), format!("logbook {unit} {from}..{to}: {} entries", rows.len()));

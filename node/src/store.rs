@@ -429,35 +429,35 @@ impl Store {
         Ok(t.get(code)?.map(|v| v.value()))
     }
 
-    /// The ids of the dossiers received in `[from, to)` (UTC ms) whose
-    /// summary `keep` accepts, oldest first: at most `max` of them, looking
-    /// at no more than `scan_max` dossiers in all, and whether more were
-    /// left.
+    /// The summaries of the dossiers received in `[from, to)` (UTC ms) that
+    /// `keep` accepts, oldest first: at most `max` of them, looking at no
+    /// more than `scan_max` dossiers in all, and whether more were left.
     pub fn received_between(
         &self,
         (from, to): (i64, i64),
         keep: impl Fn(&DossierSummary) -> bool,
         (max, scan_max): (usize, usize),
-    ) -> Result<(Vec<[u8; 16]>, bool)> {
+    ) -> Result<(Vec<DossierSummary>, bool)> {
         let tx = self.read()?;
         let t = tx.open_table(BY_RECEIVED)?;
         let sums = tx.open_table(SUMMARIES)?;
-        let mut ids = Vec::new();
+        let mut kept = Vec::new();
         for (scanned, row) in t.range((from, [0u8; 16])..(to.max(from), [0u8; 16]))?.enumerate() {
             if scanned == scan_max {
-                return Ok((ids, true));
+                return Ok((kept, true));
             }
             let id = row?.0.value().1;
             let Some(v) = sums.get(id)? else { continue };
-            if !keep(&decode(v.value())?) {
+            let summary: DossierSummary = decode(v.value())?;
+            if !keep(&summary) {
                 continue;
             }
-            if ids.len() == max {
-                return Ok((ids, true));
+            if kept.len() == max {
+                return Ok((kept, true));
             }
-            ids.push(id);
+            kept.push(summary);
         }
-        Ok((ids, false))
+        Ok((kept, false))
     }
 
     /// Open dossiers whose result is not ready yet and whose deadline falls

@@ -68,6 +68,7 @@ fn supplement_pauses_the_clock_and_the_new_appointment_holds() {
     let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
     let mut req = event(Action::RequestSupplement, T0 + 1000, COMMUNE, &hex);
     req.deadline = Some(T0 + 10 * DAY_MS);
+    req.reason = Some("Thiếu giấy tờ".into());
     dossier::append_event(&mut doc, &req).unwrap();
     let f = folded(&doc);
     assert_eq!(f.state, Status::SupplementRequested);
@@ -124,6 +125,7 @@ fn late_return_after_reappointment_is_classified_against_the_new_date() {
     dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
     let mut re = event(Action::Reappoint, T0 + DAY_MS, COMMUNE, &hex);
     re.due_at = Some(T0 + 6 * DAY_MS);
+    re.reason = Some("Cần xác minh thêm".into());
     dossier::append_event(&mut doc, &re).unwrap();
     dossier::append_event(&mut doc, &event(Action::Processed, T0 + 7 * DAY_MS, COMMUNE, &hex)).unwrap();
     dossier::append_event(&mut doc, &event(Action::ReturnResult, T0 + 7 * DAY_MS, COMMUNE, &hex)).unwrap();
