@@ -22,7 +22,9 @@ use anyhow::anyhow;
 use iroh::endpoint::{Connection, QuicTransportConfig, RecvStream, SendStream, VarInt, presets};
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, SecretKey};
 use motcua_sync::session::{Local, Session};
-use motcua_sync::wire::{ALPN, Message, decode_message, encode_frame, frame_len};
+use motcua_sync::wire::{
+    ALPN, FRAME_BYTES_MAX, HELLO_FRAME_BYTES_MAX, Message, decode_message, encode_frame, frame_len_within,
+};
 use rand::RngExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -41,6 +43,16 @@ const KEEP_ALIVE: Duration = Duration::from_secs(2);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Incoming connections at once, admitted or not. A province serves a few
+/// hundred communes and agencies; each admitted node keeps one connection
+/// (a second one replaces the first).
+const CONNECTIONS_MAX: usize = 512;
+/// Incoming connections whose peer has not yet been admitted. Until its
+/// certificate is, a peer gets no more of this node than its first frame
+/// ([`HELLO_FRAME_BYTES_MAX`]) and QUIC's stream window.
+const HANDSHAKES_MAX: usize = 32;
+/// A peer that sends no admissible hello within this long is dropped.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages read ahead of the session loop.
 const READ_AHEAD: usize = 16;
 /// Acknowledgements queued for a peer beyond which this node stops reading
@@ -136,6 +148,10 @@ pub struct Network {
     board: Arc<PeerBoard>,
     active: Mutex<HashMap<[u8; 32], Active>>,
     serials: AtomicU64,
+    /// Permits for incoming connections ([`CONNECTIONS_MAX`]) and for
+    /// those not yet admitted ([`HANDSHAKES_MAX`]).
+    connections: Arc<tokio::sync::Semaphore>,
+    handshakes: Arc<tokio::sync::Semaphore>,
 }
 
 /// Starts sync on an enrolled node: binds the endpoint, accepts peers and
@@ -168,6 +184,11 @@ pub async fn start(
         // about 11 KB per connection (1.4 s of a 64 kbit/s link), larger
         // datagrams save 0.25 % on bulk transfers.
         .mtu_discovery_config(None)
+        // One stream carries a connection; a peer may open no other, so
+        // QUIC buffers no more for it than one stream's window.
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .datagram_receive_buffer_size(None)
         .build();
     let endpoint = Endpoint::builder(presets::Minimal)
         .secret_key(SecretKey::from_bytes(&desk.identity.secret_bytes()))
@@ -187,6 +208,8 @@ pub async fn start(
         board,
         active: Mutex::new(HashMap::new()),
         serials: AtomicU64::new(0),
+        connections: Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX)),
+        handshakes: Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX)),
     });
     tokio::spawn(accept_loop(net.clone()));
     for p in peers {
@@ -237,8 +260,18 @@ impl Network {
 
 async fn accept_loop(net: Arc<Network>) {
     while let Some(incoming) = net.endpoint.accept().await {
+        // Over either cap the connection is refused before its handshake:
+        // a flood of connections costs this node nothing but the refusals.
+        let (Ok(connection), Ok(handshake)) =
+            (net.connections.clone().try_acquire_owned(), net.handshakes.clone().try_acquire_owned())
+        else {
+            tracing::warn!(remote = ?incoming.remote_addr(), "too many incoming sync connections: refused one");
+            incoming.refuse();
+            continue;
+        };
         let net = net.clone();
         tokio::spawn(async move {
+            let _connection = connection;
             let started_ms = now_ms();
             let conn = match incoming.accept() {
                 Ok(accepting) => match accepting.await {
@@ -253,7 +286,7 @@ async fn accept_loop(net: Arc<Network>) {
                     return;
                 }
             };
-            if let Err(e) = run_connection(&net, conn, false, started_ms).await {
+            if let Err(e) = run_connection(&net, conn, false, started_ms, Some(handshake)).await {
                 tracing::info!(error = %e, "sync connection ended");
             }
         });
@@ -277,7 +310,7 @@ async fn dial_loop(net: Arc<Network>, peer: PeerSpec) {
         match outcome {
             Ok(conn) => {
                 backoff = BACKOFF_FIRST;
-                if let Err(e) = run_connection(&net, conn, true, started_ms).await {
+                if let Err(e) = run_connection(&net, conn, true, started_ms, None).await {
                     tracing::info!(peer = %peer.node_id, error = %e, "sync connection ended");
                     net.board.update(&peer.node_id, |p| p.last_error = Some(e.clone()));
                 }
@@ -329,13 +362,21 @@ fn guarded<E: std::fmt::Display>(step: impl FnOnce() -> Result<(), E>) -> Result
 }
 
 /// Runs one connection until it ends. Errors are the reason it ended.
-async fn run_connection(net: &Arc<Network>, conn: Connection, dialer: bool, started_ms: i64) -> Result<(), String> {
+/// `handshake` is the permit an incoming connection holds until its peer
+/// is admitted.
+async fn run_connection(
+    net: &Arc<Network>,
+    conn: Connection,
+    dialer: bool,
+    started_ms: i64,
+    handshake: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<(), String> {
     let remote: [u8; 32] = *conn.remote_id().as_bytes();
     let node_id = hex::encode(remote);
     let Some(serial) = net.register(remote, dialer, &conn) else {
         return Ok(());
     };
-    let result = session_loop(net, &conn, remote, &node_id, dialer, started_ms).await;
+    let result = session_loop(net, &conn, remote, &node_id, dialer, started_ms, handshake).await;
     net.unregister(&remote, serial);
     net.board.update(&node_id, |p| {
         p.connected = false;
@@ -354,9 +395,15 @@ async fn session_loop(
     node_id: &str,
     dialer: bool,
     started_ms: i64,
+    mut handshake: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<(), String> {
-    let (send, recv) =
-        if dialer { conn.open_bi().await } else { conn.accept_bi().await }.map_err(|e| format!("no stream: {e}"))?;
+    let hello_by = tokio::time::Instant::now() + HELLO_TIMEOUT;
+    let stream =
+        tokio::time::timeout_at(hello_by, async { if dialer { conn.open_bi().await } else { conn.accept_bi().await } })
+            .await;
+    let (send, recv) = stream
+        .map_err(|_| "no stream opened before the hello timeout".to_string())?
+        .map_err(|e| format!("no stream: {e}"))?;
     let mut replica = NodeReplica::new(net.desk.clone()).expect("enrolled node");
     let mut session = Session::new(net.local.clone(), remote, dialer);
     // One more verifying thread than cores: the session's own thread also
@@ -371,7 +418,10 @@ async fn session_loop(
     let backlog = Arc::new(Backlog::default());
     let writer =
         tokio::spawn(write_frames(send, out_rx, backlog.clone(), conn.clone(), net.board.clone(), node_id.to_string()));
-    let reader = tokio::spawn(read_frames(recv, in_tx, net.board.clone(), node_id.to_string()));
+    // The reader takes one frame, of at most a hello's size, until the
+    // session has admitted the peer.
+    let (admitted_tx, admitted_rx) = tokio::sync::watch::channel(false);
+    let reader = tokio::spawn(read_frames(recv, in_tx, admitted_rx, net.board.clone(), node_id.to_string()));
     let mut changes = net.desk.committer.subscribe();
     // Durable writes by others (the desk, other connections) are changes
     // the peer may want; this connection's own (what the peer sent) are not.
@@ -391,7 +441,11 @@ async fn session_loop(
     let mut caught_up_reported = false;
     let mut udp_reported = (0, 0);
     let result = loop {
+        let admitting = session.peer().is_none();
         let step = tokio::select! {
+            _ = tokio::time::sleep_until(hello_by), if admitting => {
+                break Err("the peer sent no admissible hello in time".to_string());
+            }
             // While the peer does not take what is queued for it, what it
             // sends waits (and flow control holds it back).
             _ = backlog.drained.notified(), if backlog.full() => {
@@ -421,6 +475,10 @@ async fn session_loop(
             }
         };
         forward(&mut session, &mut replica);
+        if admitting && session.peer().is_some() {
+            handshake.take();
+            admitted_tx.send_replace(true);
+        }
         if let Err(e) = step {
             // Tell the peer why (unless it was the one that closed).
             if !e.starts_with("the peer closed") {
@@ -517,10 +575,19 @@ async fn write_all_frames(
 async fn read_frames(
     mut recv: RecvStream,
     tx: mpsc::Sender<Result<Message, String>>,
+    mut admitted: tokio::sync::watch::Receiver<bool>,
     board: Arc<PeerBoard>,
     node_id: String,
 ) {
+    let mut first = true;
     loop {
+        // After the hello, nothing more is read until the peer is admitted
+        // (a refused peer's connection ends without it).
+        if !first && admitted.wait_for(|a| *a).await.is_err() {
+            return;
+        }
+        let max = if first { HELLO_FRAME_BYTES_MAX } else { FRAME_BYTES_MAX };
+        first = false;
         let mut header = [0u8; 4];
         if let Err(e) = recv.read_exact(&mut header).await {
             use iroh::endpoint::ReadExactError;
@@ -530,7 +597,7 @@ async fn read_frames(
             }
             return;
         }
-        let n = match frame_len(header) {
+        let n = match frame_len_within(header, max) {
             Ok(n) => n,
             Err(e) => {
                 tx.send(Err(e.to_string())).await.ok();

@@ -20,6 +20,10 @@ pub const PROTOCOL_VERSION: u16 = 1;
 
 /// Largest frame (one encoded message) accepted on the wire.
 pub const FRAME_BYTES_MAX: usize = 8 << 20;
+/// Largest first frame (the [`Hello`]): a certificate and a few numbers.
+/// Until its certificate is admitted, a peer gets no more of this node's
+/// memory than this.
+pub const HELLO_FRAME_BYTES_MAX: usize = 16 << 10;
 /// Largest batch of documents once decompressed.
 pub const BATCH_DECOMPRESSED_MAX: usize = 32 << 20;
 /// Largest single document (saved bytes or sync message) in a batch.
@@ -50,8 +54,8 @@ const ZSTD_LEVEL: i32 = 3;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
-    #[error("frame of {0} bytes exceeds the limit of {FRAME_BYTES_MAX}")]
-    FrameTooLarge(usize),
+    #[error("frame of {bytes} bytes exceeds the limit of {max}")]
+    FrameTooLarge { bytes: usize, max: usize },
     #[error("empty frame")]
     EmptyFrame,
     #[error("malformed message: {0}")]
@@ -167,12 +171,18 @@ pub fn encode_frame(message: &Message) -> Vec<u8> {
 
 /// Reads a frame header: the length of the body that follows.
 pub fn frame_len(header: [u8; 4]) -> Result<usize, WireError> {
+    frame_len_within(header, FRAME_BYTES_MAX)
+}
+
+/// The length of the frame `header` announces, if within `max` bytes
+/// ([`HELLO_FRAME_BYTES_MAX`] for a connection's first frame).
+pub fn frame_len_within(header: [u8; 4], max: usize) -> Result<usize, WireError> {
     let n = u32::from_le_bytes(header) as usize;
     if n == 0 {
         return Err(WireError::EmptyFrame);
     }
-    if n > FRAME_BYTES_MAX {
-        return Err(WireError::FrameTooLarge(n));
+    if n > max {
+        return Err(WireError::FrameTooLarge { bytes: n, max });
     }
     Ok(n)
 }
@@ -180,7 +190,7 @@ pub fn frame_len(header: [u8; 4]) -> Result<usize, WireError> {
 /// Decodes a frame body and checks the limits of what it carries.
 pub fn decode_message(body: &[u8]) -> Result<Message, WireError> {
     if body.len() > FRAME_BYTES_MAX {
-        return Err(WireError::FrameTooLarge(body.len()));
+        return Err(WireError::FrameTooLarge { bytes: body.len(), max: FRAME_BYTES_MAX });
     }
     let (message, rest): (Message, &[u8]) =
         postcard::take_from_bytes(body).map_err(|e| WireError::Malformed(e.to_string()))?;
@@ -248,13 +258,16 @@ pub fn decode_batch(compressed: &[u8]) -> Result<Vec<DocMessage>, WireError> {
     if raw.len() > BATCH_DECOMPRESSED_MAX {
         return Err(WireError::DecompressionBomb);
     }
+    // The count first (postcard's varint length of the sequence): a batch
+    // announcing too many documents is refused before any is decoded.
+    let (count, _): (u64, &[u8]) = postcard::take_from_bytes(&raw).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if count > BATCH_DOCS_MAX as u64 {
+        return Err(WireError::TooManyDocs(usize::try_from(count).unwrap_or(usize::MAX)));
+    }
     let (docs, rest): (Vec<DocMessage>, &[u8]) =
         postcard::take_from_bytes(&raw).map_err(|e| WireError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(WireError::Malformed(format!("{} bytes after the batch", rest.len())));
-    }
-    if docs.len() > BATCH_DOCS_MAX {
-        return Err(WireError::TooManyDocs(docs.len()));
     }
     for d in &docs {
         if d.bytes() > DOC_BYTES_MAX {

@@ -31,12 +31,19 @@ fn frames_round_trip_and_split_anywhere() {
 fn an_oversize_or_empty_frame_is_refused_before_reading_it() {
     assert_eq!(
         frame_len(((FRAME_BYTES_MAX + 1) as u32).to_le_bytes()),
-        Err(WireError::FrameTooLarge(FRAME_BYTES_MAX + 1))
+        Err(WireError::FrameTooLarge { bytes: FRAME_BYTES_MAX + 1, max: FRAME_BYTES_MAX })
     );
+    // A first frame larger than a hello can be is refused at its header.
+    let header = ((HELLO_FRAME_BYTES_MAX + 1) as u32).to_le_bytes();
+    assert_eq!(
+        frame_len_within(header, HELLO_FRAME_BYTES_MAX),
+        Err(WireError::FrameTooLarge { bytes: HELLO_FRAME_BYTES_MAX + 1, max: HELLO_FRAME_BYTES_MAX })
+    );
+    assert_eq!(frame_len(header), Ok(HELLO_FRAME_BYTES_MAX + 1));
     assert_eq!(frame_len(0u32.to_le_bytes()), Err(WireError::EmptyFrame));
     let mut r = FrameReader::default();
     r.push(&u32::MAX.to_le_bytes());
-    assert!(matches!(r.next_message(), Err(WireError::FrameTooLarge(_))));
+    assert!(matches!(r.next_message(), Err(WireError::FrameTooLarge { .. })));
 }
 
 #[test]
@@ -46,6 +53,19 @@ fn a_decompression_bomb_is_refused_without_inflating_it() {
     let bomb = zstd::bulk::compress(&zeros, 3).unwrap();
     assert!(bomb.len() < FRAME_BYTES_MAX);
     assert_eq!(decode_batch(&bomb), Err(WireError::DecompressionBomb));
+}
+
+#[test]
+fn a_batch_announcing_too_many_documents_is_refused_before_any_is_decoded() {
+    // A count of 2^40 followed by nothing: decoding the items would fail
+    // later as malformed; the count is what refuses it.
+    let announced = 1u64 << 40;
+    let raw = postcard::to_stdvec(&announced).unwrap();
+    let batch = zstd::bulk::compress(&raw, 3).unwrap();
+    assert_eq!(decode_batch(&batch), Err(WireError::TooManyDocs(announced as usize)));
+    // The same count, in range, with nothing after it is malformed.
+    let raw = postcard::to_stdvec(&2u64).unwrap();
+    assert!(matches!(decode_batch(&zstd::bulk::compress(&raw, 3).unwrap()), Err(WireError::Malformed(_))));
 }
 
 #[test]
