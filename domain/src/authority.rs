@@ -22,6 +22,8 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc};
 
+pub use crate::actor::{node_key_hex, node_key_of};
+
 use crate::dossier::{DocError, DossierRecord, read_with_census};
 use crate::fold::fold;
 use crate::workflow::Action;
@@ -51,6 +53,9 @@ pub struct Additions {
     pub actors: Vec<(ActorId, ChangeHash)>,
     pub events: Vec<NewEvent>,
     pub record: DossierRecord,
+    /// The actor of the creation change, when it is among the new changes
+    /// (the document is new to this node).
+    pub created_by: Option<ActorId>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -264,7 +269,9 @@ pub fn check_additions(
             }
         }
     }
-    Ok(Additions { actors: latest_changes(doc, known), events, record })
+    let created_by =
+        metas.iter().find(|m| m.deps.is_empty() && new_hashes.contains(&m.hash)).map(|m| m.actor.clone().into_owned());
+    Ok(Additions { actors: latest_changes(doc, known), events, record, created_by })
 }
 
 /// Each actor with changes beyond `since`, and the hash of its latest

@@ -818,7 +818,7 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
     if [Some(event.at), event.due_at, event.deadline, step_deadline].into_iter().flatten().any(|t| !in_range(t)) {
         defect.get_or_insert_with(|| format!("event {index} names a time outside the years 1900 to 2999"));
     }
-    if defect.is_none() && event.node != author {
+    if defect.is_none() && event.node != crate::actor::node_key_hex(&author) {
         defect = Some(format!("event {index} names node {} but was written by actor {author}", event.node));
     }
     Ok(RecordedEvent { event, author, counter, defect })

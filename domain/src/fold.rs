@@ -327,7 +327,7 @@ fn apply(
         });
     }
     if action == Action::Receive {
-        if recorded.author != record.reception.node {
+        if crate::actor::node_key_hex(&recorded.author) != record.reception.node {
             return Err("the receive event was not written by the receiving node".into());
         }
         if e.unit != record.reception.unit {

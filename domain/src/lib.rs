@@ -22,6 +22,7 @@
 //! assert_eq!(due, received + 3 * 86_400_000); // Thursday 09:00
 //! ```
 
+pub mod actor;
 pub mod authority;
 pub mod calendar;
 pub mod catalog;

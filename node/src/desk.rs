@@ -1176,7 +1176,8 @@ mod tests {
         let changes = doc.get_changes(&[]);
         assert_eq!(changes.len(), 3);
         for change in changes {
-            assert_eq!(change.actor_id().to_hex_string(), desk.identity.node_id());
+            assert_eq!(change.actor_id(), &desk.identity.actor());
+            assert_eq!(motcua_domain::actor::node_key_of(change.actor_id()), Some(desk.identity.public_key_bytes()));
             let a = desk.store.attestation(&change.hash().0).unwrap().expect("attestation stored");
             assert_eq!(hex::encode(a.signer), desk.identity.node_id());
             motcua_sync::attest::verify(&a, &change.hash().0).unwrap();

@@ -1,12 +1,16 @@
 //! The node's identity: an ed25519 key created on first start, kept in
 //! `node.key` (mode 0600) in the data directory. Its public key is the
-//! node id (the iroh endpoint id) and, as raw bytes, the Automerge actor id
-//! of every change this node makes.
+//! node id (the iroh endpoint id). The Automerge actor of every change
+//! this node makes is that key followed by an incarnation drawn when the
+//! key is loaded (`motcua_domain::actor`): a node restored from an old copy
+//! of its data directory writes as a new actor, and so never signs a
+//! second change under a sequence number it used before (a fork).
 
 use std::path::Path;
 
 use automerge::ActorId;
 use ed25519_dalek::SigningKey;
+use motcua_domain::actor::INCARNATION_BYTES;
 use motcua_sync::attest::{Attestation, attest};
 
 pub const KEY_FILE: &str = "node.key";
@@ -14,6 +18,7 @@ pub const KEY_FILE: &str = "node.key";
 pub struct Identity {
     key: SigningKey,
     id_hex: String,
+    incarnation: [u8; INCARNATION_BYTES],
 }
 
 impl Identity {
@@ -37,7 +42,7 @@ impl Identity {
 
     pub fn from_key(key: SigningKey) -> Identity {
         let id_hex = hex::encode(key.verifying_key().to_bytes());
-        Identity { key, id_hex }
+        Identity { key, id_hex, incarnation: rand::random() }
     }
 
     /// The node id: 64 hex digits of the public key.
@@ -54,8 +59,11 @@ impl Identity {
         self.key.to_bytes()
     }
 
+    /// The actor of this incarnation: the key, then the incarnation.
     pub fn actor(&self) -> ActorId {
-        ActorId::from(self.key.verifying_key().to_bytes())
+        let mut bytes = self.key.verifying_key().to_bytes().to_vec();
+        bytes.extend_from_slice(&self.incarnation);
+        ActorId::from(bytes)
     }
 
     pub fn attest(&self, change_hash: &[u8; 32]) -> Attestation {

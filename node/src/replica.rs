@@ -142,6 +142,21 @@ impl Replica for NodeReplica {
             .collect())
     }
 
+    fn participants(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<String>>>, DeskError> {
+        self.prune();
+        let mut out = self.desk.store.participant_units(ids)?;
+        for (id, slot) in ids.iter().zip(out.iter_mut()) {
+            // Written by this connection and not yet committed: read from
+            // the bytes the writer holds (units only ever grow).
+            if let Some(bytes) = self.unsettled_doc(id) {
+                let doc = Automerge::load(bytes).map_err(document_error)?;
+                let record = motcua_domain::dossier::read(&doc)?;
+                *slot = Some(routing::units_of(&record.participants));
+            }
+        }
+        Ok(out)
+    }
+
     fn load(&mut self, id: &[u8; 16]) -> Result<Option<Automerge>, DeskError> {
         let bytes = self.stored(&[*id])?.pop().flatten();
         bytes.map(|b| Automerge::load(&b).map_err(document_error)).transpose()

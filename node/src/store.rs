@@ -388,6 +388,24 @@ impl Store {
         ids.iter().map(|id| Ok(t.get(id)?.map(|v| v.value().to_vec()))).collect()
     }
 
+    /// The participant units of each of these documents, in order (`None`
+    /// for one not held), as the sync offers record them.
+    pub fn participant_units(&self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<String>>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(SYNC_OFFERS)?;
+        ids.iter()
+            .map(|id| {
+                let Some(v) = t.get(id)? else { return Ok(None) };
+                let v = v.value();
+                let units = decode_offer(v)
+                    .map(|(_, _, u)| u)
+                    .filter(|u| u.clone().all_valid())
+                    .ok_or_else(|| StoreError::Corrupt(format!("sync offer of {}", hex::encode(id))))?;
+                Ok(Some(units.map(str::to_string).collect()))
+            })
+            .collect()
+    }
+
     /// For each document, in one read: its stored bytes, its sync entry and
     /// the attestation of each actor's latest change.
     pub fn wholes(&self, ids: &[[u8; 16]]) -> Result<Vec<Option<StoredWhole>>> {

@@ -184,6 +184,10 @@ impl Replica for MemoryReplica {
         Ok(self.docs.get(id).map(|e| e.doc.clone()))
     }
 
+    fn participants(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<String>>>, MemoryError> {
+        Ok(ids.iter().map(|id| self.docs.get(id).map(|e| e.units.clone())).collect())
+    }
+
     fn steps(&mut self, id: &[u8; 16]) -> Result<Vec<Step>, MemoryError> {
         Ok(self.docs.get(id).map(|e| e.steps.clone()).unwrap_or_default())
     }

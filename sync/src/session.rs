@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash};
-use motcua_domain::authority::latest_changes;
+use motcua_domain::authority::{latest_changes, node_key_of};
 use motcua_domain::dossier::DossierRecord;
 
 use crate::attest::Attestation;
@@ -142,6 +142,10 @@ pub trait Replica {
     fn stored(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<u8>>>, Self::Error> {
         ids.iter().map(|id| Ok(self.load(id)?.map(|d| d.save_nocompress()))).collect()
     }
+    /// The participant units of each of these documents this node holds
+    /// (`None` for one it does not), in order: a peer is answered about a
+    /// document only if its unit takes part in it ([`routing::holds`]).
+    fn participants(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<String>>>, Self::Error>;
     /// Signatures on the latest change of each actor of `doc`.
     fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, Self::Error>;
     /// A document to send whole. The default loads and saves it; a store
@@ -256,6 +260,9 @@ pub struct Session {
     /// Acceptor: `Changed` was sent and no round has started since.
     asked: bool,
     queue: VecDeque<(Item, bool)>,
+    /// Answers to the peer's Automerge sync messages, with the digest of
+    /// the heads they were made at, waiting for room in the window.
+    replies: VecDeque<(DocMessage, [u8; 16])>,
     /// Per document sent and not yet acknowledged: the digest of the
     /// heads it was sent at (a document may be in flight more than once).
     in_flight: HashMap<[u8; 16], VecDeque<Sent>>,
@@ -289,7 +296,10 @@ type DocResult = Result<[u8; 16], String>;
 
 /// The node keys of the actors with changes beyond `since`.
 fn actor_keys(doc: &Automerge, since: &[ChangeHash]) -> Vec<[u8; 32]> {
-    latest_changes(doc, since).into_iter().filter_map(|(a, _)| <[u8; 32]>::try_from(a.to_bytes()).ok()).collect()
+    let mut keys: Vec<[u8; 32]> = latest_changes(doc, since).into_iter().filter_map(|(a, _)| node_key_of(&a)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 fn storage<E: std::fmt::Display>(e: E) -> SessionError {
@@ -303,10 +313,7 @@ fn reason(text: String) -> String {
 /// Each actor (node key) of a document and the hash of its latest change:
 /// whose certificates and which signatures go with the whole document.
 pub fn latest_by_node(doc: &Automerge) -> Vec<([u8; 32], [u8; 32])> {
-    latest_changes(doc, &[])
-        .into_iter()
-        .filter_map(|(actor, hash)| Some((<[u8; 32]>::try_from(actor.to_bytes()).ok()?, hash.0)))
-        .collect()
+    latest_changes(doc, &[]).into_iter().filter_map(|(actor, hash)| Some((node_key_of(&actor)?, hash.0))).collect()
 }
 
 /// The digest of a document's heads, as reconciliation items carry it.
@@ -336,6 +343,7 @@ impl Session {
             dirty: false,
             asked: false,
             queue: VecDeque::new(),
+            replies: VecDeque::new(),
             in_flight: HashMap::new(),
             in_flight_count: 0,
             certificates_shared,
@@ -384,12 +392,16 @@ impl Session {
 
     /// Documents this side still has to send or see acknowledged.
     pub fn docs_pending(&self) -> usize {
-        self.queue.len() + self.in_flight_count
+        self.queue.len() + self.replies.len() + self.in_flight_count
     }
 
     /// Nothing is being reconciled, sent or awaited on this side.
     pub fn is_idle(&self) -> bool {
-        self.peer.is_some() && self.reconciler.is_none() && self.queue.is_empty() && self.in_flight_count == 0
+        self.peer.is_some()
+            && self.reconciler.is_none()
+            && self.queue.is_empty()
+            && self.replies.is_empty()
+            && self.in_flight_count == 0
     }
 
     /// Whether a round has completed with nothing left in flight since
@@ -706,6 +718,14 @@ impl Session {
         let mut deltas: HashMap<[u8; 16], Result<Delta, String>> =
             parallel_map(self.verify_threads, jobs, |(id, w, state)| (id, delta(w, state))).into_iter().collect();
         while self.in_flight_count < DOCS_IN_FLIGHT_MAX
+            && let Some((reply, digest)) = self.replies.pop_front()
+        {
+            self.mark_sent(reply.id, Sent { digest, heads: None, delta: false });
+            if let Some(full) = batch.push(reply) {
+                self.send_batch(&mut certificates, &full);
+            }
+        }
+        while self.in_flight_count < DOCS_IN_FLIGHT_MAX
             && let Some((item, held)) = self.queue.pop_front()
         {
             let prepared = if held { deltas.remove(&item.id) } else { None };
@@ -821,6 +841,9 @@ impl Session {
                 slots.push((d.id, Some(d)));
             }
         }
+        // Which documents this node holds without the peer taking part:
+        // about those the peer is answered as about an id never seen.
+        let hidden = self.hidden_from_peer(replica, &slots)?;
         let ids: Vec<[u8; 16]> = jobs.iter().map(|d| d.id).collect();
         let stored = replica.stored(&ids).map_err(storage)?;
         if stored.len() != ids.len() {
@@ -829,7 +852,8 @@ impl Session {
         let (local, threads, keep) = (&self.local, self.verify_threads, replica.keeps_loaded());
         let prepared = replica.with_trust_shared(|trust| {
             parallel_map(threads, jobs.into_iter().zip(stored).collect(), |(d, base)| {
-                prepare(trust, local, d, base, keep)
+                let hidden = hidden.contains(&d.id);
+                prepare_for(trust, local, &peer, d, base, keep, hidden)
             })
         });
         let mut prepared = prepared.into_iter();
@@ -847,7 +871,7 @@ impl Session {
                     }
                     (p.digest, p.admission, None)
                 }),
-                Some(d) => self.admit_one(replica, d, &mut working),
+                Some(d) => self.admit_one(replica, d, &mut working, hidden.contains(&id)),
             };
             if !touched.contains(&id) {
                 touched.push(id);
@@ -898,24 +922,49 @@ impl Session {
             })
             .collect();
         self.outbox.push_back(Message::Applied(applied));
-        if !replies.is_empty() {
-            for r in &replies {
-                let digest = working.get(&r.id).map(digest_of).unwrap_or_default();
-                self.mark_sent(r.id, Sent { digest, heads: None, delta: false });
+        // Replies take the window like any document this node sends: a
+        // peer that acknowledges none of them cannot make this node queue
+        // answers without bound.
+        for r in replies {
+            let digest = working.get(&r.id).map(digest_of).unwrap_or_else(|| digest_of_heads(&[]));
+            if self.replies.len() >= REPLIES_PENDING_MAX {
+                return Err(SessionError::Protocol(format!(
+                    "the peer left {REPLIES_PENDING_MAX} answers to its sync messages unacknowledged"
+                )));
             }
-            let mut builder = BatchBuilder::default();
-            let mut none = Vec::new();
-            for r in replies {
-                if let Some(full) = builder.push(r) {
-                    self.send_batch(&mut none, &full);
-                }
-            }
-            if !builder.is_empty() {
-                let rest = builder.take();
-                self.send_batch(&mut none, &rest);
-            }
+            self.replies.push_back((r, digest));
         }
+        self.pump(replica)?;
         Ok(())
+    }
+
+    /// The documents of a batch that this node holds and the peer's unit
+    /// has no part in ([`routing::holds`]). Nothing about them may reach
+    /// the peer, not even that they exist: the peer is answered as if this
+    /// node had never seen them, unless what it sends verifies and makes
+    /// its unit a participant (a transfer this node had not yet seen).
+    fn hidden_from_peer<R: Replica>(
+        &self,
+        replica: &mut R,
+        slots: &[([u8; 16], Option<DocMessage>)],
+    ) -> Result<HashSet<[u8; 16]>, SessionError> {
+        let peer = self.peer.as_ref().expect("admitted");
+        if peer.role == NodeRole::Province {
+            return Ok(HashSet::new());
+        }
+        let mut ids: Vec<[u8; 16]> = slots.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let units = replica.participants(&ids).map_err(storage)?;
+        if units.len() != ids.len() {
+            return Err(SessionError::Storage("the store answered for another number of documents".into()));
+        }
+        Ok(ids
+            .into_iter()
+            .zip(units)
+            .filter(|(_, u)| u.as_ref().is_some_and(|u| !routing::holds(peer.role, &peer.unit, u)))
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Both sides hold these heads of a document now.
@@ -936,7 +985,11 @@ impl Session {
         replica: &mut R,
         d: DocMessage,
         working: &mut HashMap<[u8; 16], Automerge>,
+        hidden: bool,
     ) -> Result<([u8; 16], Option<Admitted>, Option<DocMessage>), String> {
+        if hidden {
+            return self.admit_hidden(replica, d);
+        }
         let id = d.id;
         let base = match working.get(&id) {
             Some(doc) => doc.clone(),
@@ -1003,6 +1056,46 @@ impl Session {
         }
         working.insert(id, next);
         Ok((digest, admission, reply))
+    }
+
+    /// A document this node holds and the peer has no part in: what it
+    /// sends is judged against the document, and admitted if it verifies
+    /// and makes the peer's unit a participant; otherwise the peer gets
+    /// exactly the answer a document this node never saw would get
+    /// (judged against an empty document, with a fresh sync state), and
+    /// nothing is stored or remembered.
+    #[allow(clippy::type_complexity)]
+    fn admit_hidden<R: Replica>(
+        &mut self,
+        replica: &mut R,
+        d: DocMessage,
+    ) -> Result<([u8; 16], Option<Admitted>, Option<DocMessage>), String> {
+        let peer = self.peer.clone().expect("admitted");
+        let id = d.id;
+        if !matches!(d.body, DocBody::Sync(_)) {
+            let base = replica.stored(&[id]).map_err(|e| format!("storage: {e}"))?.pop().flatten();
+            let (local, keep) = (&self.local, replica.keeps_loaded());
+            let p = replica.with_trust_shared(|t| prepare_for(t, local, &peer, d, base, keep, true))?;
+            return Ok((p.digest, p.admission, None));
+        }
+        let DocBody::Sync(bytes) = &d.body else { unreachable!("checked above") };
+        let m = SyncMessage::decode(bytes).map_err(|e| format!("not a readable sync message: {e}"))?;
+        crate::guard::check_sync_message(&m)?;
+        crate::guard::check_inflated_sizes(m.changes.iter())?;
+        let mut next = Automerge::new();
+        let mut state = SyncState::new();
+        next.receive_sync_message(&mut state, m).map_err(|e| e.to_string())?;
+        let heads = next.get_heads();
+        if !heads.is_empty() {
+            replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &[], &d.signatures))?;
+        }
+        let digest = digest_of_heads(&heads);
+        let reply = next.generate_sync_message(&mut state).map(|m| {
+            let signatures =
+                if m.changes.is_empty() { Vec::new() } else { replica.signatures(&next).unwrap_or_default() };
+            DocMessage { id, body: DocBody::Sync(m.encode()), signatures }
+        });
+        Ok((digest, None, reply))
     }
 
     /// The sync state of a document with this peer: the live one, or the
@@ -1119,6 +1212,11 @@ fn delta(w: Whole, mut state: SyncState) -> Result<Delta, String> {
     })
 }
 
+/// Most answers to a peer's sync messages waiting for room in the window.
+/// An honest peer acknowledges what it receives in order, so its answers
+/// never wait long; twice the window leaves room for a busy round.
+pub const REPLIES_PENDING_MAX: usize = 2 * DOCS_IN_FLIGHT_MAX;
+
 /// Bound on the threads verifying one batch.
 pub const VERIFY_THREADS_MAX: usize = 16;
 
@@ -1201,6 +1299,34 @@ fn prepare(
         None
     };
     Ok(Prepared { digest, admission, shared_now })
+}
+
+/// [`prepare`], for a document `hidden` from the peer (held here, the
+/// peer's unit no participant): admitted only if the result verifies and
+/// names the peer's unit; otherwise answered as a document never seen
+/// here would be, and nothing is stored.
+fn prepare_for(
+    trust: &Trust,
+    local: &Local,
+    peer: &Peer,
+    d: DocMessage,
+    stored: Option<Vec<u8>>,
+    keep: bool,
+    hidden: bool,
+) -> Result<Prepared, String> {
+    if !hidden {
+        return prepare(trust, local, d, stored, keep);
+    }
+    let unseen = d.clone();
+    if let Ok(p) = prepare(trust, local, d, stored, keep)
+        && p.admission
+            .as_ref()
+            .is_some_and(|a| routing::holds(peer.role, &peer.unit, routing::units_of(&a.record.participants)))
+    {
+        return Ok(p);
+    }
+    let p = prepare(trust, local, unseen, None, keep)?;
+    Ok(Prepared { digest: p.digest, admission: None, shared_now: None })
 }
 
 /// A verified document as it is to be stored; `bytes` is its saved form
@@ -1293,7 +1419,7 @@ fn verify_incoming(
     let by_hash: HashMap<[u8; 32], [u8; 64]> = signatures.iter().map(|s| (s.change, s.signature)).collect();
     let signer: HashMap<[u8; 32], [u8; 32]> = latest_changes(doc, known)
         .into_iter()
-        .filter_map(|(actor, hash)| Some((hash.0, <[u8; 32]>::try_from(actor.to_bytes()).ok()?)))
+        .filter_map(|(actor, hash)| Some((hash.0, node_key_of(&actor)?)))
         .collect();
     let lookup = |h: &[u8; 32]| Some(Attestation { signer: *signer.get(h)?, signature: *by_hash.get(h)? });
     let additions = verify_document(trust, doc, known, lookup, local.utc_offset_minutes).map_err(|e| e.to_string())?;

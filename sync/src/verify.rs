@@ -19,7 +19,8 @@ use std::collections::HashMap;
 
 use automerge::{Automerge, ChangeHash};
 use ed25519_dalek::VerifyingKey;
-use motcua_domain::authority::{Additions, AuthorityError, NewEvent, check_additions};
+use motcua_domain::authority::{Additions, AuthorityError, NewEvent, check_additions, node_key_hex, node_key_of};
+use motcua_domain::dossier::DossierRecord;
 use motcua_domain::workflow::Action;
 
 use crate::attest::{self, Attestation};
@@ -51,6 +52,10 @@ pub enum Rejection {
     RoleMayNot { index: usize, role: &'static str, action: &'static str },
     #[error("event {index}: the handover is not backed by a succession of the province: {reason}")]
     Succession { index: usize, reason: String },
+    /// A node created a dossier of another unit, or under another unit's
+    /// codes ([`check_creation`]); the text names both.
+    #[error("{0}: a node creates dossiers of its own unit under its own codes only")]
+    NotItsCode(String),
     #[error("certificate refused: {0}")]
     Certificate(#[from] CertError),
     #[error("the revocation list has sequence {offered}; this node already holds sequence {held}")]
@@ -194,7 +199,7 @@ pub fn verify_document(
     let additions = check_additions(doc, known, utc_offset_minutes)?;
     for (actor, latest) in &additions.actors {
         let actor_hex = actor.to_hex_string();
-        let key: [u8; 32] = actor.to_bytes().try_into().map_err(|_| Rejection::ActorNotAKey(actor_hex.clone()))?;
+        let key = node_key_of(actor).ok_or_else(|| Rejection::ActorNotAKey(actor_hex.clone()))?;
         let change = latest.to_string();
         let a = attestation(&latest.0)
             .ok_or_else(|| Rejection::Unsigned { actor: actor_hex.clone(), change: change.clone() })?;
@@ -204,14 +209,41 @@ pub fn verify_document(
         attest::verify(&a, &latest.0).map_err(|_| Rejection::BadSignature { actor: actor_hex, change })?;
         trust.node(&key)?;
     }
+    if let Some(creator) = &additions.created_by {
+        check_creation(trust, creator, &additions.record)?;
+    }
     for e in &additions.events {
         check_event(trust, e)?;
     }
     Ok(additions)
 }
 
+/// A unit's dossier codes belong to that unit: a new dossier is received
+/// by its creator's own unit, under a code that starts with the agency
+/// identifier (mã định danh) in its creator's certificate (Quyết định
+/// 870/QĐ-BTTTT codes, DOMAIN.md "Units and codes"). Otherwise a node could
+/// take another unit's codes — its next number of the day, so that unit's
+/// desk refuses every reception, or its low numbers before the unit's own
+/// dossiers reach the province.
+fn check_creation(trust: &Trust, creator: &automerge::ActorId, record: &DossierRecord) -> Result<(), Rejection> {
+    let key = node_key_of(creator).ok_or_else(|| Rejection::ActorNotAKey(creator.to_hex_string()))?;
+    let cert = trust.node(&key)?;
+    let r = &record.reception;
+    let owned = record.code.strip_prefix(cert.agency_id.as_str()).is_some_and(|rest| rest.starts_with('-'))
+        && motcua_domain::codes::is_dossier_code(&record.code)
+        && r.agency_id == cert.agency_id
+        && r.unit == cert.unit;
+    if !owned {
+        return Err(Rejection::NotItsCode(format!(
+            "dossier {} (unit {}) was created by node {} of unit {}, whose codes start with {}",
+            record.code, r.unit, cert.node_key, cert.unit, cert.agency_id
+        )));
+    }
+    Ok(())
+}
+
 fn check_event(trust: &Trust, e: &NewEvent) -> Result<(), Rejection> {
-    let key = key_bytes(&e.author).ok_or_else(|| Rejection::ActorNotAKey(e.author.clone()))?;
+    let key = key_bytes(node_key_hex(&e.author)).ok_or_else(|| Rejection::ActorNotAKey(e.author.clone()))?;
     let cert = trust.node(&key)?;
     if e.unit != cert.unit {
         return Err(Rejection::UnitMismatch { index: e.index, claimed: e.unit.clone(), certified: cert.unit.clone() });

@@ -25,8 +25,11 @@ fn record_of(root: &SigningKey) -> ProvinceRecord {
     ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(root) }
 }
 
+/// The agency identifier in every test node's certificate.
+const AGENCY_ID: &str = "000.00.01.H56";
+
 fn cert(root: &SigningKey, node: &SigningKey, unit: &str, role: NodeRole, serial: u8) -> Vec<u8> {
-    let signed = crate::fixtures::certificate(root, node, unit, "000.00.01.H56", role, serial, NOW * 2);
+    let signed = crate::fixtures::certificate(root, node, unit, AGENCY_ID, role, serial, NOW * 2);
     serde_json::to_vec(&signed).unwrap()
 }
 
@@ -61,8 +64,9 @@ fn receive(r: &mut MemoryReplica, n: u8) -> [u8; 16] {
     let me = hex_of(r.signing_key());
     let mut new = new_dossier(&me, Channel::Direct, false);
     new.id = DossierId([n; 16]);
-    new.code = format!("000.21.45.H56-251117-{n:04}");
+    new.code = format!("{AGENCY_ID}-251117-{n:04}");
     new.reception.unit = r.local.unit.clone();
+    new.reception.agency_id = AGENCY_ID.into();
     let (doc, _) = dossier::create(ActorId::from(r.local.key), &new).unwrap();
     r.commit_local(doc).unwrap();
     [n; 16]
@@ -230,7 +234,8 @@ fn nearest_deadline_goes_first() {
         let me = hex_of(c.signing_key());
         let mut new = new_dossier(&me, Channel::Direct, false);
         new.id = DossierId([n; 16]);
-        new.code = format!("000.21.45.H56-251117-{n:04}");
+        new.code = format!("{AGENCY_ID}-251117-{n:04}");
+        new.reception.agency_id = AGENCY_ID.into();
         new.due_at = Some(T0 + (10 - n as i64) * 86_400_000);
         let (doc, _) = dossier::create(ActorId::from(c.local.key), &new).unwrap();
         c.commit_local(doc).unwrap();
@@ -549,8 +554,9 @@ fn a_round_started_while_documents_arrive_sends_none_of_them_twice() {
         let mut id = [7u8; 16];
         id[..2].copy_from_slice(&(i as u16).to_be_bytes());
         new.id = DossierId(id);
-        new.code = format!("000.21.45.H56-251117-{i:04}");
+        new.code = format!("{AGENCY_ID}-251117-{i:04}");
         new.reception.unit = COMMUNE.into();
+        new.reception.agency_id = AGENCY_ID.into();
         let (doc, _) = dossier::create(ActorId::from(c.local.key), &new).unwrap();
         c.commit_local(doc).unwrap();
     }
@@ -727,4 +733,94 @@ fn rounds_are_opened_one_at_a_time_and_in_order() {
     assert!(link.b.reconciler.is_some(), "the round goes on (the accepting side answered, not ended it)");
     let err = link.b.handle(&mut p, Message::Reconcile { round: round + 1, message: empty }, NOW).unwrap_err();
     assert!(matches!(&err, SessionError::Protocol(m) if m.contains("is still going")), "{err}");
+}
+
+/// The Docs message `peer` would get from `p` for one document message
+/// from it, and the outcome it would be told.
+fn answer_to(link: &mut Link, p: &mut MemoryReplica, d: DocMessage) -> (Outcome, Vec<DocMessage>) {
+    link.b.handle(p, Message::Docs(encode_batch(&[d])), NOW).unwrap();
+    let mut outcome = None;
+    let mut docs = Vec::new();
+    for m in link.b.take_outgoing() {
+        match m {
+            Message::Applied(a) => outcome = Some(a[0].outcome.clone()),
+            Message::Docs(batch) => docs.extend(decode_batch(&batch).unwrap()),
+            _ => {}
+        }
+    }
+    (outcome.expect("an acknowledgement"), docs)
+}
+
+/// `d` with its id replaced, so answers about two ids can be compared.
+fn with_id(mut docs: Vec<DocMessage>, id: [u8; 16]) -> Vec<DocMessage> {
+    for d in &mut docs {
+        d.id = id;
+    }
+    docs
+}
+
+#[test]
+fn a_peer_probing_for_a_dossier_it_has_no_part_in_gets_the_answer_of_an_unknown_id() {
+    let (mut c, mut p) = (commune(), province());
+    let mut other = node(3, OTHER_COMMUNE, NodeRole::Commune);
+    let held = receive(&mut c, 1);
+    sync(&mut c, &mut p);
+    let unknown = random_id(9);
+    // The other commune connects, then sends crafted messages about the
+    // first commune's dossier and about an id nobody has.
+    let mut link = Link::open(&other, &p);
+    link.run(&mut other, &mut p).unwrap();
+    let empty_sync = Automerge::new().generate_sync_message(&mut SyncState::new()).unwrap().encode();
+    let probe = |id| DocMessage { id, body: DocBody::Sync(empty_sync.clone()), signatures: Vec::new() };
+    let (o_held, r_held) = answer_to(&mut link, &mut p, probe(held));
+    let (o_unknown, r_unknown) = answer_to(&mut link, &mut p, probe(unknown));
+    assert_eq!(o_held, o_unknown);
+    assert_eq!(with_id(r_held, unknown), r_unknown, "the same reply, and none of the dossier's changes");
+    // A dossier of its own made under the held id, and one under the
+    // unknown id, sent whole and as changes: both are answered as held
+    // at the version sent, the held dossier is untouched, and only the
+    // one under the unknown id is stored.
+    let before = p.digests();
+    let mut made = Vec::new();
+    for (n, id) in [(2u8, held), (3u8, unknown)] {
+        let me = hex_of(other.signing_key());
+        let mut new = new_dossier(&me, Channel::Direct, false);
+        new.id = DossierId(id);
+        new.code = format!("{AGENCY_ID}-251117-{n:04}");
+        new.reception.unit = OTHER_COMMUNE.into();
+        new.reception.agency_id = AGENCY_ID.into();
+        let (doc, _) = dossier::create(ActorId::from(other.local.key), &new).unwrap();
+        let signatures = other.signatures(&doc).unwrap_or_default();
+        let signatures = if signatures.is_empty() {
+            doc.get_heads()
+                .iter()
+                .map(|h| ChangeSignature {
+                    change: h.0,
+                    signature: crate::attest::attest(other.signing_key(), &h.0).signature,
+                })
+                .collect()
+        } else {
+            signatures
+        };
+        made.push((id, doc, signatures));
+    }
+    let answers: Vec<(Outcome, Vec<DocMessage>)> = made
+        .iter()
+        .map(|(id, doc, signatures)| {
+            let d = DocMessage { id: *id, body: DocBody::Whole(doc.save_nocompress()), signatures: signatures.clone() };
+            answer_to(&mut link, &mut p, d)
+        })
+        .collect();
+    assert_eq!(answers[0].0, Outcome::Holds(digest_of(&made[0].1)));
+    assert_eq!(answers[1].0, Outcome::Holds(digest_of(&made[1].1)));
+    assert!(answers.iter().all(|(_, r)| r.is_empty()));
+    assert_eq!(p.digests().get(&held), before.get(&held), "the held dossier is untouched");
+    assert_eq!(p.doc(&unknown).map(digest_of), Some(digest_of(&made[1].1)), "a new id is taken as before");
+    let (held_doc, _) = (made[0].1.clone(), ());
+    let changes = DocMessage { id: held, body: DocBody::Changes(held_doc.save()), signatures: made[0].2.clone() };
+    let (o_changes, r_changes) = answer_to(&mut link, &mut p, changes);
+    assert_eq!(o_changes, Outcome::Holds(digest_of(&held_doc)));
+    assert!(r_changes.is_empty());
+    assert_eq!(p.digests().get(&held), before.get(&held));
+    assert_eq!(c.digests().get(&held), p.digests().get(&held));
 }

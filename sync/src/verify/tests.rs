@@ -23,8 +23,14 @@ fn hex_of(k: &SigningKey) -> String {
     hex::encode(k.verifying_key().to_bytes())
 }
 
+/// The agency identifier in a test node's certificate: the fixtures'
+/// dossiers are received by COMMUNE under its codes.
+fn agency_id_of(unit: &str) -> &'static str {
+    if unit == COMMUNE { "000.21.45.H56" } else { "000.00.01.H56" }
+}
+
 fn cert(root: &SigningKey, node: &SigningKey, unit: &str, role: NodeRole, serial: u8) -> SignedCertificate {
-    crate::fixtures::certificate(root, node, unit, "000.00.01.H56", role, serial, 10)
+    crate::fixtures::certificate(root, node, unit, agency_id_of(unit), role, serial, 10)
 }
 
 fn province_doc(root: &SigningKey, kind: DocumentKind, sequence: u64, body: String) -> SignedProvinceDocument {
@@ -263,4 +269,36 @@ fn a_revocation_naming_the_key_revokes_the_node_under_a_newer_certificate() {
     let mut again = empty_trust(&root);
     again.set_revocations(&signed).unwrap();
     assert!(again.admit(&renewal(&root, &node, 41, 500), None).is_err());
+}
+
+#[test]
+fn a_node_creates_dossiers_of_its_own_unit_under_its_own_codes_only() {
+    let mut w = World::new();
+    // Commune 3 ("26735", codes 000.00.01.H56) creates a dossier under
+    // COMMUNE's codes, received at COMMUNE: refused.
+    let k = key(3);
+    let taken = new_dossier(&hex_of(&k), Channel::Direct, false);
+    let (doc, _) = dossier::create(actor(&k), &taken).unwrap();
+    w.sign_heads(&doc, &k);
+    assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(_))));
+    // Its own codes, but received at COMMUNE: refused.
+    let mut elsewhere = new_dossier(&hex_of(&k), Channel::Direct, false);
+    elsewhere.code = "000.00.01.H56-251117-0001".into();
+    elsewhere.reception.agency_id = "000.00.01.H56".into();
+    let (doc, _) = dossier::create(actor(&k), &elsewhere).unwrap();
+    w.sign_heads(&doc, &k);
+    assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(_))));
+    // A code sharing the prefix but of another agency: refused.
+    let mut longer = elsewhere.clone();
+    longer.reception.unit = "26735".into();
+    longer.code = "000.00.01.H567-251117-0001".into();
+    let (doc, _) = dossier::create(actor(&k), &longer).unwrap();
+    w.sign_heads(&doc, &k);
+    assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(_))));
+    // Its own unit and codes: admitted.
+    let mut own = elsewhere;
+    own.reception.unit = "26735".into();
+    let (doc, _) = dossier::create(actor(&k), &own).unwrap();
+    w.sign_heads(&doc, &k);
+    assert!(w.verify(&doc, &[]).is_ok());
 }
