@@ -664,8 +664,10 @@ impl Sim {
         let mut new: NewDossier = new_dossier(&me, Channel::Direct, false);
         let id: [u8; 16] = self.rng.random();
         new.id = DossierId(id);
-        new.code = format!("000.21.{:02}.H56-251117-{:04}", 40 + node - 1, n.issued);
+        let agency_id = format!("000.21.{:02}.H56", 40 + node - 1);
+        new.code = format!("{agency_id}-251117-{:04}", n.issued);
         new.reception.unit = n.replica.local.unit.clone();
+        new.reception.agency_id = agency_id;
         new.reception.at = T0 + self.now;
         new.due_at = Some(T0 + self.now + self.rng.random_range(1..10) * 24 * 60 * MINUTE);
         let (doc, hash) = dossier::create(ActorId::from(n.replica.local.key), &new).map_err(|e| e.to_string())?;
