@@ -219,6 +219,11 @@ pub struct Store {
     /// Whether opening it had to check the file (the last process using it
     /// did not close it).
     repaired: bool,
+    /// Test builds only (`test_disk::Commits::Unsynced`): durable commits
+    /// skip the fsync, so a test can show that power loss then loses
+    /// acknowledged writes.
+    #[cfg(any(test, feature = "test-backend"))]
+    unsynced: bool,
 }
 
 /// What sync needs to know of a dossier without loading it.
@@ -292,29 +297,40 @@ pub struct Write {
     tx: WriteTransaction,
     /// Counts the inserts and removals made so far (see [`Write::writes`]).
     writes: Cell<u64>,
+    #[cfg(any(test, feature = "test-backend"))]
+    unsynced: bool,
 }
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
+        Self::open_with(|builder| builder.create(path))
+    }
+
+    /// Opens the database that `create` makes with the store's settings
+    /// (a file, or a test's simulated disk), and brings it to the current
+    /// format.
+    fn open_with(
+        create: impl FnOnce(&redb::Builder) -> std::result::Result<Database, redb::DatabaseError>,
+    ) -> Result<Store> {
         let repaired = Arc::new(AtomicBool::new(false));
         let seen = repaired.clone();
-        let db = match Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_repair_callback(move |session| {
-                if !seen.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        progress = session.progress(),
-                        "the store was not closed cleanly: checking every page"
-                    );
-                }
-            })
-            .create(path)
-        {
+        let mut builder = Database::builder();
+        builder.set_cache_size(CACHE_BYTES).set_repair_callback(move |session| {
+            if !seen.swap(true, Ordering::Relaxed) {
+                tracing::warn!(progress = session.progress(), "the store was not closed cleanly: checking every page");
+            }
+        });
+        let db = match create(&builder) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse),
             Err(e) => return Err(e.into()),
         };
-        let store = Store { db, repaired: repaired.load(Ordering::Relaxed) };
+        let store = Store {
+            db,
+            repaired: repaired.load(Ordering::Relaxed),
+            #[cfg(any(test, feature = "test-backend"))]
+            unsynced: false,
+        };
         let mut w = store.begin()?;
         let mut upgrade = false;
         {
@@ -368,7 +384,12 @@ impl Store {
     pub fn begin(&self) -> Result<Write> {
         let mut tx = self.db.begin_write()?;
         tx.set_two_phase_commit(true);
-        Ok(Write { tx, writes: Cell::new(0) })
+        Ok(Write {
+            tx,
+            writes: Cell::new(0),
+            #[cfg(any(test, feature = "test-backend"))]
+            unsynced: self.unsynced,
+        })
     }
 
     fn read(&self) -> Result<ReadTransaction> {
@@ -913,6 +934,10 @@ impl Write {
 
     /// Commits with `Durability::Immediate`: on return the data is on disk.
     pub fn commit_durable(mut self) -> Result<()> {
+        #[cfg(any(test, feature = "test-backend"))]
+        if self.unsynced {
+            return self.commit_lazy();
+        }
         self.tx.set_durability(Durability::Immediate)?;
         self.tx.commit()?;
         Ok(())
@@ -1253,5 +1278,7 @@ impl<'a> IndexKeys<'a> {
     }
 }
 
+#[cfg(any(test, feature = "test-backend"))]
+pub mod test_disk;
 #[cfg(test)]
 mod tests;
