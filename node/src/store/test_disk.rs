@@ -30,6 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use redb::{ReadableMultimapTable, StorageBackend};
 
 use super::*;
@@ -69,6 +71,10 @@ struct Disk {
     powered_off: bool,
     /// sync_data fails from this call on (counted as `syncs`).
     fail_syncs_from: Option<u64>,
+    /// When set, a power loss keeps a random part of the unsynced changes
+    /// (as a disk's write cache may have written some), drawn from this
+    /// seed; otherwise it drops them all.
+    keep_some_seed: Option<u64>,
 }
 
 fn apply(file: &mut Vec<u8>, change: &Pending) {
@@ -104,10 +110,20 @@ impl Disk {
         Ok(())
     }
 
-    /// Every change not followed by a sync is lost.
+    /// Every change not followed by a sync is lost, or with
+    /// `keep_some_seed` only some of them, each independently.
     fn power_off(&mut self) {
+        if self.powered_off {
+            return;
+        }
         self.powered_off = true;
-        self.pending.clear();
+        let pending = std::mem::take(&mut self.pending);
+        if let Some(seed) = self.keep_some_seed {
+            let mut rng = StdRng::seed_from_u64(seed);
+            for change in pending.iter().filter(|_| rng.random_bool(0.5)) {
+                apply(&mut self.durable, change);
+            }
+        }
         self.live = self.durable.clone();
     }
 }
@@ -141,6 +157,14 @@ impl TestDisk {
     pub fn cut_power_after(&self, n: u64) {
         let mut d = self.lock();
         d.cut_at_operation = Some(d.operations + n.max(1));
+    }
+
+    /// Makes a later power loss keep a random part of the unsynced
+    /// changes, each with even odds, drawn from `seed`, instead of none: a
+    /// disk's write cache writes in its own order, and a store must not
+    /// depend on which of its unsynced writes made it.
+    pub fn keep_some_unsynced(&self, seed: u64) {
+        self.lock().keep_some_seed = Some(seed);
     }
 
     pub fn is_powered_off(&self) -> bool {
@@ -414,20 +438,34 @@ mod tests {
         commit_sequence(&store, 251117).unwrap();
         let per_commit = probe.operations() - before;
         assert!(per_commit >= 2, "a durable commit writes and syncs");
-        for cut in 1..=per_commit + 1 {
+        for (cut, keep_some) in (1..=per_commit + 1).flat_map(|cut| [(cut, None), (cut, Some(cut)), (cut, Some(!cut))])
+        {
             let disk = TestDisk::default();
             let store = Store::open_on(disk.clone(), Commits::Durable).unwrap();
+            if let Some(seed) = keep_some {
+                disk.keep_some_unsynced(seed);
+            }
             disk.cut_power_after(cut);
             let acknowledged = commit_sequence(&store, 251117).is_ok();
             disk.cut_power();
             drop(store);
-            let mut store = Store::open_on(disk.reboot(), Commits::Durable).unwrap();
-            assert!(store.check_integrity().unwrap(), "cut at operation {cut}");
+            let disk = disk.reboot();
+            let mut store = Store::open_on(disk.clone(), Commits::Durable).unwrap();
+            assert!(store.check_integrity().unwrap(), "cut at operation {cut} keeping {keep_some:?}");
             let stored = sequence(&store, 251117);
-            assert!(stored <= 1, "cut at operation {cut}");
+            assert!(stored <= 1, "cut at operation {cut} keeping {keep_some:?}");
             if acknowledged {
-                assert_eq!(stored, 1, "cut at operation {cut}: an acknowledged commit was lost");
+                assert_eq!(stored, 1, "cut at operation {cut} keeping {keep_some:?}: an acknowledged commit was lost");
             }
+            // What the first open after the cut found stays so.
+            drop(store);
+            disk.cut_power();
+            let store = Store::open_on(disk.reboot(), Commits::Durable).unwrap();
+            assert_eq!(
+                sequence(&store, 251117),
+                stored,
+                "cut at operation {cut} keeping {keep_some:?}: a second reboot"
+            );
         }
     }
 

@@ -1,4 +1,5 @@
-//! End-to-end tests: real `motcua` processes, real redb files, real HTTP.
+//! End-to-end tests: real `motcua` processes, real redb files, real HTTP;
+//! and, for power loss, in-process nodes on a simulated disk (power.rs).
 
 mod api;
 mod bad_input;
@@ -8,6 +9,7 @@ mod crash;
 mod enroll;
 mod keys;
 mod merge;
+mod power;
 mod sync;
 mod thin_link;
 mod web;
