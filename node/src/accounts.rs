@@ -43,6 +43,10 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// The cookie that marks a device an officer logged in from before.
 pub const DEVICE_COOKIE: &str = "motcua_device";
+/// The known-device cookie under TLS: `__Secure-` makes browsers keep it
+/// only if set `Secure` over HTTPS. (`__Host-` would need `Path=/`, and the
+/// cookie goes to the login route only.)
+pub const DEVICE_COOKIE_TLS: &str = "__Secure-motcua_device";
 /// How long a device stays known after a login from it.
 pub const DEVICE_TTL_MS: i64 = 180 * 24 * 3600 * 1000;
 

@@ -31,6 +31,10 @@ use crate::store::{ListQuery, StoreError};
 /// Bound on a request body (a catalog import may be larger, see below).
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
 pub const SESSION_COOKIE: &str = "motcua_session";
+/// The session cookie under TLS. `__Host-` makes browsers keep it only if
+/// set `Secure`, with `Path=/` and no `Domain`, by this very origin: another
+/// host on the LAN, or a plain-HTTP page, cannot plant or replace it.
+pub const SESSION_COOKIE_TLS: &str = "__Host-motcua_session";
 
 #[derive(Default)]
 pub struct Metrics {
@@ -58,6 +62,24 @@ pub struct AppState {
     pub track: Arc<crate::limits::GuessLimits>,
     /// Failed logins, per address and username ([`crate::limits::LOGIN`]).
     pub logins: Arc<crate::limits::GuessLimits>,
+    /// Served over HTTPS: cookies are `Secure` under their TLS names, and
+    /// only those names are read.
+    pub tls: bool,
+}
+
+impl AppState {
+    fn session_cookie(&self) -> &'static str {
+        if self.tls { SESSION_COOKIE_TLS } else { SESSION_COOKIE }
+    }
+
+    fn device_cookie(&self) -> &'static str {
+        if self.tls { accounts::DEVICE_COOKIE_TLS } else { accounts::DEVICE_COOKIE }
+    }
+
+    /// The attributes every cookie this node sets carries.
+    fn cookie_attributes(&self) -> &'static str {
+        if self.tls { "HttpOnly; Secure; SameSite=Strict" } else { "HttpOnly; SameSite=Strict" }
+    }
 }
 
 #[derive(Debug)]
@@ -188,8 +210,8 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     v.strip_prefix("Bearer ").map(|t| t.trim().to_string())
 }
 
-fn cookie(headers: &HeaderMap) -> Option<String> {
-    named_cookie(headers, SESSION_COOKIE)
+fn cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, state.session_cookie())
 }
 
 fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -231,7 +253,7 @@ fn authenticate_as(
         let s = session(&token)?;
         return Ok(Officer { username: s.username, roles: s.roles });
     }
-    let token = cookie(headers).ok_or_else(ApiError::unauthorized)?;
+    let token = cookie(state, headers).ok_or_else(ApiError::unauthorized)?;
     let s = session(&token)?;
     if method != Method::GET && method != Method::HEAD {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
@@ -396,7 +418,7 @@ async fn login(
     // force then, is not held back by the lock that failures from
     // everywhere put on the account.
     let secret = state.desk.identity.secret_bytes();
-    let known = match (named_cookie(&headers, accounts::DEVICE_COOKIE), &account) {
+    let known = match (named_cookie(&headers, state.device_cookie()), &account) {
         (Some(t), Some(a)) => accounts::device_vouches(&secret, &t, a, now),
         _ => None,
     };
@@ -452,10 +474,11 @@ async fn login(
         "full_name": account.full_name,
         "roles": account.roles,
     });
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let attributes = state.cookie_attributes();
+    let cookie = format!("{}={token}; {attributes}; Path=/", state.session_cookie());
     let device = format!(
-        "{}={}; HttpOnly; SameSite=Strict; Path=/api/v1/session; Max-Age={}",
-        accounts::DEVICE_COOKIE,
+        "{}={}; {attributes}; Path=/api/v1/session; Max-Age={}",
+        state.device_cookie(),
         accounts::device_token(&secret, &account, now),
         accounts::DEVICE_TTL_MS / 1000
     );
@@ -469,7 +492,7 @@ async fn login(
 /// reloaded with the session cookie carries on where it was.
 async fn current_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     // A read: no CSRF check, so the session's own lookup is the check.
-    let token = bearer(&headers).or_else(|| cookie(&headers)).ok_or_else(ApiError::unauthorized)?;
+    let token = bearer(&headers).or_else(|| cookie(&state, &headers)).ok_or_else(ApiError::unauthorized)?;
     let session = state.sessions.touch(&token, now_ms()).ok_or_else(ApiError::unauthorized)?;
     let st = state.clone();
     let username = session.username.clone();
@@ -501,11 +524,11 @@ fn dummy_hash() -> &'static str {
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authenticate(&state, &headers, &Method::DELETE)?;
-    if let Some(t) = bearer(&headers).or_else(|| cookie(&headers)) {
+    if let Some(t) = bearer(&headers).or_else(|| cookie(&state, &headers)) {
         state.sessions.remove(&t);
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let expired = format!("{}=; {}; Path=/; Max-Age=0", state.session_cookie(), state.cookie_attributes());
     res.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).expect("ascii"));
     Ok(res)
 }

@@ -4,7 +4,7 @@
 //! ([`identity`]), officer accounts and sessions ([`accounts`]), the desk
 //! operations that tie the domain rules to the store ([`desk`]) and commit
 //! them in groups ([`committer`]), the HTTP
-//! API ([`api`]) and the web UI's files ([`web`]). The rules themselves live
+//! API ([`api`]), served over HTTPS on a center's LAN ([`tls`]), and the web UI's files ([`web`]). The rules themselves live
 //! in `motcua-domain`; signatures and the sync core in `motcua-sync`, which
 //! the node drives over iroh ([`network`]) with redb as its storage
 //! ([`replica`]).
@@ -26,6 +26,7 @@ pub mod network;
 pub mod replica;
 pub mod serve;
 pub mod store;
+pub mod tls;
 pub mod web;
 
 /// Wall-clock time in UTC milliseconds: the only clock the node reads.

@@ -26,6 +26,11 @@ enum Command {
         /// Address of the HTTP API and web UI.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: SocketAddr,
+        /// Serve the API and web UI over HTTPS on this address instead,
+        /// with the data directory's tls.crt and tls.key (enroll with
+        /// --lan-name); no plain HTTP is served then.
+        #[arg(long, conflicts_with = "http")]
+        https: Option<SocketAddr>,
         /// Address the sync endpoint binds.
         #[arg(long, default_value = "0.0.0.0:7300")]
         sync: SocketAddr,
@@ -111,13 +116,13 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { data, http, sync, peers } => tokio::runtime::Builder::new_multi_thread()
+        Command::Serve { data, http, https, sync, peers } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .max_blocking_threads(BLOCKING_THREADS_MAX)
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| {
-                let result = rt.block_on(serve(ServeOptions { data, http, sync, peers }));
+                let result = rt.block_on(serve(ServeOptions { data, http, https, sync, peers }));
                 // Every task still holding the node goes before the process
                 // ends, so that the store is closed cleanly.
                 rt.shutdown_timeout(std::time::Duration::from_secs(5));

@@ -24,6 +24,8 @@ pub const STORE_FILE: &str = "motcua.redb";
 pub struct ServeOptions {
     pub data: PathBuf,
     pub http: SocketAddr,
+    /// Serve HTTPS here instead of plain HTTP on `http`.
+    pub https: Option<SocketAddr>,
     pub sync: SocketAddr,
     pub peers: Vec<PeerSpec>,
 }
@@ -291,6 +293,9 @@ pub fn ensure_admin(desk: &Desk, env_password: Option<String>) -> anyhow::Result
 }
 
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    // A TLS identity that cannot be used stops the start before the data
+    // directory is touched.
+    let tls = opts.https.map(|_| crate::tls::server_config(&opts.data)).transpose()?;
     let data = opts.data.clone();
     let desk = tokio::task::spawn_blocking(move || open_desk(&data)).await??;
     let generated = ensure_admin(&desk, std::env::var("MOTCUA_ADMIN_PASSWORD").ok())?;
@@ -298,9 +303,13 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         println!("motcua: created account 'admin' with password: {p}");
         println!("motcua: this password is shown only once; set MOTCUA_ADMIN_PASSWORD to choose it.");
     }
-    let listener = tokio::net::TcpListener::bind(opts.http)
+    let (scheme, addr) = match opts.https {
+        Some(a) => ("https", a),
+        None => ("http", opts.http),
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow!("cannot listen for HTTP on {}: {e}", opts.http))?;
+        .map_err(|e| anyhow!("cannot listen for {} on {addr}: {e}", scheme.to_uppercase()))?;
     let mut peers = opts.peers;
     for p in &desk.config.peers {
         if let Ok(spec) = parse_peer(p) {
@@ -310,12 +319,13 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(
         node_id = %desk.identity.node_id(),
         unit = %desk.config.unit,
-        http = %opts.http,
+        http = %addr,
+        tls = tls.is_some(),
         sync = %opts.sync,
         peers = peers.len(),
         "motcua node started"
     );
-    println!("motcua: node {} serving http://{}", desk.identity.node_id(), listener.local_addr()?);
+    println!("motcua: node {} serving {scheme}://{}", desk.identity.node_id(), listener.local_addr()?);
     let board = Arc::new(crate::network::PeerBoard::with_configured(&peers));
     let network = crate::network::start(desk.clone(), opts.sync, peers, board.clone()).await?;
     if let Some(n) = &network {
@@ -330,10 +340,26 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         peers: board,
         track: Arc::new(crate::limits::GuessLimits::new(crate::limits::TRACK)),
         logins: Arc::new(crate::limits::GuessLimits::new(crate::limits::LOGIN)),
+        tls: tls.is_some(),
     };
     let desk = state.desk.clone();
-    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let router = api::router(state);
+    match tls {
+        Some(config) => {
+            use axum::serve::ListenerExt;
+            let app = router
+                .layer(axum::middleware::map_response(crate::tls::strict_transport))
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            // tap_io: axum gives a listener's peer address as ConnectInfo
+            // through it.
+            let listener = crate::tls::TlsListener::new(listener, config)?.tap_io(|_| ());
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+        None => {
+            let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+    }
     if let Some(n) = network {
         n.close().await;
     }
