@@ -3,12 +3,14 @@
 //! Owns the province root key and record ([`init_province`]), node bundles
 //! with certificates signed by that root ([`enroll`]), and checking a
 //! province's catalog file before it is loaded into nodes
-//! ([`check_catalog`]).
+//! ([`check_catalog`]); the province's LAN certificate authority and the
+//! nodes' HTTPS certificates ([`lan`]).
 //!
 //! It never runs inside a node: it works on files a technician holds. The
 //! province root key is written with owner-only permissions and should stay
 //! on an offline machine.
 
+pub mod lan;
 pub mod merge;
 
 use std::io::Write;
@@ -40,11 +42,11 @@ pub enum ProvisionError {
     Exists(String),
 }
 
-fn io(path: &Path, e: std::io::Error) -> ProvisionError {
+pub(crate) fn io(path: &Path, e: std::io::Error) -> ProvisionError {
     ProvisionError::Io(format!("{}: {e}", path.display()))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f =
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| io(path, e))?;
@@ -70,7 +72,7 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
     motcua_node::files::write_atomically(path, bytes, false).map_err(|e| io(path, e))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ProvisionError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ProvisionError> {
     let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
     serde_json::from_str(&text).map_err(|e| ProvisionError::Invalid(format!("{}: {e}", path.display())))
 }
@@ -106,16 +108,16 @@ fn derive(passphrase: &str, salt: &[u8], m_kib: u32, t: u32, p: u32) -> Result<[
     Ok(out)
 }
 
-fn seal(key: &SigningKey, passphrase: &str) -> Result<String, ProvisionError> {
+/// Seals a secret (a root key, the LAN CA's key) with a passphrase.
+pub(crate) fn seal_bytes(secret: &[u8], passphrase: &str) -> Result<String, ProvisionError> {
     use chacha20poly1305::aead::{Aead, KeyInit};
     let (m_kib, t, p) = (64 * 1024, 3, 1);
     let salt: [u8; 16] = rand::rng().random();
     let nonce: [u8; 12] = rand::rng().random();
     let k = derive(passphrase, &salt, m_kib, t, p)?;
     let cipher = chacha20poly1305::ChaCha20Poly1305::new(&k.into());
-    let ciphertext = cipher
-        .encrypt(&nonce.into(), key.to_bytes().as_slice())
-        .map_err(|_| ProvisionError::Invalid("cannot encrypt the root key".into()))?;
+    let ciphertext =
+        cipher.encrypt(&nonce.into(), secret).map_err(|_| ProvisionError::Invalid("cannot encrypt the key".into()))?;
     let sealed = SealedKey {
         format: SEALED_FORMAT.into(),
         m_kib,
@@ -128,9 +130,14 @@ fn seal(key: &SigningKey, passphrase: &str) -> Result<String, ProvisionError> {
     Ok(serde_json::to_string_pretty(&sealed).expect("serializes"))
 }
 
-fn unseal(text: &str, passphrase: &str) -> Result<[u8; 32], ProvisionError> {
+fn seal(key: &SigningKey, passphrase: &str) -> Result<String, ProvisionError> {
+    seal_bytes(key.to_bytes().as_slice(), passphrase)
+}
+
+/// Opens a secret sealed by [`seal_bytes`]; `file` names it in errors.
+pub(crate) fn unseal_bytes(text: &str, passphrase: &str, file: &str) -> Result<Vec<u8>, ProvisionError> {
     use chacha20poly1305::aead::{Aead, KeyInit};
-    let bad = |what: &str| ProvisionError::Invalid(format!("{PROVINCE_KEY_FILE} is damaged: {what}"));
+    let bad = |what: &str| ProvisionError::Invalid(format!("{file} is damaged: {what}"));
     let sealed: SealedKey = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
     if sealed.format != SEALED_FORMAT {
         return Err(bad(&format!("unknown format '{}'", sealed.format)));
@@ -141,15 +148,30 @@ fn unseal(text: &str, passphrase: &str) -> Result<[u8; 32], ProvisionError> {
     let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| bad("ciphertext"))?;
     let k = derive(passphrase, &salt, sealed.m_kib, sealed.t, sealed.p)?;
     let cipher = chacha20poly1305::ChaCha20Poly1305::new(&k.into());
-    let plain = cipher.decrypt(&nonce.into(), ciphertext.as_slice()).map_err(|_| {
-        ProvisionError::Invalid(format!("wrong passphrase for {PROVINCE_KEY_FILE} (or the file was altered)"))
-    })?;
-    plain.try_into().map_err(|_| bad("the sealed key is not 32 bytes"))
+    cipher
+        .decrypt(&nonce.into(), ciphertext.as_slice())
+        .map_err(|_| ProvisionError::Invalid(format!("wrong passphrase for {file} (or the file was altered)")))
+}
+
+fn unseal(text: &str, passphrase: &str) -> Result<[u8; 32], ProvisionError> {
+    unseal_bytes(text, passphrase, PROVINCE_KEY_FILE)?
+        .try_into()
+        .map_err(|_| ProvisionError::Invalid(format!("{PROVINCE_KEY_FILE} is damaged: the sealed key is not 32 bytes")))
+}
+
+/// The passphrase of the sealed key at `key_path`, from
+/// `MOTCUA_PROVINCE_PASSPHRASE`.
+pub(crate) fn passphrase(key_path: &Path) -> Result<String, ProvisionError> {
+    std::env::var(PASSPHRASE_ENV).map_err(|_| {
+        ProvisionError::Invalid(format!("{} is encrypted: set {PASSPHRASE_ENV} to its passphrase", key_path.display()))
+    })
 }
 
 /// Creates a province: its root key (`province.key`, mode 0600; sealed
-/// with `passphrase` when one is given) and its public record
-/// (`province.json`).
+/// with `passphrase` when one is given), its public record
+/// (`province.json`) and its LAN certificate authority
+/// (`province-ca.key`, protected like the root key, and
+/// `province-ca.crt`; see [`lan`]).
 pub fn init_province(
     dir: &Path,
     code: &str,
@@ -186,6 +208,7 @@ pub fn init_province(
         public_key: hex::encode(key.verifying_key().to_bytes()),
     };
     write_json(&dir.join(PROVINCE_FILE), &record)?;
+    lan::create_ca(dir, &record, passphrase, motcua_node::now_ms())?;
     Ok(record)
 }
 
@@ -196,13 +219,7 @@ pub fn load_province(dir: &Path) -> Result<(ProvinceRecord, SigningKey), Provisi
     let key_path = dir.join(PROVINCE_KEY_FILE);
     let text = std::fs::read_to_string(&key_path).map_err(|e| io(&key_path, e))?;
     let bytes: [u8; 32] = if text.trim_start().starts_with('{') {
-        let passphrase = std::env::var(PASSPHRASE_ENV).map_err(|_| {
-            ProvisionError::Invalid(format!(
-                "{} is encrypted: set {PASSPHRASE_ENV} to its passphrase",
-                key_path.display()
-            ))
-        })?;
-        unseal(&text, &passphrase)?
+        unseal(&text, &passphrase(&key_path)?)?
     } else {
         hex::decode(text.trim())
             .ok()
@@ -234,12 +251,19 @@ pub struct Enrollment {
     /// dossiers back from the province, and its first day's codes start in
     /// the middle of its range (see `NodeConfig::restore`).
     pub restore: bool,
+    /// Host names or IP addresses officers reach the node by: the bundle
+    /// then holds a TLS certificate for them (`tls.crt`, `tls.key`) from
+    /// the province's LAN CA, for `motcua serve --https`.
+    pub lan_names: Vec<String>,
     pub now_ms: i64,
 }
 
 /// Writes a node bundle to `out`: the node key, its certificate signed by
-/// the province root, the province record and the node's configuration.
-/// `motcua serve --data OUT` runs it.
+/// the province root, the province record and the node's configuration,
+/// the province's LAN CA certificate when it has one, and a TLS
+/// certificate for `lan_names` when any are given (which needs the LAN
+/// CA). `motcua serve --data OUT` runs it. Every check comes before the
+/// first file is written.
 pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedCertificate, ProvisionError> {
     let (province, root) = load_province(province_dir)?;
     if !is_unit_code(&e.unit) {
@@ -251,6 +275,21 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
     if e.name.trim().is_empty() {
         return Err(ProvisionError::Invalid("the unit needs a name".into()));
     }
+    let tls = if e.lan_names.is_empty() {
+        None
+    } else {
+        let names = lan::parse_lan_names(&e.lan_names)?;
+        let ca = lan::load_ca(province_dir, &province)?;
+        let cert = lan::issue_server_cert(&ca, &names, None, e.now_ms)?;
+        Some((ca, cert))
+    };
+    let ca_cert = match &tls {
+        Some((ca, _)) => Some(ca.cert_pem().to_string()),
+        None => {
+            let path = province_dir.join(lan::LAN_CA_CERT_FILE);
+            path.exists().then(|| std::fs::read_to_string(&path).map_err(|err| io(&path, err))).transpose()?
+        }
+    };
     if out.exists() && std::fs::read_dir(out).map_err(|err| io(out, err))?.next().is_some() {
         return Err(ProvisionError::Exists(out.display().to_string()));
     }
@@ -292,6 +331,14 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
     }
     write_json(&out.join(CERTIFICATE_FILE), &signed)?;
     write_json(&out.join(PROVINCE_FILE), &province)?;
+    match &tls {
+        Some((ca, cert)) => lan::write_server_cert(out, ca, cert)?,
+        None => {
+            if let Some(pem) = &ca_cert {
+                write_durably(&out.join(lan::LAN_CA_CERT_FILE), pem.as_bytes())?;
+            }
+        }
+    }
     let config = NodeConfig {
         format: CONFIG_FORMAT,
         role: e.role,
@@ -571,6 +618,7 @@ mod tests {
             province_node: None,
             node_id: None,
             restore: false,
+            lan_names: vec![],
             now_ms: 1_763_344_800_000,
         };
         let out = dir.path().join("bundle");

@@ -60,6 +60,28 @@ enum Command {
         /// high enough never to repeat one the lost node issued.
         #[arg(long)]
         restore: bool,
+        /// A host name or IP address officers reach the node by
+        /// (repeatable): the bundle gets tls.crt and tls.key for them,
+        /// signed by the province's LAN CA, for `motcua serve --https`.
+        #[arg(long = "lan-name")]
+        lan_names: Vec<String>,
+    },
+    /// Create the LAN certificate authority of a province made before
+    /// init-province made one (sealed like its root key).
+    InitLanCa {
+        #[arg(long)]
+        province: PathBuf,
+    },
+    /// Issue or renew the TLS certificate of a bundle or stopped node's
+    /// data directory for its LAN names (its TLS key is kept if it has one).
+    IssueTls {
+        #[arg(long)]
+        province: PathBuf,
+        #[arg(long)]
+        bundle: PathBuf,
+        /// A host name or IP address officers reach the node by (repeatable).
+        #[arg(long = "lan-name", required = true)]
+        lan_names: Vec<String>,
     },
     /// Sign a province catalog (CSV or JSON) for the province's nodes.
     PublishCatalog(Publish),
@@ -157,6 +179,11 @@ fn parse_role(s: &str) -> Result<NodeRole, String> {
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A UTC date, `YYYY-MM-DD`, of a time in ms.
+fn day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
 
 fn fail(message: impl std::fmt::Display) -> ! {
@@ -274,11 +301,12 @@ fn main() {
             });
             match motcua_provisioning::init_province(&dir, &code, &name, passphrase.as_deref()) {
                 Ok(p) => println!(
-                    "province {} ({}) created; root public key {}{}",
+                    "province {} ({}) created; root public key {}{}; LAN CA certificate {}",
                     p.code,
                     p.name,
                     p.public_key,
-                    if encrypt { "; root key encrypted" } else { "" }
+                    if encrypt { "; root and LAN CA keys encrypted" } else { "" },
+                    dir.join(motcua_provisioning::lan::LAN_CA_CERT_FILE).display()
                 ),
                 Err(e) => fail(e),
             }
@@ -319,7 +347,37 @@ fn main() {
                 println!("full report written to {}", path.display());
             }
         }
-        Command::Enroll { province, role, unit, name, agency_id, out, valid_days, province_node, node_id, restore } => {
+        Command::InitLanCa { province } => match motcua_provisioning::lan::init_ca(&province, now_ms()) {
+            Ok(()) => println!(
+                "LAN CA created: install {} as a trusted root on the desk PCs",
+                province.join(motcua_provisioning::lan::LAN_CA_CERT_FILE).display()
+            ),
+            Err(e) => fail(e),
+        },
+        Command::IssueTls { province, bundle, lan_names } => {
+            match motcua_provisioning::lan::issue_tls(&province, &bundle, &lan_names, now_ms()) {
+                Ok(c) => println!(
+                    "TLS certificate for {} written to {}; valid until {}; restart the node to use it",
+                    lan_names.join(", "),
+                    bundle.display(),
+                    day(c.not_after_ms)
+                ),
+                Err(e) => fail(e),
+            }
+        }
+        Command::Enroll {
+            province,
+            role,
+            unit,
+            name,
+            agency_id,
+            out,
+            valid_days,
+            province_node,
+            node_id,
+            restore,
+            lan_names,
+        } => {
             let e = Enrollment {
                 role,
                 unit,
@@ -329,16 +387,22 @@ fn main() {
                 province_node,
                 node_id,
                 restore,
+                lan_names: lan_names.clone(),
                 now_ms: now_ms(),
             };
             match motcua_provisioning::enroll(&province, &e, &out) {
-                Ok(signed) => println!(
-                    "bundle for {} {} written to {}; node id {}",
-                    role.as_str(),
-                    signed.certificate.unit,
-                    out.display(),
-                    signed.certificate.node_key
-                ),
+                Ok(signed) => {
+                    println!(
+                        "bundle for {} {} written to {}; node id {}",
+                        role.as_str(),
+                        signed.certificate.unit,
+                        out.display(),
+                        signed.certificate.node_key
+                    );
+                    if !lan_names.is_empty() {
+                        println!("TLS certificate for {}: serve it with `motcua serve --https`", lan_names.join(", "));
+                    }
+                }
                 Err(e) => fail(e),
             }
         }
