@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod crash;
 mod enroll;
+mod https;
 mod keys;
 mod merge;
 mod power;
