@@ -350,6 +350,129 @@ pub fn issue_tls(
     Ok(cert)
 }
 
+/// What a TLS certificate names and until when, read from its DER (the
+/// few fields `inspect` shows; the certificate is not trusted for it).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CertSummary {
+    pub names: Vec<String>,
+    pub not_after_ms: i64,
+}
+
+/// One DER element: its tag, its content and what follows it.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        first as usize
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |l, &b| (l << 8) | b as usize);
+        rest = &rest[n..];
+        len
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// A UTCTime (`YYMMDDHHMMSSZ`, years 1950–2049 per RFC 5280) or
+/// GeneralizedTime (`YYYYMMDDHHMMSSZ`) in ms.
+fn der_time(tag: u8, bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('Z')?;
+    let full = match (tag, text.len()) {
+        (0x17, 12) => {
+            let yy: u32 = text[..2].parse().ok()?;
+            format!("{}{text}", if yy >= 50 { "19" } else { "20" })
+        }
+        (0x18, 14) => text.to_string(),
+        _ => return None,
+    };
+    let t = chrono::NaiveDateTime::parse_from_str(&full, "%Y%m%d%H%M%S").ok()?;
+    Some(t.and_utc().timestamp_millis())
+}
+
+/// Reads the subject alternative names and the end of validity of a
+/// certificate (PEM).
+pub fn summarize_cert(pem: &str) -> Result<CertSummary, ProvisionError> {
+    use rustls::pki_types::pem::PemObject;
+    let bad = || ProvisionError::Invalid("not a readable X.509 certificate".into());
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|_| bad())?;
+    let (_, cert, _) = der_element(&der).filter(|e| e.0 == 0x30).ok_or_else(bad)?;
+    let (_, tbs, _) = der_element(cert).filter(|e| e.0 == 0x30).ok_or_else(bad)?;
+    let mut fields = Vec::new();
+    let mut rest = tbs;
+    while let Some((tag, content, next)) = der_element(rest) {
+        fields.push((tag, content));
+        rest = next;
+    }
+    // version [0] is optional; then serial, signature, issuer, validity.
+    let skip = usize::from(fields.first().is_some_and(|f| f.0 == 0xa0));
+    let validity = fields.get(skip + 3).filter(|f| f.0 == 0x30).ok_or_else(bad)?.1;
+    let (_, _, after_start) = der_element(validity).ok_or_else(bad)?;
+    let (tag, end, _) = der_element(after_start).ok_or_else(bad)?;
+    let not_after_ms = der_time(tag, end).ok_or_else(bad)?;
+    let mut names = Vec::new();
+    if let Some((_, extensions)) = fields.iter().find(|f| f.0 == 0xa3) {
+        let (_, mut list, _) = der_element(extensions).ok_or_else(bad)?;
+        while let Some((_, ext, next)) = der_element(list) {
+            list = next;
+            let (_, oid, mut value) = der_element(ext).ok_or_else(bad)?;
+            if oid != [0x55, 0x1d, 0x11] {
+                continue;
+            }
+            if let Some((0x01, _, after)) = der_element(value) {
+                value = after;
+            }
+            let (_, octets, _) = der_element(value).ok_or_else(bad)?;
+            let (_, mut general, _) = der_element(octets).ok_or_else(bad)?;
+            while let Some((tag, name, next)) = der_element(general) {
+                general = next;
+                match (tag, name.len()) {
+                    (0x82, _) => names.push(String::from_utf8_lossy(name).into_owned()),
+                    (0x87, 4) => names.push(IpAddr::from(<[u8; 4]>::try_from(name).expect("4 bytes")).to_string()),
+                    (0x87, 16) => names.push(IpAddr::from(<[u8; 16]>::try_from(name).expect("16 bytes")).to_string()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(CertSummary { names, not_after_ms })
+}
+
+/// For `inspect`: what a bundle's `tls.crt` names, until when, and whether
+/// it verifies for those names against the bundle's `province-ca.crt`.
+/// `None` for a bundle without one.
+pub fn describe_bundle_tls(bundle: &Path, now_ms: i64) -> Option<String> {
+    let pem = std::fs::read_to_string(bundle.join(motcua_node::tls::TLS_CERT_FILE)).ok()?;
+    let summary = match summarize_cert(&pem) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("TLS certificate: {e}")),
+    };
+    let until = chrono::DateTime::from_timestamp_millis(summary.not_after_ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let verdict = (|| {
+        use rustls::pki_types::pem::PemObject;
+        let ca_path = bundle.join(LAN_CA_CERT_FILE);
+        let ca = std::fs::read(&ca_path).map_err(|e| io(&ca_path, e))?;
+        let ca = rustls::pki_types::CertificateDer::from_pem_slice(&ca)
+            .map_err(|e| ProvisionError::Invalid(format!("{LAN_CA_CERT_FILE}: {e}")))?;
+        let leaf = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| ProvisionError::Invalid(e.to_string()))?;
+        let names = summary.names.iter().map(|n| parse_lan_name(n)).collect::<Result<Vec<_>, _>>()?;
+        verify_server_cert(&ca, &leaf, &names, now_ms)
+    })();
+    Some(format!(
+        "TLS certificate for {}, valid until {until}: {}",
+        summary.names.join(", "),
+        match verdict {
+            Ok(()) => format!("verifies against {LAN_CA_CERT_FILE}"),
+            Err(e) => format!("does not verify: {e}"),
+        }
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,7 +575,7 @@ mod tests {
         use rustls::client::danger::ServerCertVerifier;
         let now = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_millis(NOW as u64));
         let name = rustls::pki_types::ServerName::try_from("bank.example").unwrap();
-        let e = verifier.verify_server_cert(forged.der(), &[leaf.clone()], &name, &[], now).unwrap_err();
+        let e = verifier.verify_server_cert(forged.der(), std::slice::from_ref(&leaf), &name, &[], now).unwrap_err();
         assert!(
             format!("{e:?}").contains("CaUsedAsEndEntity") || format!("{e:?}").contains("EndEntityUsedAsCa"),
             "{e:?}"
@@ -491,6 +614,35 @@ mod tests {
         let der = crate::unseal_bytes(&text, "mat-khau-tinh-dai", LAN_CA_KEY_FILE).unwrap();
         assert!(KeyPair::try_from(der.as_slice()).is_ok());
         assert!(crate::unseal_bytes(&text, "mat-khau-sai-roi", LAN_CA_KEY_FILE).is_err());
+    }
+
+    #[test]
+    fn a_certificate_summary_reads_its_names_and_end() {
+        let dir = tempfile::tempdir().unwrap();
+        create_ca(dir.path(), &province("56"), None, NOW).unwrap();
+        let ca = load_ca(dir.path(), &province("56")).unwrap();
+        let cert = issue_server_cert(&ca, &names(&["motcua-xa.lan", "192.168.1.10", "fe80::1"]), None, NOW).unwrap();
+        let summary = summarize_cert(&cert.cert_pem).unwrap();
+        assert_eq!(
+            summary,
+            CertSummary {
+                names: vec!["motcua-xa.lan".into(), "192.168.1.10".into(), "fe80::1".into()],
+                not_after_ms: cert.not_after_ms,
+            }
+        );
+        assert_eq!(summarize_cert(ca.cert_pem()).unwrap().names, Vec::<String>::new());
+        assert!(summarize_cert("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n").is_err());
+        assert_eq!(der_time(0x17, b"491231235959Z"), Some(2_524_607_999_000));
+        assert_eq!(der_time(0x17, b"500101000000Z"), Some(-631_152_000_000));
+        assert!(der_time(0x17, b"5001010000Z").is_none());
+
+        let bundle = tempfile::tempdir().unwrap();
+        write_server_cert(bundle.path(), &ca, &cert).unwrap();
+        let line = describe_bundle_tls(bundle.path(), NOW).unwrap();
+        assert!(line.contains("motcua-xa.lan, 192.168.1.10, fe80::1") && line.contains("verifies"), "{line}");
+        let late = describe_bundle_tls(bundle.path(), cert.not_after_ms + 1_000).unwrap();
+        assert!(late.contains("does not verify"), "{late}");
+        assert!(describe_bundle_tls(dir.path(), NOW).is_none(), "no tls.crt");
     }
 
     #[test]

@@ -284,9 +284,17 @@ fn inspect(path: &std::path::Path, province: Option<&std::path::Path>) {
     let (Some(root), Some(province)) = (root, province) else {
         fail("give --province to check the signature");
     };
-    match signed.verify(&root, &province.code, now_ms()) {
-        Ok(_) => println!("verifies against province {} ({})", province.code, province.name),
-        Err(e) => fail(format!("does not verify: {e}")),
+    let verdict = signed.verify(&root, &province.code, now_ms()).map(|_| ());
+    if let Ok(()) = verdict {
+        println!("verifies against province {} ({})", province.code, province.name);
+    }
+    if path.is_dir()
+        && let Some(tls) = motcua_provisioning::lan::describe_bundle_tls(path, now_ms())
+    {
+        println!("{tls}");
+    }
+    if let Err(e) = verdict {
+        fail(format!("does not verify: {e}"));
     }
 }
 
