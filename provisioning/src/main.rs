@@ -313,7 +313,7 @@ fn main() {
                     p.code,
                     p.name,
                     p.public_key,
-                    if encrypt { "; root and LAN CA keys encrypted" } else { "" },
+                    if encrypt { "; root key encrypted, LAN CA key too" } else { "" },
                     dir.join(motcua_provisioning::lan::LAN_CA_CERT_FILE).display()
                 ),
                 Err(e) => fail(e),
