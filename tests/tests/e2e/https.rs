@@ -234,6 +234,21 @@ fn an_enrolled_node_serves_https_to_desks_that_trust_the_province_ca() {
     let _ = tcp.read_to_end(&mut reply);
     assert!(!reply.starts_with(b"HTTP/"), "an HTTP answer: {}", String::from_utf8_lossy(&reply));
     assert!(!String::from_utf8_lossy(&reply).contains("22015"), "nothing of the node's data in clear");
+
+    // SIGTERM stops an HTTPS node cleanly, as it does a plain one.
+    let mut node = node;
+    // SAFETY: signalling a child process this test started.
+    unsafe { libc::kill(node.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(node.child.wait().unwrap().code(), Some(0));
+
+    // Without --https the same node serves plain HTTP as before: no HSTS,
+    // the plain cookie names, no Secure.
+    let plain = motcua_tests::Node::start(&bundle);
+    assert!(plain.get("/healthz").headers.get("strict-transport-security").is_none());
+    let login = plain.login_from(&format!("http://127.0.0.1:{}", plain.port), Some("same-origin"));
+    assert_eq!(login.status, 200);
+    let cookie = login.set_cookie.unwrap();
+    assert!(cookie.starts_with("motcua_session=") && !cookie.contains("Secure"), "{cookie}");
 }
 
 #[test]
