@@ -929,7 +929,7 @@ async fn list_dossiers(
     headers: HeaderMap,
     params: QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+    let officer = authenticate(&state, &headers, &Method::GET)?;
     let p = query(params)?;
     let st_code: Option<u8> = parse_param("state", p.state.as_deref())?;
     if st_code.is_some_and(|s| !(1..=10).contains(&s)) {
@@ -973,7 +973,7 @@ async fn list_dossiers(
         offset,
     };
     let st = state.clone();
-    let (rows, total) = blocking(move || Ok(st.desk.store.list(&query)?)).await?;
+    let (rows, total) = blocking(move || Ok(st.desk.list(&officer, &query, now)?)).await?;
     let views: Vec<_> = rows.iter().map(|s| state.desk.summary_view(s, now)).collect();
     let mut res = Json(views).into_response();
     res.headers_mut().insert("x-total-count", HeaderValue::from(total));
@@ -991,12 +991,12 @@ async fn duplicates(
     headers: HeaderMap,
     params: QueryParams<DuplicateParams>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+    let officer = authenticate(&state, &headers, &Method::GET)?;
     let p = query(params)?;
     let st = state.clone();
     let now = now_ms();
     let rows =
-        blocking(move || Ok(st.desk.store.open_dossiers_of(p.id_number.trim(), p.procedure_code.trim())?)).await?;
+        blocking(move || Ok(st.desk.duplicates(&officer, p.id_number.trim(), p.procedure_code.trim(), now)?)).await?;
     let views: Vec<_> = rows.iter().map(|s| state.desk.summary_view(s, now)).collect();
     Ok(Json(views).into_response())
 }

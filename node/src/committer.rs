@@ -138,6 +138,28 @@ impl Committer {
         T: Send + 'static,
         E: Send + 'static,
     {
+        self.run_waking(op, true)
+    }
+
+    /// [`Committer::run`] for a write that changes no document (a read's
+    /// audit line): it is durable on return, sharing its batch's fsync, but
+    /// gives sync sessions nothing to reconcile, so it does not wake them.
+    pub fn record<E: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut Write) -> Result<(), E> + Send + 'static,
+    ) -> Result<(), CommitError<E>> {
+        self.run_waking(op, false)
+    }
+
+    fn run_waking<T, E>(
+        &self,
+        op: impl FnOnce(&mut Write) -> Result<T, E> + Send + 'static,
+        wake: bool,
+    ) -> Result<T, CommitError<E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
         let (reply, answer) = mpsc::sync_channel(1);
         let job = Job {
             durable: true,
@@ -162,7 +184,7 @@ impl Committer {
         };
         self.sender.send(job).map_err(|_| CommitError::Store("the writer has stopped".into()))?;
         let result = answer.recv().map_err(|_| CommitError::Store("the writer has stopped".into()))?;
-        if result.is_ok() {
+        if wake && result.is_ok() {
             self.changes.send_modify(|n| *n += 1);
         }
         result
@@ -206,8 +228,9 @@ impl Committer {
         self.run(|_| Ok::<(), String>(())).map_err(|e| e.to_string())
     }
 
-    /// Queues a write that nobody waits for (a read's audit line): it is
-    /// committed with the next batch, durably if the batch is durable.
+    /// Queues a write that nobody waits for (a single dossier's read audit
+    /// line): it is committed with the next batch, durably if the batch is
+    /// durable.
     pub fn submit_lazy(&self, op: impl FnOnce(&mut Write) -> Result<(), StoreError> + Send + 'static) {
         let job = Job {
             durable: false,
@@ -362,6 +385,21 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert!(!store.was_repaired(), "closed cleanly: no page-by-page check on open");
         assert_eq!(store.begin().unwrap().next_sequence(251119, 1).unwrap(), 2, "the queued write was committed");
+    }
+
+    #[test]
+    fn a_recorded_write_is_durable_on_return_and_wakes_no_sync_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let committer = Committer::start(store.clone());
+        let mut changes = committer.subscribe();
+        let before = *changes.borrow_and_update();
+        committer.record(|w| w.audit(1, "admin", "search", "by name: 0 rows")).unwrap();
+        assert_eq!(store.audit_tail(1).unwrap()[0].action, "search", "committed when record returns");
+        assert!(!changes.has_changed().unwrap(), "no document changed: sync sessions sleep on");
+        assert_eq!(*changes.borrow(), before);
+        let refused: Result<(), CommitError<String>> = committer.record(|_| Err("refused".to_string()));
+        assert!(matches!(refused, Err(CommitError::Operation(ref m)) if m == "refused"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::NodeConfig;
 use crate::identity::Identity;
-use crate::store::{Store, StoreError, Write};
+use crate::store::{ListQuery, Store, StoreError, Write};
 
 /// Bounds on free-text fields, in characters.
 pub const NAME_LEN_MAX: usize = 200;
@@ -821,6 +821,71 @@ impl Desk {
         (calendar.instant(calendar.local_date(now), 0), now + DUE_SOON_MS)
     }
 
+    /// Records, durably before the answer leaves, that `officer` read many
+    /// dossiers at once (a list, search, queue, duplicate lookup or
+    /// logbook): what kind of read, with which filters and how many rows,
+    /// never a searched name or identity number. A read whose line cannot
+    /// be committed is not answered.
+    fn audit_bulk_read(
+        &self,
+        officer: &Officer,
+        action: &'static str,
+        what: String,
+        now: i64,
+    ) -> Result<(), DeskError> {
+        let who = officer.username.clone();
+        Ok(self.committer.record(move |w| audit(w, now, &who, action, &what).map_err(DeskError::from))?)
+    }
+
+    /// A page of dossiers (lists, queues and searches), newest first, and
+    /// how many match in all; the read is audited durably.
+    pub fn list(&self, officer: &Officer, q: &ListQuery, now: i64) -> Result<(Vec<DossierSummary>, u64), DeskError> {
+        let (rows, total) = self.store.list(q)?;
+        let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let mut what: Vec<String> = text.map(search_kind).into_iter().collect();
+        if let Some(state) = q.state {
+            what.push(format!("state={state}"));
+        }
+        if let Some(unit) = &q.unit {
+            what.push(format!("unit={}", audit_unit(unit)));
+        }
+        if q.overdue_at.is_some() {
+            what.push("overdue".into());
+        }
+        if q.due_between.is_some() {
+            what.push("due_soon".into());
+        }
+        if q.conflicts {
+            what.push("conflicts".into());
+        }
+        if let Some(from) = q.received_from {
+            what.push(format!("received_from={}", rfc3339(from, self.offset())));
+        }
+        what.push(format!("offset={} limit={}: {} of {total} rows", q.offset, q.limit, rows.len()));
+        self.audit_bulk_read(officer, if text.is_some() { "search" } else { "list" }, what.join(" "), now)?;
+        Ok((rows, total))
+    }
+
+    /// The open dossiers of an applicant (by identity number) for a
+    /// procedure, as reception checks for duplicates; audited durably.
+    pub fn duplicates(
+        &self,
+        officer: &Officer,
+        id_number: &str,
+        procedure_code: &str,
+        now: i64,
+    ) -> Result<Vec<DossierSummary>, DeskError> {
+        let rows = self.store.open_dossiers_of(id_number, procedure_code)?;
+        let procedure = if motcua_domain::catalog::is_procedure_code(procedure_code) {
+            procedure_code
+        } else {
+            "(not a procedure code)"
+        };
+        let what = format!("by id number, procedure {procedure}: {} rows", rows.len());
+        self.audit_bulk_read(officer, "duplicates", what, now)?;
+        Ok(rows)
+    }
+
     /// The logbook (form 6) of the dossiers `unit` received between the
     /// local dates `from` and `to` (both included), in order of receipt:
     /// those whose receiving unit it is now (after a merger, the successor
@@ -878,8 +943,8 @@ impl Desk {
                 state_name: s.state.name_vi(),
             });
         }
-        let (who, what) = (officer.username.clone(), format!("logbook {unit} {from}..{to}: {} entries", rows.len()));
-        self.committer.submit_lazy(move |w| audit(w, now, &who, "logbook", &what));
+        let what = format!("unit={} {from}..{to}: {} rows", audit_unit(unit), rows.len());
+        self.audit_bulk_read(officer, "logbook", what, now)?;
         Ok(rows)
     }
 
@@ -1113,6 +1178,31 @@ fn processing_time(amount: u32, unit: motcua_domain::calendar::TimeUnit, same_da
 
 pub use crate::store::AuditEntry;
 
+/// What kind of search a free-text query is, for its audit line: the code
+/// when it is a whole dossier code, otherwise only its kind (a searched
+/// name or identity number is personal data).
+fn search_kind(text: &str) -> String {
+    if motcua_domain::codes::is_dossier_code(text) {
+        format!("by code {text}")
+    } else if text.bytes().all(|b| b.is_ascii_digit()) {
+        "by id number".into()
+    } else if text.contains('-') {
+        "by code prefix".into()
+    } else {
+        "by name".into()
+    }
+}
+
+/// A unit named in a query, as its audit line shows it: the text is the
+/// officer's, unchecked, so it is shown only when shaped like a commune
+/// (5 digits), province (2 digits) or agency code (dotted groups), never
+/// a word or a longer number that could be a name or an identity number.
+fn audit_unit(unit: &str) -> &str {
+    let digits = unit.bytes().all(|b| b.is_ascii_digit());
+    let shaped = (digits && matches!(unit.len(), 2 | 5)) || (unit.contains('.') && is_unit_code(unit));
+    if shaped { unit } else { "(not a unit code)" }
+}
+
 pub fn audit(w: &mut Write, at: i64, officer: &str, action: &str, dossier: &str) -> Result<(), StoreError> {
     w.audit(at, officer, action, dossier)
 }
@@ -1157,6 +1247,61 @@ mod tests {
             |at| crate::store::ListQuery { overdue_at: Some((at, desk.offset())), limit: 50, ..Default::default() };
         assert!(listed(overdue(at_1500)).is_empty());
         assert_eq!(listed(overdue(monday_0900 + 16 * hour)), [view.code]);
+    }
+
+    /// A bulk read is audited before it returns, by kind, filters and
+    /// size, never with the searched name or identity number.
+    #[test]
+    fn bulk_reads_are_audited_by_kind_before_they_return() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
+        let now = 1_763_344_800_000; // 2025-11-17 09:00 +07
+        let view = desk.receive(&admin, request(7), now).unwrap();
+        let query = |q: Option<&str>, state, unit: Option<&str>| ListQuery {
+            q: q.map(str::to_string),
+            state,
+            unit: unit.map(str::to_string),
+            limit: 50,
+            ..Default::default()
+        };
+        let cases: Vec<(ListQuery, &str, String)> = vec![
+            (query(Some("000000000007"), None, None), "search", "by id number offset=0 limit=50: 1 of 1 rows".into()),
+            (query(Some("người thử"), None, None), "search", "by name offset=0 limit=50: 1 of 1 rows".into()),
+            (
+                query(Some(&view.code), None, None),
+                "search",
+                format!("by code {} offset=0 limit=50: 1 of 1 rows", view.code),
+            ),
+            (query(None, Some(4), Some("99001")), "list", "state=4 unit=99001 offset=0 limit=50: 0 of 0 rows".into()),
+            (query(None, None, Some("Nguyen")), "list", "unit=(not a unit code) offset=0 limit=50: 0 of 0 rows".into()),
+            (
+                query(None, None, Some("000000000007")),
+                "list",
+                "unit=(not a unit code) offset=0 limit=50: 0 of 0 rows".into(),
+            ),
+        ];
+        for (q, action, what) in cases {
+            desk.list(&admin, &q, now).unwrap();
+            let line = desk.store.audit_tail(1).unwrap().remove(0);
+            assert_eq!(
+                (line.officer.as_str(), line.action.as_str(), line.dossier.as_str()),
+                ("admin", action, what.as_str())
+            );
+        }
+        assert_eq!(desk.duplicates(&admin, "000000000007", "2.000720", now).unwrap().len(), 1);
+        let line = desk.store.audit_tail(1).unwrap().remove(0);
+        assert_eq!(
+            (line.action.as_str(), line.dossier.as_str()),
+            ("duplicates", "by id number, procedure 2.000720: 1 rows")
+        );
+        let day = NaiveDate::from_ymd_opt(2025, 11, 17).unwrap();
+        assert_eq!(desk.logbook(&admin, (day, day), "99001", now).unwrap().len(), 1);
+        let line = desk.store.audit_tail(1).unwrap().remove(0);
+        assert_eq!(
+            (line.action.as_str(), line.dossier.as_str()),
+            ("logbook", "unit=99001 2025-11-17..2025-11-17: 1 rows")
+        );
     }
 
     /// Every change the node makes is stored with an attestation by the

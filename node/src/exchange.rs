@@ -113,8 +113,10 @@ pub fn export(
 }
 
 /// Exports the node in a stopped data directory, never creating anything
-/// in it.
-pub fn export_data_dir(dir: &Path) -> anyhow::Result<Export> {
+/// in it. The read is audited (who: the operating-system user; what:
+/// `purpose` and how many dossiers) and that line is durable before the
+/// export is returned.
+pub fn export_data_dir(dir: &Path, purpose: &str) -> anyhow::Result<Export> {
     let config = NodeConfig::load(dir)?.ok_or_else(|| anyhow!("{} holds no motcua node", dir.display()))?;
     let path = dir.join(STORE_FILE);
     if !path.exists() || !dir.join(KEY_FILE).exists() {
@@ -122,7 +124,22 @@ pub fn export_data_dir(dir: &Path) -> anyhow::Result<Export> {
     }
     let identity = Identity::load_or_create(dir)?;
     let store = Store::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(export(&store, &config.province_code, &config.unit, identity.node_id(), crate::now_ms())?)
+    let now = crate::now_ms();
+    let export = export(&store, &config.province_code, &config.unit, identity.node_id(), now)?;
+    let mut w = store.begin()?;
+    audit(&mut w, now, &os_user(), "export", &format!("{purpose}: {} dossiers", export.dossiers.len()))?;
+    w.commit_durable()?;
+    Ok(export)
+}
+
+/// Who runs a command-line tool on a data directory, for its audit lines.
+pub fn os_user() -> String {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    match std::env::var("USER") {
+        Ok(name) if !name.is_empty() && name.len() <= 64 => format!("os user {name} (uid {uid})"),
+        _ => format!("os user uid {uid}"),
+    }
 }
 
 /// The day (yymmdd) and sequence number of a dossier code issued under

@@ -84,10 +84,10 @@ fn verify_audit(data: &std::path::Path) -> anyhow::Result<()> {
 
 fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    let export = motcua_node::exchange::export_data_dir(data)?;
     if out.exists() {
         anyhow::bail!("cannot create {}: it exists", out.display());
     }
+    let export = motcua_node::exchange::export_data_dir(data, &format!("to {}", out.display()))?;
     // Whole or not at all, so that a crash leaves no half export under its
     // name (nor one that blocks a new attempt).
     motcua_node::files::write_atomically(out, &export.encode(), false)

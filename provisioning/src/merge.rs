@@ -174,7 +174,7 @@ pub struct MergeReport {
 /// Reads a source: an export file, or the data directory of a stopped node.
 pub fn read_source(path: &Path) -> Result<Export, ProvisionError> {
     if path.is_dir() {
-        return motcua_node::exchange::export_data_dir(path)
+        return motcua_node::exchange::export_data_dir(path, "read by motcua-provision merge")
             .map_err(|e| ProvisionError::Invalid(format!("{}: {e:#}", path.display())));
     }
     let len = std::fs::metadata(path).map_err(|e| ProvisionError::Io(format!("{}: {e}", path.display())))?.len();
