@@ -68,9 +68,12 @@ pub fn fold_text(s: &str) -> String {
 }
 
 /// Keyed digest of an identity number for the applicant index, so the index
-/// can be scanned without holding the number itself.
-pub fn id_number_digest(id_number: &str) -> [u8; 32] {
-    blake3::derive_key("motcua applicant id index v1", id_number.as_bytes())
+/// can be scanned without holding the number itself. `key` is a secret of
+/// the node (derived from its signing key): without it, a copy of the
+/// index cannot be tested against candidate numbers (there are only 10^12
+/// of them, so an unkeyed digest would hide none).
+pub fn id_number_digest(key: &[u8; 32], id_number: &str) -> [u8; 32] {
+    *blake3::keyed_hash(key, id_number.as_bytes()).as_bytes()
 }
 
 #[cfg(test)]
@@ -96,6 +99,14 @@ mod tests {
         assert!(check_id_number("00000000004").is_err());
         assert!(check_id_number("00000000004a").is_err());
         assert!(check_id_number("").is_err());
+    }
+
+    #[test]
+    fn an_id_number_digest_depends_on_the_key() {
+        let n = "001099012345";
+        assert_eq!(id_number_digest(&[1; 32], n), id_number_digest(&[1; 32], n));
+        assert_ne!(id_number_digest(&[1; 32], n), id_number_digest(&[2; 32], n));
+        assert_ne!(id_number_digest(&[1; 32], n), id_number_digest(&[1; 32], "001099012346"));
     }
 
     #[test]

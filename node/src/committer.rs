@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn concurrent_operations_are_all_committed_and_answered() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
         let committer = Arc::new(Committer::start(store.clone()));
         let handles: Vec<_> = (0..8)
             .map(|t| {
@@ -375,14 +375,14 @@ mod tests {
     fn dropping_the_committer_lets_the_store_close_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
-        let store = Arc::new(Store::open(&path).unwrap());
+        let store = Arc::new(Store::open(&path, crate::store::TEST_KEY).unwrap());
         assert!(!store.was_repaired(), "a new store");
         let committer = Committer::start(store.clone());
         committer.submit(|w| w.next_sequence(251119, 1).map(|_| ()).map_err(|e| e.to_string()));
         drop(committer);
         assert_eq!(Arc::strong_count(&store), 1, "the writer let go of the store");
         drop(store);
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path, crate::store::TEST_KEY).unwrap();
         assert!(!store.was_repaired(), "closed cleanly: no page-by-page check on open");
         assert_eq!(store.begin().unwrap().next_sequence(251119, 1).unwrap(), 2, "the queued write was committed");
     }
@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn a_recorded_write_is_durable_on_return_and_wakes_no_sync_session() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
         let committer = Committer::start(store.clone());
         let mut changes = committer.subscribe();
         let before = *changes.borrow_and_update();
@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn a_panicking_operation_loses_its_batch_not_the_writer() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
         let committer = Committer::start(store.clone());
         let boom = committer.submit(|_| panic!("a library panicked"));
         assert!(block_on(boom.wait()).is_err(), "the panicked write is reported failed");
@@ -434,7 +434,7 @@ mod tests {
     #[test]
     fn an_operation_that_fails_after_writing_leaves_nothing_of_its_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
         let committer = Committer::start(store.clone());
         let release = hold_writer(&committer);
         let before = committer.submit(|w| w.next_sequence(251121, 1).map(|_| ()).map_err(|e| e.to_string()));
@@ -462,7 +462,7 @@ mod tests {
     #[test]
     fn an_operation_refused_before_writing_leaves_its_batch_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
         let committer = Arc::new(Committer::start(store.clone()));
         let release = hold_writer(&committer);
         let before = committer.submit(|w| w.next_sequence(251125, 1).map(|_| ()).map_err(|e| e.to_string()));
@@ -487,7 +487,7 @@ mod tests {
     #[test]
     fn a_submitted_write_is_known_durable_or_failed_only_once_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
         let committer = Committer::start(store.clone());
         let mut changes = committer.subscribe();
         let before = *changes.borrow_and_update();

@@ -123,7 +123,7 @@ pub fn export_data_dir(dir: &Path, purpose: &str) -> anyhow::Result<Export> {
         bail!("{} holds no motcua store", dir.display());
     }
     let identity = Identity::load_or_create(dir)?;
-    let store = Store::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let store = Store::open(&path, identity.applicant_key()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let now = crate::now_ms();
     let export = export(&store, &config.province_code, &config.unit, identity.node_id(), now)?;
     let mut w = store.begin()?;

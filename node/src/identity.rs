@@ -59,6 +59,13 @@ impl Identity {
         self.key.to_bytes()
     }
 
+    /// The key of the store's applicant index, derived from this node's
+    /// secret: the index of a store copied without `node.key` cannot be
+    /// searched by identity number.
+    pub fn applicant_key(&self) -> crate::store::ApplicantKey {
+        crate::store::ApplicantKey::from_node_secret(&self.key.to_bytes())
+    }
+
     /// The actor of this incarnation: the key, then the incarnation.
     pub fn actor(&self) -> ActorId {
         let mut bytes = self.key.verifying_key().to_bytes().to_vec();

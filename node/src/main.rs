@@ -69,10 +69,12 @@ enum AuditCommand {
 
 fn verify_audit(data: &std::path::Path) -> anyhow::Result<()> {
     let path = data.join(motcua_node::serve::STORE_FILE);
-    if !path.exists() {
+    if !path.exists() || !data.join(motcua_node::identity::KEY_FILE).exists() {
         anyhow::bail!("{} holds no motcua store", data.display());
     }
-    let store = motcua_node::store::Store::open(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // Opening may bring an older store up to date, which needs the node key.
+    let key = motcua_node::identity::Identity::load_or_create(data)?.applicant_key();
+    let store = motcua_node::store::Store::open(&path, key).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     match store.verify_audit()? {
         Ok(lines) => {
             println!("audit log intact: {lines} lines");

@@ -118,7 +118,8 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
     };
     // A bundle that is refused leaves no store behind.
     let mut bundle = check_bundle(dir, &identity, &config)?;
-    let store = Store::open(&dir.join(STORE_FILE)).map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
+    let store = Store::open(&dir.join(STORE_FILE), identity.applicant_key())
+        .map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
     if let (Some(b), Some(stored)) = (bundle.as_mut(), store.meta(REVOCATIONS_META)?) {
         b.adopt_revocations(&stored, "the stored revocation list")?;
     }

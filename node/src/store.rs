@@ -80,10 +80,15 @@ const CHECKPOINTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("checkp
 /// dossiers by sync under 100 MB resident (BENCHMARKS.md).
 pub const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// On-disk format version of this store. Format 2 added `sync_offers`; a
-/// format 1 store is brought to 2 on open (and an older binary then
-/// refuses it, rather than writing dossiers without their offers).
-pub const STORE_FORMAT: u32 = 2;
+/// On-disk format version of this store. Format 2 added `sync_offers`;
+/// format 3 keys the applicant index with the node's [`ApplicantKey`]. An
+/// older store is brought to 3 on open (and an older binary then refuses
+/// it, rather than writing dossiers without their offers or with unkeyed
+/// digests).
+pub const STORE_FORMAT: u32 = 3;
+/// Meta key naming the [`ApplicantKey`] the applicant index is built under
+/// (its [`ApplicantKey::check`]).
+const APPLICANT_KEY_META: &str = "applicant_key_check";
 /// Bound on rows one list call returns.
 pub const LIST_LIMIT_MAX: usize = 500;
 /// Bound on candidates a name search examines.
@@ -109,6 +114,39 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store format {0} is not readable by this version (reads {STORE_FORMAT})")]
     Format(u32),
+}
+
+/// The key of the applicant index's digests
+/// ([`motcua_domain::codes::id_number_digest`]), derived from the node's
+/// secret key: a copy of the store without the node key cannot be searched
+/// by identity number, nor its index tested against candidate numbers.
+#[derive(Clone, Copy)]
+pub struct ApplicantKey([u8; 32]);
+
+impl ApplicantKey {
+    pub fn from_node_secret(secret: &[u8; 32]) -> ApplicantKey {
+        ApplicantKey(blake3::derive_key("motcua 2026 applicant id index key v1", secret))
+    }
+
+    fn digest(&self, id_number: &str) -> [u8; 32] {
+        id_number_digest(&self.0, id_number)
+    }
+
+    /// Names the key without revealing it, so that a store opened under
+    /// another key (the node key was rotated) rebuilds its index.
+    fn check(&self) -> [u8; 32] {
+        *blake3::keyed_hash(&self.0, b"motcua applicant index key check").as_bytes()
+    }
+}
+
+/// A fixed key for unit tests.
+#[cfg(test)]
+pub(crate) const TEST_KEY: ApplicantKey = ApplicantKey([7; 32]);
+
+impl std::fmt::Debug for ApplicantKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApplicantKey(..)")
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -224,6 +262,7 @@ pub struct Store {
     /// acknowledged writes.
     #[cfg(any(test, feature = "test-backend"))]
     unsynced: bool,
+    key: ApplicantKey,
 }
 
 /// What sync needs to know of a dossier without loading it.
@@ -299,17 +338,22 @@ pub struct Write {
     writes: Cell<u64>,
     #[cfg(any(test, feature = "test-backend"))]
     unsynced: bool,
+    key: ApplicantKey,
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store> {
-        Self::open_with(|builder| builder.create(path))
+    /// Opens the store file at `path`, creating it if there is none, and
+    /// brings an older format up to [`STORE_FORMAT`]. The applicant index
+    /// is rebuilt when it was built under another key.
+    pub fn open(path: &Path, key: ApplicantKey) -> Result<Store> {
+        Self::open_with(key, |builder| builder.create(path))
     }
 
     /// Opens the database that `create` makes with the store's settings
     /// (a file, or a test's simulated disk), and brings it to the current
     /// format.
     fn open_with(
+        key: ApplicantKey,
         create: impl FnOnce(&redb::Builder) -> std::result::Result<Database, redb::DatabaseError>,
     ) -> Result<Store> {
         let repaired = Arc::new(AtomicBool::new(false));
@@ -330,16 +374,19 @@ impl Store {
             repaired: repaired.load(Ordering::Relaxed),
             #[cfg(any(test, feature = "test-backend"))]
             unsynced: false,
+            key,
         };
         let mut w = store.begin()?;
         let mut upgrade = false;
+        let mut existing_store = false;
         {
             let mut meta = w.tx.open_table(META)?;
             let existing = meta.get("store_format")?.map(|v| v.value().to_vec());
             if let Some(v) = existing {
+                existing_store = true;
                 let format = u32::from_le_bytes(v.try_into().map_err(|_| StoreError::Corrupt("store_format".into()))?);
                 match format {
-                    STORE_FORMAT => {}
+                    STORE_FORMAT | 2 => {}
                     1 => upgrade = true,
                     other => return Err(StoreError::Format(other)),
                 }
@@ -371,6 +418,14 @@ impl Store {
         if upgrade {
             w.fill_sync_offers()?;
         }
+        if w.get_meta(APPLICANT_KEY_META)?.as_deref() != Some(key.check().as_slice()) {
+            if existing_store {
+                tracing::warn!(
+                    "the applicant index was built under another key (an older store, or a rotated node key): rebuilding it"
+                );
+            }
+            w.rebuild_applicant_index()?;
+        }
         w.commit_durable()?;
         Ok(store)
     }
@@ -389,6 +444,7 @@ impl Store {
             writes: Cell::new(0),
             #[cfg(any(test, feature = "test-backend"))]
             unsynced: self.unsynced,
+            key: self.key,
         })
     }
 
@@ -643,7 +699,7 @@ impl Store {
         let idx = tx.open_multimap_table(BY_APPLICANT)?;
         let sums = tx.open_table(SUMMARIES)?;
         let mut out = Vec::new();
-        for id in idx.get(id_number_digest(id_number))? {
+        for id in idx.get(self.key.digest(id_number))? {
             let id = id?.value();
             if let Some(v) = sums.get(id)? {
                 let s: DossierSummary = decode(v.value())?;
@@ -788,7 +844,7 @@ impl Store {
         }
         if text.bytes().all(|b| b.is_ascii_digit()) {
             let idx = tx.open_multimap_table(BY_APPLICANT)?;
-            for id in idx.get(id_number_digest(text))? {
+            for id in idx.get(self.key.digest(text))? {
                 ids.push(id?.value());
             }
         }
@@ -1017,7 +1073,25 @@ impl Write {
             applicant: self.tx.open_multimap_table(BY_APPLICANT)?,
             names: self.tx.open_table(BY_NAME)?,
             writes: &self.writes,
+            key: self.key,
         })
+    }
+
+    /// Builds the applicant index anew from the summaries under this
+    /// store's key, and records which key that is.
+    fn rebuild_applicant_index(&mut self) -> Result<()> {
+        self.wrote();
+        self.tx.delete_multimap_table(BY_APPLICANT)?;
+        {
+            let mut index = self.tx.open_multimap_table(BY_APPLICANT)?;
+            for row in self.tx.open_table(SUMMARIES)?.iter()? {
+                let (k, v) = row?;
+                let summary: DossierSummary = decode(v.value())?;
+                index.insert(self.key.digest(&summary.applicant_id_number), k.value())?;
+            }
+        }
+        self.tx.open_table(META)?.insert(APPLICANT_KEY_META, self.key.check().as_slice())?;
+        Ok(())
     }
 
     /// Builds `sync_offers` anew from `sync_index` (a format 1 store).
@@ -1135,6 +1209,7 @@ pub struct DossierTables<'t> {
     applicant: redb::MultimapTable<'t, [u8; 32], [u8; 16]>,
     names: redb::Table<'t, (&'static str, i64, [u8; 16]), ()>,
     writes: &'t Cell<u64>,
+    key: ApplicantKey,
 }
 
 impl DossierTables<'_> {
@@ -1188,7 +1263,8 @@ impl DossierTables<'_> {
         }
         self.log.insert(next, id)?;
         self.log_position.insert(id, next)?;
-        self.index(old.as_ref().map(IndexKeys::of).as_ref(), &IndexKeys::of(summary))?;
+        let key = self.key;
+        self.index(old.as_ref().map(|o| IndexKeys::of(o, &key)).as_ref(), &IndexKeys::of(summary, &key))?;
         self.docs.insert(id, doc)?;
         self.summaries.insert(id, encode(summary).as_slice())?;
         Ok(())
@@ -1264,7 +1340,7 @@ struct IndexKeys<'a> {
 }
 
 impl<'a> IndexKeys<'a> {
-    fn of(s: &'a DossierSummary) -> Self {
+    fn of(s: &'a DossierSummary, key: &ApplicantKey) -> Self {
         let folded = fold_text(&s.applicant_name);
         IndexKeys {
             id: s.id,
@@ -1272,7 +1348,7 @@ impl<'a> IndexKeys<'a> {
             received_at: s.received_at,
             state: s.state.code(),
             due: s.due_at.filter(|_| s.is_open() && s.paused_since.is_none()),
-            applicant: id_number_digest(&s.applicant_id_number),
+            applicant: key.digest(&s.applicant_id_number),
             words: folded.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect(),
         }
     }

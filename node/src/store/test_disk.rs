@@ -271,7 +271,8 @@ impl Store {
     /// commits durably either way; `commits` sets how later durable commits
     /// go.
     pub fn open_on(disk: TestDisk, commits: Commits) -> Result<Store> {
-        let mut store = Self::open_with(|builder| builder.create_with_backend(disk))?;
+        let mut store =
+            Self::open_with(ApplicantKey::from_node_secret(&[7; 32]), |builder| builder.create_with_backend(disk))?;
         store.unsynced = commits == Commits::Unsynced;
         Ok(store)
     }
@@ -326,7 +327,7 @@ impl Store {
         }
         let mut expected = (Rows::new(), Rows::new(), Rows::new(), Rows::new(), Rows::new(), Rows::new());
         for s in summaries.values() {
-            let k = IndexKeys::of(s);
+            let k = IndexKeys::of(s, &self.key);
             expected.0.insert((k.code.to_string(), k.id));
             expected.1.insert((k.received_at, k.id));
             expected.2.insert((k.state, k.received_at, k.id));

@@ -1,4 +1,5 @@
 use motcua_domain::workflow::Status;
+use redb::ReadableMultimapTable;
 
 use super::*;
 
@@ -45,7 +46,7 @@ fn query() -> ListQuery {
 #[test]
 fn replacing_a_summary_moves_its_index_entries() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), TEST_KEY).unwrap();
     put(&store, &summary(1, "Đặng Thị Mẫu", Status::Accepted, 10));
     put(&store, &summary(2, "Lê Văn Thử", Status::Accepted, 20));
     put(&store, &summary(1, "Đặng Thị Mẫu", Status::InProcess, 10));
@@ -84,7 +85,7 @@ fn index_rows(store: &Store) -> Vec<(&'static str, usize)> {
 #[test]
 fn an_update_keeps_unchanged_index_entries_and_leaves_no_stale_one() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), TEST_KEY).unwrap();
     let first = summary(1, "Đặng Thị Mẫu", Status::Accepted, 10);
     put(&store, &first);
     let rows = |q: ListQuery| store.list(&q).unwrap().0.into_iter().map(|r| r.id).collect::<Vec<_>>();
@@ -130,8 +131,8 @@ fn sequences_continue_across_reopening_and_a_second_open_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
     {
-        let store = Store::open(&path).unwrap();
-        assert!(matches!(Store::open(&path), Err(StoreError::InUse)));
+        let store = Store::open(&path, TEST_KEY).unwrap();
+        assert!(matches!(Store::open(&path, TEST_KEY), Err(StoreError::InUse)));
         let mut w = store.begin().unwrap();
         assert_eq!(w.next_sequence(251117, 1).unwrap(), 1);
         assert_eq!(w.next_sequence(251117, 1).unwrap(), 2);
@@ -142,14 +143,14 @@ fn sequences_continue_across_reopening_and_a_second_open_is_refused() {
         // Not committed: the number is not used up.
         drop(w);
     }
-    let store = Store::open(&path).unwrap();
+    let store = Store::open(&path, TEST_KEY).unwrap();
     let mut w = store.begin().unwrap();
     assert_eq!(w.next_sequence(251117, 1).unwrap(), 3);
     assert_eq!(w.next_sequence(251119, 5_001).unwrap(), 5_001, "a second node's range starts elsewhere");
 }
 
 fn audited_store(dir: &std::path::Path, lines: u64) -> Store {
-    let store = Store::open(&dir.join("s.redb")).unwrap();
+    let store = Store::open(&dir.join("s.redb"), TEST_KEY).unwrap();
     for i in 0..lines {
         let mut w = store.begin().unwrap();
         w.audit(i as i64, "admin", "read", "000.00.01.H99-251117-0001").unwrap();
@@ -201,7 +202,7 @@ fn a_round_reads_offers_filtered_by_unit_and_an_older_store_gets_them_on_open() 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
     {
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path, TEST_KEY).unwrap();
         put(&store, &summary(1, "Người Thử Một", Status::Accepted, 1_000));
         let mut other = summary(2, "Người Thử Hai", Status::Accepted, 2_000);
         other.receiving_unit = "99002".into();
@@ -227,24 +228,24 @@ fn a_round_reads_offers_filtered_by_unit_and_an_older_store_gets_them_on_open() 
         w.commit_durable().unwrap();
         assert!(store.sync_offers(|_| true).unwrap().is_empty());
     }
-    let store = Store::open(&path).unwrap();
+    let store = Store::open(&path, TEST_KEY).unwrap();
     assert_eq!(store.sync_offers(|_| true).unwrap().len(), 4, "rebuilt from sync_index on open");
     assert_eq!(store.meta("store_format").unwrap(), Some(STORE_FORMAT.to_le_bytes().to_vec()));
     drop(store);
     // A format this version does not know is refused.
     {
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path, TEST_KEY).unwrap();
         let w = store.begin().unwrap();
         w.tx.open_table(META).unwrap().insert("store_format", 9u32.to_le_bytes().as_slice()).unwrap();
         w.commit_durable().unwrap();
     }
-    assert!(matches!(Store::open(&path), Err(StoreError::Format(9))));
+    assert!(matches!(Store::open(&path, TEST_KEY), Err(StoreError::Format(9))));
 }
 
 #[test]
 fn queues_by_reception_time_and_by_coming_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), TEST_KEY).unwrap();
     // Due 1,000 ms after reception (see `summary`).
     put(&store, &summary(1, "Mẫu Một", Status::InProcess, 10_000));
     put(&store, &summary(2, "Mẫu Hai", Status::InProcess, 20_000));
@@ -310,7 +311,7 @@ fn ids_of(found: Result<(Vec<DossierSummary>, bool)>) -> Result<(Vec<[u8; 16]>, 
 #[test]
 fn received_between_filters_before_it_counts_and_says_when_more_were_left() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), TEST_KEY).unwrap();
     // Dossiers 1-6 received at 10, 20, ... 60; the odd ones by another unit.
     for n in 1..=6u8 {
         let mut s = summary(n, "Người Thử", Status::Accepted, n as i64 * 10);
@@ -328,4 +329,63 @@ fn received_between_filters_before_it_counts_and_says_when_more_were_left() {
     assert_eq!((ids, more), (vec![[2; 16], [4; 16]], true), "four looked at, two kept, more left");
     let (ids, _) = ids_of(store.received_between((20, 60), |_| true, (10, 100))).unwrap();
     assert_eq!(ids, [[2; 16], [3; 16], [4; 16], [5; 16]], "from included, to excluded");
+}
+
+/// The applicant index's keys, as stored.
+fn applicant_digests(store: &Store) -> Vec<[u8; 32]> {
+    let tx = store.read().unwrap();
+    let t = tx.open_multimap_table(BY_APPLICANT).unwrap();
+    t.iter().unwrap().map(|row| row.unwrap().0.value()).collect()
+}
+
+/// The applicant index's digest before format 3, kept here frozen: what a
+/// format 2 store holds.
+fn unkeyed_digest(id_number: &str) -> [u8; 32] {
+    blake3::derive_key("motcua applicant id index v1", id_number.as_bytes())
+}
+
+fn found_by_id_number(store: &Store, id_number: &str) -> usize {
+    let by_search = store.list(&ListQuery { q: Some(id_number.into()), ..query() }).unwrap().0.len();
+    let by_duplicates = store.open_dossiers_of(id_number, "2.000720").unwrap().len();
+    assert_eq!(by_search, by_duplicates, "search and duplicate lookup agree");
+    by_search
+}
+
+#[test]
+fn the_applicant_index_is_keyed_per_node_and_rebuilt_for_an_older_store_or_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let number = format!("{:012}", 1);
+    let (k1, k2) = (ApplicantKey::from_node_secret(&[1; 32]), ApplicantKey::from_node_secret(&[2; 32]));
+    {
+        let store = Store::open(&path, k1).unwrap();
+        put(&store, &summary(1, "Người Thử Một", Status::Accepted, 1_000));
+        assert_eq!(found_by_id_number(&store, &number), 1);
+        assert_eq!(found_by_id_number(&store, &format!("{:012}", 2)), 0);
+        assert_eq!(applicant_digests(&store), vec![id_number_digest(&k1.0, &number)]);
+        assert_ne!(id_number_digest(&k1.0, &number), id_number_digest(&k2.0, &number), "another node, another digest");
+        assert_ne!(id_number_digest(&k1.0, &number), unkeyed_digest(&number));
+        // Made a format 2 store: unkeyed digests, no key named.
+        let w = store.begin().unwrap();
+        w.tx.delete_multimap_table(BY_APPLICANT).unwrap();
+        w.tx.open_multimap_table(BY_APPLICANT)
+            .unwrap()
+            .insert(unkeyed_digest(&number), summary(1, "", Status::Accepted, 0).id)
+            .unwrap();
+        let mut meta = w.tx.open_table(META).unwrap();
+        meta.remove(APPLICANT_KEY_META).unwrap();
+        meta.insert("store_format", 2u32.to_le_bytes().as_slice()).unwrap();
+        drop(meta);
+        w.commit_durable().unwrap();
+        assert_eq!(found_by_id_number(&store, &number), 0, "the old digest is not this key's");
+    }
+    let store = Store::open(&path, k1).unwrap();
+    assert_eq!(store.meta("store_format").unwrap(), Some(STORE_FORMAT.to_le_bytes().to_vec()));
+    assert_eq!(applicant_digests(&store), vec![id_number_digest(&k1.0, &number)], "rebuilt, nothing unkeyed left");
+    assert_eq!(found_by_id_number(&store, &number), 1, "an upgraded store is searchable");
+    drop(store);
+    // The node key was rotated: the index follows it.
+    let store = Store::open(&path, k2).unwrap();
+    assert_eq!(applicant_digests(&store), vec![id_number_digest(&k2.0, &number)]);
+    assert_eq!(found_by_id_number(&store, &number), 1);
 }

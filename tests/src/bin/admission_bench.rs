@@ -117,7 +117,10 @@ fn main() -> anyhow::Result<()> {
         motcua_node::exchange::sync_entry(&loaded[i], &records[i], &summaries[i], Vec::new())
     });
     let store_all = |name: &str, durable: bool| -> anyhow::Result<()> {
-        let store = motcua_node::store::Store::open(&dir.path().join(name))?;
+        let store = motcua_node::store::Store::open(
+            &dir.path().join(name),
+            motcua_node::store::ApplicantKey::from_node_secret(&[0; 32]),
+        )?;
         let t = Instant::now();
         for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
             let w = store.begin()?;
