@@ -112,7 +112,8 @@ impl NodeConfig {
     pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self)?;
         let path = dir.join(CONFIG_FILE);
-        crate::files::write_atomically(&path, text.as_bytes(), false)
+        // Owner-only like everything in the data directory.
+        crate::files::write_atomically(&path, text.as_bytes(), true)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
     }
 }

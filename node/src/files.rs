@@ -37,6 +37,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> std::io::Re
     sync_parent(path)
 }
 
+/// Takes every permission of group and others off `path` (a data
+/// directory, a file holding personal data or a key), leaving the owner's:
+/// returns the mode it had when that changed anything.
+pub fn restrict_to_owner(path: &Path) -> std::io::Result<Option<u32>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(None);
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+    Ok(Some(mode))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +67,21 @@ mod tests {
         assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn restricting_takes_only_group_and_other_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let file = dir.path().join("node.json");
+        std::fs::write(&file, b"{}").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(restrict_to_owner(&file).unwrap(), Some(0o644));
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(restrict_to_owner(&file).unwrap(), None, "already the owner's alone");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(restrict_to_owner(dir.path()).unwrap(), Some(0o755));
+        assert_eq!(mode(dir.path()), 0o700);
     }
 }

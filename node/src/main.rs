@@ -91,8 +91,9 @@ fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     }
     let export = motcua_node::exchange::export_data_dir(data, &format!("to {}", out.display()))?;
     // Whole or not at all, so that a crash leaves no half export under its
-    // name (nor one that blocks a new attempt).
-    motcua_node::files::write_atomically(out, &export.encode(), false)
+    // name (nor one that blocks a new attempt); owner-only, as it holds
+    // citizens' personal data.
+    motcua_node::files::write_atomically(out, &export.encode(), true)
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "exported {} dossiers and {} certificates of unit {} to {}",

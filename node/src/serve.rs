@@ -67,11 +67,31 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
             );
         }
     } else {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     }
+    // The store holds citizens' personal data, the key signs for the node:
+    // the directory is its owner's alone.
+    restrict(dir)?;
     let probe = dir.join(WRITE_PROBE);
     std::fs::write(&probe, b"").with_context(|| format!("data directory {} is not writable", dir.display()))?;
     std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
+/// Makes a data directory, or a file in it, its owner's alone, saying so
+/// when it was not (a directory made by hand, a bundle copied with loose
+/// permissions, a store from an older version).
+fn restrict(path: &Path) -> anyhow::Result<()> {
+    let before =
+        crate::files::restrict_to_owner(path).with_context(|| format!("cannot make {} owner-only", path.display()))?;
+    if let Some(mode) = before {
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "other users had access: made owner-only");
+    }
     Ok(())
 }
 
@@ -116,6 +136,9 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
             c
         }
     };
+    for name in [crate::identity::KEY_FILE, crate::config::CONFIG_FILE] {
+        restrict(&dir.join(name))?;
+    }
     // A bundle that is refused leaves no store behind.
     let mut bundle = check_bundle(dir, &identity, &config)?;
     let store = Store::open(&dir.join(STORE_FILE), identity.applicant_key())
@@ -376,5 +399,38 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_data_directory_and_its_files_are_the_owners_alone_and_loose_ones_are_tightened() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("node");
+        let files = [KEY_FILE, CONFIG_FILE, STORE_FILE];
+        drop(open_desk(&dir).unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        for f in files {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        // Made by hand, copied or left by an older version with loose modes.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for f in files {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        drop(open_desk(&dir).unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        for f in files {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f} tightened");
+        }
     }
 }

@@ -114,6 +114,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store format {0} is not readable by this version (reads {STORE_FORMAT})")]
     Format(u32),
+    #[error("store file: {0}")]
+    File(#[from] std::io::Error),
 }
 
 /// The key of the applicant index's digests
@@ -147,6 +149,21 @@ impl std::fmt::Debug for ApplicantKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ApplicantKey(..)")
     }
+}
+
+/// Opens (or creates) the store file readable and writable by its owner
+/// only: it holds citizens' names and identity numbers. A file found
+/// readable by others is tightened, with a warning.
+fn open_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file =
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the store file was open to other users: made owner-only (0600)");
+    }
+    Ok(file)
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -342,11 +359,12 @@ pub struct Write {
 }
 
 impl Store {
-    /// Opens the store file at `path`, creating it if there is none, and
-    /// brings an older format up to [`STORE_FORMAT`]. The applicant index
-    /// is rebuilt when it was built under another key.
+    /// Opens the store file at `path`, creating it (owner-only) if there is
+    /// none, and brings an older format up to [`STORE_FORMAT`]. The
+    /// applicant index is rebuilt when it was built under another key.
     pub fn open(path: &Path, key: ApplicantKey) -> Result<Store> {
-        Self::open_with(key, |builder| builder.create(path))
+        let backend = redb::backends::FileBackend::new(open_private_file(path)?)?;
+        Self::open_with(key, |builder| builder.create_with_backend(backend))
     }
 
     /// Opens the database that `create` makes with the store's settings

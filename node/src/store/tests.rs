@@ -389,3 +389,17 @@ fn the_applicant_index_is_keyed_per_node_and_rebuilt_for_an_older_store_or_a_new
     assert_eq!(applicant_digests(&store), vec![id_number_digest(&k2.0, &number)]);
     assert_eq!(found_by_id_number(&store, &number), 1);
 }
+
+#[test]
+fn the_store_file_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    drop(Store::open(&path, TEST_KEY).unwrap());
+    assert_eq!(mode(&path), 0o600, "created owner-only");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&path, TEST_KEY).unwrap();
+    assert_eq!(mode(&path), 0o600, "an older store is tightened on open");
+    assert!(store.meta("store_format").unwrap().is_some(), "and still opens");
+}
