@@ -585,7 +585,7 @@ async function showAdmin() {
   const create = h("form", { class: "grid", id: "new-account" },
     h("label", {}, h("span", {}, t("username")), h("input", { name: "username", required: true })),
     h("label", {}, h("span", {}, t("full_name")), h("input", { name: "full_name" })),
-    h("label", {}, h("span", {}, t("password")), h("input", { name: "password", type: "password", required: true, autocomplete: "new-password" })),
+    h("label", {}, h("span", {}, t("password")), h("input", { name: "password", type: "password", required: true, minlength: 15, autocomplete: "new-password" })),
     h("fieldset", {}, h("legend", {}, t("roles")), ["receptionist", "specialist", "leader", "admin"].map((r) => h("label", { class: "inline" }, h("input", { type: "checkbox", name: "roles", value: r }), t(`role_${r}`)))),
     error, h("button", { type: "submit", class: "primary" }, t("create_account")));
   create.addEventListener("submit", async (e) => {
@@ -603,7 +603,7 @@ async function showAdmin() {
   const resetBox = h("div", { id: "password-reset" });
   const reset = (a) => {
     const form = h("form", { class: "grid" }, h("h3", {}, `${t("reset_password")}: ${a.username}`),
-      h("label", {}, h("span", {}, t("new_password")), h("input", { name: "password", type: "password", required: true, minlength: 8, autocomplete: "new-password" })),
+      h("label", {}, h("span", {}, t("new_password")), h("input", { name: "password", type: "password", required: true, minlength: 15, autocomplete: "new-password" })),
       h("button", { type: "submit", class: "primary" }, t("reset_password")));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
@@ -636,7 +636,7 @@ function showPassword() {
   const error = h("p", { class: "error", role: "alert" });
   const form = h("form", { class: "grid", id: "password-form" },
     h("label", {}, h("span", {}, t("current_password")), h("input", { name: "current_password", type: "password", required: true, autocomplete: "current-password" })),
-    h("label", {}, h("span", {}, t("new_password")), h("input", { name: "password", type: "password", required: true, minlength: 8, autocomplete: "new-password" })),
+    h("label", {}, h("span", {}, t("new_password")), h("input", { name: "password", type: "password", required: true, minlength: 15, autocomplete: "new-password" })),
     error, h("button", { type: "submit", class: "primary" }, t("change_password")));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

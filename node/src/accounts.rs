@@ -17,7 +17,7 @@ pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
 pub const SESSION_ABSOLUTE_MS: i64 = 12 * 3600 * 1000;
 /// Bound on live sessions of a node.
 pub const SESSIONS_MAX: usize = 10_000;
-pub const PASSWORD_LEN_MIN: usize = 8;
+pub use crate::passwords::PASSWORD_LEN_MIN;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Account {
@@ -97,11 +97,17 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-/// A readable generated password for the first admin.
+/// A readable generated password for the first admin, one the password
+/// policy takes.
 pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    loop {
+        let p: String = (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+        if crate::passwords::check_new_password(&p, "admin").is_ok() {
+            return p;
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

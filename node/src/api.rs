@@ -142,6 +142,12 @@ impl From<DeskError> for ApiError {
     }
 }
 
+impl From<crate::passwords::PasswordRefusal> for ApiError {
+    fn from(r: crate::passwords::PasswordRefusal) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.code(), r.to_string()).field("password")
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failure");
@@ -1311,9 +1317,7 @@ async fn create_account(
     if !name_ok {
         return Err(bad("username", "a username is 3 to 32 of a-z, 0-9, '.', '_' or '-'"));
     }
-    if !(accounts::PASSWORD_LEN_MIN..=256).contains(&req.password.chars().count()) {
-        return Err(bad("password", "a password has 8 to 256 characters"));
-    }
+    crate::passwords::check_new_password(&req.password, &req.username)?;
     let full_name = crate::desk::check_text("full_name", &req.full_name, crate::desk::NAME_LEN_MAX, false)?;
     let mut roles = Vec::new();
     for r in &req.roles {
@@ -1395,14 +1399,7 @@ async fn set_password(
         require_role(&officer, Role::Admin)?;
     }
     let Body(req) = body?;
-    if !(accounts::PASSWORD_LEN_MIN..=256).contains(&req.password.chars().count()) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_value",
-            "a password has 8 to 256 characters",
-        )
-        .field("password"));
-    }
+    crate::passwords::check_new_password(&req.password, &username)?;
     // The current password is a guess like a login's, and counted as one.
     let attempt = if own {
         Some(

@@ -1,7 +1,8 @@
 //! motcua's edge node: the process a one-stop center runs.
 //!
 //! Owns all real IO of a node: the redb store ([`store`]), the node's key
-//! ([`identity`]), officer accounts and sessions ([`accounts`]), the desk
+//! ([`identity`]), officer accounts and sessions ([`accounts`]) and the password policy
+//! ([`passwords`]), the desk
 //! operations that tie the domain rules to the store ([`desk`]) and commit
 //! them in groups ([`committer`]), the HTTP
 //! API ([`api`]), served over HTTPS on a center's LAN ([`tls`]), and the web UI's files ([`web`]). The rules themselves live
@@ -23,6 +24,7 @@ pub mod files;
 pub mod identity;
 pub mod limits;
 pub mod network;
+pub mod passwords;
 pub mod replica;
 pub mod serve;
 pub mod store;

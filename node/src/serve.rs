@@ -300,7 +300,11 @@ pub fn ensure_admin(desk: &Desk, env_password: Option<String>) -> anyhow::Result
         return Ok(None);
     }
     let (password, generated) = match env_password.filter(|p| !p.is_empty()) {
-        Some(p) => (p, false),
+        Some(p) => {
+            crate::passwords::check_new_password(&p, "admin")
+                .map_err(|e| anyhow!("MOTCUA_ADMIN_PASSWORD refused: {e}"))?;
+            (p, false)
+        }
         None => (accounts::generate_password(), true),
     };
     let account = Account {

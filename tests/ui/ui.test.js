@@ -427,29 +427,35 @@ test("a transfer sent to the wrong agency is recalled from the dossier page", as
 
 test("an officer changes their own password and an admin resets a forgotten one", async () => {
   const admin = await apiAs("admin", PASSWORD);
-  const made = await admin("/api/v1/accounts", { method: "POST", body: JSON.stringify({ username: "doimatkhau", full_name: "Cán bộ Đổi", password: "mat-khau-cu-1", roles: ["specialist"] }) });
+  const made = await admin("/api/v1/accounts", { method: "POST", body: JSON.stringify({ username: "doimatkhau", full_name: "Cán bộ Đổi", password: "mat-khau-cu-so-1", roles: ["specialist"] }) });
   assert.equal(made.status, 201);
-  const officer = await loggedIn("doimatkhau", "mat-khau-cu-1");
+  const officer = await loggedIn("doimatkhau", "mat-khau-cu-so-1");
   await officer.page.click("a[href='#/password']");
   await officer.page.fill("#password-form input[name=current_password]", "sai-mat-khau");
-  await officer.page.fill("#password-form input[name=password]", "mat-khau-moi-1");
+  await officer.page.fill("#password-form input[name=password]", "mat-khau-moi-so-1");
   await officer.page.click("#password-form button[type=submit]");
   await officer.page.waitForFunction(() => document.querySelector("#password-form .error").textContent.length > 0);
-  await officer.page.fill("#password-form input[name=current_password]", "mat-khau-cu-1");
+  // A common password is refused, in the page's language, naming the field.
+  await officer.page.fill("#password-form input[name=current_password]", "mat-khau-cu-so-1");
+  await officer.page.fill("#password-form input[name=password]", "MatKhau123456789");
+  await officer.page.click("#password-form button[type=submit]");
+  await officer.page.waitForFunction(() => /quá dễ đoán/.test(document.querySelector("#password-form .error").textContent));
+  assert.match(await officer.page.textContent("#password-form .error"), /\(password\)/);
+  await officer.page.fill("#password-form input[name=password]", "mat-khau-moi-so-1");
   await officer.page.click("#password-form button[type=submit]");
   await officer.page.waitForSelector("#login:not([hidden])");
   assert.match(await officer.page.textContent("#login-error"), /Đã đổi mật khẩu/);
-  await apiAs("doimatkhau", "mat-khau-moi-1");
+  await apiAs("doimatkhau", "mat-khau-moi-so-1");
   assert.deepEqual(officer.errors, []);
   await officer.context.close();
   // Forgotten: the admin sets a new one from the accounts page.
   const { page, context, errors } = await loggedIn();
   await page.goto(`${base}/#/admin`);
   await page.click("#accounts button[data-reset=doimatkhau]");
-  await page.fill("#password-reset input[name=password]", "mat-khau-moi-2");
+  await page.fill("#password-reset input[name=password]", "mat-khau-moi-so-2");
   await page.click("#password-reset button[type=submit]");
   await page.waitForSelector("#password-reset p.ok");
-  await apiAs("doimatkhau", "mat-khau-moi-2");
+  await apiAs("doimatkhau", "mat-khau-moi-so-2");
   assert.deepEqual(errors, []);
   await context.close();
 });

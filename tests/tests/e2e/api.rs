@@ -353,28 +353,35 @@ fn an_officer_changes_their_password_with_the_current_one_and_an_admin_resets_a_
     let other = node.officer("chuyenvien", &["specialist"]);
     let path = "/api/v1/accounts/tiepnhan/password";
     // Their own: only with the current password.
-    for body in
-        [json!({"password": "mat-khau-moi-1"}), json!({"current_password": "sai-roi", "password": "mat-khau-moi-1"})]
-    {
+    for body in [
+        json!({"password": "mat-khau-moi-so-1"}),
+        json!({"current_password": "sai-roi", "password": "mat-khau-moi-so-1"}),
+    ] {
         let a = node.post_as(Some(&token), path, &body);
         assert_eq!((a.status, a.body["error"]["field"].as_str()), (403, Some("current_password")), "{a:?}");
     }
-    let a = node.post_as(Some(&token), path, &json!({"current_password": "mat-khau-can-bo", "password": "ngan"}));
-    assert_eq!((a.status, a.body["error"]["field"].as_str()), (422, Some("password")), "{a:?}");
+    for (weak, code) in [("ngan", "password_too_short"), ("MatKhau123456789", "password_common")] {
+        let a = node.post_as(Some(&token), path, &json!({"current_password": "mat-khau-can-bo", "password": weak}));
+        let refusal = (a.status, a.body["error"]["code"].as_str(), a.body["error"]["field"].as_str());
+        assert_eq!(refusal, (422, Some(code), Some("password")), "{a:?}");
+    }
     // Someone else's, without being an admin: refused.
-    let a = node.post_as(Some(&other), path, &json!({"password": "mat-khau-moi-1"}));
+    let a = node.post_as(Some(&other), path, &json!({"password": "mat-khau-moi-so-1"}));
     assert_eq!(a.status, 403, "{a:?}");
-    let a =
-        node.post_as(Some(&token), path, &json!({"current_password": "mat-khau-can-bo", "password": "mat-khau-moi-1"}));
+    let a = node.post_as(
+        Some(&token),
+        path,
+        &json!({"current_password": "mat-khau-can-bo", "password": "mat-khau-moi-so-1"}),
+    );
     assert_eq!((a.status, a.body["sessions_ended"].as_u64()), (200, Some(1)), "{a:?}");
     assert_eq!(node.get_as(Some(&token), "/api/v1/session").status, 401, "the old session ended");
     assert_eq!(node.login("tiepnhan", "mat-khau-can-bo").unwrap_err().status, 401, "the old password is gone");
-    node.login("tiepnhan", "mat-khau-moi-1").expect("the new password works");
+    node.login("tiepnhan", "mat-khau-moi-so-1").expect("the new password works");
     // Forgotten: the admin sets a new one, no current password needed.
-    let a = node.post(path, &json!({"password": "mat-khau-moi-2"}));
+    let a = node.post(path, &json!({"password": "mat-khau-moi-so-2"}));
     assert_eq!(a.status, 200, "{a:?}");
-    node.login("tiepnhan", "mat-khau-moi-2").expect("the admin's password works");
-    assert_eq!(node.post("/api/v1/accounts/khong-co/password", &json!({"password": "mat-khau-moi-2"})).status, 404);
+    node.login("tiepnhan", "mat-khau-moi-so-2").expect("the admin's password works");
+    assert_eq!(node.post("/api/v1/accounts/khong-co/password", &json!({"password": "mat-khau-moi-so-2"})).status, 404);
     let audit = node.get("/api/v1/audit").body;
     let resets = audit.as_array().unwrap().iter().filter(|e| e["action"] == "set_password").count();
     assert_eq!(resets, 2, "{audit}");

@@ -168,19 +168,23 @@ fn bad_account_requests_are_refused_and_create_nothing() {
     let node = Node::start_logged_in(dir.path());
     let held = node.get("/api/v1/accounts").body;
     let account = |username: &str, password: &str, roles: serde_json::Value| json!({"username": username, "password": password, "full_name": "Cán bộ Thử", "roles": roles});
-    let mut long_name = account("canbo.thu", "mat-khau-thu", json!(["receptionist"]));
+    let mut long_name = account("canbo.thu", "mat-khau-can-bo-thu", json!(["receptionist"]));
     long_name["full_name"] = json!("A".repeat(201));
     #[rustfmt::skip]
     let cases = [
-        ("short username", account("ab", "mat-khau-thu", json!(["receptionist"])), 422, "invalid_value", Some("username")),
-        ("upper-case username", account("CanBo", "mat-khau-thu", json!(["receptionist"])), 422, "invalid_value", Some("username")),
-        ("short password", account("canbo.thu", "ngan", json!(["receptionist"])), 422, "invalid_value", Some("password")),
-        ("overlong password", account("canbo.thu", &"x".repeat(257), json!(["receptionist"])), 422, "invalid_value", Some("password")),
-        ("unknown role", account("canbo.thu", "mat-khau-thu", json!(["boss"])), 422, "invalid_value", Some("roles")),
-        ("no role", account("canbo.thu", "mat-khau-thu", json!([])), 422, "invalid_value", Some("roles")),
+        ("short username", account("ab", "mat-khau-can-bo-thu", json!(["receptionist"])), 422, "invalid_value", Some("username")),
+        ("upper-case username", account("CanBo", "mat-khau-can-bo-thu", json!(["receptionist"])), 422, "invalid_value", Some("username")),
+        ("short password", account("canbo.thu", "ngan", json!(["receptionist"])), 422, "password_too_short", Some("password")),
+        ("14 characters", account("canbo.thu", "mat-khau-ngan1", json!(["receptionist"])), 422, "password_too_short", Some("password")),
+        ("overlong password", account("canbo.thu", &"x".repeat(257), json!(["receptionist"])), 422, "password_too_long", Some("password")),
+        ("common password in capitals", account("canbo.thu", "QwertyUIOP12345", json!(["receptionist"])), 422, "password_common", Some("password")),
+        ("common word with digits added", account("canbo.thu", "Matkhau@123456789", json!(["receptionist"])), 422, "password_common", Some("password")),
+        ("the username", account("canbo.thu", "CanBo.Thu-2026-2027", json!(["receptionist"])), 422, "password_common", Some("password")),
+        ("unknown role", account("canbo.thu", "mat-khau-can-bo-thu", json!(["boss"])), 422, "invalid_value", Some("roles")),
+        ("no role", account("canbo.thu", "mat-khau-can-bo-thu", json!([])), 422, "invalid_value", Some("roles")),
         ("overlong full name", long_name, 422, "invalid_value", Some("full_name")),
-        ("an account that exists", account("admin", "mat-khau-thu", json!(["admin"])), 409, "exists", None),
-        ("no username", json!({"password": "mat-khau-thu", "roles": ["admin"]}), 422, "invalid_value", None),
+        ("an account that exists", account("admin", "mat-khau-can-bo-thu", json!(["admin"])), 409, "exists", None),
+        ("no username", json!({"password": "mat-khau-can-bo-thu", "roles": ["admin"]}), 422, "invalid_value", None),
     ];
     for (name, body, status, code, field) in cases {
         let a = node.post("/api/v1/accounts", &body);
@@ -190,6 +194,6 @@ fn bad_account_requests_are_refused_and_create_nothing() {
         }
     }
     assert_eq!(node.get("/api/v1/accounts").body, held, "no account was created or changed");
-    let a = node.post("/api/v1/accounts", &account("canbo.thu", "mat-khau-thu", json!(["receptionist"])));
+    let a = node.post("/api/v1/accounts", &account("canbo.thu", "mat-khau-can-bo-thu", json!(["receptionist"])));
     assert_eq!(a.status, 201, "{a:?}");
 }
