@@ -67,6 +67,7 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
             );
         }
     } else {
+        // Owner-only from the start (see `open_desk`).
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -74,9 +75,6 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
             .create(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     }
-    // The store holds citizens' personal data, the key signs for the node:
-    // the directory is its owner's alone.
-    restrict(dir)?;
     let probe = dir.join(WRITE_PROBE);
     std::fs::write(&probe, b"").with_context(|| format!("data directory {} is not writable", dir.display()))?;
     std::fs::remove_file(&probe).ok();
@@ -136,11 +134,14 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
             c
         }
     };
-    for name in [crate::identity::KEY_FILE, crate::config::CONFIG_FILE] {
-        restrict(&dir.join(name))?;
-    }
     // A bundle that is refused leaves no store behind.
     let mut bundle = check_bundle(dir, &identity, &config)?;
+    // The store holds citizens' personal data, the key signs for the node:
+    // they and their directory are their owner's alone (the store sees to
+    // its own file). A refused bundle is left as it was.
+    for path in [dir.to_path_buf(), dir.join(crate::identity::KEY_FILE), dir.join(crate::config::CONFIG_FILE)] {
+        restrict(&path)?;
+    }
     let store = Store::open(&dir.join(STORE_FILE), identity.applicant_key())
         .map_err(|e| anyhow!("{}: {e}", dir.join(STORE_FILE).display()))?;
     if let (Some(b), Some(stored)) = (bundle.as_mut(), store.meta(REVOCATIONS_META)?) {

@@ -293,7 +293,9 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
     if out.exists() && std::fs::read_dir(out).map_err(|err| io(out, err))?.next().is_some() {
         return Err(ProvisionError::Exists(out.display().to_string()));
     }
-    std::fs::create_dir_all(out).map_err(|err| io(out, err))?;
+    // A bundle becomes a node's data directory: its owner's alone.
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(out).map_err(|err| io(out, err))?;
     let (secret, public) = match &e.node_id {
         Some(id) => {
             let bytes: [u8; 32] = hex::decode(id)
