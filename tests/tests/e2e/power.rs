@@ -352,6 +352,7 @@ fn a_failed_fsync_is_a_500_through_the_api() {
             peers: Arc::new(motcua_node::network::PeerBoard::with_configured(&[])),
             track: Arc::new(motcua_node::limits::GuessLimits::new(motcua_node::limits::TRACK)),
             logins: Arc::new(motcua_node::limits::GuessLimits::new(motcua_node::limits::LOGIN)),
+            tls: false,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
