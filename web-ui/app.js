@@ -477,6 +477,8 @@ function renderDossier(d, message) {
       h("span", { class: d.replicated_to_province ? "badge good" : "badge", id: "replication" }, d.replicated_to_province ? t("replicated") : t("not_replicated")),
       d.on_time ? h("span", { class: "badge" }, t(`on_time_${d.on_time}`)) : null),
     message ? h("p", { class: "ok", role: "status" }, message) : null,
+    (d.refused_by_peers || []).length ? h("ul", { class: "error", id: "refusals" }, d.refused_by_peers.map((r) =>
+      h("li", {}, `${r.role === "province" ? t("refused_by_province") : t("refused_by_peer")} ${r.unit || r.node_id.slice(0, 12)} (${when(r.at)}): ${r.reason}`))) : null,
     h("table", { class: "details" },
       row(t("procedure"), `${d.procedure_code} — ${d.procedure_name}`), row(t("applicant"), d.applicant.name),
       row(t("id_number"), d.applicant.id_number), row(t("phone"), d.applicant.phone), row(t("address"), d.applicant.address),
@@ -571,7 +573,7 @@ async function showSync() {
         h("td", {}, `${p.unit_name || ""} (${p.unit || "?"})`, h("br"), h("code", { title: p.node_id }, `${(p.node_id || "").slice(0, 16)}…`)),
         h("td", {}, p.role ? t(`node_${p.role}`) : ""), h("td", {}, p.connected ? t("yes") : t("no")),
         h("td", {}, p.last_sync_at ? when(p.last_sync_at) : t("never")), h("td", {}, p.unsynced_since ? when(p.unsynced_since) : ""),
-        h("td", {}, p.docs_pending),
+        h("td", {}, p.docs_pending, p.forks ? h("br") : null, p.forks ? h("span", { class: "badge bad", title: t("fork_help") }, `${t("forked")}: ${p.forks}`) : null),
         h("td", {}, h("b", {}, p.at_risk), p.at_risk_codes.length ? h("br") : null,
           p.at_risk_codes.map((c) => h("a", { href: `#/dossier/${encodeURIComponent(c)}`, class: "code" }, c, " ")))))))
       : h("p", { class: "muted" }, t("no_peers"))));

@@ -1095,6 +1095,17 @@ async fn fleet(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
         row["unsynced_since"] =
             json!(if p.connected { None } else { p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)) });
     }
+    // A node that signed two different changes with one sequence number
+    // (a stolen key, a disk restored from an old copy): an alert for the
+    // province, however the node is connected.
+    for (_, _, f) in state.desk.store.forks()? {
+        let key = hex::encode(f.node_key);
+        let row = rows.entry(key.clone()).or_insert_with(|| {
+            json!({"node_id": key, "unit": null, "unit_name": null, "role": null, "connected": false,
+                   "last_sync_at": null, "docs_pending": 0})
+        });
+        row["forks"] = json!(row["forks"].as_u64().unwrap_or(0) + 1);
+    }
     let st = state.clone();
     let risky = blocking(move || Ok(st.desk.store.at_risk(now + DUE_SOON_MS)?)).await?;
     let mut by_unit: std::collections::HashMap<&str, Vec<&stats::DossierSummary>> = Default::default();
@@ -1239,11 +1250,29 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
     // The page polls this every few seconds: not the officer's activity.
     authenticate_passive(&state, &headers)?;
     let o = state.desk.offset();
+    let forks = state.desk.store.forks()?;
+    // A node that forked is shown among the peers, connected or not.
+    for (_, _, f) in &forks {
+        state.peers.update(&hex::encode(f.node_key), |_| {});
+    }
     let rows: Vec<_> = state
         .peers
         .snapshot()
         .into_iter()
         .map(|p| {
+            let forked: Vec<_> = forks
+                .iter()
+                .filter(|(_, _, f)| hex::encode(f.node_key) == p.node_id)
+                .map(|(id, _, f)| {
+                    json!({
+                        "dossier_id": hex::encode(id),
+                        "dossier_code": state.desk.store.summary(id).ok().flatten().map(|s| s.code),
+                        "seq": f.seq,
+                        "from_peer": hex::encode(f.peer),
+                        "detected_at": crate::desk::rfc3339(f.at, o),
+                    })
+                })
+                .collect();
             json!({
                 "node_id": p.node_id,
                 "addr": p.addr,
@@ -1259,6 +1288,10 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
                 "udp_bytes_sent": p.udp_bytes_sent,
                 "udp_bytes_received": p.udp_bytes_received,
                 "last_error": p.last_error,
+                "docs_refused_from_peer": p.docs_refused_from_peer,
+                "docs_refused_by_peer": p.docs_refused_by_peer,
+                "last_refusal": p.last_refusal,
+                "forks": forked,
             })
         })
         .collect();

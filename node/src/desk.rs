@@ -263,6 +263,10 @@ pub struct DossierView {
     pub steps: Vec<StepView>,
     pub conflicts: Vec<ConflictView>,
     pub replicated_to_province: bool,
+    /// Peers that refused this node's version of the dossier, and why
+    /// (the province's reason is why it is not safe there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused_by_peers: Vec<PeerRefusalView>,
     /// The actions this officer may take on the dossier now (its state,
     /// the node's unit authority and the officer's roles, per
     /// `workflow::transition`); the web UI offers only these.
@@ -1050,6 +1054,27 @@ impl Desk {
     /// Whether the province holds this dossier's latest version (the node
     /// learned it from the province's acknowledgement or reconciliation).
     /// On the province node itself, every dossier it holds is there.
+    /// Why peers refused this node's version of a dossier.
+    pub fn refused_by_peers(&self, id: &[u8; 16]) -> Vec<PeerRefusalView> {
+        let o = self.offset();
+        let trust = self.trust.read().expect("trust lock");
+        self.store
+            .peer_refusals(id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let cert = trust.as_ref().and_then(|t| t.node(&r.peer).ok());
+                PeerRefusalView {
+                    node_id: hex::encode(r.peer),
+                    unit: cert.map(|c| c.unit.clone()),
+                    role: cert.map(|c| c.role.as_str()),
+                    reason: r.reason,
+                    at: rfc3339(r.at, o),
+                }
+            })
+            .collect()
+    }
+
     pub fn safe_at_province(&self, id: &[u8; 16]) -> bool {
         if self.config.role == crate::config::NodeRole::Province {
             return true;
@@ -1166,6 +1191,7 @@ impl Desk {
                 })
                 .collect(),
             replicated_to_province: self.safe_at_province(&record.id.0),
+            refused_by_peers: self.refused_by_peers(&record.id.0),
             allowed_actions: self.allowed_actions(officer, record, folded, now),
             warnings: Vec::new(),
         }
@@ -1177,6 +1203,16 @@ fn processing_time(amount: u32, unit: motcua_domain::calendar::TimeUnit, same_da
 }
 
 pub use crate::store::AuditEntry;
+
+/// A peer's refusal of a dossier, as the dossier page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerRefusalView {
+    pub node_id: String,
+    pub unit: Option<String>,
+    pub role: Option<&'static str>,
+    pub reason: String,
+    pub at: String,
+}
 
 /// What kind of search a free-text query is, for its audit line: the code
 /// when it is a whole dossier code, otherwise only its kind (a searched

@@ -105,6 +105,12 @@ pub struct PeerStatus {
     pub udp_bytes_sent: u64,
     pub udp_bytes_received: u64,
     pub last_error: Option<String>,
+    /// Documents from this peer that this node refused, over all
+    /// connections, and why the last one was.
+    pub docs_refused_from_peer: u64,
+    /// Documents of this node's that the peer refused, and why the last.
+    pub docs_refused_by_peer: u64,
+    pub last_refusal: Option<String>,
 }
 
 /// The peers a node knows: configured ones and any that connected.
@@ -475,6 +481,7 @@ async fn session_loop(
             }
         };
         forward(&mut session, &mut replica);
+        report_refusals(net, &mut session, node_id);
         if admitting && session.peer().is_some() {
             handshake.take();
             admitted_tx.send_replace(true);
@@ -524,6 +531,66 @@ async fn session_loop(
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     reader.abort();
     result
+}
+
+/// Logs and shows what the session refused, or saw refused, since the
+/// last step, and keeps what it proved: forks, durably (the trust already
+/// quarantines the actor); a peer's refusal of this node's version of a
+/// dossier, so that the dossier page can say why it is not at the
+/// province. Dossiers are named by id: no citizen's data in a log line.
+fn report_refusals(net: &Network, session: &mut Session, node_id: &str) {
+    let refusals = session.take_refusals();
+    let forks = session.take_forks();
+    if refusals.is_empty() && forks.is_empty() {
+        return;
+    }
+    let now = now_ms();
+    let Some(peer) = session.peer().map(|p| p.key) else { return };
+    let mut by_peer = Vec::new();
+    for r in &refusals {
+        let dossier = hex::encode(r.id);
+        if r.by_peer {
+            tracing::info!(peer = %node_id, %dossier, reason = %r.reason, "the peer refused this node's version of a dossier");
+            by_peer.push((r.id, Some(r.reason.clone())));
+        } else {
+            tracing::warn!(peer = %node_id, %dossier, reason = %r.reason, "refused a dossier from the peer");
+        }
+    }
+    net.board.update(node_id, |p| {
+        for r in &refusals {
+            if r.by_peer {
+                p.docs_refused_by_peer += 1;
+            } else {
+                p.docs_refused_from_peer += 1;
+            }
+        }
+        p.last_refusal = refusals.last().map(|r| r.reason.clone()).or(p.last_refusal.take());
+    });
+    if !by_peer.is_empty() {
+        net.desk.committer.submit_lazy(move |w| w.put_peer_refusals(&peer, &by_peer, now));
+    }
+    for (id, fork) in forks {
+        tracing::warn!(
+            node = %hex::encode(fork.node_key),
+            dossier = %hex::encode(id),
+            seq = fork.seq,
+            peer = %node_id,
+            "fork: a node signed two different changes with one sequence number; its later changes in the dossier are quarantined"
+        );
+        let record = crate::store::ForkRecord {
+            node_key: fork.node_key,
+            seq: fork.seq,
+            held: fork.held,
+            other: fork.other,
+            peer,
+            at: now,
+        };
+        let committed =
+            tokio::task::block_in_place(|| net.desk.committer.record(move |w| w.put_fork(&id, &fork.actor, &record)));
+        if let Err(e) = committed {
+            tracing::error!(error = %e, "a proven fork could not be stored; it stays quarantined until this node stops");
+        }
+    }
 }
 
 async fn write_frames(

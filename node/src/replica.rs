@@ -326,7 +326,16 @@ impl Replica for NodeReplica {
     }
 
     fn peer_holds(&mut self, peer: &Peer, held: Vec<([u8; 16], [u8; 16])>) -> Result<(), DeskError> {
-        if peer.role != NodeRole::Province || held.is_empty() {
+        if held.is_empty() {
+            return Ok(());
+        }
+        if self.desk.store.has_peer_refusals()? {
+            // What the peer holds now, it no longer refuses.
+            let (key, now) = (peer.key, crate::now_ms());
+            let cleared: Vec<([u8; 16], Option<String>)> = held.iter().map(|(id, _)| (*id, None)).collect();
+            self.desk.committer.submit_lazy(move |w| w.put_peer_refusals(&key, &cleared, now));
+        }
+        if peer.role != NodeRole::Province {
             return Ok(());
         }
         self.desk.committer.submit_lazy(move |w| w.put_province_held(&held));

@@ -291,6 +291,10 @@ fn build_trust(store: &Store, bundle: &Bundle) -> anyhow::Result<motcua_sync::ve
             tracing::warn!(node = %c.certificate.node_key, reason = %e, "stored certificate not trusted");
         }
     }
+    // A fork proven before stays quarantined across restarts.
+    for (id, actor, _) in store.forks()? {
+        trust.quarantine(id, actor);
+    }
     Ok(trust)
 }
 

@@ -73,6 +73,41 @@ const CHANGE_LOG: TableDefinition<u64, [u8; 16]> = TableDefinition::new("change_
 const LOG_POSITION: TableDefinition<[u8; 16], u64> = TableDefinition::new("log_position");
 /// Per peer: the log position up to which it holds what this node offered.
 const CHECKPOINTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("checkpoints");
+/// Proven forks (`motcua_sync::fork`): dossier id (16 bytes) followed by
+/// the actor → postcard [`ForkRecord`]. Read into the trust at start, so
+/// that the actor stays quarantined in that dossier.
+const FORKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("forks");
+/// Why peers refused this node's version of a dossier: id → postcard
+/// `Vec<PeerRefusal>`, newest last, at most [`PEER_REFUSALS_MAX`]; a peer's
+/// entry goes once it holds the dossier.
+const PEER_REFUSALS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("peer_refusals");
+/// Refusals kept per dossier (one per peer).
+pub const PEER_REFUSALS_MAX: usize = 8;
+/// Longest refusal reason kept.
+const REFUSAL_CHARS_MAX: usize = 512;
+
+/// A proven fork as stored: dossier id, actor, record.
+pub type StoredFork = ([u8; 16], Vec<u8>, ForkRecord);
+
+/// A fork proven on arrival: which node, from which peer, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkRecord {
+    pub node_key: [u8; 32],
+    pub seq: u64,
+    pub held: [u8; 32],
+    pub other: [u8; 32],
+    /// The peer that brought the other change.
+    pub peer: [u8; 32],
+    pub at: i64,
+}
+
+/// A peer's refusal of this node's version of a dossier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRefusal {
+    pub peer: [u8; 32],
+    pub reason: String,
+    pub at: i64,
+}
 
 /// redb's page cache. Its default (1 GiB) would let a node with 100,000
 /// dossiers grow past 450 MiB resident; the OS page cache still holds hot
@@ -429,6 +464,8 @@ impl Store {
             w.tx.open_table(SYNC_STATES)?;
             w.tx.open_table(SYNC_OFFERS)?;
             w.tx.open_table(PROVINCE_HELD)?;
+            w.tx.open_table(FORKS)?;
+            w.tx.open_table(PEER_REFUSALS)?;
             w.tx.open_table(CHANGE_LOG)?;
             w.tx.open_table(LOG_POSITION)?;
             w.tx.open_table(CHECKPOINTS)?;
@@ -592,6 +629,12 @@ impl Store {
         Ok(out)
     }
 
+    /// The summary of a dossier.
+    pub fn summary(&self, id: &[u8; 16]) -> Result<Option<DossierSummary>> {
+        let tx = self.read()?;
+        tx.open_table(SUMMARIES)?.get(id)?.map(|v| decode(v.value())).transpose()
+    }
+
     /// The summary of the dossier holding `code`, in one read.
     pub fn summary_by_code(&self, code: &str) -> Result<Option<DossierSummary>> {
         let tx = self.read()?;
@@ -670,6 +713,34 @@ impl Store {
     }
 
     /// The digest at which a province node is known to hold a document.
+    /// Every proven fork: dossier id, actor, record.
+    pub fn forks(&self) -> Result<Vec<StoredFork>> {
+        let tx = self.read()?;
+        let t = tx.open_table(FORKS)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            let k = k.value();
+            let id: [u8; 16] =
+                k.get(..16).and_then(|b| b.try_into().ok()).ok_or_else(|| StoreError::Corrupt("fork key".into()))?;
+            out.push((id, k[16..].to_vec(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Whether any peer's refusal is kept (a cheap check before clearing).
+    pub fn has_peer_refusals(&self) -> Result<bool> {
+        let tx = self.read()?;
+        Ok(tx.open_table(PEER_REFUSALS)?.first()?.is_some())
+    }
+
+    /// Why peers refused this node's version of a dossier.
+    pub fn peer_refusals(&self, id: &[u8; 16]) -> Result<Vec<PeerRefusal>> {
+        let tx = self.read()?;
+        let t = tx.open_table(PEER_REFUSALS)?;
+        t.get(id)?.map(|v| decode(v.value())).transpose().map(Option::unwrap_or_default)
+    }
+
     pub fn province_held(&self, id: &[u8; 16]) -> Result<Option<[u8; 16]>> {
         let tx = self.read()?;
         let t = tx.open_table(PROVINCE_HELD)?;
@@ -1139,6 +1210,51 @@ impl Write {
     }
 
     /// Records the digests at which a province node holds documents.
+    /// Keeps a proven fork (once per dossier and actor).
+    pub fn put_fork(&mut self, id: &[u8; 16], actor: &[u8], record: &ForkRecord) -> Result<()> {
+        self.wrote();
+        let mut key = id.to_vec();
+        key.extend_from_slice(actor);
+        let mut t = self.tx.open_table(FORKS)?;
+        if t.get(key.as_slice())?.is_none() {
+            t.insert(key.as_slice(), encode(record).as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Records that `peer` refused these dossiers (replacing its earlier
+    /// refusal of each), or, with `reason` none, that it now holds them.
+    pub fn put_peer_refusals(
+        &mut self,
+        peer: &[u8; 32],
+        refusals: &[([u8; 16], Option<String>)],
+        at: i64,
+    ) -> Result<()> {
+        self.wrote();
+        let mut t = self.tx.open_table(PEER_REFUSALS)?;
+        for (id, reason) in refusals {
+            let mut list: Vec<PeerRefusal> = t.get(id)?.map(|v| decode(v.value())).transpose()?.unwrap_or_default();
+            let before = list.len();
+            list.retain(|r| &r.peer != peer);
+            match reason {
+                Some(reason) => {
+                    let reason = reason.chars().take(REFUSAL_CHARS_MAX).collect();
+                    list.push(PeerRefusal { peer: *peer, reason, at });
+                    let excess = list.len().saturating_sub(PEER_REFUSALS_MAX);
+                    list.drain(..excess);
+                }
+                None if list.len() == before => continue,
+                None => {}
+            }
+            if list.is_empty() {
+                t.remove(id)?;
+            } else {
+                t.insert(id, encode(&list).as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn put_province_held(&mut self, held: &[([u8; 16], [u8; 16])]) -> Result<()> {
         self.wrote();
         let mut t = self.tx.open_table(PROVINCE_HELD)?;

@@ -26,6 +26,7 @@ pub mod cert;
 pub mod export;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod fork;
 pub mod guard;
 pub mod memory;
 pub mod reconcile;

@@ -34,6 +34,7 @@ use motcua_domain::dossier::DossierRecord;
 
 use crate::attest::Attestation;
 use crate::cert::{NodeRole, SignedCertificate, SignedProvinceDocument};
+use crate::fork::{self, Fork};
 use crate::reconcile::{Item, ItemSet, Reconciler, heads_digest};
 use crate::routing;
 use crate::steps::{self, Step};
@@ -286,6 +287,10 @@ pub struct Session {
     /// What this node offered in the current round.
     round_offers: Vec<Offer>,
     progress: Progress,
+    /// Refusals since the driver last took them ([`Session::take_refusals`]).
+    refusals: Vec<RefusalNote>,
+    /// Forks proven since the driver last took them.
+    forks: Vec<([u8; 16], Fork)>,
     caught_up_once: bool,
     /// Threads that verify the documents of one incoming batch.
     verify_threads: usize,
@@ -293,6 +298,34 @@ pub struct Session {
 
 /// What became of one received document: the digest held, or why not.
 type DocResult = Result<[u8; 16], String>;
+
+/// Why a document from a peer was refused, and the fork it proved, if any.
+#[derive(Debug)]
+struct Refused {
+    reason: String,
+    fork: Option<Box<Fork>>,
+}
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Refused {
+        Refused { reason, fork: None }
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(reason: &str) -> Refused {
+        Refused { reason: reason.into(), fork: None }
+    }
+}
+
+/// A document refused on this connection, for the driver to log and show:
+/// `by_peer` when the peer refused what this node sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalNote {
+    pub id: [u8; 16],
+    pub by_peer: bool,
+    pub reason: String,
+}
 
 /// The node keys of the actors with changes beyond `since`.
 fn actor_keys(doc: &Automerge, since: &[ChangeHash]) -> Vec<[u8; 32]> {
@@ -354,6 +387,8 @@ impl Session {
             checkpoint_due: false,
             round_offers: Vec::new(),
             progress: Progress::default(),
+            refusals: Vec::new(),
+            forks: Vec::new(),
             caught_up_once: false,
             verify_threads: 1,
         }
@@ -388,6 +423,24 @@ impl Session {
 
     pub fn progress(&self) -> &Progress {
         &self.progress
+    }
+
+    /// Documents refused (by either side) since the last call, at most
+    /// [`REFUSAL_NOTES_MAX`] kept between calls.
+    pub fn take_refusals(&mut self) -> Vec<RefusalNote> {
+        std::mem::take(&mut self.refusals)
+    }
+
+    /// Forks proven since the last call: the actor is quarantined in the
+    /// dossier in this node's trust already; the driver keeps and shows it.
+    pub fn take_forks(&mut self) -> Vec<([u8; 16], Fork)> {
+        std::mem::take(&mut self.forks)
+    }
+
+    fn note_refusal(&mut self, id: [u8; 16], by_peer: bool, reason: &str) {
+        if self.refusals.len() < REFUSAL_NOTES_MAX {
+            self.refusals.push(RefusalNote { id, by_peer, reason: reason.to_string() });
+        }
     }
 
     /// Documents this side still has to send or see acknowledged.
@@ -885,10 +938,16 @@ impl Session {
                     replies.extend(reply);
                     outcomes.push((id, Ok(digest)));
                 }
-                Err(why) => {
+                Err(Refused { reason, fork }) => {
                     self.progress.docs_refused_from_peer += 1;
-                    self.progress.last_refusal = Some(why.clone());
-                    outcomes.push((id, Err(why)));
+                    self.progress.last_refusal = Some(reason.clone());
+                    if let Some(fork) = fork {
+                        // From now on nothing more of that actor is taken
+                        // in this dossier, on any connection.
+                        replica.with_trust(|t| t.quarantine(id, fork.actor.clone()));
+                        self.forks.push((id, *fork));
+                    }
+                    outcomes.push((id, Err(reason)));
                 }
             }
         }
@@ -909,6 +968,11 @@ impl Session {
                     o.1 = Err(why.clone());
                 }
                 replies.retain(|r: &DocMessage| &r.id != id);
+            }
+        }
+        for (id, r) in &outcomes {
+            if let Err(why) = r {
+                self.note_refusal(*id, false, why);
             }
         }
         let applied = outcomes
@@ -986,7 +1050,7 @@ impl Session {
         d: DocMessage,
         working: &mut HashMap<[u8; 16], Automerge>,
         hidden: bool,
-    ) -> Result<([u8; 16], Option<Admitted>, Option<DocMessage>), String> {
+    ) -> Result<([u8; 16], Option<Admitted>, Option<DocMessage>), Refused> {
         if hidden {
             return self.admit_hidden(replica, d);
         }
@@ -1007,13 +1071,17 @@ impl Session {
         match &d.body {
             DocBody::Whole(bytes) | DocBody::Changes(bytes) => {
                 let whole = matches!(d.body, DocBody::Whole(_));
-                (next, shared_now) = apply_body(std::mem::take(&mut next), bytes, whole)?;
+                (next, shared_now) = apply_body(std::mem::take(&mut next), bytes, whole, &d.signatures)?;
             }
             DocBody::Sync(bytes) => {
                 let m = SyncMessage::decode(bytes).map_err(|e| format!("not a readable sync message: {e}"))?;
                 crate::guard::check_sync_message(&m)?;
                 crate::guard::check_inflated_sizes(m.changes.iter())?;
-                next.receive_sync_message(state.as_mut().expect("sync state"), m).map_err(|e| e.to_string())?;
+                let incoming: Vec<Vec<u8>> = m.changes.iter().map(<[u8]>::to_vec).collect();
+                if let Err(e) = next.receive_sync_message(state.as_mut().expect("sync state"), m) {
+                    let changes: Vec<_> = incoming.iter().flat_map(|c| fork::changes_in(c)).collect();
+                    return Err(refusal(&next, e, &changes, &d.signatures));
+                }
             }
         }
         let heads = next.get_heads();
@@ -1069,7 +1137,7 @@ impl Session {
         &mut self,
         replica: &mut R,
         d: DocMessage,
-    ) -> Result<([u8; 16], Option<Admitted>, Option<DocMessage>), String> {
+    ) -> Result<([u8; 16], Option<Admitted>, Option<DocMessage>), Refused> {
         let peer = self.peer.clone().expect("admitted");
         let id = d.id;
         if !matches!(d.body, DocBody::Sync(_)) {
@@ -1141,6 +1209,7 @@ impl Session {
                 Outcome::Holds(_) => {}
                 Outcome::Refused(why) => {
                     self.progress.docs_refused_by_peer += 1;
+                    self.note_refusal(a.id, true, &why);
                     self.progress.last_refusal = Some(why);
                     self.refused.insert(a.id, sent.digest);
                 }
@@ -1212,6 +1281,9 @@ fn delta(w: Whole, mut state: SyncState) -> Result<Delta, String> {
     })
 }
 
+/// Refusals kept for the driver between two of its calls.
+pub const REFUSAL_NOTES_MAX: usize = 4096;
+
 /// Most answers to a peer's sync messages waiting for room in the window.
 /// An honest peer acknowledges what it receives in order, so its answers
 /// never wait long; twice the window leaves room for a busy round.
@@ -1271,7 +1343,7 @@ fn prepare(
     d: DocMessage,
     stored: Option<Vec<u8>>,
     keep: bool,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, Refused> {
     let DocMessage { id, body, signatures } = d;
     let base = match &stored {
         Some(bytes) => {
@@ -1282,11 +1354,11 @@ fn prepare(
     let known = base.get_heads();
     let (next, received, shared_now) = match body {
         DocBody::Whole(bytes) => {
-            let (next, shared_now) = apply_body(base, &bytes, true)?;
+            let (next, shared_now) = apply_body(base, &bytes, true, &signatures)?;
             // A document new here is stored as it came.
             (next, known.is_empty().then_some(bytes), shared_now)
         }
-        DocBody::Changes(bytes) => (apply_body(base, &bytes, false)?.0, None, None),
+        DocBody::Changes(bytes) => (apply_body(base, &bytes, false, &signatures)?.0, None, None),
         DocBody::Sync(_) => return Err("an Automerge sync message needs the connection's state".into()),
     };
     let heads = next.get_heads();
@@ -1313,7 +1385,7 @@ fn prepare_for(
     stored: Option<Vec<u8>>,
     keep: bool,
     hidden: bool,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, Refused> {
     if !hidden {
         return prepare(trust, local, d, stored, keep);
     }
@@ -1373,10 +1445,17 @@ fn step_of(doc: &Automerge, known: &[ChangeHash]) -> Option<Vec<u8>> {
 /// bytes. Returns the result and, for a whole document, the heads both
 /// sides hold now. Changes whose dependencies this node lacks stay out of
 /// the heads; the acknowledgement then tells the sender.
-fn apply_body(mut base: Automerge, bytes: &[u8], whole: bool) -> Result<(Automerge, Option<Vec<ChangeHash>>), String> {
+fn apply_body(
+    mut base: Automerge,
+    bytes: &[u8],
+    whole: bool,
+    signatures: &[ChangeSignature],
+) -> Result<(Automerge, Option<Vec<ChangeHash>>), Refused> {
     crate::guard::check_inflated_size(bytes)?;
     if !whole {
-        base.load_incremental(bytes).map_err(|e| format!("unreadable changes: {e}"))?;
+        if let Err(e) = base.load_incremental(bytes) {
+            return Err(refusal(&base, e, &fork::changes_in(bytes), signatures));
+        }
         return Ok((base, None));
     }
     let mut incoming = Automerge::load(bytes).map_err(|e| format!("not a readable document: {e}"))?;
@@ -1387,8 +1466,27 @@ fn apply_body(mut base: Automerge, bytes: &[u8], whole: bool) -> Result<(Automer
     if base.get_heads().is_empty() {
         return Ok((incoming, Some(heads)));
     }
-    base.merge(&mut incoming).map_err(|e| e.to_string())?;
+    if let Err(e) = base.merge(&mut incoming) {
+        let changes = incoming.get_changes(&[]);
+        return Err(refusal(&base, e, &changes, signatures));
+    }
     Ok((base, Some(heads)))
+}
+
+/// Why Automerge refused a peer's changes to `base`: a proven fork when
+/// an actor's sequence number came again with a signed other change.
+fn refusal(
+    base: &Automerge,
+    e: automerge::AutomergeError,
+    incoming: &[automerge::Change],
+    signatures: &[ChangeSignature],
+) -> Refused {
+    if matches!(e, automerge::AutomergeError::DuplicateSeqNumber(..))
+        && let Some(fork) = fork::prove(base, incoming, signatures)
+    {
+        return Refused { reason: fork.to_string(), fork: Some(Box::new(fork)) };
+    }
+    Refused { reason: format!("unreadable changes: {e}"), fork: None }
 }
 
 /// Why an empty whole document is refused: no node holds one, and each
@@ -1423,6 +1521,13 @@ fn verify_incoming(
         .collect();
     let lookup = |h: &[u8; 32]| Some(Attestation { signer: *signer.get(h)?, signature: *by_hash.get(h)? });
     let additions = verify_document(trust, doc, known, lookup, local.utc_offset_minutes).map_err(|e| e.to_string())?;
+    if let Some((actor, _)) = additions.actors.iter().find(|(a, _)| trust.is_quarantined(id, a.to_bytes())) {
+        return Err(format!(
+            "node {} forked in dossier {}: its changes there are quarantined",
+            node_key_of(actor).map(hex::encode).unwrap_or_else(|| actor.to_hex_string()),
+            hex::encode(id)
+        ));
+    }
     if additions.record.id.0 != *id {
         return Err(format!("the document is dossier {}, not the one announced", hex::encode(additions.record.id.0)));
     }

@@ -77,6 +77,9 @@ pub struct Trust {
     revoked_keys: std::collections::HashSet<[u8; 32]>,
     revocations: RevocationList,
     revocations_sequence: u64,
+    /// (dossier id, actor) of each proven fork ([`crate::fork`]): nothing
+    /// more of that actor is taken in that dossier.
+    quarantined: std::collections::BTreeSet<([u8; 16], Vec<u8>)>,
 }
 
 fn key_bytes(hex_key: &str) -> Option<[u8; 32]> {
@@ -92,6 +95,7 @@ impl Trust {
             revoked_keys: std::collections::HashSet::new(),
             revocations: RevocationList::default(),
             revocations_sequence: 0,
+            quarantined: std::collections::BTreeSet::new(),
         })
     }
 
@@ -150,6 +154,15 @@ impl Trust {
         self.revocations = list;
         self.revocations_sequence = d.sequence;
         Ok(d.sequence)
+    }
+
+    /// Takes no more changes of `actor` in dossier `id`: it forked there.
+    pub fn quarantine(&mut self, id: [u8; 16], actor: Vec<u8>) {
+        self.quarantined.insert((id, actor));
+    }
+
+    pub fn is_quarantined(&self, id: &[u8; 16], actor: &[u8]) -> bool {
+        self.quarantined.contains(&(*id, actor.to_vec()))
     }
 
     pub fn revocations(&self) -> (&RevocationList, u64) {

@@ -824,3 +824,68 @@ fn a_peer_probing_for_a_dossier_it_has_no_part_in_gets_the_answer_of_an_unknown_
     assert_eq!(p.digests().get(&held), before.get(&held));
     assert_eq!(c.digests().get(&held), p.digests().get(&held));
 }
+
+#[test]
+fn a_node_signing_two_changes_with_one_sequence_number_is_quarantined_in_that_dossier() {
+    let (mut c, mut p) = (commune(), province());
+    let id = receive(&mut c, 1);
+    sync(&mut c, &mut p);
+    // An old copy of the commune's data: the same key, the same actor.
+    let mut restored = node(1, COMMUNE, NodeRole::Commune);
+    restored.commit_local(c.doc(&id).unwrap().clone()).unwrap();
+    let shared = c.doc(&id).unwrap().get_heads();
+    act(&mut c, &id, event(Action::StartProcessing, T0 + 2000, "", ""));
+    sync(&mut c, &mut p);
+    let at_province = p.digests()[&id];
+    // The copy records another change under the same sequence number.
+    act(&mut restored, &id, event(Action::RequestWithdrawal, T0 + 3000, "", ""));
+    let forked = restored.doc(&id).unwrap().clone();
+    let head = forked.get_heads()[0].0;
+    let signature = crate::attest::attest(restored.signing_key(), &head).signature;
+    let mut link = Link::open(&restored, &p);
+    link.run(&mut restored, &mut p).ok();
+    link.b.take_forks();
+    let msg = DocMessage {
+        id,
+        body: DocBody::Changes(forked.save_after(&shared)),
+        signatures: vec![ChangeSignature { change: head, signature }],
+    };
+    link.b.handle(&mut p, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
+    let out = link.b.take_outgoing();
+    assert!(
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("forked"))),
+        "{out:?}"
+    );
+    let forks = link.b.take_forks();
+    assert_eq!(forks.len(), 1);
+    assert_eq!((forks[0].0, forks[0].1.node_key, forks[0].1.seq), (id, c.local.key, 2));
+    assert!(link.b.take_refusals().iter().any(|r| r.id == id && !r.by_peer && r.reason.contains("forked")));
+    assert_eq!(p.digests()[&id], at_province, "nothing of the fork stored");
+    // The commune's later change in that dossier is refused too; its
+    // other dossiers still pass.
+    act(&mut c, &id, event(Action::Processed, T0 + 4000, "", ""));
+    let other = receive(&mut c, 2);
+    let mut link = Link::open(&c, &p);
+    link.run(&mut c, &mut p).unwrap();
+    assert_eq!(p.digests()[&id], at_province, "the quarantined actor's later change is refused");
+    assert!(link.a.take_refusals().iter().any(|r| r.id == id && r.by_peer && r.reason.contains("quarantined")));
+    assert!(p.digests().contains_key(&other));
+    // A duplicate that is not signed proves nothing: no quarantine.
+    let (mut c2, mut p2) = (commune(), province());
+    let id2 = receive(&mut c2, 3);
+    sync(&mut c2, &mut p2);
+    let mut copy = node(1, COMMUNE, NodeRole::Commune);
+    copy.commit_local(c2.doc(&id2).unwrap().clone()).unwrap();
+    let base2 = c2.doc(&id2).unwrap().get_heads();
+    act(&mut c2, &id2, event(Action::StartProcessing, T0 + 2000, "", ""));
+    sync(&mut c2, &mut p2);
+    act(&mut copy, &id2, event(Action::RequestWithdrawal, T0 + 3000, "", ""));
+    let forged = copy.doc(&id2).unwrap().clone();
+    let mut link = Link::open(&copy, &p2);
+    link.run(&mut copy, &mut p2).ok();
+    link.b.take_forks();
+    let msg = DocMessage { id: id2, body: DocBody::Changes(forged.save_after(&base2)), signatures: Vec::new() };
+    link.b.handle(&mut p2, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
+    assert!(link.b.take_forks().is_empty());
+    assert!(!p2.with_trust(|t| t.is_quarantined(&id2, &c2.local.key)));
+}
