@@ -1,6 +1,7 @@
 //! End-to-end tests: real `motcua` processes, real redb files, real HTTP;
 //! and, for power loss, in-process nodes on a simulated disk (power.rs).
 
+mod adversary;
 mod api;
 mod bad_input;
 mod catalog;
