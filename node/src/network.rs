@@ -51,6 +51,9 @@ const CONNECTIONS_MAX: usize = 512;
 /// certificate is, a peer gets no more of this node than its first frame
 /// ([`HELLO_FRAME_BYTES_MAX`]) and QUIC's stream window.
 const HANDSHAKES_MAX: usize = 32;
+/// Connections not yet admitted from one address (communes behind one
+/// provincial NAT reconnect together after an outage).
+const ADDRESS_HANDSHAKES_MAX: usize = 16;
 /// A peer that sends no admissible hello within this long is dropped.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages read ahead of the session loop.
@@ -158,6 +161,10 @@ pub struct Network {
     /// those not yet admitted ([`HANDSHAKES_MAX`]).
     connections: Arc<tokio::sync::Semaphore>,
     handshakes: Arc<tokio::sync::Semaphore>,
+    /// Per address, its connections not yet admitted.
+    handshaking: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+    /// Connections refused over a cap, since start.
+    refusals: AtomicU64,
 }
 
 /// Starts sync on an enrolled node: binds the endpoint, accepts peers and
@@ -216,6 +223,8 @@ pub async fn start(
         serials: AtomicU64::new(0),
         connections: Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX)),
         handshakes: Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX)),
+        handshaking: Arc::new(Mutex::new(HashMap::new())),
+        refusals: AtomicU64::new(0),
     });
     tokio::spawn(accept_loop(net.clone()));
     for p in peers {
@@ -266,12 +275,16 @@ impl Network {
 
 async fn accept_loop(net: Arc<Network>) {
     while let Some(incoming) = net.endpoint.accept().await {
-        // Over either cap the connection is refused before its handshake:
-        // a flood of connections costs this node nothing but the refusals.
-        let (Ok(connection), Ok(handshake)) =
-            (net.connections.clone().try_acquire_owned(), net.handshakes.clone().try_acquire_owned())
-        else {
-            tracing::warn!(remote = ?incoming.remote_addr(), "too many incoming sync connections: refused one");
+        // Over a cap the connection is refused before its handshake: a
+        // flood of connections costs this node nothing but the refusals.
+        let address = match incoming.remote_addr() {
+            iroh::endpoint::IncomingAddr::Ip(a) => Some(a.ip()),
+            _ => None,
+        };
+        let connection = net.connections.clone().try_acquire_owned().ok();
+        let slot = net.address_slot(address);
+        let (Some(connection), Some(slot)) = (connection, slot) else {
+            net.refused(address);
             incoming.refuse();
             continue;
         };
@@ -292,10 +305,78 @@ async fn accept_loop(net: Arc<Network>) {
                     return;
                 }
             };
-            if let Err(e) = run_connection(&net, conn, false, started_ms, Some(handshake)).await {
+            // A node this one already trusts is not held back by strangers
+            // filling the handshake slots; a stranger needs a slot until
+            // its certificate is admitted.
+            let remote: [u8; 32] = *conn.remote_id().as_bytes();
+            let known = net.desk.trust.read().expect("trust lock").as_ref().is_some_and(|t| t.node(&remote).is_ok());
+            let handshake = if known {
+                drop(slot);
+                None
+            } else {
+                let Ok(permit) = net.handshakes.clone().try_acquire_owned() else {
+                    net.refused(address);
+                    conn.close(VarInt::from_u32(4), b"too many handshakes");
+                    return;
+                };
+                Some(Handshake { _permit: permit, _slot: slot })
+            };
+            if let Err(e) = run_connection(&net, conn, false, started_ms, handshake).await {
                 tracing::info!(error = %e, "sync connection ended");
             }
         });
+    }
+}
+
+/// What a connection from a peer not yet admitted holds: one of the
+/// [`HANDSHAKES_MAX`] slots, and one of its address's.
+struct Handshake {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _slot: AddressSlot,
+}
+
+/// One of an address's [`ADDRESS_HANDSHAKES_MAX`] connections not yet
+/// admitted; given back when dropped.
+struct AddressSlot {
+    address: Option<std::net::IpAddr>,
+    counts: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let Some(a) = self.address else { return };
+        let mut counts = self.counts.lock().expect("address counts lock");
+        if let Some(n) = counts.get_mut(&a) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&a);
+            }
+        }
+    }
+}
+
+impl Network {
+    /// A slot for one more connection from `address` not yet admitted,
+    /// unless it holds [`ADDRESS_HANDSHAKES_MAX`] already.
+    fn address_slot(&self, address: Option<std::net::IpAddr>) -> Option<AddressSlot> {
+        if let Some(a) = address {
+            let mut counts = self.handshaking.lock().expect("address counts lock");
+            let n = counts.entry(a).or_default();
+            if *n >= ADDRESS_HANDSHAKES_MAX {
+                return None;
+            }
+            *n += 1;
+        }
+        Some(AddressSlot { address, counts: self.handshaking.clone() })
+    }
+
+    /// Counts a refused connection; a flood is logged once in a while,
+    /// not once per connection.
+    fn refused(&self, address: Option<std::net::IpAddr>) {
+        let n = self.refusals.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(remote = ?address, refused_so_far = n, "too many incoming sync connections: refusing some");
+        }
     }
 }
 
@@ -368,14 +449,14 @@ fn guarded<E: std::fmt::Display>(step: impl FnOnce() -> Result<(), E>) -> Result
 }
 
 /// Runs one connection until it ends. Errors are the reason it ended.
-/// `handshake` is the permit an incoming connection holds until its peer
-/// is admitted.
+/// `handshake` is what an incoming connection from a stranger holds until
+/// its peer is admitted.
 async fn run_connection(
     net: &Arc<Network>,
     conn: Connection,
     dialer: bool,
     started_ms: i64,
-    handshake: Option<tokio::sync::OwnedSemaphorePermit>,
+    handshake: Option<Handshake>,
 ) -> Result<(), String> {
     let remote: [u8; 32] = *conn.remote_id().as_bytes();
     let node_id = hex::encode(remote);
@@ -401,7 +482,7 @@ async fn session_loop(
     node_id: &str,
     dialer: bool,
     started_ms: i64,
-    mut handshake: Option<tokio::sync::OwnedSemaphorePermit>,
+    mut handshake: Option<Handshake>,
 ) -> Result<(), String> {
     let hello_by = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let stream =
