@@ -1251,9 +1251,12 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
     authenticate_passive(&state, &headers)?;
     let o = state.desk.offset();
     let forks = state.desk.store.forks()?;
-    // A node that forked is shown among the peers, connected or not.
-    for (_, _, f) in &forks {
-        state.peers.update(&hex::encode(f.node_key), |_| {});
+    let (day, limit) = state.desk.allowance_day(now_ms());
+    let over = state.desk.allowance.over(day, limit);
+    // A node that forked, or went over its daily allowance, is shown among
+    // the peers, connected or not.
+    for key in forks.iter().map(|(_, _, f)| f.node_key).chain(over.iter().map(|o| o.node)) {
+        state.peers.update(&hex::encode(key), |_| {});
     }
     let rows: Vec<_> = state
         .peers
@@ -1292,6 +1295,10 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
                 "docs_refused_by_peer": p.docs_refused_by_peer,
                 "last_refusal": p.last_refusal,
                 "forks": forked,
+                "over_daily_allowance": over
+                    .iter()
+                    .find(|o| hex::encode(o.node) == p.node_id)
+                    .map(|o| json!({"count": o.count, "limit": o.limit})),
             })
         })
         .collect();

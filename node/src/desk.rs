@@ -378,6 +378,8 @@ pub struct Desk {
     pub catalog: std::sync::RwLock<Arc<Catalog>>,
     /// The nodes of the province this node trusts (`None` on a demo node).
     pub trust: std::sync::RwLock<Option<motcua_sync::verify::Trust>>,
+    /// What each node created or transferred today, of what came by sync.
+    pub allowance: crate::allowance::DailyAllowance,
 }
 
 /// The key of a day's code sequence: YYMMDD as a number.
@@ -1073,6 +1075,16 @@ impl Desk {
                 }
             })
             .collect()
+    }
+
+    /// Today as the key of [`Desk::allowance`], and the province's limit.
+    pub fn allowance_day(&self, now: i64) -> (u32, u32) {
+        let day = day_number(self.calendar().local_date(now));
+        let limit = self
+            .province
+            .as_ref()
+            .map_or(motcua_sync::cert::DOSSIERS_PER_NODE_PER_DAY, |p| p.daily_dossiers_per_node());
+        (day, limit)
     }
 
     pub fn safe_at_province(&self, id: &[u8; 16]) -> bool {

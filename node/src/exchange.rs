@@ -502,6 +502,7 @@ mod tests {
             record: dossier::read(doc).unwrap(),
             signatures: Vec::new(),
             step,
+            charged: Vec::new(),
         }
     }
 

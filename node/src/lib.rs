@@ -15,6 +15,7 @@
 //! in one redb transaction before the API answers.
 
 pub mod accounts;
+pub mod allowance;
 pub mod api;
 pub mod committer;
 pub mod config;

@@ -245,12 +245,19 @@ impl Replica for NodeReplica {
         }
         let mut results = Vec::with_capacity(docs.len());
         let mut admitted = Vec::with_capacity(docs.len());
+        let (day, limit) = self.desk.allowance_day(crate::now_ms());
         for (a, holder) in docs.into_iter().zip(stored) {
             match taken.get(&a.record.code).copied().or(holder) {
                 Some(other) if other != a.id => {
                     results.push(Err(IngestError::CodeTaken(a.record.code.clone()).to_string()));
                 }
                 _ => {
+                    if !a.charged.is_empty()
+                        && let Err(over) = self.desk.allowance.charge(&a.charged, day, limit)
+                    {
+                        results.push(Err(over.to_string()));
+                        continue;
+                    }
                     taken.insert(a.record.code.clone(), a.id);
                     results.push(Ok(()));
                     admitted.push(a);

@@ -180,6 +180,7 @@ pub fn open_desk(dir: &Path) -> anyhow::Result<Arc<Desk>> {
         calendar: std::sync::RwLock::new(Arc::new(calendar)),
         catalog: std::sync::RwLock::new(Arc::new(catalog)),
         trust: std::sync::RwLock::new(trust),
+        allowance: Default::default(),
     }
     .into())
 }

@@ -482,7 +482,12 @@ mod tests {
     const NOW: i64 = 1_763_344_800_000;
 
     fn province(code: &str) -> ProvinceRecord {
-        ProvinceRecord { code: code.into(), name: "Tỉnh Thử".into(), public_key: "00".repeat(32) }
+        ProvinceRecord {
+            code: code.into(),
+            name: "Tỉnh Thử".into(),
+            public_key: "00".repeat(32),
+            daily_dossiers_per_node: None,
+        }
     }
 
     fn names(list: &[&str]) -> Vec<LanName> {

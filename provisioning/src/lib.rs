@@ -206,9 +206,19 @@ pub fn init_province(
         code: code.into(),
         name: name.trim().into(),
         public_key: hex::encode(key.verifying_key().to_bytes()),
+        daily_dossiers_per_node: None,
     };
     write_json(&dir.join(PROVINCE_FILE), &record)?;
     lan::create_ca(dir, &record, passphrase, motcua_node::now_ms())?;
+    Ok(record)
+}
+
+/// Sets the province's daily allowance of new or transferred dossiers per
+/// node in its record; bundles enrolled afterwards carry it.
+pub fn set_daily_dossiers_per_node(dir: &Path, n: u32) -> Result<ProvinceRecord, ProvisionError> {
+    let mut record: ProvinceRecord = read_json(&dir.join(PROVINCE_FILE))?;
+    record.daily_dossiers_per_node = Some(n);
+    write_json(&dir.join(PROVINCE_FILE), &record)?;
     Ok(record)
 }
 

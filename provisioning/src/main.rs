@@ -29,6 +29,10 @@ enum Command {
         /// (Argon2id + ChaCha20-Poly1305); every later command then needs it.
         #[arg(long)]
         encrypt: bool,
+        /// Dossiers one node may create or transfer to another unit in a
+        /// day, as other nodes count them (default 2000).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        daily_dossiers_per_node: Option<u32>,
     },
     /// Write a node bundle (key, certificate, configuration) that `motcua serve --data OUT` runs.
     Enroll {
@@ -301,13 +305,19 @@ fn inspect(path: &std::path::Path, province: Option<&std::path::Path>) {
 fn main() {
     let cli = Cli::parse();
     match cli.command {
-        Command::InitProvince { dir, code, name, encrypt } => {
+        Command::InitProvince { dir, code, name, encrypt, daily_dossiers_per_node } => {
             let passphrase = encrypt.then(|| {
                 std::env::var(motcua_provisioning::PASSPHRASE_ENV).unwrap_or_else(|_| {
                     fail(format!("--encrypt needs the passphrase in {}", motcua_provisioning::PASSPHRASE_ENV))
                 })
             });
-            match motcua_provisioning::init_province(&dir, &code, &name, passphrase.as_deref()) {
+            let made = motcua_provisioning::init_province(&dir, &code, &name, passphrase.as_deref()).and_then(|p| {
+                match daily_dossiers_per_node {
+                    Some(n) => motcua_provisioning::set_daily_dossiers_per_node(&dir, n),
+                    None => Ok(p),
+                }
+            });
+            match made {
                 Ok(p) => println!(
                     "province {} ({}) created; root public key {}{}; LAN CA certificate {}",
                     p.code,

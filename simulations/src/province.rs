@@ -207,7 +207,12 @@ impl Sim {
     pub fn new(cfg: Config) -> Sim {
         let mut rng = StdRng::seed_from_u64(cfg.seed);
         let root = key(200);
-        let record = ProvinceRecord { code: "56".into(), name: "Tỉnh Mô Phỏng".into(), public_key: hex_of(&root) };
+        let record = ProvinceRecord {
+            code: "56".into(),
+            name: "Tỉnh Mô Phỏng".into(),
+            public_key: hex_of(&root),
+            daily_dossiers_per_node: None,
+        };
         let mut units: Vec<(String, NodeRole, String)> =
             vec![("56".into(), NodeRole::Province, "000.00.00.H56".into())];
         for i in 0..cfg.communes {

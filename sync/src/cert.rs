@@ -220,6 +220,24 @@ pub struct ProvinceRecord {
     pub name: String,
     /// The province root's public key, 64 hex digits.
     pub public_key: String,
+    /// How many dossiers one node may create, or transfer to another
+    /// unit, in a day as another node counts them; absent: the default
+    /// ([`DOSSIERS_PER_NODE_PER_DAY`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_dossiers_per_node: Option<u32>,
+}
+
+/// A commune center receives a few hundred dossiers on its busiest day;
+/// a node creating or transferring more than this in one day is refused
+/// the rest until the next (a stolen node flooding another unit's queues,
+/// or the province's disk).
+pub const DOSSIERS_PER_NODE_PER_DAY: u32 = 2_000;
+
+impl ProvinceRecord {
+    /// The daily limit of dossiers per node the province set.
+    pub fn daily_dossiers_per_node(&self) -> u32 {
+        self.daily_dossiers_per_node.unwrap_or(DOSSIERS_PER_NODE_PER_DAY)
+    }
 }
 
 impl ProvinceRecord {

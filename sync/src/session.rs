@@ -31,6 +31,7 @@ use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use motcua_domain::authority::{latest_changes, node_key_of};
 use motcua_domain::dossier::DossierRecord;
+use motcua_domain::workflow::Action;
 
 use crate::attest::Attestation;
 use crate::cert::{NodeRole, SignedCertificate, SignedProvinceDocument};
@@ -97,6 +98,11 @@ pub struct Admitted {
     /// The changes it gained beyond `verified_from` (none for a document
     /// new to this node), for the store's [`crate::steps`].
     pub step: Option<Vec<u8>>,
+    /// The node keys whose daily allowance of new and transferred
+    /// dossiers it uses (`cert::DOSSIERS_PER_NODE_PER_DAY`): its creator,
+    /// if it is new here and no merger handed it over, and the recorder of
+    /// each new transfer.
+    pub charged: Vec<[u8; 32]>,
 }
 
 /// A document ready to be sent whole.
@@ -1087,20 +1093,10 @@ impl Session {
         let heads = next.get_heads();
         let mut admission = None;
         if heads != known {
-            let (record, signatures) =
+            let verified =
                 replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &known, &d.signatures))?;
             let step = step_of(&next, &known);
-            admission = Some(admitted(
-                id,
-                next.clone(),
-                &known,
-                &heads,
-                None,
-                record,
-                signatures,
-                replica.keeps_loaded(),
-                step,
-            ));
+            admission = Some(admitted(id, next.clone(), &known, &heads, None, verified, replica.keeps_loaded(), step));
         }
         let digest = digest_of_heads(&heads);
         // Once the peer has refused this very version, the conversation
@@ -1364,9 +1360,9 @@ fn prepare(
     let heads = next.get_heads();
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
-        let (record, signatures) = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
+        let verified = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
         let step = step_of(&next, &known);
-        Some(admitted(id, next, &known, &heads, received, record, signatures, keep, step))
+        Some(admitted(id, next, &known, &heads, received, verified, keep, step))
     } else {
         None
     };
@@ -1410,11 +1406,11 @@ fn admitted(
     known: &[ChangeHash],
     heads: &[ChangeHash],
     bytes: Option<Vec<u8>>,
-    record: DossierRecord,
-    signatures: Vec<([u8; 32], Attestation)>,
+    verified: Verified,
     keep: bool,
     step: Option<Vec<u8>>,
 ) -> Admitted {
+    let Verified { record, signatures, charged } = verified;
     let heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
     let latest = latest_by_node(&doc);
     Admitted {
@@ -1428,6 +1424,7 @@ fn admitted(
         record,
         signatures,
         step,
+        charged,
     }
 }
 
@@ -1501,7 +1498,12 @@ fn canonical(signed: &SignedCertificate) -> Vec<u8> {
 }
 
 /// An admitted dossier and the signatures to keep with it.
-type Verified = (DossierRecord, Vec<([u8; 32], Attestation)>);
+struct Verified {
+    record: DossierRecord,
+    signatures: Vec<([u8; 32], Attestation)>,
+    /// The nodes whose daily allowance it uses ([`Admitted::charged`]).
+    charged: Vec<[u8; 32]>,
+}
 
 /// Checks the changes of `doc` beyond `known`: signatures, authority
 /// ([`verify_document`]), that it is the dossier announced, and that this
@@ -1536,7 +1538,18 @@ fn verify_incoming(
         return Err(format!("dossier {} has no part for unit {}", additions.record.code, local.unit));
     }
     let signatures = additions.actors.iter().filter_map(|(_, hash)| lookup(&hash.0).map(|a| (hash.0, a))).collect();
-    Ok((additions.record, signatures))
+    // A dossier new here, unless a merger hands it over (under a
+    // succession the province signed), counts for its creator; a transfer
+    // to another unit for the node that recorded it.
+    let handed_over = additions.events.iter().any(|e| e.action == Action::Handover);
+    let mut charged: Vec<[u8; 32]> =
+        additions.created_by.as_ref().filter(|_| !handed_over).and_then(node_key_of).into_iter().collect();
+    charged.extend(
+        additions.events.iter().filter(|e| e.action == Action::Transfer).filter_map(|e| {
+            <[u8; 32]>::try_from(hex::decode(motcua_domain::actor::node_key_hex(&e.author)).ok()?).ok()
+        }),
+    );
+    Ok(Verified { record: additions.record, signatures, charged })
 }
 
 #[cfg(test)]

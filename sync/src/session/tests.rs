@@ -22,7 +22,12 @@ fn hex_of(k: &SigningKey) -> String {
 }
 
 fn record_of(root: &SigningKey) -> ProvinceRecord {
-    ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(root) }
+    ProvinceRecord {
+        code: "56".into(),
+        name: "Tỉnh Thử".into(),
+        public_key: hex_of(root),
+        daily_dossiers_per_node: None,
+    }
 }
 
 /// The agency identifier in every test node's certificate.

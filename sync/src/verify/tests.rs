@@ -210,7 +210,13 @@ fn a_handover_needs_a_succession_the_province_signed() {
 
 /// Province 56's trust set, with no node admitted yet.
 fn empty_trust(root: &SigningKey) -> Trust {
-    Trust::new(&ProvinceRecord { code: "56".into(), name: "Tỉnh Thử".into(), public_key: hex_of(root) }).unwrap()
+    Trust::new(&ProvinceRecord {
+        code: "56".into(),
+        name: "Tỉnh Thử".into(),
+        public_key: hex_of(root),
+        daily_dossiers_per_node: None,
+    })
+    .unwrap()
 }
 
 /// A revocation list of province 56, signed by `root`, sequence 1.

@@ -45,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         code: "56".into(),
         name: "Tỉnh Thử".into(),
         public_key: hex::encode(root.verifying_key().to_bytes()),
+        daily_dossiers_per_node: None,
     };
     let mut trust = Trust::new(&record).context("root key")?;
     let cert = motcua_sync::fixtures::certificate(&root, &key, UNIT, AGENCY_ID, NodeRole::Commune, 1, i64::MAX);

@@ -2,6 +2,7 @@
 //! and, for power loss, in-process nodes on a simulated disk (power.rs).
 
 mod adversary;
+mod allowance;
 mod api;
 mod bad_input;
 mod catalog;

@@ -56,6 +56,7 @@ fn desk_on(disk: TestDisk, commits: Commits) -> Arc<Desk> {
         calendar: RwLock::new(Arc::new(WorkingCalendar::builtin())),
         catalog: RwLock::new(Arc::new(Catalog::sample())),
         trust: RwLock::new(None),
+        allowance: Default::default(),
     })
 }
 
