@@ -367,7 +367,10 @@ impl Desk {
         for (hash, a) in d.signatures {
             t.put_attestation(hash, a)?;
         }
+        // Only a code this unit's own keys issued (admission checked that a
+        // dossier's creator received it under its own agency identifier).
         if let Some((yymmdd, seq)) = code_sequence(&record.code, &self.config.agency_id)
+            && record.reception.unit == self.config.unit
             && (self.config.sequence_first..=self.config.sequence_last).contains(&seq)
         {
             t.raise_sequence(yymmdd, seq)?;
