@@ -5,7 +5,8 @@
 //! floods another unit's queues, or the province's disk, is refused the
 //! rest of the day: its dossiers wait and come again the next day.
 //! Dossiers a merger hands over do not count (the province signed the
-//! succession). Counts are per local day of this node and live in memory:
+//! succession), nor what the province relays (it counted them when it took
+//! them, and a restored node refetches its own from it). Counts are per local day of this node and live in memory:
 //! a restart gives every node a new allowance, which a peer cannot cause.
 
 use std::collections::BTreeMap;

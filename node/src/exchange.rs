@@ -335,6 +335,14 @@ impl Desk {
                 let mut merged = Automerge::load(&bytes).map_err(|e| DeskError::Document(e.into()))?;
                 let mut incoming = Automerge::load(&a.bytes).map_err(|e| DeskError::Document(e.into()))?;
                 merged.merge(&mut incoming).map_err(|e| DeskError::Document(e.into()))?;
+                // Verified as new, and meanwhile another dossier was stored
+                // under its id (another connection's write): two creations
+                // are two dossiers, never one. Nothing of it is stored; the
+                // peer offers it again and meets the one held.
+                if merged.get_changes_meta(&[]).iter().filter(|m| m.deps.is_empty()).count() != 1 {
+                    tracing::warn!(dossier = %hex::encode(a.id), "a document verified as new met another one under its id: not stored");
+                    continue;
+                }
                 let record = dossier::read(&merged).map_err(DeskError::Document)?;
                 let saved = merged.save_nocompress();
                 let stored = StoredDossier::of(&tables, &merged, &saved, &record, &a.signatures)?;

@@ -56,6 +56,9 @@ const HANDSHAKES_MAX: usize = 32;
 const ADDRESS_HANDSHAKES_MAX: usize = 16;
 /// A peer that sends no admissible hello within this long is dropped.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Refusals of a peer's documents logged at WARN per connection; the rest
+/// at debug (a peer sending junk cannot fill the log).
+const REFUSALS_WARNED_MAX: u32 = 100;
 /// Messages read ahead of the session loop.
 const READ_AHEAD: usize = 16;
 /// Acknowledgements queued for a peer beyond which this node stops reading
@@ -281,9 +284,15 @@ async fn accept_loop(net: Arc<Network>) {
             iroh::endpoint::IncomingAddr::Ip(a) => Some(a.ip()),
             _ => None,
         };
-        let connection = net.connections.clone().try_acquire_owned().ok();
-        let slot = net.address_slot(address);
-        let (Some(connection), Some(slot)) = (connection, slot) else {
+        // A stateless retry first: an address that cannot answer it (a
+        // spoofed one) never takes a connection slot.
+        if !incoming.remote_addr_validated() {
+            if let Err(e) = incoming.retry() {
+                tracing::debug!(error = %e, "retry refused");
+            }
+            continue;
+        }
+        let Ok(connection) = net.connections.clone().try_acquire_owned() else {
             net.refused(address);
             incoming.refuse();
             continue;
@@ -293,10 +302,14 @@ async fn accept_loop(net: Arc<Network>) {
             let _connection = connection;
             let started_ms = now_ms();
             let conn = match incoming.accept() {
-                Ok(accepting) => match accepting.await {
-                    Ok(c) => c,
-                    Err(e) => {
+                Ok(accepting) => match tokio::time::timeout(HELLO_TIMEOUT, accepting).await {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "incoming connection failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("incoming connection's handshake timed out");
                         return;
                     }
                 },
@@ -306,15 +319,16 @@ async fn accept_loop(net: Arc<Network>) {
                 }
             };
             // A node this one already trusts is not held back by strangers
-            // filling the handshake slots; a stranger needs a slot until
+            // filling the handshake slots, from its own address or any; a
+            // stranger needs one of them, and one of its address's, until
             // its certificate is admitted.
             let remote: [u8; 32] = *conn.remote_id().as_bytes();
             let known = net.desk.trust.read().expect("trust lock").as_ref().is_some_and(|t| t.node(&remote).is_ok());
             let handshake = if known {
-                drop(slot);
                 None
             } else {
-                let Ok(permit) = net.handshakes.clone().try_acquire_owned() else {
+                let permit = net.handshakes.clone().try_acquire_owned().ok();
+                let (Some(permit), Some(slot)) = (permit, net.address_slot(address)) else {
                     net.refused(address);
                     conn.close(VarInt::from_u32(4), b"too many handshakes");
                     return;
@@ -525,6 +539,7 @@ async fn session_loop(
     };
     forward(&mut session, &mut replica);
     let mut docs_reported = 0;
+    let mut refusals_warned = 0;
     let mut caught_up_reported = false;
     let mut udp_reported = (0, 0);
     let result = loop {
@@ -562,7 +577,7 @@ async fn session_loop(
             }
         };
         forward(&mut session, &mut replica);
-        report_refusals(net, &mut session, node_id);
+        report_refusals(net, &mut session, node_id, &mut refusals_warned);
         if admitting && session.peer().is_some() {
             handshake.take();
             admitted_tx.send_replace(true);
@@ -619,7 +634,7 @@ async fn session_loop(
 /// quarantines the actor); a peer's refusal of this node's version of a
 /// dossier, so that the dossier page can say why it is not at the
 /// province. Dossiers are named by id: no citizen's data in a log line.
-fn report_refusals(net: &Network, session: &mut Session, node_id: &str) {
+fn report_refusals(net: &Network, session: &mut Session, node_id: &str, warned: &mut u32) {
     let refusals = session.take_refusals();
     let forks = session.take_forks();
     if refusals.is_empty() && forks.is_empty() {
@@ -633,8 +648,14 @@ fn report_refusals(net: &Network, session: &mut Session, node_id: &str) {
         if r.by_peer {
             tracing::info!(peer = %node_id, %dossier, reason = %r.reason, "the peer refused this node's version of a dossier");
             by_peer.push((r.id, Some(r.reason.clone())));
-        } else {
+        } else if *warned < REFUSALS_WARNED_MAX {
+            *warned += 1;
             tracing::warn!(peer = %node_id, %dossier, reason = %r.reason, "refused a dossier from the peer");
+            if *warned == REFUSALS_WARNED_MAX {
+                tracing::warn!(peer = %node_id, "further refusals on this connection are logged at debug level");
+            }
+        } else {
+            tracing::debug!(peer = %node_id, %dossier, reason = %r.reason, "refused a dossier from the peer");
         }
     }
     net.board.update(node_id, |p| {
@@ -666,8 +687,9 @@ fn report_refusals(net: &Network, session: &mut Session, node_id: &str) {
             peer,
             at: now,
         };
-        let committed =
-            tokio::task::block_in_place(|| net.desk.committer.record(move |w| w.put_fork(&id, &fork.actor, &record)));
+        let committed = tokio::task::block_in_place(|| {
+            net.desk.committer.record(move |w| w.put_fork(&id, &fork.node_key, &record))
+        });
         if let Err(e) = committed {
             tracing::error!(error = %e, "a proven fork could not be stored; it stays quarantined until this node stops");
         }

@@ -252,7 +252,11 @@ impl Replica for NodeReplica {
                     results.push(Err(IngestError::CodeTaken(a.record.code.clone()).to_string()));
                 }
                 _ => {
-                    if !a.charged.is_empty()
+                    // What the province relays it counted when it took it
+                    // (a restored node refetching its dossiers is not held
+                    // back either).
+                    if peer.role != NodeRole::Province
+                        && !a.charged.is_empty()
                         && let Err(over) = self.desk.allowance.charge(&a.charged, day, limit)
                     {
                         results.push(Err(over.to_string()));

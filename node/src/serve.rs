@@ -293,8 +293,8 @@ fn build_trust(store: &Store, bundle: &Bundle) -> anyhow::Result<motcua_sync::ve
         }
     }
     // A fork proven before stays quarantined across restarts.
-    for (id, actor, _) in store.forks()? {
-        trust.quarantine(id, actor);
+    for (id, _, fork) in store.forks()? {
+        trust.quarantine(id, fork.node_key);
     }
     Ok(trust)
 }

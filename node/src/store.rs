@@ -74,7 +74,7 @@ const LOG_POSITION: TableDefinition<[u8; 16], u64> = TableDefinition::new("log_p
 /// Per peer: the log position up to which it holds what this node offered.
 const CHECKPOINTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("checkpoints");
 /// Proven forks (`motcua_sync::fork`): dossier id (16 bytes) followed by
-/// the actor → postcard [`ForkRecord`]. Read into the trust at start, so
+/// the node key → postcard [`ForkRecord`], one per node and dossier. Read into the trust at start, so
 /// that the actor stays quarantined in that dossier.
 const FORKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("forks");
 /// Why peers refused this node's version of a dossier: id → postcard
@@ -86,7 +86,7 @@ pub const PEER_REFUSALS_MAX: usize = 8;
 /// Longest refusal reason kept.
 const REFUSAL_CHARS_MAX: usize = 512;
 
-/// A proven fork as stored: dossier id, actor, record.
+/// A proven fork as stored: dossier id, node key, record.
 pub type StoredFork = ([u8; 16], Vec<u8>, ForkRecord);
 
 /// A fork proven on arrival: which node, from which peer, when.
@@ -713,7 +713,7 @@ impl Store {
     }
 
     /// The digest at which a province node is known to hold a document.
-    /// Every proven fork: dossier id, actor, record.
+    /// Every proven fork: dossier id, node key, record.
     pub fn forks(&self) -> Result<Vec<StoredFork>> {
         let tx = self.read()?;
         let t = tx.open_table(FORKS)?;
@@ -1210,11 +1210,11 @@ impl Write {
     }
 
     /// Records the digests at which a province node holds documents.
-    /// Keeps a proven fork (once per dossier and actor).
-    pub fn put_fork(&mut self, id: &[u8; 16], actor: &[u8], record: &ForkRecord) -> Result<()> {
+    /// Keeps a proven fork (once per dossier and node).
+    pub fn put_fork(&mut self, id: &[u8; 16], node_key: &[u8; 32], record: &ForkRecord) -> Result<()> {
         self.wrote();
         let mut key = id.to_vec();
-        key.extend_from_slice(actor);
+        key.extend_from_slice(node_key);
         let mut t = self.tx.open_table(FORKS)?;
         if t.get(key.as_slice())?.is_none() {
             t.insert(key.as_slice(), encode(record).as_slice())?;

@@ -937,8 +937,17 @@ impl Session {
             }
             match result {
                 Ok((digest, admission, reply)) => {
-                    if let Some(a) = admission {
-                        admitted.retain(|x| x.id != id);
+                    if let Some(mut a) = admission {
+                        // A dossier again in the batch: one admission from
+                        // the stored version, with every signature and
+                        // allowance charge of the messages before.
+                        if let Some(i) = admitted.iter().position(|x| x.id == id) {
+                            let before = admitted.remove(i);
+                            a.verified_from = before.verified_from;
+                            a.step = None;
+                            a.signatures.extend(before.signatures);
+                            a.charged.extend(before.charged);
+                        }
                         admitted.push(a);
                     }
                     replies.extend(reply);
@@ -950,7 +959,7 @@ impl Session {
                     if let Some(fork) = fork {
                         // From now on nothing more of that actor is taken
                         // in this dossier, on any connection.
-                        replica.with_trust(|t| t.quarantine(id, fork.actor.clone()));
+                        replica.with_trust(|t| t.quarantine(id, fork.node_key));
                         self.forks.push((id, *fork));
                     }
                     outcomes.push((id, Err(reason)));
@@ -1148,7 +1157,12 @@ impl Session {
         crate::guard::check_inflated_sizes(m.changes.iter())?;
         let mut next = Automerge::new();
         let mut state = SyncState::new();
-        next.receive_sync_message(&mut state, m).map_err(|e| e.to_string())?;
+        let incoming: Vec<Vec<u8>> = m.changes.iter().map(<[u8]>::to_vec).collect();
+        if let Err(e) = next.receive_sync_message(&mut state, m) {
+            // As for an id never seen: an empty document proves no fork.
+            let changes: Vec<_> = incoming.iter().flat_map(|c| fork::changes_in(c)).collect();
+            return Err(refusal(&next, e, &changes, &d.signatures));
+        }
         let heads = next.get_heads();
         if !heads.is_empty() {
             replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &[], &d.signatures))?;
@@ -1175,10 +1189,18 @@ impl Session {
         let peer = self.peer.clone().expect("admitted");
         let mut held = Vec::new();
         let mut shared = Vec::new();
+        let nothing = digest_of_heads(&[]);
         for a in applied {
             let Some(sent) = self.acknowledge(&a.id) else {
                 return Err(SessionError::Protocol("an acknowledgement of a document not sent".into()));
             };
+            // An answer about a document this node does not hold (a peer's
+            // sync message about an id never seen, or hidden from it): what
+            // the peer says of it is nothing to keep, so that a peer cannot
+            // grow this node's memory or store with made-up ids.
+            if sent.digest == nothing {
+                continue;
+            }
             match a.outcome {
                 Outcome::Holds(digest) if digest == sent.digest => {
                     held.push((a.id, digest));
@@ -1523,10 +1545,11 @@ fn verify_incoming(
         .collect();
     let lookup = |h: &[u8; 32]| Some(Attestation { signer: *signer.get(h)?, signature: *by_hash.get(h)? });
     let additions = verify_document(trust, doc, known, lookup, local.utc_offset_minutes).map_err(|e| e.to_string())?;
-    if let Some((actor, _)) = additions.actors.iter().find(|(a, _)| trust.is_quarantined(id, a.to_bytes())) {
+    if let Some(key) = additions.actors.iter().filter_map(|(a, _)| node_key_of(a)).find(|k| trust.is_quarantined(id, k))
+    {
         return Err(format!(
             "node {} forked in dossier {}: its changes there are quarantined",
-            node_key_of(actor).map(hex::encode).unwrap_or_else(|| actor.to_hex_string()),
+            hex::encode(key),
             hex::encode(id)
         ));
     }

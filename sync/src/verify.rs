@@ -77,9 +77,10 @@ pub struct Trust {
     revoked_keys: std::collections::HashSet<[u8; 32]>,
     revocations: RevocationList,
     revocations_sequence: u64,
-    /// (dossier id, actor) of each proven fork ([`crate::fork`]): nothing
-    /// more of that actor is taken in that dossier.
-    quarantined: std::collections::BTreeSet<([u8; 16], Vec<u8>)>,
+    /// (dossier id, node key) of each proven fork ([`crate::fork`]):
+    /// nothing more that key signed is taken in that dossier, under any of
+    /// its actors (a thief holding the key can draw a new incarnation).
+    quarantined: std::collections::BTreeSet<([u8; 16], [u8; 32])>,
 }
 
 fn key_bytes(hex_key: &str) -> Option<[u8; 32]> {
@@ -156,13 +157,14 @@ impl Trust {
         Ok(d.sequence)
     }
 
-    /// Takes no more changes of `actor` in dossier `id`: it forked there.
-    pub fn quarantine(&mut self, id: [u8; 16], actor: Vec<u8>) {
-        self.quarantined.insert((id, actor));
+    /// Takes no more changes signed by `node_key` in dossier `id`: it
+    /// forked there.
+    pub fn quarantine(&mut self, id: [u8; 16], node_key: [u8; 32]) {
+        self.quarantined.insert((id, node_key));
     }
 
-    pub fn is_quarantined(&self, id: &[u8; 16], actor: &[u8]) -> bool {
-        self.quarantined.contains(&(*id, actor.to_vec()))
+    pub fn is_quarantined(&self, id: &[u8; 16], node_key: &[u8; 32]) -> bool {
+        self.quarantined.contains(&(*id, *node_key))
     }
 
     pub fn revocations(&self) -> (&RevocationList, u64) {

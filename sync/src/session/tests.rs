@@ -893,4 +893,6 @@ fn a_node_signing_two_changes_with_one_sequence_number_is_quarantined_in_that_do
     link.b.handle(&mut p2, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
     assert!(link.b.take_forks().is_empty());
     assert!(!p2.with_trust(|t| t.is_quarantined(&id2, &c2.local.key)));
+    assert!(!p.with_trust(|t| t.is_quarantined(&id2, &c.local.key)));
+    assert!(p.with_trust(|t| t.is_quarantined(&id, &c.local.key)));
 }
