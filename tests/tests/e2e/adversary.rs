@@ -486,6 +486,169 @@ fn a_flood_of_connections_and_oversize_hellos_leaves_the_node_up_and_bounded() {
     assert_eq!(tinh.get("/healthz").status, 200);
 }
 
+/// Every dossier document the node sent `peer` about `id`, merged: what a
+/// holder of the unit's key learns of it.
+fn learned(peer: &Peer, id: &[u8; 16]) -> Automerge {
+    let mut doc = Automerge::new();
+    for d in peer.docs_about(id) {
+        match &d.body {
+            DocBody::Whole(bytes) | DocBody::Changes(bytes) => {
+                doc.load_incremental(bytes).unwrap();
+            }
+            DocBody::Sync(bytes) => {
+                for chunk in automerge::sync::Message::decode(bytes).unwrap().changes.iter() {
+                    doc.load_incremental(chunk).unwrap();
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// The node's row in `GET /api/v1/peers` (or `/api/v1/fleet`).
+fn row_of(node: &Node, path: &str, node_id: &str) -> Option<Value> {
+    let a = node.get(path);
+    assert_eq!(a.status, 200, "{a:?}");
+    a.body.as_array().unwrap().iter().find(|p| p["node_id"] == node_id).cloned()
+}
+
+/// The forks the province lists for `node_id`, as (dossier code, seq).
+fn forks_listed(tinh: &Node, node_id: &str) -> Vec<(Value, Value)> {
+    let row = row_of(tinh, "/api/v1/peers", node_id).unwrap_or_default();
+    row["forks"].as_array().into_iter().flatten().map(|f| (f["dossier_code"].clone(), f["seq"].clone())).collect()
+}
+
+/// Whether a dossier page shows `peer`'s refusal with a reason naming `why`.
+fn refused_by(dossier: &Value, peer: &str, why: &str) -> bool {
+    dossier["refused_by_peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r["node_id"] == peer && r["reason"].as_str().is_some_and(|s| s.contains(why)))
+}
+
+fn signal(node: &Node, signal: i32) {
+    // SAFETY: kill(2) on a child this test spawned and has not reaped.
+    assert_eq!(unsafe { libc::kill(node.pid() as i32, signal) }, 0);
+}
+
+/// A thief holding B's bundle signs a second change with the sequence
+/// number of B's last change in a dossier. Before the fix (18ec373), the
+/// province refused it as an "unreadable change" (Automerge's duplicate
+/// sequence number) and nothing more happened: no fork was recorded or
+/// shown, and the key's later changes in that dossier were taken as
+/// before. Now the fork is proven, shown, kept across a restart, and the
+/// forked actor's later changes in that dossier are refused.
+#[test]
+fn a_stolen_key_that_forks_a_dossier_is_caught_and_quarantined() {
+    let fleet = Fleet::new();
+    let b_dir = fleet.enroll(B_UNIT, B_AGENCY);
+    let mut tinh = fleet.start_province();
+    let b = fleet.start_commune(&b_dir);
+    let received = b.receive(&dossier_request("2.000720", 1));
+    assert_eq!(received.status, 201, "{received:?}");
+    let code = received.body["code"].as_str().unwrap().to_string();
+    let started = b.act(&code, &serde_json::json!({"action": "start_processing"}));
+    assert_eq!(started.status, 200, "{started:?}");
+    eventually(60, "B's start of processing at the province", || {
+        dossier_at(&tinh, &code).filter(|d| d["history"].as_array().unwrap().len() == 2)
+    });
+    safe_at_province(&b, &code);
+    let before = dossier_at(&tinh, &code).unwrap();
+    let id: [u8; 16] = hex::decode(before["id"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let stolen = Stolen::from_bundle(&b_dir);
+    let b_id = stolen.node_hex();
+
+    // B itself is frozen, not restarted: it keeps its actor (key and this
+    // start's incarnation), which the thief's change shares. Otherwise B
+    // would redial within a second and displace the thief's connection.
+    signal(&b, libc::SIGSTOP);
+    let rt = runtime();
+    let (why, seq) = rt.block_on(async {
+        let mut peer = stolen.dial(&fleet).await;
+        // As B, the thief asks for the dossier with an empty sync message.
+        let empty = Automerge::new().generate_sync_message(&mut automerge::sync::State::new()).unwrap();
+        peer.exchange(vec![DocMessage { id, body: DocBody::Sync(empty.encode()), signatures: vec![] }]).await;
+        let doc = learned(&peer, &id);
+        let b_key = stolen.key.verifying_key().to_bytes();
+        let last = doc
+            .get_changes(&[])
+            .into_iter()
+            .filter(|c| motcua_domain::actor::node_key_of(c.actor_id()) == Some(b_key))
+            .max_by_key(|c| c.seq())
+            .expect("B's changes reached the thief");
+        assert_eq!(last.message().as_deref(), Some("start_processing"));
+        // The other branch: from the parent of B's last change, with B's
+        // actor, so its change takes the same sequence number.
+        let parent = last.deps().to_vec();
+        let mut forked = doc.fork_at(&parent).unwrap().with_actor(last.actor_id().clone());
+        let withdrawal = dossier::Event {
+            action: Some(motcua_domain::workflow::Action::RequestWithdrawal),
+            at: chrono::Utc::now().timestamp_millis(),
+            unit: B_UNIT.into(),
+            node: b_id.clone(),
+            officer: "admin".into(),
+            ..Default::default()
+        };
+        let hash = dossier::append_event(&mut forked, &withdrawal).unwrap();
+        let other = forked.get_change_by_hash(&hash).unwrap();
+        assert_eq!((other.actor_id(), other.seq()), (last.actor_id(), last.seq()));
+        assert_ne!(hash, last.hash());
+        let signature = motcua_sync::attest::attest(&stolen.key, &hash.0).signature;
+        let fork = DocMessage {
+            id,
+            body: DocBody::Changes(forked.save_after(&parent)),
+            signatures: vec![ChangeSignature { change: hash.0, signature }],
+        };
+        let answer = peer.exchange(vec![fork]).await;
+        peer.close().await;
+        match answer.applied.as_slice() {
+            [Applied { id: got, outcome: Outcome::Refused(why) }] if *got == id => (why.clone(), last.seq()),
+            other => panic!("the forked change was not refused: {other:?}"),
+        }
+    });
+    assert!(why.contains("forked") && why.contains(&b_id), "{why}");
+    assert_eq!(dossier_at(&tinh, &code).as_ref(), Some(&before), "nothing of the fork stored");
+    // The province shows the fork: B's node, its dossier, the sequence
+    // number; and counts it in the fleet view.
+    let forks = forks_listed(&tinh, &b_id);
+    assert_eq!(forks, [(Value::from(code.as_str()), Value::from(seq))], "{forks:?}");
+    let fleet_row = row_of(&tinh, "/api/v1/fleet", &b_id).expect("B in the fleet view");
+    assert_eq!(fleet_row["forks"], 1, "{fleet_row}");
+
+    // B goes on, with the actor the thief forked: its later change in that
+    // dossier stays out, and B's desk sees why; its new dossiers do not.
+    signal(&b, libc::SIGCONT);
+    let processed = b.act(&code, &serde_json::json!({"action": "processed", "result": "Giấy chứng nhận số 01"}));
+    assert_eq!(processed.status, 200, "{processed:?}");
+    let province = node_id(&fleet.tinh);
+    let seen = eventually(60, "the province's refusal on B's dossier page", || {
+        dossier_at(&b, &code).filter(|d| refused_by(d, &province, "quarantined"))
+    });
+    assert_eq!(seen["replicated_to_province"], false, "{seen}");
+    let second = b.receive(&dossier_request("2.000720", 2));
+    assert_eq!(second.status, 201, "{second:?}");
+    let second = second.body["code"].as_str().unwrap().to_string();
+    safe_at_province(&b, &second);
+    assert_eq!(dossier_at(&b, &code).unwrap()["replicated_to_province"], false);
+    assert_eq!(dossier_at(&tinh, &code).as_ref(), Some(&before), "B's later change was not stored");
+
+    // The fork is kept: after a restart the province lists it, and refuses
+    // B's later change again when B offers it on its next connection.
+    tinh.stop();
+    let tinh = fleet.start_province();
+    assert_eq!(forks_listed(&tinh, &b_id), forks, "the fork is listed after a restart");
+    let row = eventually(60, "B's change refused again after the restart", || {
+        row_of(&tinh, "/api/v1/peers", &b_id).filter(|r| r["docs_refused_from_peer"].as_u64() >= Some(1))
+    });
+    assert!(row["last_refusal"].as_str().is_some_and(|s| s.contains("quarantined")), "{row}");
+    let third = b.receive(&dossier_request("2.000720", 3));
+    assert_eq!(third.status, 201, "{third:?}");
+    safe_at_province(&b, third.body["code"].as_str().unwrap());
+    assert_eq!(dossier_at(&tinh, &code).as_ref(), Some(&before), "the province's copy is unchanged");
+    assert_eq!(dossier_at(&b, &code).unwrap()["replicated_to_province"], false);
+}
+
 /// A hostile peer: an iroh endpoint set up as a node's (relays and address
 /// lookup off, the minimal preset) that speaks the sync protocol frame by
 /// frame, so it can send what no honest node would.
@@ -505,11 +668,17 @@ mod hostile {
 
     /// An endpoint with `key`, on an ephemeral loopback port.
     pub async fn endpoint(key: [u8; 32]) -> Endpoint {
+        endpoint_on(key, std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// An endpoint with `key`, on an ephemeral port of loopback address
+    /// `ip` (any of 127.0.0.0/8: to the node, another host).
+    pub async fn endpoint_on(key: [u8; 32], ip: std::net::IpAddr) -> Endpoint {
         Endpoint::builder(presets::Minimal)
             .secret_key(SecretKey::from_bytes(&key))
             .relay_mode(RelayMode::Disabled)
             .clear_address_lookup()
-            .bind_addr("127.0.0.1:0")
+            .bind_addr(SocketAddr::new(ip, 0))
             .unwrap()
             .bind()
             .await
