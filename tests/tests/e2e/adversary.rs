@@ -649,6 +649,122 @@ fn a_stolen_key_that_forks_a_dossier_is_caught_and_quarantined() {
     assert_eq!(dossier_at(&b, &code).unwrap()["replicated_to_province"], false);
 }
 
+/// The node's caps on connections whose peer is not yet admitted
+/// (node/src/network.rs): in all, and from one address.
+const HANDSHAKES_MAX: usize = 32;
+const ADDRESS_HANDSHAKES_MAX: usize = 16;
+
+/// A stranger (a key never certified) that holds a handshake slot of the
+/// node at `target` from loopback address `ip`: it completes the QUIC
+/// handshake, then opens no stream and sends no hello. The node cuts it
+/// at its hello timeout; it then dials again with a new key, so the slot
+/// is held but for the moment between the two, until `stop`. `held`
+/// counts its connections open now; `refused` its dials the node refused.
+async fn hold_a_slot(
+    ip: std::net::IpAddr,
+    target: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    held: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+) {
+    while !*stop.borrow() {
+        let endpoint = hostile::endpoint_on(rand::random(), ip).await;
+        let connect = endpoint.connect(hostile::address(&target), motcua_sync::wire::ALPN);
+        let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(10), connect).await else {
+            refused.fetch_add(1, Ordering::SeqCst);
+            endpoint.close().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        held.fetch_add(1, Ordering::SeqCst);
+        tokio::select! {
+            _ = conn.closed() => {}
+            _ = stop.changed() => conn.close(0u32.into(), b"done"),
+        }
+        held.fetch_sub(1, Ordering::SeqCst);
+        endpoint.close().await;
+    }
+}
+
+/// Whether one more stranger from `ip` is refused: before its handshake,
+/// or closed by the node right after it.
+async fn one_more_stranger_is_refused(ip: std::net::IpAddr, target: &str) -> bool {
+    let endpoint = hostile::endpoint_on(rand::random(), ip).await;
+    let connect = endpoint.connect(hostile::address(target), motcua_sync::wire::ALPN);
+    let refused = match tokio::time::timeout(Duration::from_secs(10), connect).await {
+        Ok(Ok(conn)) => tokio::time::timeout(Duration::from_secs(3), conn.closed()).await.is_ok(),
+        _ => true,
+    };
+    endpoint.close().await;
+    refused
+}
+
+/// Strangers from two other hosts (127.0.0.2 and 127.0.0.3, each up to
+/// its address's 16) hold all 32 handshake slots, the global cap, and
+/// keep them. A commune that synced before (its certificate is in the
+/// province's trust) restarts from 127.0.0.1 meanwhile: it is admitted
+/// without a slot and its new dossier reaches the province. Before the
+/// fix (cf8bfb5; checked by running this test with b232ada's
+/// node/src/network.rs) every incoming connection needed one of the 32
+/// slots, and the commune was refused as long as the strangers held them.
+///
+/// The strangers come from other addresses than the commune's on
+/// purpose: a connection takes one of its address's 16 slots before its
+/// key is known, so 16 strangers from the commune's own address keep it
+/// out (the fix does not cover that case).
+#[test]
+fn strangers_holding_every_handshake_slot_do_not_keep_a_known_commune_out() {
+    let fleet = Fleet::new();
+    let c_dir = fleet.enroll(A_UNIT, A_AGENCY);
+    let tinh = fleet.start_province();
+    let mut c = fleet.start_commune(&c_dir);
+    let first = c.receive(&dossier_request("2.000720", 1));
+    assert_eq!(first.status, 201, "{first:?}");
+    safe_at_province(&c, first.body["code"].as_str().unwrap());
+    c.stop();
+
+    let ip = |last: u8| std::net::IpAddr::from([127, 0, 0, last]);
+    let rt = runtime();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let held = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let strangers: Vec<_> = (0..HANDSHAKES_MAX)
+        .map(|i| {
+            let from = ip(2 + (i / ADDRESS_HANDSHAKES_MAX) as u8);
+            rt.spawn(hold_a_slot(from, fleet.peer.clone(), stop.clone(), held.clone(), refused.clone()))
+        })
+        .collect();
+    eventually(30, "the strangers hold every handshake slot", || {
+        (held.load(Ordering::SeqCst) == HANDSHAKES_MAX).then_some(())
+    });
+    // Over the caps: a stranger from a third host (the 32 are taken) and
+    // one more from a host that holds its 16.
+    for (from, cap) in [(ip(4), "all handshake slots"), (ip(2), "the address's handshake slots")] {
+        let target = fleet.peer.clone();
+        assert!(rt.block_on(one_more_stranger_is_refused(from, &target)), "a stranger over {cap} was refused");
+    }
+    assert_eq!(refused.load(Ordering::SeqCst), 0, "no stranger of the 32 was refused");
+
+    // The known commune comes back while they hold them.
+    c = fleet.start_commune(&c_dir);
+    let next = c.receive(&dossier_request("2.000720", 2));
+    assert_eq!(next.status, 201, "{next:?}");
+    let next = next.body["code"].as_str().unwrap().to_string();
+    safe_at_province(&c, &next);
+    assert_eq!(dossier_at(&tinh, &next).unwrap()["receiving_unit"], A_UNIT);
+    // The strangers still hold every slot (they are cut at the hello
+    // timeout and dial again at once, so the count may dip for a moment).
+    eventually(30, "the strangers still hold every handshake slot", || {
+        (held.load(Ordering::SeqCst) == HANDSHAKES_MAX).then_some(())
+    });
+    stop_tx.send_replace(true);
+    for s in strangers {
+        rt.block_on(s).unwrap();
+    }
+    rt.shutdown_timeout(Duration::from_secs(5));
+    assert_eq!(tinh.get("/healthz").status, 200);
+}
+
 /// A hostile peer: an iroh endpoint set up as a node's (relays and address
 /// lookup off, the minimal preset) that speaks the sync protocol frame by
 /// frame, so it can send what no honest node would.
