@@ -3,8 +3,8 @@
 //! here that speaks the sync protocol with an enrolled commune's own key
 //! and certificate, or with keys the province never certified.
 //!
-//! Each test fails on the code before the fixes it proves (0642707); the
-//! comment on each says what that code did.
+//! Each test fails on the code before the fix it proves (0642707, or the
+//! commit it names); the comment on each says what that code did.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -532,13 +532,14 @@ fn signal(node: &Node, signal: i32) {
     assert_eq!(unsafe { libc::kill(node.pid() as i32, signal) }, 0);
 }
 
-/// A thief holding B's bundle signs a second change with the sequence
-/// number of B's last change in a dossier. Before the fix (18ec373), the
-/// province refused it as an "unreadable change" (Automerge's duplicate
-/// sequence number) and nothing more happened: no fork was recorded or
-/// shown, and the key's later changes in that dossier were taken as
-/// before. Now the fork is proven, shown, kept across a restart, and the
-/// forked actor's later changes in that dossier are refused.
+/// A thief holding B's bundle signs a second change with the actor and
+/// sequence number of B's last change in a dossier. Before the fix
+/// (18ec373; checked by running this test with the sync and node sources
+/// of its parent) the province refused it only as "unreadable changes:
+/// duplicate seq 2", `/api/v1/peers` named no fork, and B's next change
+/// in that dossier was stored at the province. Now the fork is proven,
+/// shown, kept across a restart, and the forked actor's later changes in
+/// that dossier are refused.
 #[test]
 fn a_stolen_key_that_forks_a_dossier_is_caught_and_quarantined() {
     let fleet = Fleet::new();
@@ -577,7 +578,7 @@ fn a_stolen_key_that_forks_a_dossier_is_caught_and_quarantined() {
             .filter(|c| motcua_domain::actor::node_key_of(c.actor_id()) == Some(b_key))
             .max_by_key(|c| c.seq())
             .expect("B's changes reached the thief");
-        assert_eq!(last.message().as_deref(), Some("start_processing"));
+        assert_eq!(last.message(), Some("start_processing"));
         // The other branch: from the parent of B's last change, with B's
         // actor, so its change takes the same sequence number.
         let parent = last.deps().to_vec();
