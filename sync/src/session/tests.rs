@@ -875,6 +875,31 @@ fn a_node_signing_two_changes_with_one_sequence_number_is_quarantined_in_that_do
     assert_eq!(p.digests()[&id], at_province, "the quarantined actor's later change is refused");
     assert!(link.a.take_refusals().iter().any(|r| r.id == id && r.by_peer && r.reason.contains("quarantined")));
     assert!(p.digests().contains_key(&other));
+    // A thief with the key writing under a new incarnation is refused too:
+    // the quarantine is the key's, in that dossier.
+    let mut incarnated = c.local.key.to_vec();
+    incarnated.extend_from_slice(&[9; motcua_domain::actor::INCARNATION_BYTES]);
+    let base = p.doc(&id).unwrap().clone();
+    let mut doc = base.fork().with_actor(ActorId::from(incarnated));
+    let mut e = event(Action::RequestWithdrawal, T0 + 5000, COMMUNE, &hex_of(c.signing_key()));
+    e.officer = "x".into();
+    dossier::append_event(&mut doc, &e).unwrap();
+    let head = doc.get_heads()[0].0;
+    let signature = crate::attest::attest(c.signing_key(), &head).signature;
+    let mut link = Link::open(&c, &p);
+    link.run(&mut c, &mut p).unwrap();
+    let msg = DocMessage {
+        id,
+        body: DocBody::Changes(doc.save_after(&base.get_heads())),
+        signatures: vec![ChangeSignature { change: head, signature }],
+    };
+    link.b.handle(&mut p, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
+    let out = link.b.take_outgoing();
+    assert!(
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("quarantined"))),
+        "{out:?}"
+    );
+    assert_eq!(p.digests()[&id], at_province);
     // A duplicate that is not signed proves nothing: no quarantine.
     let (mut c2, mut p2) = (commune(), province());
     let id2 = receive(&mut c2, 3);
