@@ -225,7 +225,7 @@ pub fn verify_document(
         trust.node(&key)?;
     }
     if let Some(creator) = &additions.created_by {
-        check_creation(trust, creator, &additions.record)?;
+        check_creation(trust, creator, &additions.record, utc_offset_minutes)?;
     }
     for e in &additions.events {
         check_event(trust, e)?;
@@ -240,18 +240,37 @@ pub fn verify_document(
 /// take another unit's codes — its next number of the day, so that unit's
 /// desk refuses every reception, or its low numbers before the unit's own
 /// dossiers reach the province.
-fn check_creation(trust: &Trust, creator: &automerge::ActorId, record: &DossierRecord) -> Result<(), Rejection> {
+///
+/// The code's day is the local day of the reception, and the reception
+/// falls within the creator's certificate (a day either side for clocks):
+/// a retired or expired node's key cannot issue today's codes.
+fn check_creation(
+    trust: &Trust,
+    creator: &automerge::ActorId,
+    record: &DossierRecord,
+    utc_offset_minutes: i32,
+) -> Result<(), Rejection> {
     let key = node_key_of(creator).ok_or_else(|| Rejection::ActorNotAKey(creator.to_hex_string()))?;
     let cert = trust.node(&key)?;
     let r = &record.reception;
-    let owned = record.code.strip_prefix(cert.agency_id.as_str()).is_some_and(|rest| rest.starts_with('-'))
+    let day = motcua_domain::calendar::local_date_at(r.at, utc_offset_minutes);
+    let dated = motcua_domain::codes::format_dossier_code(&cert.agency_id, day, 0);
+    let dated = dated.rsplit_once('-').map_or("", |(head, _)| head);
+    let owned = record.code.strip_prefix(dated).is_some_and(|rest| rest.starts_with('-'))
         && motcua_domain::codes::is_dossier_code(&record.code)
         && r.agency_id == cert.agency_id
         && r.unit == cert.unit;
     if !owned {
         return Err(Rejection::NotItsCode(format!(
-            "dossier {} (unit {}) was created by node {} of unit {}, whose codes start with {}",
-            record.code, r.unit, cert.node_key, cert.unit, cert.agency_id
+            "dossier {} (unit {}, received {}) was created by node {} of unit {}, whose codes that day start with {dated}",
+            record.code, r.unit, day, cert.node_key, cert.unit
+        )));
+    }
+    const SLACK_MS: i64 = 24 * 60 * 60 * 1000;
+    if r.at < cert.not_before_ms.saturating_sub(SLACK_MS) || r.at > cert.not_after_ms.saturating_add(SLACK_MS) {
+        return Err(Rejection::NotItsCode(format!(
+            "dossier {} was received at {} by node {}, outside its certificate ({} to {})",
+            record.code, r.at, cert.node_key, cert.not_before_ms, cert.not_after_ms
         )));
     }
     Ok(())

@@ -30,7 +30,7 @@ fn agency_id_of(unit: &str) -> &'static str {
 }
 
 fn cert(root: &SigningKey, node: &SigningKey, unit: &str, role: NodeRole, serial: u8) -> SignedCertificate {
-    crate::fixtures::certificate(root, node, unit, agency_id_of(unit), role, serial, 10)
+    crate::fixtures::certificate(root, node, unit, agency_id_of(unit), role, serial, 2 * T0)
 }
 
 fn province_doc(root: &SigningKey, kind: DocumentKind, sequence: u64, body: String) -> SignedProvinceDocument {
@@ -301,6 +301,21 @@ fn a_node_creates_dossiers_of_its_own_unit_under_its_own_codes_only() {
     let (doc, _) = dossier::create(actor(&k), &longer).unwrap();
     w.sign_heads(&doc, &k);
     assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(_))));
+    // COMMUNE's own node, under a code of another day than the reception.
+    let k1 = key(1);
+    let mut other_day = new_dossier(&hex_of(&k1), Channel::Direct, false);
+    other_day.code = "000.21.45.H56-251118-9999".into();
+    let (doc, _) = dossier::create(actor(&k1), &other_day).unwrap();
+    w.sign_heads(&doc, &k1);
+    assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(_))));
+    // A key of COMMUNE whose certificate ended long before the reception.
+    let old = key(7);
+    w.trust
+        .admit(&crate::fixtures::certificate(&w.root, &old, COMMUNE, "000.21.45.H56", NodeRole::Commune, 7, 10), None)
+        .unwrap();
+    let (doc, _) = dossier::create(actor(&old), &new_dossier(&hex_of(&old), Channel::Direct, false)).unwrap();
+    w.sign_heads(&doc, &old);
+    assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(r)) if r.contains("outside its certificate")));
     // Its own unit and codes: admitted.
     let mut own = elsewhere;
     own.reception.unit = "26735".into();
