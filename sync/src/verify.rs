@@ -241,9 +241,10 @@ pub fn verify_document(
 /// desk refuses every reception, or its low numbers before the unit's own
 /// dossiers reach the province.
 ///
-/// The code's day is the local day of the reception, and the reception
-/// falls within the creator's certificate (a day either side for clocks):
-/// a retired or expired node's key cannot issue today's codes.
+/// The code's day is the local day of the reception, and the reception is
+/// no later than the end of the creator's newest certificate (a day's
+/// slack for clocks): an expired node's key cannot issue today's codes.
+/// A key retired by a rotation is revoked to stop it sooner.
 fn check_creation(
     trust: &Trust,
     creator: &automerge::ActorId,
@@ -266,11 +267,13 @@ fn check_creation(
             record.code, r.unit, day, cert.node_key, cert.unit
         )));
     }
+    // Only the end of the window: the trust keeps a key's newest
+    // certificate, which a renewal starts after dossiers received before.
     const SLACK_MS: i64 = 24 * 60 * 60 * 1000;
-    if r.at < cert.not_before_ms.saturating_sub(SLACK_MS) || r.at > cert.not_after_ms.saturating_add(SLACK_MS) {
+    if r.at > cert.not_after_ms.saturating_add(SLACK_MS) {
         return Err(Rejection::NotItsCode(format!(
-            "dossier {} was received at {} by node {}, outside its certificate ({} to {})",
-            record.code, r.at, cert.node_key, cert.not_before_ms, cert.not_after_ms
+            "dossier {} was received at {} by node {}, after its certificate ended ({})",
+            record.code, r.at, cert.node_key, cert.not_after_ms
         )));
     }
     Ok(())

@@ -315,7 +315,7 @@ fn a_node_creates_dossiers_of_its_own_unit_under_its_own_codes_only() {
         .unwrap();
     let (doc, _) = dossier::create(actor(&old), &new_dossier(&hex_of(&old), Channel::Direct, false)).unwrap();
     w.sign_heads(&doc, &old);
-    assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(r)) if r.contains("outside its certificate")));
+    assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(r)) if r.contains("after its certificate ended")));
     // Its own unit and codes: admitted.
     let mut own = elsewhere;
     own.reception.unit = "26735".into();
