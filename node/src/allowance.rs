@@ -6,7 +6,10 @@
 //! rest of the day: its dossiers wait and come again the next day.
 //! Dossiers a merger hands over do not count (the province signed the
 //! succession), nor what the province relays (it counted them when it took
-//! them, and a restored node refetches its own from it). Counts are per local day of this node and live in memory:
+//! them, and a restored node refetches its own from it), nor what says it
+//! happened more than two days ago: a node back from a long outage, or a
+//! second desk of the unit filling from the first, brings dossiers of other
+//! days, whose codes carry those days and take no code of today. Counts are per local day of this node and live in memory:
 //! a restart gives every node a new allowance, which a peer cannot cause.
 
 use std::collections::BTreeMap;

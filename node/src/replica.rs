@@ -21,6 +21,10 @@ use crate::exchange::IngestError;
 use crate::serve::REVOCATIONS_META;
 use crate::store::StoreError;
 
+/// How far back a creation or transfer counts for its node's daily
+/// allowance ([`crate::allowance`]).
+const ALLOWANCE_RECENT_MS: i64 = 2 * motcua_domain::calendar::DAY_MS;
+
 /// A document handed to the writer and not yet known to be committed.
 struct Unsettled {
     id: [u8; 16],
@@ -245,7 +249,8 @@ impl Replica for NodeReplica {
         }
         let mut results = Vec::with_capacity(docs.len());
         let mut admitted = Vec::with_capacity(docs.len());
-        let (day, limit) = self.desk.allowance_day(crate::now_ms());
+        let now = crate::now_ms();
+        let (day, limit) = self.desk.allowance_day(now);
         for (a, holder) in docs.into_iter().zip(stored) {
             match taken.get(&a.record.code).copied().or(holder) {
                 Some(other) if other != a.id => {
@@ -255,9 +260,16 @@ impl Replica for NodeReplica {
                     // What the province relays it counted when it took it
                     // (a restored node refetching its dossiers is not held
                     // back either).
+                    // Only what happened lately counts: a node catching up
+                    // after days offline, or a second desk of the unit
+                    // filling from the first, brings dossiers of other days
+                    // (whose codes carry those days, so they take no code
+                    // of today).
+                    let recent: Vec<[u8; 32]> =
+                        a.charged.iter().filter(|(_, at)| *at >= now - ALLOWANCE_RECENT_MS).map(|(k, _)| *k).collect();
                     if peer.role != NodeRole::Province
-                        && !a.charged.is_empty()
-                        && let Err(over) = self.desk.allowance.charge(&a.charged, day, limit)
+                        && !recent.is_empty()
+                        && let Err(over) = self.desk.allowance.charge(&recent, day, limit)
                     {
                         results.push(Err(over.to_string()));
                         continue;

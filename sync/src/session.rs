@@ -101,8 +101,9 @@ pub struct Admitted {
     /// The node keys whose daily allowance of new and transferred
     /// dossiers it uses (`cert::DOSSIERS_PER_NODE_PER_DAY`): its creator,
     /// if it is new here and no merger handed it over, and the recorder of
-    /// each new transfer.
-    pub charged: Vec<[u8; 32]>,
+    /// each new transfer; each with when it says it happened (the
+    /// receiver counts only what is recent).
+    pub charged: Vec<([u8; 32], i64)>,
 }
 
 /// A document ready to be sent whole.
@@ -1524,7 +1525,7 @@ struct Verified {
     record: DossierRecord,
     signatures: Vec<([u8; 32], Attestation)>,
     /// The nodes whose daily allowance it uses ([`Admitted::charged`]).
-    charged: Vec<[u8; 32]>,
+    charged: Vec<([u8; 32], i64)>,
 }
 
 /// Checks the changes of `doc` beyond `known`: signatures, authority
@@ -1565,13 +1566,19 @@ fn verify_incoming(
     // succession the province signed), counts for its creator; a transfer
     // to another unit for the node that recorded it.
     let handed_over = additions.events.iter().any(|e| e.action == Action::Handover);
-    let mut charged: Vec<[u8; 32]> =
-        additions.created_by.as_ref().filter(|_| !handed_over).and_then(node_key_of).into_iter().collect();
-    charged.extend(
-        additions.events.iter().filter(|e| e.action == Action::Transfer).filter_map(|e| {
-            <[u8; 32]>::try_from(hex::decode(motcua_domain::actor::node_key_hex(&e.author)).ok()?).ok()
-        }),
-    );
+    let received = additions.record.reception.at;
+    let mut charged: Vec<([u8; 32], i64)> = additions
+        .created_by
+        .as_ref()
+        .filter(|_| !handed_over)
+        .and_then(node_key_of)
+        .map(|k| (k, received))
+        .into_iter()
+        .collect();
+    charged.extend(additions.events.iter().filter(|e| e.action == Action::Transfer).filter_map(|e| {
+        let key = <[u8; 32]>::try_from(hex::decode(motcua_domain::actor::node_key_hex(&e.author)).ok()?).ok()?;
+        Some((key, additions.record.events.get(e.index)?.event.at))
+    }));
     Ok(Verified { record: additions.record, signatures, charged })
 }
 
