@@ -316,6 +316,17 @@ fn a_node_creates_dossiers_of_its_own_unit_under_its_own_codes_only() {
     let (doc, _) = dossier::create(actor(&old), &new_dossier(&hex_of(&old), Channel::Direct, false)).unwrap();
     w.sign_heads(&doc, &old);
     assert!(matches!(w.verify(&doc, &[]), Err(Rejection::NotItsCode(r)) if r.contains("after its certificate ended")));
+    // A key renewed after it received a dossier: the trust holds only the
+    // newest certificate, which starts later; the dossier still verifies.
+    let renewed = key(8);
+    let mut newer =
+        crate::fixtures::certificate(&w.root, &renewed, COMMUNE, "000.21.45.H56", NodeRole::Commune, 8, 3 * T0);
+    newer.certificate.not_before_ms = 2 * T0;
+    let newer = SignedCertificate::sign(newer.certificate, &w.root);
+    w.trust.admit(&newer, None).unwrap();
+    let (doc, _) = dossier::create(actor(&renewed), &new_dossier(&hex_of(&renewed), Channel::Direct, false)).unwrap();
+    w.sign_heads(&doc, &renewed);
+    assert!(w.verify(&doc, &[]).is_ok(), "received before the renewal");
     // Its own unit and codes: admitted.
     let mut own = elsewhere;
     own.reception.unit = "26735".into();
