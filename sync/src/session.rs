@@ -1342,6 +1342,9 @@ fn parallel_map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -
             done.push((i, f(item)));
         }
     };
+    // The one place the core starts threads; issue 15 moves this work to
+    // the driver, which runs it on its own threads.
+    #[expect(clippy::disallowed_methods, reason = "verification threads, until the driver runs this work")]
     let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
         let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
         let mut all = work();
