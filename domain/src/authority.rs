@@ -18,7 +18,7 @@
 //! Who signed each change, and whether that node may speak for the unit an
 //! event names, is the sync crate's half (`motcua_sync::verify`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT, ReadDoc};
 
@@ -107,7 +107,9 @@ pub fn check_additions(
     }
     let deps: HashMap<ChangeHash, Vec<ChangeHash>> = metas.iter().map(|m| (m.hash, m.deps.clone())).collect();
     // Which change made each operation: per actor, (start_op, max_op, hash).
-    let mut ranges: HashMap<String, Vec<(u64, u64, ChangeHash, bool)>> = HashMap::new();
+    // Ordered: the first violation found, and so the reason given, is the
+    // same on every node.
+    let mut ranges: BTreeMap<String, Vec<(u64, u64, ChangeHash, bool)>> = BTreeMap::new();
     for m in &metas {
         ranges.entry(m.actor.to_hex_string()).or_default().push((m.start_op, m.max_op, m.hash, m.deps.is_empty()));
     }

@@ -15,8 +15,6 @@
 //!
 //! Nothing here touches a clock, a socket or a file.
 
-use std::collections::HashMap;
-
 use automerge::{Automerge, ChangeHash};
 use ed25519_dalek::VerifyingKey;
 use motcua_domain::authority::{Additions, AuthorityError, NewEvent, check_additions, node_key_hex, node_key_of};
@@ -70,11 +68,12 @@ pub enum Rejection {
 pub struct Trust {
     root: VerifyingKey,
     province_code: String,
-    /// Per node key, the newest certificate seen (by `not_before_ms`).
-    nodes: HashMap<[u8; 32], Certificate>,
+    /// Per node key, the newest certificate seen (by `not_before_ms`);
+    /// ordered, so that listing them gives the same order everywhere.
+    nodes: std::collections::BTreeMap<[u8; 32], Certificate>,
     /// Keys of which some certificate is revoked: a revoked node stays
     /// revoked whichever of its certificates it, or a peer, presents.
-    revoked_keys: std::collections::HashSet<[u8; 32]>,
+    revoked_keys: std::collections::BTreeSet<[u8; 32]>,
     revocations: RevocationList,
     revocations_sequence: u64,
     /// (dossier id, node key) of each proven fork ([`crate::fork`]):
@@ -92,8 +91,8 @@ impl Trust {
         Some(Trust {
             root: province.verifying_key()?,
             province_code: province.code.clone(),
-            nodes: HashMap::new(),
-            revoked_keys: std::collections::HashSet::new(),
+            nodes: std::collections::BTreeMap::new(),
+            revoked_keys: std::collections::BTreeSet::new(),
             revocations: RevocationList::default(),
             revocations_sequence: 0,
             quarantined: std::collections::BTreeSet::new(),

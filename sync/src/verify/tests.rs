@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use automerge::{ActorId, Automerge};
 use ed25519_dalek::SigningKey;
 use motcua_domain::dossier::{self, Channel};
