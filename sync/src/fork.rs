@@ -28,10 +28,9 @@ const DOCUMENT: u8 = 0;
 /// Two different changes an actor signed with one sequence number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fork {
-    /// The node key the actor writes for.
+    /// The node key the actor writes for (a fork quarantines the key,
+    /// whatever incarnation it writes under next).
     pub node_key: [u8; 32],
-    /// The actor itself (the key, and an incarnation if it has one).
-    pub actor: Vec<u8>,
     pub seq: u64,
     /// The change this node holds with that sequence number.
     pub held: [u8; 32],
@@ -89,7 +88,7 @@ pub fn prove(base: &Automerge, incoming: &[Change], signatures: &[ChangeSignatur
     let signed: HashMap<[u8; 32], [u8; 64]> = signatures.iter().map(|s| (s.change, s.signature)).collect();
     for c in incoming {
         let actor = c.actor_id().to_bytes().to_vec();
-        let Some(held_hash) = held.get(&(actor.clone(), c.seq())) else { continue };
+        let Some(held_hash) = held.get(&(actor, c.seq())) else { continue };
         if *held_hash == c.hash() {
             continue;
         }
@@ -101,7 +100,7 @@ pub fn prove(base: &Automerge, incoming: &[Change], signatures: &[ChangeSignatur
             })
         });
         if vouched {
-            return Some(Fork { node_key, actor, seq: c.seq(), held: held_hash.0, other: c.hash().0 });
+            return Some(Fork { node_key, seq: c.seq(), held: held_hash.0, other: c.hash().0 });
         }
     }
     None

@@ -442,3 +442,57 @@ pub fn serial(bundle: &Path) -> String {
     let cert: Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("certificate.json")).unwrap()).unwrap();
     cert["certificate"]["serial"].as_str().unwrap().to_string()
 }
+
+/// A province root, its province node's bundle, and the nodes enrolled
+/// under it, in one temporary directory; the province node syncs on a
+/// fixed port that members dial.
+pub struct Province {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub tinh: PathBuf,
+    pub port: u16,
+    pub peer: String,
+}
+
+impl Default for Province {
+    fn default() -> Province {
+        Province::new()
+    }
+}
+
+impl Province {
+    pub fn new() -> Province {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("province-root");
+        init_province(&root, "56");
+        let tinh = dir.path().join("tinh");
+        enroll_as(&root, "province", "56", "000.00.00.H56", &tinh, &[]);
+        let port = free_udp_port();
+        let peer = format!("{}@127.0.0.1:{port}", node_id(&tinh));
+        Province { root, tinh, port, peer, _dir: dir }
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.tinh.parent().unwrap().join(name)
+    }
+
+    pub fn enroll(&self, role: &str, unit: &str, agency_id: &str, name: &str) -> PathBuf {
+        let out = self.dir(name);
+        enroll_as(&self.root, role, unit, agency_id, &out, &[]);
+        out
+    }
+
+    /// Enrolls commune `unit` into `xa-UNIT` beside the province's bundle.
+    pub fn enroll_commune(&self, unit: &str, agency_id: &str) -> PathBuf {
+        self.enroll("commune", unit, agency_id, &format!("xa-{unit}"))
+    }
+
+    pub fn start(&self) -> Node {
+        Node::start_sync(&self.tinh, self.port, &[])
+    }
+
+    /// Starts a node that dials the province.
+    pub fn start_member(&self, dir: &Path) -> Node {
+        Node::start_sync(dir, 0, std::slice::from_ref(&self.peer))
+    }
+}

@@ -6,7 +6,7 @@
 //! Each test fails on the code before the fix it proves (0642707, or the
 //! commit it names); the comment on each says what that code did.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use ed25519_dalek::SigningKey;
 use motcua_domain::dossier::{self, Channel, DossierId};
 use motcua_sync::session::digest_of;
 use motcua_sync::wire::{Applied, ChangeSignature, DocBody, DocMessage, Outcome};
-use motcua_tests::{Node, dossier_request, enroll_as, eventually, free_udp_port, init_province, node_id};
+use motcua_tests::{Node, Province, dossier_request, eventually, node_id};
 use serde_json::Value;
 
 use hostile::Peer;
@@ -28,44 +28,6 @@ const B_UNIT: &str = "26735";
 const B_AGENCY: &str = "000.21.46.H56";
 const M_UNIT: &str = "26736";
 const M_AGENCY: &str = "000.21.47.H56";
-
-/// A province root, its province node's bundle and the communes enrolled
-/// under it, in one temporary directory.
-struct Fleet {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    tinh: PathBuf,
-    port: u16,
-    /// `NODE_ID@127.0.0.1:PORT` of the province's sync endpoint.
-    peer: String,
-}
-
-impl Fleet {
-    fn new() -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("province-root");
-        init_province(&root, "56");
-        let tinh = dir.path().join("tinh");
-        enroll_as(&root, "province", "56", "000.00.00.H56", &tinh, &[]);
-        let port = free_udp_port();
-        let peer = format!("{}@127.0.0.1:{port}", node_id(&tinh));
-        Fleet { root, tinh, port, peer, _dir: dir }
-    }
-
-    fn enroll(&self, unit: &str, agency_id: &str) -> PathBuf {
-        let out = self.tinh.parent().unwrap().join(format!("xa-{unit}"));
-        enroll_as(&self.root, "commune", unit, agency_id, &out, &[]);
-        out
-    }
-
-    fn start_province(&self) -> Node {
-        Node::start_sync(&self.tinh, self.port, &[])
-    }
-
-    fn start_commune(&self, dir: &Path) -> Node {
-        Node::start_sync(dir, 0, std::slice::from_ref(&self.peer))
-    }
-}
 
 /// What a hostile peer holds of a commune's bundle: its node key and the
 /// certificate the province signed for it.
@@ -86,7 +48,7 @@ impl Stolen {
         hex::encode(self.key.verifying_key().to_bytes())
     }
 
-    async fn dial(&self, fleet: &Fleet) -> Peer {
+    async fn dial(&self, fleet: &Province) -> Peer {
         Peer::dial(self.key.to_bytes(), &fleet.peer, self.certificate.clone()).await
     }
 }
@@ -154,11 +116,11 @@ fn normalized(answer: &hostile::Answer, digests: &[([u8; 16], &str)]) -> String 
 /// merged into A's and refused, where under a random id it was held.
 #[test]
 fn a_commune_probing_for_another_communes_dossier_gets_what_a_random_id_gets() {
-    let fleet = Fleet::new();
-    let a_dir = fleet.enroll(A_UNIT, A_AGENCY);
-    let b_dir = fleet.enroll(B_UNIT, B_AGENCY);
-    let tinh = fleet.start_province();
-    let a = fleet.start_commune(&a_dir);
+    let fleet = Province::new();
+    let a_dir = fleet.enroll_commune(A_UNIT, A_AGENCY);
+    let b_dir = fleet.enroll_commune(B_UNIT, B_AGENCY);
+    let tinh = fleet.start();
+    let a = fleet.start_member(&a_dir);
     let received = a.receive(&dossier_request("2.000720", 1));
     assert_eq!(received.status, 201, "{received:?}");
     let code = received.body["code"].as_str().unwrap().to_string();
@@ -228,11 +190,11 @@ fn a_commune_probing_for_another_communes_dossier_gets_what_a_random_id_gets() {
 /// the province (checked by running this test on that code).
 #[test]
 fn a_node_cannot_claim_another_units_codes() {
-    let fleet = Fleet::new();
-    let b_dir = fleet.enroll(B_UNIT, B_AGENCY);
-    let m_dir = fleet.enroll(M_UNIT, M_AGENCY);
-    let tinh = fleet.start_province();
-    let b = fleet.start_commune(&b_dir);
+    let fleet = Province::new();
+    let b_dir = fleet.enroll_commune(B_UNIT, B_AGENCY);
+    let m_dir = fleet.enroll_commune(M_UNIT, M_AGENCY);
+    let tinh = fleet.start();
+    let b = fleet.start_member(&b_dir);
     let first = b.receive(&dossier_request("2.000720", 1));
     assert_eq!(first.status, 201, "{first:?}");
     let first = first.body["code"].as_str().unwrap().to_string();
@@ -290,9 +252,9 @@ fn a_node_cannot_claim_another_units_codes() {
 /// when they ran out, as malformed.
 #[test]
 fn a_batch_announcing_too_many_documents_ends_the_session_on_its_count() {
-    let fleet = Fleet::new();
-    let b_dir = fleet.enroll(B_UNIT, B_AGENCY);
-    let tinh = fleet.start_province();
+    let fleet = Province::new();
+    let b_dir = fleet.enroll_commune(B_UNIT, B_AGENCY);
+    let tinh = fleet.start();
     let b = Stolen::from_bundle(&b_dir);
     // postcard's varint of 2^40, then nothing: as a count, it is refused.
     let mut raw = Vec::new();
@@ -400,13 +362,13 @@ async fn flood_one(key: [u8; 32], target: &str, silent: bool, junk: Arc<Vec<u8>>
 /// the one before), and its resident memory peaked at about 1 GiB.
 #[test]
 fn a_flood_of_connections_and_oversize_hellos_leaves_the_node_up_and_bounded() {
-    let fleet = Fleet::new();
-    let a_dir = fleet.enroll(A_UNIT, A_AGENCY);
-    let b_dir = fleet.enroll(B_UNIT, B_AGENCY);
-    let m_dir = fleet.enroll(M_UNIT, M_AGENCY);
-    let c_dir = fleet.enroll("26737", "000.21.48.H56");
-    let tinh = fleet.start_province();
-    let a = fleet.start_commune(&a_dir);
+    let fleet = Province::new();
+    let a_dir = fleet.enroll_commune(A_UNIT, A_AGENCY);
+    let b_dir = fleet.enroll_commune(B_UNIT, B_AGENCY);
+    let m_dir = fleet.enroll_commune(M_UNIT, M_AGENCY);
+    let c_dir = fleet.enroll_commune("26737", "000.21.48.H56");
+    let tinh = fleet.start();
+    let a = fleet.start_member(&a_dir);
     let before = a.receive(&dossier_request("2.000720", 1));
     assert_eq!(before.status, 201, "{before:?}");
     safe_at_province(&a, before.body["code"].as_str().unwrap());
@@ -479,7 +441,7 @@ fn a_flood_of_connections_and_oversize_hellos_leaves_the_node_up_and_bounded() {
     let after = a.receive(&dossier_request("2.000720", 2));
     assert_eq!(after.status, 201, "{after:?}");
     safe_at_province(&a, after.body["code"].as_str().unwrap());
-    let c = fleet.start_commune(&c_dir);
+    let c = fleet.start_member(&c_dir);
     let first = c.receive(&dossier_request("2.000720", 3));
     assert_eq!(first.status, 201, "{first:?}");
     safe_at_province(&c, first.body["code"].as_str().unwrap());
@@ -542,10 +504,10 @@ fn signal(node: &Node, signal: i32) {
 /// that dossier are refused.
 #[test]
 fn a_stolen_key_that_forks_a_dossier_is_caught_and_quarantined() {
-    let fleet = Fleet::new();
-    let b_dir = fleet.enroll(B_UNIT, B_AGENCY);
-    let mut tinh = fleet.start_province();
-    let b = fleet.start_commune(&b_dir);
+    let fleet = Province::new();
+    let b_dir = fleet.enroll_commune(B_UNIT, B_AGENCY);
+    let mut tinh = fleet.start();
+    let b = fleet.start_member(&b_dir);
     let received = b.receive(&dossier_request("2.000720", 1));
     assert_eq!(received.status, 201, "{received:?}");
     let code = received.body["code"].as_str().unwrap().to_string();
@@ -637,7 +599,7 @@ fn a_stolen_key_that_forks_a_dossier_is_caught_and_quarantined() {
     // The fork is kept: after a restart the province lists it, and refuses
     // B's later change again when B offers it on its next connection.
     tinh.stop();
-    let tinh = fleet.start_province();
+    let tinh = fleet.start();
     assert_eq!(forks_listed(&tinh, &b_id), forks, "the fork is listed after a restart");
     let row = eventually(60, "B's change refused again after the restart", || {
         row_of(&tinh, "/api/v1/peers", &b_id).filter(|r| r["docs_refused_from_peer"].as_u64() >= Some(1))
@@ -715,10 +677,10 @@ async fn one_more_stranger_is_refused(ip: std::net::IpAddr, target: &str) -> boo
 /// out (the fix does not cover that case).
 #[test]
 fn strangers_holding_every_handshake_slot_do_not_keep_a_known_commune_out() {
-    let fleet = Fleet::new();
-    let c_dir = fleet.enroll(A_UNIT, A_AGENCY);
-    let tinh = fleet.start_province();
-    let mut c = fleet.start_commune(&c_dir);
+    let fleet = Province::new();
+    let c_dir = fleet.enroll_commune(A_UNIT, A_AGENCY);
+    let tinh = fleet.start();
+    let mut c = fleet.start_member(&c_dir);
     let first = c.receive(&dossier_request("2.000720", 1));
     assert_eq!(first.status, 201, "{first:?}");
     safe_at_province(&c, first.body["code"].as_str().unwrap());
@@ -747,7 +709,7 @@ fn strangers_holding_every_handshake_slot_do_not_keep_a_known_commune_out() {
     assert_eq!(refused.load(Ordering::SeqCst), 0, "no stranger of the 32 was refused");
 
     // The known commune comes back while they hold them.
-    c = fleet.start_commune(&c_dir);
+    c = fleet.start_member(&c_dir);
     let next = c.receive(&dossier_request("2.000720", 2));
     assert_eq!(next.status, 201, "{next:?}");
     let next = next.body["code"].as_str().unwrap().to_string();

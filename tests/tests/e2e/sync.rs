@@ -1,52 +1,10 @@
 //! The sync network with real `motcua serve` processes over iroh on
 //! loopback: a province node, two communes and an agency.
 
-use std::path::{Path, PathBuf};
-
-use motcua_tests::{Node, dossier_request, enroll_as, eventually, free_udp_port, init_province, node_id, provision};
+use motcua_tests::{Node, Province, dossier_request, enroll_as, eventually, init_province, node_id, provision};
 use serde_json::{Value, json};
 
 const AGENCY: &str = "000.00.12.H56";
-
-struct Province {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    tinh: PathBuf,
-    port: u16,
-    peer: String,
-}
-
-impl Province {
-    fn new() -> Province {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("province-root");
-        init_province(&root, "56");
-        let tinh = dir.path().join("tinh");
-        enroll_as(&root, "province", "56", "000.00.00.H56", &tinh, &[]);
-        let port = free_udp_port();
-        let peer = format!("{}@127.0.0.1:{port}", node_id(&tinh));
-        Province { root, tinh, port, peer, _dir: dir }
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        self.tinh.parent().unwrap().join(name)
-    }
-
-    fn enroll(&self, role: &str, unit: &str, agency_id: &str, name: &str) -> PathBuf {
-        let out = self.dir(name);
-        enroll_as(&self.root, role, unit, agency_id, &out, &[]);
-        out
-    }
-
-    fn start(&self) -> Node {
-        Node::start_sync(&self.tinh, self.port, &[])
-    }
-
-    /// Starts a node that dials the province.
-    fn start_member(&self, dir: &Path) -> Node {
-        Node::start_sync(dir, 0, std::slice::from_ref(&self.peer))
-    }
-}
 
 fn dossier(node: &Node, code: &str) -> Option<Value> {
     let a = node.get(&format!("/api/v1/dossiers/{code}"));
