@@ -1,38 +1,23 @@
-//! motcua's edge node: the process a one-stop center runs.
+//! `motcua`: the edge node a one-stop center runs, as adapters around the
+//! desk.
 //!
-//! Owns all real IO of a node: the redb store ([`store`]), the node's key
-//! ([`identity`]), officer accounts and sessions ([`accounts`]) and the password policy
-//! ([`passwords`]), the desk
-//! operations that tie the domain rules to the store ([`desk`]) and commit
-//! them in groups ([`committer`]), the HTTP
-//! API ([`api`]), served over HTTPS on a center's LAN ([`tls`]), and the web UI's files ([`web`]). The rules themselves live
-//! in `motcua-domain`; signatures and the sync core in `motcua-sync`, which
-//! the node drives over iroh ([`network`]) with redb as its storage
-//! ([`replica`]).
+//! The rules live in `motcua-domain`, signatures and the sync core in
+//! `motcua-sync`, the redb store and its single writer in `motcua-store`,
+//! and the application services in `motcua-desk`. This crate holds what
+//! talks to the outside:
+//!
+//! - [`http`]: the HTTP API and web UI (axum), served over HTTPS on a
+//!   center's LAN ([`http::tls`]), with the rate limits of what can be
+//!   guessed ([`http::limits`]).
+//! - [`net`]: the sync network (iroh): the endpoint, accepting and dialing
+//!   peers, one sync session per connection, and the session's storage
+//!   over the desk ([`net::replica`]).
+//! - [`serve`]: starting and stopping a node, wiring the two to one desk.
 //!
 //! A desk action never waits on the network: it is validated, appended to
 //! the dossier's Automerge document, signed, indexed and committed durably
 //! in one redb transaction before the API answers.
 
-pub mod accounts;
-pub mod allowance;
-pub mod api;
-pub mod committer;
-pub mod config;
-pub mod desk;
-pub mod exchange;
-pub mod files;
-pub mod identity;
-pub mod limits;
-pub mod network;
-pub mod passwords;
-pub mod replica;
+pub mod http;
+pub mod net;
 pub mod serve;
-pub mod store;
-pub mod tls;
-pub mod web;
-
-/// Wall-clock time in UTC milliseconds: the only clock the node reads.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use motcua_node::serve::{ServeOptions, parse_peer, prepare_data_dir, serve};
+use motcua::serve::{ServeOptions, parse_peer, serve};
+use motcua_desk::open::prepare_data_dir;
 
 /// Bound on threads running store work for HTTP requests.
 const BLOCKING_THREADS_MAX: usize = 32;
@@ -36,7 +37,7 @@ enum Command {
         sync: SocketAddr,
         /// A peer to sync with, NODE_ID@HOST:PORT (repeatable).
         #[arg(long = "peer", value_parser = parse_peer)]
-        peers: Vec<motcua_node::api::PeerSpec>,
+        peers: Vec<motcua::net::PeerSpec>,
     },
     /// Print the node id (the iroh endpoint id) of a data directory.
     Id {
@@ -68,13 +69,13 @@ enum AuditCommand {
 }
 
 fn verify_audit(data: &std::path::Path) -> anyhow::Result<()> {
-    let path = data.join(motcua_node::serve::STORE_FILE);
-    if !path.exists() || !data.join(motcua_node::identity::KEY_FILE).exists() {
+    let path = data.join(motcua_desk::open::STORE_FILE);
+    if !path.exists() || !data.join(motcua_desk::identity::KEY_FILE).exists() {
         anyhow::bail!("{} holds no motcua store", data.display());
     }
     // Opening may bring an older store up to date, which needs the node key.
-    let key = motcua_node::identity::Identity::load_or_create(data)?.applicant_key();
-    let store = motcua_node::store::Store::open(&path, key).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let key = motcua_desk::identity::Identity::load_or_create(data)?.applicant_key();
+    let store = motcua_store::Store::open(&path, key).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     match store.verify_audit()? {
         Ok(lines) => {
             println!("audit log intact: {lines} lines");
@@ -89,11 +90,11 @@ fn export(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
     if out.exists() {
         anyhow::bail!("cannot create {}: it exists", out.display());
     }
-    let export = motcua_node::exchange::export_data_dir(data, &format!("to {}", out.display()))?;
+    let export = motcua_desk::exchange::export_data_dir(data, &format!("to {}", out.display()))?;
     // Whole or not at all, so that a crash leaves no half export under its
     // name (nor one that blocks a new attempt); owner-only, as it holds
     // citizens' personal data.
-    motcua_node::files::write_atomically(out, &export.encode(), true)
+    motcua_store::files::write_atomically(out, &export.encode(), true)
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "exported {} dossiers and {} certificates of unit {} to {}",
@@ -132,8 +133,9 @@ fn main() {
                 result
             }),
         Command::Id { data } => prepare_data_dir(&data)
-            .and_then(|_| motcua_node::identity::Identity::load_or_create(&data))
-            .map(|id| println!("{}", id.node_id())),
+            .and_then(|_| motcua_desk::identity::Identity::load_or_create(&data))
+            .map(|id| println!("{}", id.node_id()))
+            .map_err(anyhow::Error::from),
         Command::Export { data, out } => export(&data, &out),
         Command::Audit { command: AuditCommand::Verify { data } } => verify_audit(&data),
     };

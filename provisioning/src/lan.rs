@@ -27,7 +27,7 @@ use crate::{ProvisionError, io, write_private};
 pub const LAN_CA_KEY_FILE: &str = "province-ca.key";
 /// The LAN CA's certificate, installed as a trusted root on desk PCs; every
 /// bundle carries a copy.
-pub const LAN_CA_CERT_FILE: &str = motcua_node::tls::PROVINCE_CA_FILE;
+pub const LAN_CA_CERT_FILE: &str = motcua_desk::config::PROVINCE_CA_FILE;
 /// The LAN CA is valid this long; server certificates it issues must end
 /// before it does.
 pub const LAN_CA_VALID_DAYS: i64 = 10 * 365;
@@ -305,7 +305,7 @@ pub fn verify_server_cert(
 /// replaced, so a cut-short renewal never leaves a key and a certificate
 /// that do not match.
 pub fn write_server_cert(dir: &Path, ca: &LanCa, cert: &ServerCert) -> Result<(), ProvisionError> {
-    let key_path = dir.join(motcua_node::tls::TLS_KEY_FILE);
+    let key_path = dir.join(motcua_desk::config::TLS_KEY_FILE);
     let held = std::fs::read_to_string(&key_path).ok();
     if held.as_deref() != Some(cert.key_pem.as_str()) {
         if key_path.exists() {
@@ -317,7 +317,7 @@ pub fn write_server_cert(dir: &Path, ca: &LanCa, cert: &ServerCert) -> Result<()
         write_private(&key_path, cert.key_pem.as_bytes())?;
     }
     crate::write_durably(&dir.join(LAN_CA_CERT_FILE), ca.cert_pem.as_bytes())?;
-    crate::write_durably(&dir.join(motcua_node::tls::TLS_CERT_FILE), cert.cert_pem.as_bytes())
+    crate::write_durably(&dir.join(motcua_desk::config::TLS_CERT_FILE), cert.cert_pem.as_bytes())
 }
 
 /// Issues (or renews, keeping its key) the TLS certificate of a bundle or
@@ -339,7 +339,7 @@ pub fn issue_tls(
         )));
     }
     let ca = load_ca(province_dir, &province)?;
-    let key_path = bundle.join(motcua_node::tls::TLS_KEY_FILE);
+    let key_path = bundle.join(motcua_desk::config::TLS_KEY_FILE);
     let key = match std::fs::read_to_string(&key_path) {
         Ok(k) => Some(k),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -444,7 +444,7 @@ pub fn summarize_cert(pem: &str) -> Result<CertSummary, ProvisionError> {
 /// it verifies for those names against the bundle's `province-ca.crt`.
 /// `None` for a bundle without one.
 pub fn describe_bundle_tls(bundle: &Path, now_ms: i64) -> Option<String> {
-    let pem = std::fs::read_to_string(bundle.join(motcua_node::tls::TLS_CERT_FILE)).ok()?;
+    let pem = std::fs::read_to_string(bundle.join(motcua_desk::config::TLS_CERT_FILE)).ok()?;
     let summary = match summarize_cert(&pem) {
         Ok(s) => s,
         Err(e) => return Some(format!("TLS certificate: {e}")),
@@ -597,7 +597,7 @@ mod tests {
         let first = issue_server_cert(&ca, &lan, None, NOW).unwrap();
         let bundle = tempfile::tempdir().unwrap();
         write_server_cert(bundle.path(), &ca, &first).unwrap();
-        let key_path = bundle.path().join(motcua_node::tls::TLS_KEY_FILE);
+        let key_path = bundle.path().join(motcua_desk::config::TLS_KEY_FILE);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
         let later = NOW + 300 * DAY_MS;
@@ -609,7 +609,7 @@ mod tests {
         // A certificate for another key never lands beside the held one.
         let stranger = issue_server_cert(&ca, &lan, None, NOW).unwrap();
         assert!(write_server_cert(bundle.path(), &ca, &stranger).is_err());
-        let held = std::fs::read_to_string(bundle.path().join(motcua_node::tls::TLS_CERT_FILE)).unwrap();
+        let held = std::fs::read_to_string(bundle.path().join(motcua_desk::config::TLS_CERT_FILE)).unwrap();
         assert_eq!(held, renewed.cert_pem, "tls.crt is unchanged by the refused write");
 
         let sealed = tempfile::tempdir().unwrap();

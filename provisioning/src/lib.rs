@@ -17,9 +17,9 @@ use std::io::Write;
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
+use motcua_desk::config::{CONFIG_FORMAT, NodeConfig};
 use motcua_domain::catalog::{Catalog, ImportError, import_csv, import_json};
 use motcua_domain::codes::{is_agency_id, is_unit_code};
-use motcua_node::config::{CONFIG_FORMAT, NodeConfig};
 use motcua_sync::cert::{
     CERTIFICATE_VERSION, Certificate, DocumentKind, NodeRole, ProvinceDocument, ProvinceRecord, Revocation,
     RevocationList, SignedCertificate, SignedProvinceDocument,
@@ -55,7 +55,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ProvisionEr
 }
 
 fn sync_parent(path: &Path) -> Result<(), ProvisionError> {
-    motcua_node::files::sync_parent(path).map_err(|e| io(path, e))
+    motcua_store::files::sync_parent(path).map_err(|e| io(path, e))
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), ProvisionError> {
@@ -69,7 +69,7 @@ fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), ProvisionEr
 /// synced, then renamed over the old one, so a crash leaves the old file
 /// or the new one, never a half.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ProvisionError> {
-    motcua_node::files::write_atomically(path, bytes, false).map_err(|e| io(path, e))
+    motcua_store::files::write_atomically(path, bytes, false).map_err(|e| io(path, e))
 }
 
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ProvisionError> {
@@ -209,7 +209,7 @@ pub fn init_province(
         daily_dossiers_per_node: None,
     };
     write_json(&dir.join(PROVINCE_FILE), &record)?;
-    lan::create_ca(dir, &record, passphrase, motcua_node::now_ms())?;
+    lan::create_ca(dir, &record, passphrase, motcua_desk::now_ms())?;
     Ok(record)
 }
 
@@ -339,7 +339,7 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
     };
     let signed = SignedCertificate::sign(certificate, &root);
     if let Some(key) = secret {
-        write_private(&out.join(motcua_node::identity::KEY_FILE), hex::encode(key.to_bytes()).as_bytes())?;
+        write_private(&out.join(motcua_desk::identity::KEY_FILE), hex::encode(key.to_bytes()).as_bytes())?;
     }
     write_json(&out.join(CERTIFICATE_FILE), &signed)?;
     write_json(&out.join(PROVINCE_FILE), &province)?;
@@ -361,7 +361,7 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
         demo: false,
         supplement_mode: motcua_domain::dossier::SupplementMode::Pause,
         sequence_first: 1,
-        sequence_last: motcua_node::config::SEQUENCE_MAX,
+        sequence_last: motcua_desk::config::SEQUENCE_MAX,
         peers: e.province_node.iter().cloned().collect(),
         restore: e.restore,
     };
@@ -440,7 +440,7 @@ pub fn rotate(
 ) -> Result<SignedCertificate, ProvisionError> {
     let (province, root) = load_province(province_dir)?;
     let old = bundle_certificate(&province, &root, province_dir, bundle)?;
-    let key_path = bundle.join(motcua_node::identity::KEY_FILE);
+    let key_path = bundle.join(motcua_desk::identity::KEY_FILE);
     if !key_path.exists() {
         return Err(ProvisionError::Invalid(format!(
             "{} holds no node key; rotate on the machine that holds it",

@@ -27,11 +27,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use automerge::Automerge;
+use motcua_desk::config::NodeConfig;
+use motcua_desk::desk::Desk;
 use motcua_domain::codes::{fold_text, is_unit_code};
 use motcua_domain::dossier;
 use motcua_domain::fold::fold;
-use motcua_node::config::NodeConfig;
-use motcua_node::desk::Desk;
 use motcua_sync::attest::Attestation;
 use motcua_sync::cert::{DocumentKind, Succession};
 use motcua_sync::export::{EXPORT_BYTES_MAX, Export};
@@ -174,7 +174,7 @@ pub struct MergeReport {
 /// Reads a source: an export file, or the data directory of a stopped node.
 pub fn read_source(path: &Path) -> Result<Export, ProvisionError> {
     if path.is_dir() {
-        return motcua_node::exchange::export_data_dir(path, "read by motcua-provision merge")
+        return motcua_desk::exchange::export_data_dir(path, "read by motcua-provision merge")
             .map_err(|e| ProvisionError::Invalid(format!("{}: {e:#}", path.display())));
     }
     let len = std::fs::metadata(path).map_err(|e| ProvisionError::Io(format!("{}: {e}", path.display())))?.len();
@@ -242,7 +242,7 @@ pub fn merge(
             return Err(ProvisionError::Invalid(format!("{name} is an export of province {}", e.province_code)));
         }
     }
-    let desk = motcua_node::serve::open_desk(into).map_err(|e| ProvisionError::Invalid(format!("{e:#}")))?;
+    let desk = motcua_desk::open::open_desk(into).map_err(|e| ProvisionError::Invalid(format!("{e:#}")))?;
     let mut report = MergeReport { into_unit: unit.clone(), ..MergeReport::default() };
     for (name, export) in exports {
         report.sources.push(format!("{name}: unit {}, {} dossiers", export.unit, export.dossiers.len()));
@@ -334,7 +334,7 @@ fn admit(
                     });
                 out.push((c.code, c.old_unit, result));
             }
-            Ok::<_, motcua_node::desk::DeskError>(out)
+            Ok::<_, motcua_desk::desk::DeskError>(out)
         })
         .map_err(|e| ProvisionError::Io(e.to_string()))?;
     for (code, from_unit, result) in outcomes {

@@ -4,13 +4,13 @@
 //! requested and fulfilled, processed), all made by one node.
 
 use automerge::Automerge;
+use motcua_desk::identity::Identity;
 use motcua_domain::calendar::{DAY_MS, TimeUnit};
 use motcua_domain::dossier::{
     self, Applicant, Channel, DocError, DocumentEntry, DossierId, Event, NewDossier, ProcedureSnapshot, Reception,
     SupplementMode,
 };
 use motcua_domain::workflow::Action;
-use motcua_node::identity::Identity;
 use rand::RngExt;
 use rand::rngs::StdRng;
 

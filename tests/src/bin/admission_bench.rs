@@ -10,10 +10,10 @@ use std::time::Instant;
 use anyhow::Context;
 use automerge::{Automerge, LoadOptions, VerificationMode};
 use ed25519_dalek::SigningKey;
+use motcua_desk::identity::Identity;
 use motcua_domain::authority::{check_additions, latest_changes};
 use motcua_domain::dossier;
 use motcua_domain::fold::fold;
-use motcua_node::identity::Identity;
 use motcua_sim::workload::Workload;
 use motcua_sync::attest::{self, Attestation};
 use motcua_sync::cert::{NodeRole, ProvinceRecord};
@@ -115,13 +115,11 @@ fn main() -> anyhow::Result<()> {
         motcua_domain::stats::DossierSummary::new(&records[i], &f)
     });
     let entries = time("sync entry", n, |i| {
-        motcua_node::exchange::sync_entry(&loaded[i], &records[i], &summaries[i], Vec::new())
+        motcua_desk::exchange::sync_entry(&loaded[i], &records[i], &summaries[i], Vec::new())
     });
     let store_all = |name: &str, durable: bool| -> anyhow::Result<()> {
-        let store = motcua_node::store::Store::open(
-            &dir.path().join(name),
-            motcua_node::store::ApplicantKey::from_node_secret(&[0; 32]),
-        )?;
+        let store =
+            motcua_store::Store::open(&dir.path().join(name), motcua_store::ApplicantKey::from_node_secret(&[0; 32]))?;
         let t = Instant::now();
         for chunk in (0..n).collect::<Vec<_>>().chunks(27) {
             let w = store.begin()?;

@@ -33,10 +33,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use motcua_desk::desk::Desk;
 use motcua_domain::calendar::DAY_MS;
 use motcua_domain::dossier;
 use motcua_domain::workflow::Action;
-use motcua_node::desk::Desk;
 use motcua_sim::workload::Workload;
 use motcua_tests::bench_dossiers::{AGENCY_ID, T0, UNIT, code, event, five_changes};
 use motcua_tests::{Node, enroll_as, free_udp_port, init_province, node_id};
@@ -86,7 +86,7 @@ fn args() -> anyhow::Result<Args> {
 }
 
 /// Commits `doc` (made by this node) through the admission path.
-fn store(desk: &Arc<Desk>, w: &mut motcua_node::store::Write, doc: &automerge::Automerge) -> anyhow::Result<()> {
+fn store(desk: &Arc<Desk>, w: &mut motcua_store::Write, doc: &automerge::Automerge) -> anyhow::Result<()> {
     let record = dossier::read(doc)?;
     let head = doc.get_heads()[0].0;
     let sig = (head, desk.identity.attest(&head));
@@ -97,7 +97,7 @@ fn store(desk: &Arc<Desk>, w: &mut motcua_node::store::Write, doc: &automerge::A
 /// Writes dossiers `from..from+count` (five changes each) into a stopped
 /// node's store.
 fn populate(dir: &Path, from: usize, count: usize) -> anyhow::Result<()> {
-    let desk = motcua_node::serve::open_desk(dir)?;
+    let desk = motcua_desk::open::open_desk(dir)?;
     let mut rng = StdRng::seed_from_u64(42 + from as u64);
     let work: Vec<_> = Workload::new(42 + from as u64).take(count).collect();
     for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
@@ -122,7 +122,7 @@ fn populate(dir: &Path, from: usize, count: usize) -> anyhow::Result<()> {
 
 /// Appends `return_result` to the dossiers with codes numbered in `range`.
 fn return_results(dir: &Path, range: std::ops::Range<usize>) -> anyhow::Result<()> {
-    let desk = motcua_node::serve::open_desk(dir)?;
+    let desk = motcua_desk::open::open_desk(dir)?;
     let codes: Vec<String> = range.map(code).collect();
     for chunk in codes.chunks(1000) {
         let d = desk.clone();

@@ -1,7 +1,7 @@
 //! Durability through power loss, which a SIGKILL (crash.rs) cannot show:
 //! the page cache survives a kill, not a power cut. In-process nodes (the
 //! real desk, committer and store) run on a simulated disk
-//! (`motcua_node::store::test_disk`) that keeps only what was synced when
+//! (`motcua_store::test_disk`) that keeps only what was synced when
 //! the power goes. Officers receive dossiers and record actions from
 //! several threads, so that group commit batches them; the power is cut at
 //! a seeded disk operation; the store is opened again from the durable
@@ -14,17 +14,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ed25519_dalek::SigningKey;
+use motcua::http::{AppState, Metrics};
+use motcua_desk::accounts::{Account, Sessions};
+use motcua_desk::config::NodeConfig;
+use motcua_desk::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
+use motcua_desk::identity::Identity;
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::catalog::Catalog;
 use motcua_domain::workflow::Role;
-use motcua_node::accounts::{Account, Sessions};
-use motcua_node::api::{AppState, Metrics};
-use motcua_node::committer::Committer;
-use motcua_node::config::NodeConfig;
-use motcua_node::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
-use motcua_node::identity::Identity;
-use motcua_node::store::Store;
-use motcua_node::store::test_disk::{Commits, TestDisk};
+use motcua_store::Store;
+use motcua_store::committer::Committer;
+use motcua_store::test_disk::{Commits, TestDisk};
 use motcua_tests::{Node, dossier_request};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -345,20 +345,20 @@ fn a_failed_fsync_is_a_500_through_the_api() {
             password_hash: String::new(),
             created_at: MONDAY_0900,
         };
-        let (token, _) = sessions.create(&account, motcua_node::now_ms());
+        let (token, _) = sessions.create(&account, motcua_desk::now_ms());
         let state = AppState {
             desk: desk.clone(),
             sessions,
             metrics: Arc::new(Metrics::default()),
-            peers: Arc::new(motcua_node::network::PeerBoard::with_configured(&[])),
-            track: Arc::new(motcua_node::limits::GuessLimits::new(motcua_node::limits::TRACK)),
-            logins: Arc::new(motcua_node::limits::GuessLimits::new(motcua_node::limits::LOGIN)),
+            peers: Arc::new(motcua::net::PeerBoard::with_configured(&[])),
+            track: Arc::new(motcua::http::limits::GuessLimits::new(motcua::http::limits::TRACK)),
+            logins: Arc::new(motcua::http::limits::GuessLimits::new(motcua::http::limits::LOGIN)),
             tls: false,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let app = motcua_node::api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = motcua::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = runtime.spawn(async move {
             axum::serve(listener, app)

@@ -5,6 +5,10 @@
 //! requests that change something. Errors have one shape:
 //! `{"error": {"code", "message", "field"}}`.
 
+pub mod limits;
+pub mod tls;
+pub mod web;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,10 +27,10 @@ use serde_json::json;
 
 use motcua_sync::cert::{DocumentKind, SignedProvinceDocument};
 
-use crate::accounts::{self, Account, Sessions};
-use crate::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
-use crate::now_ms;
-use crate::store::{ListQuery, StoreError};
+use motcua_desk::accounts::{self, Account, Sessions};
+use motcua_desk::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
+use motcua_desk::now_ms;
+use motcua_store::{ListQuery, StoreError};
 
 /// Bound on a request body (a catalog import may be larger, see below).
 pub const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -46,22 +50,15 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
 }
 
-/// A peer named on the command line or in the configuration.
-#[derive(Debug, Clone, Serialize)]
-pub struct PeerSpec {
-    pub node_id: String,
-    pub addr: String,
-}
-
 #[derive(Clone)]
 pub struct AppState {
     pub desk: Arc<Desk>,
     pub sessions: Arc<Sessions>,
     pub metrics: Arc<Metrics>,
-    pub peers: Arc<crate::network::PeerBoard>,
-    pub track: Arc<crate::limits::GuessLimits>,
-    /// Failed logins, per address and username ([`crate::limits::LOGIN`]).
-    pub logins: Arc<crate::limits::GuessLimits>,
+    pub peers: Arc<crate::net::PeerBoard>,
+    pub track: Arc<crate::http::limits::GuessLimits>,
+    /// Failed logins, per address and username ([`crate::http::limits::LOGIN`]).
+    pub logins: Arc<crate::http::limits::GuessLimits>,
     /// Served over HTTPS: cookies are `Secure` under their TLS names, and
     /// only those names are read.
     pub tls: bool,
@@ -142,8 +139,8 @@ impl From<DeskError> for ApiError {
     }
 }
 
-impl From<crate::passwords::PasswordRefusal> for ApiError {
-    fn from(r: crate::passwords::PasswordRefusal) -> Self {
+impl From<motcua_desk::passwords::PasswordRefusal> for ApiError {
+    fn from(r: motcua_desk::passwords::PasswordRefusal) -> Self {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.code(), r.to_string()).field("password")
     }
 }
@@ -318,7 +315,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api.layer(axum::middleware::map_response(api_headers)))
-        .merge(crate::web::routes())
+        .merge(crate::http::web::routes())
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         .with_state(state)
@@ -367,8 +364,8 @@ struct LoginRequest {
 
 /// A refusal by the limits of what can be guessed, in the API's shape:
 /// `what` names the attempts, `locked` says why the target is locked.
-fn limited(r: crate::limits::Refused, what: &str, locked: &str) -> ApiError {
-    use crate::limits::Refused;
+fn limited(r: crate::http::limits::Refused, what: &str, locked: &str) -> ApiError {
+    use crate::http::limits::Refused;
     let (code, message) = match r {
         Refused::TooManyRequests { retry_ms } => {
             ("too_many_requests", format!("too many {what}; try again in {} s", (retry_ms / 1000).max(1)))
@@ -416,7 +413,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     same_site(&headers)?;
     let now = now_ms();
-    use crate::limits::Outcome;
+    use crate::http::limits::Outcome;
     let st = state.clone();
     let username = req.username.clone();
     let account = blocking(move || load_account(&st, &username)).await?;
@@ -430,7 +427,7 @@ async fn login(
     };
     let attempt = match known {
         Some(device) => {
-            state.logins.admit_known(client.ip(), crate::limits::Client::device(device), &req.username, now)
+            state.logins.admit_known(client.ip(), crate::http::limits::Client::device(device), &req.username, now)
         }
         None => state.logins.admit(client.ip(), &req.username, now),
     }
@@ -581,7 +578,7 @@ async fn import_catalog(
         let mut w = st.desk.store.begin()?;
         advance_sequence(&mut w, DocumentKind::Catalog, sequence)?;
         w.put_meta("catalog", &bytes)?;
-        crate::desk::audit(&mut w, now_ms(), &username, "import_catalog", &imported.version)?;
+        motcua_desk::desk::audit(&mut w, now_ms(), &username, "import_catalog", &imported.version)?;
         w.commit_durable()?;
         *st.desk.catalog.write().expect("catalog lock") = Arc::new(imported);
         Ok(())
@@ -645,7 +642,7 @@ fn incoming_document(state: &AppState, bytes: &[u8], is_csv: bool, kind: Documen
 
 /// Records the sequence of a signed document, refusing one that is not
 /// newer than what the node holds (a replay).
-fn advance_sequence(w: &mut crate::store::Write, kind: DocumentKind, sequence: Option<u64>) -> Result<(), ApiError> {
+fn advance_sequence(w: &mut motcua_store::Write, kind: DocumentKind, sequence: Option<u64>) -> Result<(), ApiError> {
     let Some(seq) = sequence else { return Ok(()) };
     let key = format!("{}_sequence", kind.as_str());
     let held = w.get_meta(&key)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
@@ -685,7 +682,7 @@ async fn import_calendar(
         let mut w = st.desk.store.begin()?;
         advance_sequence(&mut w, DocumentKind::Calendar, sequence)?;
         w.put_meta("calendar", text.as_bytes())?;
-        crate::desk::audit(&mut w, now_ms(), &officer.username, "import_calendar", calendar.version())?;
+        motcua_desk::desk::audit(&mut w, now_ms(), &officer.username, "import_calendar", calendar.version())?;
         w.commit_durable()?;
         *st.desk.calendar.write().expect("calendar lock") = Arc::new(calendar);
         Ok(())
@@ -725,8 +722,8 @@ async fn import_revocations(
     blocking(move || {
         let mut w = st.desk.store.begin()?;
         advance_sequence(&mut w, DocumentKind::Revocations, Some(sequence))?;
-        w.put_meta(crate::serve::REVOCATIONS_META, &body)?;
-        crate::desk::audit(&mut w, now_ms(), &officer.username, "import_revocations", &sequence.to_string())?;
+        w.put_meta(motcua_desk::open::REVOCATIONS_META, &body)?;
+        motcua_desk::desk::audit(&mut w, now_ms(), &officer.username, "import_revocations", &sequence.to_string())?;
         w.commit_durable()?;
         // Applied to the trust set as it is now, not to the copy checked
         // above: certificates that sessions admitted meanwhile stay, and a
@@ -754,7 +751,7 @@ async fn get_revocations(State(state): State<AppState>, headers: HeaderMap) -> R
     let o = state.desk.offset();
     let revoked: Vec<_> = list
         .iter()
-        .map(|r| json!({"serial": r.serial, "reason": r.reason, "revoked_at": crate::desk::rfc3339(r.at_ms, o)}))
+        .map(|r| json!({"serial": r.serial, "reason": r.reason, "revoked_at": motcua_desk::desk::rfc3339(r.at_ms, o)}))
         .collect();
     Ok(Json(json!({"sequence": sequence, "revoked": revoked})).into_response())
 }
@@ -847,11 +844,11 @@ async fn track(
     let st = state.clone();
     let c = code.clone();
     let looked = blocking(move || Ok(st.desk.track(&c, &last4, now)?)).await;
-    use crate::limits::Outcome;
+    use crate::http::limits::Outcome;
     let (outcome, answer) = match looked {
         Ok(Ok(view)) => (Outcome::Found, Ok(Json(view).into_response())),
         Ok(Err(miss)) => (
-            if miss == crate::desk::TrackMiss::WrongSuffix { Outcome::Wrong } else { Outcome::Unknown },
+            if miss == motcua_desk::desk::TrackMiss::WrongSuffix { Outcome::Wrong } else { Outcome::Unknown },
             Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no dossier with this code and id number")),
         ),
         Err(e) => (Outcome::Failed, Err(e)),
@@ -901,7 +898,7 @@ async fn act(
     Ok(Json(view).into_response())
 }
 
-pub use crate::desk::DUE_SOON_MS;
+pub use motcua_desk::desk::DUE_SOON_MS;
 
 #[derive(Deserialize)]
 struct ListParams {
@@ -948,11 +945,11 @@ async fn list_dossiers(
     }
     let overdue: Option<bool> = parse_param("overdue", p.overdue.as_deref())?;
     let limit: usize = parse_param("limit", p.limit.as_deref())?.unwrap_or(50);
-    if limit == 0 || limit > crate::store::LIST_LIMIT_MAX {
+    if limit == 0 || limit > motcua_store::LIST_LIMIT_MAX {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_value",
-            format!("limit is 1 to {}", crate::store::LIST_LIMIT_MAX),
+            format!("limit is 1 to {}", motcua_store::LIST_LIMIT_MAX),
         )
         .field("limit"));
     }
@@ -1031,7 +1028,7 @@ async fn stats_by_unit(
     let period = period_of(&p)?;
     let st = state.clone();
     let config = &state.desk.config;
-    let (own, province) = (config.unit.clone(), config.role == crate::config::NodeRole::Province);
+    let (own, province) = (config.unit.clone(), config.role == motcua_desk::config::NodeRole::Province);
     let reports = blocking(move || {
         let now = now_ms();
         let calendar = st.desk.calendar();
@@ -1069,7 +1066,7 @@ async fn fleet(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
     let own_key = state.desk.identity.node_id().to_string();
     // Nodes from the trust set, then any peer on the board it lacks.
     let mut rows: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
-    let province = state.desk.config.role == crate::config::NodeRole::Province;
+    let province = state.desk.config.role == motcua_desk::config::NodeRole::Province;
     if let Some(trust) = state.desk.trust.read().expect("trust lock").as_ref().filter(|_| province) {
         for n in trust.nodes().filter(|n| n.node_key != own_key) {
             rows.insert(
@@ -1089,11 +1086,11 @@ async fn fleet(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
             row["unit_name"] = json!(state.desk.unit_name(u));
         }
         row["connected"] = json!(p.connected);
-        row["last_sync_at"] = json!(p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)));
+        row["last_sync_at"] = json!(p.last_sync_at.map(|t| motcua_desk::desk::rfc3339(t, o)));
         row["docs_pending"] = json!(p.docs_pending);
         // What this node has not heard from a peer since its last sync.
         row["unsynced_since"] =
-            json!(if p.connected { None } else { p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)) });
+            json!(if p.connected { None } else { p.last_sync_at.map(|t| motcua_desk::desk::rfc3339(t, o)) });
     }
     // A node that signed two different changes with one sequence number
     // (a stolen key, a disk restored from an old copy): an alert for the
@@ -1162,7 +1159,7 @@ fn report_unit(state: &AppState, unit: Option<String>) -> Result<Option<String>,
     let unit = unit.filter(|u| !u.trim().is_empty());
     let config = &state.desk.config;
     if let Some(u) = &unit
-        && config.role != crate::config::NodeRole::Province
+        && config.role != motcua_desk::config::NodeRole::Province
         && *u != config.unit
     {
         return Err(ApiError::new(
@@ -1272,7 +1269,7 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
                         "dossier_code": state.desk.store.summary(id).ok().flatten().map(|s| s.code),
                         "seq": f.seq,
                         "from_peer": hex::encode(f.peer),
-                        "detected_at": crate::desk::rfc3339(f.at, o),
+                        "detected_at": motcua_desk::desk::rfc3339(f.at, o),
                     })
                 })
                 .collect();
@@ -1282,7 +1279,7 @@ async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
                 "unit": p.unit,
                 "role": p.role,
                 "connected": p.connected,
-                "last_sync_at": p.last_sync_at.map(|t| crate::desk::rfc3339(t, o)),
+                "last_sync_at": p.last_sync_at.map(|t| motcua_desk::desk::rfc3339(t, o)),
                 "caught_up_after_ms": p.caught_up_after_ms,
                 "docs_pending": p.docs_pending,
                 "docs_sent": p.docs_sent,
@@ -1357,8 +1354,8 @@ async fn create_account(
     if !name_ok {
         return Err(bad("username", "a username is 3 to 32 of a-z, 0-9, '.', '_' or '-'"));
     }
-    crate::passwords::check_new_password(&req.password, &req.username)?;
-    let full_name = crate::desk::check_text("full_name", &req.full_name, crate::desk::NAME_LEN_MAX, false)?;
+    motcua_desk::passwords::check_new_password(&req.password, &req.username)?;
+    let full_name = motcua_desk::desk::check_text("full_name", &req.full_name, motcua_desk::desk::NAME_LEN_MAX, false)?;
     let mut roles = Vec::new();
     for r in &req.roles {
         roles.push(Role::parse(r).ok_or_else(|| bad("roles", "roles are admin, receptionist, specialist or leader"))?);
@@ -1383,7 +1380,7 @@ async fn create_account(
                 .field("username"));
         }
         w.put_account(&account.username, &postcard::to_allocvec(&account).expect("in memory"))?;
-        crate::desk::audit(&mut w, now_ms(), &officer.username, "create_account", &account.username)?;
+        motcua_desk::desk::audit(&mut w, now_ms(), &officer.username, "create_account", &account.username)?;
         w.commit_durable()?;
         Ok(AccountView {
             username: account.username,
@@ -1439,7 +1436,7 @@ async fn set_password(
         require_role(&officer, Role::Admin)?;
     }
     let Body(req) = body?;
-    crate::passwords::check_new_password(&req.password, &username)?;
+    motcua_desk::passwords::check_new_password(&req.password, &username)?;
     // The current password is a guess like a login's, and counted as one.
     let attempt = if own {
         Some(
@@ -1467,13 +1464,13 @@ async fn set_password(
         account.password_hash = accounts::hash_password(&req.password);
         let mut w = st.desk.store.begin()?;
         w.put_account(&name, &postcard::to_allocvec(&account).expect("in memory"))?;
-        crate::desk::audit(&mut w, now_ms(), &actor, "set_password", &name)?;
+        motcua_desk::desk::audit(&mut w, now_ms(), &actor, "set_password", &name)?;
         w.commit_durable()?;
         Ok(true)
     })
     .await;
     if let (Some(attempt), Ok(right)) = (attempt, &written) {
-        let how = if *right { crate::limits::Outcome::Found } else { crate::limits::Outcome::Wrong };
+        let how = if *right { crate::http::limits::Outcome::Found } else { crate::http::limits::Outcome::Wrong };
         state.logins.finish(attempt, how, now_ms());
     }
     if !written? {
@@ -1515,7 +1512,7 @@ async fn set_account_disabled(
         let mut w = st.desk.store.begin()?;
         w.set_disabled(&name, disable.then(now_ms))?;
         let action = if disable { "disable_account" } else { "enable_account" };
-        crate::desk::audit(&mut w, now_ms(), &officer.username, action, &name)?;
+        motcua_desk::desk::audit(&mut w, now_ms(), &officer.username, action, &name)?;
         w.commit_durable()?;
         Ok(())
     })
@@ -1532,7 +1529,7 @@ async fn audit_log(State(state): State<AppState>, headers: HeaderMap) -> Result<
     let rows = blocking(move || {
         let mut out = Vec::new();
         for e in st.desk.store.audit_tail(200)? {
-            out.push(json!({"at": crate::desk::rfc3339(e.at, offset), "officer": e.officer, "action": e.action, "dossier": e.dossier}));
+            out.push(json!({"at": motcua_desk::desk::rfc3339(e.at, offset), "officer": e.officer, "action": e.action, "dossier": e.dossier}));
         }
         Ok(out)
     })

@@ -23,20 +23,20 @@ pub struct Identity {
 
 impl Identity {
     /// Loads the key of a data directory, creating it if there is none.
-    pub fn load_or_create(dir: &Path) -> anyhow::Result<Identity> {
+    pub fn load_or_create(dir: &Path) -> Result<Identity, crate::error::OpenError> {
         let path = dir.join(KEY_FILE);
         if path.exists() {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| crate::error::OpenError::new(format!("cannot read {}: {e}", path.display())))?;
             let bytes = hex::decode(text.trim())
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| anyhow::anyhow!("{} does not hold a node key", path.display()))?;
+                .ok_or_else(|| crate::error::OpenError::new(format!("{} does not hold a node key", path.display())))?;
             return Ok(Self::from_key(SigningKey::from_bytes(&bytes)));
         }
         let key = SigningKey::generate(&mut rand::rng());
-        crate::files::write_atomically(&path, hex::encode(key.to_bytes()).as_bytes(), true)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        motcua_store::files::write_atomically(&path, hex::encode(key.to_bytes()).as_bytes(), true)
+            .map_err(|e| crate::error::OpenError::new(format!("cannot write {}: {e}", path.display())))?;
         Ok(Self::from_key(key))
     }
 
@@ -62,8 +62,8 @@ impl Identity {
     /// The key of the store's applicant index, derived from this node's
     /// secret: the index of a store copied without `node.key` cannot be
     /// searched by identity number.
-    pub fn applicant_key(&self) -> crate::store::ApplicantKey {
-        crate::store::ApplicantKey::from_node_secret(&self.key.to_bytes())
+    pub fn applicant_key(&self) -> motcua_store::ApplicantKey {
+        motcua_store::ApplicantKey::from_node_secret(&self.key.to_bytes())
     }
 
     /// The actor of this incarnation: the key, then the incarnation.

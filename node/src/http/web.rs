@@ -6,14 +6,14 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::api::AppState;
+use crate::http::AppState;
 
-const INDEX_HTML: &str = include_str!("../../web-ui/index.html");
-const APP_JS: &str = include_str!("../../web-ui/app.js");
-const STYLE_CSS: &str = include_str!("../../web-ui/style.css");
-const I18N_JS: &str = include_str!("../../web-ui/i18n.js");
-const TRACK_HTML: &str = include_str!("../../web-ui/track.html");
-const TRACK_JS: &str = include_str!("../../web-ui/track.js");
+const INDEX_HTML: &str = include_str!("../../../web-ui/index.html");
+const APP_JS: &str = include_str!("../../../web-ui/app.js");
+const STYLE_CSS: &str = include_str!("../../../web-ui/style.css");
+const I18N_JS: &str = include_str!("../../../web-ui/i18n.js");
+const TRACK_HTML: &str = include_str!("../../../web-ui/track.html");
+const TRACK_JS: &str = include_str!("../../../web-ui/track.js");
 
 fn page(body: &'static str, content_type: &'static str) -> impl IntoResponse {
     (

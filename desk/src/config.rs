@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 
 pub const CONFIG_FILE: &str = "node.json";
 pub const CONFIG_FORMAT: u32 = 1;
+/// The node's TLS certificate for HTTPS on the center's LAN (PEM; the server certificate first).
+pub const TLS_CERT_FILE: &str = "tls.crt";
+/// The node's TLS private key (PEM, owner-only).
+pub const TLS_KEY_FILE: &str = "tls.key";
+/// The province's LAN CA certificate, as the desk PCs install it.
+pub const PROVINCE_CA_FILE: &str = "province-ca.crt";
 /// Dossier codes carry a four-digit daily sequence.
 pub const SEQUENCE_MAX: u32 = 9_999;
 /// Where a restored node's first day of codes starts: the middle of its
@@ -74,16 +80,17 @@ impl NodeConfig {
         }
     }
 
-    pub fn load(dir: &Path) -> anyhow::Result<Option<Self>> {
+    pub fn load(dir: &Path) -> Result<Option<Self>, crate::error::OpenError> {
         let path = dir.join(CONFIG_FILE);
         if !path.exists() {
             return Ok(None);
         }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let config: NodeConfig = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{} is not a node configuration: {e}", path.display()))?;
-        config.check().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| crate::error::OpenError::new(format!("cannot read {}: {e}", path.display())))?;
+        let config: NodeConfig = serde_json::from_str(&text).map_err(|e| {
+            crate::error::OpenError::new(format!("{} is not a node configuration: {e}", path.display()))
+        })?;
+        config.check().map_err(|e| crate::error::OpenError::new(format!("{}: {e}", path.display())))?;
         Ok(Some(config))
     }
 
@@ -109,11 +116,11 @@ impl NodeConfig {
         Ok(())
     }
 
-    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+    pub fn save(&self, dir: &Path) -> Result<(), crate::error::OpenError> {
         let text = serde_json::to_string_pretty(self)?;
         let path = dir.join(CONFIG_FILE);
         // Owner-only like everything in the data directory.
-        crate::files::write_atomically(&path, text.as_bytes(), true)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+        motcua_store::files::write_atomically(&path, text.as_bytes(), true)
+            .map_err(|e| crate::error::OpenError::new(format!("cannot write {}: {e}", path.display())))
     }
 }

@@ -129,17 +129,17 @@ mod tests {
     #[test]
     fn a_weak_first_admin_password_is_refused_and_creates_no_account() {
         let dir = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
         for weak in ["ngan-qua", "Motcua123456789"] {
-            let e = crate::serve::ensure_admin(&desk, Some(weak.into())).unwrap_err().to_string();
+            let e = crate::open::ensure_admin(&desk, Some(weak.into())).unwrap_err().to_string();
             assert!(e.contains("MOTCUA_ADMIN_PASSWORD refused"), "{e}");
             assert!(desk.store.account("admin").unwrap().is_none());
         }
-        assert_eq!(crate::serve::ensure_admin(&desk, Some("mat-khau-thu-nghiem".into())).unwrap(), None);
+        assert_eq!(crate::open::ensure_admin(&desk, Some("mat-khau-thu-nghiem".into())).unwrap(), None);
         assert!(desk.store.account("admin").unwrap().is_some());
         let other = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(other.path()).unwrap();
-        let generated = crate::serve::ensure_admin(&desk, None).unwrap().expect("a generated password");
+        let desk = crate::open::open_desk(other.path()).unwrap();
+        let generated = crate::open::ensure_admin(&desk, None).unwrap().expect("a generated password");
         assert!(check_new_password(&generated, "admin").is_ok());
     }
 }

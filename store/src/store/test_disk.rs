@@ -12,8 +12,8 @@
 //! make `sync_data` fail ([`TestDisk::fail_syncs`]), as a dying disk does.
 //!
 //! ```
-//! use motcua_node::store::Store;
-//! use motcua_node::store::test_disk::{Commits, TestDisk};
+//! use motcua_store::Store;
+//! use motcua_store::test_disk::{Commits, TestDisk};
 //!
 //! let disk = TestDisk::default();
 //! let store = Store::open_on(disk.clone(), Commits::Durable).unwrap();

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail};
 use automerge::{Automerge, ChangeHash};
 use motcua_domain::authority::latest_changes;
 use motcua_domain::dossier::{self, DossierRecord, Event};
@@ -31,8 +30,8 @@ use motcua_sync::verify::{Rejection, Trust, verify_document};
 use crate::config::NodeConfig;
 use crate::desk::{Desk, DeskError, audit};
 use crate::identity::{Identity, KEY_FILE};
-use crate::serve::STORE_FILE;
-use crate::store::{DossierTables, Store, StoreError, SyncEntry, Write};
+use crate::open::STORE_FILE;
+use motcua_store::{DossierTables, Store, StoreError, SyncEntry, Write};
 
 /// Why one dossier from outside was not admitted.
 #[derive(Debug, thiserror::Error)]
@@ -116,14 +115,16 @@ pub fn export(
 /// in it. The read is audited (who: the operating-system user; what:
 /// `purpose` and how many dossiers) and that line is durable before the
 /// export is returned.
-pub fn export_data_dir(dir: &Path, purpose: &str) -> anyhow::Result<Export> {
-    let config = NodeConfig::load(dir)?.ok_or_else(|| anyhow!("{} holds no motcua node", dir.display()))?;
+pub fn export_data_dir(dir: &Path, purpose: &str) -> Result<Export, crate::error::OpenError> {
+    let config = NodeConfig::load(dir)?
+        .ok_or_else(|| crate::error::OpenError::new(format!("{} holds no motcua node", dir.display())))?;
     let path = dir.join(STORE_FILE);
     if !path.exists() || !dir.join(KEY_FILE).exists() {
-        bail!("{} holds no motcua store", dir.display());
+        return Err(crate::error::OpenError::new(format!("{} holds no motcua store", dir.display())));
     }
     let identity = Identity::load_or_create(dir)?;
-    let store = Store::open(&path, identity.applicant_key()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let store = Store::open(&path, identity.applicant_key())
+        .map_err(|e| crate::error::OpenError::new(format!("{}: {e}", path.display())))?;
     let now = crate::now_ms();
     let export = export(&store, &config.province_code, &config.unit, identity.node_id(), now)?;
     let mut w = store.begin()?;
@@ -472,7 +473,7 @@ mod tests {
     /// A desk holding one new dossier: the desk, its node id as hex, the
     /// dossier's first version and its id.
     fn desk_with_dossier(dir: &Path) -> (Arc<Desk>, String, Automerge, [u8; 16]) {
-        let desk = crate::serve::open_desk(dir).unwrap();
+        let desk = crate::open::open_desk(dir).unwrap();
         let me = desk.identity.node_id().to_string();
         let (doc, _) = dossier::create(desk.identity.actor(), &new_dossier(&me, Channel::Direct, false)).unwrap();
         let id = dossier::read(&doc).unwrap().id.0;

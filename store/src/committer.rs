@@ -14,11 +14,12 @@
 //! several batches share one fsync. Whatever tells a peer that a document
 //! is stored waits on that commit.
 
-use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::store::{Store, StoreError, Write};
+use crate::{Store, StoreError, Write};
 
 /// Bound on the operations one batch commits.
 pub const BATCH_MAX: usize = 64;
@@ -65,7 +66,27 @@ pub struct Committer {
     writer: Option<std::thread::JoinHandle<()>>,
     /// Counts durable writes that succeeded, so that sync sessions learn
     /// of local changes (and of changes relayed from other peers).
-    changes: Arc<tokio::sync::watch::Sender<u64>>,
+    changes: Arc<Changes>,
+}
+
+/// The count of durable writes that changed something, and who is told
+/// of each: the node's network wakes its sessions from here. Plain
+/// callbacks keep the store free of any async runtime.
+#[derive(Default)]
+struct Changes {
+    count: AtomicU64,
+    observers: Mutex<Vec<Observer>>,
+}
+
+type Observer = Box<dyn Fn(u64) + Send + Sync>;
+
+impl Changes {
+    fn bump(&self) {
+        let n = self.count.fetch_add(1, Ordering::AcqRel) + 1;
+        for observe in self.observers.lock().expect("observers lock").iter() {
+            observe(n);
+        }
+    }
 }
 
 /// The outcome of a submitted write, once its batch is committed (or the
@@ -76,7 +97,8 @@ pub struct Commit(Arc<CommitState>);
 #[derive(Default)]
 struct CommitState {
     result: OnceLock<Result<(), String>>,
-    done: tokio::sync::Notify,
+    /// Tasks waiting for the result ([`Commit::wait`]).
+    waiters: Mutex<Vec<Waker>>,
 }
 
 /// A commit that is told it failed if its job is dropped before it ran
@@ -94,7 +116,11 @@ impl Drop for Unfinished {
 impl Commit {
     fn finish(&self, result: Result<(), String>) {
         let _ = self.0.result.set(result);
-        self.0.done.notify_waiters();
+        // Set before the waiters are taken: a waiter that registers after
+        // this lock sees the result when it checks again under the lock.
+        for w in std::mem::take(&mut *self.0.waiters.lock().expect("waiters lock")) {
+            w.wake();
+        }
     }
 
     /// Whether the outcome is known.
@@ -104,15 +130,20 @@ impl Commit {
 
     /// Waits until the write is durably committed, or why it is not.
     pub async fn wait(&self) -> Result<(), String> {
-        loop {
-            let notified = self.0.done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+        std::future::poll_fn(|cx| {
             if let Some(r) = self.0.result.get() {
-                return r.clone();
+                return Poll::Ready(r.clone());
             }
-            notified.await;
-        }
+            let mut waiters = self.0.waiters.lock().expect("waiters lock");
+            if let Some(r) = self.0.result.get() {
+                return Poll::Ready(r.clone());
+            }
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -123,12 +154,19 @@ impl Committer {
             .name("motcua-writer".into())
             .spawn(move || writer(store, receiver))
             .expect("spawn writer thread");
-        Committer { sender, writer: Some(writer), changes: Arc::new(tokio::sync::watch::Sender::new(0)) }
+        Committer { sender, writer: Some(writer), changes: Arc::default() }
     }
 
-    /// Wakes on each durable write that succeeded.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changes.subscribe()
+    /// Durable writes that changed something, so far.
+    pub fn changes(&self) -> u64 {
+        self.changes.count.load(Ordering::Acquire)
+    }
+
+    /// Calls `observe` with the new count after each durable write that
+    /// changed something (from the thread that learned of the commit: it
+    /// must not block).
+    pub fn on_change(&self, observe: impl Fn(u64) + Send + Sync + 'static) {
+        self.changes.observers.lock().expect("observers lock").push(Box::new(observe));
     }
 
     /// Runs `op` in the writer's transaction and returns its result once
@@ -185,7 +223,7 @@ impl Committer {
         self.sender.send(job).map_err(|_| CommitError::Store("the writer has stopped".into()))?;
         let result = answer.recv().map_err(|_| CommitError::Store("the writer has stopped".into()))?;
         if wake && result.is_ok() {
-            self.changes.send_modify(|n| *n += 1);
+            self.changes.bump();
         }
         result
     }
@@ -210,7 +248,7 @@ impl Committer {
                     then: Box::new(move |commit: Result<(), String>| {
                         let result = out.and(commit.map_err(|e| format!("the store did not commit: {e}")));
                         if result.is_ok() {
-                            changes.send_modify(|n| *n += 1);
+                            changes.bump();
                         }
                         mine.0.finish(result);
                     }),
@@ -346,7 +384,7 @@ mod tests {
     #[test]
     fn concurrent_operations_are_all_committed_and_answered() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::TEST_KEY).unwrap());
         let committer = Arc::new(Committer::start(store.clone()));
         let handles: Vec<_> = (0..8)
             .map(|t| {
@@ -375,14 +413,14 @@ mod tests {
     fn dropping_the_committer_lets_the_store_close_cleanly() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
-        let store = Arc::new(Store::open(&path, crate::store::TEST_KEY).unwrap());
+        let store = Arc::new(Store::open(&path, crate::TEST_KEY).unwrap());
         assert!(!store.was_repaired(), "a new store");
         let committer = Committer::start(store.clone());
         committer.submit(|w| w.next_sequence(251119, 1).map(|_| ()).map_err(|e| e.to_string()));
         drop(committer);
         assert_eq!(Arc::strong_count(&store), 1, "the writer let go of the store");
         drop(store);
-        let store = Store::open(&path, crate::store::TEST_KEY).unwrap();
+        let store = Store::open(&path, crate::TEST_KEY).unwrap();
         assert!(!store.was_repaired(), "closed cleanly: no page-by-page check on open");
         assert_eq!(store.begin().unwrap().next_sequence(251119, 1).unwrap(), 2, "the queued write was committed");
     }
@@ -390,14 +428,20 @@ mod tests {
     #[test]
     fn a_recorded_write_is_durable_on_return_and_wakes_no_sync_session() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::TEST_KEY).unwrap());
         let committer = Committer::start(store.clone());
-        let mut changes = committer.subscribe();
-        let before = *changes.borrow_and_update();
+        let before = committer.changes();
+        let told = Arc::new(AtomicU64::new(0));
+        let observed = told.clone();
+        committer.on_change(move |_| {
+            observed.fetch_add(1, Ordering::SeqCst);
+        });
         committer.record(|w| w.audit(1, "admin", "search", "by name: 0 rows")).unwrap();
         assert_eq!(store.audit_tail(1).unwrap()[0].action, "search", "committed when record returns");
-        assert!(!changes.has_changed().unwrap(), "no document changed: sync sessions sleep on");
-        assert_eq!(*changes.borrow(), before);
+        assert_eq!(told.load(Ordering::SeqCst), 0, "no document changed: sync sessions sleep on");
+        assert_eq!(committer.changes(), before);
+        committer.run(|w| w.next_sequence(251120, 1).map_err(|e| e.to_string())).unwrap();
+        assert_eq!(told.load(Ordering::SeqCst), 1, "a write that changed something is told");
         let refused: Result<(), CommitError<String>> = committer.record(|_| Err("refused".to_string()));
         assert!(matches!(refused, Err(CommitError::Operation(ref m)) if m == "refused"));
     }
@@ -405,7 +449,7 @@ mod tests {
     #[test]
     fn a_panicking_operation_loses_its_batch_not_the_writer() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::TEST_KEY).unwrap());
         let committer = Committer::start(store.clone());
         let boom = committer.submit(|_| panic!("a library panicked"));
         assert!(block_on(boom.wait()).is_err(), "the panicked write is reported failed");
@@ -434,7 +478,7 @@ mod tests {
     #[test]
     fn an_operation_that_fails_after_writing_leaves_nothing_of_its_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::TEST_KEY).unwrap());
         let committer = Committer::start(store.clone());
         let release = hold_writer(&committer);
         let before = committer.submit(|w| w.next_sequence(251121, 1).map(|_| ()).map_err(|e| e.to_string()));
@@ -462,7 +506,7 @@ mod tests {
     #[test]
     fn an_operation_refused_before_writing_leaves_its_batch_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::TEST_KEY).unwrap());
         let committer = Arc::new(Committer::start(store.clone()));
         let release = hold_writer(&committer);
         let before = committer.submit(|w| w.next_sequence(251125, 1).map(|_| ()).map_err(|e| e.to_string()));
@@ -480,23 +524,37 @@ mod tests {
         assert_eq!(sequence_of(&store, 251126), 1);
     }
 
+    /// Polls `f` on this thread, parked between wakes.
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
     }
 
     #[test]
     fn a_submitted_write_is_known_durable_or_failed_only_once_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::store::TEST_KEY).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), crate::TEST_KEY).unwrap());
         let committer = Committer::start(store.clone());
-        let mut changes = committer.subscribe();
-        let before = *changes.borrow_and_update();
+        let before = committer.changes();
         let ok = committer.submit(|w| w.next_sequence(251118, 1).map(|_| ()).map_err(|e| e.to_string()));
         let refused = committer.submit(|_| Err("refused before writing".to_string()));
         assert_eq!(block_on(ok.wait()), Ok(()));
         assert!(ok.is_done());
         assert_eq!(block_on(refused.wait()), Err("refused before writing".to_string()));
-        assert_eq!(*changes.borrow_and_update(), before + 1, "only the committed write counts as a change");
+        assert_eq!(committer.changes(), before + 1, "only the committed write counts as a change");
         // A desk operation queued behind the submitted writes does not wait
         // for them to linger, and sees what they wrote.
         let seq = committer.run(|w| w.next_sequence(251118, 1).map_err(|e| e.to_string())).unwrap();

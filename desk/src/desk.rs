@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::NodeConfig;
 use crate::identity::Identity;
-use crate::store::{ListQuery, Store, StoreError, Write};
+use motcua_store::{ListQuery, Store, StoreError, Write};
 
 /// Bounds on free-text fields, in characters.
 pub const NAME_LEN_MAX: usize = 200;
@@ -53,11 +53,11 @@ fn invalid(field: &str, message: impl Into<String>) -> DeskError {
     DeskError::Invalid { field: field.into(), message: message.into() }
 }
 
-impl From<crate::committer::CommitError<DeskError>> for DeskError {
-    fn from(e: crate::committer::CommitError<DeskError>) -> Self {
+impl From<motcua_store::committer::CommitError<DeskError>> for DeskError {
+    fn from(e: motcua_store::committer::CommitError<DeskError>) -> Self {
         match e {
-            crate::committer::CommitError::Operation(e) => e,
-            crate::committer::CommitError::Store(m) => DeskError::Unavailable(m),
+            motcua_store::committer::CommitError::Operation(e) => e,
+            motcua_store::committer::CommitError::Store(m) => DeskError::Unavailable(m),
         }
     }
 }
@@ -369,7 +369,7 @@ pub struct SummaryApplicant {
 /// The node's desk: identity, configuration, rules and store together.
 pub struct Desk {
     pub store: Arc<Store>,
-    pub committer: crate::committer::Committer,
+    pub committer: motcua_store::committer::Committer,
     /// The province of an enrolled node; `None` for a demo node.
     pub province: Option<motcua_sync::cert::ProvinceRecord>,
     pub identity: Identity,
@@ -383,7 +383,7 @@ pub struct Desk {
 }
 
 /// The key of a day's code sequence: YYMMDD as a number.
-pub(crate) fn day_number(local_day: NaiveDate) -> u32 {
+pub fn day_number(local_day: NaiveDate) -> u32 {
     chrono::Datelike::year(&local_day).rem_euclid(100) as u32 * 10_000
         + chrono::Datelike::month(&local_day) * 100
         + chrono::Datelike::day(&local_day)
@@ -410,7 +410,7 @@ pub fn parse_instant(s: &str, calendar: &WorkingCalendar) -> Option<i64> {
     motcua_domain::calendar::in_range(at).then_some(at)
 }
 
-pub(crate) fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<String, DeskError> {
+pub fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<String, DeskError> {
     let v = value.trim();
     if required && v.is_empty() {
         return Err(invalid(field, format!("{field} is required")));
@@ -1214,7 +1214,7 @@ fn processing_time(amount: u32, unit: motcua_domain::calendar::TimeUnit, same_da
     ProcessingTime { amount, unit, same_day }
 }
 
-pub use crate::store::AuditEntry;
+pub use motcua_store::AuditEntry;
 
 /// A peer's refusal of a dossier, as the dossier page shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -1273,7 +1273,7 @@ mod tests {
     #[test]
     fn a_dossier_due_earlier_today_is_due_soon_and_overdue_only_the_next_day() {
         let dir = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
         let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
         let monday_0900 = 1_763_344_800_000; // 2025-11-17 09:00 +07
         let hour = 3_600_000;
@@ -1283,16 +1283,16 @@ mod tests {
         });
         desk.act(&admin, &view.code, serde_json::from_value(correct).unwrap(), monday_0900).unwrap();
         let listed =
-            |q: crate::store::ListQuery| desk.store.list(&q).unwrap().0.into_iter().map(|s| s.code).collect::<Vec<_>>();
+            |q: motcua_store::ListQuery| desk.store.list(&q).unwrap().0.into_iter().map(|s| s.code).collect::<Vec<_>>();
         let at_1500 = monday_0900 + 6 * hour;
-        let due_soon = crate::store::ListQuery {
+        let due_soon = motcua_store::ListQuery {
             due_between: Some(desk.due_soon_window(at_1500)),
             limit: 50,
             ..Default::default()
         };
         assert_eq!(listed(due_soon), std::slice::from_ref(&view.code));
         let overdue =
-            |at| crate::store::ListQuery { overdue_at: Some((at, desk.offset())), limit: 50, ..Default::default() };
+            |at| motcua_store::ListQuery { overdue_at: Some((at, desk.offset())), limit: 50, ..Default::default() };
         assert!(listed(overdue(at_1500)).is_empty());
         assert_eq!(listed(overdue(monday_0900 + 16 * hour)), [view.code]);
     }
@@ -1302,7 +1302,7 @@ mod tests {
     #[test]
     fn bulk_reads_are_audited_by_kind_before_they_return() {
         let dir = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
         let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
         let now = 1_763_344_800_000; // 2025-11-17 09:00 +07
         let view = desk.receive(&admin, request(7), now).unwrap();
@@ -1357,7 +1357,7 @@ mod tests {
     #[test]
     fn every_change_is_signed_by_the_node() {
         let dir = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
         let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
         let now = 1_763_344_800_000;
         let view = desk.receive(&admin, request(1), now).unwrap();
@@ -1380,7 +1380,7 @@ mod tests {
     #[test]
     fn codes_follow_the_daily_sequence_of_the_unit() {
         let dir = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
         let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
         let monday = 1_763_344_800_000; // 2025-11-17 09:00 +07
         let a = desk.receive(&admin, request(1), monday).unwrap();
@@ -1398,7 +1398,7 @@ mod tests {
         let mut config = NodeConfig::demo();
         (config.sequence_first, config.sequence_last) = (5_001, 5_002);
         config.save(dir.path()).unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
         let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
         let monday = 1_763_344_800_000; // 2025-11-17 09:00 +07
         // A code of the unit's other node (its range starts at 5003), come
@@ -1422,7 +1422,7 @@ mod tests {
     #[test]
     fn an_online_dossier_gets_the_cases_online_processing_time() {
         let dir = tempfile::tempdir().unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
         let mut catalog = (**desk.catalog.read().unwrap()).clone();
         let procedure = catalog.procedures.iter_mut().find(|p| p.code == "2.000720").unwrap();
         for case in &mut procedure.cases {
@@ -1448,7 +1448,7 @@ mod tests {
         let mut config = NodeConfig::demo();
         config.supplement_mode = mode;
         config.save(dir.path()).unwrap();
-        let desk = crate::serve::open_desk(dir.path()).unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
         let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
         let monday_9 = 1_763_344_800_000; // 2025-11-17 09:00 +07
         let hour = 3_600_000;

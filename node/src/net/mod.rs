@@ -12,6 +12,8 @@
 //! (both dialed at once) are settled by keeping the one dialed by the
 //! smaller node key.
 
+pub mod replica;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,12 +31,17 @@ use rand::RngExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::api::PeerSpec;
-use crate::committer::Commit;
-use crate::desk::Desk;
-use crate::now_ms;
-use crate::replica::NodeReplica;
+use motcua_desk::desk::Desk;
+use motcua_desk::now_ms;
+use motcua_store::committer::Commit;
+use replica::NodeReplica;
 
+/// A peer named on the command line or in the configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerSpec {
+    pub node_id: String,
+    pub addr: String,
+}
 /// Idle timeout of a connection: a peer that vanished is noticed after
 /// about this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(8);
@@ -168,6 +175,9 @@ pub struct Network {
     handshaking: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
     /// Connections refused over a cap, since start.
     refusals: AtomicU64,
+    /// The count of the store's durable changes, as the writer reports
+    /// them: sessions wake on it to offer what changed.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Starts sync on an enrolled node: binds the endpoint, accepts peers and
@@ -217,7 +227,13 @@ pub async fn start(
         .bind()
         .await
         .map_err(|e| anyhow!("cannot listen for sync on {bind}: {e}"))?;
+    let changes = Arc::new(tokio::sync::watch::Sender::new(desk.committer.changes()));
+    let observed = changes.clone();
+    desk.committer.on_change(move |n| {
+        observed.send_replace(n);
+    });
     let net = Arc::new(Network {
+        changes,
         desk,
         endpoint,
         local,
@@ -523,7 +539,7 @@ async fn session_loop(
     // session has admitted the peer.
     let (admitted_tx, admitted_rx) = tokio::sync::watch::channel(false);
     let reader = tokio::spawn(read_frames(recv, in_tx, admitted_rx, net.board.clone(), node_id.to_string()));
-    let mut changes = net.desk.committer.subscribe();
+    let mut changes = net.changes.subscribe();
     // Durable writes by others (the desk, other connections) are changes
     // the peer may want; this connection's own (what the peer sent) are not.
     let mut foreign_seen = *changes.borrow_and_update();
@@ -679,7 +695,7 @@ fn report_refusals(net: &Network, session: &mut Session, node_id: &str, warned: 
             peer = %node_id,
             "fork: a node signed two different changes with one sequence number; its later changes in the dossier are quarantined"
         );
-        let record = crate::store::ForkRecord {
+        let record = motcua_store::ForkRecord {
             node_key: fork.node_key,
             seq: fork.seq,
             held: fork.held,

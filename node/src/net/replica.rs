@@ -15,14 +15,14 @@ use motcua_sync::session::{Admitted, Offer, Peer, Replica, Whole};
 use motcua_sync::verify::Trust;
 use motcua_sync::wire::ChangeSignature;
 
-use crate::committer::Commit;
-use crate::desk::{Desk, DeskError};
-use crate::exchange::IngestError;
-use crate::serve::REVOCATIONS_META;
-use crate::store::StoreError;
+use motcua_desk::desk::{Desk, DeskError};
+use motcua_desk::exchange::IngestError;
+use motcua_desk::open::REVOCATIONS_META;
+use motcua_store::StoreError;
+use motcua_store::committer::Commit;
 
 /// How far back a creation or transfer counts for its node's daily
-/// allowance ([`crate::allowance`]).
+/// allowance ([`motcua_desk::allowance`]).
 const ALLOWANCE_RECENT_MS: i64 = 2 * motcua_domain::calendar::DAY_MS;
 
 /// A document handed to the writer and not yet known to be committed.
@@ -75,7 +75,7 @@ impl NodeReplica {
     /// Runs a durable write, counting it as this replica's own.
     fn write<T: Send + 'static>(
         &mut self,
-        op: impl FnOnce(&mut crate::store::Write) -> Result<T, DeskError> + Send + 'static,
+        op: impl FnOnce(&mut motcua_store::Write) -> Result<T, DeskError> + Send + 'static,
     ) -> Result<T, DeskError> {
         let out = self.desk.committer.run(op)?;
         self.own_writes += 1;
@@ -249,7 +249,7 @@ impl Replica for NodeReplica {
         }
         let mut results = Vec::with_capacity(docs.len());
         let mut admitted = Vec::with_capacity(docs.len());
-        let now = crate::now_ms();
+        let now = motcua_desk::now_ms();
         let (day, limit) = self.desk.allowance_day(now);
         for (a, holder) in docs.into_iter().zip(stored) {
             match taken.get(&a.record.code).copied().or(holder) {
@@ -354,7 +354,7 @@ impl Replica for NodeReplica {
         }
         if self.desk.store.has_peer_refusals()? {
             // What the peer holds now, it no longer refuses.
-            let (key, now) = (peer.key, crate::now_ms());
+            let (key, now) = (peer.key, motcua_desk::now_ms());
             let cleared: Vec<([u8; 16], Option<String>)> = held.iter().map(|(id, _)| (*id, None)).collect();
             self.desk.committer.submit_lazy(move |w| w.put_peer_refusals(&key, &cleared, now));
         }

@@ -20,12 +20,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
 
-/// The node's TLS certificate (PEM; the server certificate first).
-pub const TLS_CERT_FILE: &str = "tls.crt";
-/// The node's TLS private key (PEM, owner-only).
-pub const TLS_KEY_FILE: &str = "tls.key";
-/// The province's LAN CA certificate, as the desk PCs install it.
-pub const PROVINCE_CA_FILE: &str = "province-ca.crt";
+pub use motcua_desk::config::{PROVINCE_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE};
 
 /// Bound on TLS handshakes in progress: a flood of half-open connections
 /// holds this many tasks at most.
