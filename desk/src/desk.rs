@@ -630,9 +630,9 @@ impl Desk {
         let folded = fold(&record, self.offset());
         let summary = DossierSummary::new(&record, &folded);
         let mut t = w.dossier_tables()?;
-        let steps = crate::exchange::steps_for(&t, &record.id.0, doc)?;
+        let steps = crate::entry::steps_for(&t, &record.id.0, doc)?;
         t.put_attestation(change_hash, &self.identity.attest(change_hash))?;
-        t.put_dossier(&doc.save_nocompress(), &summary, &crate::exchange::sync_entry(doc, &record, &summary, steps))?;
+        t.put_dossier(&doc.save_nocompress(), &summary, &crate::entry::sync_entry(doc, &record, &summary, steps))?;
         Ok((record, folded))
     }
 

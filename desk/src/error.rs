@@ -29,9 +29,3 @@ impl From<serde_json::Error> for OpenError {
         OpenError(e.to_string())
     }
 }
-
-impl From<crate::desk::DeskError> for OpenError {
-    fn from(e: crate::desk::DeskError) -> Self {
-        OpenError(e.to_string())
-    }
-}

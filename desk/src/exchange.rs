@@ -12,11 +12,10 @@ use std::collections::HashMap;
 
 use std::path::Path;
 
-use automerge::{Automerge, ChangeHash};
+use automerge::Automerge;
 use motcua_domain::authority::latest_changes;
 use motcua_domain::dossier::{self, DossierRecord, Event};
 use motcua_domain::fold::fold;
-use motcua_domain::stats::DossierSummary;
 use motcua_domain::workflow::Action;
 use motcua_sync::attest::Attestation;
 use motcua_sync::cert::SignedCertificate;
@@ -29,6 +28,7 @@ use motcua_sync::verify::{Rejection, Trust, verify_document};
 
 use crate::config::NodeConfig;
 use crate::desk::{Desk, DeskError, audit};
+use crate::entry::steps_for;
 use crate::identity::{Identity, KEY_FILE};
 use crate::open::STORE_FILE;
 use motcua_store::{DossierTables, Store, StoreError, SyncEntry, Write};
@@ -126,7 +126,8 @@ pub fn export_data_dir(dir: &Path, purpose: &str) -> Result<Export, crate::error
     let store = Store::open(&path, identity.applicant_key())
         .map_err(|e| crate::error::OpenError::new(format!("{}: {e}", path.display())))?;
     let now = crate::now_ms();
-    let export = export(&store, &config.province_code, &config.unit, identity.node_id(), now)?;
+    let export = export(&store, &config.province_code, &config.unit, identity.node_id(), now)
+        .map_err(|e| crate::error::OpenError::new(e.to_string()))?;
     let mut w = store.begin()?;
     audit(&mut w, now, &os_user(), "export", &format!("{purpose}: {} dossiers", export.dossiers.len()))?;
     w.commit_durable()?;
@@ -190,42 +191,12 @@ impl<'a> StoredDossier<'a> {
     }
 }
 
-/// The steps (`motcua_sync::steps`) of `doc` once it replaces the stored
-/// version of dossier `id`: the stored steps and the changes `doc` adds
-/// beyond the stored heads. None if `doc` does not contain the stored
-/// version, which a dossier's own history always does.
-pub(crate) fn steps_for(t: &DossierTables<'_>, id: &[u8; 16], doc: &Automerge) -> Result<Vec<Step>, StoreError> {
-    let Some(old) = t.stored_entry(id)? else { return Ok(Vec::new()) };
-    let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-    if steps::same_heads(&heads, &old.heads) {
-        return Ok(old.steps);
-    }
-    let from: Vec<ChangeHash> = old.heads.iter().map(|h| ChangeHash(*h)).collect();
-    if !from.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) {
-        return Ok(Vec::new());
-    }
-    Ok(steps::after_write(old.steps, &old.heads, doc.save_after(&from)))
-}
-
 /// Refuses a dossier whose code another dossier of this node holds;
 /// checked before anything of it is written.
 fn check_code(t: &DossierTables<'_>, record: &DossierRecord) -> Result<(), IngestError> {
     match t.id_by_code(&record.code)? {
         Some(other) if other != record.id.0 => Err(IngestError::CodeTaken(record.code.clone())),
         _ => Ok(()),
-    }
-}
-
-/// What sync keeps of a dossier: its heads digest, deadline and units.
-pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSummary, steps: Vec<Step>) -> SyncEntry {
-    let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-    SyncEntry {
-        digest: heads_digest(&heads),
-        heads,
-        due_at: summary.due_at,
-        units: routing::units_of(&record.participants),
-        latest: latest_by_node(doc),
-        steps,
     }
 }
 

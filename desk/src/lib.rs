@@ -11,6 +11,7 @@
 //! - [`desk`]: [`Desk`], every officer's and administrator's operation:
 //!   receive, act, logbook, track, lists and statistics, the catalog and
 //!   calendar, sync's admission of received documents.
+//! - [`entry`]: what the store keeps for sync beside each document.
 //! - [`exchange`]: export files and the handover of a merged unit's
 //!   records.
 //! - [`accounts`], [`passwords`]: officer accounts, login sessions and the
@@ -26,6 +27,7 @@ pub mod accounts;
 pub mod allowance;
 pub mod config;
 pub mod desk;
+pub mod entry;
 pub mod error;
 pub mod exchange;
 pub mod identity;

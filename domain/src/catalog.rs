@@ -13,6 +13,9 @@ use crate::calendar::TimeUnit;
 pub const PROCEDURES_MAX: usize = 20_000;
 /// Bound on the size of a catalog file accepted for import.
 pub const IMPORT_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Bound on the number of a workflow step (bước), so on the steps of one
+/// case (a real case lists far fewer).
+pub const STEP_NUMBER_MAX: u32 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -220,8 +223,8 @@ fn validate(procedures: &[Procedure], row_of: &dyn Fn(usize) -> usize) -> Vec<Ro
             }
             // A dossier keeps its case's steps; its reader takes at most
             // this many.
-            if c.steps.len() > crate::dossier::STEP_NUMBER_MAX as usize {
-                let max = crate::dossier::STEP_NUMBER_MAX;
+            if c.steps.len() > STEP_NUMBER_MAX as usize {
+                let max = STEP_NUMBER_MAX;
                 err(&format!("cases[{k}].steps"), format!("a case has at most {max} workflow steps"));
             }
             for (n, step) in c.steps.iter().enumerate() {

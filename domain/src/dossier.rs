@@ -35,9 +35,9 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub const EVENTS_MAX: usize = 1_000;
 /// Bound on the checklist of documents of one dossier.
 pub const DOCUMENTS_MAX: usize = 100;
-/// Bound on the number of a workflow step, and on the steps a dossier's
-/// procedure lists (a case lists far fewer).
-pub const STEP_NUMBER_MAX: u32 = 100;
+/// Bound on the number of a workflow step (bước), and on the steps a
+/// dossier's procedure lists: the catalog's bound on a case's steps.
+pub use crate::catalog::STEP_NUMBER_MAX;
 /// Bound on the sets (bộ hồ sơ) of one dossier.
 pub const SETS_MAX: u32 = 99;
 

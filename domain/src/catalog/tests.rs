@@ -97,14 +97,14 @@ fn a_case_with_too_many_or_unnamed_workflow_steps_is_refused() {
     let mut catalog = Catalog::sample();
     let permit = catalog.procedures.iter_mut().find(|p| p.code == "1.009994").unwrap();
     let step = permit.cases[0].steps[0].clone();
-    permit.cases[0].steps = vec![step.clone(); crate::dossier::STEP_NUMBER_MAX as usize + 1];
+    permit.cases[0].steps = vec![step.clone(); crate::catalog::STEP_NUMBER_MAX as usize + 1];
     permit.cases[0].steps[1].name = " ".into();
     let text = serde_json::to_vec(&catalog).unwrap();
     let Err(ImportError::Rows(errors)) = import_json(&text, "v") else { panic!("must fail") };
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     assert!(fields.contains(&"cases[0].steps"), "{errors:?}");
     assert!(fields.contains(&"cases[0].steps[1].name"), "{errors:?}");
-    permit_with_steps(&mut catalog, vec![step; crate::dossier::STEP_NUMBER_MAX as usize]);
+    permit_with_steps(&mut catalog, vec![step; crate::catalog::STEP_NUMBER_MAX as usize]);
     assert!(import_json(&serde_json::to_vec(&catalog).unwrap(), "v").is_ok(), "100 named steps are fine");
 }
 

@@ -114,9 +114,8 @@ fn main() -> anyhow::Result<()> {
         let f = fold(&records[i], 420);
         motcua_domain::stats::DossierSummary::new(&records[i], &f)
     });
-    let entries = time("sync entry", n, |i| {
-        motcua_desk::exchange::sync_entry(&loaded[i], &records[i], &summaries[i], Vec::new())
-    });
+    let entries =
+        time("sync entry", n, |i| motcua_desk::entry::sync_entry(&loaded[i], &records[i], &summaries[i], Vec::new()));
     let store_all = |name: &str, durable: bool| -> anyhow::Result<()> {
         let store =
             motcua_store::Store::open(&dir.path().join(name), motcua_store::ApplicantKey::from_node_secret(&[0; 32]))?;
