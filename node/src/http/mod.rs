@@ -5,6 +5,7 @@
 //! requests that change something. Errors have one shape:
 //! `{"error": {"code", "message", "field"}}`.
 
+pub mod auth;
 pub mod limits;
 pub mod tls;
 pub mod web;
@@ -28,8 +29,10 @@ use serde_json::json;
 use motcua_sync::cert::{DocumentKind, SignedProvinceDocument};
 
 use motcua_desk::accounts::{self, Account, Sessions};
-use motcua_desk::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
+use motcua_desk::desk::{ActionRequest, Desk, DeskError, NewDossierRequest};
 use motcua_desk::now_ms;
+
+use auth::{Admin, Officer, Passive, require_role};
 use motcua_store::{ListQuery, StoreError};
 
 /// Bound on a request body (a catalog import may be larger, see below).
@@ -226,57 +229,6 @@ fn named_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// The officer of a request, or 401; the request counts as the officer's
-/// activity (it keeps the session from idling out). Cookie sessions must
-/// also carry the session's CSRF token on anything but GET.
-fn authenticate(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<Officer, ApiError> {
-    authenticate_as(state, headers, method, true)
-}
-
-/// [`authenticate`] for what a page polls in the background: the session
-/// must be live, but the poll does not keep it so.
-fn authenticate_passive(state: &AppState, headers: &HeaderMap) -> Result<Officer, ApiError> {
-    authenticate_as(state, headers, &Method::GET, false)
-}
-
-fn authenticate_as(
-    state: &AppState,
-    headers: &HeaderMap,
-    method: &Method,
-    activity: bool,
-) -> Result<Officer, ApiError> {
-    let now = now_ms();
-    let session = |token: &str| {
-        if activity { state.sessions.touch(token, now) } else { state.sessions.peek(token, now) }
-            .ok_or_else(ApiError::unauthorized)
-    };
-    if let Some(token) = bearer(headers) {
-        let s = session(&token)?;
-        return Ok(Officer { username: s.username, roles: s.roles });
-    }
-    let token = cookie(state, headers).ok_or_else(ApiError::unauthorized)?;
-    let s = session(&token)?;
-    if method != Method::GET && method != Method::HEAD {
-        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-        if sent != Some(s.csrf.as_str()) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "missing or wrong X-CSRF-Token header for a cookie session",
-            ));
-        }
-    }
-    Ok(Officer { username: s.username, roles: s.roles })
-}
-
-fn require_role(officer: &Officer, role: Role) -> Result<(), ApiError> {
-    if officer.roles.contains(&Role::Admin) || officer.roles.contains(&role) {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this needs the role {}", role.as_str())))
-    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -525,8 +477,7 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| accounts::hash_password(&accounts::random_token()))
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::DELETE)?;
+async fn logout(State(state): State<AppState>, _: Officer, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(t) = bearer(&headers).or_else(|| cookie(&state, &headers)) {
         state.sessions.remove(&t);
     }
@@ -536,8 +487,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     Ok(res)
 }
 
-async fn procedures(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+async fn procedures(State(state): State<AppState>, _: Officer) -> Result<Response, ApiError> {
     let catalog = state.desk.catalog();
     let mut res = Json(&catalog.procedures).into_response();
     res.headers_mut()
@@ -552,12 +502,11 @@ struct ImportQuery {
 
 async fn import_catalog(
     State(state): State<AppState>,
+    Admin(officer): Admin,
     headers: HeaderMap,
     params: QueryParams<ImportQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::POST)?;
-    require_role(&officer, Role::Admin)?;
     let q = query(params)?;
     let body = body.map_err(|r| body_rejection(r, catalog::IMPORT_BYTES_MAX))?;
     let is_csv =
@@ -659,11 +608,9 @@ fn advance_sequence(w: &mut motcua_store::Write, kind: DocumentKind, sequence: O
 
 async fn import_calendar(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(officer): Admin,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::POST)?;
-    require_role(&officer, Role::Admin)?;
     let body = body.map_err(|r| body_rejection(r, BODY_BYTES_MAX))?;
     let (text, sequence) = match incoming_document(&state, &body, false, DocumentKind::Calendar)? {
         Incoming::Signed { body, sequence, .. } => (body, Some(sequence)),
@@ -696,11 +643,9 @@ async fn import_calendar(
 /// it are no longer trusted for anything that enters this node.
 async fn import_revocations(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(officer): Admin,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::POST)?;
-    require_role(&officer, Role::Admin)?;
     let body = body.map_err(|r| body_rejection(r, BODY_BYTES_MAX))?;
     let signed: SignedProvinceDocument = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("not a signed revocation list: {e}"))
@@ -738,8 +683,7 @@ async fn import_revocations(
     Ok(Json(json!({"sequence": sequence, "revoked": revoked})))
 }
 
-async fn get_revocations(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+async fn get_revocations(State(state): State<AppState>, _: Officer) -> Result<Response, ApiError> {
     let guard = state.desk.trust.read().expect("trust lock");
     let (list, sequence) = match guard.as_ref() {
         Some(t) => {
@@ -756,8 +700,7 @@ async fn get_revocations(State(state): State<AppState>, headers: HeaderMap) -> R
     Ok(Json(json!({"sequence": sequence, "revoked": revoked})).into_response())
 }
 
-async fn get_calendar(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+async fn get_calendar(State(state): State<AppState>, _: Officer) -> Result<Response, ApiError> {
     let c = state.desk.calendar();
     let holidays: Vec<_> = c.holidays().map(|(d, n)| json!({"date": d.to_string(), "name": n})).collect();
     let make_up: Vec<_> = c.make_up_days().map(|(d, n)| json!({"date": d.to_string(), "name": n})).collect();
@@ -783,10 +726,9 @@ fn parse_catalog(is_csv: bool, body: &[u8], version: &str) -> Result<catalog::Ca
 
 async fn create_dossier(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Officer(officer): Officer,
     body: Result<Body<NewDossierRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::POST)?;
     let Body(req) = body?;
     let st = state.clone();
     let view = blocking(move || Ok(st.desk.receive(&officer, req, now_ms())?)).await?;
@@ -798,8 +740,11 @@ async fn create_dossier(
     Ok(res)
 }
 
-async fn get_dossier(State(state): State<AppState>, headers: HeaderMap, code: PathParam) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::GET)?;
+async fn get_dossier(
+    State(state): State<AppState>,
+    Officer(officer): Officer,
+    code: PathParam,
+) -> Result<Response, ApiError> {
     let code = path(code)?;
     check_code(&code)?;
     let st = state.clone();
@@ -858,8 +803,7 @@ async fn track(
 }
 
 /// The QR code of a dossier code, as SVG, for the printed receipt (form 1).
-async fn dossier_qr(State(state): State<AppState>, headers: HeaderMap, code: PathParam) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+async fn dossier_qr(State(state): State<AppState>, _: Officer, code: PathParam) -> Result<Response, ApiError> {
     let code = path(code)?;
     check_code(&code)?;
     let st = state.clone();
@@ -884,11 +828,10 @@ fn check_code(code: &str) -> Result<(), ApiError> {
 
 async fn act(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Officer(officer): Officer,
     code: PathParam,
     body: Result<Body<ActionRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::POST)?;
     let code = path(code)?;
     let Body(req) = body?;
     check_code(&code)?;
@@ -929,10 +872,9 @@ fn parse_param<T: std::str::FromStr>(name: &str, v: Option<&str>) -> Result<Opti
 
 async fn list_dossiers(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Officer(officer): Officer,
     params: QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::GET)?;
     let p = query(params)?;
     let st_code: Option<u8> = parse_param("state", p.state.as_deref())?;
     if st_code.is_some_and(|s| !(1..=10).contains(&s)) {
@@ -991,10 +933,9 @@ struct DuplicateParams {
 
 async fn duplicates(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Officer(officer): Officer,
     params: QueryParams<DuplicateParams>,
 ) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::GET)?;
     let p = query(params)?;
     let st = state.clone();
     let now = now_ms();
@@ -1015,10 +956,9 @@ struct StatsParams {
 /// every commune and agency; others: their own unit), in one pass.
 async fn stats_by_unit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Officer,
     params: QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
     let p = query(params)?;
     if p.unit.as_deref().is_some_and(|u| !u.trim().is_empty()) {
         return Err(
@@ -1059,8 +999,7 @@ async fn stats_by_unit(
 /// The fleet view (một cửa toàn tỉnh): each other node this node knows,
 /// with its link and the dossiers of its unit at risk of missing their
 /// deadline (overdue, or due within [`DUE_SOON_MS`], result not ready).
-async fn fleet(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+async fn fleet(State(state): State<AppState>, _: Officer) -> Result<Response, ApiError> {
     let now = now_ms();
     let o = state.desk.offset();
     let own_key = state.desk.identity.node_id().to_string();
@@ -1178,10 +1117,9 @@ fn report_unit(state: &AppState, unit: Option<String>) -> Result<Option<String>,
 /// this node's unit unless the provincial node names another.
 async fn logbook(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Officer(officer): Officer,
     params: QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::GET)?;
     let p = query(params)?;
     let period = period_of(&p)?;
     let unit = report_unit(&state, p.unit)?.unwrap_or_else(|| state.desk.config.unit.clone());
@@ -1202,10 +1140,9 @@ async fn logbook(
 
 async fn stats_route(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Officer,
     params: QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
     let p = query(params)?;
     let period = period_of(&p)?;
     let unit = report_unit(&state, p.unit)?;
@@ -1227,8 +1164,7 @@ async fn stats_route(
 /// A fingerprint of every document this node holds (count and a digest
 /// over each id and heads digest): two nodes holding the same changes of the
 /// same documents show the same fingerprint.
-async fn sync_state(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authenticate(&state, &headers, &Method::GET)?;
+async fn sync_state(State(state): State<AppState>, _: Officer) -> Result<Response, ApiError> {
     let st = state.clone();
     let (documents, digest) = blocking(move || {
         let entries = st.desk.store.sync_offers(|_| true)?;
@@ -1243,9 +1179,8 @@ async fn sync_state(State(state): State<AppState>, headers: HeaderMap) -> Result
     Ok(Json(json!({"documents": documents, "digest": digest})).into_response())
 }
 
-async fn peers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn peers(State(state): State<AppState>, _: Passive) -> Result<Response, ApiError> {
     // The page polls this every few seconds: not the officer's activity.
-    authenticate_passive(&state, &headers)?;
     let o = state.desk.offset();
     let forks = state.desk.store.forks()?;
     let (day, limit) = state.desk.allowance_day(now_ms());
@@ -1310,9 +1245,7 @@ struct AccountView {
     disabled: bool,
 }
 
-async fn list_accounts(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::GET)?;
-    require_role(&officer, Role::Admin)?;
+async fn list_accounts(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let st = state.clone();
     let rows = blocking(move || {
         let mut out = Vec::new();
@@ -1339,11 +1272,9 @@ struct NewAccount {
 
 async fn create_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(officer): Admin,
     body: Result<Body<NewAccount>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::POST)?;
-    require_role(&officer, Role::Admin)?;
     let Body(req) = body?;
     let bad = |field: &str, m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", m).field(field);
     let name_ok = (3..=32).contains(&req.username.len())
@@ -1395,18 +1326,18 @@ async fn create_account(
 
 async fn disable_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(officer): Admin,
     username: PathParam,
 ) -> Result<Response, ApiError> {
-    set_account_disabled(state, headers, username, true).await
+    set_account_disabled(state, officer, username, true).await
 }
 
 async fn enable_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Admin(officer): Admin,
     username: PathParam,
 ) -> Result<Response, ApiError> {
-    set_account_disabled(state, headers, username, false).await
+    set_account_disabled(state, officer, username, false).await
 }
 
 #[derive(Deserialize)]
@@ -1424,12 +1355,11 @@ struct NewPassword {
 /// (their tokens name the old password).
 async fn set_password(
     State(state): State<AppState>,
+    Officer(officer): Officer,
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
     username: PathParam,
     body: Result<Body<NewPassword>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::POST)?;
     let username = path(username)?;
     let own = officer.username == username;
     if !own {
@@ -1489,12 +1419,10 @@ async fn set_password(
 /// in again. An admin cannot disable itself.
 async fn set_account_disabled(
     state: AppState,
-    headers: HeaderMap,
+    officer: motcua_desk::desk::Officer,
     username: PathParam,
     disable: bool,
 ) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::POST)?;
-    require_role(&officer, Role::Admin)?;
     let username = path(username)?;
     if disable && username == officer.username {
         return Err(ApiError::new(
@@ -1521,9 +1449,7 @@ async fn set_account_disabled(
     Ok(Json(json!({"username": username, "disabled": disable, "sessions_ended": ended})).into_response())
 }
 
-async fn audit_log(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let officer = authenticate(&state, &headers, &Method::GET)?;
-    require_role(&officer, Role::Admin)?;
+async fn audit_log(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let st = state.clone();
     let offset = state.desk.offset();
     let rows = blocking(move || {

@@ -1,5 +1,5 @@
 use motcua_domain::calendar::{ProcessingTime, TimeUnit, WorkingCalendar};
-use motcua_tests::{Node, dossier_request};
+use motcua_tests::{ADMIN_PASSWORD, Node, dossier_request};
 use serde_json::json;
 
 fn instant(s: &str) -> i64 {
@@ -385,4 +385,53 @@ fn an_officer_changes_their_password_with_the_current_one_and_an_admin_resets_a_
     let audit = node.get("/api/v1/audit").body;
     let resets = audit.as_array().unwrap().iter().filter(|e| e["action"] == "set_password").count();
     assert_eq!(resets, 2, "{audit}");
+}
+
+/// Every route that changes something takes its officer from an extractor
+/// that checks the CSRF token of a cookie session by the request's own
+/// method: an admin's cookie without the token changes nothing anywhere.
+#[test]
+fn every_write_route_refuses_a_cookie_session_without_its_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let created = node.post("/api/v1/dossiers", &dossier_request("2.000720", 2));
+    assert_eq!(created.status, 201, "{created:?}");
+    let code = created.body["code"].as_str().unwrap().to_string();
+    let login = node.post_as(None, "/api/v1/session", &json!({"username": "admin", "password": ADMIN_PASSWORD}));
+    let cookie = login.set_cookie.unwrap().split(';').next().unwrap().to_string();
+    let before = (node.get("/api/v1/dossiers").body, node.get("/api/v1/accounts").body);
+    let writes = [
+        ("/api/v1/catalog", json!([])),
+        ("/api/v1/calendar", json!({})),
+        ("/api/v1/revocations", json!({})),
+        ("/api/v1/dossiers", dossier_request("2.000720", 2)),
+        (&format!("/api/v1/dossiers/{code}/actions"), json!({"action": "start_processing"})),
+        (
+            "/api/v1/accounts",
+            json!({"username": "moi", "full_name": "Mới", "roles": ["reception"], "password": "mat-khau-rat-dai-1"}),
+        ),
+        ("/api/v1/accounts/admin/disable", json!({})),
+        ("/api/v1/accounts/admin/enable", json!({})),
+        ("/api/v1/accounts/admin/password", json!({"password": "mat-khau-rat-dai-2"})),
+    ];
+    for (path, body) in &writes {
+        let a = node.post_with_cookie(path, &cookie, None, body);
+        assert_eq!((a.status, a.body["error"]["code"].as_str()), (403, Some("csrf")), "{path}: {a:?}");
+    }
+    let logout = ureq::Agent::new_with_defaults()
+        .delete(&format!("http://127.0.0.1:{}/api/v1/session", node.port))
+        .header("Cookie", &cookie)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(logout.status().as_u16(), 403, "logout without the token");
+    assert_eq!((node.get("/api/v1/dossiers").body, node.get("/api/v1/accounts").body), before, "nothing changed");
+    // The cookie session is still live: the same write with its token goes.
+    let csrf = login.body["csrf_token"].as_str().unwrap();
+    assert_eq!(
+        node.post_with_cookie("/api/v1/dossiers", &cookie, Some(csrf), &dossier_request("2.000720", 2)).status,
+        201
+    );
 }
