@@ -367,19 +367,101 @@ pub struct SummaryApplicant {
 }
 
 /// The node's desk: identity, configuration, rules and store together.
+/// Its parts are reached through methods: reads of the store directly,
+/// every write through a desk operation and the store's single writer.
 pub struct Desk {
-    pub store: Arc<Store>,
-    pub committer: motcua_store::committer::Committer,
+    store: Arc<Store>,
+    committer: motcua_store::committer::Committer,
     /// The province of an enrolled node; `None` for a demo node.
+    province: Option<motcua_sync::cert::ProvinceRecord>,
+    identity: Identity,
+    config: NodeConfig,
+    calendar: std::sync::RwLock<Arc<WorkingCalendar>>,
+    catalog: std::sync::RwLock<Arc<Catalog>>,
+    /// The nodes of the province this node trusts (`None` on a demo node).
+    trust: std::sync::RwLock<Option<motcua_sync::verify::Trust>>,
+    /// What each node created or transferred today, of what came by sync.
+    allowance: crate::allowance::DailyAllowance,
+}
+
+/// What a desk is made of, as [`crate::open`] assembles it.
+pub struct DeskParts {
+    pub store: Arc<Store>,
     pub province: Option<motcua_sync::cert::ProvinceRecord>,
     pub identity: Identity,
     pub config: NodeConfig,
-    pub calendar: std::sync::RwLock<Arc<WorkingCalendar>>,
-    pub catalog: std::sync::RwLock<Arc<Catalog>>,
-    /// The nodes of the province this node trusts (`None` on a demo node).
-    pub trust: std::sync::RwLock<Option<motcua_sync::verify::Trust>>,
+    pub calendar: WorkingCalendar,
+    pub catalog: Catalog,
+    pub trust: Option<motcua_sync::verify::Trust>,
+}
+
+impl Desk {
+    /// A desk over an open store; starts the store's single writer.
+    pub fn new(parts: DeskParts) -> Desk {
+        Desk {
+            committer: motcua_store::committer::Committer::start(parts.store.clone()),
+            store: parts.store,
+            province: parts.province,
+            identity: parts.identity,
+            config: parts.config,
+            calendar: std::sync::RwLock::new(Arc::new(parts.calendar)),
+            catalog: std::sync::RwLock::new(Arc::new(parts.catalog)),
+            trust: std::sync::RwLock::new(parts.trust),
+            allowance: Default::default(),
+        }
+    }
+
+    /// The store, for reads. Writes go through the desk's operations.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The store's single writer: every write of this node goes through it.
+    pub fn committer(&self) -> &motcua_store::committer::Committer {
+        &self.committer
+    }
+
+    /// The province of an enrolled node; `None` for a demo node.
+    pub fn province(&self) -> Option<&motcua_sync::cert::ProvinceRecord> {
+        self.province.as_ref()
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
     /// What each node created or transferred today, of what came by sync.
-    pub allowance: crate::allowance::DailyAllowance,
+    pub fn allowance(&self) -> &crate::allowance::DailyAllowance {
+        &self.allowance
+    }
+
+    /// Whether this node belongs to a province (it holds a trust).
+    pub fn is_enrolled(&self) -> bool {
+        self.trust.read().expect("trust lock").is_some()
+    }
+
+    /// Runs `f` on the province trust in force (`None` on a demo node).
+    pub fn with_trust<R>(&self, f: impl FnOnce(Option<&motcua_sync::verify::Trust>) -> R) -> R {
+        f(self.trust.read().expect("trust lock").as_ref())
+    }
+
+    /// Runs `f` on the province trust in force, to change it (`None` on a
+    /// demo node, where `f` does not run).
+    pub fn with_trust_mut<R>(&self, f: impl FnOnce(&mut motcua_sync::verify::Trust) -> R) -> Option<R> {
+        self.trust.write().expect("trust lock").as_mut().map(f)
+    }
+
+    pub(crate) fn set_catalog(&self, catalog: Arc<Catalog>) {
+        *self.catalog.write().expect("catalog lock") = catalog;
+    }
+
+    pub(crate) fn set_calendar(&self, calendar: Arc<WorkingCalendar>) {
+        *self.calendar.write().expect("calendar lock") = calendar;
+    }
 }
 
 /// The key of a day's code sequence: YYMMDD as a number.

@@ -207,11 +207,7 @@ impl Desk {
     pub fn admit_certificates(&self, certs: &[SignedCertificate]) -> Result<Vec<(String, Rejection)>, DeskError> {
         let mut refused = Vec::new();
         let mut admitted = Vec::new();
-        {
-            let mut guard = self.trust.write().expect("trust lock");
-            let Some(trust) = guard.as_mut() else {
-                return Err(DeskError::Forbidden("a demo node belongs to no province".into()));
-            };
+        self.with_trust_mut(|trust| {
             for c in certs {
                 match trust.admit(c, None) {
                     // Only the newest certificate of a node is kept.
@@ -220,8 +216,9 @@ impl Desk {
                     Err(e) => refused.push((c.certificate.node_key.clone(), e)),
                 }
             }
-        }
-        self.committer.run(move |w| {
+        })
+        .ok_or_else(|| DeskError::Forbidden("a demo node belongs to no province".into()))?;
+        self.committer().run(move |w| {
             for (key, json) in &admitted {
                 w.put_certificate(key, json)?;
             }
@@ -255,11 +252,11 @@ impl Desk {
         // Only changes this node lacked need signatures, so the offered
         // ones are all that is looked at.
         let offered: HashMap<[u8; 32], Attestation> = attestations.iter().copied().collect();
-        let additions = {
-            let guard = self.trust.read().expect("trust lock");
-            let trust: &Trust = guard.as_ref().ok_or(IngestError::NoProvince)?;
-            verify_document(trust, &merged, &known, |h| offered.get(h).copied(), self.offset())?
-        };
+        let offset = self.offset();
+        let additions = self.with_trust(|trust| {
+            let trust: &Trust = trust.ok_or(IngestError::NoProvince)?;
+            verify_document(trust, &merged, &known, |h| offered.get(h).copied(), offset).map_err(IngestError::from)
+        })?;
         let signatures: Vec<([u8; 32], Attestation)> =
             additions.actors.iter().filter_map(|(_, h)| offered.get(&h.0).map(|a| (h.0, *a))).collect();
         self.put_admitted(w, &merged, &additions.record, &signatures)?;
@@ -349,9 +346,9 @@ impl Desk {
         }
         // Only a code this unit's own keys issued (admission checked that a
         // dossier's creator received it under its own agency identifier).
-        if let Some((yymmdd, seq)) = code_sequence(&record.code, &self.config.agency_id)
-            && record.reception.unit == self.config.unit
-            && (self.config.sequence_first..=self.config.sequence_last).contains(&seq)
+        if let Some((yymmdd, seq)) = code_sequence(&record.code, &self.config().agency_id)
+            && record.reception.unit == self.config().unit
+            && (self.config().sequence_first..=self.config().sequence_last).contains(&seq)
         {
             t.raise_sequence(yymmdd, seq)?;
         }
@@ -381,15 +378,16 @@ impl Desk {
     }
 
     fn may_take_over(&self, receiving_unit: &str, succession_json: &str) -> Result<bool, DeskError> {
-        let unit = &self.config.unit;
+        let unit = &self.config().unit;
         if receiving_unit == unit {
             return Ok(false);
         }
-        let guard = self.trust.read().expect("trust lock");
-        let trust = guard.as_ref().ok_or_else(|| DeskError::Forbidden("a demo node takes over nothing".into()))?;
-        trust
-            .check_succession(succession_json, receiving_unit, unit)
-            .map_err(|e| DeskError::Forbidden(format!("succession refused: {e}")))?;
+        self.with_trust(|trust| {
+            trust
+                .ok_or_else(|| DeskError::Forbidden("a demo node takes over nothing".into()))?
+                .check_succession(succession_json, receiving_unit, unit)
+                .map_err(|e| DeskError::Forbidden(format!("succession refused: {e}")))
+        })?;
         Ok(true)
     }
 
@@ -401,10 +399,10 @@ impl Desk {
         officer: &str,
         now: i64,
     ) -> Result<bool, DeskError> {
-        let mut doc = doc.with_actor(self.identity.actor());
+        let mut doc = doc.with_actor(self.identity().actor());
         let record = dossier::read(&doc)?;
         let folded = fold(&record, self.offset());
-        let unit = &self.config.unit;
+        let unit = &self.config().unit;
         if !self.may_take_over(&folded.receiving_unit, succession_json)? {
             return Ok(false);
         }
@@ -412,7 +410,7 @@ impl Desk {
             action: Some(Action::Handover),
             at: now,
             unit: unit.clone(),
-            node: self.identity.node_id().to_string(),
+            node: self.identity().node_id().to_string(),
             officer: officer.to_string(),
             note: format!("bàn giao từ đơn vị {}", folded.receiving_unit),
             to_unit: Some(unit.clone()),
@@ -445,8 +443,8 @@ mod tests {
     /// dossier's first version and its id.
     fn desk_with_dossier(dir: &Path) -> (Arc<Desk>, String, Automerge, [u8; 16]) {
         let desk = crate::open::open_desk(dir).unwrap();
-        let me = desk.identity.node_id().to_string();
-        let (doc, _) = dossier::create(desk.identity.actor(), &new_dossier(&me, Channel::Direct, false)).unwrap();
+        let me = desk.identity().node_id().to_string();
+        let (doc, _) = dossier::create(desk.identity().actor(), &new_dossier(&me, Channel::Direct, false)).unwrap();
         let id = dossier::read(&doc).unwrap().id.0;
         put(&desk, &doc);
         (desk, me, doc, id)
@@ -454,7 +452,7 @@ mod tests {
 
     fn put(desk: &Arc<Desk>, d: &Automerge) {
         let (d, desk2) = (d.clone(), desk.clone());
-        desk.committer.run(move |w| desk2.put_admitted(w, &d, &dossier::read(&d).unwrap(), &[])).unwrap()
+        desk.committer().run(move |w| desk2.put_admitted(w, &d, &dossier::read(&d).unwrap(), &[])).unwrap()
     }
 
     #[test]
@@ -466,8 +464,8 @@ mod tests {
         assert!(matches!(&err, DeskError::Forbidden(m) if m.contains("takes over nothing")), "{err}");
         // One of its own unit needs no handover.
         let mut own = new_dossier(&me, Channel::Direct, false);
-        own.reception.unit = desk.config.unit.clone();
-        let (own, _) = dossier::create(desk.identity.actor(), &own).unwrap();
+        own.reception.unit = desk.config().unit.clone();
+        let (own, _) = dossier::create(desk.identity().actor(), &own).unwrap();
         assert!(!desk.check_handover(&own, "{}").unwrap());
     }
 
@@ -491,7 +489,7 @@ mod tests {
 
     fn put_batch(desk: &Arc<Desk>, a: Admitted) {
         let desk2 = desk.clone();
-        desk.committer.run(move |w| desk2.put_admitted_batch(w, &[a])).unwrap();
+        desk.committer().run(move |w| desk2.put_admitted_batch(w, &[a])).unwrap();
     }
 
     /// A peer holding any of `held` reaches `target` with the steps alone.
@@ -513,15 +511,15 @@ mod tests {
         let mut peer = doc.fork().with_actor(other);
         dossier::append_event(&mut peer, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &other_hex)).unwrap();
         // ... while the desk records a step on v1.
-        let mut local = doc.fork().with_actor(desk.identity.actor());
+        let mut local = doc.fork().with_actor(desk.identity().actor());
         dossier::append_event(&mut local, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
         put(&desk, &local);
         put_batch(&desk, admitted(id, &peer, &doc, None));
-        let stored = Automerge::load(&desk.store.load_doc(&id).unwrap().unwrap()).unwrap();
+        let stored = Automerge::load(&desk.store().load_doc(&id).unwrap().unwrap()).unwrap();
         let kinds: Vec<_> = dossier::read(&stored).unwrap().events.iter().map(|e| e.event.action).collect();
         assert_eq!(kinds.len(), 3, "the desk's step and the peer's both kept: {kinds:?}");
         assert!(kinds.contains(&Some(Action::StartProcessing)) && kinds.contains(&Some(Action::RequestWithdrawal)));
-        let entry = desk.store.sync_entry(&id).unwrap().unwrap();
+        let entry = desk.store().sync_entry(&id).unwrap().unwrap();
         assert_eq!(entry.heads.len(), 2, "the index names the merged heads");
         // The merge is a step from the desk's version: a peer holding v1
         // or the desk's version gets the rest from the steps.
@@ -533,8 +531,8 @@ mod tests {
     fn each_write_of_a_dossier_is_kept_as_a_step_from_the_version_before() {
         let dir = tempfile::tempdir().unwrap();
         let (desk, me, v1, id) = desk_with_dossier(dir.path());
-        assert!(desk.store.sync_entry(&id).unwrap().unwrap().steps.is_empty(), "a new dossier has no step");
-        let mut v2 = v1.fork().with_actor(desk.identity.actor());
+        assert!(desk.store().sync_entry(&id).unwrap().unwrap().steps.is_empty(), "a new dossier has no step");
+        let mut v2 = v1.fork().with_actor(desk.identity().actor());
         dossier::append_event(&mut v2, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
         put(&desk, &v2);
         // A delta from a peer, verified against v2, becomes the next step.
@@ -543,13 +541,13 @@ mod tests {
         dossier::append_event(&mut v3, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &other_hex)).unwrap();
         let changes = v3.save_after(&v2.get_heads());
         put_batch(&desk, admitted(id, &v3, &v2, Some(changes.clone())));
-        let entry = desk.store.sync_entry(&id).unwrap().unwrap();
+        let entry = desk.store().sync_entry(&id).unwrap().unwrap();
         assert_eq!(entry.steps.len(), 2);
         assert_eq!(entry.steps[1].changes, changes);
         assert_steps_lead_to(&entry.steps, &[&v1, &v2], &v3);
         // Storing the same version again keeps the steps as they are.
         put(&desk, &v3);
-        assert_eq!(desk.store.sync_entry(&id).unwrap().unwrap().steps, entry.steps);
+        assert_eq!(desk.store().sync_entry(&id).unwrap().unwrap().steps, entry.steps);
     }
 
     #[test]

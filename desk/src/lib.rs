@@ -24,6 +24,7 @@
 //! through the store's single writer before it returns.
 
 pub mod accounts;
+pub mod admin;
 pub mod allowance;
 pub mod config;
 pub mod desk;

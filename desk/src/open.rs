@@ -14,7 +14,7 @@ use motcua_store::Store;
 
 use crate::accounts::{self, Account};
 use crate::config::{CONFIG_FILE, NodeConfig};
-use crate::desk::Desk;
+use crate::desk::{Desk, DeskParts};
 use crate::error::OpenError;
 use crate::identity::{Identity, KEY_FILE};
 use crate::now_ms;
@@ -158,19 +158,7 @@ pub fn open_desk(dir: &Path) -> Result<Arc<Desk>, OpenError> {
     if config.restore && store.meta(RESTORE_META)?.is_none() {
         seed_restored_day(&store, &config, &calendar)?;
     }
-    let store = Arc::new(store);
-    Ok(Desk {
-        committer: motcua_store::committer::Committer::start(store.clone()),
-        province,
-        store,
-        identity,
-        config,
-        calendar: std::sync::RwLock::new(Arc::new(calendar)),
-        catalog: std::sync::RwLock::new(Arc::new(catalog)),
-        trust: std::sync::RwLock::new(trust),
-        allowance: Default::default(),
-    }
-    .into())
+    Ok(Arc::new(Desk::new(DeskParts { store: Arc::new(store), province, identity, config, calendar, catalog, trust })))
 }
 
 pub const CERTIFICATE_FILE: &str = "certificate.json";
@@ -292,7 +280,7 @@ fn build_trust(store: &Store, bundle: &Bundle) -> Result<motcua_sync::verify::Tr
 /// Creates the `admin` account on the first start of a data directory.
 /// Returns the generated password when none was given.
 pub fn ensure_admin(desk: &Desk, env_password: Option<String>) -> Result<Option<String>, OpenError> {
-    if desk.store.account("admin")?.is_some() {
+    if desk.store().account("admin")?.is_some() {
         return Ok(None);
     }
     let (password, generated) = match env_password.filter(|p| !p.is_empty()) {
@@ -310,9 +298,10 @@ pub fn ensure_admin(desk: &Desk, env_password: Option<String>) -> Result<Option<
         password_hash: accounts::hash_password(&password),
         created_at: now_ms(),
     };
-    let mut w = desk.store.begin()?;
-    w.put_account("admin", &postcard::to_allocvec(&account)?)?;
-    w.commit_durable()?;
+    let bytes = postcard::to_allocvec(&account)?;
+    desk.committer()
+        .run(move |w| w.put_account("admin", &bytes))
+        .map_err(|e| open_error!("cannot create the admin account: {e}"))?;
     Ok(generated.then_some(password))
 }
 

@@ -133,10 +133,10 @@ mod tests {
         for weak in ["ngan-qua", "Motcua123456789"] {
             let e = crate::open::ensure_admin(&desk, Some(weak.into())).unwrap_err().to_string();
             assert!(e.contains("MOTCUA_ADMIN_PASSWORD refused"), "{e}");
-            assert!(desk.store.account("admin").unwrap().is_none());
+            assert!(desk.store().account("admin").unwrap().is_none());
         }
         assert_eq!(crate::open::ensure_admin(&desk, Some("mat-khau-thu-nghiem".into())).unwrap(), None);
-        assert!(desk.store.account("admin").unwrap().is_some());
+        assert!(desk.store().account("admin").unwrap().is_some());
         let other = tempfile::tempdir().unwrap();
         let desk = crate::open::open_desk(other.path()).unwrap();
         let generated = crate::open::ensure_admin(&desk, None).unwrap().expect("a generated password");

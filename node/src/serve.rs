@@ -54,21 +54,21 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow!("cannot listen for {} on {addr}: {e}", scheme.to_uppercase()))?;
     let mut peers = opts.peers;
-    for p in &desk.config.peers {
+    for p in &desk.config().peers {
         if let Ok(spec) = parse_peer(p) {
             peers.push(spec);
         }
     }
     tracing::info!(
-        node_id = %desk.identity.node_id(),
-        unit = %desk.config.unit,
+        node_id = %desk.identity().node_id(),
+        unit = %desk.config().unit,
         http = %addr,
         tls = tls.is_some(),
         sync = %opts.sync,
         peers = peers.len(),
         "motcua node started"
     );
-    println!("motcua: node {} serving {scheme}://{}", desk.identity.node_id(), listener.local_addr()?);
+    println!("motcua: node {} serving {scheme}://{}", desk.identity().node_id(), listener.local_addr()?);
     let board = Arc::new(crate::net::PeerBoard::with_configured(&peers));
     let network = crate::net::start(desk.clone(), opts.sync, peers, board.clone()).await?;
     if let Some(n) = &network {
@@ -107,7 +107,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         n.close().await;
     }
     // Read audits are committed lazily; make them durable before leaving.
-    tokio::task::spawn_blocking(move || desk.committer.flush()).await?.map_err(|e| anyhow!(e))?;
+    tokio::task::spawn_blocking(move || desk.committer().flush()).await?.map_err(|e| anyhow!(e))?;
     tracing::info!("motcua node stopped");
     Ok(())
 }

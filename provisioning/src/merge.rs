@@ -270,7 +270,7 @@ pub fn merge(
         }
         admit(&desk, batch, &succession, officer, now_ms, &mut report)?;
     }
-    desk.committer.flush().map_err(ProvisionError::Io)?;
+    desk.committer().flush().map_err(ProvisionError::Io)?;
     Ok(report)
 }
 
@@ -318,7 +318,7 @@ fn admit(
     let succession = succession.to_string();
     let officer = officer.to_string();
     let outcomes = desk
-        .committer
+        .committer()
         .run(move |w| {
             let mut out = Vec::new();
             for c in batch {

@@ -1293,6 +1293,11 @@ impl Write {
         Ok(self.tx.open_table(ACCOUNTS)?.get(username)?.is_some())
     }
 
+    /// An account as this transaction sees it (postcard bytes).
+    pub fn account(&self, username: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.tx.open_table(ACCOUNTS)?.get(username)?.map(|v| v.value().to_vec()))
+    }
+
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
     }

@@ -231,3 +231,19 @@ fn crates_depend_only_downwards() {
         }
     }
 }
+
+/// One write path: the adapters (HTTP handlers, the sync network) and the
+/// technician's tool never open a store transaction of their own; every
+/// write goes through a desk operation and the store's single writer.
+#[test]
+fn adapters_open_no_store_transaction() {
+    let mut found = Vec::new();
+    for krate in ["node", "provisioning"] {
+        for m in modules(&root().join(krate).join("src")) {
+            if m.code.contains(".begin()") || m.code.contains("commit_durable") {
+                found.push(format!("{krate}/src/{}", m.path.join("/")));
+            }
+        }
+    }
+    assert!(found.is_empty(), "modules that open a transaction: {found:?}");
+}

@@ -193,13 +193,13 @@ pub async fn start(
         tracing::info!("demo node: sync is off");
         return Ok(None);
     }
-    let me = desk.identity.public_key_bytes();
+    let me = desk.identity().public_key_bytes();
     let certificate =
-        desk.store.certificate(&me)?.ok_or_else(|| anyhow!("the node's own certificate is not in its store"))?;
+        desk.store().certificate(&me)?.ok_or_else(|| anyhow!("the node's own certificate is not in its store"))?;
     let local = Local {
         key: me,
-        unit: desk.config.unit.clone(),
-        role: desk.config.role,
+        unit: desk.config().unit.clone(),
+        role: desk.config().role,
         certificate,
         utc_offset_minutes: desk.offset(),
     };
@@ -217,7 +217,7 @@ pub async fn start(
         .datagram_receive_buffer_size(None)
         .build();
     let endpoint = Endpoint::builder(presets::Minimal)
-        .secret_key(SecretKey::from_bytes(&desk.identity.secret_bytes()))
+        .secret_key(SecretKey::from_bytes(&desk.identity().secret_bytes()))
         .relay_mode(RelayMode::Disabled)
         .clear_address_lookup()
         .transport_config(transport)
@@ -227,9 +227,9 @@ pub async fn start(
         .bind()
         .await
         .map_err(|e| anyhow!("cannot listen for sync on {bind}: {e}"))?;
-    let changes = Arc::new(tokio::sync::watch::Sender::new(desk.committer.changes()));
+    let changes = Arc::new(tokio::sync::watch::Sender::new(desk.committer().changes()));
     let observed = changes.clone();
-    desk.committer.on_change(move |n| {
+    desk.committer().on_change(move |n| {
         observed.send_replace(n);
     });
     let net = Arc::new(Network {
@@ -339,7 +339,7 @@ async fn accept_loop(net: Arc<Network>) {
             // stranger needs one of them, and one of its address's, until
             // its certificate is admitted.
             let remote: [u8; 32] = *conn.remote_id().as_bytes();
-            let known = net.desk.trust.read().expect("trust lock").as_ref().is_some_and(|t| t.node(&remote).is_ok());
+            let known = net.desk.with_trust(|t| t.is_some_and(|t| t.node(&remote).is_ok()));
             let handshake = if known {
                 None
             } else {
@@ -685,7 +685,7 @@ fn report_refusals(net: &Network, session: &mut Session, node_id: &str, warned: 
         p.last_refusal = refusals.last().map(|r| r.reason.clone()).or(p.last_refusal.take());
     });
     if !by_peer.is_empty() {
-        net.desk.committer.submit_lazy(move |w| w.put_peer_refusals(&peer, &by_peer, now));
+        net.desk.committer().submit_lazy(move |w| w.put_peer_refusals(&peer, &by_peer, now));
     }
     for (id, fork) in forks {
         tracing::warn!(
@@ -704,7 +704,7 @@ fn report_refusals(net: &Network, session: &mut Session, node_id: &str, warned: 
             at: now,
         };
         let committed = tokio::task::block_in_place(|| {
-            net.desk.committer.record(move |w| w.put_fork(&id, &fork.node_key, &record))
+            net.desk.committer().record(move |w| w.put_fork(&id, &fork.node_key, &record))
         });
         if let Err(e) = committed {
             tracing::error!(error = %e, "a proven fork could not be stored; it stays quarantined until this node stops");

@@ -48,7 +48,7 @@ pub struct NodeReplica {
 impl NodeReplica {
     /// Sync runs only on an enrolled node (one with a province trust).
     pub fn new(desk: Arc<Desk>) -> Option<NodeReplica> {
-        let enrolled = desk.trust.read().expect("trust lock").is_some();
+        let enrolled = desk.is_enrolled();
         enrolled.then_some(NodeReplica { desk, own_writes: 0, unsettled: Vec::new(), gate: None })
     }
 
@@ -77,7 +77,7 @@ impl NodeReplica {
         &mut self,
         op: impl FnOnce(&mut motcua_store::Write) -> Result<T, DeskError> + Send + 'static,
     ) -> Result<T, DeskError> {
-        let out = self.desk.committer.run(op)?;
+        let out = self.desk.committer().run(op)?;
         self.own_writes += 1;
         Ok(out)
     }
@@ -91,8 +91,7 @@ impl Replica for NodeReplica {
     type Error = DeskError;
 
     fn with_trust<R>(&self, f: impl FnOnce(&mut Trust) -> R) -> R {
-        let mut guard = self.desk.trust.write().expect("trust lock");
-        f(guard.as_mut().expect("sync runs only on enrolled nodes"))
+        self.desk.with_trust_mut(f).expect("sync runs only on enrolled nodes")
     }
 
     /// Documents are stored in their saved form.
@@ -101,13 +100,12 @@ impl Replica for NodeReplica {
     }
 
     fn with_trust_shared<R>(&self, f: impl FnOnce(&Trust) -> R) -> R {
-        let guard = self.desk.trust.read().expect("trust lock");
-        f(guard.as_ref().expect("sync runs only on enrolled nodes"))
+        self.desk.with_trust(|t| f(t.expect("sync runs only on enrolled nodes")))
     }
 
     fn stored(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<u8>>>, DeskError> {
         self.prune();
-        let mut out = self.desk.store.load_docs(ids)?;
+        let mut out = self.desk.store().load_docs(ids)?;
         for (id, slot) in ids.iter().zip(out.iter_mut()) {
             if let Some(bytes) = self.unsettled_doc(id) {
                 *slot = Some(bytes.clone());
@@ -119,7 +117,7 @@ impl Replica for NodeReplica {
     fn wholes(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Whole>>, DeskError> {
         Ok(self
             .desk
-            .store
+            .store()
             .wholes(ids)?
             .into_iter()
             .map(|w| {
@@ -139,7 +137,7 @@ impl Replica for NodeReplica {
     fn offers(&mut self, peer: &Peer) -> Result<Vec<Offer>, DeskError> {
         Ok(self
             .desk
-            .store
+            .store()
             .sync_offers(|units| routing::holds(peer.role, &peer.unit, units))?
             .into_iter()
             .map(|(id, digest, due_at)| Offer { item: Item { id, digest }, due_at })
@@ -148,7 +146,7 @@ impl Replica for NodeReplica {
 
     fn participants(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<String>>>, DeskError> {
         self.prune();
-        let mut out = self.desk.store.participant_units(ids)?;
+        let mut out = self.desk.store().participant_units(ids)?;
         for (id, slot) in ids.iter().zip(out.iter_mut()) {
             // Written by this connection and not yet committed: read from
             // the bytes the writer holds (units only ever grow).
@@ -169,7 +167,7 @@ impl Replica for NodeReplica {
     fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, DeskError> {
         let mut out = Vec::new();
         for (_, hash) in latest_changes(doc, &[]) {
-            if let Some(a) = self.desk.store.attestation(&hash.0)? {
+            if let Some(a) = self.desk.store().attestation(&hash.0)? {
                 out.push(ChangeSignature { change: hash.0, signature: a.signature });
             }
         }
@@ -184,13 +182,13 @@ impl Replica for NodeReplica {
     }
 
     fn certificate(&mut self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, DeskError> {
-        Ok(self.desk.store.certificate(key)?)
+        Ok(self.desk.store().certificate(key)?)
     }
 
     fn store_certificates(&mut self, certs: Vec<([u8; 32], Vec<u8>)>) -> Result<(), DeskError> {
         let mut new = Vec::new();
         for (key, json) in certs {
-            if self.desk.store.certificate(&key)?.as_deref() != Some(json.as_slice()) {
+            if self.desk.store().certificate(&key)?.as_deref() != Some(json.as_slice()) {
                 new.push((key, json));
             }
         }
@@ -207,7 +205,7 @@ impl Replica for NodeReplica {
     }
 
     fn revocations(&mut self) -> Result<Option<Vec<u8>>, DeskError> {
-        Ok(self.desk.store.meta(REVOCATIONS_META)?)
+        Ok(self.desk.store().meta(REVOCATIONS_META)?)
     }
 
     fn store_revocations(&mut self, json: &[u8], sequence: u64) -> Result<(), DeskError> {
@@ -223,7 +221,7 @@ impl Replica for NodeReplica {
     }
 
     fn sync_state(&mut self, peer: &[u8; 32], id: &[u8; 16]) -> Result<Option<Vec<u8>>, DeskError> {
-        Ok(self.desk.store.sync_state(peer, id)?)
+        Ok(self.desk.store().sync_state(peer, id)?)
     }
 
     /// Checks each document's code against the store and the writes not
@@ -240,7 +238,7 @@ impl Replica for NodeReplica {
     ) -> Result<Vec<Result<(), String>>, DeskError> {
         self.prune();
         let codes: Vec<&str> = docs.iter().map(|a| a.record.code.as_str()).collect();
-        let stored = self.desk.store.ids_by_codes(&codes)?;
+        let stored = self.desk.store().ids_by_codes(&codes)?;
         let mut taken: HashMap<String, [u8; 16]> = HashMap::new();
         for (_, written) in &self.unsettled {
             for w in written {
@@ -269,7 +267,7 @@ impl Replica for NodeReplica {
                         a.charged.iter().filter(|(_, at)| *at >= now - ALLOWANCE_RECENT_MS).map(|(k, _)| *k).collect();
                     if peer.role != NodeRole::Province
                         && !recent.is_empty()
-                        && let Err(over) = self.desk.allowance.charge(&recent, day, limit)
+                        && let Err(over) = self.desk.allowance().charge(&recent, day, limit)
                     {
                         results.push(Err(over.to_string()));
                         continue;
@@ -290,7 +288,7 @@ impl Replica for NodeReplica {
         let desk = self.desk.clone();
         let peer_key = peer.key;
         let count = admitted.len();
-        let commit = self.desk.committer.submit(move |w| {
+        let commit = self.desk.committer().submit(move |w| {
             desk.put_admitted_batch(w, &admitted).map_err(|e| e.to_string())?;
             for (id, s) in &states {
                 w.put_sync_state(&peer_key, id, s).map_err(|e| e.to_string())?;
@@ -308,7 +306,7 @@ impl Replica for NodeReplica {
 
     fn save_sync_states(&mut self, peer: &[u8; 32], states: Vec<([u8; 16], Vec<u8>)>) -> Result<(), DeskError> {
         let peer = *peer;
-        self.desk.committer.submit_lazy(move |w| {
+        self.desk.committer().submit_lazy(move |w| {
             for (id, s) in &states {
                 w.put_sync_state(&peer, id, s)?;
             }
@@ -318,13 +316,13 @@ impl Replica for NodeReplica {
     }
 
     fn log_position(&mut self) -> Result<u64, DeskError> {
-        Ok(self.desk.store.log_position()?)
+        Ok(self.desk.store().log_position()?)
     }
 
     fn changed_since(&mut self, peer: &Peer, after: u64) -> Result<Vec<Offer>, DeskError> {
         Ok(self
             .desk
-            .store
+            .store()
             .changed_since(after)?
             .into_iter()
             .filter(|(_, e)| routing::holds(peer.role, &peer.unit, &e.units))
@@ -333,14 +331,14 @@ impl Replica for NodeReplica {
     }
 
     fn checkpoint(&mut self, peer: &[u8; 32]) -> Result<u64, DeskError> {
-        Ok(self.desk.store.checkpoint(peer)?)
+        Ok(self.desk.store().checkpoint(peer)?)
     }
 
     /// Written durably, and only when it moves (a write wakes the
     /// sessions): a checkpoint lost in a crash would mean sending again
     /// what the peer holds.
     fn set_checkpoint(&mut self, peer: &[u8; 32], position: u64) -> Result<(), DeskError> {
-        if self.desk.store.checkpoint(peer)? >= position {
+        if self.desk.store().checkpoint(peer)? >= position {
             return Ok(());
         }
         let peer = *peer;
@@ -352,16 +350,16 @@ impl Replica for NodeReplica {
         if held.is_empty() {
             return Ok(());
         }
-        if self.desk.store.has_peer_refusals()? {
+        if self.desk.store().has_peer_refusals()? {
             // What the peer holds now, it no longer refuses.
             let (key, now) = (peer.key, motcua_desk::now_ms());
             let cleared: Vec<([u8; 16], Option<String>)> = held.iter().map(|(id, _)| (*id, None)).collect();
-            self.desk.committer.submit_lazy(move |w| w.put_peer_refusals(&key, &cleared, now));
+            self.desk.committer().submit_lazy(move |w| w.put_peer_refusals(&key, &cleared, now));
         }
         if peer.role != NodeRole::Province {
             return Ok(());
         }
-        self.desk.committer.submit_lazy(move |w| w.put_province_held(&held));
+        self.desk.committer().submit_lazy(move |w| w.put_province_held(&held));
         Ok(())
     }
 }

@@ -89,7 +89,7 @@ fn args() -> anyhow::Result<Args> {
 fn store(desk: &Arc<Desk>, w: &mut motcua_store::Write, doc: &automerge::Automerge) -> anyhow::Result<()> {
     let record = dossier::read(doc)?;
     let head = doc.get_heads()[0].0;
-    let sig = (head, desk.identity.attest(&head));
+    let sig = (head, desk.identity().attest(&head));
     desk.put_admitted(w, doc, &record, &[sig]).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
@@ -104,10 +104,10 @@ fn populate(dir: &Path, from: usize, count: usize) -> anyhow::Result<()> {
         let mut docs = Vec::new();
         for &i in chunk {
             let n = from + i;
-            docs.push(five_changes(&desk.identity, n, &work[i], &mut rng)?);
+            docs.push(five_changes(desk.identity(), n, &work[i], &mut rng)?);
         }
         let d = desk.clone();
-        desk.committer
+        desk.committer()
             .run(move |w| {
                 for doc in &docs {
                     store(&d, w, doc)?;
@@ -116,7 +116,7 @@ fn populate(dir: &Path, from: usize, count: usize) -> anyhow::Result<()> {
             })
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    desk.committer.flush().map_err(|e| anyhow::anyhow!(e))?;
+    desk.committer().flush().map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }
 
@@ -127,20 +127,20 @@ fn return_results(dir: &Path, range: std::ops::Range<usize>) -> anyhow::Result<(
     for chunk in codes.chunks(1000) {
         let d = desk.clone();
         let chunk = chunk.to_vec();
-        desk.committer
+        desk.committer()
             .run(move |w| {
                 for code in &chunk {
                     let id = w.id_by_code(code)?.context("code not found")?;
                     let bytes = w.load_doc(&id)?.context("doc")?;
-                    let mut doc = automerge::Automerge::load(&bytes)?.with_actor(d.identity.actor());
-                    dossier::append_event(&mut doc, &event(&d.identity, Action::ReturnResult, T0 + 10 * DAY_MS))?;
+                    let mut doc = automerge::Automerge::load(&bytes)?.with_actor(d.identity().actor());
+                    dossier::append_event(&mut doc, &event(d.identity(), Action::ReturnResult, T0 + 10 * DAY_MS))?;
                     store(&d, w, &doc)?;
                 }
                 Ok::<(), anyhow::Error>(())
             })
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    desk.committer.flush().map_err(|e| anyhow::anyhow!(e))?;
+    desk.committer().flush().map_err(|e| anyhow::anyhow!(e))?;
     Ok(())
 }
 

@@ -11,19 +11,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 use motcua::http::{AppState, Metrics};
 use motcua_desk::accounts::{Account, Sessions};
 use motcua_desk::config::NodeConfig;
-use motcua_desk::desk::{ActionRequest, Desk, DeskError, NewDossierRequest, Officer};
+use motcua_desk::desk::{ActionRequest, Desk, DeskError, DeskParts, NewDossierRequest, Officer};
 use motcua_desk::identity::Identity;
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::catalog::Catalog;
 use motcua_domain::workflow::Role;
 use motcua_store::Store;
-use motcua_store::committer::Committer;
 use motcua_store::test_disk::{Commits, TestDisk};
 use motcua_tests::{Node, dossier_request};
 use rand::rngs::StdRng;
@@ -47,17 +46,15 @@ fn admin() -> Officer {
 /// that a power loss does not touch; only the store is on the disk.
 fn desk_on(disk: TestDisk, commits: Commits) -> Arc<Desk> {
     let store = Arc::new(Store::open_on(disk, commits).expect("the store opens"));
-    Arc::new(Desk {
-        committer: Committer::start(store.clone()),
+    Arc::new(Desk::new(DeskParts {
         province: None,
         store,
         identity: Identity::from_key(SigningKey::from_bytes(&NODE_KEY)),
         config: NodeConfig::demo(),
-        calendar: RwLock::new(Arc::new(WorkingCalendar::builtin())),
-        catalog: RwLock::new(Arc::new(Catalog::sample())),
-        trust: RwLock::new(None),
-        allowance: Default::default(),
-    })
+        calendar: WorkingCalendar::builtin(),
+        catalog: Catalog::sample(),
+        trust: None,
+    }))
 }
 
 fn request(n: u64) -> NewDossierRequest {
@@ -163,7 +160,7 @@ fn check_after_reboot(disk: &TestDisk, told: &mut BTreeMap<String, Told>) -> (Ar
     }
     let desk = desk_on(disk.clone(), Commits::Durable);
     let mut stored = Vec::new();
-    desk.store.for_each_summary(|s| stored.push(s)).unwrap();
+    desk.store().for_each_summary(|s| stored.push(s)).unwrap();
     for s in &stored {
         // Every stored dossier, acknowledged or not, reads whole, and each
         // of its changes has its attestation.
@@ -174,9 +171,9 @@ fn check_after_reboot(disk: &TestDisk, told: &mut BTreeMap<String, Told>) -> (Ar
             }
             Err(e) => check.broken.push(format!("{}: does not read: {e}", s.code)),
         }
-        let doc = desk.store.load_doc(&s.id).unwrap().expect("index_problems found the document");
+        let doc = desk.store().load_doc(&s.id).unwrap().expect("index_problems found the document");
         for change in automerge::Automerge::load(&doc).unwrap().get_changes(&[]) {
-            if desk.store.attestation(&change.hash().0).unwrap().is_none() {
+            if desk.store().attestation(&change.hash().0).unwrap().is_none() {
                 check.broken.push(format!("{}: a change without its attestation", s.code));
             }
         }
@@ -246,7 +243,7 @@ fn run(seed: u64, commits: Commits, operations: u64) -> Check {
         all.lost.extend(check.lost.into_iter().map(|l| format!("{at}: {l}")));
         all.broken.extend(check.broken.into_iter().map(|b| format!("{at}: {b}")));
         // Lost ones are not looked for again: the counterpart run goes on.
-        told.retain(|code, _| desk.store.id_by_code(code).unwrap().is_some());
+        told.retain(|code, _| desk.store().id_by_code(code).unwrap().is_some());
         drop(desk);
         disk.cut_power();
         disk = disk.reboot();

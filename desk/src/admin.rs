@@ -1,0 +1,219 @@
+//! An administrator's writes (quản trị): the province's documents a node
+//! takes in (catalog of procedures, working calendar, revocation list) and
+//! officer accounts. Like every write of a node, each is one transaction
+//! through the store's single writer, with its audit line, committed
+//! durably before it returns; what a running node holds in memory (the
+//! catalog, calendar and trust in force) changes only after that.
+
+use std::sync::Arc;
+
+use motcua_domain::calendar::WorkingCalendar;
+use motcua_domain::catalog::Catalog;
+use motcua_domain::workflow::Role;
+use motcua_store::Write;
+use motcua_sync::cert::{DocumentKind, SignedProvinceDocument};
+
+use crate::accounts::{self, Account};
+use crate::desk::{Desk, DeskError, NAME_LEN_MAX, Officer, audit, check_text};
+use crate::now_ms;
+use crate::open::REVOCATIONS_META;
+
+/// Why a province document was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The node holds this kind of document at a sequence at least as new.
+    #[error("this node holds {kind} sequence {held}; sequence {offered} is not newer")]
+    Stale { kind: &'static str, held: u64, offered: u64 },
+    #[error("account {0} exists")]
+    AccountExists(String),
+    #[error("no account {0}")]
+    NoAccount(String),
+    /// An officer changing their own password gave a wrong current one.
+    #[error("changing your own password needs the current one (current_password)")]
+    WrongCurrentPassword,
+    #[error(transparent)]
+    Desk(#[from] DeskError),
+}
+
+impl From<motcua_store::StoreError> for AdminError {
+    fn from(e: motcua_store::StoreError) -> Self {
+        AdminError::Desk(e.into())
+    }
+}
+
+impl From<motcua_store::committer::CommitError<AdminError>> for AdminError {
+    fn from(e: motcua_store::committer::CommitError<AdminError>) -> Self {
+        match e {
+            motcua_store::committer::CommitError::Operation(e) => e,
+            motcua_store::committer::CommitError::Store(m) => AdminError::Desk(DeskError::Unavailable(m)),
+        }
+    }
+}
+
+/// A new officer account, as an administrator asks for it.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: String,
+    pub full_name: String,
+    pub roles: Vec<Role>,
+    pub password: String,
+}
+
+/// Takes a signed province document's sequence if it is newer than the
+/// one held (an unsigned document, `None`, carries none).
+fn advance_sequence(w: &mut Write, kind: DocumentKind, sequence: Option<u64>) -> Result<(), AdminError> {
+    let Some(offered) = sequence else { return Ok(()) };
+    let key = format!("{}_sequence", kind.as_str());
+    let held = w.get_meta(&key)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
+    if offered <= held {
+        return Err(AdminError::Stale { kind: kind.as_str(), held, offered });
+    }
+    w.put_meta(&key, &offered.to_le_bytes())?;
+    Ok(())
+}
+
+impl Desk {
+    /// Puts a catalog of procedures in force; `sequence` is a signed
+    /// catalog's, which must be newer than the one held.
+    pub fn import_catalog(&self, by: &Officer, catalog: Catalog, sequence: Option<u64>) -> Result<(), AdminError> {
+        let bytes = serde_json::to_vec(&catalog).expect("catalog serializes");
+        let (username, version) = (by.username.clone(), catalog.version.clone());
+        self.committer().run(move |w| {
+            advance_sequence(w, DocumentKind::Catalog, sequence)?;
+            w.put_meta("catalog", &bytes)?;
+            audit(w, now_ms(), &username, "import_catalog", &version)?;
+            Ok::<_, AdminError>(())
+        })?;
+        self.set_catalog(Arc::new(catalog));
+        Ok(())
+    }
+
+    /// Puts a working calendar in force (`text` is its JSON as stored).
+    pub fn import_calendar(
+        &self,
+        by: &Officer,
+        text: String,
+        calendar: WorkingCalendar,
+        sequence: Option<u64>,
+    ) -> Result<(), AdminError> {
+        let (username, version) = (by.username.clone(), calendar.version().to_string());
+        self.committer().run(move |w| {
+            advance_sequence(w, DocumentKind::Calendar, sequence)?;
+            w.put_meta("calendar", text.as_bytes())?;
+            audit(w, now_ms(), &username, "import_calendar", &version)?;
+            Ok::<_, AdminError>(())
+        })?;
+        self.set_calendar(Arc::new(calendar));
+        Ok(())
+    }
+
+    /// Keeps the province's newer signed revocation list (already checked
+    /// against a copy of the trust: `sequence` is its sequence, `json` the
+    /// bytes received) and installs it in the trust in force.
+    pub fn install_revocations(
+        &self,
+        by: &Officer,
+        json: Vec<u8>,
+        signed: &SignedProvinceDocument,
+        sequence: u64,
+    ) -> Result<(), AdminError> {
+        let username = by.username.clone();
+        self.committer().run(move |w| {
+            advance_sequence(w, DocumentKind::Revocations, Some(sequence))?;
+            w.put_meta(REVOCATIONS_META, &json)?;
+            audit(w, now_ms(), &username, "import_revocations", &sequence.to_string())?;
+            Ok::<_, AdminError>(())
+        })?;
+        // Applied to the trust set as it is now, not to the copy checked
+        // before: certificates that sessions admitted meanwhile stay, and a
+        // list at least as new installed meanwhile (by a peer) is kept.
+        self.with_trust_mut(|t| {
+            let _ = t.set_revocations(signed);
+        });
+        Ok(())
+    }
+
+    /// Creates an officer account. The username, password and roles are
+    /// checked by the caller's rules ([`crate::passwords`]); the name here.
+    pub fn create_account(&self, by: &Officer, new: NewAccount) -> Result<Account, AdminError> {
+        let full_name = check_text("full_name", &new.full_name, NAME_LEN_MAX, false)?;
+        let account = Account {
+            username: new.username,
+            full_name,
+            roles: new.roles,
+            password_hash: accounts::hash_password(&new.password),
+            created_at: now_ms(),
+        };
+        let stored = account.clone();
+        let actor = by.username.clone();
+        self.committer().run(move |w| {
+            if w.account_exists(&stored.username)? {
+                return Err(AdminError::AccountExists(stored.username));
+            }
+            w.put_account(&stored.username, &postcard::to_allocvec(&stored).expect("in memory"))?;
+            audit(w, now_ms(), &actor, "create_account", &stored.username)?;
+            Ok(())
+        })?;
+        Ok(account)
+    }
+
+    /// Sets an account's password. With `current`, the officer's own
+    /// change: the current password is checked in the transaction that
+    /// stores the new one.
+    pub fn set_password(
+        &self,
+        by: &Officer,
+        username: &str,
+        current: Option<String>,
+        password: &str,
+    ) -> Result<(), AdminError> {
+        let read = |bytes: Vec<u8>| -> Result<Account, AdminError> {
+            postcard::from_bytes(&bytes).map_err(|e| motcua_store::StoreError::Corrupt(e.to_string()).into())
+        };
+        // The slow hashing is done before the writer is asked, never in
+        // it; the transaction then checks that the hash the current
+        // password matched is still the one stored.
+        let checked = match current {
+            Some(current) => {
+                let Some(bytes) = self.store().account(username)? else {
+                    return Err(AdminError::NoAccount(username.to_string()));
+                };
+                let hash = read(bytes)?.password_hash;
+                if !accounts::verify_password(&current, &hash) {
+                    return Err(AdminError::WrongCurrentPassword);
+                }
+                Some(hash)
+            }
+            None => None,
+        };
+        let hash = accounts::hash_password(password);
+        let (name, actor) = (username.to_string(), by.username.clone());
+        self.committer().run(move |w| {
+            let Some(bytes) = w.account(&name)? else { return Err(AdminError::NoAccount(name)) };
+            let mut account = read(bytes)?;
+            if checked.is_some_and(|h| h != account.password_hash) {
+                return Err(AdminError::WrongCurrentPassword);
+            }
+            account.password_hash = hash;
+            w.put_account(&name, &postcard::to_allocvec(&account).expect("in memory"))?;
+            audit(w, now_ms(), &actor, "set_password", &name)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Disables an account (it can no longer log in) or enables it again.
+    pub fn set_account_disabled(&self, by: &Officer, username: &str, disable: bool) -> Result<(), AdminError> {
+        let (name, actor) = (username.to_string(), by.username.clone());
+        self.committer().run(move |w| {
+            if !w.account_exists(&name)? {
+                return Err(AdminError::NoAccount(name));
+            }
+            w.set_disabled(&name, disable.then(now_ms))?;
+            let action = if disable { "disable_account" } else { "enable_account" };
+            audit(w, now_ms(), &actor, action, &name)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
