@@ -137,6 +137,7 @@ pub fn export_data_dir(dir: &Path, purpose: &str) -> Result<Export, crate::error
 /// Who runs a command-line tool on a data directory, for its audit lines.
 pub fn os_user() -> String {
     // SAFETY: getuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
     let uid = unsafe { libc::getuid() };
     match std::env::var("USER") {
         Ok(name) if !name.is_empty() && name.len() <= 64 => format!("os user {name} (uid {uid})"),

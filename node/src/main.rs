@@ -110,6 +110,7 @@ fn main() {
     // glibc gives every thread its own malloc arena and keeps what it frees;
     // with tokio's blocking pool that grows resident memory for nothing.
     // SAFETY: called before any other thread exists.
+    #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }

@@ -347,6 +347,8 @@ impl Node {
     /// SIGTERM and wait; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut c = self.child.take()?;
+        // SAFETY: kill has no memory preconditions; the pid is our child.
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(c.id() as i32, libc::SIGTERM);
         }

@@ -1,6 +1,9 @@
 //! End-to-end tests: real `motcua` processes, real redb files, real HTTP;
 //! and, for power loss, in-process nodes on a simulated disk (power.rs).
 
+// The harness signals and limits the processes it starts through libc.
+#![allow(unsafe_code)]
+
 mod adversary;
 mod allowance;
 mod api;
