@@ -111,7 +111,7 @@ pub fn generate_password() -> String {
 }
 
 #[derive(Debug, Clone)]
-pub struct Session {
+pub struct LoginSession {
     pub username: String,
     pub roles: Vec<Role>,
     pub csrf: String,
@@ -119,7 +119,7 @@ pub struct Session {
     pub last_seen: i64,
 }
 
-impl Session {
+impl LoginSession {
     fn is_live(&self, now: i64) -> bool {
         now - self.last_seen < SESSION_IDLE_MS && now - self.created < SESSION_ABSOLUTE_MS
     }
@@ -128,14 +128,14 @@ impl Session {
 /// Live sessions; they live in memory, so a restart logs every officer
 /// out. Failed logins are counted by `limits::LOGIN`.
 #[derive(Default)]
-pub struct Sessions {
-    sessions: Mutex<HashMap<String, Session>>,
+pub struct LoginSessions {
+    sessions: Mutex<HashMap<String, LoginSession>>,
 }
 
-impl Sessions {
-    pub fn create(&self, account: &Account, now: i64) -> (String, Session) {
+impl LoginSessions {
+    pub fn create(&self, account: &Account, now: i64) -> (String, LoginSession) {
         let token = random_token();
-        let session = Session {
+        let session = LoginSession {
             username: account.username.clone(),
             roles: account.roles.clone(),
             csrf: random_token(),
@@ -154,18 +154,18 @@ impl Sessions {
     }
 
     /// The session of a token, refreshed; `None` if unknown or idle too long.
-    pub fn touch(&self, token: &str, now: i64) -> Option<Session> {
+    pub fn touch(&self, token: &str, now: i64) -> Option<LoginSession> {
         self.session(token, now, true)
     }
 
     /// The session of a token without counting the request as the
     /// officer's activity: the page's background polls (sync status every
     /// few seconds) would otherwise keep an unattended desk logged in.
-    pub fn peek(&self, token: &str, now: i64) -> Option<Session> {
+    pub fn peek(&self, token: &str, now: i64) -> Option<LoginSession> {
         self.session(token, now, false)
     }
 
-    fn session(&self, token: &str, now: i64, refresh: bool) -> Option<Session> {
+    fn session(&self, token: &str, now: i64, refresh: bool) -> Option<LoginSession> {
         let mut s = self.sessions.lock().expect("session lock");
         let live = s.get(token).is_some_and(|v| v.is_live(now));
         if !live {
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn idle_sessions_expire() {
-        let s = Sessions::default();
+        let s = LoginSessions::default();
         let account = Account {
             username: "u".into(),
             full_name: String::new(),

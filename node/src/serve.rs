@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use motcua_desk::accounts::Sessions;
+use motcua_desk::accounts::LoginSessions;
 use motcua_desk::open::{ensure_admin, open_desk};
 
 use crate::http::{self, AppState, Metrics};
@@ -78,7 +78,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     }
     let state = AppState {
         desk,
-        sessions: Arc::new(Sessions::default()),
+        sessions: Arc::new(LoginSessions::default()),
         metrics: Arc::new(Metrics::default()),
         peers: board,
         track: Arc::new(crate::http::limits::GuessLimits::new(crate::http::limits::TRACK)),

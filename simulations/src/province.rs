@@ -89,7 +89,7 @@ impl Config {
 
 /// What a run measured.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
+pub struct RunReport {
     pub seed: u64,
     pub dossiers: usize,
     pub local_changes: u64,
@@ -179,7 +179,7 @@ pub struct Sim {
     last_activity: i64,
     /// Every change a node committed locally: (dossier, change hash).
     ledger: BTreeSet<([u8; 16], [u8; 32])>,
-    report: Report,
+    report: RunReport,
 }
 
 fn key(n: u8) -> SigningKey {
@@ -263,7 +263,7 @@ impl Sim {
             links.push(link(1, agency, &mut rng));
         }
         let mut sim = Sim {
-            report: Report { seed: cfg.seed, ..Report::default() },
+            report: RunReport { seed: cfg.seed, ..RunReport::default() },
             cfg,
             rng,
             now: 0,
@@ -314,7 +314,7 @@ impl Sim {
 
     /// Runs the workload, heals the network, runs until nothing moves and
     /// checks the invariants.
-    pub fn run(mut self) -> Result<Report, Failure> {
+    pub fn run(mut self) -> Result<RunReport, Failure> {
         let limit = self.cfg.workload_ms + 24 * 60 * MINUTE;
         loop {
             let Some(s) = self.queue.pop() else {
@@ -814,6 +814,6 @@ impl Sim {
 }
 
 /// Runs one seed of the CI configuration.
-pub fn run_seed(seed: u64) -> Result<Report, Failure> {
+pub fn run_seed(seed: u64) -> Result<RunReport, Failure> {
     Sim::new(Config::faulty(seed)).run()
 }

@@ -152,7 +152,7 @@ pub(super) async fn set_password(
     })
     .await;
     if let (Some(attempt), Ok(right)) = (attempt, &written) {
-        let how = if *right { crate::http::limits::Outcome::Found } else { crate::http::limits::Outcome::Wrong };
+        let how = if *right { crate::http::limits::Guess::Found } else { crate::http::limits::Guess::Wrong };
         state.logins.finish(attempt, how, now_ms());
     }
     if !written? {

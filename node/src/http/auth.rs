@@ -66,7 +66,7 @@ fn authenticate(
             .ok_or_else(ApiError::unauthorized)
     };
     let officer =
-        |s: motcua_desk::accounts::Session| motcua_desk::desk::Officer { username: s.username, roles: s.roles };
+        |s: motcua_desk::accounts::LoginSession| motcua_desk::desk::Officer { username: s.username, roles: s.roles };
     if let Some(token) = bearer(headers) {
         return Ok(officer(session(&token)?));
     }

@@ -70,14 +70,14 @@ pub(super) async fn track(
     let st = state.clone();
     let c = code.clone();
     let looked = blocking(move || Ok(st.desk.track(&c, &last4, now)?)).await;
-    use crate::http::limits::Outcome;
+    use crate::http::limits::Guess;
     let (outcome, answer) = match looked {
-        Ok(Ok(view)) => (Outcome::Found, Ok(Json(view).into_response())),
+        Ok(Ok(view)) => (Guess::Found, Ok(Json(view).into_response())),
         Ok(Err(miss)) => (
-            if miss == motcua_desk::desk::TrackMiss::WrongSuffix { Outcome::Wrong } else { Outcome::Unknown },
+            if miss == motcua_desk::desk::TrackMiss::WrongSuffix { Guess::Wrong } else { Guess::Unknown },
             Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no dossier with this code and id number")),
         ),
-        Err(e) => (Outcome::Failed, Err(e)),
+        Err(e) => (Guess::Failed, Err(e)),
     };
     state.track.finish(attempt, outcome, now_ms());
     answer

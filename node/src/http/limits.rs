@@ -2,8 +2,8 @@
 //! (tra cứu hồ sơ), the one route that needs no login, keyed by dossier
 //! code ([`TRACK`]); and officers' logins, keyed by username ([`LOGIN`]).
 //! Tracking's rules, below, are the pattern; a login's wrong password
-//! counts as a wrong suffix ([`Outcome::Wrong`]), an unknown username as
-//! an unknown code ([`Outcome::Unknown`]).
+//! counts as a wrong suffix ([`Guess::Wrong`]), an unknown username as
+//! an unknown code ([`Guess::Unknown`]).
 //!
 //! - Each client gets [`TRACK_PER_MINUTE`] lookups a minute. A client is an
 //!   IPv4 address or an IPv6 /64 (one host can hold a whole /64).
@@ -138,7 +138,7 @@ pub enum Refused {
 
 /// A reserved attempt; hand it back with [`GuessLimits::finish`]. One
 /// dropped unfinished (the client went away mid-lookup, and the server
-/// dropped the request) is finished as [`Outcome::Failed`], so that no
+/// dropped the request) is finished as [`Guess::Failed`], so that no
 /// attempt stays in flight for ever and holds its code locked.
 pub struct Attempt<'a> {
     limits: &'a GuessLimits,
@@ -158,14 +158,14 @@ impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             // A failed attempt counts no failure, so the time is not read.
-            self.limits.end(key, self.on_target, Outcome::Failed, 0);
+            self.limits.end(key, self.on_target, Guess::Failed, 0);
         }
     }
 }
 
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Guess {
     /// The guess was right (code and suffix, username and password).
     Found,
     /// A target that exists, guessed wrong (a wrong suffix, a wrong
@@ -259,19 +259,19 @@ impl GuessLimits {
     }
 
     /// Records how a reserved lookup ended.
-    pub fn finish(&self, mut attempt: Attempt<'_>, outcome: Outcome, now: i64) {
+    pub fn finish(&self, mut attempt: Attempt<'_>, outcome: Guess, now: i64) {
         if let Some(key) = attempt.key.take() {
             self.end(key, attempt.on_target, outcome, now);
         }
     }
 
-    fn end(&self, key: (Client, String), on_target: bool, outcome: Outcome, now: i64) {
+    fn end(&self, key: (Client, String), on_target: bool, outcome: Guess, now: i64) {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let i = &mut *guard;
         let r = self.rules;
         let lock = |c: &mut Counter, max: u32| {
             c.in_flight = c.in_flight.saturating_sub(1);
-            if outcome == Outcome::Wrong {
+            if outcome == Guess::Wrong {
                 c.failures += 1;
                 if c.failures >= max {
                     c.locked_until = now + r.lock_ms;
@@ -286,11 +286,11 @@ impl GuessLimits {
         }
         match outcome {
             // The right suffix: this client's guesses start again.
-            Outcome::Found => {
+            Guess::Found => {
                 i.guesses.remove(&key);
             }
             // A code nobody holds keeps no counter of its own.
-            Outcome::Unknown => {
+            Guess::Unknown => {
                 if i.guesses.get(&key).is_some_and(|c| c.failures + c.in_flight == 0) {
                     i.guesses.remove(&key);
                 }
@@ -298,7 +298,7 @@ impl GuessLimits {
                     i.codes.remove(&key.1);
                 }
             }
-            Outcome::Wrong | Outcome::Failed => {}
+            Guess::Wrong | Guess::Failed => {}
         }
     }
 }
@@ -315,7 +315,7 @@ mod tests {
 
     fn wrong(l: &GuessLimits, from: &str, code: &str, now: i64) {
         let a = l.admit(ip(from), code, now).unwrap();
-        l.finish(a, Outcome::Wrong, now);
+        l.finish(a, Guess::Wrong, now);
     }
 
     #[test]
@@ -323,7 +323,7 @@ mod tests {
         let l = GuessLimits::default();
         for n in 0..TRACK_PER_MINUTE {
             let a = l.admit(ip("192.0.2.1"), &format!("000.00.01.H99-251117-{n:04}"), 1_000).unwrap();
-            l.finish(a, Outcome::Found, 1_000);
+            l.finish(a, Guess::Found, 1_000);
         }
         assert_eq!(l.admit(ip("192.0.2.1"), CODE, 31_000).unwrap_err(), Refused::TooManyRequests { retry_ms: 30_000 });
         l.admit(ip("192.0.2.2"), CODE, 31_000).expect("another client is not held back");
@@ -344,7 +344,7 @@ mod tests {
             wrong(&l, "192.0.2.1", CODE, 0);
         }
         let a = l.admit(ip("192.0.2.1"), CODE, 0).unwrap();
-        l.finish(a, Outcome::Found, 0);
+        l.finish(a, Guess::Found, 0);
         for _ in 0..TRACK_FAILURES_MAX {
             wrong(&l, "192.0.2.1", CODE, 0);
         }
@@ -373,7 +373,7 @@ mod tests {
             "five lookups still running use up the attempts"
         );
         for a in running {
-            l.finish(a, Outcome::Wrong, 0);
+            l.finish(a, Guess::Wrong, 0);
         }
         assert!(matches!(l.admit(ip("192.0.2.1"), CODE, 1), Err(Refused::Locked { .. })));
     }
@@ -406,33 +406,33 @@ mod tests {
         let l = GuessLimits::new(LOGIN);
         for _ in 0..LOGIN.failures_max {
             let a = l.admit(ip("192.0.2.66"), "tiepnhan", 0).unwrap();
-            l.finish(a, Outcome::Wrong, 0);
+            l.finish(a, Guess::Wrong, 0);
         }
         assert!(matches!(l.admit(ip("192.0.2.66"), "tiepnhan", 1), Err(Refused::Locked { .. })));
         // The officer at her own desk still logs in.
         let a = l.admit(ip("192.0.2.10"), "tiepnhan", 1).expect("another address is not locked");
-        l.finish(a, Outcome::Found, 1);
+        l.finish(a, Guess::Found, 1);
         // Many addresses together (with the first one's five) lock the
         // account for everyone.
         for n in 0..LOGIN.target_failures_max - LOGIN.failures_max {
             let a = l.admit(ip(&format!("198.51.100.{n}")), "tiepnhan", 2).unwrap();
-            l.finish(a, Outcome::Wrong, 2);
+            l.finish(a, Guess::Wrong, 2);
         }
         assert!(matches!(l.admit(ip("192.0.2.10"), "tiepnhan", 3), Err(Refused::Locked { .. })));
         // Her known device is not held back by the lock for everyone, and
         // its own wrong password counts against itself only.
         let desk = Client::device([7; 16]);
         let a = l.admit_known(ip("192.0.2.10"), desk, "tiepnhan", 3).expect("a known device logs in");
-        l.finish(a, Outcome::Wrong, 3);
+        l.finish(a, Guess::Wrong, 3);
         assert_eq!(l.inner.lock().unwrap().codes["tiepnhan"].failures, LOGIN.target_failures_max);
         let a = l.admit_known(ip("192.0.2.10"), desk, "tiepnhan", 4).expect("still");
-        l.finish(a, Outcome::Found, 4);
+        l.finish(a, Guess::Found, 4);
         // A device's wrong passwords are counted together from every
         // address: a stolen token gives five guesses, not five per address.
         let stolen = Client::device([9; 16]);
         for n in 0..LOGIN.failures_max {
             let a = l.admit_known(ip(&format!("203.0.113.{n}")), stolen, "tiepnhan", 5).unwrap();
-            l.finish(a, Outcome::Wrong, 5);
+            l.finish(a, Guess::Wrong, 5);
         }
         assert!(matches!(l.admit_known(ip("203.0.113.99"), stolen, "tiepnhan", 6), Err(Refused::Locked { .. })));
         assert!(l.admit(ip("192.0.2.10"), "tiepnhan", 3 + LOGIN.lock_ms).is_ok(), "the lock ends");
@@ -447,7 +447,7 @@ mod tests {
             drop(l.admit(ip("192.0.2.1"), CODE, 0).expect("admitted"));
         }
         let a = l.admit(ip("192.0.2.1"), CODE, 1).expect("not locked by aborted lookups");
-        l.finish(a, Outcome::Found, 1);
+        l.finish(a, Guess::Found, 1);
         let i = l.inner.lock().unwrap();
         assert!(i.codes.values().chain(i.guesses.values()).all(|c| c.in_flight == 0 && c.failures == 0));
     }
@@ -457,7 +457,7 @@ mod tests {
         let l = GuessLimits::default();
         for n in 0..20 {
             let a = l.admit(ip("192.0.2.1"), &format!("000.00.01.H99-251117-{n:04}"), 0).unwrap();
-            l.finish(a, Outcome::Unknown, 0);
+            l.finish(a, Guess::Unknown, 0);
         }
         let i = l.inner.lock().unwrap();
         assert!(i.codes.is_empty() && i.guesses.is_empty(), "only the client's minute counts them");

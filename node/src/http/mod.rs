@@ -34,7 +34,7 @@ use serde_json::json;
 
 use motcua_sync::cert::{DocumentKind, SignedProvinceDocument};
 
-use motcua_desk::accounts::{self, Account, Sessions};
+use motcua_desk::accounts::{self, Account, LoginSessions};
 use motcua_desk::admin::AdminError;
 use motcua_desk::desk::{ActionRequest, Desk, DeskError, NewDossierRequest};
 use motcua_desk::now_ms;
@@ -63,7 +63,7 @@ pub struct Metrics {
 #[derive(Clone)]
 pub struct AppState {
     pub desk: Arc<Desk>,
-    pub sessions: Arc<Sessions>,
+    pub sessions: Arc<LoginSessions>,
     pub metrics: Arc<Metrics>,
     pub peers: Arc<crate::net::PeerBoard>,
     pub track: Arc<crate::http::limits::GuessLimits>,

@@ -60,7 +60,7 @@ pub(super) async fn login(
 ) -> Result<Response, ApiError> {
     same_site(&headers)?;
     let now = now_ms();
-    use crate::http::limits::Outcome;
+    use crate::http::limits::Guess;
     let st = state.clone();
     let username = req.username.clone();
     let account = blocking(move || load_account(&st, &username)).await?;
@@ -99,7 +99,7 @@ pub(super) async fn login(
         Ok(Err(exists)) => {
             // An unknown username counts against the address's minute
             // only: it keeps no counter that junk names could crowd out.
-            let how = if exists { Outcome::Wrong } else { Outcome::Unknown };
+            let how = if exists { Guess::Wrong } else { Guess::Unknown };
             state.logins.finish(attempt, how, now_ms());
             state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong username or password"));
@@ -107,7 +107,7 @@ pub(super) async fn login(
         // The attempt, dropped unfinished, counts as failed.
         Err(e) => return Err(e),
     };
-    state.logins.finish(attempt, Outcome::Found, now_ms());
+    state.logins.finish(attempt, Guess::Found, now_ms());
     if disabled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 use motcua::http::{AppState, Metrics};
-use motcua_desk::accounts::{Account, Sessions};
+use motcua_desk::accounts::{Account, LoginSessions};
 use motcua_desk::config::NodeConfig;
 use motcua_desk::desk::{ActionRequest, Desk, DeskError, DeskParts, NewDossierRequest, Officer};
 use motcua_desk::identity::Identity;
@@ -334,7 +334,7 @@ fn a_failed_fsync_is_a_500_through_the_api() {
     for failing in 1..=4 {
         let disk = TestDisk::default();
         let desk = desk_on(disk.clone(), Commits::Durable);
-        let sessions = Arc::new(Sessions::default());
+        let sessions = Arc::new(LoginSessions::default());
         let account = Account {
             username: "admin".into(),
             full_name: "Quản trị".into(),
