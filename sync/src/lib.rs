@@ -30,6 +30,7 @@ pub mod fork;
 pub mod guard;
 pub mod memory;
 pub mod reconcile;
+pub mod redial;
 pub mod routing;
 pub mod session;
 pub mod steps;
