@@ -25,6 +25,7 @@ use motcua_domain::workflow::{Action, Status};
 use motcua_sync::cert::{NodeRole, ProvinceRecord};
 use motcua_sync::fixtures::certificate;
 use motcua_sync::memory::MemoryReplica;
+use motcua_sync::redial::Redial;
 use motcua_sync::routing;
 use motcua_sync::session::{Local, Replica, Session};
 use motcua_sync::verify::Trust;
@@ -129,7 +130,8 @@ struct Link {
     bytes_per_ms: i64,
     up: bool,
     conn: Option<u64>,
-    backoff_ms: i64,
+    /// When the dialer dials again, as the node's driver decides it.
+    redial: Redial,
     dial_pending: bool,
 }
 
@@ -253,7 +255,7 @@ impl Sim {
             bytes_per_ms: rng.random_range(8..1000),
             up: true,
             conn: None,
-            backoff_ms: 500,
+            redial: Redial::new(),
             dial_pending: false,
         };
         for member in 1..nodes.len() {
@@ -362,7 +364,7 @@ impl Sim {
         }
         for l in 0..self.links.len() {
             self.links[l].up = true;
-            self.links[l].backoff_ms = 500;
+            self.links[l].redial.reset();
             self.schedule_dial(l, 0);
         }
     }
@@ -450,11 +452,8 @@ impl Sim {
             return;
         }
         if !link.up || !self.nodes[link.dialer].up || !self.nodes[link.acceptor].up {
-            // Capped exponential backoff with jitter, as the node's driver.
-            let backoff = link.backoff_ms;
-            self.links[l].backoff_ms = (backoff * 2).min(30_000);
-            let jitter = self.rng.random_range(0.75..1.25);
-            self.schedule_dial(l, (backoff as f64 * jitter) as i64);
+            let next = self.links[l].redial.failed(self.now, self.rng.random());
+            self.schedule_dial(l, next - self.now);
             return;
         }
         let (d, a) = (link.dialer, link.acceptor);
@@ -475,7 +474,7 @@ impl Sim {
             },
         );
         self.links[l].conn = Some(id);
-        self.links[l].backoff_ms = 500;
+        self.links[l].redial.connected(self.now);
         self.flush(id, 0);
         self.flush(id, 1);
     }
@@ -484,9 +483,8 @@ impl Sim {
         if let Some(c) = self.conns.remove(&conn) {
             let l = c.link;
             self.links[l].conn = None;
-            let backoff = self.links[l].backoff_ms;
-            let jitter = self.rng.random_range(0.75..1.25);
-            self.schedule_dial(l, (backoff as f64 * jitter) as i64);
+            let next = self.links[l].redial.disconnected(self.now, self.rng.random());
+            self.schedule_dial(l, next - self.now);
         }
     }
 

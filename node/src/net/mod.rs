@@ -6,11 +6,10 @@
 //! its messages go to the writer through a queue, whose size the session's
 //! window of documents in flight bounds.
 //!
-//! A node keeps dialing its configured peers for as long as it runs, with
-//! capped exponential backoff and jitter, and accepts any peer whose
+//! A node keeps dialing its configured peers for as long as it runs, as
+//! [`motcua_sync::redial`] says when, and accepts any peer whose
 //! certificate the handshake admits. Two connections between the same pair
-//! (both dialed at once) are settled by keeping the one dialed by the
-//! smaller node key.
+//! (both dialed at once) are settled by the same module's rule.
 
 pub mod replica;
 
@@ -23,11 +22,11 @@ use std::time::Duration;
 use anyhow::anyhow;
 use iroh::endpoint::{Connection, QuicTransportConfig, RecvStream, SendStream, VarInt, presets};
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, SecretKey};
+use motcua_sync::redial::{self, Redial, Survivor};
 use motcua_sync::session::{Local, Session};
 use motcua_sync::wire::{
     ALPN, FRAME_BYTES_MAX, HELLO_FRAME_BYTES_MAX, Message, decode_message, encode_frame, frame_len_within,
 };
-use rand::RngExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -48,8 +47,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(8);
 const KEEP_ALIVE: Duration = Duration::from_secs(2);
 /// A dial that gets no answer is given up after this long.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
-const BACKOFF_FIRST: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often a dial loop looks whether the connection its peer dialed
+/// has ended.
+const CONNECTED_POLL: Duration = Duration::from_millis(redial::BACKOFF_FIRST_MS as u64);
 /// Incoming connections at once, admitted or not. A province serves a few
 /// hundred communes and agencies; each admitted node keeps one connection
 /// (a second one replaces the first).
@@ -265,20 +265,19 @@ impl Network {
         self.active.lock().expect("active lock").contains_key(key)
     }
 
-    /// Registers a connection; settles a duplicate by keeping the one
-    /// dialed by the smaller key (or the newer one, when the same side
-    /// dialed both: the older is then a link that died unnoticed).
+    /// Registers a connection; settles a duplicate by
+    /// [`redial::duplicate_survivor`].
     fn register(&self, remote: [u8; 32], dialed_by_me: bool, conn: &Connection) -> Option<u64> {
         let serial = self.serials.fetch_add(1, Ordering::Relaxed);
         let mut active = self.active.lock().expect("active lock");
         if let Some(old) = active.get(&remote) {
-            let dialer = |by_me: bool| if by_me { self.local.key } else { remote };
-            let keep_new = old.dialed_by_me == dialed_by_me || dialer(dialed_by_me) < dialer(old.dialed_by_me);
-            if !keep_new {
-                conn.close(VarInt::from_u32(2), b"already connected");
-                return None;
+            match redial::duplicate_survivor(&self.local.key, &remote, old.dialed_by_me, dialed_by_me) {
+                Survivor::Held => {
+                    conn.close(VarInt::from_u32(2), b"already connected");
+                    return None;
+                }
+                Survivor::New => old.conn.close(VarInt::from_u32(2), b"replaced by a newer connection"),
             }
-            old.conn.close(VarInt::from_u32(2), b"replaced by a newer connection");
         }
         active.insert(remote, Active { serial, dialed_by_me, conn: conn.clone() });
         Some(serial)
@@ -416,32 +415,34 @@ async fn dial_loop(net: Arc<Network>, peer: PeerSpec) {
         tracing::warn!(peer = %peer.node_id, "configured peer id is not a valid key");
         return;
     };
-    let mut backoff = BACKOFF_FIRST;
+    let mut redial = Redial::new();
     loop {
+        // Connected by the peer's dial: looked at again soon, so that this
+        // node redials promptly once that connection ends.
         if net.connected(&key) {
-            tokio::time::sleep(BACKOFF_FIRST).await;
+            tokio::time::sleep(CONNECTED_POLL).await;
             continue;
         }
         let started_ms = now_ms();
         let outcome = dial(&net, public, &peer.addr).await;
-        match outcome {
+        let now = now_ms();
+        let next = match outcome {
             Ok(conn) => {
-                backoff = BACKOFF_FIRST;
+                redial.connected(now);
                 if let Err(e) = run_connection(&net, conn, true, started_ms, None).await {
                     tracing::info!(peer = %peer.node_id, error = %e, "sync connection ended");
                     net.board.update(&peer.node_id, |p| p.last_error = Some(e.clone()));
                 }
+                let now = now_ms();
+                redial.disconnected(now, rand::random()) - now
             }
             Err(e) => {
                 tracing::debug!(peer = %peer.node_id, error = %e, "peer unreachable");
                 net.board.update(&peer.node_id, |p| p.last_error = Some(e));
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                redial.failed(now, rand::random()) - now
             }
-        }
-        // Jitter (±25 %) keeps many communes from redialing the province
-        // in step after a shared outage.
-        let jitter = rand::rng().random_range(0.75..1.25);
-        tokio::time::sleep(backoff.mul_f64(jitter)).await;
+        };
+        tokio::time::sleep(Duration::from_millis(next.max(0) as u64)).await;
     }
 }
 
