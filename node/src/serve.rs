@@ -104,7 +104,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         }
     }
     if let Some(n) = network {
-        n.close().await;
+        n.shutdown().await;
     }
     // Read audits are committed lazily; make them durable before leaving.
     tokio::task::spawn_blocking(move || desk.committer().flush()).await?.map_err(|e| anyhow!(e))?;

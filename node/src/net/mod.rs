@@ -29,6 +29,8 @@ use motcua_sync::wire::{
 };
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use motcua_desk::desk::Desk;
 use motcua_desk::now_ms;
@@ -54,6 +56,17 @@ const CONNECTED_POLL: Duration = Duration::from_millis(redial::BACKOFF_FIRST_MS 
 /// hundred communes and agencies; each admitted node keeps one connection
 /// (a second one replaces the first).
 const CONNECTIONS_MAX: usize = 512;
+/// Configured peers a node dials: as many as it accepts.
+pub const PEERS_MAX: usize = CONNECTIONS_MAX;
+/// Tasks the network tracks at once: the accept loop, one dial loop per
+/// configured peer (which runs the connections it dials), one task per
+/// incoming connection. Each connection's session starts two more (its
+/// reader and writer), and ends them before its own task ends.
+const TASKS_MAX: usize = 1 + PEERS_MAX + CONNECTIONS_MAX;
+/// How long a stopping node waits for its network's tasks once its
+/// endpoint is closed (every connection then ends at once; a session
+/// finishes the step it is in, its writer gets 2 s to drain).
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(15);
 /// Incoming connections whose peer has not yet been admitted. Until its
 /// certificate is, a peer gets no more of this node than its first frame
 /// ([`HELLO_FRAME_BYTES_MAX`]) and QUIC's stream window.
@@ -178,6 +191,11 @@ pub struct Network {
     /// The count of the store's durable changes, as the writer reports
     /// them: sessions wake on it to offer what changed.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Every task the network starts, awaited when the node stops, so
+    /// that none is polled while the runtime shuts down.
+    tasks: TaskTracker,
+    /// Cancelled when the node stops: loops stop dialing and accepting.
+    stop: CancellationToken,
 }
 
 /// Starts sync on an enrolled node: binds the endpoint, accepts peers and
@@ -189,6 +207,9 @@ pub async fn start(
     peers: Vec<PeerSpec>,
     board: Arc<PeerBoard>,
 ) -> anyhow::Result<Option<Arc<Network>>> {
+    if peers.len() > PEERS_MAX {
+        return Err(anyhow!("{} sync peers configured; a node dials at most {PEERS_MAX}", peers.len()));
+    }
     if NodeReplica::new(desk.clone()).is_none() {
         tracing::info!("demo node: sync is off");
         return Ok(None);
@@ -244,10 +265,12 @@ pub async fn start(
         handshakes: Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX)),
         handshaking: Arc::new(Mutex::new(HashMap::new())),
         refusals: AtomicU64::new(0),
+        tasks: TaskTracker::new(),
+        stop: CancellationToken::new(),
     });
-    tokio::spawn(accept_loop(net.clone()));
+    net.tasks.spawn(accept_loop(net.clone()));
     for p in peers {
-        tokio::spawn(dial_loop(net.clone(), p));
+        net.tasks.spawn(dial_loop(net.clone(), p));
     }
     Ok(Some(net))
 }
@@ -257,8 +280,16 @@ impl Network {
         self.endpoint.bound_sockets()
     }
 
-    pub async fn close(&self) {
+    /// Stops the network: no more dials or accepts, every connection
+    /// closed, and every task it started ended (or, past
+    /// [`SHUTDOWN_WAIT`], given up on with a warning).
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        self.tasks.close();
         self.endpoint.close().await;
+        if tokio::time::timeout(SHUTDOWN_WAIT, self.tasks.wait()).await.is_err() {
+            tracing::warn!(tasks = self.tasks.len(), "sync tasks still running as the node stops");
+        }
     }
 
     fn connected(&self, key: &[u8; 32]) -> bool {
@@ -292,7 +323,7 @@ impl Network {
 }
 
 async fn accept_loop(net: Arc<Network>) {
-    while let Some(incoming) = net.endpoint.accept().await {
+    while let Some(Some(incoming)) = net.stop.run_until_cancelled(net.endpoint.accept()).await {
         // Over a cap the connection is refused before its handshake: a
         // flood of connections costs this node nothing but the refusals.
         let address = match incoming.remote_addr() {
@@ -307,27 +338,31 @@ async fn accept_loop(net: Arc<Network>) {
             }
             continue;
         }
-        let Ok(connection) = net.connections.clone().try_acquire_owned() else {
+        let permit = net.connections.clone().try_acquire_owned();
+        let (Ok(connection), true) = (permit, net.tasks.len() < TASKS_MAX) else {
             net.refused(address);
             incoming.refuse();
             continue;
         };
         let net = net.clone();
-        tokio::spawn(async move {
+        net.tasks.clone().spawn(async move {
             let _connection = connection;
             let started_ms = now_ms();
             let conn = match incoming.accept() {
-                Ok(accepting) => match tokio::time::timeout(HELLO_TIMEOUT, accepting).await {
-                    Ok(Ok(c)) => c,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "incoming connection failed");
-                        return;
+                Ok(accepting) => {
+                    match net.stop.run_until_cancelled(tokio::time::timeout(HELLO_TIMEOUT, accepting)).await {
+                        None => return,
+                        Some(Ok(Ok(c))) => c,
+                        Some(Ok(Err(e))) => {
+                            tracing::debug!(error = %e, "incoming connection failed");
+                            return;
+                        }
+                        Some(Err(_)) => {
+                            tracing::debug!("incoming connection's handshake timed out");
+                            return;
+                        }
                     }
-                    Err(_) => {
-                        tracing::debug!("incoming connection's handshake timed out");
-                        return;
-                    }
-                },
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "incoming connection refused");
                     return;
@@ -420,11 +455,14 @@ async fn dial_loop(net: Arc<Network>, peer: PeerSpec) {
         // Connected by the peer's dial: looked at again soon, so that this
         // node redials promptly once that connection ends.
         if net.connected(&key) {
-            tokio::time::sleep(CONNECTED_POLL).await;
+            if net.stop.run_until_cancelled(tokio::time::sleep(CONNECTED_POLL)).await.is_none() {
+                return;
+            }
             continue;
         }
         let started_ms = now_ms();
-        let outcome = dial(&net, public, &peer.addr).await;
+        // A connection made is run to its end: the endpoint's close ends it.
+        let Some(outcome) = net.stop.run_until_cancelled(dial(&net, public, &peer.addr)).await else { return };
         let now = now_ms();
         let next = match outcome {
             Ok(conn) => {
@@ -442,7 +480,10 @@ async fn dial_loop(net: Arc<Network>, peer: PeerSpec) {
                 redial.failed(now, rand::random()) - now
             }
         };
-        tokio::time::sleep(Duration::from_millis(next.max(0) as u64)).await;
+        let wait = Duration::from_millis(next.max(0) as u64);
+        if net.stop.run_until_cancelled(tokio::time::sleep(wait)).await.is_none() {
+            return;
+        }
     }
 }
 
