@@ -103,7 +103,7 @@ fn a_syncing_node_stops_cleanly_on_sigterm_in_the_middle_of_a_transfer() {
 #[test]
 fn more_sync_peers_than_a_node_dials_are_refused_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let peers: Vec<String> = (0..=motcua_node::net::PEERS_MAX).map(|n| format!("{n:064x}@127.0.0.1:9")).collect();
+    let peers: Vec<String> = (0..=motcua::net::PEERS_MAX).map(|n| format!("{n:064x}@127.0.0.1:9")).collect();
     let mut cmd = Command::new(binary("motcua"));
     cmd.args(["serve", "--data"]).arg(dir.path().join("node")).args(["--http", &format!("127.0.0.1:{}", free_port())]);
     for p in &peers {
