@@ -48,6 +48,9 @@ pub struct MemoryReplica {
     checkpoints: HashMap<[u8; 32], u64>,
     /// Changes admitted from peers, all verified before being stored.
     pub verified_changes: u64,
+    /// [`Replica::run_parallel`] runs its items last first (results still
+    /// in item order), as a driver's threads may finish them.
+    parallel_reversed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,7 @@ impl MemoryReplica {
             position: 0,
             checkpoints: HashMap::new(),
             verified_changes: 0,
+            parallel_reversed: false,
         }
     }
 
@@ -157,6 +161,13 @@ impl MemoryReplica {
         self.revocations = Some(json);
     }
 
+    /// Runs the items of [`Replica::run_parallel`] last first: a test
+    /// that the outcome does not depend on the order a driver's threads
+    /// finish them in.
+    pub fn run_parallel_reversed(&mut self, reversed: bool) {
+        self.parallel_reversed = reversed;
+    }
+
     /// A crash: what was saved lazily since the last durable commit is
     /// lost.
     pub fn crash(&mut self) {
@@ -169,6 +180,15 @@ impl Replica for MemoryReplica {
 
     fn with_trust<R>(&self, f: impl FnOnce(&mut Trust) -> R) -> R {
         f(&mut self.trust.borrow_mut())
+    }
+
+    fn run_parallel<T: Send, R: Send>(&self, items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+        if !self.parallel_reversed {
+            return items.into_iter().map(f).collect();
+        }
+        let mut out: Vec<R> = items.into_iter().rev().map(f).collect();
+        out.reverse();
+        out
     }
 
     fn offers(&mut self, peer: &Peer) -> Result<Vec<Offer>, MemoryError> {

@@ -2,7 +2,7 @@
 //! messages out. The driver (iroh in the node, a simulated network in
 //! `motcua-sim`) moves the bytes; storage is reached through the
 //! [`Replica`] trait, which the node implements over redb and the
-//! simulator in memory. No clock, socket or file here: the current time
+//! simulator in memory. No clock, thread, socket or file here: the current time
 //! comes in with each call.
 //!
 //! A connection goes:
@@ -140,6 +140,13 @@ pub trait Replica {
     /// other connections may do at the same time).
     fn with_trust_shared<R>(&self, f: impl FnOnce(&Trust) -> R) -> R {
         self.with_trust(|t| f(t))
+    }
+    /// `f` over `items`, results in item order: the verification of an
+    /// incoming batch and the deltas of an outgoing one. The core starts
+    /// no thread; a driver that has them runs the items on several. The
+    /// outcome must not depend on how: each item is independent.
+    fn run_parallel<T: Send, R: Send>(&self, items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+        items.into_iter().map(f).collect()
     }
     /// The documents this node may share with `peer`, with their digests.
     fn offers(&mut self, peer: &Peer) -> Result<Vec<Offer>, Self::Error>;
@@ -299,8 +306,6 @@ pub struct Session {
     /// Forks proven since the driver last took them.
     forks: Vec<([u8; 16], Fork)>,
     caught_up_once: bool,
-    /// Threads that verify the documents of one incoming batch.
-    verify_threads: usize,
 }
 
 /// What became of one received document: the digest held, or why not.
@@ -397,15 +402,7 @@ impl Session {
             refusals: Vec::new(),
             forks: Vec::new(),
             caught_up_once: false,
-            verify_threads: 1,
         }
-    }
-
-    /// Verifies the documents of each incoming batch on up to `threads`
-    /// threads (1, the default, verifies them on the caller's). The
-    /// outcome does not depend on it: results are taken in batch order.
-    pub fn set_verify_threads(&mut self, threads: usize) {
-        self.verify_threads = threads.clamp(1, VERIFY_THREADS_MAX);
     }
 
     /// The first message: this node's [`Hello`].
@@ -757,8 +754,8 @@ impl Session {
         let mut certificates = Vec::new();
         let mut states = Vec::new();
         // What the window lets go now is read together; the deltas for the
-        // documents the peer holds at another version are made on the
-        // verifying threads.
+        // documents the peer holds at another version are made by the
+        // driver's [`Replica::run_parallel`].
         let room = DOCS_IN_FLIGHT_MAX.saturating_sub(self.in_flight_count);
         let next: Vec<(Item, bool)> = self.queue.iter().take(room).copied().collect();
         let ids: Vec<[u8; 16]> = next.iter().map(|(it, _)| it.id).collect();
@@ -776,7 +773,7 @@ impl Session {
             }
         }
         let mut deltas: HashMap<[u8; 16], Result<Delta, String>> =
-            parallel_map(self.verify_threads, jobs, |(id, w, state)| (id, delta(w, state))).into_iter().collect();
+            replica.run_parallel(jobs, |(id, w, state)| (id, delta(w, state))).into_iter().collect();
         while self.in_flight_count < DOCS_IN_FLIGHT_MAX
             && let Some((reply, digest)) = self.replies.pop_front()
         {
@@ -883,7 +880,7 @@ impl Session {
         let docs = decode_batch(batch)?;
         let peer = self.peer.clone().expect("admitted");
         // A whole document or changes, of a dossier that appears once in the
-        // batch, is verified on its own, on any thread. Automerge sync
+        // batch, is verified on its own ([`Replica::run_parallel`]). Automerge sync
         // messages (which use this connection's state) and repeats go one
         // at a time, in order.
         let mut count: HashMap<[u8; 16], usize> = HashMap::new();
@@ -909,9 +906,9 @@ impl Session {
         if stored.len() != ids.len() {
             return Err(SessionError::Storage("the store answered for another number of documents".into()));
         }
-        let (local, threads, keep) = (&self.local, self.verify_threads, replica.keeps_loaded());
-        let prepared = replica.with_trust_shared(|trust| {
-            parallel_map(threads, jobs.into_iter().zip(stored).collect(), |(d, base)| {
+        let (local, keep, replica_ref) = (&self.local, replica.keeps_loaded(), &*replica);
+        let prepared = replica_ref.with_trust_shared(|trust| {
+            replica_ref.run_parallel(jobs.into_iter().zip(stored).collect(), |(d, base)| {
                 let hidden = hidden.contains(&d.id);
                 prepare_for(trust, local, &peer, d, base, keep, hidden)
             })
@@ -1308,53 +1305,12 @@ pub const REFUSAL_NOTES_MAX: usize = 4096;
 /// never wait long; twice the window leaves room for a busy round.
 pub const REPLIES_PENDING_MAX: usize = 2 * DOCS_IN_FLIGHT_MAX;
 
-/// Bound on the threads verifying one batch.
-pub const VERIFY_THREADS_MAX: usize = 16;
-
 /// What verifying one document on its own gave.
 struct Prepared {
     digest: [u8; 16],
     admission: Option<Admitted>,
     /// Heads both sides hold now (a whole document was received).
     shared_now: Option<Vec<ChangeHash>>,
-}
-
-/// `f` over `items` on up to `threads` threads; results in item order.
-/// Each thread takes the next item when it is free, so a thread the
-/// machine slows down (the writer's fsync, the network) holds up no more
-/// than the item it is on.
-fn parallel_map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = threads.min(items.len());
-    if threads <= 1 {
-        return items.into_iter().map(f).collect();
-    }
-    let n = items.len();
-    let slots: Vec<std::sync::Mutex<Option<T>>> = items.into_iter().map(|t| std::sync::Mutex::new(Some(t))).collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if i >= n {
-                return done;
-            }
-            let item = slots[i].lock().unwrap_or_else(|p| p.into_inner()).take().expect("each item taken once");
-            done.push((i, f(item)));
-        }
-    };
-    // The one place the core starts threads; issue 15 moves this work to
-    // the driver, which runs it on its own threads.
-    #[expect(clippy::disallowed_methods, reason = "verification threads, until the driver runs this work")]
-    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut all = work();
-        for h in others {
-            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        }
-        all
-    });
-    results.sort_unstable_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Verifies a whole document or changes against the stored form of the

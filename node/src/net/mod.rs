@@ -565,11 +565,6 @@ async fn session_loop(
         .map_err(|e| format!("no stream: {e}"))?;
     let mut replica = NodeReplica::new(net.desk.clone()).expect("enrolled node");
     let mut session = Session::new(net.local.clone(), remote, dialer);
-    // One more verifying thread than cores: the session's own thread also
-    // decodes, reads and hands batches to the writer (measured: 2 cores,
-    // S1 at 10,000 dossiers 2.4 s with 2 threads, 1.9 s with 3, no better
-    // with 4).
-    session.set_verify_threads(std::thread::available_parallelism().map_or(1, |n| n.get()) + 1);
     // Each message may wait on a commit: what follows a batch of documents
     // (its acknowledgement first) goes only once the batch is durable.
     let (out_tx, out_rx) = mpsc::unbounded_channel::<(Message, Option<Commit>)>();

@@ -25,6 +25,9 @@ use motcua_store::committer::Commit;
 /// allowance ([`motcua_desk::allowance`]).
 const ALLOWANCE_RECENT_MS: i64 = 2 * motcua_domain::calendar::DAY_MS;
 
+/// Bound on the threads verifying one batch.
+const VERIFY_THREADS_MAX: usize = 16;
+
 /// A document handed to the writer and not yet known to be committed.
 struct Unsettled {
     id: [u8; 16],
@@ -43,13 +46,21 @@ pub struct NodeReplica {
     /// count of changes), so that a session can tell its own writes from
     /// changes it should offer its peer.
     own_writes: u64,
+    /// Threads that verify the documents of one incoming batch (and make
+    /// the deltas of an outgoing one).
+    threads: usize,
 }
 
 impl NodeReplica {
     /// Sync runs only on an enrolled node (one with a province trust).
     pub fn new(desk: Arc<Desk>) -> Option<NodeReplica> {
         let enrolled = desk.is_enrolled();
-        enrolled.then_some(NodeReplica { desk, own_writes: 0, unsettled: Vec::new(), gate: None })
+        // One more verifying thread than cores: the session's own thread
+        // also decodes, reads and hands batches to the writer (measured: 2
+        // cores, S1 at 10,000 dossiers 2.4 s with 2 threads, 1.9 s with 3,
+        // no better with 4).
+        let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) + 1).min(VERIFY_THREADS_MAX);
+        enrolled.then_some(NodeReplica { desk, own_writes: 0, unsettled: Vec::new(), gate: None, threads })
     }
 
     /// The commit the session's next messages must wait for: they may tell
@@ -83,6 +94,41 @@ impl NodeReplica {
     }
 }
 
+/// `f` over `items` on up to `threads` threads; results in item order.
+/// Each thread takes the next item when it is free, so a thread the
+/// machine slows down (the writer's fsync, the network) holds up no more
+/// than the item it is on.
+fn parallel_map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let n = items.len();
+    let slots: Vec<std::sync::Mutex<Option<T>>> = items.into_iter().map(|t| std::sync::Mutex::new(Some(t))).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                return done;
+            }
+            let item = slots[i].lock().unwrap_or_else(|p| p.into_inner()).take().expect("each item taken once");
+            done.push((i, f(item)));
+        }
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for h in others {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
+    });
+    results.sort_unstable_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 fn document_error(e: impl std::fmt::Display) -> DeskError {
     DeskError::Store(StoreError::Corrupt(format!("stored document: {e}")))
 }
@@ -101,6 +147,10 @@ impl Replica for NodeReplica {
 
     fn with_trust_shared<R>(&self, f: impl FnOnce(&Trust) -> R) -> R {
         self.desk.with_trust(|t| f(t.expect("sync runs only on enrolled nodes")))
+    }
+
+    fn run_parallel<T: Send, R: Send>(&self, items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+        parallel_map(self.threads, items, f)
     }
 
     fn stored(&mut self, ids: &[[u8; 16]]) -> Result<Vec<Option<Vec<u8>>>, DeskError> {
@@ -361,5 +411,28 @@ impl Replica for NodeReplica {
         }
         self.desk.committer().submit_lazy(move |w| w.put_province_held(&held));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parallel_map;
+
+    #[test]
+    fn parallel_work_comes_back_in_item_order() {
+        let items: Vec<u64> = (0..200).collect();
+        // Early items take longest, so threads finish them out of order.
+        let slow = |i: u64| {
+            let mut x = i;
+            for _ in 0..(200 - i) * 1000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            (i, x)
+        };
+        let inline: Vec<(u64, u64)> = items.iter().copied().map(slow).collect();
+        for threads in [1, 3, 16] {
+            assert_eq!(parallel_map(threads, items.clone(), slow), inline, "{threads} threads");
+        }
+        assert!(parallel_map(4, Vec::<u64>::new(), slow).is_empty());
     }
 }
