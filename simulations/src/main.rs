@@ -21,7 +21,7 @@ fn main() {
     for seed in args.seed..args.seed + args.seeds {
         match run_seed(seed) {
             Ok(r) => println!(
-                "seed {seed}: ok — {} dossiers ({} returned; {} recalls, {} returns to the previous step, {} conflicts), {} changes, {} frames, {} bytes, {} resets, {} corrupted, {} crashes, converged {} s after the heal",
+                "seed {seed}: ok — {} dossiers ({} returned; {} recalls, {} returns to the previous step, {} conflicts), {} changes, {} frames, {} bytes, {} resets, {} corrupted, {} crashes ({} commits lost), converged {} s after the heal",
                 r.dossiers,
                 r.returned,
                 r.recalls,
@@ -33,6 +33,7 @@ fn main() {
                 r.resets,
                 r.corrupted,
                 r.crashes,
+                r.lost_commits,
                 r.convergence_ms / 1000
             ),
             Err(f) => {

@@ -8,7 +8,10 @@
 //! connection reset. Links have latency and bandwidth; faults are scheduled
 //! outages (a commune's link down for a while), connection resets, frames
 //! corrupted in flight (a decoder's business to refuse), and node crashes
-//! that lose what was saved lazily. After the workload ends the network
+//! that lose what was saved lazily and every received batch whose commit
+//! was not yet durable. A node's commits become durable in order, each a
+//! seeded while after it started (the fsync), and only then does its
+//! session acknowledge what they store. After the workload ends the network
 //! heals and the run goes on until nothing moves; then the checkers run.
 //!
 //! Everything flows from the seed: one seed replays a run exactly.
@@ -27,7 +30,7 @@ use motcua_sync::fixtures::certificate;
 use motcua_sync::memory::MemoryReplica;
 use motcua_sync::redial::Redial;
 use motcua_sync::routing;
-use motcua_sync::session::{Local, Replica, Session};
+use motcua_sync::session::{CommitId, Local, Replica, Session};
 use motcua_sync::verify::Trust;
 use motcua_sync::wire::{FrameReader, encode_frame};
 use rand::rngs::StdRng;
@@ -47,6 +50,9 @@ struct Candidate {
 }
 
 const UTC_OFFSET: i32 = 420;
+/// How many times a crash meant to hit a commit in flight waits for one
+/// (a couple of seconds each) before it happens anyway.
+const CRASH_WAITS: u16 = 1_000;
 const MINUTE: i64 = 60_000;
 
 /// What a run does.
@@ -99,6 +105,9 @@ pub struct RunReport {
     pub resets: u64,
     pub corrupted: u64,
     pub crashes: u64,
+    /// Commits of received documents a crash undid before they were
+    /// durable.
+    pub lost_commits: u64,
     /// Virtual time from the heal until nothing moved.
     pub convergence_ms: i64,
     /// Dossiers returned to the citizen during the run.
@@ -120,6 +129,9 @@ struct Node {
     /// Local changes made while this node had no connection: counted for
     /// the report only.
     local_changes: u64,
+    /// The newest commit whose durability is scheduled, and when.
+    durable_scheduled: Option<CommitId>,
+    durable_at: i64,
 }
 
 struct Link {
@@ -148,15 +160,44 @@ struct Conn {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum What {
-    Deliver { conn: u64, to: usize, frame: Vec<u8> },
-    Reset { conn: u64 },
-    Work { node: usize },
-    Wake { node: usize },
-    Dial { link: usize },
-    LinkDown { link: usize },
-    LinkUp { link: usize },
-    Crash { node: usize },
-    Restart { node: usize },
+    Deliver {
+        conn: u64,
+        to: usize,
+        frame: Vec<u8>,
+    },
+    Reset {
+        conn: u64,
+    },
+    Work {
+        node: usize,
+    },
+    Wake {
+        node: usize,
+    },
+    Dial {
+        link: usize,
+    },
+    LinkDown {
+        link: usize,
+    },
+    LinkUp {
+        link: usize,
+    },
+    /// A crash; `waits` times it waits a little while the node has no
+    /// commit in flight, so that crashes also hit received batches not
+    /// yet durable.
+    Crash {
+        node: usize,
+        waits: u16,
+    },
+    Restart {
+        node: usize,
+    },
+    /// The node's commits up to this one are durable.
+    Durable {
+        node: usize,
+        upto: CommitId,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -236,12 +277,16 @@ impl Sim {
                     certificate: serde_json::to_vec(&signed).expect("serializes"),
                     utc_offset_minutes: UTC_OFFSET,
                 };
+                let mut replica = MemoryReplica::new(local, k, trust);
+                replica.defer_commits(true);
                 Node {
-                    replica: MemoryReplica::new(local, k, trust),
+                    replica,
                     up: true,
                     issued: 0,
                     wake_pending: false,
                     local_changes: 0,
+                    durable_scheduled: None,
+                    durable_at: 0,
                 }
             })
             .collect();
@@ -308,9 +353,8 @@ impl Sim {
         for _ in 0..self.cfg.crashes {
             let node = self.rng.random_range(0..self.nodes.len());
             let when = self.rng.random_range(0..end);
-            self.at(when, What::Crash { node });
-            let back = when + self.rng.random_range(MINUTE..20 * MINUTE);
-            self.at(back.min(end), What::Restart { node });
+            let waits = if self.rng.random_bool(0.5) { 0 } else { CRASH_WAITS };
+            self.at(when, What::Crash { node, waits });
         }
     }
 
@@ -337,6 +381,7 @@ impl Sim {
             }
             self.now = self.now.max(at);
             self.step(s.what).map_err(|what| self.fail(what))?;
+            self.schedule_durable();
         }
         self.report.convergence_ms = (self.last_activity - self.cfg.workload_ms).max(0);
         self.check()?;
@@ -409,15 +454,22 @@ impl Sim {
                 self.links[link].up = true;
                 Ok(())
             }
-            What::Crash { node } => {
+            What::Crash { node, waits } => {
                 if !self.healed && self.nodes[node].up {
+                    if waits > 0 && self.nodes[node].replica.commits_in_flight() == 0 {
+                        let next = self.now + self.rng.random_range(1..2_000);
+                        self.at(next, What::Crash { node, waits: waits - 1 });
+                        return Ok(());
+                    }
                     self.report.crashes += 1;
                     self.nodes[node].up = false;
-                    self.nodes[node].replica.crash();
+                    self.report.lost_commits += self.nodes[node].replica.crash() as u64;
                     let conns: Vec<u64> = self.conns_of(node).into_iter().map(|(c, _)| c).collect();
                     for c in conns {
                         self.close(c);
                     }
+                    let back = self.now + self.rng.random_range(MINUTE..20 * MINUTE);
+                    self.at(back.min(self.cfg.workload_ms), What::Restart { node });
                 }
                 Ok(())
             }
@@ -427,7 +479,44 @@ impl Sim {
                 }
                 Ok(())
             }
+            What::Durable { node, upto } => self.durable(node, upto),
         }
+    }
+
+    /// Each commit a node started since the last scheduled one becomes
+    /// durable a seeded while later, after the ones before it.
+    fn schedule_durable(&mut self) {
+        for node in 0..self.nodes.len() {
+            let n = &self.nodes[node];
+            let Some(last) = n.replica.last_commit() else { continue };
+            if n.durable_scheduled.is_some_and(|d| d >= last) {
+                continue;
+            }
+            let at = (self.now + self.rng.random_range(1..500)).max(n.durable_at);
+            let n = &mut self.nodes[node];
+            n.durable_scheduled = Some(last);
+            n.durable_at = at;
+            self.at(at, What::Durable { node, upto: last });
+        }
+    }
+
+    /// A node's commits up to `upto` are durable: its sessions send what
+    /// waited on them. (Commits a crash undid are no longer there.)
+    fn durable(&mut self, node: usize, upto: CommitId) -> Result<(), String> {
+        if !self.nodes[node].up {
+            return Ok(());
+        }
+        self.nodes[node].replica.durable(upto);
+        for (conn, side) in self.conns_of(node) {
+            let c = self.conns.get_mut(&conn).expect("open");
+            for id in c.sessions[side].awaiting_commits() {
+                if id <= upto {
+                    c.sessions[side].committed(id);
+                }
+            }
+            self.flush(conn, side);
+        }
+        Ok(())
     }
 
     fn restart(&mut self, node: usize) {

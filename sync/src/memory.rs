@@ -3,6 +3,13 @@
 //! certificates are kept as the node keeps them in redb; sync states saved
 //! lazily are lost by [`MemoryReplica::crash`], as a node loses an
 //! unflushed lazy commit.
+//!
+//! By default what [`Replica::apply`] stores is durable at once. With
+//! [`MemoryReplica::defer_commits`] it is a commit in flight, as in the
+//! node's writer: durable once the driver says so
+//! ([`MemoryReplica::durable`]) or once a later durable write (a desk
+//! action, a checkpoint, certificates) commits after it; a crash before
+//! that undoes it.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -15,7 +22,7 @@ use motcua_domain::dossier;
 use crate::attest::{Attestation, attest};
 use crate::reconcile::Item;
 use crate::routing;
-use crate::session::{Admitted, Local, Offer, Peer, Replica, digest_of};
+use crate::session::{Admitted, CommitId, Local, Offer, Peer, Replica, Stored, digest_of};
 use crate::steps::{self, Step};
 use crate::verify::Trust;
 use crate::wire::ChangeSignature;
@@ -29,6 +36,23 @@ struct Entry {
     code: String,
     /// Its last writes, kept as the node's store keeps them.
     steps: Vec<Step>,
+}
+
+/// A sync state's key: the peer and the document.
+type StateKey = ([u8; 32], [u8; 16]);
+
+/// A commit not yet durable, and how to undo it: what it replaced.
+#[derive(Debug)]
+struct Pending {
+    id: CommitId,
+    position: u64,
+    verified_changes: u64,
+    /// Each document written: its entry and log position before.
+    docs: Vec<([u8; 16], Option<Entry>, Option<u64>)>,
+    /// Each sync state written: its durable value before.
+    states: Vec<(StateKey, Option<Vec<u8>>)>,
+    /// Signatures it added.
+    attestations: Vec<[u8; 32]>,
 }
 
 pub struct MemoryReplica {
@@ -51,6 +75,11 @@ pub struct MemoryReplica {
     /// [`Replica::run_parallel`] runs its items last first (results still
     /// in item order), as a driver's threads may finish them.
     parallel_reversed: bool,
+    /// Commits are left in flight ([`MemoryReplica::defer_commits`]).
+    deferred: bool,
+    /// Commits in flight, oldest first.
+    pending: Vec<Pending>,
+    last_commit: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +106,9 @@ impl MemoryReplica {
             checkpoints: HashMap::new(),
             verified_changes: 0,
             parallel_reversed: false,
+            deferred: false,
+            pending: Vec::new(),
+            last_commit: 0,
         }
     }
 
@@ -89,6 +121,7 @@ impl MemoryReplica {
     /// its latest change.
     pub fn commit_local(&mut self, doc: Automerge) -> Result<(), MemoryError> {
         let record = dossier::read(&doc).map_err(|e| MemoryError(e.to_string()))?;
+        self.durable_write();
         let me = automerge::ActorId::from(self.local.key);
         for (actor, hash) in latest_changes(&doc, &[]) {
             if actor == me {
@@ -168,10 +201,63 @@ impl MemoryReplica {
         self.parallel_reversed = reversed;
     }
 
+    /// Leaves each commit of [`Replica::apply`] in flight until
+    /// [`MemoryReplica::durable`] (or a later durable write) says it is
+    /// done; a crash before undoes it.
+    pub fn defer_commits(&mut self, deferred: bool) {
+        self.deferred = deferred;
+    }
+
+    /// The newest commit [`Replica::apply`] started, if any.
+    pub fn last_commit(&self) -> Option<CommitId> {
+        (self.last_commit > 0).then_some(CommitId(self.last_commit))
+    }
+
+    /// Commits in flight.
+    pub fn commits_in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Every commit up to `id` is durable (one writer commits in order).
+    pub fn durable(&mut self, id: CommitId) {
+        self.pending.retain(|p| p.id > id);
+    }
+
+    /// A write that is durable once made (the node waits for its commit):
+    /// its commit follows, and so makes durable, every one before.
+    fn durable_write(&mut self) {
+        self.pending.clear();
+    }
+
     /// A crash: what was saved lazily since the last durable commit is
-    /// lost.
-    pub fn crash(&mut self) {
+    /// lost, and so are the commits still in flight. Returns how many.
+    pub fn crash(&mut self) -> usize {
         self.lazy_states.clear();
+        let lost = self.pending.len();
+        while let Some(p) = self.pending.pop() {
+            self.position = p.position;
+            self.verified_changes = p.verified_changes;
+            for (id, entry, log) in p.docs.into_iter().rev() {
+                match entry {
+                    Some(e) => self.docs.insert(id, e),
+                    None => self.docs.remove(&id),
+                };
+                match log {
+                    Some(l) => self.log.insert(id, l),
+                    None => self.log.remove(&id),
+                };
+            }
+            for (k, s) in p.states.into_iter().rev() {
+                match s {
+                    Some(s) => self.states.insert(k, s),
+                    None => self.states.remove(&k),
+                };
+            }
+            for h in p.attestations {
+                self.attestations.remove(&h);
+            }
+        }
+        lost
     }
 }
 
@@ -226,6 +312,9 @@ impl Replica for MemoryReplica {
     }
 
     fn store_certificates(&mut self, certs: Vec<([u8; 32], Vec<u8>)>) -> Result<(), MemoryError> {
+        if !certs.is_empty() {
+            self.durable_write();
+        }
         self.certificates.extend(certs);
         Ok(())
     }
@@ -235,6 +324,7 @@ impl Replica for MemoryReplica {
     }
 
     fn store_revocations(&mut self, json: &[u8], _sequence: u64) -> Result<(), MemoryError> {
+        self.durable_write();
         self.revocations = Some(json.to_vec());
         Ok(())
     }
@@ -249,32 +339,58 @@ impl Replica for MemoryReplica {
         peer: &Peer,
         docs: Vec<Admitted>,
         states: Vec<([u8; 16], Vec<u8>)>,
-    ) -> Result<Vec<Result<(), String>>, MemoryError> {
+    ) -> Result<Stored, MemoryError> {
+        if docs.is_empty() && states.is_empty() {
+            return Ok(Stored { results: Vec::new(), commit: None });
+        }
+        self.last_commit += 1;
+        let mut undo = Pending {
+            id: CommitId(self.last_commit),
+            position: self.position,
+            verified_changes: self.verified_changes,
+            docs: Vec::new(),
+            states: Vec::new(),
+            attestations: Vec::new(),
+        };
         // Lazily saved states become durable with this commit.
-        self.states.extend(self.lazy_states.drain());
-        let mut out = Vec::with_capacity(docs.len());
+        let lazy: Vec<_> = self.lazy_states.drain().collect();
+        let written = lazy.into_iter().chain(states.into_iter().map(|(id, s)| ((peer.key, id), s)));
+        for (k, s) in written {
+            if !undo.states.iter().any(|(w, _)| *w == k) {
+                undo.states.push((k, self.states.get(&k).cloned()));
+            }
+            self.states.insert(k, s);
+        }
+        let mut results = Vec::with_capacity(docs.len());
         for a in docs {
             let doc = a.doc.expect("a memory replica keeps documents loaded");
             if let Some((other, _)) = self.docs.iter().find(|(id, e)| e.code == a.record.code && **id != a.id) {
-                out.push(Err(format!("code {} already belongs to dossier {}", a.record.code, hex::encode(other))));
+                results.push(Err(format!("code {} already belongs to dossier {}", a.record.code, hex::encode(other))));
                 continue;
             }
             let known = self.docs.get(&a.id).map(|e| e.doc.get_heads()).unwrap_or_default();
             self.verified_changes += doc.get_changes_meta(&known).len() as u64;
             for (hash, att) in &a.signatures {
-                self.attestations.insert(*hash, *att);
+                if self.attestations.insert(*hash, *att).is_none() {
+                    undo.attestations.push(*hash);
+                }
             }
             let chained = self.docs.get(&a.id).is_some_and(|e| {
                 let held: Vec<[u8; 32]> = e.doc.get_heads().iter().map(|h| h.0).collect();
                 steps::same_heads(&held, &a.verified_from)
             });
+            if !undo.docs.iter().any(|(id, _, _)| *id == a.id) {
+                undo.docs.push((a.id, self.docs.get(&a.id).cloned(), self.log.get(&a.id).copied()));
+            }
             self.put(doc, &a.record, a.step.filter(|_| chained));
-            out.push(Ok(()));
+            results.push(Ok(()));
         }
-        for (id, s) in states {
-            self.states.insert((peer.key, id), s);
+        let commit = undo.id;
+        if !self.deferred {
+            return Ok(Stored { results, commit: None });
         }
-        Ok(out)
+        self.pending.push(undo);
+        Ok(Stored { results, commit: Some(commit) })
     }
 
     fn save_sync_states(&mut self, peer: &[u8; 32], states: Vec<([u8; 16], Vec<u8>)>) -> Result<(), MemoryError> {
@@ -309,6 +425,7 @@ impl Replica for MemoryReplica {
     }
 
     fn set_checkpoint(&mut self, peer: &[u8; 32], position: u64) -> Result<(), MemoryError> {
+        self.durable_write();
         self.checkpoints.insert(*peer, position);
         Ok(())
     }

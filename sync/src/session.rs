@@ -123,8 +123,35 @@ pub struct Whole {
     pub steps: Vec<Step>,
 }
 
-/// Storage as the session needs it. Calls are synchronous; the node's
-/// implementation commits through its single writer.
+/// A durable commit a replica started in [`Replica::apply`]. The driver
+/// learns from the replica when it is done, and tells the session
+/// ([`Session::committed`], [`Session::commit_failed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommitId(pub u64);
+
+/// What [`Replica::apply`] did with a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Per document in order: `Err(reason)` for one the store refuses
+    /// (then nothing of it is stored).
+    pub results: Vec<Result<(), String>>,
+    /// The commit that makes the rest durable; `None` when there is
+    /// nothing to wait for (nothing written, or written durably before
+    /// `apply` returned).
+    pub commit: Option<CommitId>,
+}
+
+/// Storage as the session needs it. Calls are synchronous and return
+/// without waiting on the disk only where this says so:
+/// - [`Replica::apply`] may return before its commit is durable; the
+///   session holds back what it would tell the peer until the driver
+///   reports the commit done;
+/// - [`Replica::save_sync_states`] and [`Replica::peer_holds`] may be lost
+///   in a crash (they only spare work);
+/// - every other write is durable when it returns, and (one writer, in
+///   order) so is every commit `apply` started before it.
+///
+/// Reads see what `apply` wrote, committed or not.
 pub trait Replica {
     type Error: std::fmt::Display;
 
@@ -190,15 +217,15 @@ pub trait Replica {
     /// Keeps a newer revocation list, already installed in the trust.
     fn store_revocations(&mut self, json: &[u8], sequence: u64) -> Result<(), Self::Error>;
     fn sync_state(&mut self, peer: &[u8; 32], id: &[u8; 16]) -> Result<Option<Vec<u8>>, Self::Error>;
-    /// Stores verified documents and sync states in one durable commit.
-    /// Returns, per document in order, `Err(reason)` for one the store
-    /// refuses (then nothing of it is stored).
+    /// Stores verified documents and sync states in one durable commit,
+    /// which it may start and leave running ([`Stored::commit`]); commits
+    /// complete in the order started, or fail.
     fn apply(
         &mut self,
         peer: &Peer,
         docs: Vec<Admitted>,
         states: Vec<([u8; 16], Vec<u8>)>,
-    ) -> Result<Vec<Result<(), String>>, Self::Error>;
+    ) -> Result<Stored, Self::Error>;
     /// Keeps sync states of documents sent (lost states only cost bytes).
     fn save_sync_states(&mut self, peer: &[u8; 32], states: Vec<([u8; 16], Vec<u8>)>) -> Result<(), Self::Error>;
     /// The peer is known to hold these documents at these digests.
@@ -234,6 +261,8 @@ pub enum SessionError {
     PeerRefused(String),
     #[error("storage: {0}")]
     Storage(String),
+    #[error("received documents were not stored: {0}")]
+    CommitFailed(String),
 }
 
 /// A document sent and not yet acknowledged.
@@ -261,13 +290,28 @@ pub struct Progress {
     pub last_refusal: Option<String>,
 }
 
+/// Messages held back until a commit is durable: what the session said
+/// from the acknowledgement of the batch the commit stores on.
+#[derive(Debug)]
+struct Held {
+    commit: CommitId,
+    /// The driver reported it durable (a commit before it is not yet).
+    done: bool,
+    messages: Vec<Message>,
+}
+
 pub struct Session {
     local: Local,
     /// The key the transport authenticated.
     remote_key: [u8; 32],
     dialer: bool,
     peer: Option<Peer>,
+    /// Messages free to go, in order.
     outbox: VecDeque<Message>,
+    /// Messages after them, each group waiting on a commit, in the order
+    /// the commits started: nothing tells the peer a document is held
+    /// before it is durable, and nothing overtakes what does.
+    held: VecDeque<Held>,
     round: u32,
     reconciler: Option<Reconciler>,
     /// A new round is wanted once this one and its documents are done.
@@ -383,6 +427,7 @@ impl Session {
             dialer,
             peer: None,
             outbox: VecDeque::new(),
+            held: VecDeque::new(),
             round: 0,
             reconciler: None,
             dirty: false,
@@ -408,16 +453,60 @@ impl Session {
     /// The first message: this node's [`Hello`].
     pub fn start<R: Replica>(&mut self, replica: &R) {
         let revocations_sequence = replica.with_trust(|t| t.revocations().1);
-        self.outbox.push_back(Message::Hello(Hello {
+        self.send(Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             certificate: self.local.certificate.clone(),
             revocations_sequence,
         }));
     }
 
-    /// Messages to send, in order.
+    /// Messages to send, in order: those not held back for a commit.
     pub fn take_outgoing(&mut self) -> Vec<Message> {
         self.outbox.drain(..).collect()
+    }
+
+    fn send(&mut self, m: Message) {
+        match self.held.back_mut() {
+            Some(h) => h.messages.push(m),
+            None => self.outbox.push_back(m),
+        }
+    }
+
+    /// The commits whose completion the session waits for before it
+    /// sends more, in the order they started. The driver reports each
+    /// with [`Session::committed`] or [`Session::commit_failed`].
+    pub fn awaiting_commits(&self) -> Vec<CommitId> {
+        self.held.iter().filter(|h| !h.done).map(|h| h.commit).collect()
+    }
+
+    /// Messages held back until commits are durable.
+    pub fn held_back(&self) -> usize {
+        self.held.iter().map(|h| h.messages.len()).sum()
+    }
+
+    /// A commit is durable: what waited on it (and on no commit still
+    /// running before it) is free to go. A commit this session does not
+    /// wait on (another session's, on a shared replica) changes nothing.
+    pub fn committed(&mut self, id: CommitId) {
+        if let Some(h) = self.held.iter_mut().find(|h| h.commit == id) {
+            h.done = true;
+        }
+        while self.held.front().is_some_and(|h| h.done) {
+            let h = self.held.pop_front().expect("checked");
+            self.outbox.extend(h.messages);
+        }
+    }
+
+    /// A commit failed: nothing it stored is, so nothing held back for it
+    /// may go (the peer sends those documents again on another
+    /// connection). Ends the session, unless the session does not wait on
+    /// it.
+    pub fn commit_failed(&mut self, id: CommitId, why: String) -> Result<(), SessionError> {
+        if !self.held.iter().any(|h| h.commit == id) {
+            return Ok(());
+        }
+        self.held.clear();
+        Err(SessionError::CommitFailed(why))
     }
 
     /// The peer, once admitted.
@@ -535,7 +624,7 @@ impl Session {
         if hello.revocations_sequence < mine
             && let Some(json) = replica.revocations().map_err(storage)?
         {
-            self.outbox.push_back(Message::Revocations(json));
+            self.send(Message::Revocations(json));
         }
         // What changed here since the peer's checkpoint goes first, without
         // a reconciliation: a catch-up after an outage costs what changed.
@@ -611,14 +700,14 @@ impl Session {
             if !self.asked {
                 self.asked = true;
                 self.dirty = false;
-                self.outbox.push_back(Message::Changed);
+                self.send(Message::Changed);
             }
             return Ok(());
         }
         self.dirty = false;
         self.round += 1;
         let reconciler = Reconciler::new(self.item_set(replica)?);
-        self.outbox.push_back(Message::Reconcile { round: self.round, message: reconciler.initiate() });
+        self.send(Message::Reconcile { round: self.round, message: reconciler.initiate() });
         self.reconciler = Some(reconciler);
         Ok(())
     }
@@ -666,7 +755,7 @@ impl Session {
             None => true,
             Some(reply) => {
                 let last = reply.is_final();
-                self.outbox.push_back(Message::Reconcile { round, message: reply });
+                self.send(Message::Reconcile { round, message: reply });
                 last
             }
         };
@@ -856,16 +945,16 @@ impl Session {
         let mut bytes = 0;
         for c in std::mem::take(certificates) {
             if bytes + c.len() > CERTIFICATES_BYTES_TARGET && !message.is_empty() {
-                self.outbox.push_back(Message::Certificates(std::mem::take(&mut message)));
+                self.send(Message::Certificates(std::mem::take(&mut message)));
                 bytes = 0;
             }
             bytes += c.len();
             message.push(c);
         }
         if !message.is_empty() {
-            self.outbox.push_back(Message::Certificates(message));
+            self.send(Message::Certificates(message));
         }
-        self.outbox.push_back(Message::Docs(encode_batch(docs)));
+        self.send(Message::Docs(encode_batch(docs)));
     }
 
     fn stored_state<R: Replica>(&self, replica: &mut R, id: &[u8; 16]) -> Result<SyncState, SessionError> {
@@ -974,8 +1063,15 @@ impl Session {
         let states: Vec<([u8; 16], Vec<u8>)> =
             touched.iter().filter_map(|id| self.states.get(id).map(|s| (*id, s.encode()))).collect();
         let ids: Vec<[u8; 16]> = admitted.iter().map(|a| a.id).collect();
-        let results = replica.apply(&peer, admitted, states).map_err(storage)?;
-        for (id, result) in ids.iter().zip(results) {
+        let stored = replica.apply(&peer, admitted, states).map_err(storage)?;
+        if stored.results.len() != ids.len() {
+            return Err(SessionError::Storage("the store answered for another number of documents".into()));
+        }
+        if let Some(commit) = stored.commit {
+            // From the acknowledgement on, everything waits for the commit.
+            self.held.push_back(Held { commit, done: false, messages: Vec::new() });
+        }
+        for (id, result) in ids.iter().zip(stored.results) {
             if let Err(why) = result {
                 for o in outcomes.iter_mut().filter(|o| &o.0 == id) {
                     o.1 = Err(why.clone());
@@ -998,7 +1094,7 @@ impl Session {
                 },
             })
             .collect();
-        self.outbox.push_back(Message::Applied(applied));
+        self.send(Message::Applied(applied));
         // Replies take the window like any document this node sends: a
         // peer that acknowledges none of them cannot make this node queue
         // answers without bound.

@@ -13,7 +13,7 @@
 
 pub mod replica;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ use anyhow::anyhow;
 use iroh::endpoint::{Connection, QuicTransportConfig, RecvStream, SendStream, VarInt, presets};
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, SecretKey};
 use motcua_sync::redial::{self, Redial, Survivor};
-use motcua_sync::session::{Local, Session};
+use motcua_sync::session::{CommitId, Local, Session};
 use motcua_sync::wire::{
     ALPN, FRAME_BYTES_MAX, HELLO_FRAME_BYTES_MAX, Message, decode_message, encode_frame, frame_len_within,
 };
@@ -34,7 +34,6 @@ use tokio_util::task::TaskTracker;
 
 use motcua_desk::desk::Desk;
 use motcua_desk::now_ms;
-use motcua_store::committer::Commit;
 use replica::NodeReplica;
 
 /// A peer named on the command line or in the configuration.
@@ -81,9 +80,10 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const REFUSALS_WARNED_MAX: u32 = 100;
 /// Messages read ahead of the session loop.
 const READ_AHEAD: usize = 16;
-/// Acknowledgements queued for a peer beyond which this node stops reading
-/// from it until they drain: a peer that sends but never reads cannot grow
-/// the queue of answers without bound. An honest peer never gets near it:
+/// Acknowledgements queued for a peer (and messages the session holds
+/// back until their commit) beyond which this node stops reading from it
+/// until they drain: a peer that sends but never reads cannot grow the
+/// queue of answers without bound. An honest peer never gets near it:
 /// it stops sending with `DOCS_IN_FLIGHT_MAX` documents unacknowledged,
 /// and each acknowledgement answers at least one.
 const WRITE_BEHIND: usize = 2 * motcua_sync::wire::DOCS_IN_FLIGHT_MAX;
@@ -98,8 +98,9 @@ struct Backlog {
 }
 
 impl Backlog {
-    fn full(&self) -> bool {
-        self.queued.load(std::sync::atomic::Ordering::Acquire) >= WRITE_BEHIND
+    /// Full, with `held` more messages the session holds back.
+    fn full(&self, held: usize) -> bool {
+        self.queued.load(std::sync::atomic::Ordering::Acquire) + held >= WRITE_BEHIND
     }
     fn counts(m: &Message) -> bool {
         matches!(m, Message::Applied(_))
@@ -565,13 +566,15 @@ async fn session_loop(
         .map_err(|e| format!("no stream: {e}"))?;
     let mut replica = NodeReplica::new(net.desk.clone()).expect("enrolled node");
     let mut session = Session::new(net.local.clone(), remote, dialer);
-    // Each message may wait on a commit: what follows a batch of documents
-    // (its acknowledgement first) goes only once the batch is durable.
-    let (out_tx, out_rx) = mpsc::unbounded_channel::<(Message, Option<Commit>)>();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Message>();
+    // The session holds back what follows a batch of documents (its
+    // acknowledgement first) until the batch is durable: each commit it
+    // waits on is awaited here, and the outcome handed back to it.
+    let (commit_tx, mut commit_rx) = mpsc::unbounded_channel::<(CommitId, Result<(), String>)>();
+    let mut watched: HashSet<CommitId> = HashSet::new();
     let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, String>>(READ_AHEAD);
     let backlog = Arc::new(Backlog::default());
-    let writer =
-        tokio::spawn(write_frames(send, out_rx, backlog.clone(), conn.clone(), net.board.clone(), node_id.to_string()));
+    let writer = tokio::spawn(write_frames(send, out_rx, backlog.clone(), net.board.clone(), node_id.to_string()));
     // The reader takes one frame, of at most a hello's size, until the
     // session has admitted the peer.
     let (admitted_tx, admitted_rx) = tokio::sync::watch::channel(false);
@@ -581,35 +584,67 @@ async fn session_loop(
     // the peer may want; this connection's own (what the peer sent) are not.
     let mut foreign_seen = *changes.borrow_and_update();
     session.start(&replica);
-    let forward = |session: &mut Session, replica: &mut NodeReplica| {
-        let mut gate = replica.take_gate();
+    let forward = |session: &mut Session, replica: &mut NodeReplica, watched: &mut HashSet<CommitId>| {
         for m in session.take_outgoing() {
             if Backlog::counts(&m) {
                 backlog.queued.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             }
-            out_tx.send((m, gate.take())).ok();
+            out_tx.send(m).ok();
+        }
+        for id in session.awaiting_commits() {
+            if !watched.insert(id) {
+                continue;
+            }
+            let tx = commit_tx.clone();
+            match replica.commit(id) {
+                Some(commit) => {
+                    tokio::spawn(async move {
+                        let result = commit.wait().await;
+                        tx.send((id, result)).ok();
+                    });
+                }
+                None => {
+                    tx.send((id, Err("the replica has no such commit".into()))).ok();
+                }
+            }
         }
     };
-    forward(&mut session, &mut replica);
+    forward(&mut session, &mut replica, &mut watched);
     let mut docs_reported = 0;
     let mut refusals_warned = 0;
     let mut caught_up_reported = false;
     let mut udp_reported = (0, 0);
     let result = loop {
         let admitting = session.peer().is_none();
+        let full = backlog.full(session.held_back());
         let step = tokio::select! {
             _ = tokio::time::sleep_until(hello_by), if admitting => {
                 break Err("the peer sent no admissible hello in time".to_string());
             }
             // While the peer does not take what is queued for it, what it
             // sends waits (and flow control holds it back).
-            _ = backlog.drained.notified(), if backlog.full() => {
+            _ = backlog.drained.notified(), if full => {
                 if backlog.closed() {
                     break Err("connection lost: the peer took nothing more".to_string());
                 }
                 Ok(())
             }
-            incoming = in_rx.recv(), if !backlog.full() => match incoming {
+            Some((id, result)) = commit_rx.recv() => {
+                watched.remove(&id);
+                match result {
+                    Ok(()) => {
+                        session.committed(id);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        // Nothing of the batch is acknowledged; the peer
+                        // sends it again.
+                        tracing::warn!(peer = %node_id, error = %e, "received documents were not stored");
+                        session.commit_failed(id, e).map_err(|e| e.to_string())
+                    }
+                }
+            }
+            incoming = in_rx.recv(), if !full => match incoming {
                 Some(Ok(message)) => {
                     tokio::task::block_in_place(|| guarded(|| session.handle(&mut replica, message, now_ms())))
                 }
@@ -629,7 +664,7 @@ async fn session_loop(
                 }
             }
         };
-        forward(&mut session, &mut replica);
+        forward(&mut session, &mut replica, &mut watched);
         report_refusals(net, &mut session, node_id, &mut refusals_warned);
         if admitting && session.peer().is_some() {
             handshake.take();
@@ -638,7 +673,7 @@ async fn session_loop(
         if let Err(e) = step {
             // Tell the peer why (unless it was the one that closed).
             if !e.starts_with("the peer closed") {
-                out_tx.send((Message::Refused(e.clone()), None)).ok();
+                out_tx.send(Message::Refused(e.clone())).ok();
             }
             break Err(e);
         }
@@ -751,13 +786,12 @@ fn report_refusals(net: &Network, session: &mut Session, node_id: &str, warned: 
 
 async fn write_frames(
     send: SendStream,
-    out: mpsc::UnboundedReceiver<(Message, Option<Commit>)>,
+    out: mpsc::UnboundedReceiver<Message>,
     backlog: Arc<Backlog>,
-    conn: Connection,
     board: Arc<PeerBoard>,
     node_id: String,
 ) {
-    write_all_frames(send, out, &backlog, conn, board, node_id).await;
+    write_all_frames(send, out, &backlog, board, node_id).await;
     // However it ended, a session waiting for the queue to drain learns.
     backlog.closed.store(true, std::sync::atomic::Ordering::Release);
     backlog.drained.notify_one();
@@ -765,22 +799,12 @@ async fn write_frames(
 
 async fn write_all_frames(
     mut send: SendStream,
-    mut out: mpsc::UnboundedReceiver<(Message, Option<Commit>)>,
+    mut out: mpsc::UnboundedReceiver<Message>,
     backlog: &Backlog,
-    conn: Connection,
     board: Arc<PeerBoard>,
     node_id: String,
 ) {
-    while let Some((m, gate)) = out.recv().await {
-        if let Some(commit) = gate
-            && let Err(e) = commit.wait().await
-        {
-            // Nothing of the batch is acknowledged; the peer sends it again.
-            tracing::warn!(peer = %node_id, error = %e, "received documents were not stored");
-            board.update(&node_id, |p| p.last_error = Some(format!("received documents were not stored: {e}")));
-            conn.close(VarInt::from_u32(3), b"store failed");
-            return;
-        }
+    while let Some(m) = out.recv().await {
         let frame = encode_frame(&m);
         if send.write_all(&frame).await.is_err() {
             return;

@@ -11,7 +11,7 @@ use motcua_domain::authority::latest_changes;
 use motcua_sync::cert::{DocumentKind, NodeRole};
 use motcua_sync::reconcile::Item;
 use motcua_sync::routing;
-use motcua_sync::session::{Admitted, Offer, Peer, Replica, Whole};
+use motcua_sync::session::{Admitted, CommitId, Offer, Peer, Replica, Stored, Whole};
 use motcua_sync::verify::Trust;
 use motcua_sync::wire::ChangeSignature;
 
@@ -40,8 +40,10 @@ pub struct NodeReplica {
     /// Batches handed to the writer whose commit is not yet known: later
     /// batches of this connection read their documents from here.
     unsettled: Vec<(Commit, Vec<Unsettled>)>,
-    /// The commit that whatever the session says next must wait for.
-    gate: Option<Commit>,
+    /// Commits `apply` started, by the id the session knows them by,
+    /// until the driver takes them to wait on ([`NodeReplica::commit`]).
+    commits: HashMap<CommitId, Commit>,
+    last_commit: u64,
     /// Durable writes this replica made (each one bumps the committer's
     /// count of changes), so that a session can tell its own writes from
     /// changes it should offer its peer.
@@ -60,13 +62,19 @@ impl NodeReplica {
         // cores, S1 at 10,000 dossiers 2.4 s with 2 threads, 1.9 s with 3,
         // no better with 4).
         let threads = (std::thread::available_parallelism().map_or(1, |n| n.get()) + 1).min(VERIFY_THREADS_MAX);
-        enrolled.then_some(NodeReplica { desk, own_writes: 0, unsettled: Vec::new(), gate: None, threads })
+        enrolled.then_some(NodeReplica {
+            desk,
+            own_writes: 0,
+            unsettled: Vec::new(),
+            commits: HashMap::new(),
+            last_commit: 0,
+            threads,
+        })
     }
 
-    /// The commit the session's next messages must wait for: they may tell
-    /// the peer that documents are stored.
-    pub fn take_gate(&mut self) -> Option<Commit> {
-        self.gate.take()
+    /// The handle of a commit `apply` started, to wait on; given once.
+    pub fn commit(&mut self, id: CommitId) -> Option<Commit> {
+        self.commits.remove(&id)
     }
 
     fn prune(&mut self) {
@@ -276,16 +284,17 @@ impl Replica for NodeReplica {
 
     /// Checks each document's code against the store and the writes not
     /// yet committed, then hands the batch to the writer without waiting
-    /// for the disk: the answer to the peer waits on the commit
-    /// ([`NodeReplica::take_gate`]). A code taken in between by the desk
-    /// fails the commit, and the connection closes with nothing
-    /// acknowledged; the next one refuses that document.
+    /// for the disk: the session holds the answer to the peer until the
+    /// driver has waited on the commit ([`NodeReplica::commit`]). A code
+    /// taken in between by the desk fails the commit, and the connection
+    /// closes with nothing acknowledged; the next one refuses that
+    /// document.
     fn apply(
         &mut self,
         peer: &Peer,
         docs: Vec<Admitted>,
         states: Vec<([u8; 16], Vec<u8>)>,
-    ) -> Result<Vec<Result<(), String>>, DeskError> {
+    ) -> Result<Stored, DeskError> {
         self.prune();
         let codes: Vec<&str> = docs.iter().map(|a| a.record.code.as_str()).collect();
         let stored = self.desk.store().ids_by_codes(&codes)?;
@@ -329,7 +338,7 @@ impl Replica for NodeReplica {
             }
         }
         if admitted.is_empty() && states.is_empty() {
-            return Ok(results);
+            return Ok(Stored { results, commit: None });
         }
         let written: Vec<Unsettled> = admitted
             .iter()
@@ -350,8 +359,10 @@ impl Replica for NodeReplica {
             tracing::info!(stored = count, from = %hex::encode(&peer.key[..4]), "dossiers received by sync");
         }
         self.unsettled.push((commit.clone(), written));
-        self.gate = Some(commit);
-        Ok(results)
+        self.last_commit += 1;
+        let id = CommitId(self.last_commit);
+        self.commits.insert(id, commit);
+        Ok(Stored { results, commit: Some(id) })
     }
 
     fn save_sync_states(&mut self, peer: &[u8; 32], states: Vec<([u8; 16], Vec<u8>)>) -> Result<(), DeskError> {

@@ -135,6 +135,34 @@ impl Link {
                 self.messages += 1;
                 self.a.handle(a, decode_message(&frame[4..]).unwrap(), NOW).map_err(|e| (true, e))?;
             }
+            // Commits a replica left in flight are durable now.
+            for id in self.a.awaiting_commits() {
+                a.durable(id);
+                self.a.committed(id);
+            }
+            for id in self.b.awaiting_commits() {
+                b.durable(id);
+                self.b.committed(id);
+            }
+        }
+        panic!("the sessions never went quiet");
+    }
+
+    /// Carries messages both ways until both sides are quiet, reporting
+    /// no commit done.
+    fn run_uncommitted(&mut self, a: &mut MemoryReplica, b: &mut MemoryReplica) {
+        for _ in 0..10_000 {
+            let to_b = self.a.take_outgoing();
+            let to_a = self.b.take_outgoing();
+            if to_b.is_empty() && to_a.is_empty() {
+                return;
+            }
+            for m in to_b {
+                self.b.handle(b, m, NOW).unwrap();
+            }
+            for m in to_a {
+                self.a.handle(a, m, NOW).unwrap();
+            }
         }
         panic!("the sessions never went quiet");
     }
@@ -922,4 +950,66 @@ fn a_node_signing_two_changes_with_one_sequence_number_is_quarantined_in_that_do
     assert!(!p2.with_trust(|t| t.is_quarantined(&id2, &c2.local.key)));
     assert!(!p.with_trust(|t| t.is_quarantined(&id2, &c.local.key)));
     assert!(p.with_trust(|t| t.is_quarantined(&id, &c.local.key)));
+}
+
+#[test]
+fn acknowledgements_wait_for_the_commit_that_stores_what_they_acknowledge() {
+    let (mut c, mut p) = (commune(), province());
+    p.defer_commits(true);
+    let ids: Vec<_> = (1..=3).map(|n| receive(&mut c, n)).collect();
+    let mut link = Link::open(&c, &p);
+    link.run_uncommitted(&mut c, &mut p);
+    // The province verified and wrote the batch, and says nothing of it
+    // (nor anything after it) until the commit is durable.
+    assert_eq!(p.len(), 3);
+    let awaited = link.b.awaiting_commits();
+    assert_eq!(awaited, vec![p.last_commit().unwrap()]);
+    assert!(link.b.held_back() > 0);
+    assert_eq!(link.a.docs_pending(), 3, "nothing acknowledged");
+    for id in &ids {
+        assert_eq!(c.held_by(&p.local.key, id), None);
+    }
+    // Another session's commit changes nothing here.
+    link.b.committed(CommitId(awaited[0].0 + 100));
+    assert!(link.b.take_outgoing().is_empty());
+    p.durable(awaited[0]);
+    link.b.committed(awaited[0]);
+    assert!(link.b.awaiting_commits().is_empty() && link.b.held_back() == 0);
+    let released = link.b.take_outgoing();
+    assert!(matches!(released.first(), Some(Message::Applied(a)) if a.len() == 3), "{released:?}");
+    for m in released {
+        link.a.handle(&mut c, m, NOW).unwrap();
+    }
+    link.run(&mut c, &mut p).unwrap();
+    for id in &ids {
+        assert_eq!(c.held_by(&p.local.key, id), Some(c.digests()[id]), "safe at the province once durable");
+    }
+    assert_eq!(p.commits_in_flight(), 0);
+}
+
+#[test]
+fn a_failed_commit_ends_the_session_with_nothing_acknowledged() {
+    let (mut c, mut p) = (commune(), province());
+    p.defer_commits(true);
+    let ids: Vec<_> = (1..=3).map(|n| receive(&mut c, n)).collect();
+    let mut link = Link::open(&c, &p);
+    link.run_uncommitted(&mut c, &mut p);
+    let commit = link.b.awaiting_commits()[0];
+    // A commit the session does not wait on is none of its business.
+    link.b.commit_failed(CommitId(commit.0 + 100), "not ours".into()).unwrap();
+    let err = link.b.commit_failed(commit, "the disk is full".into()).unwrap_err();
+    assert!(matches!(&err, SessionError::CommitFailed(why) if why == "the disk is full"), "{err}");
+    assert_eq!(err.to_string(), "received documents were not stored: the disk is full");
+    assert!(link.b.take_outgoing().is_empty() && link.b.held_back() == 0, "no acknowledgement goes");
+    assert_eq!(link.a.docs_pending(), 3);
+    // The node stops with the write undone; the next connection sends
+    // the documents again.
+    assert_eq!(p.crash(), 1);
+    assert!(p.is_empty());
+    let again = sync(&mut c, &mut p);
+    assert_eq!(p.digests(), c.digests());
+    assert_eq!(again.a.progress().docs_sent, 3);
+    for id in &ids {
+        assert_eq!(c.held_by(&p.local.key, id), Some(c.digests()[id]));
+    }
 }
