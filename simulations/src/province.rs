@@ -382,10 +382,24 @@ impl Sim {
             self.now = self.now.max(at);
             self.step(s.what).map_err(|what| self.fail(what))?;
             self.schedule_durable();
+            self.check_sessions()?;
         }
         self.report.convergence_ms = (self.last_activity - self.cfg.workload_ms).max(0);
         self.check()?;
         Ok(self.report)
+    }
+
+    /// Every live session's invariants ([`Session::check_invariants`]).
+    fn check_sessions(&self) -> Result<(), Failure> {
+        for (id, c) in &self.conns {
+            for (side, s) in c.sessions.iter().enumerate() {
+                if let Err(e) = s.check_invariants() {
+                    let node = self.node_of(c, side);
+                    return Err(self.fail(format!("t={} connection {id}, node {node}: {e}", self.now)));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn fail(&self, what: String) -> Failure {

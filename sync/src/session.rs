@@ -300,24 +300,55 @@ struct Held {
     messages: Vec<Message>,
 }
 
+/// Where a connection is in the protocol (docs/sync.md, "Sync sessions").
+/// Sending documents is not a phase: what a round or a catch-up found is
+/// queued and in flight across phases, within the window.
+#[derive(Debug)]
+enum Phase {
+    /// Hellos: nothing but the peer's may come first.
+    Handshake,
+    /// Dialer, peer admitted: the accepting side is sending what changed
+    /// since the peer's checkpoint, and says `Changed` when done; rounds
+    /// wait for it.
+    AwaitingReady { peer: Peer },
+    /// A reconciliation round: what this node offered, and the compare.
+    Round { peer: Peer, reconciler: Reconciler, offers: Vec<Offer> },
+    /// Between rounds.
+    Between {
+        peer: Peer,
+        /// A round completed; once everything it found is acknowledged,
+        /// the log position becomes the peer's checkpoint.
+        checkpoint_due: bool,
+        /// Acceptor: `Changed` was sent and no round has started since.
+        asked: bool,
+    },
+}
+
+impl Phase {
+    fn peer(&self) -> Option<&Peer> {
+        match self {
+            Phase::Handshake => None,
+            Phase::AwaitingReady { peer } | Phase::Round { peer, .. } | Phase::Between { peer, .. } => Some(peer),
+        }
+    }
+}
+
 pub struct Session {
     local: Local,
     /// The key the transport authenticated.
     remote_key: [u8; 32],
     dialer: bool,
-    peer: Option<Peer>,
+    phase: Phase,
     /// Messages free to go, in order.
     outbox: VecDeque<Message>,
     /// Messages after them, each group waiting on a commit, in the order
     /// the commits started: nothing tells the peer a document is held
     /// before it is durable, and nothing overtakes what does.
     held: VecDeque<Held>,
+    /// The latest round started.
     round: u32,
-    reconciler: Option<Reconciler>,
     /// A new round is wanted once this one and its documents are done.
-    dirty: bool,
-    /// Acceptor: `Changed` was sent and no round has started since.
-    asked: bool,
+    round_wanted: bool,
     queue: VecDeque<(Item, bool)>,
     /// Answers to the peer's Automerge sync messages, with the digest of
     /// the heads they were made at, waiting for room in the window.
@@ -336,19 +367,13 @@ pub struct Session {
     /// the digest it holds: a round that began before the acknowledgement
     /// still counts them as lacking.
     acknowledged: HashMap<[u8; 16], [u8; 16]>,
-    /// Dialer: the accepting side has not yet said it is ready for rounds
-    /// (it first sends what changed since the last checkpoint).
-    awaiting_ready: bool,
-    /// A round completed; once everything it found is acknowledged, the
-    /// log position then becomes the peer's checkpoint.
-    checkpoint_due: bool,
-    /// What this node offered in the current round.
-    round_offers: Vec<Offer>,
     progress: Progress,
     /// Refusals since the driver last took them ([`Session::take_refusals`]).
     refusals: Vec<RefusalNote>,
     /// Forks proven since the driver last took them.
     forks: Vec<([u8; 16], Fork)>,
+    /// A round has completed with nothing left in flight since the
+    /// connection opened.
     caught_up_once: bool,
 }
 
@@ -425,13 +450,11 @@ impl Session {
             local,
             remote_key,
             dialer,
-            peer: None,
+            phase: Phase::Handshake,
             outbox: VecDeque::new(),
             held: VecDeque::new(),
             round: 0,
-            reconciler: None,
-            dirty: false,
-            asked: false,
+            round_wanted: false,
             queue: VecDeque::new(),
             replies: VecDeque::new(),
             in_flight: HashMap::new(),
@@ -440,9 +463,6 @@ impl Session {
             states: HashMap::new(),
             refused: HashMap::new(),
             acknowledged: HashMap::new(),
-            awaiting_ready: false,
-            checkpoint_due: false,
-            round_offers: Vec::new(),
             progress: Progress::default(),
             refusals: Vec::new(),
             forks: Vec::new(),
@@ -511,7 +531,7 @@ impl Session {
 
     /// The peer, once admitted.
     pub fn peer(&self) -> Option<&Peer> {
-        self.peer.as_ref()
+        self.phase.peer()
     }
 
     pub fn progress(&self) -> &Progress {
@@ -536,6 +556,64 @@ impl Session {
         }
     }
 
+    /// What must hold between calls, or what does not. The simulator
+    /// checks it after every event on every session.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let in_flight: usize = self.in_flight.values().map(VecDeque::len).sum();
+        if in_flight != self.in_flight_count {
+            return Err(format!("{} documents counted in flight, {in_flight} listed", self.in_flight_count));
+        }
+        if self.in_flight.values().any(VecDeque::is_empty) {
+            return Err("a document listed in flight with nothing sent".into());
+        }
+        if self.in_flight_count > DOCS_IN_FLIGHT_MAX {
+            return Err(format!(
+                "{} documents in flight, over the window of {DOCS_IN_FLIGHT_MAX}",
+                self.in_flight_count
+            ));
+        }
+        if self.replies.len() > REPLIES_PENDING_MAX {
+            return Err(format!("{} replies pending, over {REPLIES_PENDING_MAX}", self.replies.len()));
+        }
+        if self.refusals.len() > REFUSAL_NOTES_MAX {
+            return Err(format!("{} refusal notes kept, over {REFUSAL_NOTES_MAX}", self.refusals.len()));
+        }
+        match &self.phase {
+            Phase::Handshake => {
+                let busy = self.round != 0
+                    || self.round_wanted
+                    || !self.queue.is_empty()
+                    || !self.replies.is_empty()
+                    || self.in_flight_count > 0
+                    || !self.held.is_empty();
+                if busy {
+                    return Err("documents, rounds or commits before the peer is admitted".into());
+                }
+            }
+            Phase::AwaitingReady { .. } if !self.dialer => {
+                return Err("the accepting side waits for its own Changed".into());
+            }
+            Phase::Round { .. } if self.round == 0 => return Err("a round in progress numbered 0".into()),
+            Phase::Round { .. } if self.dialer && !self.queue.is_empty() => {
+                return Err("the dialer is in a round with documents still queued from the last".into());
+            }
+            Phase::Between { asked: true, .. } if self.dialer => {
+                return Err("the dialing side asked for a round".into());
+            }
+            _ => {}
+        }
+        // Held messages wait on a commit not yet durable: the first group
+        // goes as soon as its commit is.
+        if self.held.front().is_some_and(|h| h.done) {
+            return Err("messages held back for a commit already durable".into());
+        }
+        let commits: HashSet<CommitId> = self.held.iter().map(|h| h.commit).collect();
+        if commits.len() != self.held.len() {
+            return Err("one commit awaited twice".into());
+        }
+        Ok(())
+    }
+
     /// Documents this side still has to send or see acknowledged.
     pub fn docs_pending(&self) -> usize {
         self.queue.len() + self.replies.len() + self.in_flight_count
@@ -543,8 +621,7 @@ impl Session {
 
     /// Nothing is being reconciled, sent or awaited on this side.
     pub fn is_idle(&self) -> bool {
-        self.peer.is_some()
-            && self.reconciler.is_none()
+        matches!(self.phase, Phase::AwaitingReady { .. } | Phase::Between { .. })
             && self.queue.is_empty()
             && self.replies.is_empty()
             && self.in_flight_count == 0
@@ -558,12 +635,12 @@ impl Session {
 
     /// This node has new changes the peer may want.
     pub fn local_changed<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
-        if self.peer.is_none() {
+        if self.peer().is_none() {
             return Ok(());
         }
         // Nothing more goes to a peer revoked since it connected.
         self.peer_still_trusted(replica)?;
-        self.dirty = true;
+        self.round_wanted = true;
         self.next_round(replica)
     }
 
@@ -576,10 +653,10 @@ impl Session {
     pub fn handle<R: Replica>(&mut self, replica: &mut R, message: Message, now_ms: i64) -> Result<(), SessionError> {
         // A peer revoked while connected (a newer list came from another
         // peer or the administrator) is refused from its next message on.
-        if self.peer.is_some() && !matches!(message, Message::Refused(_)) {
+        if self.peer().is_some() && !matches!(message, Message::Refused(_)) {
             self.peer_still_trusted(replica)?;
         }
-        match (message, self.peer.is_some()) {
+        match (message, self.peer().is_some()) {
             (Message::Refused(why), _) => Err(SessionError::PeerRefused(reason(why))),
             (Message::Hello(hello), false) => self.hello(replica, hello, now_ms),
             (Message::Hello(_), true) => Err(SessionError::Protocol("a second hello".into())),
@@ -591,8 +668,10 @@ impl Session {
                 if !self.dialer {
                     return Err(SessionError::Protocol("only the accepting side asks for rounds".into()));
                 }
-                self.dirty = true;
-                self.awaiting_ready = false;
+                self.round_wanted = true;
+                if let Phase::AwaitingReady { peer } = &self.phase {
+                    self.phase = Phase::Between { peer: peer.clone(), checkpoint_due: false, asked: false };
+                }
                 self.next_round(replica)
             }
             (Message::Docs(batch), true) => self.docs(replica, &batch),
@@ -614,7 +693,14 @@ impl Session {
             });
         }
         let c = &signed.certificate;
-        self.peer = Some(Peer { key, unit: c.unit.clone(), role: c.role });
+        let peer = Peer { key, unit: c.unit.clone(), role: c.role };
+        // Rounds wait until the accepting side has sent its own catch-up:
+        // it says so with `Changed`.
+        self.phase = if self.dialer {
+            Phase::AwaitingReady { peer }
+        } else {
+            Phase::Between { peer, checkpoint_due: false, asked: false }
+        };
         // Kept, and passed on, in the form this node writes: whatever a
         // peer added to the JSON goes no further.
         if replica.with_trust_shared(|t| t.holds(&signed)) {
@@ -630,7 +716,7 @@ impl Session {
         // a reconciliation: a catch-up after an outage costs what changed.
         let checkpoint = replica.checkpoint(&key).map_err(storage)?;
         if checkpoint > 0 {
-            let peer = self.peer.clone().expect("admitted");
+            let peer = self.admitted_peer();
             let mut pending = Vec::new();
             for o in replica.changed_since(&peer, checkpoint).map_err(storage)? {
                 // A delta only where the peer acknowledged the heads it
@@ -647,10 +733,7 @@ impl Session {
             pending.sort_by_key(|(o, _)| (o.due_at.unwrap_or(i64::MAX), o.item.id));
             self.queue.extend(pending.into_iter().map(|(o, held)| (o.item, held)));
         }
-        // Rounds wait until the accepting side has sent its own catch-up:
-        // it says so with `Changed`.
-        self.dirty = true;
-        self.awaiting_ready = self.dialer;
+        self.round_wanted = true;
         self.pump(replica)?;
         self.next_round(replica)
     }
@@ -686,38 +769,34 @@ impl Session {
         replica.store_certificates(admitted).map_err(storage)
     }
 
-    /// Starts a round when one is wanted and this side is free.
+    /// Starts a round when one is wanted and this side is free: the
+    /// dialer starts it, the acceptor asks with `Changed`.
     fn next_round<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
-        if !self.dirty
-            || self.reconciler.is_some()
-            || !self.queue.is_empty()
-            || self.in_flight_count > 0
-            || self.awaiting_ready
-        {
+        if !self.round_wanted || !self.queue.is_empty() || self.in_flight_count > 0 {
             return Ok(());
         }
+        let Phase::Between { peer, asked, .. } = &mut self.phase else { return Ok(()) };
         if !self.dialer {
-            if !self.asked {
-                self.asked = true;
-                self.dirty = false;
+            if !*asked {
+                *asked = true;
+                self.round_wanted = false;
                 self.send(Message::Changed);
             }
             return Ok(());
         }
-        self.dirty = false;
+        let peer = peer.clone();
+        self.round_wanted = false;
         self.round += 1;
-        let reconciler = Reconciler::new(self.item_set(replica)?);
+        let offers = replica.offers(&peer).map_err(storage)?;
+        let reconciler = Reconciler::new(item_set(&offers));
         self.send(Message::Reconcile { round: self.round, message: reconciler.initiate() });
-        self.reconciler = Some(reconciler);
+        self.phase = Phase::Round { peer, reconciler, offers };
         Ok(())
     }
 
-    /// The round's item set; the offers are kept for when it ends
-    /// (deadlines, and what the peer turned out to hold).
-    fn item_set<R: Replica>(&mut self, replica: &mut R) -> Result<ItemSet, SessionError> {
-        let peer = self.peer.as_ref().expect("admitted");
-        self.round_offers = replica.offers(peer).map_err(storage)?;
-        Ok(ItemSet::new(self.round_offers.iter().map(|o| o.item).collect()))
+    /// The peer; only called once it is admitted.
+    fn admitted_peer(&self) -> Peer {
+        self.peer().expect("admitted").clone()
     }
 
     fn reconcile<R: Replica>(
@@ -733,21 +812,23 @@ impl Session {
             }
             // Each round costs this side a scan of its offers: one at a
             // time, in order, each once the one before has ended.
-            if round != self.round + 1 || self.reconciler.is_some() {
+            let going = matches!(self.phase, Phase::Round { .. });
+            if round != self.round + 1 || going {
                 return Err(SessionError::Protocol(format!(
                     "round {round} opened while round {} {}",
                     self.round,
-                    if self.reconciler.is_some() { "is still going" } else { "was the last" }
+                    if going { "is still going" } else { "was the last" }
                 )));
             }
+            let peer = self.admitted_peer();
+            let offers = replica.offers(&peer).map_err(storage)?;
             self.round = round;
-            self.asked = false;
-            self.reconciler = Some(Reconciler::new(self.item_set(replica)?));
+            self.phase = Phase::Round { peer, reconciler: Reconciler::new(item_set(&offers)), offers };
         }
         if round != self.round {
             return Err(SessionError::Protocol(format!("message of round {round} during round {}", self.round)));
         }
-        let Some(reconciler) = self.reconciler.as_mut() else {
+        let Phase::Round { reconciler, .. } = &mut self.phase else {
             return Err(SessionError::Protocol(format!("round {round} is over")));
         };
         let reply = reconciler.receive(&message).map_err(|e| SessionError::Protocol(e.to_string()))?;
@@ -766,11 +847,11 @@ impl Session {
     }
 
     fn round_done<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
-        let reconciler = self.reconciler.take().expect("a round in progress");
+        let Phase::Round { peer, reconciler, offers } = std::mem::replace(&mut self.phase, Phase::Handshake) else {
+            unreachable!("a round in progress")
+        };
+        self.phase = Phase::Between { peer: peer.clone(), checkpoint_due: true, asked: false };
         self.progress.rounds += 1;
-        self.checkpoint_due = true;
-        let peer = self.peer.clone().expect("admitted");
-        let offers = std::mem::take(&mut self.round_offers);
         let due: HashMap<[u8; 16], Option<i64>> = offers.iter().map(|o| (o.item.id, o.due_at)).collect();
         let have: Vec<(Item, bool)> = reconciler.have_with_peer_version().map(|(it, held)| (*it, held)).collect();
         if !self.caught_up_once {
@@ -804,8 +885,10 @@ impl Session {
     /// After progress: once nothing is left to do, the peer is caught up,
     /// and a round wanted meanwhile starts.
     fn settle<R: Replica>(&mut self, replica: &mut R) -> Result<(), SessionError> {
-        if self.queue.is_empty() && self.in_flight_count == 0 && self.reconciler.is_none() {
-            if std::mem::take(&mut self.checkpoint_due) {
+        if self.queue.is_empty() && self.in_flight_count == 0 && !matches!(self.phase, Phase::Round { .. }) {
+            if let Phase::Between { checkpoint_due, .. } = &mut self.phase
+                && std::mem::take(checkpoint_due)
+            {
                 // The round compared everything; what it found is
                 // acknowledged; what changed since came from this peer or
                 // starts a round of its own (and, if the link drops first,
@@ -967,7 +1050,7 @@ impl Session {
 
     fn docs<R: Replica>(&mut self, replica: &mut R, batch: &[u8]) -> Result<(), SessionError> {
         let docs = decode_batch(batch)?;
-        let peer = self.peer.clone().expect("admitted");
+        let peer = self.admitted_peer();
         // A whole document or changes, of a dossier that appears once in the
         // batch, is verified on its own ([`Replica::run_parallel`]). Automerge sync
         // messages (which use this connection's state) and repeats go one
@@ -1121,7 +1204,7 @@ impl Session {
         replica: &mut R,
         slots: &[([u8; 16], Option<DocMessage>)],
     ) -> Result<HashSet<[u8; 16]>, SessionError> {
-        let peer = self.peer.as_ref().expect("admitted");
+        let peer = self.peer().expect("admitted");
         if peer.role == NodeRole::Province {
             return Ok(HashSet::new());
         }
@@ -1237,7 +1320,7 @@ impl Session {
         replica: &mut R,
         d: DocMessage,
     ) -> Result<([u8; 16], Option<Admitted>, Option<DocMessage>), Refused> {
-        let peer = self.peer.clone().expect("admitted");
+        let peer = self.admitted_peer();
         let id = d.id;
         if !matches!(d.body, DocBody::Sync(_)) {
             let base = replica.stored(&[id]).map_err(|e| format!("storage: {e}"))?.pop().flatten();
@@ -1280,7 +1363,7 @@ impl Session {
     }
 
     fn applied<R: Replica>(&mut self, replica: &mut R, applied: Vec<Applied>) -> Result<(), SessionError> {
-        let peer = self.peer.clone().expect("admitted");
+        let peer = self.admitted_peer();
         let mut held = Vec::new();
         let mut shared = Vec::new();
         let nothing = digest_of_heads(&[]);
@@ -1314,7 +1397,7 @@ impl Session {
                 Outcome::Holds(_) if sent.delta => {
                     self.states.insert(a.id, SyncState::new());
                     shared.push((a.id, SyncState::new().encode()));
-                    self.dirty = true;
+                    self.round_wanted = true;
                 }
                 // The peer holds changes this node lacks: Automerge's sync
                 // replies (or the peer's next round) carry them.
@@ -1336,6 +1419,11 @@ impl Session {
         self.pump(replica)?;
         self.settle(replica)
     }
+}
+
+/// A round's item set: what this node offers the peer.
+fn item_set(offers: &[Offer]) -> ItemSet {
+    ItemSet::new(offers.iter().map(|o| o.item).collect())
 }
 
 /// What to send of a document the peer holds at another version.

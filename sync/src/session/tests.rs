@@ -135,6 +135,8 @@ impl Link {
                 self.messages += 1;
                 self.a.handle(a, decode_message(&frame[4..]).unwrap(), NOW).map_err(|e| (true, e))?;
             }
+            self.a.check_invariants().unwrap();
+            self.b.check_invariants().unwrap();
             // Commits a replica left in flight are durable now.
             for id in self.a.awaiting_commits() {
                 a.durable(id);
@@ -159,9 +161,11 @@ impl Link {
             }
             for m in to_b {
                 self.b.handle(b, m, NOW).unwrap();
+                self.b.check_invariants().unwrap();
             }
             for m in to_a {
                 self.a.handle(a, m, NOW).unwrap();
+                self.a.check_invariants().unwrap();
             }
         }
         panic!("the sessions never went quiet");
@@ -765,7 +769,10 @@ fn rounds_are_opened_one_at_a_time_and_in_order() {
         panic!("the dialer opens a round after the hellos")
     };
     link.b.handle(&mut p, Message::Reconcile { round, message }, NOW).unwrap();
-    assert!(link.b.reconciler.is_some(), "the round goes on (the accepting side answered, not ended it)");
+    assert!(
+        matches!(link.b.phase, Phase::Round { .. }),
+        "the round goes on (the accepting side answered, not ended it)"
+    );
     let err = link.b.handle(&mut p, Message::Reconcile { round: round + 1, message: empty }, NOW).unwrap_err();
     assert!(matches!(&err, SessionError::Protocol(m) if m.contains("is still going")), "{err}");
 }
@@ -1012,4 +1019,50 @@ fn a_failed_commit_ends_the_session_with_nothing_acknowledged() {
     for id in &ids {
         assert_eq!(c.held_by(&p.local.key, id), Some(c.digests()[id]));
     }
+}
+
+#[test]
+fn the_invariants_hold_through_a_whole_exchange_and_catch_a_broken_state() {
+    let (mut c, mut p) = (commune(), province());
+    p.defer_commits(true);
+    for n in 1..=30 {
+        receive(&mut c, n);
+    }
+    let mut link = Link::open(&c, &p);
+    link.a.check_invariants().unwrap();
+    // Every message, and every commit reported, keeps them (Link::run
+    // checks after each step).
+    link.run(&mut c, &mut p).unwrap();
+    assert_eq!(p.digests(), c.digests());
+    link.a.check_invariants().unwrap();
+    link.b.check_invariants().unwrap();
+
+    let broken = |s: &mut Session, f: &dyn Fn(&mut Session)| {
+        f(s);
+        s.check_invariants().unwrap_err()
+    };
+    let mut s = Session::new(c.local.clone(), p.local.key, true);
+    assert!(broken(&mut s, &|s| s.in_flight_count += 1).contains("counted in flight"));
+    let mut s = Session::new(c.local.clone(), p.local.key, true);
+    assert!(
+        broken(&mut s, &|s| s.queue.push_back((Item { id: [1; 16], digest: [2; 16] }, false)))
+            .contains("before the peer is admitted")
+    );
+    let mut s = Session::new(c.local.clone(), p.local.key, false);
+    let peer = Peer { key: p.local.key, unit: "56000".into(), role: NodeRole::Province };
+    assert!(
+        broken(&mut s, &|s| s.phase = Phase::AwaitingReady { peer: peer.clone() })
+            .contains("waits for its own Changed")
+    );
+    let mut s = Session::new(c.local.clone(), p.local.key, true);
+    assert!(
+        broken(&mut s, &|s| s.phase = Phase::Between { peer: peer.clone(), checkpoint_due: false, asked: true })
+            .contains("dialing side asked")
+    );
+    let mut s = Session::new(c.local.clone(), p.local.key, true);
+    let err = broken(&mut s, &|s| {
+        s.phase = Phase::Between { peer: peer.clone(), checkpoint_due: false, asked: false };
+        s.held.push_back(Held { commit: CommitId(1), done: true, messages: vec![Message::Changed] });
+    });
+    assert!(err.contains("already durable"), "{err}");
 }
