@@ -30,7 +30,7 @@ use motcua_sync::fixtures::certificate;
 use motcua_sync::memory::MemoryReplica;
 use motcua_sync::redial::Redial;
 use motcua_sync::routing;
-use motcua_sync::session::{CommitId, Local, Replica, Session};
+use motcua_sync::session::{CommitId, Local, Replica, Session, SessionError};
 use motcua_sync::verify::Trust;
 use motcua_sync::wire::{FrameReader, encode_frame};
 use rand::rngs::StdRng;
@@ -653,7 +653,8 @@ impl Sim {
             if let Err(e) = result {
                 // Refusals never happen between honest nodes unless a
                 // frame was corrupted into something decodable.
-                if self.report.corrupted == 0 && !e.to_string().contains("storage") {
+                if self.report.corrupted == 0 && !matches!(e, SessionError::Storage(_) | SessionError::CommitFailed(_))
+                {
                     return Err(format!("an honest session failed: {e}"));
                 }
                 self.close(conn);

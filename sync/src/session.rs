@@ -241,10 +241,14 @@ pub trait Replica {
     fn set_checkpoint(&mut self, peer: &[u8; 32], position: u64) -> Result<(), Self::Error>;
 }
 
+/// Why a session ended. The driver tells the peer (`Message::Refused`
+/// with this text), unless the peer is the one that closed.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
+    /// A frame or batch that does not decode within its limits.
     #[error(transparent)]
     Wire(#[from] WireError),
+    /// The peer's certificate is not admitted, or no longer (revoked).
     #[error("peer refused: {0}")]
     Refused(Rejection),
     #[error("the peer presented a certificate for {presented}, but the connection is from {actual}")]
@@ -257,12 +261,22 @@ pub enum SessionError {
     BadRevocations(String),
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// The peer ended the session, saying why (`Message::Refused`).
     #[error("the peer closed the connection: {0}")]
-    PeerRefused(String),
+    PeerClosed(String),
+    /// A read or write of the replica failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// A commit the session waited on failed ([`Session::commit_failed`]).
     #[error("received documents were not stored: {0}")]
     CommitFailed(String),
+}
+
+impl SessionError {
+    /// The peer ended the session: it is not told why in return.
+    pub fn by_peer(&self) -> bool {
+        matches!(self, SessionError::PeerClosed(_))
+    }
 }
 
 /// A document sent and not yet acknowledged.
@@ -657,7 +671,7 @@ impl Session {
             self.peer_still_trusted(replica)?;
         }
         match (message, self.peer().is_some()) {
-            (Message::Refused(why), _) => Err(SessionError::PeerRefused(reason(why))),
+            (Message::Refused(why), _) => Err(SessionError::PeerClosed(reason(why))),
             (Message::Hello(hello), false) => self.hello(replica, hello, now_ms),
             (Message::Hello(_), true) => Err(SessionError::Protocol("a second hello".into())),
             (_, false) => Err(SessionError::Protocol("a message before the hello".into())),

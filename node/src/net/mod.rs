@@ -23,7 +23,7 @@ use anyhow::anyhow;
 use iroh::endpoint::{Connection, QuicTransportConfig, RecvStream, SendStream, VarInt, presets};
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, SecretKey};
 use motcua_sync::redial::{self, Redial, Survivor};
-use motcua_sync::session::{CommitId, Local, Session};
+use motcua_sync::session::{CommitId, Local, Session, SessionError};
 use motcua_sync::wire::{
     ALPN, FRAME_BYTES_MAX, HELLO_FRAME_BYTES_MAX, Message, decode_message, encode_frame, frame_len_within,
 };
@@ -107,6 +107,36 @@ impl Backlog {
     }
     fn closed(&self) -> bool {
         self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Why a sync connection ended: the session's reason, or the driver's.
+/// Its text is what `/api/v1/peers` shows as the peer's `last_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum End {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("the peer sent no admissible hello in time")]
+    HelloTimeout,
+    #[error("no stream opened before the hello timeout")]
+    NoStreamInTime,
+    #[error("no stream: {0}")]
+    NoStream(String),
+    #[error("connection lost: {0}")]
+    ConnectionLost(String),
+    /// The node's writer stopped: the node is shutting down.
+    #[error("this node is shutting down")]
+    Shutdown,
+    /// A call into the session panicked (a bug, or peer input that breaks
+    /// a library).
+    #[error("this node failed unexpectedly while handling the session")]
+    Panicked,
+}
+
+impl End {
+    /// The peer is told why (`Message::Refused`), unless it closed.
+    fn tell_peer(&self) -> bool {
+        !matches!(self, End::Session(e) if e.by_peer())
     }
 }
 
@@ -470,7 +500,7 @@ async fn dial_loop(net: Arc<Network>, peer: PeerSpec) {
                 redial.connected(now);
                 if let Err(e) = run_connection(&net, conn, true, started_ms, None).await {
                     tracing::info!(peer = %peer.node_id, error = %e, "sync connection ended");
-                    net.board.update(&peer.node_id, |p| p.last_error = Some(e.clone()));
+                    net.board.update(&peer.node_id, |p| p.last_error = Some(e.to_string()));
                 }
                 let now = now_ms();
                 redial.disconnected(now, rand::random()) - now
@@ -502,21 +532,21 @@ async fn dial(net: &Network, public: PublicKey, addr: &str) -> Result<Connection
     }
 }
 
-/// Runs a step of a session. A panic in it (a bug, or peer input that
-/// breaks a library) ends this connection with an error, like any other
-/// failed step, instead of the task that would unregister the peer and
-/// dial it again.
-fn guarded<E: std::fmt::Display>(step: impl FnOnce() -> Result<(), E>) -> Result<(), String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
-        Ok(r) => r.map_err(|e| e.to_string()),
+/// Runs one call into a session. A panic in it (a bug, or peer input that
+/// breaks a library) ends this connection ([`End::Panicked`]), like any
+/// other failed call, instead of the task that would unregister the peer
+/// and dial it again.
+fn guarded(call: impl FnOnce() -> Result<(), SessionError>) -> Result<(), End> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(r) => r.map_err(End::from),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            tracing::error!(panic = %what, "a sync step panicked; the connection ends");
-            Err("this node failed unexpectedly while handling the session".to_string())
+            tracing::error!(panic = %what, "a sync session call panicked; the connection ends");
+            Err(End::Panicked)
         }
     }
 }
@@ -530,7 +560,7 @@ async fn run_connection(
     dialer: bool,
     started_ms: i64,
     handshake: Option<Handshake>,
-) -> Result<(), String> {
+) -> Result<(), End> {
     let remote: [u8; 32] = *conn.remote_id().as_bytes();
     let node_id = hex::encode(remote);
     let Some(serial) = net.register(remote, dialer, &conn) else {
@@ -541,7 +571,7 @@ async fn run_connection(
     net.board.update(&node_id, |p| {
         p.connected = false;
         if let Err(e) = &result {
-            p.last_error = Some(e.clone());
+            p.last_error = Some(e.to_string());
         }
     });
     conn.close(VarInt::from_u32(0), b"done");
@@ -556,14 +586,12 @@ async fn session_loop(
     dialer: bool,
     started_ms: i64,
     mut handshake: Option<Handshake>,
-) -> Result<(), String> {
+) -> Result<(), End> {
     let hello_by = tokio::time::Instant::now() + HELLO_TIMEOUT;
     let stream =
         tokio::time::timeout_at(hello_by, async { if dialer { conn.open_bi().await } else { conn.accept_bi().await } })
             .await;
-    let (send, recv) = stream
-        .map_err(|_| "no stream opened before the hello timeout".to_string())?
-        .map_err(|e| format!("no stream: {e}"))?;
+    let (send, recv) = stream.map_err(|_| End::NoStreamInTime)?.map_err(|e| End::NoStream(e.to_string()))?;
     let mut replica = NodeReplica::new(net.desk.clone()).expect("enrolled node");
     let mut session = Session::new(net.local.clone(), remote, dialer);
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Message>();
@@ -572,7 +600,7 @@ async fn session_loop(
     // waits on is awaited here, and the outcome handed back to it.
     let (commit_tx, mut commit_rx) = mpsc::unbounded_channel::<(CommitId, Result<(), String>)>();
     let mut watched: HashSet<CommitId> = HashSet::new();
-    let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, String>>(READ_AHEAD);
+    let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, End>>(READ_AHEAD);
     let backlog = Arc::new(Backlog::default());
     let writer = tokio::spawn(write_frames(send, out_rx, backlog.clone(), net.board.clone(), node_id.to_string()));
     // The reader takes one frame, of at most a hello's size, until the
@@ -619,13 +647,13 @@ async fn session_loop(
         let full = backlog.full(session.held_back());
         let step = tokio::select! {
             _ = tokio::time::sleep_until(hello_by), if admitting => {
-                break Err("the peer sent no admissible hello in time".to_string());
+                break Err(End::HelloTimeout);
             }
             // While the peer does not take what is queued for it, what it
             // sends waits (and flow control holds it back).
             _ = backlog.drained.notified(), if full => {
                 if backlog.closed() {
-                    break Err("connection lost: the peer took nothing more".to_string());
+                    break Err(End::ConnectionLost("the peer took nothing more".into()));
                 }
                 Ok(())
             }
@@ -640,7 +668,7 @@ async fn session_loop(
                         // Nothing of the batch is acknowledged; the peer
                         // sends it again.
                         tracing::warn!(peer = %node_id, error = %e, "received documents were not stored");
-                        session.commit_failed(id, e).map_err(|e| e.to_string())
+                        session.commit_failed(id, e).map_err(End::from)
                     }
                 }
             }
@@ -653,7 +681,7 @@ async fn session_loop(
             },
             changed = changes.changed() => {
                 if changed.is_err() {
-                    break Ok(());
+                    break Err(End::Shutdown);
                 }
                 let foreign = changes.borrow_and_update().saturating_sub(replica.own_writes());
                 if foreign > foreign_seen {
@@ -672,8 +700,8 @@ async fn session_loop(
         }
         if let Err(e) = step {
             // Tell the peer why (unless it was the one that closed).
-            if !e.starts_with("the peer closed") {
-                out_tx.send(Message::Refused(e.clone())).ok();
+            if e.tell_peer() {
+                out_tx.send(Message::Refused(e.to_string())).ok();
             }
             break Err(e);
         }
@@ -821,7 +849,7 @@ async fn write_all_frames(
 
 async fn read_frames(
     mut recv: RecvStream,
-    tx: mpsc::Sender<Result<Message, String>>,
+    tx: mpsc::Sender<Result<Message, End>>,
     mut admitted: tokio::sync::watch::Receiver<bool>,
     board: Arc<PeerBoard>,
     node_id: String,
@@ -840,24 +868,24 @@ async fn read_frames(
             use iroh::endpoint::ReadExactError;
             let end = matches!(e, ReadExactError::FinishedEarly(0));
             if !end {
-                tx.send(Err(format!("connection lost: {e}"))).await.ok();
+                tx.send(Err(End::ConnectionLost(e.to_string()))).await.ok();
             }
             return;
         }
         let n = match frame_len_within(header, max) {
             Ok(n) => n,
             Err(e) => {
-                tx.send(Err(e.to_string())).await.ok();
+                tx.send(Err(SessionError::from(e).into())).await.ok();
                 return;
             }
         };
         let mut body = vec![0u8; n];
         if let Err(e) = recv.read_exact(&mut body).await {
-            tx.send(Err(format!("connection lost: {e}"))).await.ok();
+            tx.send(Err(End::ConnectionLost(e.to_string()))).await.ok();
             return;
         }
         board.update(&node_id, |p| p.bytes_received += 4 + n as u64);
-        let message = decode_message(&body).map_err(|e| e.to_string());
+        let message = decode_message(&body).map_err(|e| SessionError::from(e).into());
         let stop = message.is_err();
         if tx.send(message).await.is_err() || stop {
             return;
@@ -867,13 +895,27 @@ async fn read_frames(
 
 #[cfg(test)]
 mod tests {
-    use super::guarded;
+    use motcua_sync::session::SessionError;
+
+    use super::{End, guarded};
 
     #[test]
-    fn a_panicking_session_step_becomes_the_reason_the_connection_ends() {
-        assert_eq!(guarded(|| Ok::<(), String>(())), Ok(()));
-        assert_eq!(guarded(|| Err::<(), _>("refused: unknown peer")), Err("refused: unknown peer".to_string()));
-        let r = guarded(|| -> Result<(), String> { panic!("date out of range") });
-        assert_eq!(r, Err("this node failed unexpectedly while handling the session".to_string()));
+    fn a_panicking_session_call_becomes_the_reason_the_connection_ends() {
+        assert!(guarded(|| Ok(())).is_ok());
+        let r = guarded(|| Err(SessionError::Protocol("a second hello".into())));
+        assert_eq!(r.unwrap_err().to_string(), "protocol violation: a second hello");
+        let r = guarded(|| -> Result<(), SessionError> { panic!("date out of range") });
+        let e = r.unwrap_err();
+        assert!(matches!(e, End::Panicked));
+        assert_eq!(e.to_string(), "this node failed unexpectedly while handling the session");
+    }
+
+    #[test]
+    fn the_peer_is_told_why_unless_it_closed() {
+        assert!(!End::Session(SessionError::PeerClosed("bye".into())).tell_peer());
+        assert!(End::Session(SessionError::Protocol("x".into())).tell_peer());
+        assert!(End::HelloTimeout.tell_peer());
+        let closed = End::Session(SessionError::PeerClosed("peer refused: revoked".into()));
+        assert_eq!(closed.to_string(), "the peer closed the connection: peer refused: revoked");
     }
 }
