@@ -712,9 +712,9 @@ impl Desk {
         let folded = fold(&record, self.offset());
         let summary = DossierSummary::new(&record, &folded);
         let mut t = w.dossier_tables()?;
-        let steps = crate::entry::steps_for(&t, &record.id.0, doc)?;
+        let recent = crate::entry::recent_writes_for(&t, &record.id.0, doc)?;
         t.put_attestation(change_hash, &self.identity.attest(change_hash))?;
-        t.put_dossier(&doc.save_nocompress(), &summary, &crate::entry::sync_entry(doc, &record, &summary, steps))?;
+        t.put_dossier(&doc.save_nocompress(), &summary, &crate::entry::sync_entry(doc, &record, &summary, recent))?;
         Ok((record, folded))
     }
 

@@ -9,30 +9,39 @@ use automerge::{Automerge, ChangeHash};
 use motcua_domain::dossier::DossierRecord;
 use motcua_domain::stats::DossierSummary;
 use motcua_store::{DossierTables, StoreError, SyncEntry};
+use motcua_sync::recent::{self, RecentWrite};
 use motcua_sync::reconcile::heads_digest;
 use motcua_sync::routing;
 use motcua_sync::session::latest_by_node;
-use motcua_sync::steps::{self, Step};
 
-/// The steps (`motcua_sync::steps`) of `doc` once it replaces the stored
-/// version of dossier `id`: the stored steps and the changes `doc` adds
-/// beyond the stored heads. None if `doc` does not contain the stored
+/// The recent writes (`motcua_sync::recent`) of `doc` once it replaces the
+/// stored version of dossier `id`: the stored ones and the changes `doc`
+/// adds beyond the stored heads. None if `doc` does not contain the stored
 /// version, which a dossier's own history always does.
-pub fn steps_for(t: &DossierTables<'_>, id: &[u8; 16], doc: &Automerge) -> Result<Vec<Step>, StoreError> {
+pub fn recent_writes_for(
+    t: &DossierTables<'_>,
+    id: &[u8; 16],
+    doc: &Automerge,
+) -> Result<Vec<RecentWrite>, StoreError> {
     let Some(old) = t.stored_entry(id)? else { return Ok(Vec::new()) };
     let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-    if steps::same_heads(&heads, &old.heads) {
-        return Ok(old.steps);
+    if recent::same_heads(&heads, &old.heads) {
+        return Ok(old.recent);
     }
     let from: Vec<ChangeHash> = old.heads.iter().map(|h| ChangeHash(*h)).collect();
     if !from.iter().all(|h| doc.get_change_meta_by_hash(h).is_some()) {
         return Ok(Vec::new());
     }
-    Ok(steps::after_write(old.steps, &old.heads, doc.save_after(&from)))
+    Ok(recent::after_write(old.recent, &old.heads, doc.save_after(&from)))
 }
 
 /// What sync keeps of a dossier: its heads digest, deadline and units.
-pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSummary, steps: Vec<Step>) -> SyncEntry {
+pub fn sync_entry(
+    doc: &Automerge,
+    record: &DossierRecord,
+    summary: &DossierSummary,
+    recent: Vec<RecentWrite>,
+) -> SyncEntry {
     let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
     SyncEntry {
         digest: heads_digest(&heads),
@@ -40,6 +49,6 @@ pub fn sync_entry(doc: &Automerge, record: &DossierRecord, summary: &DossierSumm
         due_at: summary.due_at,
         units: routing::units_of(&record.participants),
         latest: latest_by_node(doc),
-        steps,
+        recent,
     }
 }

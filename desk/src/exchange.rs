@@ -20,15 +20,15 @@ use motcua_domain::workflow::Action;
 use motcua_sync::attest::Attestation;
 use motcua_sync::cert::SignedCertificate;
 use motcua_sync::export::{Export, ExportedDossier};
+use motcua_sync::recent::{self, RecentWrite};
 use motcua_sync::reconcile::heads_digest;
 use motcua_sync::routing;
 use motcua_sync::session::{Admitted, latest_by_node};
-use motcua_sync::steps::{self, Step};
 use motcua_sync::verify::{Rejection, Trust, verify_document};
 
 use crate::config::NodeConfig;
 use crate::desk::{Desk, DeskError, audit};
-use crate::entry::steps_for;
+use crate::entry::recent_writes_for;
 use crate::identity::{Identity, KEY_FILE};
 use crate::open::STORE_FILE;
 use motcua_store::{DossierTables, Store, StoreError, SyncEntry, Write};
@@ -165,7 +165,7 @@ struct StoredDossier<'a> {
     latest: Vec<([u8; 32], [u8; 32])>,
     record: &'a DossierRecord,
     signatures: &'a [([u8; 32], Attestation)],
-    steps: Vec<Step>,
+    recent: Vec<RecentWrite>,
 }
 
 impl<'a> StoredDossier<'a> {
@@ -179,7 +179,7 @@ impl<'a> StoredDossier<'a> {
         signatures: &'a [([u8; 32], Attestation)],
     ) -> Result<Self, StoreError> {
         let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
-        let steps = steps_for(t, &record.id.0, doc)?;
+        let recent = recent_writes_for(t, &record.id.0, doc)?;
         Ok(StoredDossier {
             bytes,
             digest: heads_digest(&heads),
@@ -187,7 +187,7 @@ impl<'a> StoredDossier<'a> {
             latest: latest_by_node(doc),
             record,
             signatures,
-            steps,
+            recent,
         })
     }
 }
@@ -300,7 +300,7 @@ impl Desk {
             // action committed in between): merge, so that nothing the
             // desk saved is lost. What the desk added is this node's own.
             let old = tables.stored_entry(&a.id)?;
-            let moved = old.as_ref().is_some_and(|e| !steps::same_heads(&e.heads, &a.verified_from));
+            let moved = old.as_ref().is_some_and(|e| !recent::same_heads(&e.heads, &a.verified_from));
             if moved && let Some(bytes) = tables.stored_doc(&a.id)? {
                 let mut merged = Automerge::load(&bytes).map_err(|e| DeskError::Document(e.into()))?;
                 let mut incoming = Automerge::load(&a.bytes).map_err(|e| DeskError::Document(e.into()))?;
@@ -320,13 +320,13 @@ impl Desk {
                 continue;
             }
             // Verified against the stored version: the changes that came
-            // are the step from it.
-            let steps = match (old, &a.step) {
-                (Some(old), Some(changes)) if !moved => steps::after_write(old.steps, &old.heads, changes.clone()),
+            // are the write from it.
+            let recent = match (old, &a.gained) {
+                (Some(old), Some(changes)) if !moved => recent::after_write(old.recent, &old.heads, changes.clone()),
                 _ => Vec::new(),
             };
             let stored = StoredDossier {
-                steps,
+                recent,
                 bytes: &a.bytes,
                 digest: a.digest,
                 heads: a.heads.clone(),
@@ -361,7 +361,7 @@ impl Desk {
             due_at: summary.due_at,
             units: routing::units_of(&record.participants),
             latest: d.latest,
-            steps: d.steps,
+            recent: d.recent,
         };
         t.put_dossier(d.bytes, &summary, &entry)?;
         Ok(())
@@ -471,7 +471,7 @@ mod tests {
     }
 
     /// `doc` as the sync session admits it, verified against `from`.
-    fn admitted(id: [u8; 16], doc: &Automerge, from: &Automerge, step: Option<Vec<u8>>) -> Admitted {
+    fn admitted(id: [u8; 16], doc: &Automerge, from: &Automerge, gained: Option<Vec<u8>>) -> Admitted {
         let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
         Admitted {
             id,
@@ -483,7 +483,7 @@ mod tests {
             latest: latest_by_node(doc),
             record: dossier::read(doc).unwrap(),
             signatures: Vec::new(),
-            step,
+            gained,
             charged: Vec::new(),
         }
     }
@@ -493,12 +493,13 @@ mod tests {
         desk.committer().run(move |w| desk2.put_admitted_batch(w, &[a])).unwrap();
     }
 
-    /// A peer holding any of `held` reaches `target` with the steps alone.
-    fn assert_steps_lead_to(steps: &[Step], held: &[&Automerge], target: &Automerge) {
+    /// A peer holding any of `held` reaches `target` with the recent
+    /// writes alone.
+    fn assert_recent_writes_lead_to(recent: &[RecentWrite], held: &[&Automerge], target: &Automerge) {
         for h in held {
             let from: Vec<[u8; 32]> = h.get_heads().iter().map(|x| x.0).collect();
             let mut peer = (*h).clone();
-            peer.load_incremental(&steps::since(steps, &from).expect("a step from there")).unwrap();
+            peer.load_incremental(&recent::since(recent, &from).expect("a recent write from there")).unwrap();
             assert_eq!(peer.get_heads(), target.get_heads());
         }
     }
@@ -511,44 +512,44 @@ mod tests {
         let (other, other_hex) = motcua_domain::fixtures::node(7);
         let mut peer = doc.fork().with_actor(other);
         dossier::append_event(&mut peer, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &other_hex)).unwrap();
-        // ... while the desk records a step on v1.
+        // ... while the desk records an action on v1.
         let mut local = doc.fork().with_actor(desk.identity().actor());
         dossier::append_event(&mut local, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
         put(&desk, &local);
         put_batch(&desk, admitted(id, &peer, &doc, None));
         let stored = Automerge::load(&desk.store().load_doc(&id).unwrap().unwrap()).unwrap();
         let kinds: Vec<_> = dossier::read(&stored).unwrap().events.iter().map(|e| e.event.action).collect();
-        assert_eq!(kinds.len(), 3, "the desk's step and the peer's both kept: {kinds:?}");
+        assert_eq!(kinds.len(), 3, "the desk's action and the peer's both kept: {kinds:?}");
         assert!(kinds.contains(&Some(Action::StartProcessing)) && kinds.contains(&Some(Action::RequestWithdrawal)));
         let entry = desk.store().sync_entry(&id).unwrap().unwrap();
         assert_eq!(entry.heads.len(), 2, "the index names the merged heads");
-        // The merge is a step from the desk's version: a peer holding v1
-        // or the desk's version gets the rest from the steps.
-        assert_eq!(entry.steps.len(), 2);
-        assert_steps_lead_to(&entry.steps, &[&doc, &local], &stored);
+        // The merge is a write from the desk's version: a peer holding v1
+        // or the desk's version gets the rest from the recent writes.
+        assert_eq!(entry.recent.len(), 2);
+        assert_recent_writes_lead_to(&entry.recent, &[&doc, &local], &stored);
     }
 
     #[test]
-    fn each_write_of_a_dossier_is_kept_as_a_step_from_the_version_before() {
+    fn each_write_of_a_dossier_is_kept_as_a_recent_write_from_the_version_before() {
         let dir = tempfile::tempdir().unwrap();
         let (desk, me, v1, id) = desk_with_dossier(dir.path());
-        assert!(desk.store().sync_entry(&id).unwrap().unwrap().steps.is_empty(), "a new dossier has no step");
+        assert!(desk.store().sync_entry(&id).unwrap().unwrap().recent.is_empty(), "a new dossier has no recent write");
         let mut v2 = v1.fork().with_actor(desk.identity().actor());
         dossier::append_event(&mut v2, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &me)).unwrap();
         put(&desk, &v2);
-        // A delta from a peer, verified against v2, becomes the next step.
+        // A delta from a peer, verified against v2, becomes the next recent write.
         let (other, other_hex) = motcua_domain::fixtures::node(7);
         let mut v3 = v2.fork().with_actor(other);
         dossier::append_event(&mut v3, &event(Action::RequestWithdrawal, T0 + 2000, COMMUNE, &other_hex)).unwrap();
         let changes = v3.save_after(&v2.get_heads());
         put_batch(&desk, admitted(id, &v3, &v2, Some(changes.clone())));
         let entry = desk.store().sync_entry(&id).unwrap().unwrap();
-        assert_eq!(entry.steps.len(), 2);
-        assert_eq!(entry.steps[1].changes, changes);
-        assert_steps_lead_to(&entry.steps, &[&v1, &v2], &v3);
-        // Storing the same version again keeps the steps as they are.
+        assert_eq!(entry.recent.len(), 2);
+        assert_eq!(entry.recent[1].changes, changes);
+        assert_recent_writes_lead_to(&entry.recent, &[&v1, &v2], &v3);
+        // Storing the same version again keeps the recent writes as they are.
         put(&desk, &v3);
-        assert_eq!(desk.store().sync_entry(&id).unwrap().unwrap().steps, entry.steps);
+        assert_eq!(desk.store().sync_entry(&id).unwrap().unwrap().recent, entry.recent);
     }
 
     #[test]

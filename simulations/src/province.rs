@@ -380,7 +380,7 @@ impl Sim {
                 return Err(self.fail("still busy a day after the heal".into()));
             }
             self.now = self.now.max(at);
-            self.step(s.what).map_err(|what| self.fail(what))?;
+            self.event(s.what).map_err(|what| self.fail(what))?;
             self.schedule_durable();
             self.check_sessions()?;
         }
@@ -428,7 +428,7 @@ impl Sim {
         }
     }
 
-    fn step(&mut self, what: What) -> Result<(), String> {
+    fn event(&mut self, what: What) -> Result<(), String> {
         match what {
             What::Deliver { conn, to, frame } => self.deliver(conn, to, frame),
             What::Reset { conn } => {

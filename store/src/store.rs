@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use motcua_domain::codes::{fold_text, id_number_digest};
 use motcua_domain::stats::DossierSummary;
 use motcua_sync::attest::Attestation;
-use motcua_sync::steps::Step;
+use motcua_sync::recent::RecentWrite;
 use redb::{
     Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
     ReadableTableMetadata, TableDefinition, WriteTransaction,
@@ -331,12 +331,12 @@ pub struct SyncEntry {
     /// Each actor (node key) and the hash of its latest change: whose
     /// certificates and which signatures go with the whole document.
     pub latest: Vec<([u8; 32], [u8; 32])>,
-    /// The document's last writes as raw changes (`motcua_sync::steps`),
-    /// stored after the fields above, behind [`ENTRY_STEPS_TAG`], so that
+    /// The document's last writes as raw changes (`motcua_sync::recent`),
+    /// stored after the fields above, behind [`ENTRY_RECENT_TAG`], so that
     /// entries written before they existed still read (with none), and an
     /// older binary reads the fields it knows.
     #[serde(skip)]
-    pub steps: Vec<Step>,
+    pub recent: Vec<RecentWrite>,
 }
 
 /// A stored document as sync sends it whole: its bytes, its sync entry and
@@ -346,31 +346,31 @@ pub type StoredWhole = (Vec<u8>, SyncEntry, Vec<Option<Attestation>>);
 /// deadline.
 pub type OfferRow = ([u8; 16], [u8; 16], Option<i64>);
 
-/// Marks the steps after a sync entry's fields; a later addition takes
-/// another tag.
-const ENTRY_STEPS_TAG: u8 = 1;
+/// Marks the recent writes after a sync entry's fields; a later addition
+/// takes another tag.
+const ENTRY_RECENT_TAG: u8 = 1;
 
 fn encode_entry(e: &SyncEntry) -> Vec<u8> {
     let mut v = encode(e);
-    if !e.steps.is_empty() {
-        v.push(ENTRY_STEPS_TAG);
-        v.extend(encode(&e.steps));
+    if !e.recent.is_empty() {
+        v.push(ENTRY_RECENT_TAG);
+        v.extend(encode(&e.recent));
     }
     v
 }
 
-/// Reads a sync entry. Steps are only a shortcut to deltas: a damaged or
-/// unknown tail reads as none (every delta is then cut from the loaded
-/// document, and the next write starts the steps afresh), so it blocks no
-/// write.
+/// Reads a sync entry. Recent writes are only a shortcut to deltas: a
+/// damaged or unknown tail reads as none (every delta is then cut from the
+/// loaded document, and the next write starts them afresh), so it blocks
+/// no write.
 fn decode_entry(v: &[u8]) -> Result<SyncEntry> {
     let (mut entry, rest): (SyncEntry, &[u8]) =
         postcard::take_from_bytes(v).map_err(|e| StoreError::Corrupt(format!("sync entry: {e}")))?;
     match rest.split_first() {
         None => {}
-        Some((&ENTRY_STEPS_TAG, steps)) => match postcard::from_bytes(steps) {
-            Ok(steps) => entry.steps = steps,
-            Err(e) => tracing::warn!(error = %e, "a sync entry's steps do not read: ignored"),
+        Some((&ENTRY_RECENT_TAG, recent)) => match postcard::from_bytes(recent) {
+            Ok(recent) => entry.recent = recent,
+            Err(e) => tracing::warn!(error = %e, "a sync entry's recent writes do not read: ignored"),
         },
         Some((tag, _)) => tracing::warn!(tag, "a sync entry has a tail this version does not know: ignored"),
     }

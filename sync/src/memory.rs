@@ -20,10 +20,10 @@ use motcua_domain::authority::latest_changes;
 use motcua_domain::dossier;
 
 use crate::attest::{Attestation, attest};
+use crate::recent::{self, RecentWrite};
 use crate::reconcile::Item;
 use crate::routing;
 use crate::session::{Admitted, CommitId, Local, Offer, Peer, Replica, Stored, digest_of};
-use crate::steps::{self, Step};
 use crate::verify::Trust;
 use crate::wire::ChangeSignature;
 
@@ -35,7 +35,7 @@ struct Entry {
     due_at: Option<i64>,
     code: String,
     /// Its last writes, kept as the node's store keeps them.
-    steps: Vec<Step>,
+    recent: Vec<RecentWrite>,
 }
 
 /// A sync state's key: the peer and the document.
@@ -137,17 +137,17 @@ impl MemoryReplica {
     /// Stores a version of a document; `changes` are those it gained
     /// beyond the version held (if any is and they are known).
     fn put(&mut self, doc: Automerge, record: &dossier::DossierRecord, changes: Option<Vec<u8>>) {
-        let steps = match (self.docs.remove(&record.id.0), changes) {
-            // The same version again: its steps stay.
-            (Some(old), _) if old.doc.get_heads() == doc.get_heads() => old.steps,
+        let recent = match (self.docs.remove(&record.id.0), changes) {
+            // The same version again: its recent writes stay.
+            (Some(old), _) if old.doc.get_heads() == doc.get_heads() => old.recent,
             (Some(old), Some(changes)) => {
                 let from: Vec<[u8; 32]> = old.doc.get_heads().iter().map(|h| h.0).collect();
-                steps::after_write(old.steps, &from, changes)
+                recent::after_write(old.recent, &from, changes)
             }
             _ => Vec::new(),
         };
         let entry = Entry {
-            steps,
+            recent,
             digest: digest_of(&doc),
             units: routing::units_of(&record.participants),
             due_at: record.due_at,
@@ -294,8 +294,8 @@ impl Replica for MemoryReplica {
         Ok(ids.iter().map(|id| self.docs.get(id).map(|e| e.units.clone())).collect())
     }
 
-    fn steps(&mut self, id: &[u8; 16]) -> Result<Vec<Step>, MemoryError> {
-        Ok(self.docs.get(id).map(|e| e.steps.clone()).unwrap_or_default())
+    fn recent_writes(&mut self, id: &[u8; 16]) -> Result<Vec<RecentWrite>, MemoryError> {
+        Ok(self.docs.get(id).map(|e| e.recent.clone()).unwrap_or_default())
     }
 
     fn signatures(&mut self, doc: &Automerge) -> Result<Vec<ChangeSignature>, MemoryError> {
@@ -377,12 +377,12 @@ impl Replica for MemoryReplica {
             }
             let chained = self.docs.get(&a.id).is_some_and(|e| {
                 let held: Vec<[u8; 32]> = e.doc.get_heads().iter().map(|h| h.0).collect();
-                steps::same_heads(&held, &a.verified_from)
+                recent::same_heads(&held, &a.verified_from)
             });
             if !undo.docs.iter().any(|(id, _, _)| *id == a.id) {
                 undo.docs.push((a.id, self.docs.get(&a.id).cloned(), self.log.get(&a.id).copied()));
             }
-            self.put(doc, &a.record, a.step.filter(|_| chained));
+            self.put(doc, &a.record, a.gained.filter(|_| chained));
             results.push(Ok(()));
         }
         let commit = undo.id;

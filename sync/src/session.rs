@@ -36,9 +36,9 @@ use motcua_domain::workflow::Action;
 use crate::attest::Attestation;
 use crate::cert::{NodeRole, SignedCertificate, SignedProvinceDocument};
 use crate::fork::{self, Fork};
+use crate::recent::{self, RecentWrite};
 use crate::reconcile::{Item, ItemSet, Reconciler, heads_digest};
 use crate::routing;
-use crate::steps::{self, Step};
 use crate::verify::{Rejection, Trust, verify_document};
 use crate::wire::{
     Applied, BatchBuilder, CERTIFICATES_BYTES_TARGET, ChangeSignature, DOCS_IN_FLIGHT_MAX, DocBody, DocMessage, Hello,
@@ -96,8 +96,8 @@ pub struct Admitted {
     /// Signatures on each actor's latest new change, to keep.
     pub signatures: Vec<([u8; 32], Attestation)>,
     /// The changes it gained beyond `verified_from` (none for a document
-    /// new to this node), for the store's [`crate::steps`].
-    pub step: Option<Vec<u8>>,
+    /// new to this node), for the store's [`crate::recent`] writes.
+    pub gained: Option<Vec<u8>>,
     /// The node keys whose daily allowance of new and transferred
     /// dossiers it uses (`cert::DOSSIERS_PER_NODE_PER_DAY`): its creator,
     /// if it is new here and no merger handed it over, and the recorder of
@@ -118,9 +118,9 @@ pub struct Whole {
     pub signatures: Vec<ChangeSignature>,
     /// The actors (node keys) of its changes.
     pub actors: Vec<[u8; 32]>,
-    /// Its last writes ([`crate::steps`]): a peer holding the version one
+    /// Its last writes ([`crate::recent`]): a peer holding the version one
     /// of them starts from gets a delta without the document being loaded.
-    pub steps: Vec<Step>,
+    pub recent: Vec<RecentWrite>,
 }
 
 /// A durable commit a replica started in [`Replica::apply`]. The driver
@@ -197,12 +197,12 @@ pub trait Replica {
         let signatures = self.signatures(&doc)?;
         let actors = actor_keys(&doc, &[]);
         let heads = doc.get_heads().iter().map(|h| h.0).collect();
-        let steps = self.steps(id)?;
-        Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), heads, signatures, actors, steps }))
+        let recent = self.recent_writes(id)?;
+        Ok(Some(Whole { bytes: doc.save_nocompress(), digest: digest_of(&doc), heads, signatures, actors, recent }))
     }
-    /// A document's last writes ([`crate::steps`]); none by default, and
+    /// A document's last writes ([`crate::recent`]); none by default, and
     /// every delta is then cut from the loaded document.
-    fn steps(&mut self, _id: &[u8; 16]) -> Result<Vec<Step>, Self::Error> {
+    fn recent_writes(&mut self, _id: &[u8; 16]) -> Result<Vec<RecentWrite>, Self::Error> {
         Ok(Vec::new())
     }
     /// Documents to send whole, in order (one read for a store).
@@ -1128,7 +1128,7 @@ impl Session {
                         if let Some(i) = admitted.iter().position(|x| x.id == id) {
                             let before = admitted.remove(i);
                             a.verified_from = before.verified_from;
-                            a.step = None;
+                            a.gained = None;
                             a.signatures.extend(before.signatures);
                             a.charged.extend(before.charged);
                         }
@@ -1295,8 +1295,9 @@ impl Session {
         if heads != known {
             let verified =
                 replica.with_trust_shared(|t| verify_incoming(t, &self.local, &id, &next, &known, &d.signatures))?;
-            let step = step_of(&next, &known);
-            admission = Some(admitted(id, next.clone(), &known, &heads, None, verified, replica.keeps_loaded(), step));
+            let gained = gained_since(&next, &known);
+            admission =
+                Some(admitted(id, next.clone(), &known, &heads, None, verified, replica.keeps_loaded(), gained));
         }
         let digest = digest_of_heads(&heads);
         // Once the peer has refused this very version, the conversation
@@ -1456,7 +1457,7 @@ struct Delta {
 fn delta(w: Whole, mut state: SyncState) -> Result<Delta, String> {
     let shared = state.shared_heads.clone();
     let shared_bytes: Vec<[u8; 32]> = shared.iter().map(|h| h.0).collect();
-    if let Some(changes) = steps::since(&w.steps, &shared_bytes) {
+    if let Some(changes) = recent::since(&w.recent, &shared_bytes) {
         // The store kept the writes since: no load. The certificates of
         // every actor of the document go (once per connection), a few
         // more than the changes need.
@@ -1541,8 +1542,8 @@ fn prepare(
     let digest = digest_of_heads(&heads);
     let admission = if heads != known {
         let verified = verify_incoming(trust, local, &id, &next, &known, &signatures)?;
-        let step = step_of(&next, &known);
-        Some(admitted(id, next, &known, &heads, received, verified, keep, step))
+        let gained = gained_since(&next, &known);
+        Some(admitted(id, next, &known, &heads, received, verified, keep, gained))
     } else {
         None
     };
@@ -1588,7 +1589,7 @@ fn admitted(
     bytes: Option<Vec<u8>>,
     verified: Verified,
     keep: bool,
-    step: Option<Vec<u8>>,
+    gained: Option<Vec<u8>>,
 ) -> Admitted {
     let Verified { record, signatures, charged } = verified;
     let heads: Vec<[u8; 32]> = heads.iter().map(|h| h.0).collect();
@@ -1603,17 +1604,17 @@ fn admitted(
         doc: keep.then_some(doc),
         record,
         signatures,
-        step,
+        gained,
         charged,
     }
 }
 
-/// What an admitted document gained beyond the version held, as a step
-/// ([`crate::steps`]). Cut from the document rather than kept as the bytes
-/// that came: those may hold changes still waiting for their
-/// dependencies, or end in a chunk Automerge skipped, and a step must
-/// hold exactly what this node applied and checked.
-fn step_of(doc: &Automerge, known: &[ChangeHash]) -> Option<Vec<u8>> {
+/// What an admitted document gained beyond the version held, as a recent
+/// write ([`crate::recent`]). Cut from the document rather than kept as
+/// the bytes that came: those may hold changes still waiting for their
+/// dependencies, or end in a chunk Automerge skipped, and a recent write
+/// must hold exactly what this node applied and checked.
+fn gained_since(doc: &Automerge, known: &[ChangeHash]) -> Option<Vec<u8>> {
     (!known.is_empty()).then(|| doc.save_after(known))
 }
 

@@ -94,7 +94,7 @@ pub enum Message {
     /// The newest signed revocation list (JSON), sent to a peer that holds
     /// an older one.
     Revocations(Vec<u8>),
-    /// One step of a reconciliation round; only the dialing side starts
+    /// One message of a reconciliation round; only the dialing side starts
     /// rounds.
     Reconcile {
         round: u32,

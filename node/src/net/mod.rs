@@ -645,7 +645,7 @@ async fn session_loop(
     let result = loop {
         let admitting = session.peer().is_none();
         let full = backlog.full(session.held_back());
-        let step = tokio::select! {
+        let outcome = tokio::select! {
             _ = tokio::time::sleep_until(hello_by), if admitting => {
                 break Err(End::HelloTimeout);
             }
@@ -698,7 +698,7 @@ async fn session_loop(
             handshake.take();
             admitted_tx.send_replace(true);
         }
-        if let Err(e) = step {
+        if let Err(e) = outcome {
             // Tell the peer why (unless it was the one that closed).
             if e.tell_peer() {
                 out_tx.send(Message::Refused(e.to_string())).ok();
@@ -746,7 +746,7 @@ async fn session_loop(
 }
 
 /// Logs and shows what the session refused, or saw refused, since the
-/// last step, and keeps what it proved: forks, durably (the trust already
+/// last call, and keeps what it proved: forks, durably (the trust already
 /// quarantines the actor); a peer's refusal of this node's version of a
 /// dossier, so that the dossier page can say why it is not at the
 /// province. Dossiers are named by id: no citizen's data in a log line.

@@ -187,7 +187,14 @@ impl Replica for NodeReplica {
                     .filter_map(|((_, hash), a)| Some(ChangeSignature { change: *hash, signature: a?.signature }))
                     .collect();
                 let actors = entry.latest.iter().map(|(actor, _)| *actor).collect();
-                Some(Whole { bytes, digest: entry.digest, heads: entry.heads, signatures, actors, steps: entry.steps })
+                Some(Whole {
+                    bytes,
+                    digest: entry.digest,
+                    heads: entry.heads,
+                    signatures,
+                    actors,
+                    recent: entry.recent,
+                })
             })
             .collect())
     }

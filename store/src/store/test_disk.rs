@@ -494,7 +494,7 @@ mod tests {
         let store = Store::open_on(disk, Commits::Durable).unwrap();
         let s = motcua_domain::fixtures::summary(7);
         let entry =
-            SyncEntry { digest: [0; 16], heads: vec![], due_at: None, units: vec![], latest: vec![], steps: vec![] };
+            SyncEntry { digest: [0; 16], heads: vec![], due_at: None, units: vec![], latest: vec![], recent: vec![] };
         let mut w = store.begin().unwrap();
         w.put_dossier(b"doc", &s, &entry).unwrap();
         w.commit_durable().unwrap();

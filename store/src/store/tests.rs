@@ -32,7 +32,7 @@ fn put(store: &Store, s: &DossierSummary) {
             due_at: s.due_at,
             units: vec![s.receiving_unit.clone()],
             latest: vec![],
-            steps: vec![],
+            recent: vec![],
         },
     )
     .unwrap();
@@ -271,31 +271,31 @@ fn queues_by_reception_time_and_by_coming_deadline() {
 }
 
 #[test]
-fn sync_entries_written_before_steps_existed_still_read() {
+fn sync_entries_written_before_recent_writes_existed_still_read() {
     let mut entry = SyncEntry {
         digest: [3; 16],
         heads: vec![[4; 32]],
         due_at: Some(7),
         units: vec!["26734".into()],
         latest: vec![([5; 32], [4; 32])],
-        steps: vec![],
+        recent: vec![],
     };
-    // What an older node wrote: the fields without steps.
+    // What an older node wrote: the fields without recent writes.
     let old = postcard::to_allocvec(&entry).unwrap();
-    assert_eq!(encode_entry(&entry), old, "an entry without steps is written as before");
+    assert_eq!(encode_entry(&entry), old, "an entry without recent writes is written as before");
     assert_eq!(decode_entry(&old).unwrap(), entry);
-    entry.steps = vec![Step { from: vec![[1; 32]], changes: vec![9, 9] }];
+    entry.recent = vec![RecentWrite { from: vec![[1; 32]], changes: vec![9, 9] }];
     let new = encode_entry(&entry);
     assert_eq!(decode_entry(&new).unwrap(), entry);
     // An older reader takes the fields it knows and ignores the rest.
     let mut read_as_old: SyncEntry = postcard::from_bytes(&new).unwrap();
-    assert!(read_as_old.steps.is_empty());
-    read_as_old.steps = entry.steps.clone();
+    assert!(read_as_old.recent.is_empty());
+    read_as_old.recent = entry.recent.clone();
     assert_eq!(read_as_old, entry);
-    // A damaged or unknown tail reads as no steps; damaged fields are an error.
+    // A damaged or unknown tail reads as no recent writes; damaged fields are an error.
     let mut damaged = new.clone();
     damaged.truncate(new.len() - 1);
-    entry.steps.clear();
+    entry.recent.clear();
     assert_eq!(decode_entry(&damaged).unwrap(), entry);
     let mut unknown = old.clone();
     unknown.extend([7, 1, 2, 3]);

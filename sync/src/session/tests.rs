@@ -508,7 +508,7 @@ fn a_catch_up_sends_what_changed_since_the_checkpoint_once() {
     let (mut c, mut p) = (commune(), province());
     let ids: Vec<_> = (1..=60).map(|n| receive(&mut c, n)).collect();
     sync(&mut c, &mut p);
-    // Apart: five steps recorded and three dossiers received.
+    // Apart: five actions recorded and three dossiers received.
     for id in &ids[..5] {
         act(&mut c, id, event(Action::StartProcessing, T0 + 2000, "", ""));
     }
@@ -632,7 +632,7 @@ fn writes(r: &mut MemoryReplica, id: &[u8; 16], count: usize, at: i64) {
 }
 
 #[test]
-fn a_delta_from_the_kept_steps_needs_no_load() {
+fn a_delta_from_the_kept_recent_writes_needs_no_load() {
     let (mut c, mut p) = (commune(), province());
     let id = receive(&mut c, 1);
     sync(&mut c, &mut p);
@@ -640,25 +640,25 @@ fn a_delta_from_the_kept_steps_needs_no_load() {
     act(&mut c, &id, event(Action::StartProcessing, T0 + 2000, "", ""));
     writes(&mut c, &id, 2, T0 + 2001);
     let mut whole = c.whole(&id).unwrap().unwrap();
-    assert_eq!(whole.steps.len(), 3, "one step per write");
-    // Bytes that cannot load: the delta must come from the steps alone.
+    assert_eq!(whole.recent.len(), 3, "one recent write per write");
+    // Bytes that cannot load: the delta must come from the recent writes alone.
     whole.bytes = vec![0xff; 8];
     let mut state = SyncState::new();
     state.shared_heads = held.clone();
-    let d = delta(whole.clone(), state).expect("cut from the steps");
+    let d = delta(whole.clone(), state).expect("cut from the recent writes");
     let Some(DocBody::Changes(changes)) = d.body else { panic!("a delta of changes") };
     assert!(d.sent.delta);
     let mut peer = p.doc(&id).unwrap().clone();
     peer.load_incremental(&changes).unwrap();
     assert_eq!(peer.get_heads(), c.doc(&id).unwrap().get_heads());
-    // Heads no step starts from: the document has to be loaded.
+    // Heads no recent write starts from: the document has to be loaded.
     let mut state = SyncState::new();
     state.shared_heads = vec![ChangeHash([9; 32])];
     assert!(delta(whole, state).is_err(), "the unloadable bytes were not read");
 }
 
 #[test]
-fn a_peer_several_writes_behind_catches_up_and_the_province_relays_from_its_steps() {
+fn a_peer_several_writes_behind_catches_up_and_the_province_relays_from_its_recent_writes() {
     let (mut c, mut p, mut a) = (commune(), province(), agency());
     let few = receive(&mut c, 1);
     let many = receive(&mut c, 2);
@@ -667,28 +667,28 @@ fn a_peer_several_writes_behind_catches_up_and_the_province_relays_from_its_step
     sync(&mut c, &mut p);
     sync(&mut a, &mut p);
     assert!(a.doc(&few).is_some());
-    // Apart: the agency records three steps on the dossier it holds (within
-    // the kept steps); the commune more than the steps keep on the other
-    // (its delta is cut from the loaded document).
+    // Apart: the agency records three actions on the dossier it holds
+    // (within the kept recent writes); the commune more than they keep on
+    // the other (its delta is cut from the loaded document).
     writes(&mut a, &few, 3, T0 + 3000);
     act(&mut c, &many, event(Action::StartProcessing, T0 + 4000, "", ""));
-    writes(&mut c, &many, crate::steps::STEPS_MAX + 1, T0 + 4001);
+    writes(&mut c, &many, crate::recent::RECENT_WRITES_MAX + 1, T0 + 4001);
     let link = sync(&mut c, &mut p);
     assert_eq!(p.digests()[&many], c.digests()[&many]);
     assert_eq!(link.a.progress().docs_sent, 1);
     let link = sync(&mut a, &mut p);
     assert_eq!(p.digests()[&few], a.digests()[&few]);
     assert_eq!(link.a.progress().docs_sent, 1, "three writes, one delta");
-    // The province kept the delta it received as a step and relays from
+    // The province kept the delta it received as a recent write and relays from
     // it: the commune catches up without the province loading the dossier.
-    assert_eq!(p.steps(&few).unwrap().len(), 1);
+    assert_eq!(p.recent_writes(&few).unwrap().len(), 1);
     let link = sync(&mut c, &mut p);
     assert_eq!(c.digests(), p.digests());
     assert_eq!(link.b.progress().docs_sent, 1);
 }
 
 #[test]
-fn a_step_holds_what_was_applied_not_the_bytes_that_came() {
+fn a_recent_write_holds_what_was_applied_not_the_bytes_that_came() {
     let (mut c, mut p) = (commune(), province());
     let id = receive(&mut c, 1);
     sync(&mut c, &mut p);
@@ -706,7 +706,7 @@ fn a_step_holds_what_was_applied_not_the_bytes_that_came() {
     let prepared = p.with_trust_shared(|t| prepare(t, &local, d, stored, true)).expect("the change verifies");
     let admitted = prepared.admission.expect("a new change");
     assert_eq!(admitted.heads, v2.get_heads().iter().map(|h| h.0).collect::<Vec<_>>());
-    assert_eq!(admitted.step, Some(change), "the step is the applied change alone");
+    assert_eq!(admitted.gained, Some(change), "the recent write is the applied change alone");
 }
 
 #[test]
@@ -1031,7 +1031,7 @@ fn the_invariants_hold_through_a_whole_exchange_and_catch_a_broken_state() {
     let mut link = Link::open(&c, &p);
     link.a.check_invariants().unwrap();
     // Every message, and every commit reported, keeps them (Link::run
-    // checks after each step).
+    // checks after each call).
     link.run(&mut c, &mut p).unwrap();
     assert_eq!(p.digests(), c.digests());
     link.a.check_invariants().unwrap();
