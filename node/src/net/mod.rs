@@ -13,7 +13,7 @@
 
 pub mod replica;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use iroh::endpoint::{Connection, QuicTransportConfig, RecvStream, SendStream, VarInt, presets};
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, SecretKey};
+use motcua_store::committer::Commit;
 use motcua_sync::redial::{self, Redial, Survivor};
 use motcua_sync::session::{CommitId, Local, Session, SessionError};
 use motcua_sync::wire::{
@@ -57,11 +58,12 @@ const CONNECTED_POLL: Duration = Duration::from_millis(redial::BACKOFF_FIRST_MS 
 const CONNECTIONS_MAX: usize = 512;
 /// Configured peers a node dials: as many as it accepts.
 pub const PEERS_MAX: usize = CONNECTIONS_MAX;
-/// Tasks the network tracks at once: the accept loop, one dial loop per
-/// configured peer (which runs the connections it dials), one task per
-/// incoming connection. Each connection's session starts two more (its
-/// reader and writer), and ends them before its own task ends.
-const TASKS_MAX: usize = 1 + PEERS_MAX + CONNECTIONS_MAX;
+/// Tasks of one connection: the one that runs it (for a dialed connection,
+/// its peer's dial loop), its reader and its writer.
+const TASKS_PER_CONNECTION: usize = 3;
+/// Tasks the network tracks at once: the accept loop, and per configured
+/// peer and per incoming connection, those of a connection.
+const TASKS_MAX: usize = 1 + (PEERS_MAX + CONNECTIONS_MAX) * TASKS_PER_CONNECTION;
 /// How long a stopping node waits for its network's tasks once its
 /// endpoint is closed (every connection then ends at once; a session
 /// finishes the step it is in, its writer gets 2 s to drain).
@@ -370,7 +372,7 @@ async fn accept_loop(net: Arc<Network>) {
             continue;
         }
         let permit = net.connections.clone().try_acquire_owned();
-        let (Ok(connection), true) = (permit, net.tasks.len() < TASKS_MAX) else {
+        let (Ok(connection), true) = (permit, net.tasks.len() + TASKS_PER_CONNECTION <= TASKS_MAX) else {
             net.refused(address);
             incoming.refuse();
             continue;
@@ -551,6 +553,15 @@ fn guarded(call: impl FnOnce() -> Result<(), SessionError>) -> Result<(), End> {
     }
 }
 
+/// The outcome of a commit the session waits on (`None`: one the replica
+/// does not know).
+async fn wait_commit(commit: Option<Commit>) -> Result<(), String> {
+    match commit {
+        Some(c) => c.wait().await,
+        None => Err("the replica has no such commit".into()),
+    }
+}
+
 /// Runs one connection until it ends. Errors are the reason it ended.
 /// `handshake` is what an incoming connection from a stranger holds until
 /// its peer is admitted.
@@ -597,46 +608,36 @@ async fn session_loop(
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Message>();
     // The session holds back what follows a batch of documents (its
     // acknowledgement first) until the batch is durable: each commit it
-    // waits on is awaited here, and the outcome handed back to it.
-    let (commit_tx, mut commit_rx) = mpsc::unbounded_channel::<(CommitId, Result<(), String>)>();
-    let mut watched: HashSet<CommitId> = HashSet::new();
+    // waits on is awaited here, oldest first (the single writer commits
+    // in order), and the outcome handed back to it. `None`: a commit the
+    // replica does not know, which fails.
+    let mut watched: VecDeque<(CommitId, Option<Commit>)> = VecDeque::new();
     let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, End>>(READ_AHEAD);
     let backlog = Arc::new(Backlog::default());
-    let writer = tokio::spawn(write_frames(send, out_rx, backlog.clone(), net.board.clone(), node_id.to_string()));
+    let writer = net.tasks.spawn(write_frames(send, out_rx, backlog.clone(), net.board.clone(), node_id.to_string()));
     // The reader takes one frame, of at most a hello's size, until the
     // session has admitted the peer.
     let (admitted_tx, admitted_rx) = tokio::sync::watch::channel(false);
-    let reader = tokio::spawn(read_frames(recv, in_tx, admitted_rx, net.board.clone(), node_id.to_string()));
+    let reader = net.tasks.spawn(read_frames(recv, in_tx, admitted_rx, net.board.clone(), node_id.to_string()));
     let mut changes = net.changes.subscribe();
     // Durable writes by others (the desk, other connections) are changes
     // the peer may want; this connection's own (what the peer sent) are not.
     let mut foreign_seen = *changes.borrow_and_update();
     session.start(&replica);
-    let forward = |session: &mut Session, replica: &mut NodeReplica, watched: &mut HashSet<CommitId>| {
-        for m in session.take_outgoing() {
-            if Backlog::counts(&m) {
-                backlog.queued.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            }
-            out_tx.send(m).ok();
-        }
-        for id in session.awaiting_commits() {
-            if !watched.insert(id) {
-                continue;
-            }
-            let tx = commit_tx.clone();
-            match replica.commit(id) {
-                Some(commit) => {
-                    tokio::spawn(async move {
-                        let result = commit.wait().await;
-                        tx.send((id, result)).ok();
-                    });
+    let forward =
+        |session: &mut Session, replica: &mut NodeReplica, watched: &mut VecDeque<(CommitId, Option<Commit>)>| {
+            for m in session.take_outgoing() {
+                if Backlog::counts(&m) {
+                    backlog.queued.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 }
-                None => {
-                    tx.send((id, Err("the replica has no such commit".into()))).ok();
+                out_tx.send(m).ok();
+            }
+            for id in session.awaiting_commits() {
+                if !watched.iter().any(|(w, _)| *w == id) {
+                    watched.push_back((id, replica.commit(id)));
                 }
             }
-        }
-    };
+        };
     forward(&mut session, &mut replica, &mut watched);
     let mut docs_reported = 0;
     let mut refusals_warned = 0;
@@ -644,6 +645,7 @@ async fn session_loop(
     let mut udp_reported = (0, 0);
     let result = loop {
         let admitting = session.peer().is_none();
+        let oldest = watched.front().cloned();
         let full = backlog.full(session.held_back());
         let outcome = tokio::select! {
             _ = tokio::time::sleep_until(hello_by), if admitting => {
@@ -657,8 +659,8 @@ async fn session_loop(
                 }
                 Ok(())
             }
-            Some((id, result)) = commit_rx.recv() => {
-                watched.remove(&id);
+            result = wait_commit(oldest.clone().and_then(|(_, c)| c)), if oldest.is_some() => {
+                let (id, _) = watched.pop_front().expect("the oldest commit awaited");
                 match result {
                     Ok(()) => {
                         session.committed(id);
