@@ -124,11 +124,11 @@ pub struct Range {
 /// A message covers the whole item space: ranges in increasing order of
 /// their upper bounds, the last one ending at `End`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
+pub struct RangeMessage {
     pub ranges: Vec<Range>,
 }
 
-impl Message {
+impl RangeMessage {
     /// A message that skips every range: nothing is left to reconcile.
     pub fn is_final(&self) -> bool {
         self.ranges.iter().all(|r| r.mode == Mode::Skip)
@@ -257,10 +257,10 @@ impl Reconciler {
 
     /// The first message: the fingerprint of everything (or the list, for
     /// a small set).
-    pub fn initiate(&self) -> Message {
+    pub fn initiate(&self) -> RangeMessage {
         let mut out = Vec::new();
         self.describe(0, self.set.len(), Bound::End, &mut out, &mut 0);
-        Message { ranges: out }
+        RangeMessage { ranges: out }
     }
 
     /// This side's items the peer lacks, found so far.
@@ -316,7 +316,7 @@ impl Reconciler {
         }
     }
 
-    fn check(msg: &Message) -> Result<(), ReconcileError> {
+    fn check(msg: &RangeMessage) -> Result<(), ReconcileError> {
         if msg.ranges.is_empty() {
             return Err(ReconcileError::Empty);
         }
@@ -346,7 +346,7 @@ impl Reconciler {
     /// skips everything is final: the peer answers it with nothing
     /// (`None`), and both sides are done. Refuses a malformed message
     /// whole, before changing anything.
-    pub fn receive(&mut self, msg: &Message) -> Result<Option<Message>, ReconcileError> {
+    pub fn receive(&mut self, msg: &RangeMessage) -> Result<Option<RangeMessage>, ReconcileError> {
         Self::check(msg)?;
         if msg.is_final() {
             self.rounds += 1;
@@ -415,7 +415,7 @@ impl Reconciler {
                 _ => ranges.push(r),
             }
         }
-        Ok(Some(Message { ranges }))
+        Ok(Some(RangeMessage { ranges }))
     }
 }
 

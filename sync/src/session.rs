@@ -42,7 +42,7 @@ use crate::routing;
 use crate::verify::{Rejection, Trust, verify_document};
 use crate::wire::{
     Applied, BatchBuilder, CERTIFICATES_BYTES_TARGET, ChangeSignature, DOCS_IN_FLIGHT_MAX, DocBody, DocMessage, Hello,
-    Message, Outcome, PROTOCOL_VERSION, REASON_CHARS_MAX, WireError, decode_batch, encode_batch,
+    Message, PROTOCOL_VERSION, REASON_CHARS_MAX, Verdict, WireError, decode_batch, encode_batch,
 };
 
 /// This node, as a session presents it.
@@ -817,7 +817,7 @@ impl Session {
         &mut self,
         replica: &mut R,
         round: u32,
-        message: crate::reconcile::Message,
+        message: crate::reconcile::RangeMessage,
     ) -> Result<(), SessionError> {
         if !self.dialer && round != self.round {
             // The dialer opened a new round.
@@ -1185,9 +1185,9 @@ impl Session {
             .into_iter()
             .map(|(id, r)| Applied {
                 id,
-                outcome: match r {
-                    Ok(digest) => Outcome::Holds(digest),
-                    Err(why) => Outcome::Refused(reason(why)),
+                verdict: match r {
+                    Ok(digest) => Verdict::Holds(digest),
+                    Err(why) => Verdict::Refused(reason(why)),
                 },
             })
             .collect();
@@ -1393,8 +1393,8 @@ impl Session {
             if sent.digest == nothing {
                 continue;
             }
-            match a.outcome {
-                Outcome::Holds(digest) if digest == sent.digest => {
+            match a.verdict {
+                Verdict::Holds(digest) if digest == sent.digest => {
                     held.push((a.id, digest));
                     self.acknowledged.insert(a.id, digest);
                     if let Some(heads) = sent.heads {
@@ -1409,15 +1409,15 @@ impl Session {
                 // The peer lacked what a delta built on (a restored node),
                 // or holds changes of its own: drop the shared heads, so the
                 // next round uses Automerge's sync protocol.
-                Outcome::Holds(_) if sent.delta => {
+                Verdict::Holds(_) if sent.delta => {
                     self.states.insert(a.id, SyncState::new());
                     shared.push((a.id, SyncState::new().encode()));
                     self.round_wanted = true;
                 }
                 // The peer holds changes this node lacks: Automerge's sync
                 // replies (or the peer's next round) carry them.
-                Outcome::Holds(_) => {}
-                Outcome::Refused(why) => {
+                Verdict::Holds(_) => {}
+                Verdict::Refused(why) => {
                     self.progress.docs_refused_by_peer += 1;
                     self.note_refusal(a.id, true, &why);
                     self.progress.last_refusal = Some(why);

@@ -98,7 +98,7 @@ pub enum Message {
     /// rounds.
     Reconcile {
         round: u32,
-        message: reconcile::Message,
+        message: reconcile::RangeMessage,
     },
     /// From the accepting side: it has changes, please start a round.
     Changed,
@@ -146,7 +146,7 @@ impl DocMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
+pub enum Verdict {
     /// Stored (or already held); the digest of the receiver's heads now.
     Holds([u8; 16]),
     /// Not stored, and why.
@@ -156,7 +156,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
     pub id: [u8; 16],
-    pub outcome: Outcome,
+    pub verdict: Verdict,
 }
 
 /// Encodes a message as one frame: a 4-byte little-endian length, then the

@@ -96,8 +96,8 @@ fn a_fresh_peer_learns_everything_is_missing_in_one_round_trip() {
 fn malformed_messages_are_refused_whole() {
     let mut r = Reconciler::new(ItemSet::new((0..100).map(|n| item(n, 0)).collect()));
     let end = |mode| Range { upper: Bound::End, mode };
-    assert_eq!(r.receive(&Message { ranges: vec![] }), Err(ReconcileError::Empty));
-    let unordered = Message {
+    assert_eq!(r.receive(&RangeMessage { ranges: vec![] }), Err(ReconcileError::Empty));
+    let unordered = RangeMessage {
         ranges: vec![
             Range { upper: Bound::Id(BoundId(item(5, 0).id)), mode: Mode::Skip },
             Range { upper: Bound::Id(BoundId(item(5, 0).id)), mode: Mode::Skip },
@@ -105,13 +105,13 @@ fn malformed_messages_are_refused_whole() {
         ],
     };
     assert_eq!(r.receive(&unordered), Err(ReconcileError::BadBounds));
-    let open = Message { ranges: vec![Range { upper: Bound::Id(BoundId(item(5, 0).id)), mode: Mode::Skip }] };
+    let open = RangeMessage { ranges: vec![Range { upper: Bound::Id(BoundId(item(5, 0).id)), mode: Mode::Skip }] };
     assert_eq!(r.receive(&open), Err(ReconcileError::BadBounds));
-    let many = Message { ranges: vec![end(Mode::List((0..ITEMS_MAX as u32 + 1).map(|n| item(n, 1)).collect()))] };
+    let many = RangeMessage { ranges: vec![end(Mode::List((0..ITEMS_MAX as u32 + 1).map(|n| item(n, 1)).collect()))] };
     assert_eq!(r.receive(&many), Err(ReconcileError::TooManyItems(ITEMS_MAX + 1)));
     // An item listed in a range it does not belong to.
     let low = item(1, 0).min(item(2, 0));
-    let misplaced = Message {
+    let misplaced = RangeMessage {
         ranges: vec![
             Range { upper: Bound::Id(BoundId(low.id)), mode: Mode::List(vec![item(1, 0).max(item(2, 0))]) },
             end(Mode::Skip),
@@ -119,7 +119,7 @@ fn malformed_messages_are_refused_whole() {
     };
     assert_eq!(r.receive(&misplaced), Err(ReconcileError::ItemOutOfRange));
     // An answer claiming this side lacks an item it never listed.
-    let unlisted = Message { ranges: vec![end(Mode::Lacking(vec![(item(999_999, 3), false)]))] };
+    let unlisted = RangeMessage { ranges: vec![end(Mode::Lacking(vec![(item(999_999, 3), false)]))] };
     assert_eq!(r.receive(&unlisted), Err(ReconcileError::UnlistedItem));
     assert_eq!(r.have().count(), 0, "nothing changed");
     assert_eq!(r.rounds(), 0);

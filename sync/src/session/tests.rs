@@ -399,7 +399,7 @@ fn a_forged_change_is_refused_and_nothing_of_it_is_stored() {
     link.b.handle(&mut p, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
     let out = link.b.take_outgoing();
     assert!(
-        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("does not verify"))),
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].verdict, Verdict::Refused(r) if r.contains("does not verify"))),
         "{out:?}"
     );
     assert_eq!(p.digests(), before, "nothing stored");
@@ -418,8 +418,8 @@ fn malformed_messages_close_the_session_without_storing_anything() {
     for bad in [
         Message::Docs(vec![1, 2, 3]),
         Message::Docs(zstd::bulk::compress(&[0xff; 64], 1).unwrap()),
-        Message::Applied(vec![Applied { id: [1; 16], outcome: Outcome::Holds([0; 16]) }]),
-        Message::Reconcile { round: 7, message: crate::reconcile::Message { ranges: vec![] } },
+        Message::Applied(vec![Applied { id: [1; 16], verdict: Verdict::Holds([0; 16]) }]),
+        Message::Reconcile { round: 7, message: crate::reconcile::RangeMessage { ranges: vec![] } },
         Message::Certificates(vec![b"{".to_vec()]),
         Message::Revocations(b"[]".to_vec()),
         Message::Hello(Hello { version: 1, certificate: vec![], revocations_sequence: 0 }),
@@ -453,7 +453,7 @@ fn empty_documents_under_random_ids_leave_no_state_behind() {
     let [Message::Applied(applied)] = &out[..] else { panic!("{out:?}") };
     assert_eq!(applied.len(), 256);
     assert!(
-        applied.iter().all(|a| matches!(&a.outcome, Outcome::Refused(r) if r.contains("empty document"))),
+        applied.iter().all(|a| matches!(&a.verdict, Verdict::Refused(r) if r.contains("empty document"))),
         "{applied:?}"
     );
     // Changes with nothing to build on, for documents not held, neither.
@@ -482,7 +482,7 @@ fn a_document_for_another_unit_is_refused() {
     link.b.handle(&mut other, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
     let out = link.b.take_outgoing();
     assert!(
-        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("no part"))),
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].verdict, Verdict::Refused(r) if r.contains("no part"))),
         "{out:?}"
     );
     assert!(other.is_empty());
@@ -722,7 +722,7 @@ fn a_document_deflating_a_thousandfold_is_refused_before_it_is_inflated() {
     link.b.handle(&mut p, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
     let out = link.b.take_outgoing();
     assert!(
-        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("inflating beyond"))),
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].verdict, Verdict::Refused(r) if r.contains("inflating beyond"))),
         "{:.300}",
         format!("{out:?}")
     );
@@ -749,7 +749,7 @@ fn rounds_are_opened_one_at_a_time_and_in_order() {
     receive(&mut c, 1);
     let link = sync(&mut c, &mut p);
     let round = link.b.round;
-    let empty = crate::reconcile::Message { ranges: vec![] };
+    let empty = crate::reconcile::RangeMessage { ranges: vec![] };
     // A round number skipped ahead (each would cost a scan of the offers).
     let mut b = link.b;
     let err = b.handle(&mut p, Message::Reconcile { round: round + 5, message: empty.clone() }, NOW).unwrap_err();
@@ -779,13 +779,13 @@ fn rounds_are_opened_one_at_a_time_and_in_order() {
 
 /// The Docs message `peer` would get from `p` for one document message
 /// from it, and the outcome it would be told.
-fn answer_to(link: &mut Link, p: &mut MemoryReplica, d: DocMessage) -> (Outcome, Vec<DocMessage>) {
+fn answer_to(link: &mut Link, p: &mut MemoryReplica, d: DocMessage) -> (Verdict, Vec<DocMessage>) {
     link.b.handle(p, Message::Docs(encode_batch(&[d])), NOW).unwrap();
     let mut outcome = None;
     let mut docs = Vec::new();
     for m in link.b.take_outgoing() {
         match m {
-            Message::Applied(a) => outcome = Some(a[0].outcome.clone()),
+            Message::Applied(a) => outcome = Some(a[0].verdict.clone()),
             Message::Docs(batch) => docs.extend(decode_batch(&batch).unwrap()),
             _ => {}
         }
@@ -846,22 +846,22 @@ fn a_peer_probing_for_a_dossier_it_has_no_part_in_gets_the_answer_of_an_unknown_
         };
         made.push((id, doc, signatures));
     }
-    let answers: Vec<(Outcome, Vec<DocMessage>)> = made
+    let answers: Vec<(Verdict, Vec<DocMessage>)> = made
         .iter()
         .map(|(id, doc, signatures)| {
             let d = DocMessage { id: *id, body: DocBody::Whole(doc.save_nocompress()), signatures: signatures.clone() };
             answer_to(&mut link, &mut p, d)
         })
         .collect();
-    assert_eq!(answers[0].0, Outcome::Holds(digest_of(&made[0].1)));
-    assert_eq!(answers[1].0, Outcome::Holds(digest_of(&made[1].1)));
+    assert_eq!(answers[0].0, Verdict::Holds(digest_of(&made[0].1)));
+    assert_eq!(answers[1].0, Verdict::Holds(digest_of(&made[1].1)));
     assert!(answers.iter().all(|(_, r)| r.is_empty()));
     assert_eq!(p.digests().get(&held), before.get(&held), "the held dossier is untouched");
     assert_eq!(p.doc(&unknown).map(digest_of), Some(digest_of(&made[1].1)), "a new id is taken as before");
     let (held_doc, _) = (made[0].1.clone(), ());
     let changes = DocMessage { id: held, body: DocBody::Changes(held_doc.save()), signatures: made[0].2.clone() };
     let (o_changes, r_changes) = answer_to(&mut link, &mut p, changes);
-    assert_eq!(o_changes, Outcome::Holds(digest_of(&held_doc)));
+    assert_eq!(o_changes, Verdict::Holds(digest_of(&held_doc)));
     assert!(r_changes.is_empty());
     assert_eq!(p.digests().get(&held), before.get(&held));
     assert_eq!(c.digests().get(&held), p.digests().get(&held));
@@ -895,7 +895,7 @@ fn a_node_signing_two_changes_with_one_sequence_number_is_quarantined_in_that_do
     link.b.handle(&mut p, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
     let out = link.b.take_outgoing();
     assert!(
-        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("forked"))),
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].verdict, Verdict::Refused(r) if r.contains("forked"))),
         "{out:?}"
     );
     let forks = link.b.take_forks();
@@ -933,7 +933,7 @@ fn a_node_signing_two_changes_with_one_sequence_number_is_quarantined_in_that_do
     link.b.handle(&mut p, Message::Docs(encode_batch(&[msg])), NOW).unwrap();
     let out = link.b.take_outgoing();
     assert!(
-        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].outcome, Outcome::Refused(r) if r.contains("quarantined"))),
+        matches!(&out[..], [Message::Applied(a)] if matches!(&a[0].verdict, Verdict::Refused(r) if r.contains("quarantined"))),
         "{out:?}"
     );
     assert_eq!(p.digests()[&id], at_province);

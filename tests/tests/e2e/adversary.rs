@@ -16,7 +16,7 @@ use automerge::{ActorId, Automerge, ReadDoc};
 use ed25519_dalek::SigningKey;
 use motcua_domain::dossier::{self, Channel, DossierId};
 use motcua_sync::session::digest_of;
-use motcua_sync::wire::{Applied, ChangeSignature, DocBody, DocMessage, Outcome};
+use motcua_sync::wire::{Applied, ChangeSignature, DocBody, DocMessage, Verdict};
 use motcua_tests::{Node, Province, dossier_request, eventually, node_id};
 use serde_json::Value;
 
@@ -99,9 +99,9 @@ fn normalized(answer: &hostile::Answer, digests: &[([u8; 16], &str)]) -> String 
     let applied: Vec<String> = answer
         .applied
         .iter()
-        .map(|Applied { outcome, .. }| match outcome {
-            Outcome::Holds(d) => format!("holds {}", name(d)),
-            Outcome::Refused(why) => format!("refused: {why}"),
+        .map(|Applied { verdict, .. }| match verdict {
+            Verdict::Holds(d) => format!("holds {}", name(d)),
+            Verdict::Refused(why) => format!("refused: {why}"),
         })
         .collect();
     let replies: Vec<String> =
@@ -162,7 +162,7 @@ fn a_commune_probing_for_another_communes_dossier_gets_what_a_random_id_gets() {
                 let nothing = carried.get_heads().is_empty() && carried.get_missing_deps(&[]).is_empty();
                 assert!(m.heads.is_empty() && nothing, "the province told B of A's dossier: {m:?}");
             }
-            assert_eq!(sync.applied, [Applied { id, outcome: Outcome::Holds(digest_of(&Automerge::new())) }]);
+            assert_eq!(sync.applied, [Applied { id, verdict: Verdict::Holds(digest_of(&Automerge::new())) }]);
             let digests = [(digest_of(&Automerge::new()), "nothing"), (digest_of(&doc), "the document B sent")];
             answers.push([sync, changes, whole].map(|a| normalized(&a, &digests)));
         }
@@ -213,7 +213,7 @@ fn a_node_cannot_claim_another_units_codes() {
                 let id = rand::random();
                 let (doc, signatures) = crafted(&m, id, &claimed, unit, agency_id);
                 let answer = peer.exchange(vec![DocMessage { id, body: DocBody::Whole(doc.save()), signatures }]).await;
-                let [Applied { outcome: Outcome::Refused(why), .. }] = answer.applied.as_slice() else {
+                let [Applied { verdict: Verdict::Refused(why), .. }] = answer.applied.as_slice() else {
                     panic!("M's {claimed} received by unit {unit} was not refused: {answer:?}");
                 };
                 assert!(why.contains(&claimed) && why.contains("under its own codes only"), "{why}");
@@ -225,7 +225,7 @@ fn a_node_cannot_claim_another_units_codes() {
         let (doc, signatures) = crafted(&m, id, &own, M_UNIT, M_AGENCY);
         let digest = digest_of(&doc);
         let answer = peer.exchange(vec![DocMessage { id, body: DocBody::Whole(doc.save()), signatures }]).await;
-        assert_eq!(answer.applied, [Applied { id, outcome: Outcome::Holds(digest) }]);
+        assert_eq!(answer.applied, [Applied { id, verdict: Verdict::Holds(digest) }]);
         peer.close().await;
     });
     assert_eq!(dossier_at(&tinh, &own).expect("M's own dossier")["receiving_unit"], M_UNIT);
@@ -566,7 +566,7 @@ fn a_stolen_key_that_forks_a_dossier_is_caught_and_quarantined() {
         let answer = peer.exchange(vec![fork]).await;
         peer.close().await;
         match answer.applied.as_slice() {
-            [Applied { id: got, outcome: Outcome::Refused(why) }] if *got == id => (why.clone(), last.seq()),
+            [Applied { id: got, verdict: Verdict::Refused(why) }] if *got == id => (why.clone(), last.seq()),
             other => panic!("the forked change was not refused: {other:?}"),
         }
     });
