@@ -26,19 +26,14 @@ const PROCEDURES: [(&str, u32); 7] = [
 
 /// One reception request, shaped as the HTTP API takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reception {
+pub struct ReceptionRequest {
     pub procedure_code: String,
     pub applicant: Applicant,
     pub channel: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Applicant {
-    pub name: String,
-    pub id_number: String,
-    pub phone: String,
-    pub address: String,
-}
+/// The applicant as a dossier records it.
+pub use motcua_domain::dossier::Applicant;
 
 /// An endless, seeded stream of receptions.
 pub struct Workload {
@@ -53,8 +48,8 @@ impl Workload {
 }
 
 impl Iterator for Workload {
-    type Item = Reception;
-    fn next(&mut self) -> Option<Reception> {
+    type Item = ReceptionRequest;
+    fn next(&mut self) -> Option<ReceptionRequest> {
         self.n += 1;
         let r = &mut self.rng;
         let name = format!(
@@ -82,13 +77,14 @@ impl Iterator for Workload {
             7 | 8 => "online",
             _ => "post",
         };
-        Some(Reception {
+        Some(ReceptionRequest {
             procedure_code: procedure.into(),
             applicant: Applicant {
                 name,
                 id_number: format!("000{:09}", r.random_range(0..1_000_000_000u64)),
                 phone: format!("0900{:06}", r.random_range(0..1_000_000u32)),
                 address: HAMLETS[r.random_range(0..HAMLETS.len())].into(),
+                email: None,
             },
             channel,
         })

@@ -7,8 +7,7 @@ use automerge::Automerge;
 use motcua_desk::identity::Identity;
 use motcua_domain::calendar::{DAY_MS, TimeUnit};
 use motcua_domain::dossier::{
-    self, Applicant, Channel, DocError, DocumentEntry, DossierId, Event, NewDossier, ProcedureSnapshot, Reception,
-    SupplementMode,
+    self, Channel, DocError, DocumentEntry, DossierId, Event, NewDossier, ProcedureSnapshot, Reception, SupplementMode,
 };
 use motcua_domain::workflow::Action;
 use rand::RngExt;
@@ -23,7 +22,7 @@ pub fn code(n: usize) -> String {
     format!("{AGENCY_ID}-251117-{:06}", n + 1)
 }
 
-fn new_dossier(node: &Identity, n: usize, w: &motcua_sim::workload::Reception, rng: &mut StdRng) -> NewDossier {
+fn new_dossier(node: &Identity, n: usize, w: &motcua_sim::workload::ReceptionRequest, rng: &mut StdRng) -> NewDossier {
     let docs = ["Tờ khai", "Bản sao giấy chứng minh", "Giấy xác nhận cư trú", "Bản vẽ", "Hợp đồng", "Biên lai"];
     let k = rng.random_range(3..=6);
     NewDossier {
@@ -41,13 +40,7 @@ fn new_dossier(node: &Identity, n: usize, w: &motcua_sim::workload::Reception, r
             fee_vnd: 50_000,
             steps: Vec::new(),
         },
-        applicant: Applicant {
-            name: w.applicant.name.clone(),
-            id_number: w.applicant.id_number.clone(),
-            phone: w.applicant.phone.clone(),
-            address: w.applicant.address.clone(),
-            email: None,
-        },
+        applicant: w.applicant.clone(),
         reception: Reception {
             unit: UNIT.into(),
             agency_id: AGENCY_ID.into(),
@@ -90,7 +83,7 @@ pub fn event(node: &Identity, action: Action, at: i64) -> Event {
 pub fn five_changes(
     node: &Identity,
     n: usize,
-    w: &motcua_sim::workload::Reception,
+    w: &motcua_sim::workload::ReceptionRequest,
     rng: &mut StdRng,
 ) -> Result<Automerge, DocError> {
     let (mut doc, _) = dossier::create(node.actor(), &new_dossier(node, n, w, rng))?;
