@@ -8,9 +8,10 @@
 //!
 //! - [`open`]: opening a data directory as a node (its bundle, trust and
 //!   first admin account).
-//! - [`desk`]: [`Desk`], every officer's and administrator's operation:
-//!   receive, act, logbook, track, lists and statistics, the catalog and
-//!   calendar, sync's admission of received documents.
+//! - [`desk`]: [`Desk`], its parts and errors, and the checks shared by
+//!   its operations: [`receive`] (tiếp nhận), [`act`] (an officer's
+//!   action), [`read`] (lists, searches, logbook, tracking), [`views`]
+//!   (what a page shows), [`admin`] (province documents, accounts).
 //! - [`entry`]: what the store keeps for sync beside each document.
 //! - [`exchange`]: export files and the handover of a merged unit's
 //!   records.
@@ -24,6 +25,7 @@
 //! through the store's single writer before it returns.
 
 pub mod accounts;
+pub mod act;
 pub mod admin;
 pub mod allowance;
 pub mod config;
@@ -34,6 +36,9 @@ pub mod exchange;
 pub mod identity;
 pub mod open;
 pub mod passwords;
+pub mod read;
+pub mod receive;
+pub mod views;
 
 pub use desk::{Desk, DeskError};
 

@@ -74,7 +74,7 @@ pub(super) async fn track(
     let (outcome, answer) = match looked {
         Ok(Ok(view)) => (Guess::Found, Ok(Json(view).into_response())),
         Ok(Err(miss)) => (
-            if miss == motcua_desk::desk::TrackMiss::WrongSuffix { Guess::Wrong } else { Guess::Unknown },
+            if miss == motcua_desk::read::TrackMiss::WrongSuffix { Guess::Wrong } else { Guess::Unknown },
             Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no dossier with this code and id number")),
         ),
         Err(e) => (Guess::Failed, Err(e)),

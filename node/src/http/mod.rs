@@ -35,9 +35,11 @@ use serde_json::json;
 use motcua_sync::cert::{DocumentKind, SignedProvinceDocument};
 
 use motcua_desk::accounts::{self, Account, LoginSessions};
+use motcua_desk::act::ActionRequest;
 use motcua_desk::admin::AdminError;
-use motcua_desk::desk::{ActionRequest, Desk, DeskError, NewDossierRequest};
+use motcua_desk::desk::{Desk, DeskError};
 use motcua_desk::now_ms;
+use motcua_desk::receive::NewDossierRequest;
 
 use auth::{Admin, Officer, Passive, require_role};
 use motcua_store::{ListQuery, StoreError};

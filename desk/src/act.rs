@@ -1,0 +1,235 @@
+//! Officers' actions on a dossier (xử lý hồ sơ): the request, the
+//! workflow's rules, the change appended and signed.
+
+use std::sync::Arc;
+
+use automerge::Automerge;
+use motcua_domain::codes::is_unit_code;
+use motcua_domain::dossier::{self, DossierRecord, Event, StepRecord, SupplementMode};
+use motcua_domain::fold::{Folded, fold, next_step};
+use motcua_domain::workflow::{Action, Actor, ReasonRule, transition};
+use serde::Deserialize;
+
+use motcua_store::Write;
+
+use crate::desk::*;
+use crate::views::*;
+
+/// `missing` may be one text or a list of items.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Missing {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    pub action: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub to_unit: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub missing: Option<Missing>,
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub new_due_at: Option<String>,
+    /// Supplement deadline (hạn bổ sung), RFC 3339 or a local date.
+    #[serde(default)]
+    pub deadline: Option<String>,
+    /// For `start_processing` and `transfer`: the number (from 1) of the
+    /// case's workflow step the hand-off starts; by default the step after
+    /// the last one recorded.
+    #[serde(default)]
+    pub step: Option<u32>,
+}
+
+impl Desk {
+    /// Records an officer's action on a dossier.
+    pub fn act(
+        self: &Arc<Self>,
+        officer: &Officer,
+        code: &str,
+        req: ActionRequest,
+        now: i64,
+    ) -> Result<DossierView, DeskError> {
+        let action = Action::parse(&req.action)
+            .filter(|a| !matches!(a, Action::Receive | Action::Handover))
+            .ok_or_else(|| invalid("action", format!("'{}' is not an action", req.action)))?;
+        let desk = self.clone();
+        let by = officer.clone();
+        let code = code.to_string();
+        let (record, folded) = self.committer().run(move |w| desk.act_in(w, &by, &code, action, req, now))?;
+        tracing::info!(code = %record.code, action = %action, state = folded.state.code(), "dossier action recorded");
+        Ok(self.view(officer, &record, &folded, now))
+    }
+
+    /// The write half of [`Desk::act`], run in the writer's transaction.
+    pub(crate) fn act_in(
+        &self,
+        w: &mut Write,
+        officer: &Officer,
+        code: &str,
+        action: Action,
+        req: ActionRequest,
+        now: i64,
+    ) -> Result<(DossierRecord, Folded), DeskError> {
+        let id = w.id_by_code(code)?.ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
+        let bytes = w.load_doc(&id)?.ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
+        let mut doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?.with_actor(self.identity().actor());
+        let record = dossier::read(&doc)?;
+        let folded = fold(&record, self.offset());
+        let actor = Actor {
+            unit: &self.config().unit,
+            roles: Some(&officer.roles),
+            at_ms: now,
+            utc_offset_minutes: self.offset(),
+        };
+        transition(action, &folded.situation(&record), &actor)?;
+        let note = check_text("note", req.note.as_deref().unwrap_or(""), TEXT_LEN_MAX, false)?;
+        let mut event = Event {
+            action: Some(action),
+            at: now,
+            unit: self.config().unit.clone(),
+            node: self.identity().node_id().to_string(),
+            officer: officer.username.clone(),
+            note,
+            ..Event::default()
+        };
+        let time =
+            processing_time(record.procedure.processing_time, record.procedure.time_unit, record.procedure.same_day);
+        if matches!(action, Action::StartProcessing | Action::Transfer) {
+            event.step = self.step_for(&record, &folded, req.step, now)?;
+        } else if req.step.is_some() {
+            return Err(invalid("step", "only start_processing and transfer start a workflow step"));
+        }
+        let reason = req.reason.as_deref().unwrap_or("");
+        event.reason = match action.reason() {
+            ReasonRule::Required => Some(check_text("reason", reason, TEXT_LEN_MAX, true)?),
+            ReasonRule::Optional => Some(check_text("reason", reason, TEXT_LEN_MAX, false)?).filter(|r| !r.is_empty()),
+            ReasonRule::None => None,
+        };
+        match action {
+            Action::Transfer => {
+                let to = req.to_unit.as_deref().map(str::trim).unwrap_or("");
+                if !is_unit_code(to) {
+                    return Err(invalid("to_unit", "to_unit must be a unit code or agency identifier"));
+                }
+                if to == folded.holder_unit {
+                    return Err(DeskError::Conflict(format!("the dossier is already held by {to}")));
+                }
+                event.to_unit = Some(to.to_string());
+            }
+            Action::RequestSupplement => {
+                let items = match req.missing {
+                    Some(Missing::One(s)) => vec![s],
+                    Some(Missing::Many(v)) => v,
+                    None => Vec::new(),
+                };
+                let mut lines = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let line = check_text(&format!("missing[{i}]"), item, NAME_LEN_MAX, true)?;
+                    lines.push(line.replace('\n', " "));
+                }
+                if lines.is_empty() {
+                    return Err(invalid(
+                        "missing",
+                        "name the missing items (missing), so guidance is given once, in writing",
+                    ));
+                }
+                event.missing = Some(lines.join("\n"));
+                // Form 2 names the deadline, and a refusal for a supplement
+                // never brought waits for it to pass.
+                let d =
+                    req.deadline.as_deref().filter(|d| !d.trim().is_empty()).ok_or_else(|| {
+                        invalid("deadline", "a supplement request needs its deadline (form 2 names it)")
+                    })?;
+                let at = parse_instant(d, &self.calendar()).ok_or_else(|| {
+                    invalid("deadline", "deadline is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999")
+                })?;
+                if at <= now {
+                    return Err(invalid("deadline", "the supplement deadline must lie in the future"));
+                }
+                event.deadline = Some(at);
+            }
+            Action::Processed => {
+                event.result = Some(check_text("result", req.result.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
+            }
+            Action::Accept if !record.procedure.no_appointment => {
+                event.due_at = Some(self.calendar().due_at(now, time)?);
+            }
+            // The clock runs again; a return to the previous step sent while
+            // waiting for the financial obligation ends the pause as its
+            // fulfilment would.
+            Action::SupplementReceived | Action::FinancialObligationFulfilled | Action::ReturnToPrevious => {
+                if let (Some(due), Some(paused)) = (folded.due_at, folded.paused_since) {
+                    let restart = action == Action::SupplementReceived
+                        && record.reception.supplement_mode == SupplementMode::Restart;
+                    event.due_at = Some(if restart {
+                        self.calendar().due_at(now, time)?
+                    } else {
+                        self.calendar().shift_for_pause(due, time.unit, paused, now)?
+                    });
+                }
+            }
+            Action::Reappoint | Action::ResetAppointment => {
+                let raw = req.new_due_at.as_deref().ok_or_else(|| invalid("new_due_at", "new_due_at is required"))?;
+                let new_due = parse_instant(raw, &self.calendar()).ok_or_else(|| {
+                    invalid(
+                        "new_due_at",
+                        "new_due_at is not an RFC 3339 time or a YYYY-MM-DD date between 1900 and 2999",
+                    )
+                })?;
+                // A re-appointment only ever moves the appointment later; a
+                // correction may move it either way, but not before receipt.
+                if action == Action::Reappoint && folded.due_at.is_some_and(|due| new_due <= due) {
+                    return Err(invalid("new_due_at", "the new appointment must be later than the current one"));
+                }
+                if new_due <= record.reception.at {
+                    return Err(invalid("new_due_at", "the appointment must lie after the dossier was received"));
+                }
+                if !self.calendar().is_working_day(self.calendar().local_date(new_due)) {
+                    return Err(invalid("new_due_at", "the new appointment falls on a day off"));
+                }
+                event.due_at = Some(new_due);
+            }
+            _ => {}
+        }
+        let hash = dossier::append_event(&mut doc, &event)?;
+        let (record, folded) = self.store_doc(w, &doc, &hash.0)?;
+        audit(w, now, &officer.username, action.as_str(), &record.code)?;
+        Ok((record, folded))
+    }
+
+    /// The workflow step a hand-off at `now` starts: step `asked` (from 1)
+    /// or by default [`next_step`], with its deadline counted on the
+    /// calendar. None when the case defines no steps.
+    pub(crate) fn step_for(
+        &self,
+        record: &DossierRecord,
+        folded: &Folded,
+        asked: Option<u32>,
+        now: i64,
+    ) -> Result<Option<StepRecord>, DeskError> {
+        let steps = &record.procedure.steps;
+        let Some(default) = next_step(folded, steps.len()) else {
+            return match asked {
+                Some(_) => Err(invalid("step", "this dossier's case defines no workflow steps")),
+                None => Ok(None),
+            };
+        };
+        let number = match asked {
+            None => default,
+            Some(n) if n >= 1 && n as usize <= steps.len() => n,
+            Some(n) => return Err(invalid("step", format!("step {n} is not between 1 and {}", steps.len()))),
+        };
+        let s = &steps[number as usize - 1];
+        let deadline = self.calendar().due_at(now, processing_time(s.time_limit, s.unit, false))?;
+        Ok(Some(StepRecord { number, name: s.name.clone(), time_limit: s.time_limit, time_unit: s.unit, deadline }))
+    }
+}
