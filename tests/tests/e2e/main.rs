@@ -16,6 +16,7 @@ mod https;
 mod keys;
 mod merge;
 mod power;
+mod resume;
 mod shutdown;
 mod sync;
 mod thin_link;
