@@ -81,9 +81,13 @@ struct Changes {
 type Observer = Box<dyn Fn(u64) + Send + Sync>;
 
 impl Changes {
+    /// Counts a change and tells the observers, under their lock, so that
+    /// two bumps at once (a desk write and a sync commit) are told in the
+    /// order they counted: an observer never sees the count go back.
     fn bump(&self) {
+        let observers = self.observers.lock().expect("observers lock");
         let n = self.count.fetch_add(1, Ordering::AcqRel) + 1;
-        for observe in self.observers.lock().expect("observers lock").iter() {
+        for observe in observers.iter() {
             observe(n);
         }
     }
