@@ -3,7 +3,9 @@
 //! officer accounts. Like every write of a node, each is one transaction
 //! through the store's single writer, with its audit line, committed
 //! durably before it returns; what a running node holds in memory (the
-//! catalog, calendar and trust in force) changes only after that.
+//! catalog, calendar and trust in force) changes only after that. None
+//! changes a dossier, so none wakes the sync sessions
+//! ([`motcua_store::committer::Committer::record`]).
 
 use std::sync::Arc;
 
@@ -76,9 +78,12 @@ impl Desk {
     /// Puts a catalog of procedures in force; `sequence` is a signed
     /// catalog's, which must be newer than the one held.
     pub fn import_catalog(&self, by: &Officer, catalog: Catalog, sequence: Option<u64>) -> Result<(), AdminError> {
+        // Held until the document is in force in memory too, so that two
+        // imports at once leave the newer both stored and in force.
+        let _one_at_a_time = self.admin_lock();
         let bytes = serde_json::to_vec(&catalog).expect("catalog serializes");
         let (username, version) = (by.username.clone(), catalog.version.clone());
-        self.committer().run(move |w| {
+        self.committer().record(move |w| {
             advance_sequence(w, DocumentKind::Catalog, sequence)?;
             w.put_meta("catalog", &bytes)?;
             audit(w, now_ms(), &username, "import_catalog", &version)?;
@@ -96,8 +101,11 @@ impl Desk {
         calendar: WorkingCalendar,
         sequence: Option<u64>,
     ) -> Result<(), AdminError> {
+        // Held until the document is in force in memory too, so that two
+        // imports at once leave the newer both stored and in force.
+        let _one_at_a_time = self.admin_lock();
         let (username, version) = (by.username.clone(), calendar.version().to_string());
-        self.committer().run(move |w| {
+        self.committer().record(move |w| {
             advance_sequence(w, DocumentKind::Calendar, sequence)?;
             w.put_meta("calendar", text.as_bytes())?;
             audit(w, now_ms(), &username, "import_calendar", &version)?;
@@ -117,8 +125,11 @@ impl Desk {
         signed: &SignedProvinceDocument,
         sequence: u64,
     ) -> Result<(), AdminError> {
+        // Held until the document is in force in memory too, so that two
+        // imports at once leave the newer both stored and in force.
+        let _one_at_a_time = self.admin_lock();
         let username = by.username.clone();
-        self.committer().run(move |w| {
+        self.committer().record(move |w| {
             advance_sequence(w, DocumentKind::Revocations, Some(sequence))?;
             w.put_meta(REVOCATIONS_META, &json)?;
             audit(w, now_ms(), &username, "import_revocations", &sequence.to_string())?;
@@ -146,7 +157,7 @@ impl Desk {
         };
         let stored = account.clone();
         let actor = by.username.clone();
-        self.committer().run(move |w| {
+        self.committer().record(move |w| {
             if w.account_exists(&stored.username)? {
                 return Err(AdminError::AccountExists(stored.username));
             }
@@ -188,7 +199,7 @@ impl Desk {
         };
         let hash = accounts::hash_password(password);
         let (name, actor) = (username.to_string(), by.username.clone());
-        self.committer().run(move |w| {
+        self.committer().record(move |w| {
             let Some(bytes) = w.account(&name)? else { return Err(AdminError::NoAccount(name)) };
             let mut account = read(bytes)?;
             if checked.is_some_and(|h| h != account.password_hash) {
@@ -205,7 +216,7 @@ impl Desk {
     /// Disables an account (it can no longer log in) or enables it again.
     pub fn set_account_disabled(&self, by: &Officer, username: &str, disable: bool) -> Result<(), AdminError> {
         let (name, actor) = (username.to_string(), by.username.clone());
-        self.committer().run(move |w| {
+        self.committer().record(move |w| {
             if !w.account_exists(&name)? {
                 return Err(AdminError::NoAccount(name));
             }

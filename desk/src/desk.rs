@@ -99,6 +99,9 @@ pub struct Desk {
     trust: std::sync::RwLock<Option<motcua_sync::verify::Trust>>,
     /// What each node created or transferred today, of what came by sync.
     allowance: crate::allowance::DailyAllowance,
+    /// Held by an import of a province document from its commit until it
+    /// is in force in memory ([`crate::admin`]).
+    admin: std::sync::Mutex<()>,
 }
 
 /// What a desk is made of, as [`crate::open`] assembles it.
@@ -125,7 +128,13 @@ impl Desk {
             catalog: std::sync::RwLock::new(Arc::new(parts.catalog)),
             trust: std::sync::RwLock::new(parts.trust),
             allowance: Default::default(),
+            admin: std::sync::Mutex::new(()),
         }
+    }
+
+    /// One import of a province document at a time ([`crate::admin`]).
+    pub(crate) fn admin_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.admin.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The store, for reads. Writes go through the desk's operations.
