@@ -275,13 +275,22 @@ impl Replica for NodeReplica {
 
     fn store_revocations(&mut self, json: &[u8], sequence: u64) -> Result<(), DeskError> {
         let json = json.to_vec();
-        self.write(move |w| {
+        let stored = self.write(move |w| {
             let key = format!("{}_sequence", DocumentKind::Revocations.as_str());
+            let held = w.get_meta(&key)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
+            // A list at least as new stored meanwhile (an administrator's
+            // import, another connection) stays: the store never goes back
+            // to an older list than the trust in memory holds.
+            if sequence <= held {
+                return Ok::<bool, DeskError>(false);
+            }
             w.put_meta(&key, &sequence.to_le_bytes())?;
             w.put_meta(REVOCATIONS_META, &json)?;
-            Ok::<(), DeskError>(())
+            Ok(true)
         })?;
-        tracing::info!(sequence, "revocation list received from a peer installed");
+        if stored {
+            tracing::info!(sequence, "revocation list received from a peer installed");
+        }
         Ok(())
     }
 
