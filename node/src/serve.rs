@@ -87,27 +87,34 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     };
     let desk = state.desk.clone();
     let router = http::router(state);
-    match tls {
-        Some(config) => {
-            use axum::serve::ListenerExt;
-            let app = router
-                .layer(axum::middleware::map_response(crate::http::tls::strict_transport))
-                .into_make_service_with_connect_info::<std::net::SocketAddr>();
-            // tap_io: axum gives a listener's peer address as ConnectInfo
-            // through it.
-            let listener = crate::http::tls::TlsListener::new(listener, config)?.tap_io(|_| ());
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // However serving ends, the network is shut down before the error (if
+    // any) is returned: its tasks must end before the runtime does.
+    let served: anyhow::Result<()> = async {
+        match tls {
+            Some(config) => {
+                use axum::serve::ListenerExt;
+                let app = router
+                    .layer(axum::middleware::map_response(crate::http::tls::strict_transport))
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>();
+                // tap_io: axum gives a listener's peer address as
+                // ConnectInfo through it.
+                let listener = crate::http::tls::TlsListener::new(listener, config)?.tap_io(|_| ());
+                axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            }
+            None => {
+                let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            }
         }
-        None => {
-            let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-        }
+        Ok(())
     }
+    .await;
     if let Some(n) = network {
         n.shutdown().await;
     }
     // Read audits are committed lazily; make them durable before leaving.
     tokio::task::spawn_blocking(move || desk.committer().flush()).await?.map_err(|e| anyhow!(e))?;
+    served?;
     tracing::info!("motcua node stopped");
     Ok(())
 }
