@@ -341,7 +341,13 @@ impl Replica for MemoryReplica {
         states: Vec<([u8; 16], Vec<u8>)>,
     ) -> Result<Stored, MemoryError> {
         if docs.is_empty() && states.is_empty() {
-            return Ok(Stored { results: Vec::new(), commit: None });
+            // Every session of this node reads the same maps, commits in
+            // flight included: what a session finds already held may be
+            // another connection's write not yet durable, so what it says
+            // of it waits for the newest commit in flight (commits become
+            // durable in order). A node's store reads only what is
+            // committed, and needs no such wait.
+            return Ok(Stored { results: Vec::new(), commit: self.pending.last().map(|p| p.id) });
         }
         self.last_commit += 1;
         let mut undo = Pending {

@@ -1164,8 +1164,12 @@ impl Session {
         if stored.results.len() != ids.len() {
             return Err(SessionError::Storage("the store answered for another number of documents".into()));
         }
-        if let Some(commit) = stored.commit {
-            // From the acknowledgement on, everything waits for the commit.
+        // From the acknowledgement on, everything waits for the commit (a
+        // commit already awaited last, the replica's newest in flight,
+        // is awaited once).
+        if let Some(commit) = stored.commit
+            && self.held.back().is_none_or(|h| h.commit != commit)
+        {
             self.held.push_back(Held { commit, done: false, messages: Vec::new() });
         }
         for (id, result) in ids.iter().zip(stored.results) {

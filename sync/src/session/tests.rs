@@ -1066,3 +1066,56 @@ fn the_invariants_hold_through_a_whole_exchange_and_catch_a_broken_state() {
     });
     assert!(err.contains("already durable"), "{err}");
 }
+
+/// Two connections between the same pair: the second delivers documents
+/// the first has written and not yet committed. What the second says of
+/// them waits for that commit too.
+#[test]
+fn an_acknowledgement_waits_for_another_connections_commit_of_what_it_holds() {
+    let (mut c, mut p) = (commune(), province());
+    p.defer_commits(true);
+    let ids: Vec<_> = (1..=3).map(|n| receive(&mut c, n)).collect();
+    let mut first = Link::open(&c, &p);
+    let mut second = Link::open(&c, &p);
+    // The second connection gets as far as the commune sending its batch.
+    let mut batch = Vec::new();
+    for _ in 0..100 {
+        let to_p = second.a.take_outgoing();
+        let to_c = second.b.take_outgoing();
+        if to_p.is_empty() && to_c.is_empty() {
+            break;
+        }
+        for m in to_p {
+            match m {
+                Message::Docs(_) => batch.push(m),
+                m => second.b.handle(&mut p, m, NOW).unwrap(),
+            }
+        }
+        for m in to_c {
+            second.a.handle(&mut c, m, NOW).unwrap();
+        }
+    }
+    assert!(!batch.is_empty(), "the second connection sent the documents");
+    // The first connection delivers the same documents; their commit stays
+    // in flight.
+    first.run_uncommitted(&mut c, &mut p);
+    let commit = p.last_commit().expect("the first connection's commit");
+    assert_eq!(p.commits_in_flight(), 1);
+    for m in batch {
+        second.b.handle(&mut p, m, NOW).unwrap();
+        second.b.check_invariants().unwrap();
+    }
+    let awaited = second.b.awaiting_commits();
+    assert!(matches!(awaited[..], [w] if w >= commit), "held for the first connection's commit: {awaited:?}");
+    assert!(
+        !second.b.take_outgoing().iter().any(|m| matches!(m, Message::Applied(_))),
+        "nothing acknowledged before the commit is durable"
+    );
+    p.durable(awaited[0]);
+    second.b.committed(awaited[0]);
+    let released = second.b.take_outgoing();
+    assert!(matches!(released.first(), Some(Message::Applied(a)) if a.len() == 3), "{released:?}");
+    for id in &ids {
+        assert!(p.digests().contains_key(id));
+    }
+}
