@@ -188,6 +188,31 @@ impl Node {
         node
     }
 
+    /// Starts `motcua serve` on `dir` with its sync endpoint on `sync`,
+    /// dialing `peers`, its stderr (logs, and any panic message) appended
+    /// to `log`; waits until it answers, logged in as admin.
+    pub fn start_with_log(dir: &Path, sync: &str, peers: &[&str], log: &Path) -> Node {
+        let port = free_port();
+        let mut cmd = Command::new(binary("motcua"));
+        cmd.args(["serve", "--data"]).arg(dir).args(["--http", &format!("127.0.0.1:{port}"), "--sync", sync]);
+        for p in peers {
+            cmd.args(["--peer", p]);
+        }
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open the node's log");
+        let child = cmd
+            .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("MOTCUA_LOG", std::env::var("MOTCUA_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn motcua");
+        let mut node = Node::detached(dir, port);
+        node.child = Some(child);
+        node.wait_ready();
+        node.token = Some(node.login("admin", ADMIN_PASSWORD).expect("admin login"));
+        node
+    }
+
     /// A handle on a node process owned elsewhere, without a session.
     pub fn detached(dir: &Path, port: u16) -> Node {
         Node { child: None, dir: dir.to_path_buf(), port, host: "127.0.0.1".into(), token: None, agent: agent() }

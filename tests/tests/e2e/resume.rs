@@ -3,11 +3,9 @@
 //! while it holds some, and started again on the same data directory. B
 //! then ends up holding exactly what A holds.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use motcua_tests::{ADMIN_PASSWORD, Node, Province, binary, dossier_request, eventually, free_port, free_udp_port};
+use motcua_tests::{Node, Province, dossier_request, eventually, free_udp_port};
 
 /// Dossiers A holds: enough that B is still taking them when it is cut,
 /// and below the daily allowance B grants A's new dossiers
@@ -16,31 +14,6 @@ use motcua_tests::{ADMIN_PASSWORD, Node, Province, binary, dossier_request, even
 const DOSSIERS: u64 = 1_500;
 /// Generous: a test checks that B gets there, not how fast.
 const RESUME_SECS: u64 = 120;
-
-/// Starts `motcua serve` on `dir` with its sync endpoint on `sync`, dialing
-/// `peers`, its logs appended to `log`; waits until it answers, logged in.
-fn start(dir: &Path, sync: &str, peers: &[&str], log: &Path) -> Node {
-    let port = free_port();
-    let mut cmd = Command::new(binary("motcua"));
-    cmd.args(["serve", "--data"]).arg(dir).args(["--http", &format!("127.0.0.1:{port}"), "--sync", sync]);
-    for p in peers {
-        cmd.args(["--peer", p]);
-    }
-    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let child = cmd
-        .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("MOTCUA_LOG", std::env::var("MOTCUA_TEST_LOG").unwrap_or_else(|_| "info".into()))
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn motcua");
-    let mut node = Node::detached(dir, port);
-    node.child = Some(child);
-    let agent = motcua_tests::agent();
-    eventually(60, "the node answering", || agent.get(node.url("/healthz")).call().ok().filter(|r| r.status() == 200));
-    node.token = Some(node.login("admin", ADMIN_PASSWORD).expect("admin login"));
-    node
-}
 
 /// What a node holds to sync: its number of documents and their digest.
 fn fingerprint(node: &Node) -> (u64, String) {
@@ -85,14 +58,14 @@ fn resumes(how: Cut) {
     let logs = tempfile::tempdir().unwrap();
     let (a_log, b_log) = (logs.path().join("a.log"), logs.path().join("b.log"));
     let a_sync = format!("127.0.0.1:{}", free_udp_port());
-    let a = start(&sender, &a_sync, &[], &a_log);
+    let a = Node::start_with_log(&sender, &a_sync, &[], &a_log);
     for n in 0..DOSSIERS {
         let r = a.receive(&dossier_request("2.000720", n as u32));
         assert_eq!(r.status, 201, "{r:?}");
     }
     let a_id = motcua_tests::node_id(&sender);
     let peer = format!("{a_id}@{a_sync}");
-    let mut b = start(&taker, "127.0.0.1:0", &[&peer], &b_log);
+    let mut b = Node::start_with_log(&taker, "127.0.0.1:0", &[&peer], &b_log);
     eventually(60, "B taking dossiers", || Some(b.total_dossiers()).filter(|n| *n > 0));
     // A frozen B cannot drain what it has buffered: the cut lands in the
     // middle. A B stopped by SIGTERM ends its session step by step and so
@@ -103,14 +76,14 @@ fn resumes(how: Cut) {
     }
     cut(&mut b, how);
     // What B holds after the cut, read while it dials nobody.
-    let mut alone = start(&taker, "127.0.0.1:0", &[], &b_log);
+    let mut alone = Node::start_with_log(&taker, "127.0.0.1:0", &[], &b_log);
     let held = alone.total_dossiers();
     assert_eq!(alone.stop(), Some(0));
     eprintln!("B cut ({how:?}) holding {held} of {DOSSIERS}");
     if freeze {
         assert!(held < DOSSIERS, "B held all {held} when it was cut: the test cut nothing");
     }
-    let b = start(&taker, "127.0.0.1:0", &[&peer], &b_log);
+    let b = Node::start_with_log(&taker, "127.0.0.1:0", &[&peer], &b_log);
     let expected = fingerprint(&a);
     assert_eq!(expected.0, DOSSIERS, "A holds what it received");
     let deadline = Instant::now() + Duration::from_secs(RESUME_SECS);

@@ -4,35 +4,11 @@
 //! dossiers (a session step running on a thread of its own).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use motcua_tests::{
     ADMIN_PASSWORD, Node, Province, binary, dossier_request, eventually, free_port, free_udp_port, node_id,
 };
-
-/// Starts `motcua serve` on `dir` dialing `peers`, its stderr (logs and
-/// any panic message) to `stderr`; waits until it answers and logs in.
-fn start(dir: &Path, sync: &str, peers: &[&str], stderr: &Path) -> Node {
-    let port = free_port();
-    let mut cmd = Command::new(binary("motcua"));
-    cmd.args(["serve", "--data"]).arg(dir).args(["--http", &format!("127.0.0.1:{port}"), "--sync", sync]);
-    for p in peers {
-        cmd.args(["--peer", p]);
-    }
-    let child = cmd
-        .env("MOTCUA_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("MOTCUA_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(stderr).unwrap())
-        .spawn()
-        .expect("spawn motcua");
-    let mut node = Node::detached(dir, port);
-    node.child = Some(child);
-    let agent = motcua_tests::agent();
-    eventually(60, "the node answering", || agent.get(node.url("/healthz")).call().ok().filter(|r| r.status() == 200));
-    node.token = Some(node.login("admin", ADMIN_PASSWORD).expect("admin login"));
-    node
-}
 
 /// The peer's row on `node`'s peer board.
 fn peer(node: &Node, id: &str) -> serde_json::Value {
@@ -58,15 +34,15 @@ fn a_syncing_node_stops_cleanly_on_sigterm_while_dialing_and_while_connected() {
 
     // The province is down: the commune keeps dialing it.
     let stderr = logs.path().join("dialing.log");
-    let commune = start(&xa, "127.0.0.1:0", &[&p.peer], &stderr);
+    let commune = Node::start_with_log(&xa, "127.0.0.1:0", &[&p.peer], &stderr);
     eventually(60, "a dial to the province failing", || peer(&commune, &tinh_id)["last_error"].as_str().map(drop));
     stops_cleanly(commune, &stderr);
 
     // Both up and connected: sessions, readers and writers are running.
     let tinh_log = logs.path().join("tinh.log");
-    let tinh = start(&p.tinh, &format!("127.0.0.1:{}", p.port), &[], &tinh_log);
+    let tinh = Node::start_with_log(&p.tinh, &format!("127.0.0.1:{}", p.port), &[], &tinh_log);
     let stderr = logs.path().join("connected.log");
-    let commune = start(&xa, "127.0.0.1:0", &[&p.peer], &stderr);
+    let commune = Node::start_with_log(&xa, "127.0.0.1:0", &[&p.peer], &stderr);
     eventually(60, "the commune connected to the province", || {
         peer(&commune, &tinh_id)["connected"].as_bool().filter(|c| *c)
     });
@@ -86,7 +62,7 @@ fn a_syncing_node_stops_cleanly_on_sigterm_in_the_middle_of_a_transfer() {
     let logs = tempfile::tempdir().unwrap();
     let port = free_udp_port();
     let sender_log = logs.path().join("sender.log");
-    let a = start(&sender, &format!("127.0.0.1:{port}"), &[], &sender_log);
+    let a = Node::start_with_log(&sender, &format!("127.0.0.1:{port}"), &[], &sender_log);
     for n in 0..DOSSIERS {
         let r = a.receive(&dossier_request("2.000720", n as u32));
         assert_eq!(r.status, 201, "{r:?}");
@@ -94,7 +70,7 @@ fn a_syncing_node_stops_cleanly_on_sigterm_in_the_middle_of_a_transfer() {
     let peer = format!("{}@127.0.0.1:{port}", node_id(&sender));
     // Stopped as soon as it has taken some.
     let stderr = logs.path().join("taker.log");
-    let b = start(&taker, "127.0.0.1:0", &[&peer], &stderr);
+    let b = Node::start_with_log(&taker, "127.0.0.1:0", &[&peer], &stderr);
     eventually(60, "the taker taking dossiers", || Some(b.total_dossiers()).filter(|n| *n > 0));
     stops_cleanly(b, &stderr);
     stops_cleanly(a, &sender_log);
