@@ -23,6 +23,7 @@
 //! ```
 
 pub mod actor;
+pub mod attachment;
 pub mod authority;
 pub mod calendar;
 pub mod catalog;
