@@ -61,6 +61,10 @@ impl Desk {
         let action = Action::parse(&req.action)
             .filter(|a| !matches!(a, Action::Receive | Action::Handover))
             .ok_or_else(|| invalid("action", format!("'{}' is not an action", req.action)))?;
+        // A file is attached with its bytes, through the attachments route.
+        if action == Action::Attach {
+            return Err(invalid("action", "a file is attached through the dossier's attachments, with its bytes"));
+        }
         let desk = self.clone();
         let by = officer.clone();
         let code = code.to_string();

@@ -208,7 +208,7 @@ impl Desk {
         let situation = folded.situation(record);
         Action::ALL
             .into_iter()
-            .filter(|a| !matches!(a, Action::Receive | Action::Handover))
+            .filter(|a| !matches!(a, Action::Receive | Action::Handover | Action::Attach))
             .filter(|&a| transition(a, &situation, &actor).is_ok())
             .map(Action::as_str)
             .collect()

@@ -71,6 +71,11 @@ pub enum MediaType {
 impl MediaType {
     pub const ALL: [MediaType; 3] = [MediaType::Pdf, MediaType::Jpeg, MediaType::Png];
 
+    /// The type named exactly as [`MediaType::as_str`] writes it.
+    pub fn parse(s: &str) -> Option<MediaType> {
+        MediaType::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MediaType::Pdf => "application/pdf",
@@ -150,10 +155,10 @@ pub fn check_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-/// An attachment as its dossier's document records it, in a change signed
-/// by the node that took the file.
+/// A file as an `attach` event of its dossier's document records it, in a
+/// change signed by the node that took the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attachment {
+pub struct File {
     /// BLAKE3 of the bytes.
     #[serde(with = "hex_hash")]
     pub hash: [u8; 32],
@@ -164,8 +169,17 @@ pub struct Attachment {
     /// The checklist line (1-based) a scanned component belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_line: Option<u32>,
-    /// The officer who attached it, and when (UTC milliseconds).
+}
+
+/// An attachment of a dossier, as the fold derives it from an `attach`
+/// event: the file, the officer who attached it, their unit, and when
+/// (UTC milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    #[serde(flatten)]
+    pub file: File,
     pub by: String,
+    pub unit: String,
     pub at: i64,
 }
 
@@ -236,13 +250,16 @@ mod tests {
         }
         assert_eq!(Kind::parse("scan"), None);
         let a = Attachment {
-            hash: [0xAB; 32],
-            size: 5 * 1024 * 1024,
-            media_type: MediaType::Pdf,
-            name: "Sổ đỏ.pdf".into(),
-            kind: Kind::Component,
-            document_line: Some(2),
+            file: File {
+                hash: [0xAB; 32],
+                size: 5 * 1024 * 1024,
+                media_type: MediaType::Pdf,
+                name: "Sổ đỏ.pdf".into(),
+                kind: Kind::Component,
+                document_line: Some(2),
+            },
             by: "tiepnhan".into(),
+            unit: "26734".into(),
             at: 1_764_000_000_000,
         };
         let json = serde_json::to_value(&a).unwrap();
@@ -250,7 +267,11 @@ mod tests {
         assert_eq!(json["media_type"], "application/pdf");
         assert_eq!(json["kind"], "component");
         assert_eq!(serde_json::from_value::<Attachment>(json).unwrap(), a);
-        let bad = serde_json::json!({"hash": "zz", "size": 1, "media_type": "image/png", "name": "a", "kind": "result", "by": "x", "at": 0});
+        for m in MediaType::ALL {
+            assert_eq!(MediaType::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(MediaType::parse("image/jpg"), None, "the stored name is exact");
+        let bad = serde_json::json!({"hash": "zz", "size": 1, "media_type": "image/png", "name": "a", "kind": "result", "by": "x", "unit": "u", "at": 0});
         assert!(serde_json::from_value::<Attachment>(bad).is_err());
     }
 }

@@ -215,6 +215,10 @@ pub struct Event {
     /// For a hand-off (start of processing, transfer): the workflow step
     /// (bước) it starts, with the step's time limit and deadline.
     pub step: Option<StepRecord>,
+    /// For an attachment: the file it keeps with the dossier. Stored as the
+    /// event's `file_hash`, `file_size`, `file_type`, `file_name`,
+    /// `file_kind` and (for a component) `file_line`.
+    pub file: Option<crate::attachment::File>,
 }
 
 /// A step of the procedure case's internal workflow as a hand-off event
@@ -450,6 +454,16 @@ fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Even
         tx.put(&m, "step_time_limit", step.time_limit as i64)?;
         tx.put(&m, "step_time_unit", step.time_unit.as_str())?;
         tx.put(&m, "step_deadline", step.deadline)?;
+    }
+    if let Some(f) = &e.file {
+        tx.put(&m, "file_hash", hex::encode(f.hash))?;
+        tx.put(&m, "file_size", f.size)?;
+        tx.put(&m, "file_type", f.media_type.as_str())?;
+        tx.put(&m, "file_name", f.name.as_str())?;
+        tx.put(&m, "file_kind", f.kind.as_str())?;
+        if let Some(line) = f.document_line {
+            tx.put(&m, "file_line", line as i64)?;
+        }
     }
     Ok(())
 }
@@ -704,7 +718,7 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 18] = [
+const EVENT_KEYS: [&str; 24] = [
     "kind",
     "at",
     "unit",
@@ -723,7 +737,33 @@ const EVENT_KEYS: [&str; 18] = [
     "step_time_limit",
     "step_time_unit",
     "step_deadline",
+    "file_hash",
+    "file_size",
+    "file_type",
+    "file_name",
+    "file_kind",
+    "file_line",
 ];
+
+/// An attach event's file, if every field is there and well formed (the
+/// same bounds a node checks before it takes a file).
+fn read_file(
+    text: &dyn Fn(&str) -> Option<String>,
+    int: &dyn Fn(&str) -> Option<i64>,
+) -> Option<crate::attachment::File> {
+    use crate::attachment::{FILE_BYTES_MAX, File, Kind, MediaType, check_name};
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(text("file_hash")?, &mut hash).ok()?;
+    let size = int("file_size").and_then(|n| u64::try_from(n).ok()).filter(|n| (1..=FILE_BYTES_MAX).contains(n))?;
+    let media_type = MediaType::parse(&text("file_type")?)?;
+    let name = check_name(&text("file_name")?).ok()?;
+    let kind = Kind::parse(&text("file_kind")?)?;
+    let document_line = match int("file_line") {
+        None => None,
+        Some(n) => Some(u32::try_from(n).ok().filter(|n| (1..=DOCUMENTS_MAX as u32).contains(n))?),
+    };
+    Some(File { hash, size, media_type, name, kind, document_line })
+}
 
 fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> Result<RecordedEvent, DocError> {
     let doc = r.doc;
@@ -796,6 +836,7 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         deadline: int("deadline"),
         succession: text("succession"),
         step: None,
+        file: None,
     };
     let step_keys = ["step", "step_name", "step_time_limit", "step_time_unit", "step_deadline"];
     if step_keys.iter().any(|k| get(k).is_some()) {
@@ -813,6 +854,22 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         if !matches!(action, Some(Action::StartProcessing | Action::Transfer)) {
             defect.get_or_insert_with(|| format!("event {index} records a step, and only a hand-off starts one"));
         }
+    }
+    let file_keys = ["file_hash", "file_size", "file_type", "file_name", "file_kind", "file_line"];
+    if file_keys.iter().any(|k| get(k).is_some()) {
+        event.file = read_file(&text, &int);
+        if event.file.is_none() {
+            defect.get_or_insert_with(|| format!("event {index} has an incomplete or malformed file"));
+        }
+    }
+    match (action, &event.file) {
+        (Some(Action::Attach), None) => {
+            defect.get_or_insert_with(|| format!("event {index} attaches no file"));
+        }
+        (Some(a), Some(_)) if a != Action::Attach => {
+            defect.get_or_insert_with(|| format!("event {index} records a file, and only an attach event keeps one"));
+        }
+        _ => {}
     }
     let step_deadline = event.step.as_ref().map(|s| s.deadline);
     if [Some(event.at), event.due_at, event.deadline, step_deadline].into_iter().flatten().any(|t| !in_range(t)) {

@@ -99,6 +99,9 @@ pub struct Folded {
     pub holder_acted: bool,
     pub history: Vec<HistoryEntry>,
     pub conflicts: Vec<Conflict>,
+    /// The files kept with the dossier, in the order they were attached
+    /// (each from an `attach` event the rules allowed).
+    pub attachments: Vec<crate::attachment::Attachment>,
 }
 
 impl Folded {
@@ -289,6 +292,7 @@ pub fn fold(record: &DossierRecord, utc_offset_minutes: i32) -> Folded {
         holder_acted: false,
         history: Vec::new(),
         conflicts: Vec::new(),
+        attachments: Vec::new(),
     };
     for (index, recorded) in record.events.iter().enumerate() {
         if let Err(reason) = apply(&mut f, record, index, recorded, utc_offset_minutes) {
@@ -357,7 +361,7 @@ fn apply(
         let from = f.state;
         // A correction is the receiving unit's bookkeeping, not the holder
         // taking the dossier up.
-        if e.unit == f.holder_unit && !is_correction(action) {
+        if e.unit == f.holder_unit && !is_correction(action) && action != Action::Attach {
             f.holder_acted = true;
         }
         f.state = outcome.state;
@@ -445,6 +449,16 @@ fn apply(
                 f.due_at = e.due_at;
                 f.reappointed = true;
             }
+            Action::Attach => {
+                if let Some(file) = &e.file {
+                    f.attachments.push(crate::attachment::Attachment {
+                        file: file.clone(),
+                        by: e.officer.clone(),
+                        unit: e.unit.clone(),
+                        at: e.at,
+                    });
+                }
+            }
         }
     }
     f.history.push(HistoryEntry { index, event: e.clone(), state_after: f.state, undoes_transfer });
@@ -476,6 +490,7 @@ fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -
             }
             _ => Ok(()),
         },
+        Action::Attach if e.file.is_none() => Err("an attach event keeps no file".into()),
         Action::ResetAppointment => match e.due_at {
             None => Err("a corrected appointment names no appointment".into()),
             Some(due) if due <= record.reception.at => {

@@ -172,10 +172,16 @@ pub enum Action {
     /// Admin correction (thu hồi kết quả đã trả): a return recorded in error
     /// is withdrawn; the result is ready again, not returned.
     RevokeResult,
+    /// Đính kèm tệp: a scanned component or the electronic result is kept
+    /// with the dossier (Nghị định 45/2020/NĐ-CP, Thông tư
+    /// 01/2023/TT-VPCP; [`crate::attachment`]). It changes no state, and
+    /// is recorded through a node's attachment route, never offered as an
+    /// action button.
+    Attach,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::Receive,
         Action::Accept,
         Action::Refuse,
@@ -195,6 +201,7 @@ impl Action {
         Action::Recall,
         Action::ResetAppointment,
         Action::RevokeResult,
+        Action::Attach,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -218,6 +225,7 @@ impl Action {
             Action::Recall => "recall",
             Action::ResetAppointment => "reset_appointment",
             Action::RevokeResult => "revoke_result",
+            Action::Attach => "attach",
         }
     }
 
@@ -378,6 +386,21 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
             UnitAuthority::Receiving,
         ),
         Action::RevokeResult => r(&[Returned], &[], UnitAuthority::Receiving),
+        // While the dossier is open: components at and after reception, the
+        // result by the unit that processes it before it is returned.
+        Action::Attach => r(
+            &[
+                SubmittedOnline,
+                Accepted,
+                InProcess,
+                SupplementRequested,
+                FinancialObligation,
+                WithdrawalRequested,
+                ResultReady,
+            ],
+            &[Receptionist, Specialist, Leader],
+            UnitAuthority::ReceivingOrHolder,
+        ),
     }
 }
 
@@ -506,6 +529,7 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
             outcome.state = handed_over_in;
             outcome.previous = None;
         }
+        Action::Attach => {}
         Action::ResetAppointment => {
             if situation.due_at.is_none() {
                 return Err(Refusal::InvalidState("this dossier has no appointment to correct".into()));
@@ -645,6 +669,13 @@ mod tests {
             (Action::ResetAppointment, WithdrawalRequested, WithdrawalRequested),
             (Action::ResetAppointment, ResultReady, ResultReady),
             (Action::RevokeResult, Returned, ResultReady),
+            (Action::Attach, SubmittedOnline, SubmittedOnline),
+            (Action::Attach, Accepted, Accepted),
+            (Action::Attach, InProcess, InProcess),
+            (Action::Attach, SupplementRequested, SupplementRequested),
+            (Action::Attach, FinancialObligation, FinancialObligation),
+            (Action::Attach, WithdrawalRequested, WithdrawalRequested),
+            (Action::Attach, ResultReady, ResultReady),
         ];
         let admin = officer(&[Role::Admin]);
         for action in Action::ALL {

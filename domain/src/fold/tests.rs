@@ -541,3 +541,60 @@ fn a_return_from_9_undoes_the_step_only_when_it_undoes_a_transfer() {
     assert_eq!(steps[1].ended_by, Some(Action::Processed), "step 2 ended when the commune processed it");
     assert_eq!(next_step(&f, 3), Some(2), "the returned transfer's step is offered again");
 }
+
+fn scan(line: u32) -> crate::attachment::File {
+    crate::attachment::File {
+        hash: [line as u8; 32],
+        size: 400 * 1024,
+        media_type: crate::attachment::MediaType::Pdf,
+        name: format!("Thành phần {line}.pdf"),
+        kind: crate::attachment::Kind::Component,
+        document_line: Some(line),
+    }
+}
+
+#[test]
+fn attached_files_are_derived_and_change_no_state() {
+    let (mut doc, agency_actor, commune, agency) = at_commune();
+    let mut attach = event(Action::Attach, T0 + 1000, COMMUNE, &commune);
+    attach.file = Some(scan(1));
+    dossier::append_event(&mut doc, &attach).unwrap();
+    dossier::append_event(&mut doc, &transfer_to(T0 + 2000, COMMUNE, &commune, AGENCY)).unwrap();
+    // The agency keeps a scan of its own: attaching is not acting on the
+    // dossier, so the commune may still recall it.
+    let mut doc = doc.with_actor(agency_actor);
+    let mut by_agency = event(Action::Attach, T0 + 3000, AGENCY, &agency);
+    by_agency.file = Some(scan(2));
+    dossier::append_event(&mut doc, &by_agency).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::InProcess);
+    assert!(f.conflicts.is_empty(), "{:?}", f.conflicts);
+    assert!(!f.holder_acted, "an attachment is not the holder taking the dossier up");
+    let files: Vec<_> = f.attachments.iter().map(|a| (a.file.clone(), a.unit.as_str(), a.at)).collect();
+    assert_eq!(files, vec![(scan(1), COMMUNE, T0 + 1000), (scan(2), AGENCY, T0 + 3000)]);
+    // Read back from the document as written.
+    let record = dossier::read(&doc).unwrap();
+    assert_eq!(record.events[1].event.file, Some(scan(1)));
+}
+
+#[test]
+fn a_file_only_an_attach_event_keeps_and_it_must_be_well_formed() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    let mut no_file = event(Action::Attach, T0 + 1000, COMMUNE, &hex);
+    dossier::append_event(&mut doc, &no_file).unwrap();
+    let mut start = event(Action::StartProcessing, T0 + 2000, COMMUNE, &hex);
+    start.file = Some(scan(1));
+    dossier::append_event(&mut doc, &start).unwrap();
+    no_file.file = Some(crate::attachment::File { size: 0, ..scan(2) });
+    dossier::append_event(&mut doc, &no_file).unwrap();
+    let record = dossier::read(&doc).unwrap();
+    let defects: Vec<_> = record.events[1..].iter().map(|e| e.defect.clone().unwrap_or_default()).collect();
+    assert!(defects[0].contains("attaches no file"), "{defects:?}");
+    assert!(defects[1].contains("only an attach event keeps one"), "{defects:?}");
+    assert!(defects[2].contains("malformed file"), "{defects:?}");
+    let f = folded(&doc);
+    assert!(f.attachments.is_empty());
+    assert_eq!(f.conflicts.len(), 3);
+    assert_eq!(f.state, Status::Accepted, "none of them changed anything");
+}

@@ -336,3 +336,37 @@ fn a_node_creates_dossiers_of_its_own_unit_under_its_own_codes_only() {
     w.sign_heads(&doc, &k);
     assert!(w.verify(&doc, &[]).is_ok());
 }
+
+fn attach(unit: &str) -> dossier::Event {
+    let mut e = event(Action::Attach, T0 + 2000, unit, "");
+    e.file = Some(motcua_domain::attachment::File {
+        hash: [7; 32],
+        size: 300_000,
+        media_type: motcua_domain::attachment::MediaType::Pdf,
+        name: "Kết quả.pdf".into(),
+        kind: motcua_domain::attachment::Kind::Result,
+        document_line: None,
+    });
+    e
+}
+
+/// A file's record travels as any event does: the unit holding the dossier
+/// may attach one, a unit with no part in it may not.
+#[test]
+fn an_attachment_is_admitted_from_the_holder_and_refused_from_an_outsider() {
+    let mut w = World::new();
+    let doc = transferred(&mut w);
+    let attached = append_as(&doc, &key(2), attach(AGENCY));
+    w.sign_heads(&attached, &key(2));
+    let added = w.verify(&attached, &doc.get_heads()).unwrap();
+    assert_eq!(added.events.len(), 1);
+    assert_eq!(added.events[0].action, Action::Attach);
+    // Commune 3 is enrolled, but the dossier was never routed to it.
+    let outsider = append_as(&doc, &key(3), attach("26735"));
+    w.sign_heads(&outsider, &key(3));
+    let err = w.verify(&outsider, &doc.get_heads()).unwrap_err();
+    assert!(
+        matches!(&err, Rejection::Authority(AuthorityError::Refused { action, .. }) if action == "attach"),
+        "{err}"
+    );
+}

@@ -435,3 +435,20 @@ fn every_write_route_refuses_a_cookie_session_without_its_csrf_token() {
         201
     );
 }
+
+/// A file is kept with a dossier only with its bytes: `attach` is never
+/// offered as an action, and the actions route refuses it.
+#[test]
+fn attach_is_not_an_action_an_officer_posts() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let created = node.post("/api/v1/dossiers", &dossier_request("2.000720", 3));
+    assert_eq!(created.status, 201, "{created:?}");
+    let code = created.body["code"].as_str().unwrap().to_string();
+    let offered = created.body["allowed_actions"].as_array().unwrap();
+    assert!(!offered.is_empty() && !offered.iter().any(|a| a == "attach"), "{offered:?}");
+    let a = node.act(&code, &json!({"action": "attach"}));
+    assert_eq!((a.status, a.body["error"]["code"].as_str()), (422, Some("invalid_value")), "{a:?}");
+    let d = node.get(&format!("/api/v1/dossiers/{code}"));
+    assert_eq!(d.body["history"].as_array().unwrap().len(), 1, "nothing recorded");
+}
