@@ -190,6 +190,11 @@ impl Desk {
     }
 }
 
+/// The hashes of the files a dossier keeps, as the store indexes them.
+pub(crate) fn attachment_hashes(folded: &Folded) -> Vec<[u8; 32]> {
+    folded.attachments.iter().map(|a| a.file.hash).collect()
+}
+
 /// The key of a day's code sequence: YYMMDD as a number.
 pub fn day_number(local_day: NaiveDate) -> u32 {
     chrono::Datelike::year(&local_day).rem_euclid(100) as u32 * 10_000
@@ -261,6 +266,7 @@ impl Desk {
         let recent = crate::entry::recent_writes_for(&t, &record.id.0, doc)?;
         t.put_attestation(change_hash, &self.identity.attest(change_hash))?;
         t.put_dossier(&doc.save_nocompress(), &summary, &crate::entry::sync_entry(doc, &record, &summary, recent))?;
+        t.put_attachment_refs(&record.id.0, &attachment_hashes(&folded))?;
         Ok((record, folded))
     }
 }

@@ -364,6 +364,7 @@ impl Desk {
             recent: d.recent,
         };
         t.put_dossier(d.bytes, &summary, &entry)?;
+        t.put_attachment_refs(&record.id.0, &crate::desk::attachment_hashes(&folded))?;
         Ok(())
     }
 
@@ -550,6 +551,28 @@ mod tests {
         // Storing the same version again keeps the recent writes as they are.
         put(&desk, &v3);
         assert_eq!(desk.store().sync_entry(&id).unwrap().unwrap().recent, entry.recent);
+    }
+
+    #[test]
+    fn a_file_a_peer_attached_is_indexed_for_its_dossier() {
+        let dir = tempfile::tempdir().unwrap();
+        let (desk, _, doc, id) = desk_with_dossier(dir.path());
+        let (other, other_hex) = motcua_domain::fixtures::node(7);
+        let mut peer = doc.fork().with_actor(other);
+        let mut attach = event(Action::Attach, T0 + 2000, COMMUNE, &other_hex);
+        let hash = [9u8; 32];
+        attach.file = Some(motcua_domain::attachment::File {
+            hash,
+            size: 250_000,
+            media_type: motcua_domain::attachment::MediaType::Jpeg,
+            name: "CCCD mặt trước.jpg".into(),
+            kind: motcua_domain::attachment::Kind::Component,
+            document_line: Some(1),
+        });
+        dossier::append_event(&mut peer, &attach).unwrap();
+        assert!(desk.store().dossiers_with_attachment(&hash).unwrap().is_empty());
+        put_batch(&desk, admitted(id, &peer, &doc, None));
+        assert_eq!(desk.store().dossiers_with_attachment(&hash).unwrap(), vec![id]);
     }
 
     #[test]

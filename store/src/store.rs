@@ -38,6 +38,12 @@ const BY_STATE: TableDefinition<(u8, i64, [u8; 16]), ()> = TableDefinition::new(
 const BY_DUE: TableDefinition<(i64, [u8; 16]), ()> = TableDefinition::new("by_due");
 /// digest of applicant id number → ids.
 const BY_APPLICANT: MultimapTableDefinition<[u8; 32], [u8; 16]> = MultimapTableDefinition::new("by_applicant");
+/// BLAKE3 of an attached file → ids of the dossiers whose documents record
+/// it (`motcua_domain::attachment`): who may be sent the file. Insert-only,
+/// as a document's attach events are; added without a format change (a
+/// node of an earlier version refuses attach events, so its store holds
+/// none to index).
+const ATTACHMENT_REFS: MultimapTableDefinition<[u8; 32], [u8; 16]> = MultimapTableDefinition::new("attachment_refs");
 /// (folded name word, received_at, id).
 const BY_NAME: TableDefinition<(&str, i64, [u8; 16]), ()> = TableDefinition::new("by_name");
 /// local date as YYMMDD → last sequence number issued that day.
@@ -454,6 +460,7 @@ impl Store {
             w.tx.open_table(BY_STATE)?;
             w.tx.open_table(BY_DUE)?;
             w.tx.open_multimap_table(BY_APPLICANT)?;
+            w.tx.open_multimap_table(ATTACHMENT_REFS)?;
             w.tx.open_table(BY_NAME)?;
             w.tx.open_table(SEQUENCES)?;
             w.tx.open_table(ACCOUNTS)?;
@@ -780,6 +787,14 @@ impl Store {
             f(row.map_err(StoreError::from)?.1.value())?;
         }
         Ok(())
+    }
+
+    /// The dossiers whose documents record an attached file with this
+    /// BLAKE3 hash, in id order.
+    pub fn dossiers_with_attachment(&self, hash: &[u8; 32]) -> Result<Vec<[u8; 16]>> {
+        let tx = self.read()?;
+        let refs = tx.open_multimap_table(ATTACHMENT_REFS)?;
+        refs.get(hash)?.map(|id| Ok(id?.value())).collect()
     }
 
     /// Open dossiers of an applicant (by identity number) for a procedure.
@@ -1160,6 +1175,7 @@ impl Write {
             state: self.tx.open_table(BY_STATE)?,
             due: self.tx.open_table(BY_DUE)?,
             applicant: self.tx.open_multimap_table(BY_APPLICANT)?,
+            attachment_refs: self.tx.open_multimap_table(ATTACHMENT_REFS)?,
             names: self.tx.open_table(BY_NAME)?,
             writes: &self.writes,
             key: self.key,
@@ -1346,6 +1362,7 @@ pub struct DossierTables<'t> {
     state: redb::Table<'t, (u8, i64, [u8; 16]), ()>,
     due: redb::Table<'t, (i64, [u8; 16]), ()>,
     applicant: redb::MultimapTable<'t, [u8; 32], [u8; 16]>,
+    attachment_refs: redb::MultimapTable<'t, [u8; 32], [u8; 16]>,
     names: redb::Table<'t, (&'static str, i64, [u8; 16]), ()>,
     writes: &'t Cell<u64>,
     key: ApplicantKey,
@@ -1388,6 +1405,19 @@ impl DossierTables<'_> {
 
     /// Stores a dossier document with its summary and index entries,
     /// replacing the entries of its previous summary.
+    /// Records that dossier `id` keeps the files with these hashes (those
+    /// already recorded stay).
+    pub fn put_attachment_refs(&mut self, id: &[u8; 16], hashes: &[[u8; 32]]) -> Result<()> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        self.wrote();
+        for h in hashes {
+            self.attachment_refs.insert(h, id)?;
+        }
+        Ok(())
+    }
+
     pub fn put_dossier(&mut self, doc: &[u8], summary: &DossierSummary, sync: &SyncEntry) -> Result<()> {
         let id = summary.id;
         // Everything that can fail to read is read before the first insert.

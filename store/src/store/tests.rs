@@ -403,3 +403,25 @@ fn the_store_file_is_its_owners_alone() {
     assert_eq!(mode(&path), 0o600, "an older store is tightened on open");
     assert!(store.meta("store_format").unwrap().is_some(), "and still opens");
 }
+
+#[test]
+fn attached_files_are_indexed_by_hash_for_the_dossiers_that_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), crate::TEST_KEY).unwrap();
+    let (a, b) = (summary(1, "Nguyễn Văn Thử", Status::Accepted, 0), summary(2, "Trần Thị Mẫu", Status::Accepted, 0));
+    let (scan, result) = ([1u8; 32], [2u8; 32]);
+    put(&store, &a);
+    put(&store, &b);
+    assert_eq!(store.dossiers_with_attachment(&scan).unwrap(), Vec::<[u8; 16]>::new());
+    let w = store.begin().unwrap();
+    w.dossier_tables().unwrap().put_attachment_refs(&a.id, &[scan, result]).unwrap();
+    w.dossier_tables().unwrap().put_attachment_refs(&b.id, &[scan]).unwrap();
+    // Written again with each later write of the dossier: no duplicate.
+    w.dossier_tables().unwrap().put_attachment_refs(&a.id, &[scan]).unwrap();
+    w.commit_durable().unwrap();
+    let mut both = vec![a.id, b.id];
+    both.sort_unstable();
+    assert_eq!(store.dossiers_with_attachment(&scan).unwrap(), both);
+    assert_eq!(store.dossiers_with_attachment(&result).unwrap(), vec![a.id]);
+    assert_eq!(store.dossiers_with_attachment(&[3; 32]).unwrap(), Vec::<[u8; 16]>::new());
+}
