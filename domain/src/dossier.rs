@@ -219,6 +219,10 @@ pub struct Event {
     /// event's `file_hash`, `file_size`, `file_type`, `file_name`,
     /// `file_kind` and (for a component) `file_line`.
     pub file: Option<crate::attachment::File>,
+    /// For a result (processed): the BLAKE3 hash of the electronic result
+    /// file, so that any node can check the file it holds is the one the
+    /// processing unit signed for. Stored as the event's `result_hash`.
+    pub result_hash: Option<[u8; 32]>,
 }
 
 /// A step of the procedure case's internal workflow as a hand-off event
@@ -454,6 +458,9 @@ fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Even
         tx.put(&m, "step_time_limit", step.time_limit as i64)?;
         tx.put(&m, "step_time_unit", step.time_unit.as_str())?;
         tx.put(&m, "step_deadline", step.deadline)?;
+    }
+    if let Some(h) = &e.result_hash {
+        tx.put(&m, "result_hash", hex::encode(h))?;
     }
     if let Some(f) = &e.file {
         tx.put(&m, "file_hash", hex::encode(f.hash))?;
@@ -718,7 +725,7 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 24] = [
+const EVENT_KEYS: [&str; 25] = [
     "kind",
     "at",
     "unit",
@@ -743,6 +750,7 @@ const EVENT_KEYS: [&str; 24] = [
     "file_name",
     "file_kind",
     "file_line",
+    "result_hash",
 ];
 
 /// An attach event's file, if every field is there and well formed (the
@@ -837,6 +845,7 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         succession: text("succession"),
         step: None,
         file: None,
+        result_hash: None,
     };
     let step_keys = ["step", "step_name", "step_time_limit", "step_time_unit", "step_deadline"];
     if step_keys.iter().any(|k| get(k).is_some()) {
@@ -870,6 +879,20 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
             defect.get_or_insert_with(|| format!("event {index} records a file, and only an attach event keeps one"));
         }
         _ => {}
+    }
+    if let Some(h) = text("result_hash").or_else(|| get("result_hash").map(|_| String::new())) {
+        let mut hash = [0u8; 32];
+        match hex::decode_to_slice(&h, &mut hash) {
+            Ok(()) => event.result_hash = Some(hash),
+            Err(_) => {
+                defect.get_or_insert_with(|| format!("event {index} has a malformed result hash"));
+            }
+        }
+        if action != Some(Action::Processed) {
+            defect.get_or_insert_with(|| {
+                format!("event {index} names a result file, and only a result (processed) does")
+            });
+        }
     }
     let step_deadline = event.step.as_ref().map(|s| s.deadline);
     if [Some(event.at), event.due_at, event.deadline, step_deadline].into_iter().flatten().any(|t| !in_range(t)) {

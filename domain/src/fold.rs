@@ -86,6 +86,8 @@ pub struct Folded {
     /// Since when the clock is stopped waiting for the citizen.
     pub paused_since: Option<i64>,
     pub result: Option<String>,
+    /// The BLAKE3 hash of the electronic result file the result names.
+    pub result_hash: Option<[u8; 32]>,
     pub result_ready_at: Option<i64>,
     pub returned_at: Option<i64>,
     pub closed_at: Option<i64>,
@@ -283,6 +285,7 @@ pub fn fold(record: &DossierRecord, utc_offset_minutes: i32) -> Folded {
         supplement_deadline: None,
         paused_since: None,
         result: None,
+        result_hash: None,
         result_ready_at: None,
         returned_at: None,
         closed_at: None,
@@ -384,6 +387,7 @@ fn apply(
                 match from {
                     Status::ResultReady => {
                         f.result = None;
+                        f.result_hash = None;
                         f.result_ready_at = None;
                     }
                     Status::Stopped => {
@@ -413,6 +417,7 @@ fn apply(
             }
             Action::Processed => {
                 f.result = e.result.clone();
+                f.result_hash = e.result_hash;
                 f.result_ready_at = Some(e.at);
                 if f.holder_unit != f.receiving_unit {
                     let processor = std::mem::replace(&mut f.holder_unit, f.receiving_unit.clone());

@@ -598,3 +598,24 @@ fn a_file_only_an_attach_event_keeps_and_it_must_be_well_formed() {
     assert_eq!(f.conflicts.len(), 3);
     assert_eq!(f.state, Status::Accepted, "none of them changed anything");
 }
+
+#[test]
+fn a_result_names_its_file_and_only_a_result_does() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
+    let mut processed = event(Action::Processed, T0 + 2000, COMMUNE, &hex);
+    processed.result = Some("Giấy phép số 7".into());
+    processed.result_hash = Some([5; 32]);
+    dossier::append_event(&mut doc, &processed).unwrap();
+    assert_eq!(folded(&doc).result_hash, Some([5; 32]));
+    assert_eq!(dossier::read(&doc).unwrap().events[2].event.result_hash, Some([5; 32]));
+    // Only a result names a result file.
+    let mut other = doc.fork();
+    let mut note = event(Action::ReturnResult, T0 + 3000, COMMUNE, &hex);
+    note.result_hash = Some([6; 32]);
+    dossier::append_event(&mut other, &note).unwrap();
+    let record = dossier::read(&other).unwrap();
+    assert!(record.events[3].defect.as_deref().is_some_and(|d| d.contains("only a result")), "{:?}", record.events[3]);
+    assert_eq!(fold(&record, 420).result_hash, Some([5; 32]));
+}
