@@ -28,6 +28,20 @@ pub struct Account {
     pub created_at: i64,
 }
 
+impl Account {
+    /// An account as the store keeps it (postcard).
+    pub fn decode(bytes: &[u8]) -> Result<Account, motcua_store::StoreError> {
+        postcard::from_bytes(bytes).map_err(|e| motcua_store::StoreError::Corrupt(format!("account: {e}")))
+    }
+}
+
+impl crate::desk::Desk {
+    /// The stored account of `username`, if any.
+    pub fn account(&self, username: &str) -> Result<Option<Account>, motcua_store::StoreError> {
+        self.store().account(username)?.map(|b| Account::decode(&b)).transpose()
+    }
+}
+
 pub fn hash_password(password: &str) -> String {
     let salt_bytes: [u8; 16] = rand::rng().random();
     let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt");

@@ -178,18 +178,15 @@ impl Desk {
         current: Option<String>,
         password: &str,
     ) -> Result<(), AdminError> {
-        let read = |bytes: Vec<u8>| -> Result<Account, AdminError> {
-            postcard::from_bytes(&bytes).map_err(|e| motcua_store::StoreError::Corrupt(e.to_string()).into())
-        };
         // The slow hashing is done before the writer is asked, never in
         // it; the transaction then checks that the hash the current
         // password matched is still the one stored.
         let checked = match current {
             Some(current) => {
-                let Some(bytes) = self.store().account(username)? else {
+                let Some(account) = self.account(username)? else {
                     return Err(AdminError::NoAccount(username.to_string()));
                 };
-                let hash = read(bytes)?.password_hash;
+                let hash = account.password_hash;
                 if !accounts::verify_password(&current, &hash) {
                     return Err(AdminError::WrongCurrentPassword);
                 }
@@ -201,7 +198,7 @@ impl Desk {
         let (name, actor) = (username.to_string(), by.username.clone());
         self.committer().record(move |w| {
             let Some(bytes) = w.account(&name)? else { return Err(AdminError::NoAccount(name)) };
-            let mut account = read(bytes)?;
+            let mut account = Account::decode(&bytes)?;
             if checked.is_some_and(|h| h != account.password_hash) {
                 return Err(AdminError::WrongCurrentPassword);
             }

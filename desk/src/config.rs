@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::error::OpenError;
 use motcua_domain::codes::{is_agency_id, is_unit_code};
 use motcua_domain::dossier::SupplementMode;
 use serde::{Deserialize, Serialize};
@@ -80,17 +81,16 @@ impl NodeConfig {
         }
     }
 
-    pub fn load(dir: &Path) -> Result<Option<Self>, crate::error::OpenError> {
+    pub fn load(dir: &Path) -> Result<Option<Self>, OpenError> {
         let path = dir.join(CONFIG_FILE);
         if !path.exists() {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&path)
-            .map_err(|e| crate::error::OpenError::new(format!("cannot read {}: {e}", path.display())))?;
-        let config: NodeConfig = serde_json::from_str(&text).map_err(|e| {
-            crate::error::OpenError::new(format!("{} is not a node configuration: {e}", path.display()))
-        })?;
-        config.check().map_err(|e| crate::error::OpenError::new(format!("{}: {e}", path.display())))?;
+            .map_err(|e| OpenError::new(format!("cannot read {}: {e}", path.display())))?;
+        let config: NodeConfig = serde_json::from_str(&text)
+            .map_err(|e| OpenError::new(format!("{} is not a node configuration: {e}", path.display())))?;
+        config.check().map_err(|e| OpenError::new(format!("{}: {e}", path.display())))?;
         Ok(Some(config))
     }
 
@@ -116,11 +116,11 @@ impl NodeConfig {
         Ok(())
     }
 
-    pub fn save(&self, dir: &Path) -> Result<(), crate::error::OpenError> {
+    pub fn save(&self, dir: &Path) -> Result<(), OpenError> {
         let text = serde_json::to_string_pretty(self)?;
         let path = dir.join(CONFIG_FILE);
         // Owner-only like everything in the data directory.
         motcua_store::files::write_atomically(&path, text.as_bytes(), true)
-            .map_err(|e| crate::error::OpenError::new(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| OpenError::new(format!("cannot write {}: {e}", path.display())))
     }
 }

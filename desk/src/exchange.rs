@@ -29,6 +29,7 @@ use motcua_sync::verify::{Rejection, Trust, verify_document};
 use crate::config::NodeConfig;
 use crate::desk::{Desk, DeskError, audit};
 use crate::entry::recent_writes_for;
+use crate::error::OpenError;
 use crate::identity::{Identity, KEY_FILE};
 use crate::open::STORE_FILE;
 use motcua_store::{DossierTables, Store, StoreError, SyncEntry, Write};
@@ -115,19 +116,19 @@ pub fn export(
 /// in it. The read is audited (who: the operating-system user; what:
 /// `purpose` and how many dossiers) and that line is durable before the
 /// export is returned.
-pub fn export_data_dir(dir: &Path, purpose: &str) -> Result<Export, crate::error::OpenError> {
-    let config = NodeConfig::load(dir)?
-        .ok_or_else(|| crate::error::OpenError::new(format!("{} holds no motcua node", dir.display())))?;
+pub fn export_data_dir(dir: &Path, purpose: &str) -> Result<Export, OpenError> {
+    let config =
+        NodeConfig::load(dir)?.ok_or_else(|| OpenError::new(format!("{} holds no motcua node", dir.display())))?;
     let path = dir.join(STORE_FILE);
     if !path.exists() || !dir.join(KEY_FILE).exists() {
-        return Err(crate::error::OpenError::new(format!("{} holds no motcua store", dir.display())));
+        return Err(OpenError::new(format!("{} holds no motcua store", dir.display())));
     }
     let identity = Identity::load_or_create(dir)?;
-    let store = Store::open(&path, identity.applicant_key())
-        .map_err(|e| crate::error::OpenError::new(format!("{}: {e}", path.display())))?;
+    let store =
+        Store::open(&path, identity.applicant_key()).map_err(|e| OpenError::new(format!("{}: {e}", path.display())))?;
     let now = crate::now_ms();
     let export = export(&store, &config.province_code, &config.unit, identity.node_id(), now)
-        .map_err(|e| crate::error::OpenError::new(e.to_string()))?;
+        .map_err(|e| OpenError::new(e.to_string()))?;
     let mut w = store.begin()?;
     audit(&mut w, now, &os_user(), "export", &format!("{purpose}: {} dossiers", export.dossiers.len()))?;
     w.commit_durable()?;

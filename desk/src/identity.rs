@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use crate::error::OpenError;
 use automerge::ActorId;
 use ed25519_dalek::SigningKey;
 use motcua_domain::actor::INCARNATION_BYTES;
@@ -23,20 +24,20 @@ pub struct Identity {
 
 impl Identity {
     /// Loads the key of a data directory, creating it if there is none.
-    pub fn load_or_create(dir: &Path) -> Result<Identity, crate::error::OpenError> {
+    pub fn load_or_create(dir: &Path) -> Result<Identity, OpenError> {
         let path = dir.join(KEY_FILE);
         if path.exists() {
             let text = std::fs::read_to_string(&path)
-                .map_err(|e| crate::error::OpenError::new(format!("cannot read {}: {e}", path.display())))?;
+                .map_err(|e| OpenError::new(format!("cannot read {}: {e}", path.display())))?;
             let bytes = hex::decode(text.trim())
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| crate::error::OpenError::new(format!("{} does not hold a node key", path.display())))?;
+                .ok_or_else(|| OpenError::new(format!("{} does not hold a node key", path.display())))?;
             return Ok(Self::from_key(SigningKey::from_bytes(&bytes)));
         }
         let key = SigningKey::generate(&mut rand::rng());
         motcua_store::files::write_atomically(&path, hex::encode(key.to_bytes()).as_bytes(), true)
-            .map_err(|e| crate::error::OpenError::new(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| OpenError::new(format!("cannot write {}: {e}", path.display())))?;
         Ok(Self::from_key(key))
     }
 

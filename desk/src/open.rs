@@ -44,7 +44,7 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), OpenError> {
         let ours = [CONFIG_FILE, KEY_FILE, STORE_FILE].iter().any(|f| dir.join(f).exists());
         // Empty but for the write probe a start killed at once left behind.
         let empty = std::fs::read_dir(dir)
-            .map_err(|e| open_error!("{}: {e}", format_args!("cannot read data directory {}", dir.display())))?
+            .map_err(|e| open_error!("cannot read data directory {}: {e}", dir.display()))?
             .filter_map(Result::ok)
             .all(|e| e.file_name() == WRITE_PROBE);
         if !ours && !empty {
@@ -60,11 +60,10 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), OpenError> {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| open_error!("{}: {e}", format_args!("cannot create data directory {}", dir.display())))?;
+            .map_err(|e| open_error!("cannot create data directory {}: {e}", dir.display()))?;
     }
     let probe = dir.join(WRITE_PROBE);
-    std::fs::write(&probe, b"")
-        .map_err(|e| open_error!("{}: {e}", format_args!("data directory {} is not writable", dir.display())))?;
+    std::fs::write(&probe, b"").map_err(|e| open_error!("data directory {} is not writable: {e}", dir.display()))?;
     std::fs::remove_file(&probe).ok();
     Ok(())
 }
@@ -74,7 +73,7 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), OpenError> {
 /// permissions, a store from an older version).
 fn restrict(path: &Path) -> Result<(), OpenError> {
     let before = motcua_store::files::restrict_to_owner(path)
-        .map_err(|e| open_error!("{}: {e}", format_args!("cannot make {} owner-only", path.display())))?;
+        .map_err(|e| open_error!("cannot make {} owner-only: {e}", path.display()))?;
     if let Some(mode) = before {
         tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "other users had access: made owner-only");
     }

@@ -17,7 +17,7 @@ pub(super) async fn list_accounts(State(state): State<AppState>, _: Admin) -> Re
     let rows = blocking(move || {
         let mut out = Vec::new();
         for b in st.desk.store().accounts()? {
-            let a: Account = postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let a = Account::decode(&b)?;
             let disabled = st.desk.store().is_disabled(&a.username)?;
             out.push(AccountView { username: a.username, full_name: a.full_name, roles: a.roles, disabled });
         }

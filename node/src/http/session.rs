@@ -46,10 +46,7 @@ pub(super) fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// The stored account of `username`, if any.
 pub(super) fn load_account(state: &AppState, username: &str) -> Result<Option<Account>, ApiError> {
-    match state.desk.store().account(username)? {
-        Some(b) => Ok(Some(postcard::from_bytes::<Account>(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?)),
-        None => Ok(None),
-    }
+    Ok(state.desk.account(username)?)
 }
 
 pub(super) async fn login(
@@ -146,13 +143,7 @@ pub(super) async fn current_session(State(state): State<AppState>, headers: Head
     let session = state.sessions.touch(&token, now_ms()).ok_or_else(ApiError::unauthorized)?;
     let st = state.clone();
     let username = session.username.clone();
-    let account = blocking(move || {
-        Ok(match st.desk.store().account(&username)? {
-            Some(b) => Some(postcard::from_bytes::<Account>(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?),
-            None => None,
-        })
-    })
-    .await?;
+    let account = blocking(move || Ok(st.desk.account(&username)?)).await?;
     let c = &state.desk.config();
     Ok(Json(json!({
         "username": session.username,
