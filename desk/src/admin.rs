@@ -63,7 +63,7 @@ pub struct NewAccount {
 
 /// Takes a signed province document's sequence if it is newer than the
 /// one held (an unsigned document, `None`, carries none).
-fn advance_sequence(w: &mut Write, kind: DocumentKind, sequence: Option<u64>) -> Result<(), AdminError> {
+pub fn advance_sequence(w: &mut Write, kind: DocumentKind, sequence: Option<u64>) -> Result<(), AdminError> {
     let Some(offered) = sequence else { return Ok(()) };
     let key = format!("{}_sequence", kind.as_str());
     let held = w.get_meta(&key)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
@@ -75,20 +75,37 @@ fn advance_sequence(w: &mut Write, kind: DocumentKind, sequence: Option<u64>) ->
 }
 
 impl Desk {
+    /// Stores a province document of `kind` under meta key `key`, with its
+    /// sequence (if signed) and an audit line naming `label`. Returns the
+    /// lock of imports, to be held until the document is in force in
+    /// memory too, so that two imports at once leave the newer both stored
+    /// and in force.
+    fn store_document(
+        &self,
+        by: &Officer,
+        kind: DocumentKind,
+        key: &'static str,
+        bytes: Vec<u8>,
+        sequence: Option<u64>,
+        label: String,
+    ) -> Result<std::sync::MutexGuard<'_, ()>, AdminError> {
+        let one_at_a_time = self.admin_lock();
+        let username = by.username.clone();
+        self.committer().record(move |w| {
+            advance_sequence(w, kind, sequence)?;
+            w.put_meta(key, &bytes)?;
+            audit(w, now_ms(), &username, &format!("import_{}", kind.as_str()), &label)?;
+            Ok::<_, AdminError>(())
+        })?;
+        Ok(one_at_a_time)
+    }
+
     /// Puts a catalog of procedures in force; `sequence` is a signed
     /// catalog's, which must be newer than the one held.
     pub fn import_catalog(&self, by: &Officer, catalog: Catalog, sequence: Option<u64>) -> Result<(), AdminError> {
-        // Held until the document is in force in memory too, so that two
-        // imports at once leave the newer both stored and in force.
-        let _one_at_a_time = self.admin_lock();
         let bytes = serde_json::to_vec(&catalog).expect("catalog serializes");
-        let (username, version) = (by.username.clone(), catalog.version.clone());
-        self.committer().record(move |w| {
-            advance_sequence(w, DocumentKind::Catalog, sequence)?;
-            w.put_meta("catalog", &bytes)?;
-            audit(w, now_ms(), &username, "import_catalog", &version)?;
-            Ok::<_, AdminError>(())
-        })?;
+        let _in_force =
+            self.store_document(by, DocumentKind::Catalog, "catalog", bytes, sequence, catalog.version.clone())?;
         self.set_catalog(Arc::new(catalog));
         Ok(())
     }
@@ -101,16 +118,9 @@ impl Desk {
         calendar: WorkingCalendar,
         sequence: Option<u64>,
     ) -> Result<(), AdminError> {
-        // Held until the document is in force in memory too, so that two
-        // imports at once leave the newer both stored and in force.
-        let _one_at_a_time = self.admin_lock();
-        let (username, version) = (by.username.clone(), calendar.version().to_string());
-        self.committer().record(move |w| {
-            advance_sequence(w, DocumentKind::Calendar, sequence)?;
-            w.put_meta("calendar", text.as_bytes())?;
-            audit(w, now_ms(), &username, "import_calendar", &version)?;
-            Ok::<_, AdminError>(())
-        })?;
+        let version = calendar.version().to_string();
+        let _in_force =
+            self.store_document(by, DocumentKind::Calendar, "calendar", text.into_bytes(), sequence, version)?;
         self.set_calendar(Arc::new(calendar));
         Ok(())
     }
@@ -125,16 +135,8 @@ impl Desk {
         signed: &SignedProvinceDocument,
         sequence: u64,
     ) -> Result<(), AdminError> {
-        // Held until the document is in force in memory too, so that two
-        // imports at once leave the newer both stored and in force.
-        let _one_at_a_time = self.admin_lock();
-        let username = by.username.clone();
-        self.committer().record(move |w| {
-            advance_sequence(w, DocumentKind::Revocations, Some(sequence))?;
-            w.put_meta(REVOCATIONS_META, &json)?;
-            audit(w, now_ms(), &username, "import_revocations", &sequence.to_string())?;
-            Ok::<_, AdminError>(())
-        })?;
+        let kind = DocumentKind::Revocations;
+        let _in_force = self.store_document(by, kind, REVOCATIONS_META, json, Some(sequence), sequence.to_string())?;
         // Applied to the trust set as it is now, not to the copy checked
         // before: certificates that sessions admitted meanwhile stay, and a
         // list at least as new installed meanwhile (by a peer) is kept.

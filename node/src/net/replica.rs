@@ -15,6 +15,7 @@ use motcua_sync::session::{Admitted, CommitId, Offer, Peer, Replica, Stored, Who
 use motcua_sync::verify::Trust;
 use motcua_sync::wire::ChangeSignature;
 
+use motcua_desk::admin::{AdminError, advance_sequence};
 use motcua_desk::desk::{Desk, DeskError};
 use motcua_desk::exchange::IngestError;
 use motcua_desk::open::REVOCATIONS_META;
@@ -276,15 +277,15 @@ impl Replica for NodeReplica {
     fn store_revocations(&mut self, json: &[u8], sequence: u64) -> Result<(), DeskError> {
         let json = json.to_vec();
         let stored = self.write(move |w| {
-            let key = format!("{}_sequence", DocumentKind::Revocations.as_str());
-            let held = w.get_meta(&key)?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
             // A list at least as new stored meanwhile (an administrator's
             // import, another connection) stays: the store never goes back
             // to an older list than the trust in memory holds.
-            if sequence <= held {
-                return Ok::<bool, DeskError>(false);
+            match advance_sequence(w, DocumentKind::Revocations, Some(sequence)) {
+                Ok(()) => {}
+                Err(AdminError::Stale { .. }) => return Ok::<bool, DeskError>(false),
+                Err(AdminError::Desk(e)) => return Err(e),
+                Err(e) => return Err(DeskError::Conflict(e.to_string())),
             }
-            w.put_meta(&key, &sequence.to_le_bytes())?;
             w.put_meta(REVOCATIONS_META, &json)?;
             Ok(true)
         })?;
