@@ -1119,3 +1119,18 @@ fn an_acknowledgement_waits_for_another_connections_commit_of_what_it_holds() {
         assert!(p.digests().contains_key(id));
     }
 }
+
+/// Every session of a simulated node reads the same maps, commits in
+/// flight included: a batch that stores nothing answers with the newest
+/// commit in flight, so that what it says waits for it.
+#[test]
+fn a_batch_storing_nothing_waits_for_the_newest_commit_in_flight() {
+    let (c, mut p) = (commune(), province());
+    let peer = Peer { key: c.local.key, unit: COMMUNE.into(), role: NodeRole::Commune };
+    p.defer_commits(true);
+    assert_eq!(p.apply(&peer, vec![], vec![]).unwrap().commit, None, "nothing in flight: nothing to wait for");
+    let first = p.apply(&peer, vec![], vec![([1; 16], vec![1])]).unwrap().commit.expect("a commit in flight");
+    assert_eq!(p.apply(&peer, vec![], vec![]).unwrap().commit, Some(first));
+    p.durable(first);
+    assert_eq!(p.apply(&peer, vec![], vec![]).unwrap().commit, None);
+}
