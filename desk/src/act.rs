@@ -37,6 +37,11 @@ pub struct ActionRequest {
     pub missing: Option<Missing>,
     #[serde(default)]
     pub result: Option<String>,
+    /// For `processed`: the hash (64 hex digits) of the electronic result
+    /// file, already attached as a result; by default the one attached
+    /// last, if any.
+    #[serde(default)]
+    pub result_file: Option<String>,
     #[serde(default)]
     pub new_due_at: Option<String>,
     /// Supplement deadline (hạn bổ sung), RFC 3339 or a local date.
@@ -94,6 +99,9 @@ impl Desk {
             at_ms: now,
             utc_offset_minutes: self.offset(),
         };
+        if req.result_file.is_some() && action != Action::Processed {
+            return Err(invalid("result_file", "only a processed action names the result file"));
+        }
         transition(action, &folded.situation(&record), &actor)?;
         let note = check_text("note", req.note.as_deref().unwrap_or(""), TEXT_LEN_MAX, false)?;
         let mut event = Event {
@@ -163,6 +171,7 @@ impl Desk {
             }
             Action::Processed => {
                 event.result = Some(check_text("result", req.result.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
+                event.result_hash = result_file(&folded, req.result_file.as_deref())?;
             }
             Action::Accept if !record.procedure.no_appointment => {
                 event.due_at = Some(self.calendar().due_at(now, time)?);
@@ -236,4 +245,23 @@ impl Desk {
         let deadline = self.calendar().due_at(now, processing_time(s.time_limit, s.unit, false))?;
         Ok(Some(StepRecord { number, name: s.name.clone(), time_limit: s.time_limit, time_unit: s.unit, deadline }))
     }
+}
+
+/// The electronic result a `processed` event signs for (results are kept
+/// electronically with the dossier, Nghị định 45/2020/NĐ-CP and DOMAIN.md
+/// "Digitization"): the result file named, which must be attached as a
+/// result, or else the result file attached last.
+fn result_file(folded: &Folded, named: Option<&str>) -> Result<Option<[u8; 32]>, DeskError> {
+    let results = || folded.attachments.iter().filter(|a| a.file.kind == motcua_domain::attachment::Kind::Result);
+    let Some(named) = named.map(str::trim) else {
+        return Ok(results().next_back().map(|a| a.file.hash));
+    };
+    let mut hash = [0u8; 32];
+    if named.len() != 64 || hex::decode_to_slice(named, &mut hash).is_err() {
+        return Err(invalid("result_file", "result_file is a file's hash: 64 hex digits"));
+    }
+    if !results().any(|a| a.file.hash == hash) {
+        return Err(invalid("result_file", "attach the result file (kind=result) before naming it"));
+    }
+    Ok(Some(hash))
 }

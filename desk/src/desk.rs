@@ -41,6 +41,9 @@ pub enum DeskError {
     Unavailable(String),
     #[error("deadline: {0}")]
     Calendar(#[from] motcua_domain::calendar::CalendarError),
+    /// More than a named limit allows (a dossier's files).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 pub(crate) fn invalid(field: &str, message: impl Into<String>) -> DeskError {

@@ -10,7 +10,7 @@
 //!   first admin account).
 //! - [`desk`]: [`Desk`], its parts and errors, and the checks shared by
 //!   its operations: [`receive`] (tiếp nhận), [`act`] (an officer's
-//!   action), [`read`] (lists, searches, logbook, tracking), [`views`]
+//!   action), [`attach`] (a scanned component or result file), [`read`] (lists, searches, logbook, tracking), [`views`]
 //!   (what a page shows), [`admin`] (province documents, accounts).
 //! - [`entry`]: what the store keeps for sync beside each document.
 //! - [`exchange`]: export files and the handover of a merged unit's
@@ -28,6 +28,7 @@ pub mod accounts;
 pub mod act;
 pub mod admin;
 pub mod allowance;
+pub mod attach;
 pub mod config;
 pub mod desk;
 pub mod entry;

@@ -127,6 +127,12 @@ pub struct DossierView {
     pub time_unit: motcua_domain::calendar::TimeUnit,
     pub documents: Vec<DocumentView>,
     pub result: Option<String>,
+    /// The hash of the electronic result file the `processed` event signed
+    /// for, 64 hex digits.
+    pub result_file: Option<String>,
+    /// The files the dossier keeps, in the order they were attached (their
+    /// bytes: `GET .../attachments`).
+    pub attachments: Vec<motcua_domain::attachment::Attachment>,
     pub history: Vec<HistoryView>,
     /// The workflow steps of the case as the catalog listed them when the
     /// dossier was received, and the one a hand-off starts by default.
@@ -276,6 +282,8 @@ impl Desk {
                 })
                 .collect(),
             result: folded.result.clone(),
+            result_file: folded.result_hash.map(hex::encode),
+            attachments: folded.attachments.clone(),
             history: folded
                 .history
                 .iter()

@@ -17,8 +17,8 @@ use motcua_domain::stats::DossierSummary;
 use motcua_sync::attest::Attestation;
 use motcua_sync::recent::RecentWrite;
 use redb::{
-    Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, WriteTransaction,
+    Database, Durability, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableMultimapTable,
+    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -795,6 +795,18 @@ impl Store {
         let tx = self.read()?;
         let refs = tx.open_multimap_table(ATTACHMENT_REFS)?;
         refs.get(hash)?.map(|id| Ok(id?.value())).collect()
+    }
+
+    /// Every file hash some dossier records, each once, in hash order: what
+    /// the node's file store must keep.
+    pub fn attachment_hashes(&self) -> Result<Vec<[u8; 32]>> {
+        let tx = self.read()?;
+        let refs = tx.open_multimap_table(ATTACHMENT_REFS)?;
+        let mut out = Vec::new();
+        for row in refs.iter()? {
+            out.push(row?.0.value());
+        }
+        Ok(out)
     }
 
     /// Open dossiers of an applicant (by identity number) for a procedure.

@@ -424,4 +424,5 @@ fn attached_files_are_indexed_by_hash_for_the_dossiers_that_keep_them() {
     assert_eq!(store.dossiers_with_attachment(&scan).unwrap(), both);
     assert_eq!(store.dossiers_with_attachment(&result).unwrap(), vec![a.id]);
     assert_eq!(store.dossiers_with_attachment(&[3; 32]).unwrap(), Vec::<[u8; 16]>::new());
+    assert_eq!(store.attachment_hashes().unwrap(), vec![scan, result], "each hash once, in order");
 }
