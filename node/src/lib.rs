@@ -18,6 +18,7 @@
 //! the dossier's Automerge document, signed, indexed and committed durably
 //! in one redb transaction before the API answers.
 
+pub mod blobs;
 pub mod http;
 pub mod net;
 pub mod serve;

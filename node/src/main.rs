@@ -113,6 +113,10 @@ fn main() {
     #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        // Everything the node creates holds or may hold citizens' data
+        // (the attachments' store creates its files with the default
+        // mode): owner-only.
+        libc::umask(0o077);
     }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MOTCUA_LOG").unwrap_or_else(|_| "info".into()))

@@ -76,8 +76,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             println!("motcua: sync listening on {a}");
         }
     }
+    let blobs = crate::blobs::Blobs::open(&opts.data, desk.clone()).await?;
     let state = AppState {
         desk,
+        blobs: blobs.clone(),
         sessions: Arc::new(LoginSessions::default()),
         metrics: Arc::new(Metrics::default()),
         peers: board,
@@ -112,6 +114,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     if let Some(n) = network {
         n.shutdown().await;
     }
+    blobs.shutdown().await;
     // Read audits are committed lazily; make them durable before leaving.
     tokio::task::spawn_blocking(move || desk.committer().flush()).await?.map_err(|e| anyhow!(e))?;
     served?;

@@ -307,6 +307,72 @@ impl Node {
         answer(req.send(body))
     }
 
+    /// Uploads a file to a dossier: its bytes as the body, chunked (no
+    /// length announced) when `chunked`.
+    pub fn attach(&self, code: &str, query: &str, content_type: &str, body: &[u8], chunked: bool) -> Answer {
+        let mut req = self
+            .agent
+            .post(&self.url(&format!("/api/v1/dossiers/{code}/attachments?{query}")))
+            .header("Content-Type", content_type);
+        if let Some(a) = self.auth(None) {
+            req = req.header("Authorization", a);
+        }
+        if chunked {
+            let mut reader = body;
+            answer(req.send(ureq::SendBody::from_reader(&mut reader)))
+        } else {
+            answer(req.send(body))
+        }
+    }
+
+    /// A request written by hand on a fresh connection: `head` (request
+    /// line and headers, no blank line), then `body`'s chunks until the
+    /// node stops reading; the answer's status and body. For bodies a
+    /// client library will not send (a length over the limit, a stream
+    /// that never ends) or whose answer comes before the body is sent.
+    pub fn raw_request(&self, head: &str, mut body: impl FnMut() -> Option<Vec<u8>> + Send + 'static) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect((self.host.as_str(), self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let auth = self.token.as_deref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        s.write_all(format!("{head}\r\n{auth}Connection: close\r\n\r\n").as_bytes()).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            while let Some(chunk) = body() {
+                if w.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        s.shutdown(std::net::Shutdown::Both).ok();
+        writer.join().ok();
+        let text = String::from_utf8_lossy(&got).to_string();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok());
+        let status = status.unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())))
+    }
+
+    /// A GET whose answer is bytes: status, content type, body.
+    pub fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let mut req = self.agent.get(&self.url(path));
+        if let Some(a) = self.auth(None) {
+            req = req.header("Authorization", a);
+        }
+        let mut res = req.call().expect("HTTP request reached the node");
+        let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let body = res.body_mut().with_config().limit(256 * 1024 * 1024).read_to_vec().unwrap_or_default();
+        (res.status().as_u16(), ct, body)
+    }
+
     /// Posts with a cookie header and optional CSRF token instead of a bearer token.
     pub fn post_with_cookie(&self, path: &str, cookie: &str, csrf: Option<&str>, body: &Value) -> Answer {
         let mut req = self.agent.post(&self.url(path)).header("Cookie", cookie);

@@ -6,6 +6,7 @@
 //! `{"error": {"code", "message", "field"}}`.
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod documents;
 pub mod dossiers;
@@ -65,6 +66,8 @@ pub struct Metrics {
 #[derive(Clone)]
 pub struct AppState {
     pub desk: Arc<Desk>,
+    /// The bytes of the dossiers' files.
+    pub blobs: crate::blobs::Blobs,
     pub sessions: Arc<LoginSessions>,
     pub metrics: Arc<Metrics>,
     pub peers: Arc<crate::net::PeerBoard>,
@@ -135,6 +138,7 @@ impl From<DeskError> for ApiError {
             DeskError::Invalid { field, message } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", message).field(field)
             }
+            DeskError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
             DeskError::Calendar(e) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_deadline", e.to_string())
             }
@@ -267,6 +271,12 @@ pub fn router(state: AppState) -> Router {
         .route("/dossiers/{code}", get(dossiers::get_dossier))
         .route("/dossiers/{code}/actions", post(dossiers::act))
         .route("/dossiers/{code}/qr.svg", get(dossiers::dossier_qr))
+        // The upload counts its bytes against the file limits itself.
+        .route(
+            "/dossiers/{code}/attachments",
+            post(attachments::upload).get(attachments::list).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/dossiers/{code}/attachments/{hash}", get(attachments::download))
         .route("/duplicates", get(dossiers::duplicates))
         .route("/track", get(dossiers::track))
         .route("/stats", get(reports::stats_route))
@@ -354,6 +364,15 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     out.push_str("# HELP motcua_dossiers Dossiers held, by national status code.\n# TYPE motcua_dossiers gauge\n");
     for (s, n) in by_state {
         out.push_str(&format!("motcua_dossiers{{state=\"{s}\"}} {n}\n"));
+    }
+    let blobs = state.blobs.clone();
+    if let Ok(Ok(disk)) = tokio::task::spawn_blocking(move || blobs.disk()).await {
+        for (name, help, v) in [
+            ("motcua_attachments_bytes", "Bytes the attachments take on disk.", disk.used_bytes),
+            ("motcua_attachments_free_bytes", "Bytes free for new attachments.", disk.free_bytes),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+        }
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

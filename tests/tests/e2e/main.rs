@@ -7,6 +7,7 @@
 mod adversary;
 mod allowance;
 mod api;
+mod attachments;
 mod bad_input;
 mod catalog;
 mod cli;

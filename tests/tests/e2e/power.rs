@@ -345,8 +345,12 @@ fn a_failed_fsync_is_a_500_through_the_api() {
             created_at: MONDAY_0900,
         };
         let (token, _) = sessions.create(&account, motcua_desk::now_ms());
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let blobs = runtime.block_on(motcua::blobs::Blobs::open(files.path(), desk.clone())).unwrap();
         let state = AppState {
             desk: desk.clone(),
+            blobs,
             sessions,
             metrics: Arc::new(Metrics::default()),
             peers: Arc::new(motcua::net::PeerBoard::with_configured(&[])),
@@ -354,7 +358,6 @@ fn a_failed_fsync_is_a_500_through_the_api() {
             logins: Arc::new(motcua::http::limits::GuessLimits::new(motcua::http::limits::LOGIN)),
             tls: false,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
         let app = motcua::http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
