@@ -183,6 +183,15 @@ pub struct Attachment {
     pub at: i64,
 }
 
+/// Whether checklist line `line` (1-based) is digitized: a scanned
+/// component attached for it. Form 01 (giấy tiếp nhận hồ sơ và hẹn trả
+/// kết quả) shows this per line, so the citizen sees which of the papers
+/// handed in the desk kept as scans (Thông tư 01/2023/TT-VPCP: the desk
+/// digitizes the components it receives).
+pub fn line_digitized(attachments: &[Attachment], line: u32) -> bool {
+    attachments.iter().any(|a| a.file.kind == Kind::Component && a.file.document_line == Some(line))
+}
+
 mod hex_hash {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -273,5 +282,27 @@ mod tests {
         assert_eq!(MediaType::parse("image/jpg"), None, "the stored name is exact");
         let bad = serde_json::json!({"hash": "zz", "size": 1, "media_type": "image/png", "name": "a", "kind": "result", "by": "x", "unit": "u", "at": 0});
         assert!(serde_json::from_value::<Attachment>(bad).is_err());
+    }
+
+    #[test]
+    fn a_line_is_digitized_by_a_scanned_component_for_it() {
+        let kept = |kind, line| Attachment {
+            file: File {
+                hash: [1; 32],
+                size: 1,
+                media_type: MediaType::Png,
+                name: "a.png".into(),
+                kind,
+                document_line: line,
+            },
+            by: "tiepnhan".into(),
+            unit: "26734".into(),
+            at: 0,
+        };
+        assert!(!line_digitized(&[], 1));
+        let files = [kept(Kind::Component, Some(2)), kept(Kind::Component, None), kept(Kind::Result, Some(1))];
+        assert!(line_digitized(&files, 2));
+        assert!(!line_digitized(&files, 1), "a result file is not a scan of line 1");
+        assert!(!line_digitized(&files, 3));
     }
 }

@@ -89,5 +89,6 @@ pub fn summary(n: u8) -> DossierSummary {
         on_time: None,
         supplement_requests: 0,
         conflicts: 0,
+        digitization: Default::default(),
     }
 }

@@ -3,8 +3,9 @@
 //! late, in process within deadline / overdue, refused, withdrawn, stopped.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::attachment::Kind;
 use crate::calendar::{WorkingCalendar, local_date_at};
 use crate::dossier::{Channel, DossierRecord};
 use crate::fold::{Closing, Folded, OnTime, after_date_of, is_overdue};
@@ -34,6 +35,83 @@ pub struct DossierSummary {
     pub on_time: Option<OnTime>,
     pub supplement_requests: u32,
     pub conflicts: u32,
+    /// Index 766's digitization facts of the dossier. Added after the
+    /// fields above and read by [`added_last`]: it must stay the last field.
+    #[serde(default, deserialize_with = "added_last")]
+    pub digitization: Digitization,
+}
+
+/// What the national service index counts of a dossier's digitization
+/// (Quyết định 766/QĐ-TTg, "số hóa hồ sơ": the share of dossiers whose
+/// components are digitized at receipt and the share of results
+/// digitized).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Digitization {
+    /// See [`components_digitized_at_receipt`].
+    pub components_at_receipt: bool,
+    /// See [`result_digitized`].
+    pub result: bool,
+}
+
+impl Digitization {
+    pub fn of(folded: &Folded) -> Digitization {
+        Digitization {
+            components_at_receipt: components_digitized_at_receipt(folded),
+            result: result_digitized(folded),
+        }
+    }
+}
+
+/// Whether the dossier's components were digitized at receipt: at least
+/// one scanned component (an attachment of kind `component`, for any
+/// checklist line or none) was recorded while the dossier was still at
+/// its reception, that is before any event took it out of states 1
+/// (submitted online) and 2 (received): before the hand-off to processing,
+/// a supplement request, a refusal or a stop.
+///
+/// Sources: Thông tư 01/2023/TT-VPCP and Nghị định 107/2021/NĐ-CP have
+/// the one-stop desk digitize the components as it receives them, and
+/// Quyết định 766/QĐ-TTg counts the share of dossiers digitized at
+/// receipt. "At least one", not every line, follows the provincial system
+/// of Thanh Hóa (`Statistics/QuyetDinh766/ChiTieuSoHoa`: a received
+/// dossier counts as digitized when any component file (ThanhPhanHoSo)
+/// exists). That system does not look at when the file was kept; the
+/// index says "at receipt", so a scan made only after the dossier left
+/// reception does not count here.
+pub fn components_digitized_at_receipt(folded: &Folded) -> bool {
+    folded.history.iter().take_while(|h| matches!(h.state_after, Status::SubmittedOnline | Status::Accepted)).any(|h| {
+        h.event.action == Some(crate::workflow::Action::Attach)
+            && h.event.file.as_ref().is_some_and(|f| f.kind == Kind::Component)
+    })
+}
+
+/// Whether the dossier's result is digitized: it has a result (processed,
+/// and not sent back since) and keeps the result's electronic file: the
+/// attachment of kind `result` whose hash the result names, or, for a
+/// result that names none, any attachment of kind `result`.
+///
+/// Source: Quyết định 766/QĐ-TTg (share of results digitized); the
+/// Thanh Hóa system counts a resolved dossier as digitized when its result
+/// attachment (DinhKemKetQua) is not empty. A result naming a file that is
+/// not attached is not digitized: the file the processing unit signed for
+/// is not kept.
+pub fn result_digitized(folded: &Folded) -> bool {
+    folded.result_ready_at.is_some()
+        && folded
+            .attachments
+            .iter()
+            .any(|a| a.file.kind == Kind::Result && folded.result_hash.is_none_or(|h| h == a.file.hash))
+}
+
+/// Reads a field added at the end of [`DossierSummary`]: a summary the
+/// store wrote before the field existed ends where the field would start,
+/// and postcard (the store's encoding, where `#[serde(default)]` alone
+/// does not help: it reads a struct as a fixed sequence) then fails for
+/// want of bytes. That reads as the default, which is right for the
+/// digitization facts: a version without attachments refused every attach
+/// event, so its dossiers had none.
+fn added_last<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(T::deserialize(d).unwrap_or_default())
 }
 
 impl DossierSummary {
@@ -59,6 +137,7 @@ impl DossierSummary {
             on_time: folded.on_time,
             supplement_requests: folded.supplement_requests,
             conflicts: folded.conflicts.len() as u32,
+            digitization: Digitization::of(folded),
         }
     }
 
@@ -119,6 +198,24 @@ pub struct Stats {
     pub on_time_rate: Option<f64>,
     /// Share of the period's dossiers received online.
     pub online_share: Option<f64>,
+    /// Of the dossiers received in the period, those whose components were
+    /// digitized at receipt ([`components_digitized_at_receipt`];
+    /// Quyết định 766/QĐ-TTg, digitization).
+    #[serde(default)]
+    pub received_digitized: u64,
+    /// `received_digitized` over `received`; `None` when nothing was
+    /// received.
+    #[serde(default)]
+    pub received_digitized_share: Option<f64>,
+    /// Of the processed dossiers (early + on time + late), those whose
+    /// result is digitized ([`result_digitized`]; Quyết định 766/QĐ-TTg,
+    /// digitization).
+    #[serde(default)]
+    pub results_digitized: u64,
+    /// `results_digitized` over the processed dossiers; `None` when
+    /// nothing was processed.
+    #[serde(default)]
+    pub results_digitized_share: Option<f64>,
     /// Average processing time of each procedure over its dossiers returned
     /// in the period, by procedure code.
     pub by_procedure: Vec<ProcedureTime>,
@@ -219,6 +316,9 @@ impl<'c> Report<'c> {
             } else {
                 s.received_detail.direct_or_post += 1;
             }
+            if d.digitization.components_at_receipt {
+                s.received_digitized += 1;
+            }
         } else if before_period(d.received_at, period, offset)
             && d.closed_at.is_none_or(|c| !before_period(c, period, offset))
         {
@@ -239,6 +339,9 @@ impl<'c> Report<'c> {
                         }
                         if d.on_time != Some(OnTime::Late) && d.supplement_requests <= 1 {
                             self.on_time_index += 1;
+                        }
+                        if d.digitization.result {
+                            s.results_digitized += 1;
                         }
                         // A dossier open for longer than the calendar walks
                         // (ten years) has no working time to average.
@@ -274,9 +377,11 @@ impl<'c> Report<'c> {
         let processed = s.processed.early + s.processed.on_time + s.processed.late;
         if processed > 0 {
             s.on_time_rate = Some(self.on_time_index as f64 / processed as f64);
+            s.results_digitized_share = Some(s.results_digitized as f64 / processed as f64);
         }
         if s.received > 0 {
             s.online_share = Some(s.received_detail.online as f64 / s.received as f64);
+            s.received_digitized_share = Some(s.received_digitized as f64 / s.received as f64);
         }
         s.by_procedure = std::mem::take(&mut self.times)
             .into_iter()

@@ -133,3 +133,178 @@ fn each_procedure_reports_its_average_working_time_from_receipt_to_return() {
     let later = Period { from: Some(date(24)), to: Some(date(28)) };
     assert!(compute(&all, later, T0 + 9 * DAY_MS, &calendar()).by_procedure.is_empty());
 }
+
+mod digitization {
+    use automerge::Automerge;
+
+    use super::*;
+    use crate::attachment::{File, Kind, MediaType};
+    use crate::dossier::{self, Event};
+    use crate::fixtures::{COMMUNE, event, new_dossier, node};
+    use crate::fold::fold;
+    use crate::workflow::Action;
+
+    fn file(n: u8, kind: Kind, line: Option<u32>) -> File {
+        File {
+            hash: [n; 32],
+            size: 300 * 1024,
+            media_type: MediaType::Pdf,
+            name: format!("Tệp {n}.pdf"),
+            kind,
+            document_line: line,
+        }
+    }
+
+    /// A dossier received at `T0` by the commune's node, and that node's
+    /// hex id.
+    fn received(channel: Channel) -> (Automerge, String) {
+        let (actor, hex) = node(1);
+        (dossier::create(actor, &new_dossier(&hex, channel, false)).unwrap().0, hex)
+    }
+
+    fn attach(doc: &mut Automerge, hex: &str, at: i64, f: File) {
+        let mut e = event(Action::Attach, at, COMMUNE, hex);
+        e.file = Some(f);
+        dossier::append_event(doc, &e).unwrap();
+    }
+
+    fn act(doc: &mut Automerge, hex: &str, action: Action, at: i64, edit: impl FnOnce(&mut Event)) {
+        let mut e = event(action, at, COMMUNE, hex);
+        edit(&mut e);
+        dossier::append_event(doc, &e).unwrap();
+    }
+
+    fn facts(doc: &Automerge) -> Digitization {
+        let record = dossier::read(doc).unwrap();
+        let folded = fold(&record, 420);
+        assert!(folded.conflicts.is_empty(), "{:?}", folded.conflicts);
+        DossierSummary::new(&record, &folded).digitization
+    }
+
+    /// Start, process (naming `hash` as the result file, if any) and return.
+    fn process_and_return(doc: &mut Automerge, hex: &str, hash: Option<[u8; 32]>, attach_result: Option<File>) {
+        act(doc, hex, Action::StartProcessing, T0 + 10_000, |_| {});
+        if let Some(f) = attach_result {
+            attach(doc, hex, T0 + 20_000, f);
+        }
+        act(doc, hex, Action::Processed, T0 + 30_000, |e| {
+            e.result = Some("Giấy chứng nhận số 1".into());
+            e.result_hash = hash;
+        });
+        act(doc, hex, Action::ReturnResult, T0 + 40_000, |_| {});
+    }
+
+    #[test]
+    fn a_dossier_without_attachments_is_not_digitized() {
+        let (mut doc, hex) = received(Channel::Direct);
+        assert_eq!(facts(&doc), Digitization::default());
+        process_and_return(&mut doc, &hex, None, None);
+        assert_eq!(
+            facts(&doc),
+            Digitization { components_at_receipt: false, result: false },
+            "a result without a file"
+        );
+    }
+
+    #[test]
+    fn a_component_counts_only_when_scanned_before_the_dossier_left_reception() {
+        let (mut at_receipt, hex) = received(Channel::Direct);
+        let mut later = at_receipt.fork().with_actor(node(1).0);
+        // One line of several is enough, and a scan need not name its line.
+        attach(&mut at_receipt, &hex, T0 + 1_000, file(1, Kind::Component, None));
+        assert!(facts(&at_receipt).components_at_receipt);
+        act(&mut at_receipt, &hex, Action::StartProcessing, T0 + 10_000, |_| {});
+        assert!(facts(&at_receipt).components_at_receipt, "it stays digitized at receipt");
+
+        // Scanned only after the hand-off to processing.
+        act(&mut later, &hex, Action::StartProcessing, T0 + 10_000, |_| {});
+        attach(&mut later, &hex, T0 + 20_000, file(1, Kind::Component, Some(1)));
+        assert!(!facts(&later).components_at_receipt);
+
+        // A result file kept at reception is no scanned component.
+        let (mut result_only, hex) = received(Channel::Direct);
+        attach(&mut result_only, &hex, T0 + 1_000, file(2, Kind::Result, None));
+        assert!(!facts(&result_only).components_at_receipt);
+    }
+
+    #[test]
+    fn an_online_dossier_is_digitized_at_receipt_by_files_kept_before_or_at_acceptance() {
+        let (mut doc, hex) = received(Channel::Online);
+        attach(&mut doc, &hex, T0 + 1_000, file(1, Kind::Component, Some(1)));
+        act(&mut doc, &hex, Action::Accept, T0 + 2_000, |e| e.due_at = Some(T0 + 4 * DAY_MS));
+        assert!(facts(&doc).components_at_receipt);
+        // Kept after acceptance, still at the desk: at receipt too.
+        let (mut accepted, hex) = received(Channel::Online);
+        act(&mut accepted, &hex, Action::Accept, T0 + 2_000, |e| e.due_at = Some(T0 + 4 * DAY_MS));
+        attach(&mut accepted, &hex, T0 + 3_000, file(1, Kind::Component, Some(1)));
+        assert!(facts(&accepted).components_at_receipt);
+    }
+
+    #[test]
+    fn a_result_is_digitized_when_its_file_is_attached() {
+        // A result file, the result naming none.
+        let (mut doc, hex) = received(Channel::Direct);
+        process_and_return(&mut doc, &hex, None, Some(file(5, Kind::Result, None)));
+        assert!(facts(&doc).result);
+        // The result names the file attached.
+        let (mut named, hex) = received(Channel::Direct);
+        process_and_return(&mut named, &hex, Some([5; 32]), Some(file(5, Kind::Result, None)));
+        assert!(facts(&named).result);
+        // The result names a file that is not the one attached.
+        let (mut other, hex) = received(Channel::Direct);
+        process_and_return(&mut other, &hex, Some([6; 32]), Some(file(5, Kind::Result, None)));
+        assert!(!facts(&other).result);
+        // The named file attached, but as a component: not the result kept.
+        let (mut as_component, hex) = received(Channel::Direct);
+        process_and_return(&mut as_component, &hex, Some([5; 32]), Some(file(5, Kind::Component, None)));
+        assert!(!facts(&as_component).result);
+        // A result file but no result yet.
+        let (mut unprocessed, hex) = received(Channel::Direct);
+        act(&mut unprocessed, &hex, Action::StartProcessing, T0 + 10_000, |_| {});
+        attach(&mut unprocessed, &hex, T0 + 20_000, file(5, Kind::Result, None));
+        assert!(!facts(&unprocessed).result);
+    }
+
+    #[test]
+    fn the_report_gives_both_shares_over_their_own_dossiers() {
+        let at_receipt = Digitization { components_at_receipt: true, result: false };
+        let both = Digitization { components_at_receipt: true, result: true };
+        let all = vec![
+            DossierSummary { digitization: at_receipt, ..summary(1) },
+            summary(2),
+            summary(3),
+            DossierSummary { digitization: both, ..returned(4, OnTime::Early, 0) },
+            returned(5, OnTime::OnTime, 0),
+            // Received before the period: counts for its result only.
+            DossierSummary {
+                received_at: T0 - 7 * DAY_MS,
+                digitization: Digitization { components_at_receipt: true, result: true },
+                ..returned(6, OnTime::Late, 0)
+            },
+        ];
+        let period = Period { from: Some(date(17)), to: Some(date(30)) };
+        let s = compute(&all, period, T0 + 2 * DAY_MS, &calendar());
+        assert_eq!(s.received, 5);
+        assert_eq!((s.received_digitized, s.received_digitized_share), (2, Some(0.4)));
+        assert_eq!((s.results_digitized, s.results_digitized_share), (2, Some(2.0 / 3.0)));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["received_digitized_share"], 0.4);
+        assert_eq!(json["results_digitized"], 2);
+        // Nothing received or processed: no share at all, not 0.
+        let s = compute(&[], Period::default(), T0, &calendar());
+        assert_eq!((s.received_digitized_share, s.results_digitized_share), (None, None));
+    }
+
+    #[test]
+    fn a_summary_written_before_digitization_reads_as_none() {
+        let json = serde_json::to_value(DossierSummary {
+            digitization: Digitization { components_at_receipt: true, result: true },
+            ..summary(1)
+        })
+        .unwrap();
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("digitization");
+        assert_eq!(serde_json::from_value::<DossierSummary>(old).unwrap(), summary(1));
+        assert_eq!(serde_json::from_value::<DossierSummary>(json).unwrap().digitization.result, true);
+    }
+}

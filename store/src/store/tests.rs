@@ -43,6 +43,30 @@ fn query() -> ListQuery {
     ListQuery { limit: 50, ..ListQuery::default() }
 }
 
+/// A summary stored before the digitization facts existed (postcard: the
+/// same bytes without the last field's) reads with none; one stored since
+/// reads them back.
+#[test]
+fn a_summary_stored_before_digitization_reads_with_none() {
+    use motcua_domain::stats::Digitization;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), TEST_KEY).unwrap();
+    let facts = Digitization { components_at_receipt: true, result: true };
+    let new = DossierSummary { digitization: facts, ..summary(1, "Đặng Thị Mẫu", Status::Returned, 10) };
+    put(&store, &new);
+    assert_eq!(store.summary(&new.id).unwrap().unwrap().digitization, facts);
+    let bytes = encode(&new);
+    let old = &bytes[..bytes.len() - encode(&facts).len()];
+    let w = store.begin().unwrap();
+    w.tx.open_table(SUMMARIES).unwrap().insert(&new.id, old).unwrap();
+    w.commit_durable().unwrap();
+    let read = store.summary(&new.id).unwrap().unwrap();
+    assert_eq!(read, DossierSummary { digitization: Digitization::default(), ..new.clone() });
+    let mut all = Vec::new();
+    store.for_each_summary(|s| all.push(s)).unwrap();
+    assert_eq!(all, vec![read]);
+}
+
 #[test]
 fn replacing_a_summary_moves_its_index_entries() {
     let dir = tempfile::tempdir().unwrap();
