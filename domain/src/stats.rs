@@ -108,8 +108,10 @@ pub fn result_digitized(folded: &Folded) -> bool {
 /// and postcard (the store's encoding, where `#[serde(default)]` alone
 /// does not help: it reads a struct as a fixed sequence) then fails for
 /// want of bytes. That reads as the default, which is right for the
-/// digitization facts: a version without attachments refused every attach
-/// event, so its dossiers had none.
+/// digitization facts: no node recorded an attach event before they
+/// existed (the desk refuses one as an action, and files come only
+/// through the attachments route), so such a dossier had no files; and a
+/// summary is written afresh with every write of its dossier.
 fn added_last<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
     Ok(T::deserialize(d).unwrap_or_default())
 }
