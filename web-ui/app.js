@@ -273,7 +273,8 @@ function receiptForm(d, second = false) {
       row("Người nộp", d.applicant.name), row("Địa chỉ", d.applicant.address), row("Số điện thoại", d.applicant.phone),
       row("Thư điện tử", d.applicant.email || ""),
       row("Nội dung yêu cầu", d.procedure_name),
-      row("Thành phần hồ sơ", h("ol", {}, d.documents.map((x) => h("li", {}, `${x.name}: ${x.original} bản chính, ${x.copies} bản sao`)))),
+      row("Thành phần hồ sơ", h("ol", {}, d.documents.map((x) => h("li", {}, `${x.name}: ${x.original} bản chính, ${x.copies} bản sao; `,
+        h("span", { class: "digitized" }, x.digitized ? "đã số hóa" : "chưa số hóa"))))),
       row("Số lượng hồ sơ", `${String(d.sets).padStart(2, "0")} bộ`),
       row("Thời hạn giải quyết", d.processing_time === 0 ? "Trong ngày" : timeTextVi(d.processing_time, d.time_unit)),
       row("Thời gian nhận hồ sơ", `${hhmm(d.received_at)} ngày ${day(d.received_at)}`),
@@ -484,7 +485,7 @@ function renderDossier(d, message) {
       row(t("id_number"), d.applicant.id_number), row(t("phone"), d.applicant.phone), row(t("address"), d.applicant.address),
       row(t("received"), `${when(d.received_at)} (${d.received_by})`), row(t("due"), when(d.due_at)),
       row(t("holder"), d.holder_unit), d.result ? row(t("result"), d.result) : null,
-      row(t("documents"), h("ul", {}, d.documents.map((x) => h("li", {}, `${x.name} (${x.original}/${x.copies})`))))),
+      row(t("documents"), h("ul", {}, d.documents.map((x) => h("li", {}, `${x.name} (${x.original}/${x.copies})`, x.digitized ? ` · ${t("digitized")}` : ""))))),
     d.conflicts.length ? h("div", { class: "conflicts" }, h("h2", {}, t("conflicts")),
       h("ul", {}, d.conflicts.map((c) => h("li", {}, `${actionName(c.action)} (${c.unit}, ${when(c.at)}): ${c.reason}`)))) : null,
     h("h2", {}, t("actions")),
@@ -554,7 +555,10 @@ async function showDashboard(params) {
     unit ? h("a", { href: keep({}) }, `← ${t("whole_province")}`) : null, picker,
     h("div", { class: "figures" }, figures.map(([k, n]) => h("div", { class: `figure ${k}`, "data-key": k }, h("span", { class: "n" }, n), h("span", {}, t(k)))),
       h("div", { class: "figure", "data-key": "s_rate" }, h("span", { class: "n" }, pct(s.on_time_rate)), h("span", {}, t("s_rate"))),
-      h("div", { class: "figure", "data-key": "s_online" }, h("span", { class: "n" }, pct(s.online_share)), h("span", {}, t("s_online")))),
+      h("div", { class: "figure", "data-key": "s_online" }, h("span", { class: "n" }, pct(s.online_share)), h("span", {}, t("s_online"))),
+      // Index 766 (Quyết định 766/QĐ-TTg), digitization.
+      h("div", { class: "figure", "data-key": "s_received_digitized" }, h("span", { class: "n" }, pct(s.received_digitized_share)), h("span", {}, t("s_received_digitized"))),
+      h("div", { class: "figure", "data-key": "s_results_digitized" }, h("span", { class: "n" }, pct(s.results_digitized_share)), h("span", {}, t("s_results_digitized")))),
     h("div", { class: "chart", role: "img", "aria-label": t("dashboard") }, figures.map(([k, n]) => {
       const bar = h("span", { class: `bar ${k}` }); bar.style.width = `${(100 * n) / max}%`;
       return h("div", { class: "chart-row" }, h("span", { class: "label" }, t(k)), h("span", { class: "track" }, bar), h("span", { class: "value" }, n));

@@ -88,6 +88,9 @@ pub struct DocumentView {
     pub original: u32,
     pub copies: u32,
     pub received: bool,
+    /// A scan of this line is kept with the dossier
+    /// ([`motcua_domain::attachment::line_digitized`]); form 1 prints it.
+    pub digitized: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -274,11 +277,13 @@ impl Desk {
             documents: record
                 .documents
                 .iter()
-                .map(|d| DocumentView {
+                .zip(1..)
+                .map(|(d, line)| DocumentView {
                     name: d.name.clone(),
                     original: d.originals,
                     copies: d.copies,
                     received: d.received,
+                    digitized: motcua_domain::attachment::line_digitized(&folded.attachments, line),
                 })
                 .collect(),
             result: folded.result.clone(),

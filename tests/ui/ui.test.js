@@ -148,6 +148,9 @@ test("a dossier is received through the form, printed, moved through to returned
   const slip = await slips.first().textContent();
   assert.ok(slip.includes(code), "the slip shows the dossier code");
   assert.match(await slips.first().locator(".receipt-due").textContent(), /\d{2}:\d{2} ngày \d{1,2}\/\d{1,2}\/\d{4}/, "and the appointment");
+  // Each checklist line says whether a scan of it is kept: none yet.
+  const marks = await slips.first().locator(".digitized").allTextContents();
+  assert.ok(marks.length > 0 && marks.every((m) => m === "chưa số hóa"), `digitized marks: ${JSON.stringify(marks)}`);
   await page.waitForFunction(() => { const i = document.querySelector("#print .qr"); return i && i.complete && i.naturalWidth > 0; });
   await page.screenshot({ path: path.join(shots, "receipt-print.png"), fullPage: true });
   const pdf = await page.pdf({ format: "A5" });
@@ -171,6 +174,9 @@ test("a dossier is received through the form, printed, moved through to returned
   assert.equal(Number(await page.textContent("[data-key=s_received] .n")), receivedBefore + 1);
   const returnedAfter = Number(await page.textContent("[data-key=s_early] .n")) + Number(await page.textContent("[data-key=s_on_time] .n")) + Number(await page.textContent("[data-key=s_late] .n"));
   assert.equal(returnedAfter, returnedBefore + 1);
+  // Index 766's digitization shares: received and returned, nothing scanned.
+  assert.equal((await page.textContent("[data-key=s_received_digitized] .n")).trim(), "0%");
+  assert.equal((await page.textContent("[data-key=s_results_digitized] .n")).trim(), "0%");
   const byProcedure = await page.$$eval("#by-procedure tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   const marriage = byProcedure.find(([p]) => p.includes("Đăng ký kết hôn"));
   assert.ok(marriage && Number(marriage[1]) >= 1 && /ngày làm việc$/.test(marriage[2]), `the returned procedure's average: ${JSON.stringify(byProcedure)}`);

@@ -11,6 +11,7 @@ mod attachments;
 mod bad_input;
 mod catalog;
 mod cli;
+mod digitization;
 mod crash;
 mod enroll;
 mod https;
