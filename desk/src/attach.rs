@@ -171,6 +171,13 @@ impl Desk {
         Ok(AttachRoom { bytes_left })
     }
 
+    /// The files a dossier keeps, by its id.
+    pub fn attachments_of(&self, id: &[u8; 16]) -> Result<Vec<Attachment>, DeskError> {
+        let bytes = self.store().load_doc(id)?.ok_or_else(|| DeskError::NotFound("no such dossier".into()))?;
+        let doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?;
+        Ok(fold(&dossier::read(&doc)?, self.offset()).attachments)
+    }
+
     fn read_dossier(&self, code: &str) -> Result<(DossierRecord, Folded), DeskError> {
         let id = self.store().id_by_code(code)?.ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
         let bytes = self.store().load_doc(&id)?.ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;

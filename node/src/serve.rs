@@ -70,13 +70,13 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     );
     println!("motcua: node {} serving {scheme}://{}", desk.identity().node_id(), listener.local_addr()?);
     let board = Arc::new(crate::net::PeerBoard::with_configured(&peers));
-    let network = crate::net::start(desk.clone(), opts.sync, peers, board.clone()).await?;
+    let blobs = crate::blobs::Blobs::open(&opts.data, desk.clone()).await?;
+    let network = crate::net::start(desk.clone(), Some(blobs.clone()), opts.sync, peers, board.clone()).await?;
     if let Some(n) = &network {
         for a in n.bound() {
             println!("motcua: sync listening on {a}");
         }
     }
-    let blobs = crate::blobs::Blobs::open(&opts.data, desk.clone()).await?;
     let state = AppState {
         desk,
         blobs: blobs.clone(),

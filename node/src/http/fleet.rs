@@ -138,6 +138,9 @@ pub(super) async fn peers(State(state): State<AppState>, _: Passive) -> Result<R
                 "docs_refused_from_peer": p.docs_refused_from_peer,
                 "docs_refused_by_peer": p.docs_refused_by_peer,
                 "last_refusal": p.last_refusal,
+                "file_bytes_pending": p.file_bytes_pending,
+                "file_oldest_waiting_at": p.file_oldest_waiting_at.map(|t| motcua_desk::desk::rfc3339(t, o)),
+                "file_bytes_received": p.file_bytes_received,
                 "forks": forked,
                 "over_daily_allowance": over
                     .iter()

@@ -111,6 +111,9 @@ pub(super) async fn session_loop(
     let (admitted_tx, admitted_rx) = tokio::sync::watch::channel(false);
     let reader = net.tasks.spawn(read_frames(recv, in_tx, admitted_rx, net.board.clone(), node_id.to_string()));
     let mut changes = net.changes.subscribe();
+    // The file exchange ends with the session.
+    let files_stop = net.stop.child_token();
+    let _files_end = files_stop.clone().drop_guard();
     // Durable writes by others (the desk, other connections) are changes
     // the peer may want; this connection's own (what the peer sent) are not.
     let mut foreign_seen = *changes.borrow_and_update();
@@ -187,9 +190,19 @@ pub(super) async fn session_loop(
         };
         forward(&mut session, &mut replica, &mut watched);
         report_refusals(net, &mut session, node_id, &mut refusals_warned);
-        if admitting && session.peer().is_some() {
+        if admitting && let Some(peer) = session.peer() {
             handshake.take();
             admitted_tx.send_replace(true);
+            if let Some(blobs) = net.blobs.clone() {
+                let scope = files::PeerScope { role: peer.role, unit: peer.unit.clone() };
+                let (n, c, id, stop) = (net.clone(), conn.clone(), node_id.to_string(), files_stop.clone());
+                net.tasks.spawn(async move {
+                    tokio::join!(
+                        files::serve_files(n.clone(), blobs.clone(), c.clone(), scope.clone(), stop.clone()),
+                        files::fetch_files(n, blobs, c, scope, id, stop),
+                    );
+                });
+            }
         }
         if let Err(e) = outcome {
             // Tell the peer why (unless it was the one that closed).

@@ -14,6 +14,7 @@
 mod accept;
 mod connection;
 mod dial;
+mod files;
 pub mod replica;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -64,8 +65,9 @@ const CONNECTIONS_MAX: usize = 512;
 /// Configured peers a node dials: as many as it accepts.
 pub const PEERS_MAX: usize = CONNECTIONS_MAX;
 /// Tasks of one connection: the one that runs it (for a dialed connection,
-/// its peer's dial loop), its reader and its writer.
-const TASKS_PER_CONNECTION: usize = 3;
+/// its peer's dial loop), its reader, its writer, its file exchange, and
+/// the file requests it serves.
+const TASKS_PER_CONNECTION: usize = 4 + files::FILE_STREAMS_MAX as usize;
 /// Tasks the network tracks at once: the accept loop, and per configured
 /// peer and per incoming connection, those of a connection.
 const TASKS_MAX: usize = 1 + (PEERS_MAX + CONNECTIONS_MAX) * TASKS_PER_CONNECTION;
@@ -153,6 +155,12 @@ pub struct PeerStatus {
     /// Documents of this node's that the peer refused, and why the last.
     pub docs_refused_by_peer: u64,
     pub last_refusal: Option<String>,
+    /// Bytes of files this node wants from the peer and does not hold yet.
+    pub file_bytes_pending: u64,
+    /// When the oldest of those files was attached.
+    pub file_oldest_waiting_at: Option<i64>,
+    /// Verified file bytes received from the peer.
+    pub file_bytes_received: u64,
 }
 
 /// The peers a node knows: configured ones and any that connected.
@@ -191,6 +199,9 @@ struct Active {
 
 pub struct Network {
     desk: Arc<Desk>,
+    /// The dossiers' files; none on a node without them (a test harness).
+    blobs: Option<crate::blobs::Blobs>,
+    files_in_flight: files::InFlight,
     endpoint: Endpoint,
     local: Local,
     board: Arc<PeerBoard>,
@@ -219,6 +230,7 @@ pub struct Network {
 /// to no province and syncs with nobody.
 pub async fn start(
     desk: Arc<Desk>,
+    blobs: Option<crate::blobs::Blobs>,
     bind: SocketAddr,
     peers: Vec<PeerSpec>,
     board: Arc<PeerBoard>,
@@ -249,7 +261,7 @@ pub async fn start(
         .mtu_discovery_config(None)
         // One stream carries a connection; a peer may open no other, so
         // QUIC buffers no more for it than one stream's window.
-        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .max_concurrent_bidi_streams(VarInt::from_u32(1 + files::FILE_STREAMS_MAX))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .datagram_receive_buffer_size(None)
         .build();
@@ -272,6 +284,8 @@ pub async fn start(
     let net = Arc::new(Network {
         changes,
         desk,
+        blobs,
+        files_in_flight: files::InFlight::default(),
         endpoint,
         local,
         board,
@@ -306,6 +320,16 @@ impl Network {
         if tokio::time::timeout(SHUTDOWN_WAIT, self.tasks.wait()).await.is_err() {
             tracing::warn!(tasks = self.tasks.len(), "sync tasks still running as the node stops");
         }
+    }
+
+    /// Asks a connected peer for the next piece this node lacks of a file,
+    /// as the fetcher does; the payload bytes read. An error when the
+    /// peer is not connected or refuses.
+    pub async fn fetch_piece_from(&self, peer: &[u8; 32], hash: [u8; 32]) -> anyhow::Result<u64> {
+        let blobs = self.blobs.as_ref().ok_or_else(|| anyhow!("this node keeps no files"))?;
+        let conn = self.active.lock().expect("active lock").get(peer).map(|a| a.conn.clone());
+        let conn = conn.ok_or_else(|| anyhow!("the peer is not connected"))?;
+        files::fetch_piece(blobs, &conn, hash).await
     }
 
     fn connected(&self, key: &[u8; 32]) -> bool {

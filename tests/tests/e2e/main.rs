@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod digitization;
 mod enroll;
+mod file_sync;
 mod https;
 mod keys;
 mod merge;
