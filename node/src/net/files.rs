@@ -44,6 +44,32 @@ const FILE_PRIORITY: i32 = -1;
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
 /// How long the fetcher waits for a change when it has nothing to ask.
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
+/// Queueing delay file bytes may add to the link, over the lowest round
+/// trip seen: beyond it, the sender waits before each 16 KiB (a
+/// background transfer that yields to the workflow, as LEDBAT, RFC 6817,
+/// yields to foreground traffic).
+const QUEUE_TARGET: Duration = Duration::from_millis(60);
+/// The longest single wait before 16 KiB of file data.
+const PACE_WAIT_MAX: Duration = Duration::from_secs(2);
+
+/// What a connection's round trips say about the link's queue: file data
+/// waits while the smoothed round trip exceeds the lowest one seen by more
+/// than [`QUEUE_TARGET`].
+struct Pacer {
+    conn: Connection,
+    base: Mutex<Option<Duration>>,
+}
+
+impl Pacer {
+    fn wait(&self) -> Duration {
+        let Some(rtt) = self.conn.rtt(iroh::endpoint::PathId::ZERO) else { return Duration::ZERO };
+        let mut base = self.base.lock().expect("pacer lock");
+        let min = *base.get_or_insert(rtt);
+        let min = min.min(rtt);
+        *base = Some(min);
+        rtt.saturating_sub(min + QUEUE_TARGET).min(PACE_WAIT_MAX)
+    }
+}
 
 /// The peer, as its admitted certificate says.
 #[derive(Debug, Clone)]
@@ -89,8 +115,9 @@ pub(super) async fn serve_files(
         get_many: RequestMode::Disabled,
         push: RequestMode::Disabled,
         observe: ObserveMode::Intercept,
-        throttle: ThrottleMode::None,
+        throttle: ThrottleMode::Intercept,
     };
+    let pacer = Arc::new(Pacer { conn: conn.clone(), base: Mutex::new(None) });
     let (events, mut requests) = EventSender::channel(FILE_STREAMS_MAX as usize, mask);
     let judge = {
         let (net, blobs, peer) = (net.clone(), blobs.clone(), peer.clone());
@@ -109,6 +136,18 @@ pub(super) async fn serve_files(
                     ProviderMessage::ObserveRequestReceived(m) => {
                         let allowed = scoped(&net, &peer, *m.inner.request.hash.as_bytes()).await;
                         m.tx.send(if allowed { Ok(()) } else { Err(AbortReason::Permission) }).await.ok();
+                    }
+                    ProviderMessage::Throttle(m) => {
+                        let wait = pacer.wait();
+                        if wait.is_zero() {
+                            m.tx.send(Ok(())).await.ok();
+                        } else {
+                            // The other streams' requests go on meanwhile.
+                            net.tasks.spawn(async move {
+                                tokio::time::sleep(wait).await;
+                                m.tx.send(Ok(())).await.ok();
+                            });
+                        }
                     }
                     _ => {}
                 }

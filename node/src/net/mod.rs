@@ -15,6 +15,7 @@ mod accept;
 mod connection;
 mod dial;
 mod files;
+pub use files::PIECE_BYTES;
 pub mod replica;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
