@@ -70,7 +70,13 @@ impl Blobs {
         if declared.is_some_and(|n| n > limit) {
             return Err(ImportError::TooLarge { limit });
         }
-        self.check_free(declared.unwrap_or(0))?;
+        // The spool and the store's copy: twice the file, promised up
+        // front so that uploads side by side cannot overrun the reserve.
+        let needed = 2 * declared.unwrap_or(limit);
+        let _room = self
+            .reserve(needed)
+            .map_err(|e| ImportError::Store(e.to_string()))?
+            .ok_or_else(|| ImportError::DiskFull { free: self.free_for_files().unwrap_or(0), needed })?;
         let spool = Spool(self.incoming().join(format!("{:032x}", rand::random::<u128>())));
         let mut file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -95,6 +101,7 @@ impl Blobs {
                 }
             }
             unchecked += chunk.len() as u64;
+            // What others write to the disk is not promised to anyone.
             if unchecked >= DISK_CHECK_BYTES {
                 self.check_free(0)?;
                 unchecked = 0;
@@ -110,10 +117,13 @@ impl Blobs {
         };
         file.sync_all().await.map_err(|e| self.io_error(e, 0))?;
         drop(file);
-        self.check_free(size)?;
         let options = AddPathOptions { path: spool.0.clone(), format: BlobFormat::Raw, mode: ImportMode::Copy };
-        let tag =
-            self.store.add_path_with_opts(options).temp_tag().await.map_err(|e| ImportError::Store(e.to_string()))?;
+        let tag = self
+            .store
+            .add_path_with_opts(options)
+            .temp_tag()
+            .await
+            .map_err(|e| self.store_error(e.to_string(), size))?;
         let hash = tag.hash();
         self.make_durable(&hash).await?;
         Ok(Imported { hash: *hash.as_bytes(), size, media_type, tag })
@@ -149,6 +159,14 @@ impl Blobs {
             return Err(ImportError::DiskFull { free, needed });
         }
         Ok(())
+    }
+
+    /// An error of the store's import: a full disk when it left no room.
+    fn store_error(&self, e: String, needed: u64) -> ImportError {
+        match free_bytes(&self.dir) {
+            Ok(0) => ImportError::DiskFull { free: 0, needed },
+            _ => ImportError::Store(e),
+        }
     }
 
     fn io_error(&self, e: std::io::Error, needed: u64) -> ImportError {

@@ -14,9 +14,10 @@
 
 pub mod import;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iroh_blobs::Hash;
@@ -63,7 +64,18 @@ pub struct Blobs {
     store: FsStore,
     dir: PathBuf,
     paths: Arc<PathOptions>,
+    /// Files recorded lately, protected from the sweep whatever its
+    /// snapshot of the index says: a sweep reads the index before it lists
+    /// the imports in flight, and a file recorded in between is in
+    /// neither.
+    recent: Arc<Mutex<HashMap<Hash, std::time::Instant>>>,
+    /// Bytes promised to imports in flight, counted against the free space.
+    reserved: Arc<AtomicU64>,
 }
+
+/// How long a recorded file stays in [`Blobs`]' recent set: longer than a
+/// sweep takes.
+const RECENT_FOR: Duration = Duration::from_secs(2 * 60 * 60);
 
 impl Blobs {
     /// Opens (or creates) the attachments' store of the node at `data`.
@@ -73,18 +85,22 @@ impl Blobs {
             std::fs::create_dir_all(&d)?;
             std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         }
-        // An upload cut short by a crash left its spool file; none is in
-        // flight now.
-        for e in std::fs::read_dir(dir.join(INCOMING))? {
-            std::fs::remove_file(e?.path()).ok();
+        // An upload or import cut short by a crash left its spool or
+        // temporary file; none is in flight now.
+        for d in [dir.join(INCOMING), dir.join("temp")] {
+            for e in std::fs::read_dir(&d).into_iter().flatten() {
+                std::fs::remove_file(e?.path()).ok();
+            }
         }
+        let recent: Arc<Mutex<HashMap<Hash, std::time::Instant>>> = Arc::default();
         let mut options = Options::new(&dir);
-        options.gc = Some(GcConfig { interval: GC_INTERVAL, add_protected: Some(protect_referenced(desk)) });
+        options.gc =
+            Some(GcConfig { interval: GC_INTERVAL, add_protected: Some(protect_referenced(desk, recent.clone())) });
         let store = FsStore::load_with_opts(dir.join("blobs.db"), options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the attachments' store in {}: {e}", dir.display()))?;
         let paths = Arc::new(PathOptions::new(&dir));
-        Ok(Blobs { store, dir, paths })
+        Ok(Blobs { store, dir, paths, recent, reserved: Arc::default() })
     }
 
     /// The iroh-blobs store, for the sync network's provider and fetcher.
@@ -97,6 +113,15 @@ impl Blobs {
             Ok(BlobStatus::Complete { .. }) => Held::Complete,
             Ok(BlobStatus::Partial { .. }) => Held::Partial,
             Ok(BlobStatus::NotFound) | Err(_) => Held::Nothing,
+        }
+    }
+
+    /// A file's size once proven (by its last chunk), complete or not.
+    pub async fn verified_size(&self, hash: [u8; 32]) -> Option<u64> {
+        match self.store.status(Hash::from_bytes(hash)).await {
+            Ok(BlobStatus::Complete { size }) => Some(size),
+            Ok(BlobStatus::Partial { size }) => size,
+            _ => None,
         }
     }
 
@@ -122,6 +147,50 @@ impl Blobs {
         }
     }
 
+    /// Notes that a dossier now records this file (see `recent`).
+    pub fn recorded(&self, hash: [u8; 32]) {
+        let mut recent = self.recent.lock().expect("recent lock");
+        recent.retain(|_, at| at.elapsed() < RECENT_FOR);
+        recent.insert(Hash::from_bytes(hash), std::time::Instant::now());
+    }
+
+    /// Records that `unit` gave this node the file's bytes (an upload at
+    /// this node, or a fetch from that unit's node). A unit may be sent
+    /// back a file it gave, even where only its own attach event records
+    /// it (a commune restored from the province).
+    pub async fn record_source(&self, hash: [u8; 32], unit: &str) {
+        let tag = source_tag(hash, unit);
+        if let Err(e) = self.store.tags().set(tag, Hash::from_bytes(hash)).await {
+            tracing::warn!(error = %e, "a file's source was not recorded");
+        }
+    }
+
+    /// Whether `unit` gave this node the file's bytes.
+    pub async fn came_from(&self, hash: [u8; 32], unit: &str) -> bool {
+        matches!(self.store.tags().get(source_tag(hash, unit)).await, Ok(Some(_)))
+    }
+
+    /// Free bytes for files, less what imports in flight were promised.
+    pub fn free_for_files(&self) -> std::io::Result<u64> {
+        Ok(free_bytes(&self.dir)?.saturating_sub(self.reserved.load(Ordering::Acquire)))
+    }
+
+    /// Promises `bytes` of the free space to one import, if there are
+    /// that many; released when the reservation is dropped.
+    fn reserve(&self, bytes: u64) -> std::io::Result<Option<Reservation>> {
+        let free = free_bytes(&self.dir)?;
+        let mut now = self.reserved.load(Ordering::Acquire);
+        loop {
+            if free.saturating_sub(now) < bytes.max(1) {
+                return Ok(None);
+            }
+            match self.reserved.compare_exchange(now, now + bytes, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(Some(Reservation { bytes, reserved: self.reserved.clone() })),
+                Err(actual) => now = actual,
+            }
+        }
+    }
+
     fn incoming(&self) -> PathBuf {
         self.dir.join(INCOMING)
     }
@@ -131,12 +200,29 @@ impl Blobs {
     }
 }
 
-/// Garbage collection keeps every file a dossier of this node records.
-/// Should the index not be readable, the run is skipped rather than
-/// sweeping what it could not see.
-fn protect_referenced(desk: Arc<Desk>) -> ProtectCb {
+/// Free space promised to one import.
+pub(crate) struct Reservation {
+    bytes: u64,
+    reserved: Arc<AtomicU64>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.reserved.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+fn source_tag(hash: [u8; 32], unit: &str) -> String {
+    format!("from/{unit}/{}", hex::encode(hash))
+}
+
+/// Garbage collection keeps every file a dossier of this node records,
+/// and those recorded lately. Should the index not be readable, the run is
+/// skipped rather than sweeping what it could not see.
+fn protect_referenced(desk: Arc<Desk>, recent: Arc<Mutex<HashMap<Hash, std::time::Instant>>>) -> ProtectCb {
     Arc::new(move |live: &mut HashSet<Hash>| {
         let desk = desk.clone();
+        live.extend(recent.lock().expect("recent lock").keys().copied());
         Box::pin(async move {
             match tokio::task::spawn_blocking(move || desk.store().attachment_hashes()).await {
                 Ok(Ok(hashes)) => {

@@ -131,6 +131,8 @@ async fn take(
     let st = state.clone();
     let done = blocking(move || Ok(st.desk.attach(&officer, &code, req, held, now_ms())?)).await?;
     // Recorded: the dossier's reference now keeps the bytes.
+    state.blobs.recorded(imported.hash);
+    state.blobs.record_source(imported.hash, &state.desk.config().unit).await;
     drop(imported.tag);
     let status = if done.new { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(file_view(&done.attachment.file))).into_response())
@@ -193,7 +195,7 @@ pub(super) async fn list(
 /// none or some, or the dossier keeps no such file.
 pub(super) async fn download(
     State(state): State<AppState>,
-    Officer(_officer): Officer,
+    Officer(officer): Officer,
     params: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((code, hash)) = params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))?;
@@ -201,12 +203,14 @@ pub(super) async fn download(
     let not_held = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "this node holds no such file of this dossier");
     let mut h = [0u8; 32];
     hex::decode_to_slice(hash.trim(), &mut h).map_err(|_| not_held())?;
-    let st = state.clone();
-    let files = blocking(move || Ok(st.desk.attachments(&code)?)).await?;
+    let (st, c) = (state.clone(), code.clone());
+    let files = blocking(move || Ok(st.desk.attachments(&c)?)).await?;
     let file = files.into_iter().map(|a| a.file).find(|f| f.hash == h).ok_or_else(not_held)?;
     if state.blobs.held(h).await != Held::Complete {
         return Err(not_held());
     }
+    let (who, what) = (officer.username.clone(), code.clone());
+    state.desk.committer().submit_lazy(move |w| motcua_desk::desk::audit(w, now_ms(), &who, "read_file", &what));
     let reader = state.blobs.store().reader(iroh_blobs::Hash::from_bytes(h));
     let body = RawBody::from_stream(tokio_util::io::ReaderStream::new(reader));
     let mut res = Response::new(body);

@@ -194,6 +194,8 @@ pub(super) async fn session_loop(
             handshake.take();
             admitted_tx.send_replace(true);
             if let Some(blobs) = net.blobs.clone() {
+                // Until now the peer could open its session's stream only.
+                conn.set_max_concurrent_bi_streams(VarInt::from_u32(1 + files::FILE_STREAMS_MAX));
                 let scope = files::PeerScope { role: peer.role, unit: peer.unit.clone() };
                 let (n, c, id, stop) = (net.clone(), conn.clone(), node_id.to_string(), files_stop.clone());
                 net.tasks.spawn(async move {

@@ -42,6 +42,13 @@ const FILE_PRIORITY: i32 = -1;
 /// How long a file the peer refused is not asked for again on this
 /// connection (it may arrive there later).
 const REFUSED_RETRY: Duration = Duration::from_secs(30);
+/// The longest a piece may take: 256 KiB at 32 kbit/s, with room.
+const PIECE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a file whose bytes contradict its dossier is not asked for.
+const BAD_FILE_SKIP: Duration = Duration::from_secs(6 * 60 * 60);
+/// The fetcher looks again at what it wants at most this often while it
+/// has files to fetch (each look reads every dossier with files).
+const RESCAN_MIN: Duration = Duration::from_secs(10);
 /// How long the fetcher waits for a change when it has nothing to ask.
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
 /// Queueing delay file bytes may add to the link, over the lowest round
@@ -91,14 +98,36 @@ impl InFlight {
     }
 }
 
-/// Whether `peer` may receive the file `hash`: some dossier this node
-/// holds records it, and the peer may hold that dossier.
-fn in_scope(desk: &Desk, peer: &PeerScope, hash: &[u8; 32]) -> bool {
-    let Ok(ids) = desk.store().dossiers_with_attachment(hash) else { return false };
-    ids.iter().any(|id| match desk.store().sync_entry(id) {
-        Ok(Some(e)) => routing::holds(peer.role, &peer.unit, &e.units),
-        _ => false,
-    })
+/// Why a peer may receive a file, as the dossiers that record it say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// No dossier in the peer's scope records it.
+    Out,
+    /// Only attach events of the peer's own unit record it: a node that
+    /// knows a hash could otherwise sign it into a dossier of its own and
+    /// read another unit's file. Sent only if that unit gave the bytes.
+    OwnOnly,
+    /// Another unit attached it to a dossier in the peer's scope.
+    In,
+}
+
+fn scope_of(desk: &Desk, peer: &PeerScope, hash: &[u8; 32]) -> Scope {
+    let Ok(ids) = desk.store().dossiers_with_attachment(hash) else { return Scope::Out };
+    let mut scope = Scope::Out;
+    for id in ids {
+        let Ok(Some(e)) = desk.store().sync_entry(&id) else { continue };
+        if !routing::holds(peer.role, &peer.unit, &e.units) {
+            continue;
+        }
+        let attached = desk.attachments_of(&id).unwrap_or_default();
+        for a in attached.iter().filter(|a| a.file.hash == *hash) {
+            if a.unit != peer.unit {
+                return Scope::In;
+            }
+            scope = Scope::OwnOnly;
+        }
+    }
+    scope
 }
 
 /// Serves the peer's file requests on this connection until it ends.
@@ -128,13 +157,16 @@ pub(super) async fn serve_files(
                         let request = &m.inner.request;
                         let hash = *request.hash.as_bytes();
                         let whole = request.ranges.is_blob();
+                        // Every check is made, whatever the first says: the
+                        // time to refuse tells nothing.
+                        let scoped = scoped(&net, &blobs, &peer, hash).await;
                         let held = blobs.held(hash).await == Held::Complete;
-                        let allowed = whole && held && scoped(&net, &peer, hash).await;
+                        let allowed = whole && held && scoped;
                         tracing::debug!(file = %request.hash.fmt_short(), allowed, "file requested");
                         m.tx.send(if allowed { Ok(()) } else { Err(AbortReason::Permission) }).await.ok();
                     }
                     ProviderMessage::ObserveRequestReceived(m) => {
-                        let allowed = scoped(&net, &peer, *m.inner.request.hash.as_bytes()).await;
+                        let allowed = scoped(&net, &blobs, &peer, *m.inner.request.hash.as_bytes()).await;
                         m.tx.send(if allowed { Ok(()) } else { Err(AbortReason::Permission) }).await.ok();
                     }
                     ProviderMessage::Throttle(m) => {
@@ -180,9 +212,15 @@ pub(super) async fn serve_files(
     }
 }
 
-async fn scoped(net: &Arc<Network>, peer: &PeerScope, hash: [u8; 32]) -> bool {
-    let (desk, peer) = (net.desk.clone(), peer.clone());
-    tokio::task::spawn_blocking(move || in_scope(&desk, &peer, &hash)).await.unwrap_or(false)
+async fn scoped(net: &Arc<Network>, blobs: &Blobs, peer: &PeerScope, hash: [u8; 32]) -> bool {
+    let (desk, p) = (net.desk.clone(), peer.clone());
+    let scope = tokio::task::spawn_blocking(move || scope_of(&desk, &p, &hash)).await.unwrap_or(Scope::Out);
+    let gave = blobs.came_from(hash, &peer.unit).await;
+    match scope {
+        Scope::In => true,
+        Scope::OwnOnly => gave,
+        Scope::Out => false,
+    }
 }
 
 /// A file this node wants, with what decides its turn.
@@ -190,6 +228,8 @@ async fn scoped(net: &Arc<Network>, peer: &PeerScope, hash: [u8; 32]) -> bool {
 pub(super) struct Wanted {
     pub hash: [u8; 32],
     pub size: u64,
+    /// No open dossier records it (those go after every open one).
+    pub closed: bool,
     /// The earliest legal deadline of the dossiers that record it (none:
     /// last).
     pub due_at: Option<i64>,
@@ -213,8 +253,11 @@ fn candidates(desk: &Desk, peer: &PeerScope) -> Vec<Wanted> {
             }
             let attached = files.entry(id).or_insert_with(|| desk.attachments_of(&id).unwrap_or_default());
             let Some(a) = attached.iter().find(|a| a.file.hash == hash) else { continue };
-            let due = desk.store().summary(&id).ok().flatten().and_then(|s| s.due_at);
-            let w = wanted.get_or_insert(Wanted { hash, size: a.file.size, due_at: due, attached_at: a.at });
+            let summary = desk.store().summary(&id).ok().flatten();
+            let closed = summary.as_ref().is_none_or(|s| s.state.is_closed());
+            let due = summary.and_then(|s| s.due_at).filter(|_| !closed);
+            let w = wanted.get_or_insert(Wanted { hash, size: a.file.size, closed, due_at: due, attached_at: a.at });
+            w.closed &= closed;
             w.due_at = match (w.due_at, due) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -223,7 +266,7 @@ fn candidates(desk: &Desk, peer: &PeerScope) -> Vec<Wanted> {
         }
         out.extend(wanted);
     }
-    out.sort_by_key(|w| (w.due_at.is_none(), w.due_at, w.attached_at));
+    out.sort_by_key(|w| (w.closed, w.due_at.is_none(), w.due_at, w.attached_at));
     out
 }
 
@@ -238,57 +281,111 @@ pub(super) async fn fetch_files(
     stop: CancellationToken,
 ) {
     let mut changes = net.changes.subscribe();
-    let mut refused: HashMap<[u8; 32], tokio::time::Instant> = HashMap::new();
+    // Files not asked for again on this connection until then: refused,
+    // stalled, or not what their dossier says.
+    let mut skip: HashMap<[u8; 32], tokio::time::Instant> = HashMap::new();
+    let mut queue: Vec<Wanted> = Vec::new();
+    let mut scanned: Option<tokio::time::Instant> = None;
     loop {
-        let (desk, p) = (net.desk.clone(), peer.clone());
-        let all = tokio::task::spawn_blocking(move || candidates(&desk, &p)).await.unwrap_or_default();
         let now = tokio::time::Instant::now();
-        refused.retain(|_, until| *until > now);
-        let mut pending = Vec::new();
-        for w in all {
-            if blobs.held(w.hash).await != Held::Complete {
-                pending.push(w);
+        let stale = changes.has_changed().unwrap_or(false) && scanned.is_none_or(|t| now - t >= RESCAN_MIN);
+        if queue.is_empty() || stale {
+            changes.borrow_and_update();
+            scanned = Some(now);
+            queue = pending(&net, &blobs, &peer, &node_id).await;
+        }
+        skip.retain(|_, until| *until > now);
+        let free = blobs.free_for_files().unwrap_or(0);
+        let next = if free < 2 * PIECE_BYTES {
+            None
+        } else {
+            queue.iter().position(|w| !skip.contains_key(&w.hash) && net.files_in_flight.claim(w.hash))
+        };
+        let Some(i) = next else {
+            if free < 2 * PIECE_BYTES {
+                tracing::warn!(peer = %node_id, free, "no disk space for files: fetching paused");
             }
-        }
-        let mut bytes_pending = 0;
-        for w in &pending {
-            bytes_pending += w.size.saturating_sub(blobs.bytes_held(w.hash).await);
-        }
-        let oldest = pending.iter().map(|w| w.attached_at).min();
-        net.board.update(&node_id, |s| {
-            s.file_bytes_pending = bytes_pending;
-            s.file_oldest_waiting_at = oldest;
-        });
-        let next = pending.iter().find(|w| !refused.contains_key(&w.hash) && net.files_in_flight.claim(w.hash));
-        let Some(w) = next.cloned() else {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = changes.changed() => {}
                 _ = tokio::time::sleep(IDLE_RECHECK) => {}
             }
+            queue.clear();
             continue;
         };
+        let w = queue[i].clone();
+        let _claim = Claim { net: &net, hash: w.hash };
         let got = tokio::select! {
-            _ = stop.cancelled() => { net.files_in_flight.release(&w.hash); return; }
-            got = fetch_piece(&blobs, &conn, w.hash) => got,
+            _ = stop.cancelled() => return,
+            got = tokio::time::timeout(PIECE_TIMEOUT, fetch_piece(&blobs, &conn, w.hash)) => got,
         };
-        net.files_in_flight.release(&w.hash);
+        let file = hex::encode(&w.hash[..8]);
         match got {
-            Ok(bytes) => {
+            Ok(Ok(bytes)) if bytes > 0 => {
                 net.board.update(&node_id, |s| s.file_bytes_received += bytes);
-                if blobs.held(w.hash).await == Held::Complete {
-                    tracing::info!(peer = %node_id, file = %hex::encode(&w.hash[..8]), size = w.size, "file received");
+                match blobs.verified_size(w.hash).await {
+                    Some(size) if size != w.size => {
+                        // The bytes do not match what the signed event says
+                        // of them: a forged reference. Never more of it.
+                        tracing::warn!(peer = %node_id, %file, size, expected = w.size, "a file is not the size its dossier says");
+                        skip.insert(w.hash, tokio::time::Instant::now() + BAD_FILE_SKIP);
+                        queue.remove(i);
+                    }
+                    _ if blobs.held(w.hash).await == Held::Complete => {
+                        blobs.record_source(w.hash, &peer.unit).await;
+                        tracing::info!(peer = %node_id, %file, size = w.size, "file received");
+                        queue.remove(i);
+                    }
+                    _ => {}
                 }
             }
-            Err(e) => {
-                tracing::debug!(peer = %node_id, file = %hex::encode(&w.hash[..8]), error = %e, "file not fetched");
+            other => {
+                let why = match other {
+                    Ok(Ok(_)) => "nothing sent".to_string(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "the peer sent nothing in time".to_string(),
+                };
+                tracing::debug!(peer = %node_id, %file, error = %why, "file not fetched");
                 if conn.close_reason().is_some() {
                     return;
                 }
-                refused.insert(w.hash, tokio::time::Instant::now() + REFUSED_RETRY);
+                skip.insert(w.hash, tokio::time::Instant::now() + REFUSED_RETRY);
             }
         }
     }
+}
+
+/// Releases a file's claim however its fetch ends.
+struct Claim<'a> {
+    net: &'a Network,
+    hash: [u8; 32],
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.net.files_in_flight.release(&self.hash);
+    }
+}
+
+/// The files this node wants from the peer and lacks, in turn; the peer's
+/// row on the board shows how much and since when.
+async fn pending(net: &Arc<Network>, blobs: &Blobs, peer: &PeerScope, node_id: &str) -> Vec<Wanted> {
+    let (desk, p) = (net.desk.clone(), peer.clone());
+    let all = tokio::task::spawn_blocking(move || candidates(&desk, &p)).await.unwrap_or_default();
+    let mut pending = Vec::new();
+    let mut bytes_pending = 0;
+    for w in all {
+        if blobs.held(w.hash).await != Held::Complete {
+            bytes_pending += w.size.saturating_sub(blobs.bytes_held(w.hash).await);
+            pending.push(w);
+        }
+    }
+    let oldest = pending.iter().map(|w| w.attached_at).min();
+    net.board.update(node_id, |s| {
+        s.file_bytes_pending = bytes_pending;
+        s.file_oldest_waiting_at = oldest;
+    });
+    pending
 }
 
 /// Asks for the next [`PIECE_BYTES`] this node lacks of a file; the
@@ -303,7 +400,12 @@ pub(super) async fn fetch_piece(blobs: &Blobs, conn: &Connection, hash: [u8; 32]
     let missing = local.missing();
     let Some(root) = missing.ranges.iter().next() else { return Ok(0) };
     let Some(first) = root.boundaries().first().copied() else { return Ok(0) };
-    let window = ChunkRanges::chunks(first.0..first.0 + PIECE_BYTES / 1024);
+    let mut window = ChunkRanges::chunks(first.0..first.0 + PIECE_BYTES / 1024);
+    if first.0 == 0 {
+        // The last chunk proves the file's size: a file that is not what
+        // its dossier says is found out after one piece.
+        window |= ChunkRanges::last_chunk();
+    }
     let piece = root.intersection(&window);
     let (send, recv) = conn.open_bi().await?;
     send.set_priority(FILE_PRIORITY).ok();

@@ -260,9 +260,10 @@ pub async fn start(
         // about 11 KB per connection (1.4 s of a 64 kbit/s link), larger
         // datagrams save 0.25 % on bulk transfers.
         .mtu_discovery_config(None)
-        // One stream carries a connection; a peer may open no other, so
-        // QUIC buffers no more for it than one stream's window.
-        .max_concurrent_bidi_streams(VarInt::from_u32(1 + files::FILE_STREAMS_MAX))
+        // Until its peer is admitted, one stream carries a connection; the
+        // peer may open no other, so QUIC buffers no more for it than one
+        // stream's window. An admitted peer may open the file streams too.
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .datagram_receive_buffer_size(None)
         .build();
