@@ -170,6 +170,21 @@ impl Blobs {
         matches!(self.store.tags().get(source_tag(hash, unit)).await, Ok(Some(_)))
     }
 
+    /// Records that the provincial node holds the whole file (it said so
+    /// when asked, [`crate::net`]).
+    pub async fn record_at_province(&self, hash: [u8; 32]) {
+        if let Err(e) =
+            self.store.tags().set(format!("at-province/{}", hex::encode(hash)), Hash::from_bytes(hash)).await
+        {
+            tracing::warn!(error = %e, "a file's arrival at the province was not recorded");
+        }
+    }
+
+    /// Whether the provincial node is known to hold the whole file.
+    pub async fn at_province(&self, hash: [u8; 32]) -> bool {
+        matches!(self.store.tags().get(format!("at-province/{}", hex::encode(hash))).await, Ok(Some(_)))
+    }
+
     /// Free bytes for files, less what imports in flight were promised.
     pub fn free_for_files(&self) -> std::io::Result<u64> {
         Ok(free_bytes(&self.dir)?.saturating_sub(self.reserved.load(Ordering::Acquire)))

@@ -182,7 +182,7 @@ pub(super) async fn list(
             file: file_view(&a.file),
             held,
             held_bytes: if held { a.file.size } else { held_bytes.min(a.file.size) },
-            at_province: province && held,
+            at_province: if province { held } else { state.blobs.at_province(a.file.hash).await },
             by: a.by,
             unit: a.unit,
             at: motcua_desk::desk::rfc3339(a.at, state.desk.offset()),

@@ -365,6 +365,28 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     for (s, n) in by_state {
         out.push_str(&format!("motcua_dossiers{{state=\"{s}\"}} {n}\n"));
     }
+    let peers = state.peers.snapshot();
+    let now = now_ms();
+    type PeerFigure<'a> = &'a dyn Fn(&crate::net::PeerStatus) -> Option<u64>;
+    let figures: [(&str, &str, &str, PeerFigure); 3] = [
+        ("motcua_peer_file_bytes_pending", "gauge", "Bytes of files this node wants from the peer and lacks.", &|p| {
+            Some(p.file_bytes_pending)
+        }),
+        ("motcua_peer_file_oldest_waiting_seconds", "gauge", "How long the oldest of those files has waited.", &|p| {
+            p.file_oldest_waiting_at.filter(|_| p.file_bytes_pending > 0).map(|t| ((now - t).max(0) / 1000) as u64)
+        }),
+        ("motcua_peer_file_bytes_received_total", "counter", "Verified file bytes received from the peer.", &|p| {
+            Some(p.file_bytes_received)
+        }),
+    ];
+    for (name, kind, help, value) in figures {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for p in &peers {
+            if let Some(v) = value(p) {
+                out.push_str(&format!("{name}{{peer=\"{}\"}} {v}\n", p.node_id));
+            }
+        }
+    }
     let blobs = state.blobs.clone();
     if let Ok(Ok(disk)) = tokio::task::spawn_blocking(move || blobs.disk()).await {
         for (name, help, v) in [

@@ -49,6 +49,9 @@ const BAD_FILE_SKIP: Duration = Duration::from_secs(6 * 60 * 60);
 /// The fetcher looks again at what it wants at most this often while it
 /// has files to fetch (each look reads every dossier with files).
 const RESCAN_MIN: Duration = Duration::from_secs(10);
+/// How soon a commune asks the province again about files it has not
+/// confirmed there.
+const PROVINCE_RECHECK: Duration = Duration::from_secs(5);
 /// How long the fetcher waits for a change when it has nothing to ask.
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
 /// Queueing delay file bytes may add to the link, over the lowest round
@@ -305,10 +308,17 @@ pub(super) async fn fetch_files(
             if free < 2 * PIECE_BYTES {
                 tracing::warn!(peer = %node_id, free, "no disk space for files: fetching paused");
             }
+            let mut recheck = IDLE_RECHECK;
+            if peer.role == NodeRole::Province
+                && net.desk.config().role != motcua_desk::config::NodeRole::Province
+                && !confirm_at_province(&net, &blobs, &conn).await
+            {
+                recheck = PROVINCE_RECHECK;
+            }
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = changes.changed() => {}
-                _ = tokio::time::sleep(IDLE_RECHECK) => {}
+                _ = tokio::time::sleep(recheck) => {}
             }
             queue.clear();
             continue;
@@ -417,4 +427,34 @@ pub(super) async fn fetch_piece(blobs: &Blobs, conn: &Connection, hash: [u8; 32]
         .await
         .map_err(|e| anyhow!("{e}"))?;
     Ok(stats.payload_bytes_read)
+}
+
+/// Asks the provincial node, over `conn`, whether it holds each file this
+/// node holds whole and does not yet know to be there; records those it
+/// does. The province answers only for files in this node's scope. True
+/// when every file held here is known to be there.
+async fn confirm_at_province(net: &Arc<Network>, blobs: &Blobs, conn: &Connection) -> bool {
+    use futures_util::StreamExt;
+    let desk = net.desk.clone();
+    let hashes = tokio::task::spawn_blocking(move || desk.store().attachment_hashes()).await;
+    let Ok(Ok(hashes)) = hashes else { return false };
+    let mut all = true;
+    for hash in hashes {
+        if blobs.held(hash).await != Held::Complete || blobs.at_province(hash).await {
+            continue;
+        }
+        let request = iroh_blobs::protocol::ObserveRequest {
+            hash: Hash::from_bytes(hash),
+            ranges: iroh_blobs::protocol::RangeSpec::all(),
+        };
+        let mut updates = Box::pin(blobs.store().remote().observe(conn.clone(), request));
+        if let Ok(Some(Ok(bitfield))) = tokio::time::timeout(PIECE_TIMEOUT, updates.next()).await
+            && bitfield.is_complete()
+        {
+            blobs.record_at_province(hash).await;
+        } else {
+            all = false;
+        }
+    }
+    all
 }

@@ -56,6 +56,14 @@ fn a_scan_reaches_the_province_and_the_agency_and_never_another_commune() {
     let got = from_a["file_bytes_received"].as_u64().unwrap();
     assert!(got >= scan.len() as u64 && got < scan.len() as u64 * 11 / 10, "bytes for the file: {from_a}");
     assert_eq!(from_a["file_bytes_pending"], 0, "{from_a}");
+    let m = tinh.get("/metrics").body;
+    let line = format!("motcua_peer_file_bytes_received_total{{peer=\"{}\"}} {got}", node_id(&a_dir));
+    assert!(m.as_str().unwrap().lines().any(|l| l == line), "{line} in {m}");
+    // Commune A learns the province holds it.
+    assert_eq!(files(&tinh, &code).unwrap()[0]["at_province"], true);
+    eventually(90, "A learns its scan is at the province", || {
+        (files(&a, &code)?[0]["at_province"] == true).then_some(())
+    });
 
     // Transferred to the agency: the file follows the dossier.
     let t = a.act(&code, &json!({"action": "transfer", "to_unit": AGENCY}));
@@ -184,7 +192,7 @@ fn a_scan_crosses_a_thin_link_behind_the_workflow_and_survives_a_cut_and_a_kill(
         &format!("10.{subnet}.1.2:0"),
         &[format!("{province_id}@{tinh_sync}")],
     );
-    let codes: Vec<String> = (1..=21)
+    let codes: Vec<String> = (1..=31)
         .map(|n| xa.receive(&dossier_request("2.000720", n)).body["code"].as_str().unwrap().to_string())
         .collect();
     for c in &codes {
