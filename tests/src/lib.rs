@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub mod bench_dossiers;
+pub mod netns;
 
 pub const ADMIN_PASSWORD: &str = "mat-khau-thu-nghiem";
 

@@ -177,8 +177,9 @@ fn timed_actions(at: &Node, to: &Node, codes: &[String]) -> Vec<std::time::Durat
 #[test]
 fn a_scan_crosses_a_thin_link_behind_the_workflow_and_survives_a_cut_and_a_kill() {
     use std::time::Duration;
-    let tag = 5_000 + std::process::id() % 4_000;
-    let link = crate::thin_link::Netns::shaped(tag, "256kbit");
+    // Odd tags here, even ones in thin_link.rs: their subnets never meet.
+    let tag = std::process::id() % 5_000 * 2 + 1;
+    let link = motcua_tests::netns::Netns::shaped(tag, "256kbit");
     let subnet = 100 + (tag % 100);
     let p = Province::new();
     let xa_dir = p.enroll("commune", "26734", "000.21.45.H56", "xa");
