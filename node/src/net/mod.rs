@@ -266,6 +266,10 @@ pub async fn start(
         .max_concurrent_bidi_streams(VarInt::from_u32(1))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .datagram_receive_buffer_size(None)
+        // Loss-based control fills a thin link's queue until it drops
+        // packets, workflow frames among them; BBR paces at the measured
+        // rate with a short queue (BENCHMARKS.md, issue 16).
+        .congestion_controller_factory(Arc::new(noq_proto::congestion::Bbr3Config::default()))
         .build();
     let endpoint = Endpoint::builder(presets::Minimal)
         .secret_key(SecretKey::from_bytes(&desk.identity().secret_bytes()))
