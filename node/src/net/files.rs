@@ -39,9 +39,11 @@ pub const PIECE_BYTES: u64 = 256 * 1024;
 pub const FILE_STREAMS_MAX: u32 = 4;
 /// Priority of file streams; the sync session's stream has 0.
 const FILE_PRIORITY: i32 = -1;
-/// How long a file the peer refused is not asked for again on this
-/// connection (it may arrive there later).
-const REFUSED_RETRY: Duration = Duration::from_secs(30);
+/// How long a file the peer refused is first not asked for again on this
+/// connection; each further refusal doubles it up to [`REFUSED_RETRY_MAX`].
+/// A relay often refuses only because its own copy is still on the way.
+const REFUSED_RETRY: Duration = Duration::from_secs(4);
+const REFUSED_RETRY_MAX: Duration = Duration::from_secs(5 * 60);
 /// The longest a piece may take: 256 KiB at 32 kbit/s, with room.
 const PIECE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a file whose bytes contradict its dossier is not asked for.
@@ -287,6 +289,7 @@ pub(super) async fn fetch_files(
     // Files not asked for again on this connection until then: refused,
     // stalled, or not what their dossier says.
     let mut skip: HashMap<[u8; 32], tokio::time::Instant> = HashMap::new();
+    let mut refusals: HashMap<[u8; 32], u32> = HashMap::new();
     let mut queue: Vec<Wanted> = Vec::new();
     let mut scanned: Option<tokio::time::Instant> = None;
     loop {
@@ -342,6 +345,7 @@ pub(super) async fn fetch_files(
                         queue.remove(i);
                     }
                     _ if blobs.held(w.hash).await == Held::Complete => {
+                        refusals.remove(&w.hash);
                         blobs.record_source(w.hash, &peer.unit).await;
                         tracing::info!(peer = %node_id, %file, size = w.size, "file received");
                         queue.remove(i);
@@ -359,7 +363,10 @@ pub(super) async fn fetch_files(
                 if conn.close_reason().is_some() {
                     return;
                 }
-                skip.insert(w.hash, tokio::time::Instant::now() + REFUSED_RETRY);
+                let n = refusals.entry(w.hash).or_insert(0);
+                let wait = REFUSED_RETRY.saturating_mul(1 << (*n).min(16)).min(REFUSED_RETRY_MAX);
+                *n += 1;
+                skip.insert(w.hash, tokio::time::Instant::now() + wait);
             }
         }
     }

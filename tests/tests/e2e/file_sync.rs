@@ -70,6 +70,19 @@ fn a_scan_reaches_the_province_and_the_agency_and_never_another_commune() {
     assert_eq!(t.status, 200, "{t:?}");
     assert!(arrived(&agency, &code, &hash) == scan, "the agency holds it byte for byte");
 
+    // The agency's electronic result comes back to the commune, signed by
+    // hash with the processed event.
+    let result = pdf(300_000, 21);
+    let r = agency.attach(&code, "name=giay-phep.pdf&kind=result", "application/pdf", &result, false);
+    assert_eq!(r.status, 201, "{r:?}");
+    let result_hash = r.body["hash"].as_str().unwrap().to_string();
+    let done =
+        agency.act(&code, &json!({"action": "processed", "result": "Giấy phép số 01", "result_file": result_hash}));
+    assert_eq!(done.status, 200, "{done:?}");
+    assert!(arrived(&a, &code, &result_hash) == result, "the commune holds the result byte for byte");
+    let d = a.get(&format!("/api/v1/dossiers/{code}")).body;
+    assert_eq!(d["result_file"], result_hash, "and the signed event names it");
+
     // Commune B has no part in the dossier: not its dossier, not its file.
     assert_eq!(b.get(&format!("/api/v1/dossiers/{code}/attachments")).status, 404);
     assert_eq!(b.get_bytes(&format!("/api/v1/dossiers/{code}/attachments/{hash}")).0, 404);
