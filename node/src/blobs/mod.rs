@@ -233,12 +233,16 @@ fn source_tag(hash: [u8; 32], unit: &str) -> String {
 
 /// Garbage collection keeps every file a dossier of this node records,
 /// and those recorded lately. Should the index not be readable, the run is
-/// skipped rather than sweeping what it could not see.
+/// skipped rather than sweeping what it could not see. The store's own
+/// runtime holds this callback: it must not keep the desk (and its redb
+/// file) open once the node has let it go.
 fn protect_referenced(desk: Arc<Desk>, recent: Arc<Mutex<HashMap<Hash, std::time::Instant>>>) -> ProtectCb {
+    let desk = Arc::downgrade(&desk);
     Arc::new(move |live: &mut HashSet<Hash>| {
         let desk = desk.clone();
         live.extend(recent.lock().expect("recent lock").keys().copied());
         Box::pin(async move {
+            let Some(desk) = desk.upgrade() else { return ProtectOutcome::Abort };
             match tokio::task::spawn_blocking(move || desk.store().attachment_hashes()).await {
                 Ok(Ok(hashes)) => {
                     live.extend(hashes.into_iter().map(Hash::from_bytes));

@@ -406,6 +406,7 @@ fn every_write_route_refuses_a_cookie_session_without_its_csrf_token() {
         ("/api/v1/revocations", json!({})),
         ("/api/v1/dossiers", dossier_request("2.000720", 2)),
         (&format!("/api/v1/dossiers/{code}/actions"), json!({"action": "start_processing"})),
+        (&format!("/api/v1/dossiers/{code}/attachments?name=x.pdf"), json!({})),
         (
             "/api/v1/accounts",
             json!({"username": "moi", "full_name": "Mới", "roles": ["reception"], "password": "mat-khau-rat-dai-1"}),
