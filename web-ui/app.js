@@ -143,6 +143,15 @@ async function showReception() {
   const dupWarning = h("p", { class: "warning", id: "duplicate", hidden: true, role: "alert" });
   const error = h("p", { class: "error", id: "reception-error", role: "alert" });
   const field = (name, label, attrs = {}) => h("label", {}, h("span", {}, label), h("input", { name, ...attrs }));
+  // Scans picked before the dossier exists: a line is one of the checklist
+  // rows ticked as received (value: the row's index in the case's list),
+  // and the files go once the node has given the dossier its code.
+  const ticked = () => {
+    const c = chosen && chosen.cases.find((x) => x.code === caseSelect.value);
+    return c ? c.documents.map((d, i) => ({ value: String(i), label: d.name })).filter(({ value }) => form.querySelector(`input[name=doc-${value}]`).checked) : [];
+  };
+  const box = attachBox({ lines: ticked, hint: t("files_after_receipt") });
+  checklist.addEventListener("change", () => box.refreshLines());
 
   const renderMatches = () => {
     const q = fold(search.value.trim());
@@ -170,6 +179,7 @@ async function showReception() {
       h("td", {}, d.name, d.required ? h("span", { class: "muted" }, ` (${t("required")})`) : null),
       h("td", {}, h("input", { type: "number", min: 0, max: 99, name: `orig-${i}`, value: d.originals, class: "count", "aria-label": t("originals") })),
       h("td", {}, h("input", { type: "number", min: 0, max: 99, name: `copy-${i}`, value: d.copies, class: "count", "aria-label": t("copies") })))));
+    box.refreshLines();
     fees.textContent = `${t("fees")}: ` + (c.fees.length ? c.fees.map((f) => `${f.name}: ${money(f.amount_vnd)} (${t(f.collected)})`).join("; ") : t("no_fee"));
     timeInfo.textContent = `${t("processing_time")}: ${timeText(c.processing_time, c.unit)}`;
   };
@@ -200,6 +210,7 @@ async function showReception() {
     h("fieldset", {}, h("legend", {}, t("checklist")),
       h("table", { class: "checklist" }, h("thead", {}, h("tr", {}, h("th", {}, t("doc_received")), h("th", {}, t("checklist")),
         h("th", {}, t("originals")), h("th", {}, t("copies")))), checklist)),
+    h("fieldset", {}, h("legend", {}, t("attachments")), box.el),
     h("fieldset", { class: "grid" }, h("legend", {}, t("applicant")),
       field("name", t("full_name"), { required: true, autocomplete: "off", maxlength: 200 }),
       field("id_number", t("id_number"), { required: true, inputmode: "numeric", pattern: "\\d{12}", maxlength: 12, autocomplete: "off" }),
@@ -229,24 +240,41 @@ async function showReception() {
     try {
       const { res, body } = await api("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: chosen.code, case_code: c.code, applicant, documents, channel: f.get("channel"), sets: Number(f.get("sets")) || 1 }) });
       if (!res.ok) { error.textContent = errorText(body); return; }
-      showReceived(body);
+      // Line N of the dossier is the N-th ticked row.
+      const lines = new Map(ticked().map(({ value }, n) => [value, n + 1]));
+      showReceived(body, box.count() ? { box, lineOf: (v) => lines.get(v) } : null);
     } finally { button.disabled = false; }
   });
   page(form);
   search.focus();
 }
 
-function showReceived(d) {
+/** The dossier just received; the files picked at the desk are sent to it
+ * (`upload`: the reception's attach box), and the slip, which says which
+ * lines are digitized, is printable once they have gone. */
+async function showReceived(d, upload) {
   renderPrint(receiptForm(d), receiptForm(d, true));
   page(h("section", { class: "card", id: "received" },
     h("h1", {}, t("received_ok")),
     h("p", { class: "big" }, h("b", { id: "received-code" }, d.code)),
     h("p", {}, `${t("due")}: `, h("b", {}, when(d.due_at))),
+    upload ? h("div", { id: "received-files" }, h("h2", {}, t("attachments")), upload.box.el) : null,
     h("div", { class: "buttons" },
       h("button", { type: "button", class: "primary", id: "print-receipt", onclick: () => window.print() }, t("print_receipt")),
       h("a", { href: `#/dossier/${encodeURIComponent(d.code)}`, class: "button" }, t("open_dossier")),
       h("a", { href: "#/reception", class: "button", onclick: () => { if (location.hash === "#/reception") route(); } }, t("new_dossier")))));
-  $("print-receipt").focus();
+  const print = $("print-receipt");
+  if (!upload) { print.focus(); return; }
+  print.disabled = true;
+  upload.box.setTarget({
+    code: d.code, lineOf: upload.lineOf,
+    onSent: async () => {
+      const { res, body } = await api(`/api/v1/dossiers/${encodeURIComponent(d.code)}`);
+      if (res.ok) renderPrint(receiptForm(body), receiptForm(body, true));
+    },
+  });
+  try { await upload.box.send(); } finally { print.disabled = false; }
+  print.focus();
 }
 
 // ---------------------------------------------------------------- printable forms
@@ -414,6 +442,248 @@ async function showQueue(name, params) {
     h("h2", {}, t("form6")), logbookControl()));
 }
 
+// ---------------------------------------------------------------- attachments
+
+// What a node takes (motcua_domain::attachment): PDF, JPEG and PNG; 64 MiB
+// a file; 512 MiB and 200 files a dossier. Checked here only to spare
+// sending bytes the node would refuse anyway (it answers an oversized
+// upload by closing the connection); the node decides.
+const FILE_BYTES_MAX = 64 * 1024 * 1024;
+const DOSSIER_BYTES_MAX = 512 * 1024 * 1024;
+const DOSSIER_FILES_MAX = 200;
+const FILE_TYPES = { "application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG" };
+// The states in which the workflow lets an officer attach (Action::Attach
+// in domain/src/workflow.rs): open dossiers, before the result is returned.
+const ATTACH_STATES = [1, 2, 4, 5, 6, 7, 9];
+const FILES_POLL_MS = 3000;
+
+function bytesText(n) {
+  const num = (x) => x.toLocaleString(LOCALE(), { maximumFractionDigits: 1 });
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${num(n / 1024)} KB`;
+  return `${num(n / (1024 * 1024))} MB`;
+}
+const fileUrl = (code, hash) => `/api/v1/dossiers/${encodeURIComponent(code)}/attachments/${hash}`;
+
+/**
+ * Sends one file as the whole request body, so the request carries its
+ * Content-Length and the node can refuse an oversized file before reading
+ * it. XMLHttpRequest rather than fetch: only it reports an upload's
+ * progress. Resolves to {status, body}; status 0 when the connection broke.
+ */
+function sendFile(code, file, kind, line, onProgress) {
+  return new Promise((resolve) => {
+    const query = new URLSearchParams({ name: file.name, kind });
+    if (line) query.set("line", String(line));
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/v1/dossiers/${encodeURIComponent(code)}/attachments?${query}`);
+    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    if (me) xhr.setRequestHeader("X-CSRF-Token", me.csrf_token);
+    xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+    xhr.addEventListener("load", () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not the API's JSON */ }
+      resolve({ status: xhr.status, body });
+    });
+    xhr.addEventListener("error", () => resolve({ status: 0, body: null }));
+    xhr.addEventListener("abort", () => resolve({ status: 0, body: null }));
+    xhr.send(file);
+  });
+}
+
+/** Why the node refused a file, in the page's language; in English the
+ * node's own words follow. */
+function fileErrorText(status, body, file) {
+  if (status === 0) return t("file_err_network");
+  const e = body && body.error;
+  if (!e) return t("err_unexpected");
+  const type = FILE_TYPES[file.type] || file.type;
+  const texts = {
+    not_that_type: t("file_err_not_that_type")(type),
+    unsupported_media_type: t("file_err_unsupported"),
+    // The limit of one file, or what the dossier still has room for.
+    body_too_large: file.size > FILE_BYTES_MAX ? t("file_err_too_big") : t("file_err_dossier_full"),
+    too_large: t("file_err_dossier_full"),
+    empty_file: t("file_err_empty"),
+    disk_full: t("file_err_disk_full"),
+    unreadable_body: t("file_err_broken"),
+  };
+  const text = texts[e.code];
+  if (!text) return errorText(body);
+  return lang === "en" ? `${text}: ${e.message}` : text;
+}
+
+/**
+ * Files an officer picks (file input, or dropped on the box), each with
+ * its kind and, for a scanned component, the checklist line it digitizes;
+ * sent one at a time once the dossier has a code (`setTarget`).
+ *   lines(): [{value, label}] for the line selects;
+ *   used(): {count, bytes} of files the dossier already keeps.
+ */
+function attachBox({ lines, used = () => ({ count: 0, bytes: 0 }), hint = null }) {
+  const items = [];
+  let target = null; // {code, lineOf(value) → line number, onSent()}
+  let sending = null;
+  const input = h("input", { type: "file", multiple: true, id: "file-input", class: "visually-hidden",
+    accept: "application/pdf,image/jpeg,image/png,.pdf,.jpg,.jpeg,.png" });
+  const rows = h("tbody");
+  const table = h("table", { class: "list", id: "uploads", hidden: true },
+    h("thead", {}, h("tr", {}, ["file", "kind", "line", "file_state"].map((k) => h("th", {}, t(k))), h("th", {}))), rows);
+  const sendButton = h("button", { type: "button", class: "primary", id: "send-files", hidden: true, onclick: () => send() }, t("send_files"));
+  const zone = h("div", { class: "dropzone", id: "dropzone" },
+    h("span", {}, t("drop_files")), " ", h("label", { class: "button" }, t("choose_files"), input),
+    hint ? h("p", { class: "muted" }, hint) : null);
+
+  const lineOptions = (select) => {
+    const keep = select.value;
+    select.replaceChildren(h("option", { value: "" }, "—"), ...lines().map((l) => h("option", { value: l.value }, l.label)));
+    select.value = [...select.options].some((o) => o.value === keep) ? keep : "";
+  };
+  const show = () => {
+    table.hidden = items.length === 0;
+    sendButton.hidden = !target || !items.some((i) => i.status !== "done");
+  };
+  const setState = (item, status, text) => {
+    item.status = status;
+    const bar = status === "sending" ? h("progress", { max: 100, value: 0 }) : null;
+    item.bar = bar;
+    item.state.replaceChildren(h("span", { class: status === "failed" ? "error" : status === "done" ? "ok" : "" }, text), ...(bar ? [" ", bar] : []));
+    const locked = status === "sending" || status === "done";
+    item.kind.disabled = locked;
+    item.line.disabled = locked || item.kind.value === "result";
+    item.remove.hidden = locked;
+    show();
+  };
+  const add = (files) => {
+    for (const file of files) {
+      const kind = h("select", { name: "kind", "aria-label": t("kind") },
+        h("option", { value: "component" }, t("kind_component")), h("option", { value: "result" }, t("kind_result")));
+      const line = h("select", { name: "line", "aria-label": t("line") });
+      lineOptions(line);
+      const item = { file, kind, line, state: h("td", { class: "upload-state" }), status: "waiting" };
+      item.remove = h("button", { type: "button", class: "link", onclick: () => { items.splice(items.indexOf(item), 1); item.row.remove(); show(); } }, t("remove"));
+      kind.addEventListener("change", () => { line.disabled = kind.value === "result"; if (line.disabled) line.value = ""; });
+      item.row = h("tr", {}, h("td", {}, file.name, h("br"), h("span", { class: "muted" }, bytesText(file.size))),
+        h("td", {}, kind), h("td", {}, line), item.state, h("td", {}, item.remove));
+      items.push(item);
+      rows.append(item.row);
+      setState(item, "waiting", t("up_waiting"));
+    }
+  };
+  input.addEventListener("change", () => { add(input.files); input.value = ""; });
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    if (e.dataTransfer && e.dataTransfer.files.length) add(e.dataTransfer.files);
+  });
+
+  const sendOne = async (item) => {
+    const { file } = item;
+    const now = used();
+    const before = file.size > FILE_BYTES_MAX ? t("file_err_too_big")
+      : now.count >= DOSSIER_FILES_MAX ? t("file_err_too_many")
+        : now.bytes + file.size > DOSSIER_BYTES_MAX ? t("file_err_dossier_full") : "";
+    if (before) { setState(item, "failed", before); return false; }
+    setState(item, "sending", t("up_sending")(0));
+    const kind = item.kind.value;
+    const line = kind === "component" && item.line.value ? target.lineOf(item.line.value) : null;
+    const { status, body } = await sendFile(target.code, file, kind, line, (done) => {
+      const pct = Math.floor(done * 100);
+      item.state.firstChild.textContent = t("up_sending")(pct);
+      if (item.bar) item.bar.value = pct;
+    });
+    if (status === 401) { me = null; showLogin(); throw new Error("no session"); }
+    if (status === 200 || status === 201) {
+      item.hash = body.hash;
+      setState(item, "done", status === 201 ? t("up_done") : t("up_again"));
+      return true;
+    }
+    setState(item, "failed", fileErrorText(status, body, file));
+    return false;
+  };
+  /** Sends every file not yet sent, in turn; then, if one went, onSent(). */
+  const send = () => {
+    if (!target) return Promise.resolve();
+    if (!sending) {
+      sending = (async () => {
+        sendButton.disabled = true;
+        let sent = false;
+        try {
+          for (const item of items.filter((i) => i.status === "waiting" || i.status === "failed")) {
+            if (!items.includes(item)) continue;
+            if (await sendOne(item)) sent = true;
+          }
+        } finally { sendButton.disabled = false; sending = null; show(); }
+        if (sent && target.onSent) await target.onSent();
+      })();
+    }
+    return sending;
+  };
+  return {
+    el: h("div", { class: "attach", id: "attach" }, zone, table, sendButton),
+    count: () => items.length,
+    refreshLines: () => items.filter((i) => i.status !== "done").forEach((i) => lineOptions(i.line)),
+    setTarget: (next) => { target = next; show(); },
+    send,
+  };
+}
+
+/**
+ * The dossier's files and how far each has arrived at this node, with the
+ * box to attach more. The list is fetched again every few seconds while
+ * some file is still arriving, and no more once all are held or the page
+ * has moved on.
+ */
+function filesPanel(d, onSent) {
+  const rows = h("tbody");
+  const table = h("table", { class: "list", id: "files", hidden: true },
+    h("thead", {}, h("tr", {}, ["file", "size", "kind", "line", "attached_by", "file_state"].map((k) => h("th", {}, t(k))))), rows);
+  const status = h("p", { class: "muted", id: "files-status" });
+  let listed = [];
+  let timer = null;
+  const render = () => {
+    table.hidden = listed.length === 0;
+    status.textContent = listed.length ? "" : t("no_files");
+    rows.replaceChildren(...listed.map((a) => {
+      const doc = a.line ? d.documents[a.line - 1] : null;
+      const pct = a.size ? Math.floor((100 * a.held_bytes) / a.size) : 0;
+      return h("tr", { "data-hash": a.hash },
+        h("td", {}, a.held ? h("a", { href: fileUrl(d.code, a.hash), target: "_blank", rel: "noopener", class: "file-link" }, a.name) : a.name,
+          a.hash === d.result_file ? h("span", { class: "badge good" }, t("signed_result")) : null),
+        h("td", {}, bytesText(a.size)), h("td", {}, t(`kind_${a.kind}`)),
+        h("td", {}, a.line ? `${a.line}. ${doc ? doc.name : ""}` : ""),
+        h("td", {}, `${a.by} (${a.unit})`, h("br"), when(a.at)),
+        h("td", { class: "file-state" }, a.held ? h("span", { class: "badge good" }, t("file_held")) : h("span", { class: "badge" }, t("file_receiving")(pct)),
+          a.at_province ? h("span", { class: "badge good" }, t("file_at_province")) : null));
+    }));
+  };
+  const load = async () => {
+    clearTimeout(timer);
+    try {
+      const { res, body } = await api(`/api/v1/dossiers/${encodeURIComponent(d.code)}/attachments`);
+      if (!table.isConnected) return;
+      if (!res.ok) { status.textContent = errorText(body); return; }
+      listed = body;
+      render();
+      if (listed.some((a) => !a.held)) timer = setTimeout(load, FILES_POLL_MS);
+    } catch (_) {
+      // The node is unreachable for now: try again while the page shows.
+      if (me && table.isConnected) timer = setTimeout(load, FILES_POLL_MS);
+    }
+  };
+  const lines = () => d.documents.map((doc, i) => ({ value: String(i + 1), label: `${i + 1}. ${doc.name}` }));
+  const used = () => ({ count: listed.length, bytes: listed.reduce((n, a) => n + a.size, 0) });
+  const box = ATTACH_STATES.includes(d.state) ? attachBox({ lines, used }) : null;
+  if (box) box.setTarget({ code: d.code, lineOf: Number, onSent: async () => { await onSent(); await load(); } });
+  return {
+    el: h("div", { id: "attachments" }, h("h2", {}, t("attachments")), status, table, box ? box.el : null),
+    load,
+    refresh: () => { render(); if (box) box.refreshLines(); },
+  };
+}
+
 // ---------------------------------------------------------------- dossier page
 
 const ACTION_FIELDS = {
@@ -445,6 +715,7 @@ function renderDossier(d, message) {
       fields.map(([name, kind]) => h("label", {}, h("span", {}, t(name)),
         kind === "textarea" ? h("textarea", { name, rows: 3, required: true }) : h("input", { name, type: kind === "date" ? "date" : "text", required: true }))),
       stepSelect,
+      action === "processed" ? resultFileField(d) : null,
       h("label", {}, h("span", {}, t("note")), h("input", { name: "note", maxlength: 500 })),
       error, h("button", { type: "submit", class: "primary" }, t("confirm")));
     form.addEventListener("submit", async (e) => {
@@ -457,6 +728,7 @@ function renderDossier(d, message) {
         req[name] = name === "missing" ? v.split("\n").map((x) => x.trim()).filter(Boolean) : v;
       }
       if (stepSelect) req.step = Number(f.get("step"));
+      if (action === "processed" && f.get("result_file")) req.result_file = String(f.get("result_file"));
       if (String(f.get("note") || "").trim()) req.note = String(f.get("note")).trim();
       const { res, body } = await api(`/api/v1/dossiers/${encodeURIComponent(d.code)}/actions`, { method: "POST", body: JSON.stringify(req) });
       if (!res.ok) { error.textContent = errorText(body); return; }
@@ -469,6 +741,18 @@ function renderDossier(d, message) {
   const formButtons = [["form1", () => renderPrint(receiptForm(d), receiptForm(d, true))],
     ...[["request_supplement", "form2"], ["refuse", "form3"], ["reappoint", "form4"]].filter(([a]) => last(a)).map(([a, f]) => [f, () => renderPrint(eventForm(d, last(a), a))]),
     ["form5", () => renderPrint(controlSheet(d))]];
+  // After an upload: the dossier again (a line now digitized, a result
+  // file to pick), without closing a form being filled.
+  const files = filesPanel(d, async () => {
+    const { res, body } = await api(`/api/v1/dossiers/${encodeURIComponent(d.code)}`);
+    if (!res.ok) return;
+    Object.assign(d, body);
+    $("documents").replaceWith(documentsList(d));
+    const field = actionBox.querySelector(".result-file");
+    if (field) field.replaceWith(resultFileField(d));
+    files.refresh();
+    renderPrint(receiptForm(d), receiptForm(d, true));
+  });
   page(h("section", { class: "card", id: "dossier" },
     h("a", { href: "#/queue/all" }, `← ${t("back")}`),
     h("h1", {}, d.code),
@@ -484,10 +768,11 @@ function renderDossier(d, message) {
       row(t("procedure"), `${d.procedure_code} — ${d.procedure_name}`), row(t("applicant"), d.applicant.name),
       row(t("id_number"), d.applicant.id_number), row(t("phone"), d.applicant.phone), row(t("address"), d.applicant.address),
       row(t("received"), `${when(d.received_at)} (${d.received_by})`), row(t("due"), when(d.due_at)),
-      row(t("holder"), d.holder_unit), d.result ? row(t("result"), d.result) : null,
-      row(t("documents"), h("ul", {}, d.documents.map((x) => h("li", {}, `${x.name} (${x.original}/${x.copies})`, x.digitized ? ` · ${t("digitized")}` : ""))))),
+      row(t("holder"), d.holder_unit), d.result || d.result_file ? row(t("result"), resultText(d)) : null,
+      row(t("documents"), documentsList(d))),
     d.conflicts.length ? h("div", { class: "conflicts" }, h("h2", {}, t("conflicts")),
       h("ul", {}, d.conflicts.map((c) => h("li", {}, `${actionName(c.action)} (${c.unit}, ${when(c.at)}): ${c.reason}`)))) : null,
+    files.el,
     h("h2", {}, t("actions")),
     d.allowed_actions.length
       ? h("div", { class: "buttons", id: "actions" }, d.allowed_actions.map((a) => h("button", { type: "button", "data-action": a, onclick: () => openAction(a) }, actionName(a))))
@@ -508,6 +793,30 @@ function renderDossier(d, message) {
     h("h2", {}, t("forms")),
     h("div", { class: "buttons", id: "forms" }, formButtons.map(([f, render]) => h("button", { type: "button", "data-form": f, onclick: () => { render(); window.print(); } }, t(f))))));
   renderPrint(receiptForm(d), receiptForm(d, true));
+  files.load();
+}
+
+function documentsList(d) {
+  return h("ul", { id: "documents" }, d.documents.map((x) => h("li", {}, `${x.name} (${x.original}/${x.copies})`, x.digitized ? ` · ${t("digitized")}` : "")));
+}
+
+/** The result, and the electronic result file its `processed` event signed
+ * for (short hash, opening the file). */
+function resultText(d) {
+  return h("span", {}, d.result || "", d.result_file ? [d.result ? " · " : "", `${t("result_file")}: `,
+    h("a", { href: fileUrl(d.code, d.result_file), target: "_blank", rel: "noopener", id: "result-file", title: d.result_file },
+      h("code", {}, `${d.result_file.slice(0, 12)}…`))] : null);
+}
+
+/** The pick of the result file a `processed` event signs for, among the
+ * result attachments; the last attached is preselected, as the node's own
+ * default. */
+function resultFileField(d) {
+  const results = d.attachments.filter((a) => a.kind === "result");
+  if (!results.length) return h("p", { class: "muted result-file", id: "no-result-file" }, t("no_result_file"));
+  return h("label", { class: "result-file" }, h("span", {}, t("result_file")), h("select", { name: "result_file" },
+    results.map((a, i) => h("option", { value: a.hash, selected: i === results.length - 1 },
+      `${a.name} (${bytesText(a.size)}, ${when(a.at)}) — ${a.hash.slice(0, 12)}…`))));
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -568,16 +877,23 @@ async function showDashboard(params) {
 // ---------------------------------------------------------------- sync status
 
 async function showSync() {
-  const { res, body } = await api("/api/v1/fleet");
+  const [{ res, body }, peers] = await Promise.all([api("/api/v1/fleet"), api("/api/v1/peers")]);
   const rows = res.ok ? body : [];
+  // Files this node still wants from each peer it syncs with.
+  const links = new Map((peers.res.ok ? peers.body : []).map((p) => [p.node_id, p]));
+  const filesCell = (p) => (!p ? "—" : [
+    `${t("files_to_receive")}: ${bytesText(p.file_bytes_pending)}`,
+    p.file_oldest_waiting_at ? ` (${t("waiting_since")} ${when(p.file_oldest_waiting_at)})` : "",
+    h("br"), `${t("files_received")}: ${bytesText(p.file_bytes_received)}`]);
   page(h("section", { class: "card" }, h("h1", {}, t("sync")),
     rows.length ? h("table", { class: "list", id: "peers" },
-      h("thead", {}, h("tr", {}, ["peer", "role", "connected", "last_sync", "unsynced_since", "pending", "at_risk"].map((k) => h("th", {}, t(k))))),
+      h("thead", {}, h("tr", {}, ["peer", "role", "connected", "last_sync", "unsynced_since", "pending", "peer_files", "at_risk"].map((k) => h("th", {}, t(k))))),
       h("tbody", {}, rows.map((p) => h("tr", { class: p.connected ? "" : "overdue" },
         h("td", {}, `${p.unit_name || ""} (${p.unit || "?"})`, h("br"), h("code", { title: p.node_id }, `${(p.node_id || "").slice(0, 16)}…`)),
         h("td", {}, p.role ? t(`node_${p.role}`) : ""), h("td", {}, p.connected ? t("yes") : t("no")),
         h("td", {}, p.last_sync_at ? when(p.last_sync_at) : t("never")), h("td", {}, p.unsynced_since ? when(p.unsynced_since) : ""),
         h("td", {}, p.docs_pending, p.forks ? h("br") : null, p.forks ? h("span", { class: "badge bad", title: t("fork_help") }, `${t("forked")}: ${p.forks}`) : null),
+        h("td", { class: "peer-files" }, filesCell(links.get(p.node_id))),
         h("td", {}, h("b", {}, p.at_risk), p.at_risk_codes.length ? h("br") : null,
           p.at_risk_codes.map((c) => h("a", { href: `#/dossier/${encodeURIComponent(c)}`, class: "code" }, c, " ")))))))
       : h("p", { class: "muted" }, t("no_peers"))));
@@ -674,7 +990,7 @@ $("logout").addEventListener("click", async () => {
 });
 /** A form on the page holds something the officer typed or a result not yet printed. */
 function pageBusy() {
-  if ($("received") || document.querySelector("form.action")) return true;
+  if ($("received") || document.querySelector("form.action") || document.querySelector("#uploads tbody tr")) return true;
   const form = $("reception");
   return !!form && [...form.querySelectorAll("input[name=name], input[name=id_number], input[name=phone], input[name=address], #procedure-search")].some((i) => i.value.trim());
 }
@@ -690,6 +1006,11 @@ function unreachable(e) {
   console.warn("motcua: a request failed", e);
 }
 window.addEventListener("hashchange", () => route().catch(unreachable));
+// A file dropped beside the drop box would make the browser open it in
+// place of the page (and lose what the page holds).
+for (const type of ["dragover", "drop"]) {
+  window.addEventListener(type, (e) => { if (e.dataTransfer && [...e.dataTransfer.types].includes("Files")) e.preventDefault(); });
+}
 fetch("/healthz").then((r) => r.json()).then((hz) => { health = hz; $("unit").textContent = `${hz.unit_name || ""} (${hz.unit})`; });
 translate();
 route().catch(() => showLogin());

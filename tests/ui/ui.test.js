@@ -41,10 +41,14 @@ async function waitHealthy(url, proc) {
   throw new Error("motcua did not become healthy");
 }
 
-async function apiAs(username, password, at = base) {
+async function tokenOf(username, password, at = base) {
   const r = await fetch(`${at}/api/v1/session`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username, password }) });
   assert.equal(r.status, 200);
-  const { token } = await r.json();
+  return (await r.json()).token;
+}
+
+async function apiAs(username, password, at = base) {
+  const token = await tokenOf(username, password, at);
   return async (p, options = {}) => {
     const res = await fetch(`${at}${p}`, { ...options, headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` } });
     return { status: res.status, body: await res.json() };
@@ -477,5 +481,143 @@ test("the officer pages fit a phone's width", async () => {
   await page.goto(`${base}/#/queue/all`);
   await page.waitForSelector("#count");
   await page.screenshot({ path: path.join(shots, "queue-phone.png"), fullPage: true });
+  await context.close();
+});
+
+// Files as a scanner or signing software makes them: a PDF by its first
+// bytes, and PNG bytes (which a file named .pdf may hold).
+const pdfBytes = (text, size) => Buffer.concat([Buffer.from(`%PDF-1.7\n% ${text}\n`), Buffer.alloc(size, 0x20), Buffer.from("\n%%EOF\n")]);
+const PNG_BYTES = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(600, 7)]);
+/** The size as the page writes it in Vietnamese (1024 bytes a KB). */
+const kb = (n) => `${(Math.round((n / 1024) * 10) / 10).toString().replace(".", ",")} KB`;
+
+test("files are attached on the dossier page by the file input and by drag and drop, opened, and the result file is picked at processed", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const documents = [{ name: "Tờ khai", original: 1, copies: 0 }, { name: "Bản sao giấy tờ tùy thân", original: 0, copies: 1 }];
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "2.000720", applicant: APPLICANT, channel: "direct", documents }) });
+  assert.equal(made.status, 201);
+  const code = encodeURIComponent(made.body.code);
+  const { page, context, errors } = await loggedIn();
+  await page.goto(`${base}/#/dossier/${code}`);
+  await page.waitForSelector("#dropzone");
+  assert.equal((await page.textContent("#files-status")).trim(), "Hồ sơ chưa có tệp đính kèm.");
+
+  // Two files by the file input: a scan of line 1, and PNG bytes declared a PDF.
+  const scan = pdfBytes("to khai", 3000);
+  await page.setInputFiles("#file-input", [
+    { name: "tờ khai.pdf", mimeType: "application/pdf", buffer: scan },
+    { name: "ảnh chụp.pdf", mimeType: "application/pdf", buffer: PNG_BYTES },
+  ]);
+  const uploads = page.locator("#uploads tbody tr");
+  assert.equal(await uploads.count(), 2);
+  assert.deepEqual(await uploads.nth(0).locator("select[name=line] option").allTextContents(), ["—", "1. Tờ khai", "2. Bản sao giấy tờ tùy thân"]);
+  await uploads.nth(0).locator("select[name=line]").selectOption("1");
+  await page.click("#send-files");
+  await page.waitForFunction(() => [...document.querySelectorAll("#uploads .upload-state")].every((c) => !/Chờ gửi|Đang gửi/.test(c.textContent)));
+  assert.equal((await uploads.nth(0).locator(".upload-state").textContent()).trim(), "Đã gửi");
+  assert.equal((await uploads.nth(1).locator(".upload-state").textContent()).trim(), "Tệp này không phải tệp PDF: nội dung của tệp không đúng định dạng PDF");
+  assert.equal(await uploads.nth(1).locator(".upload-state .error").count(), 1, "shown as an error");
+
+  // Listed as held here, with its size, kind and line; line 1 is now digitized.
+  const files = page.locator("#files tbody tr");
+  await files.first().waitFor();
+  assert.equal(await files.count(), 1, "the refused file is not listed");
+  const cells = (await files.first().locator("td").allTextContents()).map((x) => x.trim());
+  assert.equal(cells[0], "tờ khai.pdf");
+  assert.equal(cells[1], kb(scan.length));
+  assert.equal(cells[2], "Thành phần hồ sơ");
+  assert.equal(cells[3], "1. Tờ khai");
+  assert.match(cells[4], /^admin \(99001\)/);
+  assert.equal(cells[5], "Đã có tại đây");
+  assert.deepEqual((await page.locator("#documents li").allTextContents()).map((x) => x.includes("đã số hóa")), [true, false]);
+  const listed = await admin(`/api/v1/dossiers/${code}/attachments`);
+  assert.equal(listed.body.length, 1, "nothing stored of the refused file");
+  assert.deepEqual([listed.body[0].size, listed.body[0].line, listed.body[0].held], [scan.length, 1, true]);
+
+  // Its link opens the file in a new tab.
+  const link = files.first().locator("a.file-link");
+  assert.equal(await link.getAttribute("target"), "_blank");
+  const opened = context.waitForEvent("response", (r) => r.url().endsWith(`/attachments/${listed.body[0].hash}`));
+  await link.click();
+  const response = await opened;
+  assert.equal(response.status(), 200);
+  assert.equal(response.headers()["content-type"], "application/pdf");
+  const bytes = await page.evaluate(async (href) => [...new Uint8Array(await (await fetch(href)).arrayBuffer())], await link.getAttribute("href"));
+  assert.ok(Buffer.from(bytes).equals(scan), "the very bytes sent");
+
+  // Two result files dropped on the box.
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    for (const n of [1, 2]) dt.items.add(new File([`%PDF-1.7\n% ket qua ${n}\n%%EOF\n`], `kết quả ${n}.pdf`, { type: "application/pdf" }));
+    return dt;
+  });
+  await page.dispatchEvent("#dropzone", "drop", { dataTransfer: dropped });
+  assert.equal(await uploads.count(), 4);
+  for (const i of [2, 3]) {
+    await uploads.nth(i).locator("select[name=kind]").selectOption("result");
+    assert.equal(await uploads.nth(i).locator("select[name=line]").isDisabled(), true, "a result digitizes no line");
+  }
+  await page.click("#send-files");
+  await page.waitForFunction(() => document.querySelectorAll("#files tbody tr").length === 3);
+  assert.deepEqual((await uploads.locator(".upload-state").allTextContents()).map((x) => x.trim()).slice(2), ["Đã gửi", "Đã gửi"]);
+  assert.deepEqual((await page.locator("#files tbody tr td:nth-child(3)").allTextContents()), ["Thành phần hồ sơ", "Kết quả", "Kết quả"]);
+  const results = (await admin(`/api/v1/dossiers/${code}/attachments`)).body.filter((a) => a.kind === "result");
+  assert.deepEqual(results.map((a) => a.name), ["kết quả 1.pdf", "kết quả 2.pdf"]);
+
+  // Processed: the last result file is preselected; the officer picks the first.
+  assert.equal((await admin(`/api/v1/dossiers/${code}/actions`, { method: "POST", body: JSON.stringify({ action: "start_processing" }) })).status, 200);
+  await page.reload();
+  await page.click("#actions button[data-action=processed]");
+  const options = await page.$$eval("form.action select[name=result_file] option", (os) => os.map((o) => [o.value, o.selected]));
+  assert.deepEqual(options, [[results[0].hash, false], [results[1].hash, true]]);
+  await page.selectOption("form.action select[name=result_file]", results[0].hash);
+  await page.fill("form.action input[name=result]", "Giấy chứng nhận số 01");
+  await page.click("form.action button[type=submit]");
+  await page.waitForSelector("#dossier p.ok");
+  assert.equal((await admin(`/api/v1/dossiers/${code}`)).body.result_file, results[0].hash);
+  assert.equal((await page.textContent("#result-file")).trim(), `${results[0].hash.slice(0, 12)}…`);
+  await page.waitForSelector("#files tbody tr .badge.good >> text=Kết quả đã ký");
+  assert.equal(await page.locator("#files tbody tr", { hasText: "Kết quả đã ký" }).locator("a.file-link").textContent(), "kết quả 1.pdf");
+  await page.screenshot({ path: path.join(shots, "dossier-files.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("scans picked at reception are sent once the dossier has its code, each to the line it digitizes", async () => {
+  const { page, context, errors } = await loggedIn("letan", "receptionist-pass-1");
+  await page.fill("#procedure-search", "thanh lap ho kinh doanh");
+  await page.waitForSelector("#procedure-matches li");
+  await page.keyboard.press("Enter");
+  const rows = page.locator("#reception .checklist tbody tr");
+  const n = await rows.count();
+  assert.ok(n >= 3, "a checklist of three lines or more");
+  // The first line not handed in: line N of the dossier is the N-th ticked.
+  await rows.nth(0).locator("input[type=checkbox]").uncheck();
+  for (let i = 1; i < n; i++) await rows.nth(i).locator("input[type=checkbox]").check();
+  const lastName = (await rows.nth(n - 1).locator("td").nth(1).textContent()).replace(/ \(bắt buộc\)$/, "");
+  const scan = pdfBytes("giay to", 1500);
+  await page.setInputFiles("#file-input", { name: "bản quét.pdf", mimeType: "application/pdf", buffer: scan });
+  const line = page.locator("#uploads tbody tr select[name=line]");
+  assert.equal(await line.locator("option").count(), n, "the ticked lines and none");
+  await line.selectOption({ label: lastName });
+  assert.equal(await page.isVisible("#send-files"), false, "nothing is sent before the dossier exists");
+  await page.fill("input[name=name]", APPLICANT.name);
+  await page.fill("input[name=id_number]", "000000000418");
+  await page.click("#reception button[type=submit]");
+  await page.waitForSelector("#received-files");
+  await page.waitForFunction(() => /Đã gửi/.test(document.querySelector("#uploads .upload-state").textContent));
+  await page.waitForSelector("#print-receipt:not([disabled])");
+  const code = (await page.textContent("#received-code")).trim();
+  const admin = await apiAs("admin", PASSWORD);
+  const d = (await admin(`/api/v1/dossiers/${encodeURIComponent(code)}`)).body;
+  assert.equal(d.documents.length, n - 1);
+  assert.equal(d.attachments.length, 1);
+  assert.equal(d.attachments[0].document_line, n - 1);
+  assert.equal(d.documents[n - 2].name, lastName);
+  assert.deepEqual(d.documents.map((x) => x.digitized), d.documents.map((_, i) => i === n - 2));
+  // The slip printed now says which line is digitized.
+  const slip = await page.$$eval("#print .receipt:first-child .digitized", (es) => es.map((e) => e.textContent));
+  assert.deepEqual(slip, d.documents.map((_, i) => (i === n - 2 ? "đã số hóa" : "chưa số hóa")));
+  assert.deepEqual(errors, []);
   await context.close();
 });
