@@ -313,10 +313,30 @@ test("the province dashboard reports per commune with drill-down, and the fleet 
     await row.locator("a").click();
     await page.waitForFunction(() => location.hash.includes("unit=26734") && document.querySelector("#dashboard h1").textContent.includes("26734"));
     assert.equal(Number(await page.textContent("[data-key=s_received] .n")), 1, "the commune's own figures");
+    // A scan attached at the commune reaches the province, whose dossier
+    // page shows it arriving and then held (the list polls until it is).
+    const scan = pdfBytes("ban quet xa", 2500);
+    const xaToken = await tokenOf("admin", PASSWORD, xaUrl);
+    const up = await fetch(`${xaUrl}/api/v1/dossiers/${encodeURIComponent(made.body.code)}/attachments?name=${encodeURIComponent("bản quét.pdf")}&kind=component`,
+      { method: "POST", headers: { "Content-Type": "application/pdf", Authorization: `Bearer ${xaToken}` }, body: scan });
+    assert.equal(up.status, 201, await up.text());
+    for (let i = 0; ; i++) {
+      if ((await tinhApi(`/api/v1/dossiers/${made.body.code}`)).body.attachments.length === 1) break;
+      assert.ok(i < 300, "the attachment's record reaches the province");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.goto(`${tinhUrl}/#/dossier/${encodeURIComponent(made.body.code)}`);
+    const file = page.locator("#files tbody tr", { hasText: "bản quét.pdf" });
+    await file.locator(".file-state", { hasText: "Đã có tại đây" }).waitFor();
+    assert.equal((await file.locator(".file-state").textContent()).trim(), "Đã có tại đâyĐã lên tỉnh");
+    assert.equal(await file.locator("a.file-link").count(), 1, "a held file opens");
+    // The fleet view: what the province received of the commune's files.
     await page.click("a[href='#/sync']");
     await page.waitForSelector("#peers");
     const fleetRow = page.locator("#peers tbody tr", { hasText: "26734" });
     assert.match(await fleetRow.textContent(), /Có/, "the commune is connected");
+    assert.equal(await page.textContent("#peers thead th:nth-child(7)"), "Tệp đính kèm");
+    assert.equal((await fleetRow.locator(".peer-files").textContent()).trim(), `Chờ nhận: 0 BĐã nhận: ${kb(scan.length)}`);
     await page.screenshot({ path: path.join(shots, "province-fleet.png"), fullPage: true });
     assert.deepEqual(errors, []);
     await context.close();
@@ -591,33 +611,34 @@ test("scans picked at reception are sent once the dossier has its code, each to 
   const rows = page.locator("#reception .checklist tbody tr");
   const n = await rows.count();
   assert.ok(n >= 3, "a checklist of three lines or more");
-  // The first line not handed in: line N of the dossier is the N-th ticked.
-  await rows.nth(0).locator("input[type=checkbox]").uncheck();
-  for (let i = 1; i < n; i++) await rows.nth(i).locator("input[type=checkbox]").check();
+  // The first two lines not handed in: line N of the dossier is the N-th
+  // ticked, so the last row is line n - 2.
+  for (const i of [0, 1]) await rows.nth(i).locator("input[type=checkbox]").uncheck();
+  for (let i = 2; i < n; i++) await rows.nth(i).locator("input[type=checkbox]").check();
   const lastName = (await rows.nth(n - 1).locator("td").nth(1).textContent()).replace(/ \(bắt buộc\)$/, "");
   const scan = pdfBytes("giay to", 1500);
   await page.setInputFiles("#file-input", { name: "bản quét.pdf", mimeType: "application/pdf", buffer: scan });
   const line = page.locator("#uploads tbody tr select[name=line]");
-  assert.equal(await line.locator("option").count(), n, "the ticked lines and none");
+  assert.equal(await line.locator("option").count(), n - 1, "the ticked lines and none");
   await line.selectOption({ label: lastName });
   assert.equal(await page.isVisible("#send-files"), false, "nothing is sent before the dossier exists");
   await page.fill("input[name=name]", APPLICANT.name);
   await page.fill("input[name=id_number]", "000000000418");
   await page.click("#reception button[type=submit]");
   await page.waitForSelector("#received-files");
-  await page.waitForFunction(() => /Đã gửi/.test(document.querySelector("#uploads .upload-state").textContent));
   await page.waitForSelector("#print-receipt:not([disabled])");
+  assert.equal((await page.textContent("#uploads .upload-state")).trim(), "Đã gửi");
   const code = (await page.textContent("#received-code")).trim();
   const admin = await apiAs("admin", PASSWORD);
   const d = (await admin(`/api/v1/dossiers/${encodeURIComponent(code)}`)).body;
-  assert.equal(d.documents.length, n - 1);
+  assert.equal(d.documents.length, n - 2);
   assert.equal(d.attachments.length, 1);
-  assert.equal(d.attachments[0].document_line, n - 1);
-  assert.equal(d.documents[n - 2].name, lastName);
-  assert.deepEqual(d.documents.map((x) => x.digitized), d.documents.map((_, i) => i === n - 2));
+  assert.equal(d.attachments[0].document_line, n - 2);
+  assert.equal(d.documents[n - 3].name, lastName);
+  assert.deepEqual(d.documents.map((x) => x.digitized), d.documents.map((_, i) => i === n - 3));
   // The slip printed now says which line is digitized.
   const slip = await page.$$eval("#print .receipt:first-child .digitized", (es) => es.map((e) => e.textContent));
-  assert.deepEqual(slip, d.documents.map((_, i) => (i === n - 2 ? "đã số hóa" : "chưa số hóa")));
+  assert.deepEqual(slip, d.documents.map((_, i) => (i === n - 3 ? "đã số hóa" : "chưa số hóa")));
   assert.deepEqual(errors, []);
   await context.close();
 });
