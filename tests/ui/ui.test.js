@@ -520,6 +520,7 @@ test("files are attached on the dossier page by the file input and by drag and d
   const { page, context, errors } = await loggedIn();
   await page.goto(`${base}/#/dossier/${code}`);
   await page.waitForSelector("#dropzone");
+  await page.waitForFunction(() => document.querySelector("#files-status").textContent !== "");
   assert.equal((await page.textContent("#files-status")).trim(), "Hồ sơ chưa có tệp đính kèm.");
 
   // Two files by the file input: a scan of line 1, and PNG bytes declared a PDF.
