@@ -579,6 +579,7 @@ function attachBox({ lines, used = () => ({ count: 0, bytes: 0 }), hint = null }
     if (e.dataTransfer && e.dataTransfer.files.length) add(e.dataTransfer.files);
   });
 
+  /** true once sent, false when refused, null when the session has ended. */
   const sendOne = async (item) => {
     const { file } = item;
     const now = used();
@@ -594,7 +595,7 @@ function attachBox({ lines, used = () => ({ count: 0, bytes: 0 }), hint = null }
       item.state.firstChild.textContent = t("up_sending")(pct);
       if (item.bar) item.bar.value = pct;
     });
-    if (status === 401) { me = null; showLogin(); throw new Error("no session"); }
+    if (status === 401) { setState(item, "waiting", t("up_waiting")); me = null; showLogin(); return null; }
     if (status === 200 || status === 201) {
       item.hash = body.hash;
       setState(item, "done", status === 201 ? t("up_done") : t("up_again"));
@@ -613,10 +614,14 @@ function attachBox({ lines, used = () => ({ count: 0, bytes: 0 }), hint = null }
         try {
           for (const item of items.filter((i) => i.status === "waiting" || i.status === "failed")) {
             if (!items.includes(item)) continue;
-            if (await sendOne(item)) sent = true;
+            const done = await sendOne(item);
+            if (done === null) return; // the session ended: the login form shows
+            if (done) sent = true;
           }
         } finally { sendButton.disabled = false; sending = null; show(); }
-        if (sent && target.onSent) await target.onSent();
+        // What follows a sent file (the dossier and list shown again) may
+        // fail with the connection; the files themselves are saved.
+        if (sent && target.onSent) await target.onSent().catch((e) => console.warn("motcua: after an upload", e));
       })();
     }
     return sending;
