@@ -519,7 +519,8 @@ test("files are attached on the dossier page by the file input and by drag and d
   const code = encodeURIComponent(made.body.code);
   const { page, context, errors } = await loggedIn();
   await page.goto(`${base}/#/dossier/${code}`);
-  await page.waitForSelector("#dropzone");
+  // (The reception page, shown first, has a drop box too.)
+  await page.waitForSelector("#attachments #dropzone");
   await page.waitForFunction(() => document.querySelector("#files-status").textContent !== "");
   assert.equal((await page.textContent("#files-status")).trim(), "Hồ sơ chưa có tệp đính kèm.");
 
