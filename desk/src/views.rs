@@ -101,6 +101,17 @@ pub struct Warning {
 }
 
 /// A dossier as the API shows it.
+/// A file of a dossier, as its page shows it.
+#[derive(Debug, Serialize)]
+pub struct AttachmentView {
+    #[serde(flatten)]
+    pub file: motcua_domain::attachment::File,
+    pub by: String,
+    pub unit: String,
+    /// When it was attached, RFC 3339 in the province's offset.
+    pub at: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct DossierView {
     pub code: String,
@@ -135,7 +146,7 @@ pub struct DossierView {
     pub result_file: Option<String>,
     /// The files the dossier keeps, in the order they were attached (their
     /// bytes: `GET .../attachments`).
-    pub attachments: Vec<motcua_domain::attachment::Attachment>,
+    pub attachments: Vec<AttachmentView>,
     pub history: Vec<HistoryView>,
     /// The workflow steps of the case as the catalog listed them when the
     /// dossier was received, and the one a hand-off starts by default.
@@ -288,7 +299,16 @@ impl Desk {
                 .collect(),
             result: folded.result.clone(),
             result_file: folded.result_hash.map(hex::encode),
-            attachments: folded.attachments.clone(),
+            attachments: folded
+                .attachments
+                .iter()
+                .map(|a| AttachmentView {
+                    file: a.file.clone(),
+                    by: a.by.clone(),
+                    unit: a.unit.clone(),
+                    at: rfc3339(a.at, self.offset()),
+                })
+                .collect(),
             history: folded
                 .history
                 .iter()
