@@ -848,7 +848,7 @@ async function showDashboard(params) {
     h("label", {}, t("from"), " ", fromBox), h("label", {}, t("to"), " ", toBox), h("button", { type: "submit" }, t("show")));
   if (!res.ok) { page(h("section", { class: "card" }, h("h1", {}, t("dashboard")), picker, h("p", { class: "error" }, errorText(s)))); return; }
   const figures = [["s_received", s.received], ["s_early", s.processed.early], ["s_on_time", s.processed.on_time], ["s_late", s.processed.late],
-    ["s_within", s.in_process.within_deadline], ["s_overdue", s.in_process.overdue], ["s_refused", s.refused], ["s_withdrawn", s.withdrawn], ["s_stopped", s.stopped]];
+    ["s_uncollected", s.uncollected ?? 0], ["s_within", s.in_process.within_deadline], ["s_overdue", s.in_process.overdue], ["s_refused", s.refused], ["s_withdrawn", s.withdrawn], ["s_stopped", s.stopped]];
   const max = Math.max(1, ...figures.map(([, n]) => n));
   const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toLocaleString(LOCALE(), { maximumFractionDigits: 1 })}%`);
   const unitTable = perUnit && perUnit.res.ok && perUnit.body.length

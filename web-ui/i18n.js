@@ -67,8 +67,8 @@ const TEXT = {
     file_err_network: "Mất kết nối với máy chủ khi đang gửi tệp; tệp chưa được lưu. Hãy gửi lại",
     // dashboard
     dashboard: "Thống kê", today: "Hôm nay", this_month: "Tháng này", period: "Khoảng thời gian", from: "Từ ngày",
-    to: "Đến ngày", show: "Xem", s_received: "Tiếp nhận", s_early: "Trả trước hạn", s_on_time: "Trả đúng hạn",
-    s_late: "Trả trễ hạn", s_within: "Đang xử lý trong hạn", s_overdue: "Đang xử lý quá hạn", s_refused: "Từ chối",
+    to: "Đến ngày", show: "Xem", s_received: "Tiếp nhận", s_early: "Giải quyết trước hạn", s_on_time: "Giải quyết đúng hạn",
+    s_late: "Giải quyết quá hạn", s_uncollected: "Chưa trả kết quả", s_within: "Đang xử lý trong hạn", s_overdue: "Đang xử lý quá hạn", s_refused: "Từ chối",
     s_withdrawn: "Rút hồ sơ", s_stopped: "Dừng xử lý", s_rate: "Tỷ lệ đúng hạn", s_online: "Tỷ lệ nộp trực tuyến",
     s_received_digitized: "Tỷ lệ hồ sơ số hóa khi tiếp nhận", s_results_digitized: "Tỷ lệ kết quả được số hóa",
     // sync
@@ -162,7 +162,8 @@ const TEXT = {
     file_err_broken: "The upload broke off; the file was not saved. Send it again",
     file_err_network: "The connection to the node broke off while sending; the file was not saved. Send it again",
     dashboard: "Statistics", today: "Today", this_month: "This month", period: "Period", from: "From", to: "To",
-    show: "Show", s_received: "Received", s_early: "Returned early", s_on_time: "Returned on time", s_late: "Returned late",
+    show: "Show", s_received: "Received", s_early: "Resolved early", s_on_time: "Resolved on time", s_late: "Resolved late",
+    s_uncollected: "Results not yet collected",
     s_within: "In process, within deadline", s_overdue: "In process, overdue", s_refused: "Refused",
     s_withdrawn: "Withdrawn", s_stopped: "Stopped", s_rate: "On-time rate", s_online: "Received online",
     s_received_digitized: "Digitized at receipt", s_results_digitized: "Results digitized",

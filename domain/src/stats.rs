@@ -193,11 +193,16 @@ pub struct Stats {
     pub refused: u64,
     pub withdrawn: u64,
     pub stopped: u64,
-    /// Share of processed dossiers returned on or before the appointment,
-    /// from 0 to 1, counting a dossier with more than one supplement request
-    /// as late (national service index rule); `None` when nothing was
-    /// processed.
+    /// Share of resolved dossiers (`processed`) resolved on or before the
+    /// appointment, from 0 to 1; `None` when nothing was resolved. (An
+    /// earlier rule counted a dossier with more than one supplement request
+    /// as late; no legal text was found for it, and the provincial systems'
+    /// reports do not apply it.)
     pub on_time_rate: Option<f64>,
+    /// Results ready and not yet collected by the citizen at the period's
+    /// end (counted among `processed` too when resolved in the period).
+    #[serde(default)]
+    pub uncollected: u64,
     /// Share of the period's dossiers received online.
     pub online_share: Option<f64>,
     /// Of the dossiers received in the period, those whose components were
@@ -249,6 +254,19 @@ fn after_period(at_ms: i64, period: &Period, offset: i32) -> bool {
     period.to.is_some_and(|t| local_date_at(at_ms, offset) > t)
 }
 
+/// How a resolution on `ready` stands against the appointment `due`, by
+/// local date (DOMAIN.md "Statistics": classed by the date processing
+/// finished); no appointment is on time.
+fn resolution_class(ready: i64, due: Option<i64>, offset: i32) -> OnTime {
+    let Some(due) = due else { return OnTime::OnTime };
+    let (r, d) = (local_date_at(ready, offset), local_date_at(due, offset));
+    match r.cmp(&d) {
+        std::cmp::Ordering::Less => OnTime::Early,
+        std::cmp::Ordering::Equal => OnTime::OnTime,
+        std::cmp::Ordering::Greater => OnTime::Late,
+    }
+}
+
 /// Computes the report over `summaries` as of `now_ms`, in local dates and
 /// working time of `calendar`. A dossier counts as
 /// in process when it was received by the end of the period and not closed
@@ -285,7 +303,6 @@ fn overdue_at(d: &DossierSummary, as_of: i64, offset: i32) -> bool {
 /// its summaries at once.
 pub struct Report<'c> {
     stats: Stats,
-    on_time_index: u64,
     period: Period,
     as_of: i64,
     offset: i32,
@@ -303,15 +320,47 @@ impl<'c> Report<'c> {
             days * crate::calendar::DAY_MS - offset as i64 * crate::calendar::MINUTE_MS - 1
         });
         let as_of = period_end_ms.map_or(now_ms, |end| end.min(now_ms));
-        Report { stats: Stats::default(), on_time_index: 0, period, as_of, offset, calendar, times: Default::default() }
+        Report { stats: Stats::default(), period, as_of, offset, calendar, times: Default::default() }
     }
 
+    /// Counts one dossier, as report II.06a counts it (DOMAIN.md
+    /// "Statistics", following the provincial systems' report code):
+    /// - an online submission never accepted (state 1) and a dossier not
+    ///   accepted (state 3) were never received: the latter is counted as
+    ///   refused only;
+    /// - a dossier is resolved (đã giải quyết) in the period its processing
+    ///   finished (its result made ready), classed by that local date
+    ///   against the appointment's, whenever the citizen collects it; a
+    ///   withdrawal the unit accepted counts as resolved on time;
+    /// - results ready and not yet collected at the period's end are
+    ///   counted apart (`uncollected`), besides being resolved;
+    /// - the rest received by the period's end is in process, within its
+    ///   deadline or overdue as it stood then (paused counts as within).
     pub fn add(&mut self, d: &DossierSummary) {
-        let (period, offset, s) = (&self.period, self.offset, &mut self.stats);
-        if after_period(d.received_at, period, offset) {
+        let (period, offset, as_of) = (self.period, self.offset, self.as_of);
+        let s = &mut self.stats;
+        if after_period(d.received_at, &period, offset) {
             return;
         }
-        if in_period(d.received_at, period, offset) {
+        if d.closing == Some(Closing::Refused) {
+            if d.closed_at.is_some_and(|c| in_period(c, &period, offset)) {
+                s.refused += 1;
+            }
+            return;
+        }
+        if d.state == Status::SubmittedOnline {
+            return;
+        }
+        // When the dossier left the count of those in process, and how.
+        let resolved = match (d.closing, d.result_ready_at) {
+            (Some(Closing::Withdrawn), _) => d.closed_at.map(|at| (at, OnTime::OnTime)),
+            (Some(Closing::Stopped), _) => None,
+            (_, Some(ready)) => Some((ready, resolution_class(ready, d.due_at, offset))),
+            _ => None,
+        };
+        let stopped = d.closed_at.filter(|_| d.closing == Some(Closing::Stopped));
+        let ended = resolved.map(|(at, _)| at).or(stopped);
+        if in_period(d.received_at, &period, offset) {
             s.received += 1;
             if d.channel == Channel::Online {
                 s.received_detail.online += 1;
@@ -321,51 +370,38 @@ impl<'c> Report<'c> {
             if d.digitization.components_at_receipt {
                 s.received_digitized += 1;
             }
-        } else if before_period(d.received_at, period, offset)
-            && d.closed_at.is_none_or(|c| !before_period(c, period, offset))
-        {
+        } else if before_period(d.received_at, &period, offset) {
+            if ended.is_some_and(|at| before_period(at, &period, offset)) {
+                return;
+            }
             s.received_detail.carried_over += 1;
         }
-        let closed_by_end = d.closed_at.filter(|c| !after_period(*c, period, offset));
-        match (closed_by_end, d.closing) {
-            (Some(at), Some(closing)) => {
-                if !in_period(at, period, offset) {
-                    return;
+        let collected = d.returned_at.is_some_and(|r| r <= as_of);
+        let closed_otherwise = matches!(d.closing, Some(Closing::Withdrawn | Closing::Stopped));
+        if d.result_ready_at.is_some_and(|r| r <= as_of) && !collected && !closed_otherwise {
+            s.uncollected += 1;
+        }
+        match (resolved, stopped) {
+            (Some((at, class)), _) if !after_period(at, &period, offset) => {
+                match class {
+                    OnTime::Early => s.processed.early += 1,
+                    OnTime::OnTime => s.processed.on_time += 1,
+                    OnTime::Late => s.processed.late += 1,
                 }
-                match closing {
-                    Closing::Returned => {
-                        match d.on_time {
-                            Some(OnTime::Early) => s.processed.early += 1,
-                            Some(OnTime::Late) => s.processed.late += 1,
-                            Some(OnTime::OnTime) | None => s.processed.on_time += 1,
-                        }
-                        if d.on_time != Some(OnTime::Late) && d.supplement_requests <= 1 {
-                            self.on_time_index += 1;
-                        }
-                        if d.digitization.result {
-                            s.results_digitized += 1;
-                        }
-                        // A dossier open for longer than the calendar walks
-                        // (ten years) has no working time to average.
-                        if let Ok(minutes) = self.calendar.working_minutes_between(d.received_at, at) {
-                            let t = self
-                                .times
-                                .entry(d.procedure_code.clone())
-                                .or_insert_with(|| (d.procedure_name.clone(), 0, 0));
-                            t.1 += 1;
-                            t.2 += u64::from(minutes);
-                        }
-                    }
-                    Closing::Refused => s.refused += 1,
-                    Closing::Withdrawn => s.withdrawn += 1,
-                    Closing::Stopped => s.stopped += 1,
+                if d.closing == Some(Closing::Withdrawn) {
+                    s.withdrawn += 1;
                 }
+                if d.digitization.result {
+                    s.results_digitized += 1;
+                }
+                self.average_time(d);
             }
+            (_, Some(at)) if !after_period(at, &period, offset) => s.stopped += 1,
             _ => {
-                if d.received_at > self.as_of && period.to.is_some() {
+                if d.received_at > as_of && period.to.is_some() {
                     return;
                 }
-                if overdue_at(d, self.as_of, self.offset) {
+                if overdue_at(d, as_of, offset) {
                     s.in_process.overdue += 1;
                 } else {
                     s.in_process.within_deadline += 1;
@@ -374,11 +410,24 @@ impl<'c> Report<'c> {
         }
     }
 
+    /// Adds a dossier returned in the period to its procedure's average
+    /// time from receipt to return.
+    fn average_time(&mut self, d: &DossierSummary) {
+        let Some(at) = d.returned_at.filter(|r| in_period(*r, &self.period, self.offset)) else { return };
+        // A dossier open for longer than the calendar walks (ten years) has
+        // no working time to average.
+        if let Ok(minutes) = self.calendar.working_minutes_between(d.received_at, at) {
+            let t = self.times.entry(d.procedure_code.clone()).or_insert_with(|| (d.procedure_name.clone(), 0, 0));
+            t.1 += 1;
+            t.2 += u64::from(minutes);
+        }
+    }
+
     pub fn finish(mut self) -> Stats {
         let s = &mut self.stats;
         let processed = s.processed.early + s.processed.on_time + s.processed.late;
         if processed > 0 {
-            s.on_time_rate = Some(self.on_time_index as f64 / processed as f64);
+            s.on_time_rate = Some((s.processed.early + s.processed.on_time) as f64 / processed as f64);
             s.results_digitized_share = Some(s.results_digitized as f64 / processed as f64);
         }
         if s.received > 0 {

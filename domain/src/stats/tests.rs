@@ -7,11 +7,20 @@ fn calendar() -> WorkingCalendar {
     WorkingCalendar::builtin()
 }
 
+/// Returned the day its result was made ready: the 18th (early), the 20th
+/// (the appointment's day) or the 21st (late); due the 20th.
 fn returned(n: u8, on_time: OnTime, supplements: u32) -> DossierSummary {
+    let ready = T0
+        + match on_time {
+            OnTime::Early => DAY_MS,
+            OnTime::OnTime => 3 * DAY_MS,
+            OnTime::Late => 4 * DAY_MS,
+        };
     DossierSummary {
         state: Status::Returned,
-        returned_at: Some(T0 + DAY_MS),
-        closed_at: Some(T0 + DAY_MS),
+        result_ready_at: Some(ready),
+        returned_at: Some(ready),
+        closed_at: Some(ready),
         closing: Some(Closing::Returned),
         on_time: Some(on_time),
         supplement_requests: supplements,
@@ -47,14 +56,17 @@ fn report_counts_each_class() {
         online,
     ];
     let s = compute(&all, Period::default(), T0 + 1000, &calendar());
-    assert_eq!(s.received, 10);
-    assert_eq!(s.received_detail.online, 1);
-    assert_eq!(s.received_detail.direct_or_post, 9);
-    assert_eq!(s.processed, Processed { early: 1, on_time: 2, late: 1 });
-    assert_eq!(s.in_process, InProcess { within_deadline: 3, overdue: 1 });
+    // Neither the online submission never accepted nor the one refused at
+    // the counter was received.
+    assert_eq!(s.received, 8);
+    assert_eq!(s.received_detail.online, 0);
+    assert_eq!(s.received_detail.direct_or_post, 8);
+    // The withdrawal the unit accepted is resolved on time; two supplement
+    // requests do not make a dossier late.
+    assert_eq!(s.processed, Processed { early: 1, on_time: 3, late: 1 });
+    assert_eq!(s.in_process, InProcess { within_deadline: 2, overdue: 1 });
     assert_eq!((s.refused, s.withdrawn, s.stopped), (1, 1, 0));
-    // Two of four on time: the late one and the one with two supplement requests are not.
-    assert_eq!(s.on_time_rate, Some(0.5));
+    assert_eq!(s.on_time_rate, Some(0.8));
 }
 
 #[test]
@@ -77,6 +89,70 @@ fn periods_split_received_carried_over_and_processed() {
     // By the end of the 21st it is overdue too.
     let s = compute(&all, Period { from: Some(date(17)), to: Some(date(21)) }, T0 + 30 * DAY_MS, &calendar());
     assert_eq!(s.in_process, InProcess { within_deadline: 0, overdue: 2 });
+}
+
+/// Report II.06a for Mon 17 – Fri 21 November, computed by hand (DOMAIN.md
+/// "Statistics"): each dossier below says where it counts.
+#[test]
+fn the_ii06a_row_of_a_week_as_the_province_computes_it() {
+    const H: i64 = 3_600_000;
+    let day = |d: i64| T0 + d * DAY_MS;
+    let open = |n, received: i64, due: i64| DossierSummary { received_at: received, due_at: Some(due), ..summary(n) };
+    let resolved = |n, received: i64, due: i64, ready: i64, collected: Option<i64>| DossierSummary {
+        state: if collected.is_some() { Status::Returned } else { Status::ResultReady },
+        received_at: received,
+        due_at: Some(due),
+        result_ready_at: Some(ready),
+        returned_at: collected,
+        closed_at: collected,
+        closing: collected.map(|_| Closing::Returned),
+        ..summary(n)
+    };
+    let all = vec![
+        // Carried over: received the 10th, due the 15th, resolved the 18th:
+        // late.
+        resolved(1, day(-7), day(-2), day(1), Some(day(2))),
+        // Direct, due the 20th, resolved the 18th: early.
+        resolved(2, T0, day(3), day(1), Some(day(1))),
+        // Online, resolved on the appointment's day, collected only on the
+        // 24th: on time, and uncollected at the period's end.
+        DossierSummary { channel: Channel::Online, ..resolved(3, T0, day(3), day(3) + 7 * H, Some(day(7))) },
+        // Due the 19th, resolved the 20th: late.
+        resolved(4, T0, day(2), day(3), Some(day(3))),
+        // A same-day procedure resolved at 16:00, collected the next
+        // morning: on time, not late.
+        resolved(5, T0, T0 + 8 * H, T0 + 7 * H, Some(day(1) - 2 * H + 30 * 60_000)),
+        // In process within its deadline (due the 24th).
+        open(6, day(2), day(7)),
+        // In process, overdue by the end of the 21st (due the 20th).
+        open(7, T0, day(3)),
+        // Refused at the counter (form 3): never received.
+        DossierSummary {
+            state: Status::NotAccepted,
+            received_at: day(1),
+            closed_at: Some(day(1)),
+            closing: Some(Closing::Refused),
+            ..summary(8)
+        },
+        // Submitted online and never accepted: not received.
+        DossierSummary { channel: Channel::Online, state: Status::SubmittedOnline, received_at: day(1), ..summary(9) },
+        // Paused for a supplement before its deadline: within.
+        DossierSummary { paused_since: Some(day(1)), ..open(10, T0, day(2)) },
+    ];
+    let week = Period { from: Some(date(17)), to: Some(date(21)) };
+    let s = compute(&all, week, day(30), &calendar());
+    assert_eq!(s.received, 7);
+    assert_eq!(s.received_detail, ReceivedDetail { carried_over: 1, online: 1, direct_or_post: 6 });
+    assert_eq!(s.processed, Processed { early: 1, on_time: 2, late: 2 });
+    assert_eq!(s.uncollected, 1);
+    assert_eq!(s.in_process, InProcess { within_deadline: 2, overdue: 1 });
+    assert_eq!((s.refused, s.withdrawn, s.stopped), (1, 0, 0));
+    assert_eq!(s.on_time_rate, Some(0.6));
+    // The next week: the uncollected one was collected on the 24th; the
+    // in-process ones carry over.
+    let next = Period { from: Some(date(24)), to: Some(date(28)) };
+    let s = compute(&all, next, day(30), &calendar());
+    assert_eq!((s.received, s.received_detail.carried_over, s.uncollected), (0, 3, 0));
 }
 
 #[test]
