@@ -223,6 +223,46 @@ pub struct Event {
     /// file, so that any node can check the file it holds is the one the
     /// processing unit signed for. Stored as the event's `result_hash`.
     pub result_hash: Option<[u8; 32]>,
+    /// For a conflict's resolution: the event it resolves. Stored as the
+    /// event's `resolves`, `COUNTER@AUTHOR` ([`EventRef::to_field`]).
+    pub resolves: Option<EventRef>,
+}
+
+/// An event named by the change that recorded it: its author's actor and
+/// the counter of the operation that made its map. Unlike its position in
+/// the list, which a merge of events recorded apart may shift, this names
+/// the same event on every replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRef {
+    /// Hex of the author's actor.
+    pub author: String,
+    pub counter: u64,
+}
+
+impl EventRef {
+    /// The event's reference as an event field stores it.
+    pub fn to_field(&self) -> String {
+        format!("{}@{}", self.counter, self.author)
+    }
+
+    /// A stored reference: a counter and a non-empty, even-length,
+    /// lowercase hex actor of at most 64 bytes.
+    pub fn parse(s: &str) -> Option<EventRef> {
+        let (counter, author) = s.split_once('@')?;
+        if counter.is_empty() || !counter.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let hex_ok = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        if author.is_empty() || author.len() % 2 != 0 || author.len() > 128 || !author.bytes().all(hex_ok) {
+            return None;
+        }
+        Some(EventRef { author: author.to_string(), counter: counter.parse().ok()? })
+    }
+
+    /// Whether `e` is the event this names.
+    pub fn names(&self, e: &RecordedEvent) -> bool {
+        e.counter == self.counter && e.author == self.author
+    }
 }
 
 /// A step of the procedure case's internal workflow as a hand-off event
@@ -461,6 +501,9 @@ fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Even
     }
     if let Some(h) = &e.result_hash {
         tx.put(&m, "result_hash", hex::encode(h))?;
+    }
+    if let Some(r) = &e.resolves {
+        tx.put(&m, "resolves", r.to_field())?;
     }
     if let Some(f) = &e.file {
         tx.put(&m, "file_hash", hex::encode(f.hash))?;
@@ -725,7 +768,7 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 25] = [
+const EVENT_KEYS: [&str; 26] = [
     "kind",
     "at",
     "unit",
@@ -751,6 +794,7 @@ const EVENT_KEYS: [&str; 25] = [
     "file_kind",
     "file_line",
     "result_hash",
+    "resolves",
 ];
 
 /// An attach event's file, if every field is there and well formed (the
@@ -846,6 +890,7 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         step: None,
         file: None,
         result_hash: None,
+        resolves: None,
     };
     let step_keys = ["step", "step_name", "step_time_limit", "step_time_unit", "step_deadline"];
     if step_keys.iter().any(|k| get(k).is_some()) {
@@ -893,6 +938,19 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
                 format!("event {index} names a result file, and only a result (processed) does")
             });
         }
+    }
+    if let Some(r) = get("resolves") {
+        event.resolves = r.as_str().and_then(EventRef::parse);
+        if event.resolves.is_none() {
+            defect.get_or_insert_with(|| format!("event {index} names the event it resolves in a malformed way"));
+        }
+        if action != Some(Action::ResolveConflict) {
+            defect.get_or_insert_with(|| {
+                format!("event {index} names an event it resolves, and only a conflict's resolution does")
+            });
+        }
+    } else if action == Some(Action::ResolveConflict) {
+        defect.get_or_insert_with(|| format!("event {index} resolves a conflict but names no event"));
     }
     let step_deadline = event.step.as_ref().map(|s| s.deadline);
     if [Some(event.at), event.due_at, event.deadline, step_deadline].into_iter().flatten().any(|t| !in_range(t)) {

@@ -5,7 +5,9 @@
 //! the workflow rules refuse at its position (two officers on two nodes did
 //! incompatible things while apart), or that is defective (edited by
 //! another actor), is not applied: it is listed as a conflict for a person
-//! to resolve.
+//! to resolve. A leader of the holding unit resolves one with a
+//! `resolve_conflict` event naming it; from that event on it is no longer
+//! listed, on every replica alike.
 
 use serde::{Deserialize, Serialize};
 
@@ -100,7 +102,10 @@ pub struct Folded {
     /// Whether the holder recorded anything since it was handed the dossier.
     pub holder_acted: bool,
     pub history: Vec<HistoryEntry>,
+    /// The conflicts no `resolve_conflict` event has resolved yet.
     pub conflicts: Vec<Conflict>,
+    /// The conflicts resolved, in the order of their resolutions.
+    pub resolved: Vec<Conflict>,
     /// The files kept with the dossier, in the order they were attached
     /// (each from an `attach` event the rules allowed).
     pub attachments: Vec<crate::attachment::Attachment>,
@@ -215,7 +220,7 @@ pub fn step_progress(folded: &Folded, now_ms: i64, utc_offset_minutes: i32) -> V
         let received_by = match h.event.action {
             Some(Action::Transfer) => span
                 .iter()
-                .find(|n| n.event.unit == unit && !n.event.action.is_some_and(is_correction))
+                .find(|n| n.event.unit == unit && !n.event.action.is_some_and(is_bookkeeping))
                 .map(|n| n.event.officer.as_str()),
             _ => Some(h.event.officer.as_str()),
         };
@@ -295,6 +300,7 @@ pub fn fold(record: &DossierRecord, utc_offset_minutes: i32) -> Folded {
         holder_acted: false,
         history: Vec::new(),
         conflicts: Vec::new(),
+        resolved: Vec::new(),
         attachments: Vec::new(),
     };
     for (index, recorded) in record.events.iter().enumerate() {
@@ -364,7 +370,7 @@ fn apply(
         let from = f.state;
         // A correction is the receiving unit's bookkeeping, not the holder
         // taking the dossier up.
-        if e.unit == f.holder_unit && !is_correction(action) && action != Action::Attach {
+        if e.unit == f.holder_unit && !is_bookkeeping(action) {
             f.holder_acted = true;
         }
         f.state = outcome.state;
@@ -454,6 +460,16 @@ fn apply(
                 f.due_at = e.due_at;
                 f.reappointed = true;
             }
+            Action::ResolveConflict => {
+                // check_fields found the conflict, listed or resolved already
+                // (two leaders may resolve it concurrently: the second is a
+                // no-op, not a new conflict).
+                let named = e.resolves.as_ref().and_then(|r| record.events.iter().position(|x| r.names(x)));
+                if let Some(k) = f.conflicts.iter().position(|c| Some(c.event_index) == named) {
+                    let c = f.conflicts.remove(k);
+                    f.resolved.push(c);
+                }
+            }
             Action::Attach => {
                 if let Some(file) = &e.file {
                     f.attachments.push(crate::attachment::Attachment {
@@ -472,6 +488,12 @@ fn apply(
 
 fn is_correction(action: Action) -> bool {
     matches!(action, Action::ResetAppointment | Action::RevokeResult)
+}
+
+/// Events that keep the dossier's records rather than take it up: a
+/// correction, a file kept with it, a conflict resolved.
+fn is_bookkeeping(action: Action) -> bool {
+    is_correction(action) || matches!(action, Action::Attach | Action::ResolveConflict)
 }
 
 /// What an event of `action` must carry, checked before the fold changes
@@ -496,6 +518,20 @@ fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -
             _ => Ok(()),
         },
         Action::Attach if e.file.is_none() => Err("an attach event keeps no file".into()),
+        Action::ResolveConflict => {
+            let r = e.resolves.as_ref().ok_or("a conflict's resolution names no event")?;
+            let index = record
+                .events
+                .iter()
+                .position(|x| r.names(x))
+                .ok_or_else(|| format!("the event {} it resolves is not in the dossier", r.to_field()))?;
+            let listed = |c: &Conflict| c.event_index == index;
+            if f.conflicts.iter().any(listed) || f.resolved.iter().any(listed) {
+                Ok(())
+            } else {
+                Err(format!("event {index}, which it resolves, is not a conflict"))
+            }
+        }
         Action::ResetAppointment => match e.due_at {
             None => Err("a corrected appointment names no appointment".into()),
             Some(due) if due <= record.reception.at => {

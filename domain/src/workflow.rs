@@ -178,10 +178,16 @@ pub enum Action {
     /// is recorded through a node's attachment route, never offered as an
     /// action button.
     Attach,
+    /// Giải quyết xung đột: a leader of the unit holding the dossier records
+    /// that a person has dealt with an event the fold could not apply
+    /// (two nodes acted incompatibly while apart). It changes no state; any
+    /// correction is then an ordinary action. The event names the conflict
+    /// by [`crate::dossier::EventRef`] and gives the reason.
+    ResolveConflict,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Receive,
         Action::Accept,
         Action::Refuse,
@@ -202,6 +208,7 @@ impl Action {
         Action::ResetAppointment,
         Action::RevokeResult,
         Action::Attach,
+        Action::ResolveConflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -226,6 +233,7 @@ impl Action {
             Action::ResetAppointment => "reset_appointment",
             Action::RevokeResult => "revoke_result",
             Action::Attach => "attach",
+            Action::ResolveConflict => "resolve_conflict",
         }
     }
 
@@ -242,7 +250,8 @@ impl Action {
             | Action::Reappoint
             | Action::ReturnToPrevious
             | Action::ResetAppointment
-            | Action::RevokeResult => ReasonRule::Required,
+            | Action::RevokeResult
+            | Action::ResolveConflict => ReasonRule::Required,
             Action::Stop | Action::RequestWithdrawal | Action::Recall => ReasonRule::Optional,
             _ => ReasonRule::None,
         }
@@ -401,6 +410,10 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
             &[Receptionist, Specialist, Leader],
             UnitAuthority::ReceivingOrHolder,
         ),
+        // A conflict may stand on a dossier in any state, closed ones
+        // included; whether the event it names is a conflict is the fold's
+        // and the desk's check, not the state table's.
+        Action::ResolveConflict => r(&Status::ALL, &[Leader], UnitAuthority::Holder),
     }
 }
 
@@ -529,7 +542,7 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
             outcome.state = handed_over_in;
             outcome.previous = None;
         }
-        Action::Attach => {}
+        Action::Attach | Action::ResolveConflict => {}
         Action::ResetAppointment => {
             if situation.due_at.is_none() {
                 return Err(Refusal::InvalidState("this dossier has no appointment to correct".into()));
@@ -676,6 +689,16 @@ mod tests {
             (Action::Attach, FinancialObligation, FinancialObligation),
             (Action::Attach, WithdrawalRequested, WithdrawalRequested),
             (Action::Attach, ResultReady, ResultReady),
+            (Action::ResolveConflict, SubmittedOnline, SubmittedOnline),
+            (Action::ResolveConflict, Accepted, Accepted),
+            (Action::ResolveConflict, NotAccepted, NotAccepted),
+            (Action::ResolveConflict, InProcess, InProcess),
+            (Action::ResolveConflict, SupplementRequested, SupplementRequested),
+            (Action::ResolveConflict, FinancialObligation, FinancialObligation),
+            (Action::ResolveConflict, WithdrawalRequested, WithdrawalRequested),
+            (Action::ResolveConflict, Stopped, Stopped),
+            (Action::ResolveConflict, ResultReady, ResultReady),
+            (Action::ResolveConflict, Returned, Returned),
         ];
         let admin = officer(&[Role::Admin]);
         for action in Action::ALL {
@@ -692,6 +715,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn only_a_leader_of_the_holding_unit_resolves_a_conflict() {
+        let held = Situation { holder_unit: "000.00.12.H56", ..situation(Returned) };
+        let leader_at = |unit| Actor { unit, roles: Some(&[Role::Leader]), at_ms: 0, utc_offset_minutes: 420 };
+        assert_eq!(transition(Action::ResolveConflict, &held, &leader_at("000.00.12.H56")).unwrap().state, Returned);
+        let err = transition(Action::ResolveConflict, &held, &leader_at("26734")).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(ref m) if m.contains("holding it")), "{err:?}");
+        let specialist = Actor { roles: Some(&[Role::Specialist]), ..leader_at("000.00.12.H56") };
+        let err = transition(Action::ResolveConflict, &held, &specialist).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(ref m) if m.contains("leader")), "{err:?}");
+        assert_eq!(Action::parse("resolve_conflict"), Some(Action::ResolveConflict));
+        assert_eq!(Action::ResolveConflict.reason(), ReasonRule::Required);
     }
 
     #[test]

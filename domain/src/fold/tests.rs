@@ -619,3 +619,85 @@ fn a_result_names_its_file_and_only_a_result_does() {
     assert!(record.events[3].defect.as_deref().is_some_and(|d| d.contains("only a result")), "{:?}", record.events[3]);
     assert_eq!(fold(&record, 420).result_hash, Some([5; 32]));
 }
+
+/// A resolution of the conflict at `index` of `doc`, by the commune.
+fn resolution(doc: &Automerge, index: usize, at: i64, hex: &str) -> dossier::Event {
+    let record = dossier::read(doc).unwrap();
+    let named = &record.events[index];
+    let mut e = event(Action::ResolveConflict, at, COMMUNE, hex);
+    e.reason = Some("Đã đối chiếu với hồ sơ giấy".into());
+    e.resolves = Some(dossier::EventRef { author: named.author.clone(), counter: named.counter });
+    e
+}
+
+#[test]
+fn a_resolution_removes_exactly_the_conflict_it_names() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
+    // Two events refused where they stand: two conflicts, 2 and 3.
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 2000, COMMUNE, &hex)).unwrap();
+    dossier::append_event(&mut doc, &event(Action::Accept, T0 + 3000, COMMUNE, &hex)).unwrap();
+    let before = folded(&doc);
+    assert_eq!(before.conflicts.iter().map(|c| c.event_index).collect::<Vec<_>>(), [2, 3]);
+    let r = resolution(&doc, 2, T0 + 4000, &hex);
+    dossier::append_event(&mut doc, &r).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.conflicts.iter().map(|c| c.event_index).collect::<Vec<_>>(), [3], "{:?}", f.conflicts);
+    assert_eq!(f.resolved.iter().map(|c| c.event_index).collect::<Vec<_>>(), [2]);
+    assert_eq!((f.state, f.history.len()), (before.state, 3), "it changes no state and is in the history");
+    assert_eq!(
+        f.history[2].event.resolves.as_ref().map(|r| r.counter),
+        Some(dossier::read(&doc).unwrap().events[2].counter)
+    );
+    // A second resolution of the same conflict (two leaders, apart) is no new conflict.
+    let r = resolution(&doc, 2, T0 + 5000, &hex);
+    dossier::append_event(&mut doc, &r).unwrap();
+    assert_eq!(folded(&doc).conflicts.len(), 1);
+    // A resolution naming an event that was applied, or giving no reason, is refused.
+    let mut wrong = doc.fork().with_actor(node(1).0);
+    dossier::append_event(&mut wrong, &resolution(&doc, 1, T0 + 6000, &hex)).unwrap();
+    let g = folded(&wrong);
+    assert!(g.conflicts[1].reason.contains("is not a conflict"), "{:?}", g.conflicts);
+    let mut bare = resolution(&doc, 3, T0 + 6000, &hex);
+    bare.reason = None;
+    let mut unreasoned = doc.fork().with_actor(node(1).0);
+    dossier::append_event(&mut unreasoned, &bare).unwrap();
+    let g = folded(&unreasoned);
+    assert_eq!(g.conflicts.len(), 2, "{:?}", g.conflicts);
+    assert!(g.conflicts[1].reason.contains("no reason"), "{:?}", g.conflicts);
+}
+
+#[test]
+fn a_resolution_names_its_event_well_formed_and_only_a_resolution_does() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    dossier::append_event(&mut doc, &event(Action::Accept, T0 + 1000, COMMUNE, &hex)).unwrap();
+    let good = resolution(&doc, 1, T0 + 2000, &hex);
+    let mut malformed = good.clone();
+    malformed.resolves = Some(dossier::EventRef { author: "XYZ".into(), counter: 3 });
+    dossier::append_event(&mut doc, &malformed).unwrap();
+    let mut none = good.clone();
+    none.resolves = None;
+    dossier::append_event(&mut doc, &none).unwrap();
+    let mut on_other = event(Action::StartProcessing, T0 + 3000, COMMUNE, &hex);
+    on_other.resolves = good.resolves.clone();
+    dossier::append_event(&mut doc, &on_other).unwrap();
+    let record = dossier::read(&doc).unwrap();
+    let defects: Vec<_> = record.events[2..].iter().map(|e| e.defect.clone().unwrap_or_default()).collect();
+    assert!(defects[0].contains("malformed"), "{defects:?}");
+    assert!(defects[1].contains("names no event"), "{defects:?}");
+    assert!(defects[2].contains("only a conflict's resolution"), "{defects:?}");
+    let f = folded(&doc);
+    assert_eq!(f.conflicts.len(), 4, "the accept and the three defective events: {:?}", f.conflicts);
+    assert_eq!(f.state, Status::Accepted);
+    // Well formed, it reads back as written and resolves the accept.
+    dossier::append_event(&mut doc, &good).unwrap();
+    let record = dossier::read(&doc).unwrap();
+    assert_eq!(record.events[5].event.resolves, good.resolves);
+    assert_eq!(fold(&record, 420).conflicts.len(), 3);
+    assert_eq!(dossier::EventRef::parse("12@ab01"), Some(dossier::EventRef { author: "ab01".into(), counter: 12 }));
+    for bad in ["", "12", "@ab", "x@ab", "12@", "12@abc", "12@AB", "-1@ab"] {
+        assert_eq!(dossier::EventRef::parse(bad), None, "{bad}");
+    }
+}

@@ -370,3 +370,45 @@ fn an_attachment_is_admitted_from_the_holder_and_refused_from_an_outsider() {
         "{err}"
     );
 }
+
+/// A resolution of a conflict travels as any event does: a leader of the
+/// unit holding the dossier may record one, a unit with no part in it may
+/// not, and once admitted the conflict is gone.
+#[test]
+fn a_resolution_is_admitted_from_the_holder_and_refused_from_an_outsider() {
+    let mut w = World::new();
+    let doc = transferred(&mut w);
+    // The commune recalls the dossier while the agency, apart, asks for the
+    // financial obligation: whichever sorts second is a conflict.
+    let recall = append_as(&doc, &key(1), event(Action::Recall, T0 + 2000, COMMUNE, ""));
+    w.sign_heads(&recall, &key(1));
+    let asked = append_as(&doc, &key(2), event(Action::RequestFinancialObligation, T0 + 2000, AGENCY, ""));
+    w.sign_heads(&asked, &key(2));
+    let mut merged = recall.fork();
+    merged.merge(&mut asked.fork()).unwrap();
+    w.verify(&merged, &doc.get_heads()).unwrap();
+    let record = dossier::read(&merged).unwrap();
+    let folded = motcua_domain::fold::fold(&record, OFFSET);
+    assert_eq!(folded.conflicts.len(), 1, "{:?}", folded.conflicts);
+    let named = &record.events[folded.conflicts[0].event_index];
+    let resolution = |unit: &str| {
+        let mut e = event(Action::ResolveConflict, T0 + 3000, unit, "");
+        e.reason = Some("Đã thống nhất giữa hai đơn vị".into());
+        e.resolves = Some(dossier::EventRef { author: named.author.clone(), counter: named.counter });
+        e
+    };
+    let holder = if folded.holder_unit == COMMUNE { key(1) } else { key(2) };
+    let resolved = append_as(&merged, &holder, resolution(&folded.holder_unit));
+    w.sign_heads(&resolved, &holder);
+    let added = w.verify(&resolved, &merged.get_heads()).unwrap();
+    assert_eq!(added.events.iter().map(|e| e.action).collect::<Vec<_>>(), [Action::ResolveConflict]);
+    assert!(motcua_domain::fold::fold(&added.record, OFFSET).conflicts.is_empty());
+    // Commune 3 is enrolled, but the dossier was never routed to it.
+    let outsider = append_as(&merged, &key(3), resolution("26735"));
+    w.sign_heads(&outsider, &key(3));
+    let err = w.verify(&outsider, &merged.get_heads()).unwrap_err();
+    assert!(
+        matches!(&err, Rejection::Authority(AuthorityError::Refused { action, .. }) if action == "resolve_conflict"),
+        "{err}"
+    );
+}
