@@ -52,6 +52,10 @@ pub struct ActionRequest {
     /// the last one recorded.
     #[serde(default)]
     pub step: Option<u32>,
+    /// For `resolve_conflict`: the `event_index` of one of the dossier's
+    /// conflicts.
+    #[serde(default)]
+    pub event_index: Option<usize>,
 }
 
 impl Desk {
@@ -101,6 +105,9 @@ impl Desk {
         };
         if req.result_file.is_some() && action != Action::Processed {
             return Err(invalid("result_file", "only a processed action names the result file"));
+        }
+        if req.event_index.is_some() && action != Action::ResolveConflict {
+            return Err(invalid("event_index", "only resolve_conflict names an event_index"));
         }
         transition(action, &folded.situation(&record), &actor)?;
         let note = check_text("note", req.note.as_deref().unwrap_or(""), TEXT_LEN_MAX, false)?;
@@ -168,6 +175,17 @@ impl Desk {
                     return Err(invalid("deadline", "the supplement deadline must lie in the future"));
                 }
                 event.deadline = Some(at);
+            }
+            Action::ResolveConflict => {
+                let n = req
+                    .event_index
+                    .ok_or_else(|| invalid("event_index", "name the conflict resolved by its event_index"))?;
+                if !folded.conflicts.iter().any(|c| c.event_index == n) {
+                    return Err(invalid("event_index", format!("event {n} is not one of the dossier's conflicts")));
+                }
+                // Named by author and counter: a merge may move it in the list.
+                let named = &record.events[n];
+                event.resolves = Some(dossier::EventRef { author: named.author.clone(), counter: named.counter });
             }
             Action::Processed => {
                 event.result = Some(check_text("result", req.result.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);

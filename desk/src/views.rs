@@ -229,6 +229,8 @@ impl Desk {
         Action::ALL
             .into_iter()
             .filter(|a| !matches!(a, Action::Receive | Action::Handover | Action::Attach))
+            // Offered only while there is a conflict to resolve.
+            .filter(|&a| a != Action::ResolveConflict || !folded.conflicts.is_empty())
             .filter(|&a| transition(a, &situation, &actor).is_ok())
             .map(Action::as_str)
             .collect()

@@ -11,6 +11,7 @@ mod attachments;
 mod bad_input;
 mod catalog;
 mod cli;
+mod conflicts;
 mod crash;
 mod digitization;
 mod enroll;
