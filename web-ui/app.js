@@ -695,6 +695,7 @@ const ACTION_FIELDS = {
   transfer: [["to_unit", "input"]], request_supplement: [["reason", "input"], ["missing", "textarea"], ["deadline", "date"]],
   refuse: [["reason", "input"]], processed: [["result", "input"]], reappoint: [["new_due_at", "date"], ["reason", "input"]],
   return_to_previous: [["reason", "input"]], reset_appointment: [["new_due_at", "date"], ["reason", "input"]], revoke_result: [["reason", "input"]],
+  resolve_conflict: [["reason", "input"]],
 };
 
 async function showDossier(code) {
@@ -705,7 +706,8 @@ async function showDossier(code) {
 
 function renderDossier(d, message) {
   const actionBox = h("div", { id: "action-form" });
-  const openAction = (action) => {
+  // `extra`: what the button names beyond the form (a conflict's event_index).
+  const openAction = (action, { summary, ...extra } = {}) => {
     const fields = ACTION_FIELDS[action] || [];
     const error = h("p", { class: "error", role: "alert" });
     // A hand-off starts a step of the case's workflow; the node's default
@@ -717,6 +719,7 @@ function renderDossier(d, message) {
       : null;
     const form = h("form", { class: "action", "data-action": action },
       h("h3", {}, actionName(action)),
+      summary ? h("p", { class: "muted" }, summary) : null,
       fields.map(([name, kind]) => h("label", {}, h("span", {}, t(name)),
         kind === "textarea" ? h("textarea", { name, rows: 3, required: true }) : h("input", { name, type: kind === "date" ? "date" : "text", required: true }))),
       stepSelect,
@@ -726,7 +729,7 @@ function renderDossier(d, message) {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const f = new FormData(form);
-      const req = { action };
+      const req = { action, ...extra };
       for (const [name] of fields) {
         const v = String(f.get(name) || "").trim();
         if (!v) continue;
@@ -776,11 +779,18 @@ function renderDossier(d, message) {
       row(t("holder"), d.holder_unit), d.result || d.result_file ? row(t("result"), resultText(d)) : null,
       row(t("documents"), documentsList(d))),
     d.conflicts.length ? h("div", { class: "conflicts" }, h("h2", {}, t("conflicts")),
-      h("ul", {}, d.conflicts.map((c) => h("li", {}, `${actionName(c.action)} (${c.unit}, ${when(c.at)}): ${c.reason}`)))) : null,
+      h("ul", { id: "conflicts" }, d.conflicts.map((c) => {
+        const text = `${actionName(c.action)} (${c.unit}, ${when(c.at)}): ${c.reason}`;
+        // Resolving names the conflict, so it is offered beside each one.
+        return h("li", { "data-event-index": String(c.event_index) }, text, " ",
+          d.allowed_actions.includes("resolve_conflict")
+            ? h("button", { type: "button", "data-action": "resolve_conflict", onclick: () => openAction("resolve_conflict", { event_index: c.event_index, summary: text }) }, actionName("resolve_conflict"))
+            : null);
+      }))) : null,
     files.el,
     h("h2", {}, t("actions")),
-    d.allowed_actions.length
-      ? h("div", { class: "buttons", id: "actions" }, d.allowed_actions.map((a) => h("button", { type: "button", "data-action": a, onclick: () => openAction(a) }, actionName(a))))
+    d.allowed_actions.some((a) => a !== "resolve_conflict")
+      ? h("div", { class: "buttons", id: "actions" }, d.allowed_actions.filter((a) => a !== "resolve_conflict").map((a) => h("button", { type: "button", "data-action": a, onclick: () => openAction(a) }, actionName(a))))
       : h("p", { class: "muted", id: "actions" }, t("no_actions")),
     actionBox,
     d.steps.length ? h("div", {}, h("h2", {}, t("steps")), h("table", { class: "list", id: "steps" },

@@ -221,7 +221,7 @@ const ACTIONS = {
   reappoint: ["Hẹn lại ngày trả", "Re-appoint"], handover: ["Bàn giao hồ sơ", "Handover"],
   return_to_previous: ["Trả lại bước trước", "Return to the previous step"], recall: ["Thu hồi hồ sơ đã chuyển", "Recall the transfer"],
   reset_appointment: ["Điều chỉnh ngày hẹn (quản trị)", "Correct the appointment (admin)"], revoke_result: ["Hủy ghi nhận đã trả kết quả (quản trị)", "Revoke the recorded return (admin)"],
-  attach: ["Đính kèm tệp", "Attach a file"],
+  attach: ["Đính kèm tệp", "Attach a file"], resolve_conflict: ["Giải quyết xung đột", "Resolve conflict"],
 };
 
 let lang = localStorage.getItem("motcua.lang") === "en" ? "en" : "vi";
