@@ -18,7 +18,7 @@ fn a_session_cookie_reads_back_its_officer_and_csrf_token() {
 }
 
 /// Every officer action with the values its form sends.
-const ACTIONS: [(&str, &str); 17] = [
+const ACTIONS: [(&str, &str); 18] = [
     ("accept", "{}"),
     ("refuse", r#"{"reason": "Hồ sơ không thuộc thẩm quyền"}"#),
     ("start_processing", "{}"),
@@ -36,6 +36,7 @@ const ACTIONS: [(&str, &str); 17] = [
     ("recall", "{}"),
     ("reset_appointment", r#"{"new_due_at": "2099-01-05", "reason": "Nhập sai ngày hẹn"}"#),
     ("revoke_result", r#"{"reason": "Ghi nhận trả nhầm"}"#),
+    ("resolve_conflict", r#"{"event_index": 0, "reason": "Đã đối chiếu"}"#),
 ];
 
 #[test]
