@@ -846,9 +846,11 @@ async function showDashboard(params) {
   const query = new URLSearchParams();
   if (from) query.set("from", from);
   if (to) query.set("to", to);
-  const [{ res, body: s }, perUnit] = await Promise.all([
-    api(`/api/v1/stats?${new URLSearchParams({ ...Object.fromEntries(query), ...(unit ? { unit } : {}) })}`),
+  const unitQuery = new URLSearchParams({ ...Object.fromEntries(query), ...(unit ? { unit } : {}) });
+  const [{ res, body: s }, perUnit, perField] = await Promise.all([
+    api(`/api/v1/stats?${unitQuery}`),
     me.node_role === "province" && !unit ? api(`/api/v1/stats/units?${query}`) : Promise.resolve(null),
+    api(`/api/v1/stats/fields?${unitQuery}`),
   ]);
   const keep = (extra) => `#/dashboard?${new URLSearchParams({ range, ...(range === "period" ? { from, to } : {}), ...extra })}`;
   const fromBox = h("input", { type: "date", name: "from", value: from }), toBox = h("input", { type: "date", name: "to", value: to });
@@ -869,6 +871,18 @@ async function showDashboard(params) {
         h("td", {}, u.processed.early), h("td", {}, u.processed.on_time), h("td", {}, u.processed.late),
         h("td", {}, u.in_process.within_deadline), h("td", {}, u.in_process.overdue), h("td", {}, pct(u.on_time_rate)))))))
     : null;
+  // Report II.06a (Thông tư 01/2020/TT-VPCP): a row per field, and the
+  // same report as a spreadsheet in the form's layout.
+  const fieldRow = (name, f, cls) => h("tr", { class: cls }, h("td", {}, name),
+    [f.received + f.received_detail.carried_over, f.received_detail.online, f.received_detail.direct_or_post, f.received_detail.carried_over,
+      f.processed.early + f.processed.on_time + f.processed.late, f.processed.early, f.processed.on_time, f.processed.late,
+      f.in_process.within_deadline + f.in_process.overdue, f.in_process.within_deadline, f.in_process.overdue, f.uncollected ?? 0].map((n) => h("td", {}, n)));
+  const fieldTable = perField.res.ok
+    ? h("div", {}, h("h2", {}, t("by_field"), " ", h("a", { href: `/api/v1/stats/ii06a.xlsx?${unitQuery}`, id: "export-ii06a", class: "button", download: "" }, t("export_ii06a"))),
+      h("table", { class: "list", id: "by-field" },
+        h("thead", {}, h("tr", {}, ["field", "f_received", "f_online", "f_direct", "f_carried", "f_resolved", "s_early", "s_on_time", "s_late", "f_in_process", "s_within", "s_overdue", "s_uncollected"].map((k) => h("th", {}, t(k))))),
+        h("tbody", {}, perField.body.rows.map((f) => fieldRow(f.field, f, f.in_process.overdue ? "overdue" : "")), fieldRow(t("total"), perField.body.total, "total"))))
+    : null;
   const procedureTable = s.by_procedure.length
     ? h("div", {}, h("h2", {}, t("by_procedure")), h("table", { class: "list", id: "by-procedure" },
       h("thead", {}, h("tr", {}, ["procedure", "s_returned", "s_average"].map((k) => h("th", {}, t(k))))),
@@ -886,7 +900,7 @@ async function showDashboard(params) {
     h("div", { class: "chart", role: "img", "aria-label": t("dashboard") }, figures.map(([k, n]) => {
       const bar = h("span", { class: `bar ${k}` }); bar.style.width = `${(100 * n) / max}%`;
       return h("div", { class: "chart-row" }, h("span", { class: "label" }, t(k)), h("span", { class: "track" }, bar), h("span", { class: "value" }, n));
-    })), procedureTable, unitTable));
+    })), fieldTable, procedureTable, unitTable));
 }
 
 // ---------------------------------------------------------------- sync status

@@ -74,7 +74,7 @@ const TEXT = {
     // sync
     sync: "Trạng thái đồng bộ", peer: "Nút", role: "Vai trò", connected: "Kết nối", yes: "Có", no: "Không",
     last_sync: "Đồng bộ lần cuối", pending: "Đang chờ gửi", unsynced_since: "Chưa đồng bộ từ",
-    at_risk: "Hồ sơ có nguy cơ trễ hạn", unit: "Đơn vị", by_unit: "Theo đơn vị", by_procedure: "Thời gian giải quyết trung bình theo thủ tục", s_returned: "Đã trả kết quả", s_average: "Thời gian trung bình", whole_province: "Toàn tỉnh", never: "Chưa bao giờ", last_error: "Lỗi gần nhất",
+    at_risk: "Hồ sơ có nguy cơ trễ hạn", unit: "Đơn vị", by_unit: "Theo đơn vị", by_procedure: "Thời gian giải quyết trung bình theo thủ tục", by_field: "Theo lĩnh vực (biểu II.06a)", export_ii06a: "Xuất biểu II.06a (Excel)", field: "Lĩnh vực", f_received: "Nhận giải quyết", f_online: "Trực tuyến", f_direct: "Trực tiếp, bưu chính", f_carried: "Từ kỳ trước", f_resolved: "Đã giải quyết", f_in_process: "Đang giải quyết", total: "Tổng cộng", s_returned: "Đã trả kết quả", s_average: "Thời gian trung bình", whole_province: "Toàn tỉnh", never: "Chưa bao giờ", last_error: "Lỗi gần nhất",
     no_peers: "Nút này chưa được cấu hình nút ngang hàng nào.",
     // admin
     admin: "Quản trị", accounts: "Tài khoản", roles: "Vai trò", create_account: "Tạo tài khoản", disabled: "Đã khóa",
@@ -169,7 +169,7 @@ const TEXT = {
     s_received_digitized: "Digitized at receipt", s_results_digitized: "Results digitized",
     sync: "Sync status", peer: "Node", role: "Role", connected: "Connected", yes: "Yes", no: "No",
     last_sync: "Last synced", pending: "Pending", unsynced_since: "Not synced since",
-    at_risk: "Dossiers at risk of missing the deadline", unit: "Unit", by_unit: "By unit", by_procedure: "Average processing time by procedure", s_returned: "Returned", s_average: "Average time", whole_province: "Whole province", never: "Never", last_error: "Last error",
+    at_risk: "Dossiers at risk of missing the deadline", unit: "Unit", by_unit: "By unit", by_procedure: "Average processing time by procedure", by_field: "By field (report II.06a)", export_ii06a: "Export report II.06a (Excel)", field: "Field", f_received: "Received", f_online: "Online", f_direct: "In person, by post", f_carried: "Carried over", f_resolved: "Resolved", f_in_process: "In process", total: "Total", s_returned: "Returned", s_average: "Average time", whole_province: "Whole province", never: "Never", last_error: "Last error",
     no_peers: "This node has no peers configured.",
     admin: "Administration", accounts: "Accounts", roles: "Roles", create_account: "Create account", disabled: "Disabled",
     disable: "Disable", enable: "Enable", calendar: "Working calendar", holidays: "Holidays", make_up: "Make-up working days",

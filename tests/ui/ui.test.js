@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
@@ -184,6 +184,16 @@ test("a dossier is received through the form, printed, moved through to returned
   const byProcedure = await page.$$eval("#by-procedure tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   const marriage = byProcedure.find(([p]) => p.includes("Đăng ký kết hôn"));
   assert.ok(marriage && Number(marriage[1]) >= 1 && /ngày làm việc$/.test(marriage[2]), `the returned procedure's average: ${JSON.stringify(byProcedure)}`);
+  // Report II.06a by field: civil status holds the marriage, and the
+  // export downloads the same report as a spreadsheet (a zip: "PK").
+  const byField = await page.$$eval("#by-field tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  const civil = byField.find(([f]) => f === "Hộ tịch");
+  assert.ok(civil && Number(civil[1]) >= 1 && Number(civil[5]) >= 1, `the civil-status row: ${JSON.stringify(byField)}`);
+  assert.equal(byField.at(-1)[0], "Tổng cộng");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-ii06a")]);
+  assert.match(download.suggestedFilename(), /^II\.06a_.*\.xlsx$/);
+  const xlsx = readFileSync(await download.path());
+  assert.equal(xlsx.subarray(0, 2).toString(), "PK", "an xlsx is a zip");
   await page.screenshot({ path: path.join(shots, "dashboard.png"), fullPage: true });
 
   await page.click("a[href='#/queue/today']");

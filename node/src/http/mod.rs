@@ -11,6 +11,7 @@ pub mod auth;
 pub mod documents;
 pub mod dossiers;
 pub mod fleet;
+pub mod ii06a;
 pub mod limits;
 pub mod reports;
 pub mod session;
@@ -281,6 +282,8 @@ pub fn router(state: AppState) -> Router {
         .route("/track", get(dossiers::track))
         .route("/stats", get(reports::stats_route))
         .route("/stats/units", get(reports::stats_by_unit))
+        .route("/stats/fields", get(ii06a::by_field))
+        .route("/stats/ii06a.xlsx", get(ii06a::xlsx))
         .route("/logbook", get(reports::logbook))
         .route("/fleet", get(fleet::fleet))
         .route("/peers", get(fleet::peers))

@@ -5,9 +5,9 @@ use super::*;
 
 #[derive(Deserialize)]
 pub(super) struct StatsParams {
-    from: Option<String>,
-    to: Option<String>,
-    unit: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) unit: Option<String>,
 }
 
 /// The statistics of each unit this node holds dossiers of (a province:

@@ -20,6 +20,7 @@ mod https;
 mod keys;
 mod merge;
 mod power;
+mod report_ii06a;
 mod resume;
 mod shutdown;
 mod sync;
