@@ -695,7 +695,7 @@ const ACTION_FIELDS = {
   transfer: [["to_unit", "input"]], request_supplement: [["reason", "input"], ["missing", "textarea"], ["deadline", "date"]],
   refuse: [["reason", "input"]], processed: [["result", "input"]], reappoint: [["new_due_at", "date"], ["reason", "input"]],
   return_to_previous: [["reason", "input"]], reset_appointment: [["new_due_at", "date"], ["reason", "input"]], revoke_result: [["reason", "input"]],
-  resolve_conflict: [["reason", "input"]],
+  resolve_conflict: [["reason", "input"]], draft_supplement: [["reason", "input"], ["missing", "textarea"]],
 };
 
 async function showDossier(code) {
@@ -720,8 +720,13 @@ function renderDossier(d, message) {
     const form = h("form", { class: "action", "data-action": action },
       h("h3", {}, actionName(action)),
       summary ? h("p", { class: "muted" }, summary) : null,
-      fields.map(([name, kind]) => h("label", {}, h("span", {}, t(name)),
-        kind === "textarea" ? h("textarea", { name, rows: 3, required: true }) : h("input", { name, type: kind === "date" ? "date" : "text", required: true }))),
+      fields.map(([name, kind]) => {
+        // The desk issues the processing unit's approved draft as written.
+        const draft = action === "request_supplement" && d.supplement_draft && d.supplement_draft.approved ? d.supplement_draft : null;
+        const value = draft && name === "reason" ? draft.reason : draft && name === "missing" ? draft.missing.join("\n") : undefined;
+        return h("label", {}, h("span", {}, t(name)),
+          kind === "textarea" ? h("textarea", { name, rows: 3, required: true }, value ?? "") : h("input", { name, type: kind === "date" ? "date" : "text", required: true, ...(value !== undefined ? { value } : {}) }));
+      }),
       stepSelect,
       action === "processed" ? resultFileField(d) : null,
       h("label", {}, h("span", {}, t("note")), h("input", { name: "note", maxlength: 500 })),
@@ -778,6 +783,12 @@ function renderDossier(d, message) {
       row(t("received"), `${when(d.received_at)} (${d.received_by})`), row(t("due"), when(d.due_at)),
       row(t("holder"), d.holder_unit), d.result || d.result_file ? row(t("result"), resultText(d)) : null,
       row(t("documents"), documentsList(d))),
+    // A supplement request on its way from the processing unit to the desk.
+    d.supplement_draft ? h("div", { class: "card", id: "supplement-draft" }, h("h2", {}, actionName("draft_supplement")),
+      h("p", {}, h("span", { class: d.supplement_draft.approved ? "badge good" : "badge" }, t(d.supplement_draft.approved ? "draft_approved" : "draft_waiting")),
+        ` ${d.supplement_draft.unit} · ${d.supplement_draft.officer} · ${when(d.supplement_draft.at)}`),
+      h("p", {}, `${t("reason")}: ${d.supplement_draft.reason}`),
+      h("ul", {}, d.supplement_draft.missing.map((m) => h("li", {}, m)))) : null,
     d.conflicts.length ? h("div", { class: "conflicts" }, h("h2", {}, t("conflicts")),
       h("ul", { id: "conflicts" }, d.conflicts.map((c) => {
         const text = `${actionName(c.action)} (${c.unit}, ${when(c.at)}): ${c.reason}`;

@@ -4,6 +4,7 @@
 
 const TEXT = {
   vi: {
+    draft_waiting: "Chờ lãnh đạo đơn vị xử lý duyệt", draft_approved: "Đã duyệt, chờ Bộ phận Một cửa phát hành phiếu yêu cầu bổ sung",
     title: "Bộ phận Một cửa", login: "Đăng nhập", username: "Tên đăng nhập", password: "Mật khẩu",
     sign_in: "Đăng nhập", logout: "Đăng xuất", other_lang: "English",
     bad_login: "Sai tên đăng nhập hoặc mật khẩu",
@@ -106,6 +107,7 @@ const TEXT = {
     track_failed: "Không tra cứu được lúc này. Vui lòng thử lại sau.",
   },
   en: {
+    draft_waiting: "Waiting for the processing unit's leader", draft_approved: "Approved, waiting for the one-stop desk to issue the request",
     title: "One-stop desk", login: "Log in", username: "Username", password: "Password",
     sign_in: "Log in", logout: "Log out", other_lang: "Tiếng Việt",
     bad_login: "Wrong username or password",
@@ -222,6 +224,7 @@ const ACTIONS = {
   return_to_previous: ["Trả lại bước trước", "Return to the previous step"], recall: ["Thu hồi hồ sơ đã chuyển", "Recall the transfer"],
   reset_appointment: ["Điều chỉnh ngày hẹn (quản trị)", "Correct the appointment (admin)"], revoke_result: ["Hủy ghi nhận đã trả kết quả (quản trị)", "Revoke the recorded return (admin)"],
   attach: ["Đính kèm tệp", "Attach a file"], resolve_conflict: ["Giải quyết xung đột", "Resolve conflict"],
+  draft_supplement: ["Dự thảo yêu cầu bổ sung", "Draft a supplement request"], approve_supplement: ["Duyệt dự thảo yêu cầu bổ sung", "Approve the supplement draft"],
 };
 
 let lang = localStorage.getItem("motcua.lang") === "en" ? "en" : "vi";

@@ -94,7 +94,7 @@ impl Desk {
     ) -> Result<(DossierRecord, Folded), DeskError> {
         let id = w.id_by_code(code)?.ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
         let bytes = w.load_doc(&id)?.ok_or_else(|| DeskError::NotFound(format!("no dossier {code}")))?;
-        let mut doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?.with_actor(self.identity().actor());
+        let doc = Automerge::load(&bytes).map_err(dossier::DocError::from)?.with_actor(self.identity().actor());
         let record = dossier::read(&doc)?;
         let folded = fold(&record, self.offset());
         let actor = Actor {
@@ -127,7 +127,13 @@ impl Desk {
         } else if req.step.is_some() {
             return Err(invalid("step", "only start_processing and transfer start a workflow step"));
         }
-        let reason = req.reason.as_deref().unwrap_or("");
+        // The desk issues the processing unit's approved draft as it stands
+        // unless the officer restates it.
+        let draft = folded
+            .supplement_draft
+            .filter(|_| action == Action::RequestSupplement)
+            .map(|d| &record.events[d.event_index].event);
+        let reason = req.reason.as_deref().or(draft.and_then(|d| d.reason.as_deref())).unwrap_or("");
         event.reason = match action.reason() {
             ReasonRule::Required => Some(check_text("reason", reason, TEXT_LEN_MAX, true)?),
             ReasonRule::Optional => Some(check_text("reason", reason, TEXT_LEN_MAX, false)?).filter(|r| !r.is_empty()),
@@ -144,11 +150,14 @@ impl Desk {
                 }
                 event.to_unit = Some(to.to_string());
             }
-            Action::RequestSupplement => {
+            Action::RequestSupplement | Action::DraftSupplement => {
                 let items = match req.missing {
                     Some(Missing::One(s)) => vec![s],
                     Some(Missing::Many(v)) => v,
-                    None => Vec::new(),
+                    None => draft
+                        .and_then(|d| d.missing.as_deref())
+                        .map(|m| m.lines().map(str::to_string).collect())
+                        .unwrap_or_default(),
                 };
                 let mut lines = Vec::new();
                 for (i, item) in items.iter().enumerate() {
@@ -162,6 +171,16 @@ impl Desk {
                     ));
                 }
                 event.missing = Some(lines.join("\n"));
+                // The deadline is the desk's to set when it issues form 02.
+                if action == Action::DraftSupplement {
+                    if req.deadline.is_some() {
+                        return Err(invalid(
+                            "deadline",
+                            "the desk sets the supplement deadline when it issues form 02",
+                        ));
+                    }
+                    return self.record_event(w, officer, doc, event, now);
+                }
                 // Form 2 names the deadline, and a refusal for a supplement
                 // never brought waits for it to pass.
                 let d =
@@ -231,9 +250,22 @@ impl Desk {
             }
             _ => {}
         }
+        self.record_event(w, officer, doc, event, now)
+    }
+
+    /// Appends `event` to the dossier, stores and audits it.
+    fn record_event(
+        &self,
+        w: &mut Write,
+        officer: &Officer,
+        mut doc: Automerge,
+        event: Event,
+        now: i64,
+    ) -> Result<(DossierRecord, Folded), DeskError> {
+        let action = event.action.map_or("", |a| a.as_str());
         let hash = dossier::append_event(&mut doc, &event)?;
         let (record, folded) = self.store_doc(w, &doc, &hash.0)?;
-        audit(w, now, &officer.username, action.as_str(), &record.code)?;
+        audit(w, now, &officer.username, action, &record.code)?;
         Ok((record, folded))
     }
 

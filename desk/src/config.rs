@@ -73,7 +73,7 @@ impl NodeConfig {
             agency_id: "000.00.01.H99".into(),
             province_code: "99".into(),
             demo: true,
-            supplement_mode: SupplementMode::Pause,
+            supplement_mode: SupplementMode::DEFAULT,
             sequence_first: 1,
             sequence_last: SEQUENCE_MAX,
             peers: Vec::new(),

@@ -112,6 +112,17 @@ pub struct AttachmentView {
     pub at: String,
 }
 
+/// A processing unit's draft supplement request, as the desk sees it.
+#[derive(Debug, Serialize)]
+pub struct SupplementDraftView {
+    pub reason: String,
+    pub missing: Vec<String>,
+    pub unit: String,
+    pub officer: String,
+    pub at: String,
+    pub approved: bool,
+}
+
 #[derive(Debug, Serialize)]
 pub struct DossierView {
     pub code: String,
@@ -136,6 +147,9 @@ pub struct DossierView {
     pub paused: bool,
     pub reappointed: bool,
     pub supplement_requests: u32,
+    /// The processing unit's supplement request on its way to the desk
+    /// (drafted, then approved by its leader), until the desk issues it.
+    pub supplement_draft: Option<SupplementDraftView>,
     pub fee_vnd: u64,
     pub processing_time: u32,
     pub time_unit: motcua_domain::calendar::TimeUnit,
@@ -284,6 +298,17 @@ impl Desk {
             paused: folded.paused_since.is_some(),
             reappointed: folded.reappointed,
             supplement_requests: folded.supplement_requests,
+            supplement_draft: folded.supplement_draft.map(|d| {
+                let e = &record.events[d.event_index].event;
+                SupplementDraftView {
+                    reason: e.reason.clone().unwrap_or_default(),
+                    missing: e.missing.as_deref().unwrap_or("").lines().map(str::to_string).collect(),
+                    unit: e.unit.clone(),
+                    officer: e.officer.clone(),
+                    at: rfc3339(e.at, o),
+                    approved: d.approved,
+                }
+            }),
             fee_vnd: record.procedure.fee_vnd,
             processing_time: record.procedure.processing_time,
             time_unit: record.procedure.time_unit,

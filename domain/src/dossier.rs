@@ -102,6 +102,15 @@ pub enum SupplementMode {
 }
 
 impl SupplementMode {
+    /// What a node does unless its province set otherwise: restart. The
+    /// decree counts the processing time from the complete and valid
+    /// dossier (hồ sơ đầy đủ, hợp lệ: Nghị định 61/2018/NĐ-CP as amended
+    /// by Nghị định 107/2021/NĐ-CP), so a supplemented dossier starts its
+    /// time again; the Thanh Hóa center's system ships the same default
+    /// (`SuDungYeuCauBoSungTheoNghiDinh: true`, which recomputes the
+    /// appointment from the start in `HoanThanhBoSungHoSoCommandHandler`).
+    pub const DEFAULT: SupplementMode = SupplementMode::Restart;
+
     pub fn as_str(self) -> &'static str {
         match self {
             SupplementMode::Pause => "pause",

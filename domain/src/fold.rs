@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::local_date_at;
 use crate::dossier::{Channel, DossierRecord, Event, RecordedEvent, StepRecord};
-use crate::workflow::{Action, Actor, ReasonRule, Situation, Status, transition};
+use crate::workflow::{Action, Actor, DraftState, ReasonRule, Situation, Status, transition};
 
 /// On-time class of a returned dossier, comparing local dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -109,6 +109,18 @@ pub struct Folded {
     /// The files kept with the dossier, in the order they were attached
     /// (each from an `attach` event the rules allowed).
     pub attachments: Vec<crate::attachment::Attachment>,
+    /// The supplement request the processing unit drafted and the desk has
+    /// not issued yet: the index of the draft event and whether its leader
+    /// approved it. Any change of state or holder discards it.
+    pub supplement_draft: Option<SupplementDraft>,
+}
+
+/// A processing unit's draft supplement request ([`Action::DraftSupplement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupplementDraft {
+    /// The `draft_supplement` event's index in the history.
+    pub event_index: usize,
+    pub approved: bool,
 }
 
 impl Folded {
@@ -126,6 +138,11 @@ impl Folded {
             previous_holder: self.handed_from.last().map(|h| (h.unit.as_str(), h.state)),
             holder_acted: self.holder_acted,
             withdrawn: self.closing == Some(Closing::Withdrawn),
+            supplement_draft: match self.supplement_draft {
+                None => DraftState::None,
+                Some(d) if d.approved => DraftState::Approved,
+                Some(_) => DraftState::Drafted,
+            },
         }
     }
 
@@ -302,6 +319,7 @@ pub fn fold(record: &DossierRecord, utc_offset_minutes: i32) -> Folded {
         conflicts: Vec::new(),
         resolved: Vec::new(),
         attachments: Vec::new(),
+        supplement_draft: None,
     };
     for (index, recorded) in record.events.iter().enumerate() {
         if let Err(reason) = apply(&mut f, record, index, recorded, utc_offset_minutes) {
@@ -373,6 +391,7 @@ fn apply(
         if e.unit == f.holder_unit && !is_bookkeeping(action) {
             f.holder_acted = true;
         }
+        let holder = f.holder_unit.clone();
         f.state = outcome.state;
         f.previous = outcome.previous;
         match action {
@@ -470,6 +489,14 @@ fn apply(
                     f.resolved.push(c);
                 }
             }
+            Action::DraftSupplement => {
+                f.supplement_draft = Some(SupplementDraft { event_index: index, approved: false })
+            }
+            Action::ApproveSupplement => {
+                if let Some(d) = &mut f.supplement_draft {
+                    d.approved = true;
+                }
+            }
             Action::Attach => {
                 if let Some(file) = &e.file {
                     f.attachments.push(crate::attachment::Attachment {
@@ -480,6 +507,11 @@ fn apply(
                     });
                 }
             }
+        }
+        // A draft lives while the dossier stays with the unit that drafted
+        // it, in process: issued, sent on, returned or closed, it is gone.
+        if f.state != from || f.holder_unit != holder {
+            f.supplement_draft = None;
         }
     }
     f.history.push(HistoryEntry { index, event: e.clone(), state_after: f.state, undoes_transfer });

@@ -184,10 +184,20 @@ pub enum Action {
     /// correction is then an ordinary action. The event names the conflict
     /// by [`crate::dossier::EventRef`] and gives the reason.
     ResolveConflict,
+    /// Dự thảo yêu cầu bổ sung: the unit processing the dossier drafts a
+    /// supplement request (reason and missing items); it changes no state.
+    /// A supplement request after receipt goes through the one-stop desk:
+    /// the processing unit drafts it, its leader approves, the desk issues
+    /// form 02 (Nghị định 61/2018/NĐ-CP art. 19(1)(b)-(c), as amended by
+    /// Nghị định 107/2021/NĐ-CP; the Thanh Hóa system's `DuThaoXuLyHoSo`).
+    DraftSupplement,
+    /// Duyệt dự thảo yêu cầu bổ sung: the leader of the processing unit
+    /// approves the draft, which the one-stop desk may then issue.
+    ApproveSupplement,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::Receive,
         Action::Accept,
         Action::Refuse,
@@ -209,6 +219,8 @@ impl Action {
         Action::RevokeResult,
         Action::Attach,
         Action::ResolveConflict,
+        Action::DraftSupplement,
+        Action::ApproveSupplement,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -234,6 +246,8 @@ impl Action {
             Action::RevokeResult => "revoke_result",
             Action::Attach => "attach",
             Action::ResolveConflict => "resolve_conflict",
+            Action::DraftSupplement => "draft_supplement",
+            Action::ApproveSupplement => "approve_supplement",
         }
     }
 
@@ -246,6 +260,7 @@ impl Action {
     pub fn reason(self) -> ReasonRule {
         match self {
             Action::RequestSupplement
+            | Action::DraftSupplement
             | Action::Refuse
             | Action::Reappoint
             | Action::ReturnToPrevious
@@ -306,6 +321,21 @@ pub struct Situation<'a> {
     pub holder_acted: bool,
     /// How a stopped dossier was stopped: `true` when the citizen withdrew it.
     pub withdrawn: bool,
+    /// Where the processing unit's supplement request stands.
+    pub supplement_draft: DraftState,
+}
+
+/// A supplement request drafted by the unit processing a dossier, on its
+/// way to the one-stop desk ([`Action::DraftSupplement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DraftState {
+    /// No draft is waiting.
+    #[default]
+    None,
+    /// Drafted, waiting for the processing unit's leader.
+    Drafted,
+    /// Approved by the leader, waiting for the desk to issue form 02.
+    Approved,
 }
 
 /// Who takes an action, and when.
@@ -353,9 +383,16 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
         Action::StartProcessing => r(&[Accepted], &[Specialist, Leader], UnitAuthority::Holder),
         Action::Transfer if state == Accepted => r(&[Accepted], &[Receptionist], UnitAuthority::Receiving),
         Action::Transfer => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
+        // The desk issues every supplement request; from state 4 only a
+        // draft the processing unit's leader approved. The fold still takes
+        // one recorded by the unit holding the dossier (histories written
+        // before drafts existed), as it takes roles on the signing node's
+        // word: see `transition`.
         Action::RequestSupplement => {
-            r(&[SubmittedOnline, Accepted, InProcess], &[Receptionist, Specialist], UnitAuthority::ReceivingOrHolder)
+            r(&[SubmittedOnline, Accepted, InProcess], &[Receptionist], UnitAuthority::ReceivingOrHolder)
         }
+        Action::DraftSupplement => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
+        Action::ApproveSupplement => r(&[InProcess], &[Leader], UnitAuthority::Holder),
         Action::SupplementReceived => r(&[SupplementRequested], &[Receptionist], UnitAuthority::Receiving),
         Action::RequestFinancialObligation => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
         Action::FinancialObligationFulfilled => {
@@ -503,9 +540,36 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
         }
         Action::StartProcessing | Action::Transfer => outcome.state = InProcess,
         Action::RequestSupplement => {
+            // An officer recording it now (roles known, not a replay) is
+            // the desk issuing form 02: from state 4 only the receiving
+            // unit's desk, and only a draft the processing unit's leader
+            // approved (Nghị định 61/2018/NĐ-CP art. 19(1)(c)).
+            if actor.roles.is_some() && state == InProcess {
+                if actor.unit != situation.receiving_unit {
+                    return Err(Refusal::Forbidden(format!(
+                        "a supplement request reaches the citizen through the one-stop desk of {}; draft it with draft_supplement",
+                        situation.receiving_unit
+                    )));
+                }
+                if situation.supplement_draft != DraftState::Approved {
+                    return Err(Refusal::InvalidState(
+                        "the unit processing the dossier has no approved supplement draft: it drafts one (draft_supplement) and its leader approves it (approve_supplement)".into(),
+                    ));
+                }
+            }
             outcome.previous = Some(state);
             outcome.state = SupplementRequested;
         }
+        Action::DraftSupplement => {}
+        Action::ApproveSupplement => match situation.supplement_draft {
+            DraftState::Drafted => {}
+            DraftState::None => {
+                return Err(Refusal::InvalidState("there is no supplement draft to approve".into()));
+            }
+            DraftState::Approved => {
+                return Err(Refusal::InvalidState("the supplement draft is already approved".into()));
+            }
+        },
         Action::SupplementReceived => {
             outcome.state = situation.previous.unwrap_or(Accepted);
             outcome.previous = None;
@@ -601,6 +665,7 @@ mod tests {
             previous_holder: None,
             holder_acted: false,
             withdrawn: false,
+            supplement_draft: DraftState::None,
         }
     }
 
@@ -699,11 +764,15 @@ mod tests {
             (Action::ResolveConflict, Stopped, Stopped),
             (Action::ResolveConflict, ResultReady, ResultReady),
             (Action::ResolveConflict, Returned, Returned),
+            (Action::DraftSupplement, InProcess, InProcess),
         ];
         let admin = officer(&[Role::Admin]);
         for action in Action::ALL {
             for state in Status::ALL {
-                let got = transition(action, &handed_over(state), &admin);
+                // With a supplement draft approved, which the desk issues
+                // from state 4 (and which leaves nothing to approve).
+                let situation = Situation { supplement_draft: DraftState::Approved, ..handed_over(state) };
+                let got = transition(action, &situation, &admin);
                 match allowed.iter().find(|(a, s, _)| *a == action && *s == state) {
                     Some((_, _, to)) => {
                         assert_eq!(got.map(|o| o.state), Ok(*to), "{action} from {state}")
@@ -715,6 +784,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_supplement_request_after_receipt_is_drafted_approved_and_issued_by_the_desk() {
+        let agency = "000.00.12.H56";
+        let at = |unit, roles: &'static [Role]| Actor { unit, roles: Some(roles), at_ms: 0, utc_offset_minutes: 420 };
+        let held = |draft| Situation {
+            holder_unit: agency,
+            previous_holder: Some(("26734", Accepted)),
+            supplement_draft: draft,
+            ..situation(InProcess)
+        };
+        // The agency's specialist drafts; the commune may not.
+        let none = held(DraftState::None);
+        assert_eq!(
+            transition(Action::DraftSupplement, &none, &at(agency, &[Role::Specialist])).unwrap().state,
+            InProcess
+        );
+        let err = transition(Action::DraftSupplement, &none, &at("26734", &[Role::Specialist])).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(_)), "{err:?}");
+        // Only its leader approves, and only a draft that is waiting.
+        let err = transition(Action::ApproveSupplement, &none, &at(agency, &[Role::Leader])).unwrap_err();
+        assert!(matches!(err, Refusal::InvalidState(ref m) if m.contains("no supplement draft")), "{err:?}");
+        let drafted = held(DraftState::Drafted);
+        let err = transition(Action::ApproveSupplement, &drafted, &at(agency, &[Role::Specialist])).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(ref m) if m.contains("leader")), "{err:?}");
+        assert!(transition(Action::ApproveSupplement, &drafted, &at(agency, &[Role::Leader])).is_ok());
+        // The desk issues it only once approved; the agency never does.
+        let desk = at("26734", &[Role::Receptionist]);
+        let err = transition(Action::RequestSupplement, &drafted, &desk).unwrap_err();
+        assert!(matches!(err, Refusal::InvalidState(ref m) if m.contains("approved")), "{err:?}");
+        let approved = held(DraftState::Approved);
+        let issued = transition(Action::RequestSupplement, &approved, &desk).unwrap();
+        assert_eq!((issued.state, issued.previous), (SupplementRequested, Some(InProcess)));
+        let err = transition(Action::RequestSupplement, &approved, &at(agency, &[Role::Receptionist])).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(ref m) if m.contains("one-stop desk")), "{err:?}");
+        let err = transition(Action::RequestSupplement, &approved, &at("26734", &[Role::Specialist])).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(_)), "a specialist does not issue form 02: {err:?}");
+        // A synced request recorded by the holder before drafts existed
+        // still folds (roles unknown: a replay).
+        let replay = Actor { roles: None, ..at(agency, &[]) };
+        assert_eq!(transition(Action::RequestSupplement, &none, &replay).unwrap().state, SupplementRequested);
+        assert_eq!(Action::parse("draft_supplement"), Some(Action::DraftSupplement));
+        assert_eq!(Action::DraftSupplement.reason(), ReasonRule::Required);
     }
 
     #[test]
@@ -783,7 +896,8 @@ mod tests {
     #[test]
     fn supplement_returns_to_the_previous_state() {
         let admin = officer(&[Role::Admin]);
-        let out = transition(Action::RequestSupplement, &situation(InProcess), &admin).unwrap();
+        let approved = Situation { supplement_draft: DraftState::Approved, ..situation(InProcess) };
+        let out = transition(Action::RequestSupplement, &approved, &admin).unwrap();
         assert_eq!(out.previous, Some(InProcess));
         let mut s = situation(SupplementRequested);
         s.previous = out.previous;

@@ -359,7 +359,7 @@ pub fn enroll(province_dir: &Path, e: &Enrollment, out: &Path) -> Result<SignedC
         agency_id: e.agency_id.clone(),
         province_code: province.code.clone(),
         demo: false,
-        supplement_mode: motcua_domain::dossier::SupplementMode::Pause,
+        supplement_mode: motcua_domain::dossier::SupplementMode::DEFAULT,
         sequence_first: 1,
         sequence_last: motcua_desk::config::SEQUENCE_MAX,
         peers: e.province_node.iter().cloned().collect(),

@@ -701,3 +701,44 @@ fn a_resolution_names_its_event_well_formed_and_only_a_resolution_does() {
         assert_eq!(dossier::EventRef::parse(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_supplement_draft_is_approved_issued_and_discarded_when_the_dossier_moves() {
+    let (mut doc, agency_actor, commune, agency) = at_commune();
+    let append = |doc: &mut Automerge, e: &dossier::Event| {
+        dossier::append_event(doc, e).unwrap();
+    };
+    append(&mut doc, &transfer_to(T0 + 1000, COMMUNE, &commune, AGENCY));
+    let mut at_agency = doc.fork().with_actor(agency_actor);
+    let mut draft = event(Action::DraftSupplement, T0 + 3000, AGENCY, &agency);
+    draft.reason = Some("Thiếu bản vẽ".into());
+    draft.missing = Some("Bản vẽ hiện trạng".into());
+    append(&mut at_agency, &draft);
+    let f = folded(&at_agency);
+    assert_eq!(
+        (f.state, f.supplement_draft),
+        (Status::InProcess, Some(SupplementDraft { event_index: 2, approved: false }))
+    );
+    append(&mut at_agency, &event(Action::ApproveSupplement, T0 + 4000, AGENCY, &agency));
+    let f = folded(&at_agency);
+    assert_eq!(f.supplement_draft.map(|d| d.approved), Some(true));
+    assert!(f.conflicts.is_empty(), "{:?}", f.conflicts);
+    // A second approval of the same draft is a conflict, not a change.
+    append(&mut at_agency, &event(Action::ApproveSupplement, T0 + 4500, AGENCY, &agency));
+    assert_eq!(folded(&at_agency).conflicts.len(), 1);
+    // Issued by the commune's desk: the draft is gone, the clock paused.
+    let mut issue = event(Action::RequestSupplement, T0 + 5000, COMMUNE, &commune);
+    issue.reason = Some("Thiếu bản vẽ".into());
+    issue.deadline = Some(T0 + 10 * DAY_MS);
+    let mut issued = at_agency.fork().with_actor(doc.get_actor().clone());
+    append(&mut issued, &issue);
+    let f = folded(&issued);
+    assert_eq!((f.state, f.supplement_draft, f.paused_since), (Status::SupplementRequested, None, Some(T0 + 5000)));
+    // A draft the agency abandons by sending the dossier back is discarded.
+    let mut back = at_agency.fork().with_actor(at_agency.get_actor().clone());
+    let mut send_back = event(Action::ReturnToPrevious, T0 + 6000, AGENCY, &agency);
+    send_back.reason = Some("Không thuộc thẩm quyền".into());
+    append(&mut back, &send_back);
+    let f = folded(&back);
+    assert_eq!((f.state, f.supplement_draft), (Status::Accepted, None), "{:?}", f.conflicts);
+}

@@ -23,6 +23,7 @@ mod power;
 mod report_ii06a;
 mod resume;
 mod shutdown;
+mod supplement;
 mod sync;
 mod thin_link;
 mod web;

@@ -18,7 +18,7 @@ fn a_session_cookie_reads_back_its_officer_and_csrf_token() {
 }
 
 /// Every officer action with the values its form sends.
-const ACTIONS: [(&str, &str); 18] = [
+const ACTIONS: [(&str, &str); 20] = [
     ("accept", "{}"),
     ("refuse", r#"{"reason": "Hồ sơ không thuộc thẩm quyền"}"#),
     ("start_processing", "{}"),
@@ -37,6 +37,8 @@ const ACTIONS: [(&str, &str); 18] = [
     ("reset_appointment", r#"{"new_due_at": "2099-01-05", "reason": "Nhập sai ngày hẹn"}"#),
     ("revoke_result", r#"{"reason": "Ghi nhận trả nhầm"}"#),
     ("resolve_conflict", r#"{"event_index": 0, "reason": "Đã đối chiếu"}"#),
+    ("draft_supplement", r#"{"reason": "Thiếu giấy tờ", "missing": ["Bản sao giấy tờ"]}"#),
+    ("approve_supplement", "{}"),
 ];
 
 #[test]

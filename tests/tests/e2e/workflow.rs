@@ -18,7 +18,7 @@ fn probe(action: &str) -> Value {
     })
 }
 
-const ACTIONS: [&str; 17] = [
+const ACTIONS: [&str; 19] = [
     "accept",
     "refuse",
     "start_processing",
@@ -36,6 +36,8 @@ const ACTIONS: [&str; 17] = [
     "recall",
     "reset_appointment",
     "revoke_result",
+    "draft_supplement",
+    "approve_supplement",
 ];
 
 /// Brings a new dossier to a state through allowed actions.
@@ -90,7 +92,9 @@ fn every_transition_outside_the_state_table_is_refused() {
             4,
             &[
                 "transfer",
-                "request_supplement",
+                // The desk issues a supplement request from 4 only once the
+                // processing unit's leader approved its draft.
+                "draft_supplement",
                 "request_financial_obligation",
                 "processed",
                 "request_withdrawal",
@@ -125,7 +129,7 @@ fn every_transition_outside_the_state_table_is_refused() {
         assert_eq!(after["state"], *state);
     }
     // Nothing was handed over by another unit: no return, no recall.
-    assert_eq!(refused, 17 * 10 - 4 - 6 - 8 - 4 - 4 - 2 - 2 - 1);
+    assert_eq!(refused, 19 * 10 - 4 - 6 - 8 - 4 - 4 - 2 - 2 - 1);
     // 'receive' is not an action at all.
     let code = dossier_in_state(&node, 2, 99);
     assert_eq!(node.act(&code, &json!({"action": "receive"})).status, 422);
