@@ -729,6 +729,8 @@ function renderDossier(d, message) {
       }),
       stepSelect,
       action === "processed" ? resultFileField(d) : null,
+      action === "processed" ? resultDocumentFields() : null,
+      action === "return_result" ? deliveryFields() : null,
       h("label", {}, h("span", {}, t("note")), h("input", { name: "note", maxlength: 500 })),
       error, h("button", { type: "submit", class: "primary" }, t("confirm")));
     form.addEventListener("submit", async (e) => {
@@ -742,6 +744,13 @@ function renderDossier(d, message) {
       }
       if (stepSelect) req.step = Number(f.get("step"));
       if (action === "processed" && f.get("result_file")) req.result_file = String(f.get("result_file"));
+      // The result as a document: all its fields or none.
+      const docFields = ["type", "number", "signer", "issuer", "signed_on"].map((k) => [k, String(f.get(`doc_${k}`) || "").trim()]);
+      if (action === "processed" && docFields.some(([, v]) => v)) req.result_document = Object.fromEntries(docFields);
+      if (action === "return_result") {
+        req.delivery = String(f.get("delivery") || "desk");
+        if (req.delivery === "post") req.waybill = String(f.get("waybill") || "").trim();
+      }
       if (String(f.get("note") || "").trim()) req.note = String(f.get("note")).trim();
       const { res, body } = await api(`/api/v1/dossiers/${encodeURIComponent(d.code)}/actions`, { method: "POST", body: JSON.stringify(req) });
       if (!res.ok) { error.textContent = errorText(body); return; }
@@ -782,6 +791,10 @@ function renderDossier(d, message) {
       row(t("id_number"), d.applicant.id_number), row(t("phone"), d.applicant.phone), row(t("address"), d.applicant.address),
       row(t("received"), `${when(d.received_at)} (${d.received_by})`), row(t("due"), when(d.due_at)),
       row(t("holder"), d.holder_unit), d.result || d.result_file ? row(t("result"), resultText(d)) : null,
+      d.result_document ? row(t("result_document"), `${d.result_document.type} số ${d.result_document.number} — ${d.result_document.issuer}, ${d.result_document.signer} ký ngày ${d.result_document.signed_on.split("-").reverse().join("/")}`) : null,
+      d.delivery ? row(t("delivery"), d.delivery === "post" ? `${t("delivery_post")} — ${d.waybill}` : t("delivery_desk")) : null,
+      d.rating ? row(t("rate_level"), h("span", { id: "rating" }, `${t(d.rating.rating)} (${when(d.rating.at)})`))
+        : d.state === 10 ? row(t("rate_level"), h("a", { href: `/rate?code=${encodeURIComponent(d.code)}`, target: "_blank", rel: "noopener", id: "invite-rating", class: "button" }, t("invite_rating"))) : null,
       row(t("documents"), documentsList(d))),
     // A supplement request on its way from the processing unit to the desk.
     d.supplement_draft ? h("div", { class: "card", id: "supplement-draft" }, h("h2", {}, actionName("draft_supplement")),
@@ -828,6 +841,22 @@ function documentsList(d) {
 
 /** The result, and the electronic result file its `processed` event signed
  * for (short hash, opening the file). */
+/** The result as a document (DOMAIN.md "Results"): type, number and
+ * symbol, signer, issuing body, date signed. */
+function resultDocumentFields() {
+  return h("fieldset", { class: "grid", id: "result-document" }, h("legend", {}, t("result_document")),
+    [["type", "text"], ["number", "text"], ["signer", "text"], ["issuer", "text"], ["signed_on", "date"]].map(([k, type]) =>
+      h("label", {}, h("span", {}, t(`doc_${k}`)), h("input", { name: `doc_${k}`, type, maxlength: 300 }))));
+}
+
+/** At the desk or by post (with the postal waybill number). */
+function deliveryFields() {
+  const waybill = h("label", { hidden: true }, h("span", {}, t("waybill")), h("input", { name: "waybill", maxlength: 40, pattern: "[A-Za-z0-9-]{4,40}" }));
+  const select = h("select", { name: "delivery", onchange: () => { waybill.hidden = select.value !== "post"; } },
+    h("option", { value: "desk" }, t("delivery_desk")), h("option", { value: "post" }, t("delivery_post")));
+  return h("div", { class: "grid" }, h("label", {}, h("span", {}, t("delivery")), select), waybill);
+}
+
 function resultText(d) {
   return h("span", {}, d.result || "", d.result_file ? [d.result ? " · " : "", `${t("result_file")}: `,
     h("a", { href: fileUrl(d.code, d.result_file), target: "_blank", rel: "noopener", id: "result-file", title: d.result_file },
@@ -907,7 +936,13 @@ async function showDashboard(params) {
       h("div", { class: "figure", "data-key": "s_online" }, h("span", { class: "n" }, pct(s.online_share)), h("span", {}, t("s_online"))),
       // Index 766 (Quyết định 766/QĐ-TTg), digitization.
       h("div", { class: "figure", "data-key": "s_received_digitized" }, h("span", { class: "n" }, pct(s.received_digitized_share)), h("span", {}, t("s_received_digitized"))),
-      h("div", { class: "figure", "data-key": "s_results_digitized" }, h("span", { class: "n" }, pct(s.results_digitized_share)), h("span", {}, t("s_results_digitized")))),
+      h("div", { class: "figure", "data-key": "s_results_digitized" }, h("span", { class: "n" }, pct(s.results_digitized_share)), h("span", {}, t("s_results_digitized"))),
+      // Index 766, satisfaction: ratings given in the period, and the
+      // returned dossiers that made the citizen come back.
+      h("div", { class: "figure", "data-key": "s_satisfied_share" }, h("span", { class: "n" }, pct(s.satisfaction.satisfied_share)),
+        h("span", {}, `${t("s_satisfied_share")} (${s.satisfaction.very_satisfied}/${s.satisfaction.satisfied}/${s.satisfaction.not_satisfied})`)),
+      h("div", { class: "figure", "data-key": "s_came_back" }, h("span", { class: "n" }, `${s.came_back.dossiers}/${s.came_back.returned}`),
+        h("span", {}, `${t("s_came_back")}: ${s.came_back.visits}`))),
     h("div", { class: "chart", role: "img", "aria-label": t("dashboard") }, figures.map(([k, n]) => {
       const bar = h("span", { class: `bar ${k}` }); bar.style.width = `${(100 * n) / max}%`;
       return h("div", { class: "chart-row" }, h("span", { class: "label" }, t(k)), h("span", { class: "track" }, bar), h("span", { class: "value" }, n));

@@ -4,6 +4,8 @@
 
 const TEXT = {
   vi: {
+    rate_title: "Đánh giá mức độ hài lòng", rate_intro: "Xin ông/bà cho biết mức độ hài lòng với việc giải quyết hồ sơ. Mỗi hồ sơ được đánh giá một lần.", rate_level: "Mức độ hài lòng", very_satisfied: "Rất hài lòng", satisfied: "Hài lòng", not_satisfied: "Không hài lòng", rate_reasons: "Lý do chưa hài lòng", reason_late: "Giải quyết chậm, trễ hẹn", reason_came_back: "Phải đi lại nhiều lần để bổ sung hồ sơ", reason_conduct: "Thái độ, cách hướng dẫn của cán bộ chưa tốt", reason_fees: "Phí, lệ phí hoặc chi phí không rõ ràng", reason_information: "Thông tin về thủ tục chưa đầy đủ", rate_comment: "Ý kiến khác", rate_send: "Gửi đánh giá", rate_thanks: "Cảm ơn ông/bà đã đánh giá.", rate_conflict: "Hồ sơ này chưa trả kết quả hoặc đã được đánh giá.", rate_need_reason: "Xin cho biết lý do chưa hài lòng.", invite_rating: "Mời công dân đánh giá", s_satisfied_share: "Tỷ lệ hài lòng", s_came_back: "Hồ sơ phải bổ sung (lượt đi lại)",
+    result_document: "Văn bản kết quả", doc_type: "Loại văn bản", doc_number: "Số, ký hiệu", doc_signer: "Người ký", doc_issuer: "Cơ quan ban hành", doc_signed_on: "Ngày ký", delivery: "Hình thức trả kết quả", delivery_desk: "Trả tại Bộ phận Một cửa", delivery_post: "Trả qua dịch vụ bưu chính công ích", waybill: "Mã vận đơn bưu chính",
     draft_waiting: "Chờ lãnh đạo đơn vị xử lý duyệt", draft_approved: "Đã duyệt, chờ Bộ phận Một cửa phát hành phiếu yêu cầu bổ sung",
     title: "Bộ phận Một cửa", login: "Đăng nhập", username: "Tên đăng nhập", password: "Mật khẩu",
     sign_in: "Đăng nhập", logout: "Đăng xuất", other_lang: "English",
@@ -107,6 +109,8 @@ const TEXT = {
     track_failed: "Không tra cứu được lúc này. Vui lòng thử lại sau.",
   },
   en: {
+    rate_title: "Rate our service", rate_intro: "Please tell us how satisfied you are with how your dossier was handled. Each dossier is rated once.", rate_level: "Satisfaction", very_satisfied: "Very satisfied", satisfied: "Satisfied", not_satisfied: "Not satisfied", rate_reasons: "Why not satisfied", reason_late: "Slow, later than the appointment", reason_came_back: "Had to come back several times to complete the dossier", reason_conduct: "Officers' conduct or guidance", reason_fees: "Fees or costs not clear", reason_information: "Information about the procedure incomplete", rate_comment: "Other comments", rate_send: "Send", rate_thanks: "Thank you for your rating.", rate_conflict: "This dossier's result has not been returned yet, or it was already rated.", rate_need_reason: "Please say why you are not satisfied.", invite_rating: "Invite the citizen to rate", s_satisfied_share: "Satisfied", s_came_back: "Dossiers needing a supplement (extra visits)",
+    result_document: "Result document", doc_type: "Type", doc_number: "Number and symbol", doc_signer: "Signed by", doc_issuer: "Issuing body", doc_signed_on: "Date signed", delivery: "Result handed over", delivery_desk: "At the one-stop desk", delivery_post: "By public postal service", waybill: "Postal waybill number",
     draft_waiting: "Waiting for the processing unit's leader", draft_approved: "Approved, waiting for the one-stop desk to issue the request",
     title: "One-stop desk", login: "Log in", username: "Username", password: "Password",
     sign_in: "Log in", logout: "Log out", other_lang: "Tiếng Việt",

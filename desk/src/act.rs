@@ -7,6 +7,7 @@ use automerge::Automerge;
 use motcua_domain::codes::is_unit_code;
 use motcua_domain::dossier::{self, DossierRecord, Event, StepRecord, SupplementMode};
 use motcua_domain::fold::{Folded, fold, next_step};
+use motcua_domain::returning::{Delivery, ResultDocument, is_waybill};
 use motcua_domain::workflow::{Action, Actor, ReasonRule, transition};
 use serde::Deserialize;
 
@@ -56,6 +57,28 @@ pub struct ActionRequest {
     /// conflicts.
     #[serde(default)]
     pub event_index: Option<usize>,
+    /// For `processed`: the result as a document (DOMAIN.md "Results").
+    #[serde(default)]
+    pub result_document: Option<ResultDocumentRequest>,
+    /// For `return_result`: "desk" (default) or "post".
+    #[serde(default)]
+    pub delivery: Option<String>,
+    /// For `return_result` by post: the postal waybill number (mã vận đơn).
+    #[serde(default)]
+    pub waybill: Option<String>,
+}
+
+/// The result as a document, as a `processed` request gives it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultDocumentRequest {
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    pub number: String,
+    pub signer: String,
+    pub issuer: String,
+    /// Date signed, YYYY-MM-DD.
+    pub signed_on: String,
 }
 
 impl Desk {
@@ -105,6 +128,15 @@ impl Desk {
         };
         if req.result_file.is_some() && action != Action::Processed {
             return Err(invalid("result_file", "only a processed action names the result file"));
+        }
+        if req.result_document.is_some() && action != Action::Processed {
+            return Err(invalid("result_document", "only a processed action records the result document"));
+        }
+        if (req.delivery.is_some() || req.waybill.is_some()) && action != Action::ReturnResult {
+            return Err(invalid("delivery", "only return_result says how the result was delivered"));
+        }
+        if action == Action::RateSatisfaction {
+            return Err(invalid("action", "the citizen rates the service on the rating page (POST /api/v1/rate)"));
         }
         if req.event_index.is_some() && action != Action::ResolveConflict {
             return Err(invalid("event_index", "only resolve_conflict names an event_index"));
@@ -209,6 +241,29 @@ impl Desk {
             Action::Processed => {
                 event.result = Some(check_text("result", req.result.as_deref().unwrap_or(""), TEXT_LEN_MAX, true)?);
                 event.result_hash = result_file(&folded, req.result_file.as_deref())?;
+                event.result_doc = req.result_document.map(result_document).transpose()?;
+            }
+            Action::ReturnResult => {
+                let delivery = match req.delivery.as_deref().map(str::trim) {
+                    None => Delivery::Desk,
+                    Some(d) => {
+                        Delivery::parse(d).ok_or_else(|| invalid("delivery", "delivery is \"desk\" or \"post\""))?
+                    }
+                };
+                event.delivery = Some(delivery);
+                event.waybill = match (delivery, req.waybill.as_deref().map(str::trim)) {
+                    (Delivery::Post, Some(w)) if is_waybill(w) => Some(w.to_string()),
+                    (Delivery::Post, _) => {
+                        return Err(invalid(
+                            "waybill",
+                            "a return by post names the postal waybill number (4 to 40 letters, digits or dashes)",
+                        ));
+                    }
+                    (Delivery::Desk, Some(_)) => {
+                        return Err(invalid("waybill", "only a return by post has a waybill number"));
+                    }
+                    (Delivery::Desk, None) => None,
+                };
             }
             Action::Accept if !record.procedure.no_appointment => {
                 event.due_at = Some(self.calendar().due_at(now, time)?);
@@ -295,6 +350,21 @@ impl Desk {
         let deadline = self.calendar().due_at(now, processing_time(s.time_limit, s.unit, false))?;
         Ok(Some(StepRecord { number, name: s.name.clone(), time_limit: s.time_limit, time_unit: s.unit, deadline }))
     }
+}
+
+/// The result document a `processed` request gives, checked.
+fn result_document(r: ResultDocumentRequest) -> Result<ResultDocument, DeskError> {
+    let signed_on = chrono::NaiveDate::parse_from_str(r.signed_on.trim(), "%Y-%m-%d")
+        .map_err(|_| invalid("result_document.signed_on", "signed_on is a date YYYY-MM-DD"))?;
+    let doc = ResultDocument {
+        doc_type: r.doc_type.trim().to_string(),
+        number: r.number.trim().to_string(),
+        signer: r.signer.trim().to_string(),
+        issuer: r.issuer.trim().to_string(),
+        signed_on,
+    };
+    doc.check().map_err(|(field, m)| invalid(&format!("result_document.{field}"), m))?;
+    Ok(doc)
 }
 
 /// The electronic result a `processed` event signs for (results are kept

@@ -10,7 +10,7 @@
 //!   first admin account).
 //! - [`desk`]: [`Desk`], its parts and errors, and the checks shared by
 //!   its operations: [`receive`] (tiếp nhận), [`act`] (an officer's
-//!   action), [`attach`] (a scanned component or result file), [`read`] (lists, searches, logbook, tracking), [`views`]
+//!   action), [`attach`] (a scanned component or result file), [`rate`] (the citizen's rating), [`read`] (lists, searches, logbook, tracking), [`views`]
 //!   (what a page shows), [`admin`] (province documents, accounts).
 //! - [`entry`]: what the store keeps for sync beside each document.
 //! - [`exchange`]: export files and the handover of a merged unit's
@@ -37,6 +37,7 @@ pub mod exchange;
 pub mod identity;
 pub mod open;
 pub mod passwords;
+pub mod rate;
 pub mod read;
 pub mod receive;
 pub mod views;

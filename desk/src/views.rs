@@ -112,6 +112,24 @@ pub struct AttachmentView {
     pub at: String,
 }
 
+/// A result as a document.
+#[derive(Debug, Serialize)]
+pub struct ResultDocumentView {
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    pub number: String,
+    pub signer: String,
+    pub issuer: String,
+    pub signed_on: String,
+}
+
+/// The citizen's rating.
+#[derive(Debug, Serialize)]
+pub struct RatingView {
+    pub rating: motcua_domain::returning::Rating,
+    pub at: String,
+}
+
 /// A processing unit's draft supplement request, as the desk sees it.
 #[derive(Debug, Serialize)]
 pub struct SupplementDraftView {
@@ -150,6 +168,14 @@ pub struct DossierView {
     /// The processing unit's supplement request on its way to the desk
     /// (drafted, then approved by its leader), until the desk issues it.
     pub supplement_draft: Option<SupplementDraftView>,
+    /// The result as a document (its type, number and symbol, signer,
+    /// issuing body, date signed), when the `processed` event gave one.
+    pub result_document: Option<ResultDocumentView>,
+    /// How the result was handed over: "desk" or "post", and the waybill.
+    pub delivery: Option<&'static str>,
+    pub waybill: Option<String>,
+    /// The citizen's rating at return, once given.
+    pub rating: Option<RatingView>,
     pub fee_vnd: u64,
     pub processing_time: u32,
     pub time_unit: motcua_domain::calendar::TimeUnit,
@@ -309,6 +335,16 @@ impl Desk {
                     approved: d.approved,
                 }
             }),
+            result_document: folded.result_doc.as_ref().map(|d| ResultDocumentView {
+                doc_type: d.doc_type.clone(),
+                number: d.number.clone(),
+                signer: d.signer.clone(),
+                issuer: d.issuer.clone(),
+                signed_on: d.signed_on.format("%Y-%m-%d").to_string(),
+            }),
+            delivery: folded.delivery.as_ref().map(|(d, _)| d.as_str()),
+            waybill: folded.delivery.as_ref().and_then(|(_, w)| w.clone()),
+            rating: folded.rating.map(|(rating, at)| RatingView { rating, at: rfc3339(at, o) }),
             fee_vnd: record.procedure.fee_vnd,
             processing_time: record.procedure.processing_time,
             time_unit: record.procedure.time_unit,

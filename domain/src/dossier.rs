@@ -235,6 +235,17 @@ pub struct Event {
     /// For a conflict's resolution: the event it resolves. Stored as the
     /// event's `resolves`, `COUNTER@AUTHOR` ([`EventRef::to_field`]).
     pub resolves: Option<EventRef>,
+    /// For a result (processed): the result as a document. Stored as the
+    /// event's `result_type`, `result_number`, `result_signer`,
+    /// `result_issuer` and `result_signed_on` (YYYY-MM-DD).
+    pub result_doc: Option<crate::returning::ResultDocument>,
+    /// For a return: at the desk or by post (`delivery`), and for a
+    /// return by post the postal waybill number (`waybill`).
+    pub delivery: Option<crate::returning::Delivery>,
+    pub waybill: Option<String>,
+    /// For the citizen's rating (`rate_satisfaction`): the level
+    /// (`rating`); its reasons are the event's `reason`.
+    pub rating: Option<crate::returning::Rating>,
 }
 
 /// An event named by the change that recorded it: its author's actor and
@@ -514,6 +525,20 @@ fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Even
     if let Some(r) = &e.resolves {
         tx.put(&m, "resolves", r.to_field())?;
     }
+    if let Some(d) = &e.result_doc {
+        for (key, value) in d.fields() {
+            tx.put(&m, key, value)?;
+        }
+    }
+    if let Some(d) = e.delivery {
+        tx.put(&m, "delivery", d.as_str())?;
+    }
+    if let Some(w) = &e.waybill {
+        tx.put(&m, "waybill", w.as_str())?;
+    }
+    if let Some(r) = e.rating {
+        tx.put(&m, "rating", r.as_str())?;
+    }
     if let Some(f) = &e.file {
         tx.put(&m, "file_hash", hex::encode(f.hash))?;
         tx.put(&m, "file_size", f.size)?;
@@ -777,7 +802,7 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 26] = [
+const EVENT_KEYS: [&str; 34] = [
     "kind",
     "at",
     "unit",
@@ -804,6 +829,14 @@ const EVENT_KEYS: [&str; 26] = [
     "file_line",
     "result_hash",
     "resolves",
+    "result_type",
+    "result_number",
+    "result_signer",
+    "result_issuer",
+    "result_signed_on",
+    "delivery",
+    "waybill",
+    "rating",
 ];
 
 /// An attach event's file, if every field is there and well formed (the
@@ -900,6 +933,10 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         file: None,
         result_hash: None,
         resolves: None,
+        result_doc: None,
+        delivery: None,
+        waybill: None,
+        rating: None,
     };
     let step_keys = ["step", "step_name", "step_time_limit", "step_time_unit", "step_deadline"];
     if step_keys.iter().any(|k| get(k).is_some()) {
@@ -960,6 +997,44 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         }
     } else if action == Some(Action::ResolveConflict) {
         defect.get_or_insert_with(|| format!("event {index} resolves a conflict but names no event"));
+    }
+    match crate::returning::ResultDocument::read(&text) {
+        Ok(doc) => event.result_doc = doc,
+        Err(why) => {
+            defect.get_or_insert_with(|| format!("event {index} has {why}"));
+        }
+    }
+    if event.result_doc.is_some() && action != Some(Action::Processed) {
+        defect.get_or_insert_with(|| format!("event {index} records a result document, and only a result does"));
+    }
+    if let Some(d) = get("delivery") {
+        event.delivery = d.as_str().and_then(crate::returning::Delivery::parse);
+        if event.delivery.is_none() {
+            defect.get_or_insert_with(|| format!("event {index} has a malformed delivery"));
+        }
+    }
+    if let Some(w) = get("waybill") {
+        event.waybill = w.as_str().filter(|w| crate::returning::is_waybill(w)).map(str::to_string);
+        if event.waybill.is_none() {
+            defect.get_or_insert_with(|| format!("event {index} has a malformed waybill number"));
+        }
+        if event.delivery != Some(crate::returning::Delivery::Post) {
+            defect.get_or_insert_with(|| format!("event {index} names a waybill without a return by post"));
+        }
+    }
+    if (event.delivery.is_some() || event.waybill.is_some()) && action != Some(Action::ReturnResult) {
+        defect.get_or_insert_with(|| format!("event {index} records a delivery, and only a return does"));
+    }
+    if let Some(r) = get("rating") {
+        event.rating = r.as_str().and_then(crate::returning::Rating::parse);
+        if event.rating.is_none() {
+            defect.get_or_insert_with(|| format!("event {index} has a malformed rating"));
+        }
+        if action != Some(Action::RateSatisfaction) {
+            defect.get_or_insert_with(|| format!("event {index} records a rating, and only a rating event does"));
+        }
+    } else if action == Some(Action::RateSatisfaction) {
+        defect.get_or_insert_with(|| format!("event {index} rates the service but records no rating"));
     }
     let step_deadline = event.step.as_ref().map(|s| s.deadline);
     if [Some(event.at), event.due_at, event.deadline, step_deadline].into_iter().flatten().any(|t| !in_range(t)) {

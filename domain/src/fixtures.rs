@@ -90,5 +90,6 @@ pub fn summary(n: u8) -> DossierSummary {
         supplement_requests: 0,
         conflicts: 0,
         digitization: Default::default(),
+        rating: None,
     }
 }

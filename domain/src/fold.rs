@@ -113,6 +113,13 @@ pub struct Folded {
     /// not issued yet: the index of the draft event and whether its leader
     /// approved it. Any change of state or holder discards it.
     pub supplement_draft: Option<SupplementDraft>,
+    /// The result as a document, when its `processed` event records one.
+    pub result_doc: Option<crate::returning::ResultDocument>,
+    /// How the result was returned: at the desk or by post, with the
+    /// waybill of a return by post.
+    pub delivery: Option<(crate::returning::Delivery, Option<String>)>,
+    /// The citizen's rating, and when it was given.
+    pub rating: Option<(crate::returning::Rating, i64)>,
 }
 
 /// A processing unit's draft supplement request ([`Action::DraftSupplement`]).
@@ -320,6 +327,9 @@ pub fn fold(record: &DossierRecord, utc_offset_minutes: i32) -> Folded {
         resolved: Vec::new(),
         attachments: Vec::new(),
         supplement_draft: None,
+        result_doc: None,
+        delivery: None,
+        rating: None,
     };
     for (index, recorded) in record.events.iter().enumerate() {
         if let Err(reason) = apply(&mut f, record, index, recorded, utc_offset_minutes) {
@@ -412,6 +422,7 @@ fn apply(
                 match from {
                     Status::ResultReady => {
                         f.result = None;
+                        f.result_doc = None;
                         f.result_hash = None;
                         f.result_ready_at = None;
                     }
@@ -442,6 +453,7 @@ fn apply(
             }
             Action::Processed => {
                 f.result = e.result.clone();
+                f.result_doc = e.result_doc.clone();
                 f.result_hash = e.result_hash;
                 f.result_ready_at = Some(e.at);
                 if f.holder_unit != f.receiving_unit {
@@ -452,6 +464,7 @@ fn apply(
             }
             Action::ReturnResult => {
                 f.returned_at = Some(e.at);
+                f.delivery = Some((e.delivery.unwrap_or_default(), e.waybill.clone()));
                 f.closed_at = Some(e.at);
                 f.closing = Some(Closing::Returned);
                 f.on_time = f.due_at.map(|due| classify(e.at, due, utc_offset_minutes));
@@ -471,6 +484,7 @@ fn apply(
             Action::ResetAppointment => f.due_at = e.due_at,
             Action::RevokeResult => {
                 f.returned_at = None;
+                f.delivery = None;
                 f.closed_at = None;
                 f.closing = None;
                 f.on_time = None;
@@ -489,6 +503,7 @@ fn apply(
                     f.resolved.push(c);
                 }
             }
+            Action::RateSatisfaction => f.rating = e.rating.map(|r| (r, e.at)),
             Action::DraftSupplement => {
                 f.supplement_draft = Some(SupplementDraft { event_index: index, approved: false })
             }
@@ -525,7 +540,7 @@ fn is_correction(action: Action) -> bool {
 /// Events that keep the dossier's records rather than take it up: a
 /// correction, a file kept with it, a conflict resolved.
 fn is_bookkeeping(action: Action) -> bool {
-    is_correction(action) || matches!(action, Action::Attach | Action::ResolveConflict)
+    is_correction(action) || matches!(action, Action::Attach | Action::ResolveConflict | Action::RateSatisfaction)
 }
 
 /// What an event of `action` must carry, checked before the fold changes
@@ -550,6 +565,16 @@ fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -
             _ => Ok(()),
         },
         Action::Attach if e.file.is_none() => Err("an attach event keeps no file".into()),
+        // Once per dossier (the Thanh Hóa system's `AddDanhGiaHaiLong`
+        // refuses a second); "not satisfied" says why.
+        Action::RateSatisfaction => match e.rating {
+            None => Err("a rating event records no rating".into()),
+            Some(_) if f.rating.is_some() => Err("the citizen already rated this dossier".into()),
+            Some(crate::returning::Rating::NotSatisfied) if e.reason.as_deref().is_none_or(|r| r.trim().is_empty()) => {
+                Err("a rating of not satisfied gives its reasons".into())
+            }
+            Some(_) => Ok(()),
+        },
         Action::ResolveConflict => {
             let r = e.resolves.as_ref().ok_or("a conflict's resolution names no event")?;
             let index = record

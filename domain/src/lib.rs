@@ -32,5 +32,6 @@ pub mod dossier;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod fold;
+pub mod returning;
 pub mod stats;
 pub mod workflow;

@@ -36,9 +36,14 @@ pub struct DossierSummary {
     pub supplement_requests: u32,
     pub conflicts: u32,
     /// Index 766's digitization facts of the dossier. Added after the
-    /// fields above and read by [`added_last`]: it must stay the last field.
+    /// fields above and read by [`added_last`], as every field after it.
     #[serde(default, deserialize_with = "added_last")]
     pub digitization: Digitization,
+    /// The citizen's rating and when it was given (index 766,
+    /// satisfaction). Added last, read by [`added_last`]: a summary
+    /// written before ratings existed has none, rightly.
+    #[serde(default, deserialize_with = "added_last")]
+    pub rating: Option<(crate::returning::Rating, i64)>,
 }
 
 /// What the national service index counts of a dossier's digitization
@@ -140,6 +145,7 @@ impl DossierSummary {
             supplement_requests: folded.supplement_requests,
             conflicts: folded.conflicts.len() as u32,
             digitization: Digitization::of(folded),
+            rating: folded.rating,
         }
     }
 
@@ -226,6 +232,36 @@ pub struct Stats {
     /// Average processing time of each procedure over its dossiers returned
     /// in the period, by procedure code.
     pub by_procedure: Vec<ProcedureTime>,
+    /// The citizens' ratings given in the period (index 766, satisfaction).
+    #[serde(default)]
+    pub satisfaction: Satisfaction,
+    /// How often citizens had to come back to complete their dossiers
+    /// (index 766: "số lần phải liên hệ để hoàn thiện hồ sơ").
+    #[serde(default)]
+    pub came_back: CameBack,
+}
+
+/// The ratings citizens gave in a period (Quyết định 766/QĐ-TTg; the
+/// levels of the Thanh Hóa system's `DanhGiaHaiLong`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Satisfaction {
+    pub very_satisfied: u64,
+    pub satisfied: u64,
+    pub not_satisfied: u64,
+    /// Very satisfied and satisfied over all ratings; `None` without any.
+    pub satisfied_share: Option<f64>,
+}
+
+/// Of the dossiers returned in the period: how many made the citizen come
+/// back to complete them (one visit per supplement request issued) and
+/// how many visits that was in all. Counted from the dossier's own
+/// history, where the Thanh Hóa system has the officer type the number
+/// into its survey form (`PhieuKhaoSat.TraLoi3`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct CameBack {
+    pub returned: u64,
+    pub dossiers: u64,
+    pub visits: u64,
 }
 
 /// How long one procedure's dossiers took, from receipt to return.
@@ -339,6 +375,20 @@ impl<'c> Report<'c> {
     pub fn add(&mut self, d: &DossierSummary) {
         let (period, offset, as_of) = (self.period, self.offset, self.as_of);
         let s = &mut self.stats;
+        if let Some((rating, _)) = d.rating.filter(|(_, at)| in_period(*at, &period, offset)) {
+            match rating {
+                crate::returning::Rating::VerySatisfied => s.satisfaction.very_satisfied += 1,
+                crate::returning::Rating::Satisfied => s.satisfaction.satisfied += 1,
+                crate::returning::Rating::NotSatisfied => s.satisfaction.not_satisfied += 1,
+            }
+        }
+        if d.returned_at.is_some_and(|r| in_period(r, &period, offset)) {
+            s.came_back.returned += 1;
+            if d.supplement_requests > 0 {
+                s.came_back.dossiers += 1;
+                s.came_back.visits += u64::from(d.supplement_requests);
+            }
+        }
         if after_period(d.received_at, &period, offset) {
             return;
         }
@@ -433,6 +483,11 @@ impl<'c> Report<'c> {
         if s.received > 0 {
             s.online_share = Some(s.received_detail.online as f64 / s.received as f64);
             s.received_digitized_share = Some(s.received_digitized as f64 / s.received as f64);
+        }
+        let r = &mut s.satisfaction;
+        let rated = r.very_satisfied + r.satisfied + r.not_satisfied;
+        if rated > 0 {
+            r.satisfied_share = Some((r.very_satisfied + r.satisfied) as f64 / rated as f64);
         }
         s.by_procedure = std::mem::take(&mut self.times)
             .into_iter()

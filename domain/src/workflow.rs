@@ -194,10 +194,15 @@ pub enum Action {
     /// Duyệt dự thảo yêu cầu bổ sung: the leader of the processing unit
     /// approves the draft, which the one-stop desk may then issue.
     ApproveSupplement,
+    /// Đánh giá mức độ hài lòng: the citizen rates the service once the
+    /// result is returned (Quyết định 766/QĐ-TTg, satisfaction), at the
+    /// counter's tablet or a phone; the receiving unit's node records it.
+    /// Once per dossier; it changes no state.
+    RateSatisfaction,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::Receive,
         Action::Accept,
         Action::Refuse,
@@ -221,6 +226,7 @@ impl Action {
         Action::ResolveConflict,
         Action::DraftSupplement,
         Action::ApproveSupplement,
+        Action::RateSatisfaction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -248,6 +254,7 @@ impl Action {
             Action::ResolveConflict => "resolve_conflict",
             Action::DraftSupplement => "draft_supplement",
             Action::ApproveSupplement => "approve_supplement",
+            Action::RateSatisfaction => "rate_satisfaction",
         }
     }
 
@@ -267,7 +274,9 @@ impl Action {
             | Action::ResetAppointment
             | Action::RevokeResult
             | Action::ResolveConflict => ReasonRule::Required,
-            Action::Stop | Action::RequestWithdrawal | Action::Recall => ReasonRule::Optional,
+            Action::Stop | Action::RequestWithdrawal | Action::Recall | Action::RateSatisfaction => {
+                ReasonRule::Optional
+            }
             _ => ReasonRule::None,
         }
     }
@@ -393,6 +402,7 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
         }
         Action::DraftSupplement => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
         Action::ApproveSupplement => r(&[InProcess], &[Leader], UnitAuthority::Holder),
+        Action::RateSatisfaction => r(&[Returned], &[Receptionist], UnitAuthority::Receiving),
         Action::SupplementReceived => r(&[SupplementRequested], &[Receptionist], UnitAuthority::Receiving),
         Action::RequestFinancialObligation => r(&[InProcess], &[Specialist, Leader], UnitAuthority::Holder),
         Action::FinancialObligationFulfilled => {
@@ -560,7 +570,7 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
             outcome.previous = Some(state);
             outcome.state = SupplementRequested;
         }
-        Action::DraftSupplement => {}
+        Action::DraftSupplement | Action::RateSatisfaction => {}
         Action::ApproveSupplement => match situation.supplement_draft {
             DraftState::Drafted => {}
             DraftState::None => {
@@ -765,6 +775,7 @@ mod tests {
             (Action::ResolveConflict, ResultReady, ResultReady),
             (Action::ResolveConflict, Returned, Returned),
             (Action::DraftSupplement, InProcess, InProcess),
+            (Action::RateSatisfaction, Returned, Returned),
         ];
         let admin = officer(&[Role::Admin]);
         for action in Action::ALL {

@@ -47,8 +47,14 @@ async function tokenOf(username, password, at = base) {
   return (await r.json()).token;
 }
 
+// One API session per officer and password for the whole file: a node
+// admits 30 logins a minute from one address, and the browser's own
+// logins need their share.
+const tokens = new Map();
 async function apiAs(username, password, at = base) {
-  const token = await tokenOf(username, password, at);
+  const key = `${at} ${username} ${password}`;
+  if (!tokens.has(key)) tokens.set(key, await tokenOf(username, password, at));
+  const token = tokens.get(key);
   return async (p, options = {}) => {
     const res = await fetch(`${at}${p}`, { ...options, headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` } });
     return { status: res.status, body: await res.json() };
@@ -651,6 +657,57 @@ test("scans picked at reception are sent once the dossier has its code, each to 
   // The slip printed now says which line is digitized.
   const slip = await page.$$eval("#print .receipt:first-child .digitized", (es) => es.map((e) => e.textContent));
   assert.deepEqual(slip, d.documents.map((_, i) => (i === n - 3 ? "đã số hóa" : "chưa số hóa")));
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the result is recorded as a document, returned by post, and the citizen rates it on the tablet page", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "1.009994", applicant: { ...APPLICANT, id_number: "000000000419" }, channel: "direct" }) });
+  assert.equal(made.status, 201);
+  const code = made.body.code;
+  assert.equal((await admin(`/api/v1/dossiers/${encodeURIComponent(code)}/actions`, { method: "POST", body: JSON.stringify({ action: "start_processing" }) })).status, 200);
+  // An officer who both processes and returns.
+  const account = await admin("/api/v1/accounts", { method: "POST", body: JSON.stringify({ username: "tra-ket-qua", full_name: "Cán bộ Thử Trả", password: "return-officer-pass-1", roles: ["specialist", "receptionist"] }) });
+  assert.equal(account.status, 201);
+  const { page, context, errors } = await loggedIn("tra-ket-qua", "return-officer-pass-1");
+  await page.goto(`${base}/#/dossier/${encodeURIComponent(code)}`);
+  await page.waitForSelector("#dossier");
+  await page.click("#actions button[data-action=processed]");
+  await page.fill("form.action input[name=result]", "Giấy phép xây dựng");
+  for (const [k, v] of [["type", "Giấy phép xây dựng"], ["number", "125/GPXD"], ["signer", "Người Ký Thử"], ["issuer", "UBND Xã Thử Nghiệm"], ["signed_on", "2026-12-01"]]) {
+    await page.fill(`form.action input[name=doc_${k}]`, v);
+  }
+  await page.click("form.action button[type=submit]");
+  await page.waitForSelector("#timeline li:nth-child(3)");
+  assert.match(await page.textContent("#dossier"), /Giấy phép xây dựng số 125\/GPXD — UBND Xã Thử Nghiệm, Người Ký Thử ký ngày 01\/12\/2026/);
+  await page.click("#actions button[data-action=return_result]");
+  await page.selectOption("form.action select[name=delivery]", "post");
+  await page.fill("form.action input[name=waybill]", "EB123456789VN");
+  await page.click("form.action button[type=submit]");
+  await page.waitForSelector("#invite-rating");
+  assert.match(await page.textContent("#dossier"), /Trả qua dịch vụ bưu chính công ích — EB123456789VN/);
+
+  // The desk opens the rating page for the citizen, on a tablet.
+  const [tablet] = await Promise.all([context.waitForEvent("page"), page.click("#invite-rating")]);
+  await tablet.setViewportSize({ width: 800, height: 1280 });
+  await tablet.waitForSelector("#rate");
+  assert.equal(await tablet.inputValue("input[name=code]"), code);
+  await tablet.fill("input[name=id_last4]", "0419");
+  assert.equal(await tablet.isVisible("#reasons"), false);
+  await tablet.check("input[value=not_satisfied]");
+  await tablet.waitForSelector("#reasons:not([hidden])");
+  await tablet.click("#rate button[type=submit]");
+  assert.equal(await tablet.textContent("#rate-error"), "Xin cho biết lý do chưa hài lòng.");
+  await tablet.check("input[value='Giải quyết chậm, trễ hẹn']");
+  await tablet.screenshot({ path: path.join(shots, "rate.png"), fullPage: true });
+  await tablet.click("#rate button[type=submit]");
+  await tablet.waitForSelector("#rate-done:not([hidden])");
+  const d = (await admin(`/api/v1/dossiers/${encodeURIComponent(code)}`)).body;
+  assert.equal(d.rating.rating, "not_satisfied");
+  await page.reload();
+  await page.waitForSelector("#rating");
+  assert.match(await page.textContent("#rating"), /Không hài lòng/);
   assert.deepEqual(errors, []);
   await context.close();
 });

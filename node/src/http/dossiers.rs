@@ -83,6 +83,48 @@ pub(super) async fn track(
     answer
 }
 
+/// `POST /api/v1/rate`: the citizen's rating at return, on the rating
+/// page (no login; the dossier code and the last four digits of the ID
+/// number, under the tracking lookup's limits) → 201.
+pub(super) async fn rate(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    body: Result<Body<motcua_desk::rate::RatingRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let Body(mut req) = body?;
+    req.code = req.code.trim().to_uppercase();
+    req.id_last4 = req.id_last4.trim().to_string();
+    if !motcua_domain::codes::is_dossier_code(&req.code) {
+        return Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "not a dossier code").field("code")
+        );
+    }
+    if req.id_last4.len() != 4 || !req.id_last4.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "id_last4 must be 4 digits")
+            .field("id_last4"));
+    }
+    let now = now_ms();
+    let attempt = state
+        .track
+        .admit(client.ip(), &req.code, now)
+        .map_err(|r| limited(r, "lookups", "too many wrong id numbers for this code"))?;
+    let st = state.clone();
+    let rated = blocking(move || Ok(st.desk.rate(req, now)?)).await;
+    use crate::http::limits::Guess;
+    let (outcome, answer) = match rated {
+        Ok(Ok(())) => (Guess::Found, Ok((StatusCode::CREATED, Json(json!({"rated": true}))).into_response())),
+        Ok(Err(motcua_desk::rate::RateMiss::NotFound(miss))) => (
+            if miss == motcua_desk::read::TrackMiss::WrongSuffix { Guess::Wrong } else { Guess::Unknown },
+            Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no dossier with this code and id number")),
+        ),
+        // A refusal (invalid, already rated) came after the suffix matched.
+        Err(e) if !matches!(e.status, StatusCode::INTERNAL_SERVER_ERROR) => (Guess::Found, Err(e)),
+        Err(e) => (Guess::Failed, Err(e)),
+    };
+    state.track.finish(attempt, outcome, now_ms());
+    answer
+}
+
 /// The QR code of a dossier code, as SVG, for the printed receipt (form 1).
 pub(super) async fn dossier_qr(
     State(state): State<AppState>,

@@ -280,6 +280,7 @@ pub fn router(state: AppState) -> Router {
         .route("/dossiers/{code}/attachments/{hash}", get(attachments::download))
         .route("/duplicates", get(dossiers::duplicates))
         .route("/track", get(dossiers::track))
+        .route("/rate", post(dossiers::rate))
         .route("/stats", get(reports::stats_route))
         .route("/stats/units", get(reports::stats_by_unit))
         .route("/stats/fields", get(ii06a::by_field))

@@ -14,6 +14,8 @@ const STYLE_CSS: &str = include_str!("../../../web-ui/style.css");
 const I18N_JS: &str = include_str!("../../../web-ui/i18n.js");
 const TRACK_HTML: &str = include_str!("../../../web-ui/track.html");
 const TRACK_JS: &str = include_str!("../../../web-ui/track.js");
+const RATE_HTML: &str = include_str!("../../../web-ui/rate.html");
+const RATE_JS: &str = include_str!("../../../web-ui/rate.js");
 
 fn page(body: &'static str, content_type: &'static str) -> impl IntoResponse {
     (
@@ -41,4 +43,6 @@ pub fn routes() -> Router<AppState> {
         .route("/i18n.js", get(|| async { page(I18N_JS, "text/javascript; charset=utf-8") }))
         .route("/track", get(|| async { page(TRACK_HTML, "text/html; charset=utf-8") }))
         .route("/track.js", get(|| async { page(TRACK_JS, "text/javascript; charset=utf-8") }))
+        .route("/rate", get(|| async { page(RATE_HTML, "text/html; charset=utf-8") }))
+        .route("/rate.js", get(|| async { page(RATE_JS, "text/javascript; charset=utf-8") }))
 }

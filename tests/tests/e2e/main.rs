@@ -22,6 +22,7 @@ mod merge;
 mod power;
 mod report_ii06a;
 mod resume;
+mod returning;
 mod shutdown;
 mod supplement;
 mod sync;
