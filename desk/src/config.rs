@@ -26,6 +26,16 @@ pub fn restore_sequence_first(first: u32, last: u32) -> u32 {
     first + (last - first) / 2
 }
 
+/// The logbook numbers (số thứ tự trong Sổ theo dõi hồ sơ) a node issues in
+/// a year, from its daily range `first..=last` scaled by 100: the usual
+/// 1–9999 gives 1–999,900, and a second node of the same unit, whose daily
+/// range is disjoint from the first's, gets a disjoint yearly range too, so
+/// no number is issued twice without coordination *(choice)*. Each of a
+/// unit's nodes then keeps its own run of numbers in the unit's book.
+pub fn logbook_range(first: u32, last: u32) -> (u32, u32) {
+    (first.saturating_sub(1).saturating_mul(100).saturating_add(1), last.saturating_mul(100))
+}
+
 fn sequence_last_default() -> u32 {
     SEQUENCE_MAX
 }

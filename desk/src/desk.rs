@@ -205,6 +205,13 @@ pub fn day_number(local_day: NaiveDate) -> u32 {
         + chrono::Datelike::day(&local_day)
 }
 
+/// Where the sequences table keeps the logbook counter of a year (volume),
+/// beside the daily code counters, whose `YYMMDD` keys stay below
+/// 1,000,000: one table, one durable write with the code it goes with.
+pub fn logbook_key(volume: u32) -> u32 {
+    1_000_000u32.saturating_add(volume)
+}
+
 pub fn rfc3339(ms: i64, offset_minutes: i32) -> String {
     // Calendars are checked to offsets within a day; UTC otherwise.
     let tz = FixedOffset::east_opt(offset_minutes * 60).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
@@ -421,6 +428,153 @@ mod tests {
         assert_eq!(a.due_at.as_deref(), Some("2025-11-20T09:00:00+07:00"));
     }
 
+    /// Applicants: citizens by card or passport, organizations by tax code,
+    /// a representative by card or passport; each bad value is refused
+    /// with its field and stores nothing.
+    #[test]
+    fn applicants_are_checked_by_kind_and_bad_ones_store_nothing() {
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
+        let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
+        let now = 1_763_344_800_000;
+        let with = |applicant: serde_json::Value, extra: serde_json::Value| {
+            let mut req = json!({"procedure_code": "1.012753", "case_code": "to-chuc", "channel": "direct"});
+            req["applicant"] = applicant;
+            for (k, v) in extra.as_object().unwrap() {
+                req[k] = v.clone();
+            }
+            serde_json::from_value::<NewDossierRequest>(req).unwrap()
+        };
+        let org = |id: &str| json!({"kind": "organization", "name": "Công ty Thử Mẫu 1", "id_number": id});
+        let rep = |id: &str| json!({"name": "Người Thử Mẫu 2", "id_number": id, "phone": "0900000002"});
+        let bad: Vec<(serde_json::Value, serde_json::Value, &str)> = vec![
+            (org("90000000011"), json!({}), "applicant.id_number"),
+            (org("900000000100"), json!({}), "applicant.id_number"),
+            (json!({"kind": "company", "name": "X", "id_number": "9000000001"}), json!({}), "applicant.kind"),
+            (
+                json!({"kind": "organization", "id_kind": "cccd", "name": "X", "id_number": "900000000001"}),
+                json!({}),
+                "applicant.id_kind",
+            ),
+            (json!({"name": "X", "id_number": "9000000001"}), json!({}), "applicant.id_number"),
+            (json!({"name": "X", "id_kind": "passport", "id_number": "X1"}), json!({}), "applicant.id_number"),
+            (json!({"name": "X", "id_kind": "tax_code", "id_number": "9000000001"}), json!({}), "applicant.id_kind"),
+            (org("9000000001"), json!({"representative": rep("90000000000")}), "representative.id_number"),
+            (
+                org("9000000001"),
+                json!({"representative": {"name": "", "id_number": "900000000002"}}),
+                "representative.name",
+            ),
+            (
+                org("9000000001"),
+                json!({"representative": {"name": "Y", "id_number": "900000000002", "phone": "12"}}),
+                "representative.phone",
+            ),
+            (
+                org("9000000001"),
+                json!({"representative": {"name": "Y", "id_number": "900000000002", "id_kind": "tax_code"}}),
+                "representative.id_kind",
+            ),
+            (
+                {
+                    let mut a = org("9000000001");
+                    a["representative"] = rep("9000000002");
+                    a
+                },
+                json!({}),
+                "applicant.representative.id_number",
+            ),
+            (
+                {
+                    let mut a = org("9000000001");
+                    a["representative"] = rep("900000000002");
+                    a
+                },
+                json!({"representative": rep("900000000002")}),
+                "representative",
+            ),
+            (org("9000000001"), json!({"collection": "home"}), "collection"),
+            (
+                org("9000000001"),
+                json!({"documents": [{"name": "Đơn", "original": 0, "copies": 0, "certified": 101}]}),
+                "documents[0]",
+            ),
+        ];
+        for (applicant, extra, field) in bad {
+            let err = desk.receive(&admin, with(applicant.clone(), extra.clone()), now).unwrap_err();
+            assert!(matches!(&err, DeskError::Invalid { field: f, .. } if f == field), "{applicant} {extra}: {err:?}");
+        }
+        assert_eq!(desk.store.list(&ListQuery { limit: 50, ..Default::default() }).unwrap().1, 0, "nothing stored");
+
+        let good: Vec<(serde_json::Value, serde_json::Value, (&str, &str, &str))> = vec![
+            (org("9000000001-001"), json!({}), ("organization", "tax_code", "9000000001001")),
+            (org("9000000001"), json!({}), ("organization", "tax_code", "9000000001")),
+            (
+                json!({"name": "Người Thử Mẫu 3", "id_kind": "passport", "id_number": "x9000003"}),
+                json!({}),
+                ("citizen", "passport", "X9000003"),
+            ),
+            (
+                json!({"name": "Người Thử Mẫu 4", "id_number": "900000000004"}),
+                json!({}),
+                ("citizen", "cccd", "900000000004"),
+            ),
+        ];
+        for (applicant, extra, (kind, id_kind, id)) in good {
+            let view = desk.receive(&admin, with(applicant.clone(), extra), now).unwrap();
+            let a = serde_json::to_value(&view.applicant).unwrap();
+            assert_eq!((a["kind"].as_str(), a["id_kind"].as_str()), (Some(kind), Some(id_kind)), "{applicant}");
+            assert_eq!(view.applicant.id_number, id);
+        }
+        let view = desk
+            .receive(
+                &admin,
+                with(org("9000000005"), json!({"representative": rep("900000000006"), "collection": "post"})),
+                now,
+            )
+            .unwrap();
+        let rep = view.representative.as_ref().expect("the submitter is shown");
+        assert_eq!((rep.name.as_str(), rep.id_number.as_str()), ("Người Thử Mẫu 2", "900000000006"));
+        assert_eq!(view.applicant.representative.as_ref(), Some(rep));
+        assert_eq!(view.collection, dossier::Collection::Post);
+    }
+
+    /// The logbook number (số thứ tự) runs through the calendar year, across
+    /// days, and starts again at 1 in the next year's volume; a line of
+    /// this unit come by sync moves the counter past it.
+    #[test]
+    fn logbook_numbers_run_through_the_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let desk = crate::open::open_desk(dir.path()).unwrap();
+        let admin = Officer { username: "admin".into(), roles: vec![Role::Admin] };
+        let monday = 1_763_344_800_000; // 2025-11-17 09:00 +07
+        let day = 86_400_000;
+        let line = |v: &crate::views::DossierView| v.logbook.map(|l| (l.volume, l.number));
+        let a = desk.receive(&admin, request(1), monday).unwrap();
+        let b = desk.receive(&admin, request(2), monday + day).unwrap();
+        let c = desk.receive(&admin, request(3), monday + 2 * day).unwrap();
+        assert_eq!([line(&a), line(&b), line(&c)], [Some((2025, 1)), Some((2025, 2)), Some((2025, 3))]);
+        assert_eq!(c.code, "000.00.01.H99-251119-0001", "the code's sequence is the day's");
+        // Synced in: a line numbered 40 in this unit's 2025 book.
+        let other = desk.clone();
+        let mut synced = motcua_domain::fixtures::new_dossier(desk.identity.node_id(), dossier::Channel::Direct, false);
+        synced.code = "000.00.01.H99-251117-0900".into();
+        synced.reception.unit = "99001".into();
+        synced.reception.agency_id = "000.00.01.H99".into();
+        synced.reception.logbook = Some(dossier::LogbookEntry { volume: 2025, number: 40 });
+        let (doc, _) = dossier::create(desk.identity.actor(), &synced).unwrap();
+        let record = dossier::read(&doc).unwrap();
+        desk.committer.run(move |w| other.put_admitted(w, &doc, &record, &[])).unwrap();
+        let d = desk.receive(&admin, request(4), monday + 3 * day).unwrap();
+        assert_eq!(line(&d), Some((2025, 41)));
+        // 2026-01-02 09:00 +07: a new volume.
+        let e = desk.receive(&admin, request(5), 1_767_319_200_000).unwrap();
+        assert_eq!(line(&e), Some((2026, 1)));
+        let got = desk.get(&admin, &e.code, 1_767_319_200_000).unwrap();
+        assert_eq!(line(&got), Some((2026, 1)), "kept in the document");
+    }
+
     #[test]
     fn a_node_issues_codes_only_from_its_own_range() {
         let dir = tempfile::tempdir().unwrap();
@@ -443,6 +597,9 @@ mod tests {
         let a = desk.receive(&admin, request(1), monday).unwrap();
         let b = desk.receive(&admin, request(2), monday + 1).unwrap();
         assert_eq!((a.code.as_str(), b.code.as_str()), ("000.00.01.H99-251117-5001", "000.00.01.H99-251117-5002"));
+        // Its logbook numbers come from its own yearly range too.
+        assert_eq!(a.logbook.map(|l| l.number), Some(500_001));
+        assert_eq!(crate::config::logbook_range(1, 5_000), (1, 500_000), "the other node's range ends below");
         let full = desk.receive(&admin, request(3), monday + 2).unwrap_err();
         assert!(matches!(&full, DeskError::Conflict(m) if m.contains("all its dossier codes for today")), "{full}");
         assert_eq!(desk.receive(&admin, request(3), monday + 86_400_000).unwrap().code, "000.00.01.H99-251118-5001");

@@ -354,6 +354,17 @@ impl Desk {
         {
             t.raise_sequence(yymmdd, seq)?;
         }
+        // Likewise the year's logbook counter: a node that lost its data
+        // and takes its unit's dossiers back from the province goes on
+        // after the numbers it had issued.
+        let (lb_first, lb_last) =
+            crate::config::logbook_range(self.config().sequence_first, self.config().sequence_last);
+        if let Some(l) = record.reception.logbook
+            && record.reception.unit == self.config().unit
+            && (lb_first..=lb_last).contains(&l.number)
+        {
+            t.raise_sequence(crate::desk::logbook_key(l.volume), l.number)?;
+        }
         let folded = fold(record, self.offset());
         let summary = motcua_domain::stats::DossierSummary::new(record, &folded);
         let entry = SyncEntry {

@@ -19,6 +19,9 @@ use crate::views::*;
 /// One entry of the dossier logbook (sổ theo dõi hồ sơ, form 6).
 #[derive(Debug, Serialize)]
 pub struct LogbookRow {
+    /// Quyển số (the year) and số thứ tự (form 07's first column); null for
+    /// a dossier received before lines were numbered.
+    pub logbook: Option<motcua_domain::dossier::LogbookEntry>,
     pub code: String,
     pub id: String,
     pub procedure_code: String,
@@ -30,6 +33,11 @@ pub struct LogbookRow {
     /// The officer who received the dossier.
     pub received_by: String,
     pub due_at: Option<String>,
+    /// When the desk first handed the dossier to a processing unit
+    /// (chuyển cơ quan giải quyết).
+    pub handed_over_at: Option<String>,
+    /// When the result was made ready (có kết quả).
+    pub result_ready_at: Option<String>,
     pub returned_at: Option<String>,
     pub state: u8,
     pub state_name: &'static str,
@@ -205,7 +213,22 @@ impl Desk {
         for s in summaries {
             let Some(bytes) = self.store().load_doc(&s.id)? else { continue };
             let record = dossier::read(&Automerge::load(&bytes).map_err(dossier::DocError::from)?)?;
+            let handed_over_at = record
+                .events
+                .iter()
+                .find(|e| {
+                    e.defect.is_none()
+                        && matches!(
+                            e.event.action,
+                            Some(
+                                motcua_domain::workflow::Action::StartProcessing
+                                    | motcua_domain::workflow::Action::Transfer
+                            )
+                        )
+                })
+                .map(|e| rfc3339(e.event.at, o));
             rows.push(LogbookRow {
+                logbook: record.reception.logbook,
                 code: s.code,
                 id: record.id.to_hex(),
                 procedure_code: s.procedure_code,
@@ -220,6 +243,8 @@ impl Desk {
                 received_at: rfc3339(s.received_at, o),
                 received_by: record.reception.officer,
                 due_at: s.due_at.map(|t| rfc3339(t, o)),
+                handed_over_at,
+                result_ready_at: s.result_ready_at.map(|t| rfc3339(t, o)),
                 returned_at: s.returned_at.map(|t| rfc3339(t, o)),
                 state: s.state.code(),
                 state_name: s.state.name_vi(),

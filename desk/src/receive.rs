@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use motcua_domain::codes::{check_id_number, format_dossier_code};
+use motcua_domain::codes::format_dossier_code;
 use motcua_domain::dossier::{
-    self, Applicant, Channel, DocumentEntry, DossierId, DossierRecord, NewDossier, ProcedureSnapshot, Reception,
+    self, Applicant, ApplicantKind, Channel, Collection, DocumentEntry, DossierId, DossierRecord, IdKind, LogbookEntry,
+    NewDossier, ProcedureSnapshot, Reception, Representative,
 };
 use motcua_domain::fold::Folded;
 use motcua_domain::workflow::Role;
@@ -23,13 +24,56 @@ pub struct NewDossierRequest {
     pub procedure_code: String,
     #[serde(default)]
     pub case_code: Option<String>,
-    pub applicant: Applicant,
+    pub applicant: ApplicantRequest,
+    /// The person who submits for the applicant (người nộp hồ sơ); also
+    /// taken inside `applicant`, never in both places.
+    #[serde(default)]
+    pub representative: Option<RepresentativeRequest>,
     #[serde(default)]
     pub documents: Option<Vec<DocumentRequest>>,
     pub channel: String,
     /// Number of sets (số bộ hồ sơ) handed in; 1 when absent.
     #[serde(default)]
     pub sets: Option<u32>,
+    /// Where the result is collected: `desk` (the default) or `post`.
+    #[serde(default)]
+    pub collection: Option<String>,
+}
+
+/// The applicant as a request names them. `kind` and `id_kind` are text so
+/// that an unknown one is answered with its field.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicantRequest {
+    /// `citizen` (the default) or `organization`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub name: String,
+    pub id_number: String,
+    /// `cccd` or `passport` for a citizen (default `cccd`), `tax_code` for
+    /// an organization (its default and only kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_kind: Option<String>,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative: Option<RepresentativeRequest>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepresentativeRequest {
+    pub name: String,
+    pub id_number: String,
+    /// `cccd` (the default) or `passport`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_kind: Option<String>,
+    #[serde(default)]
+    pub phone: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,9 +84,74 @@ pub struct DocumentRequest {
     pub original: u32,
     #[serde(default)]
     pub copies: u32,
+    /// Certified copies (bản chứng thực), counted apart from plain copies.
+    #[serde(default)]
+    pub certified: u32,
 }
 
-pub(crate) fn check_phone(phone: &str) -> Result<String, DeskError> {
+/// Checks an identity number of the kind `id_kind` names (or `default`),
+/// reporting a bad kind at `{field}.id_kind` and a bad number at
+/// `{field}.id_number`.
+fn check_identity(
+    field: &str,
+    id_kind: Option<&str>,
+    number: &str,
+    kind: ApplicantKind,
+) -> Result<(IdKind, String), DeskError> {
+    let id_kind = match id_kind.map(str::trim) {
+        None | Some("") => IdKind::default_for(kind),
+        Some(k) => IdKind::parse(k).filter(|k| k.fits(kind)).ok_or_else(|| {
+            let allowed = match kind {
+                ApplicantKind::Citizen => "cccd or passport",
+                ApplicantKind::Organization => "tax_code",
+            };
+            invalid(&format!("{field}.id_kind"), format!("'{k}' is not {allowed} (for a {})", kind.as_str()))
+        })?,
+    };
+    let number = id_kind.normalize(number).map_err(|m| invalid(&format!("{field}.id_number"), m))?;
+    Ok((id_kind, number))
+}
+
+/// The applicant (chủ hồ sơ) and the person who submits for them, checked.
+/// `top` is a representative named beside the applicant rather than in it.
+fn check_applicant(a: ApplicantRequest, top: Option<RepresentativeRequest>) -> Result<Applicant, DeskError> {
+    let kind = match a.kind.as_deref().map(str::trim) {
+        None | Some("") => ApplicantKind::Citizen,
+        Some(k) => ApplicantKind::parse(k)
+            .ok_or_else(|| invalid("applicant.kind", format!("'{k}' is not citizen or organization")))?,
+    };
+    let name = check_text("applicant.name", &a.name, NAME_LEN_MAX, true)?;
+    let (id_kind, id_number) = check_identity("applicant", a.id_kind.as_deref(), &a.id_number, kind)?;
+    let phone = check_phone("applicant.phone", &a.phone)?;
+    let address = check_text("applicant.address", &a.address, TEXT_LEN_MAX, false)?;
+    let email = match a.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) if e.len() <= NAME_LEN_MAX && e.contains('@') && !e.contains(char::is_whitespace) => {
+            Some(e.to_string())
+        }
+        Some(_) => return Err(invalid("applicant.email", "not an e-mail address")),
+        None => None,
+    };
+    let (field, rep) = match (a.representative, top) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("representative", "name the representative once, beside the applicant or in it"));
+        }
+        (Some(r), None) => ("applicant.representative", Some(r)),
+        (None, r) => ("representative", r),
+    };
+    let representative = match rep {
+        None => None,
+        Some(r) => {
+            let name = check_text(&format!("{field}.name"), &r.name, NAME_LEN_MAX, true)?;
+            let (id_kind, id_number) =
+                check_identity(field, r.id_kind.as_deref(), &r.id_number, ApplicantKind::Citizen)?;
+            let phone = check_phone(&format!("{field}.phone"), &r.phone)?;
+            Some(Representative { name, id_number, id_kind, phone })
+        }
+    };
+    Ok(Applicant { kind, name, id_number, id_kind, phone, address, email, representative })
+}
+
+pub(crate) fn check_phone(field: &str, phone: &str) -> Result<String, DeskError> {
     let p = phone.trim();
     if p.is_empty() {
         return Ok(String::new());
@@ -51,7 +160,7 @@ pub(crate) fn check_phone(phone: &str) -> Result<String, DeskError> {
     let shape_ok =
         p.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || b == b' ' || b == b'.' || (b == b'+' && i == 0));
     if !shape_ok || !(8..=15).contains(&digits) {
-        return Err(invalid("applicant.phone", "a phone number has 8 to 15 digits"));
+        return Err(invalid(field, "a phone number has 8 to 15 digits"));
     }
     Ok(p.to_string())
 }
@@ -80,17 +189,12 @@ impl Desk {
                 format!("procedure {} has no case '{}'", procedure.code, req.case_code.as_deref().unwrap_or("")),
             )
         })?;
-        let name = check_text("applicant.name", &req.applicant.name, NAME_LEN_MAX, true)?;
-        let id_number = req.applicant.id_number.trim().to_string();
-        check_id_number(&id_number).map_err(|m| invalid("applicant.id_number", m))?;
-        let phone = check_phone(&req.applicant.phone)?;
-        let address = check_text("applicant.address", &req.applicant.address, TEXT_LEN_MAX, false)?;
-        let email = match req.applicant.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-            Some(e) if e.len() <= NAME_LEN_MAX && e.contains('@') && !e.contains(char::is_whitespace) => {
-                Some(e.to_string())
+        let applicant = check_applicant(req.applicant, req.representative)?;
+        let collection = match req.collection.as_deref().map(str::trim) {
+            None | Some("") => Collection::Desk,
+            Some(c) => {
+                Collection::parse(c).ok_or_else(|| invalid("collection", format!("'{c}' is not desk or post")))?
             }
-            Some(_) => return Err(invalid("applicant.email", "not an e-mail address")),
-            None => None,
         };
         let documents = match req.documents {
             Some(docs) => {
@@ -101,10 +205,23 @@ impl Desk {
                 for (i, d) in docs.iter().enumerate() {
                     let field = format!("documents[{i}].name");
                     let name = check_text(&field, &d.name, NAME_LEN_MAX, true)?;
-                    if d.original > 100 || d.copies > 100 || d.original + d.copies == 0 {
-                        return Err(invalid(&format!("documents[{i}]"), "a document has 1 to 100 originals or copies"));
+                    if d.original > 100
+                        || d.copies > 100
+                        || d.certified > 100
+                        || d.original + d.copies + d.certified == 0
+                    {
+                        return Err(invalid(
+                            &format!("documents[{i}]"),
+                            "a document has 1 to 100 originals, certified copies or copies",
+                        ));
                     }
-                    out.push(DocumentEntry { name, originals: d.original, copies: d.copies, received: true });
+                    out.push(DocumentEntry {
+                        name,
+                        originals: d.original,
+                        certified: d.certified,
+                        copies: d.copies,
+                        received: true,
+                    });
                 }
                 out
             }
@@ -115,6 +232,7 @@ impl Desk {
                 .map(|d| DocumentEntry {
                     name: d.name.clone(),
                     originals: d.originals,
+                    certified: 0,
                     copies: d.copies,
                     received: true,
                 })
@@ -130,7 +248,7 @@ impl Desk {
             _ if case.no_appointment => None,
             _ => Some(self.calendar().due_at(now, processing_time(case.processing_time, case.unit, case.same_day))?),
         };
-        let duplicates = self.store().open_dossiers_of(&id_number, &procedure.code)?;
+        let duplicates = self.store().open_dossiers_of(&applicant.id_number, &procedure.code)?;
         let snapshot = ProcedureSnapshot {
             code: procedure.code.clone(),
             name: procedure.name.clone(),
@@ -149,10 +267,9 @@ impl Desk {
             steps: case.steps.clone(),
         };
         let officer_name = officer.username.clone();
-        let applicant = Applicant { name, id_number, phone, address, email };
         let desk = self.clone();
         let (record, folded) = self.committer().run(move |w| {
-            desk.receive_in(w, officer_name, applicant, channel, snapshot, due_at, documents, sets, now)
+            desk.receive_in(w, officer_name, applicant, channel, snapshot, due_at, documents, (sets, collection), now)
         })?;
         tracing::info!(code = %record.code, procedure = %record.procedure.code, "dossier received");
         let mut view = self.view(officer, &record, &folded, now);
@@ -182,7 +299,7 @@ impl Desk {
         snapshot: ProcedureSnapshot,
         due_at: Option<i64>,
         documents: Vec<DocumentEntry>,
-        sets: u32,
+        (sets, collection): (u32, Collection),
         now: i64,
     ) -> Result<(DossierRecord, Folded), DeskError> {
         let local_day = self.calendar().local_date(now);
@@ -199,6 +316,14 @@ impl Desk {
                 DeskError::Conflict(format!("this node has issued all its dossier codes for today ({first} to {last})"))
             })?;
         let code = format_dossier_code(agency, local_day, seq);
+        // The logbook line, allocated in the same transaction as the code:
+        // one number per code, never reused (nothing marks a number taken
+        // but the counter; [`crate::desk::logbook_key`]).
+        let volume = chrono::Datelike::year(&local_day) as u32;
+        let (lb_first, lb_last) = crate::config::logbook_range(first, last);
+        let number = w
+            .next_sequence_within(logbook_key(volume), lb_first, lb_last, |_, _| Ok(false))?
+            .ok_or_else(|| DeskError::Conflict(format!("this node has used all its logbook numbers of {volume}")))?;
         let new = NewDossier {
             id: DossierId(rand::rng().random()),
             code,
@@ -214,6 +339,8 @@ impl Desk {
                 calendar_version: self.calendar().version().to_string(),
                 supplement_mode: self.config().supplement_mode,
                 sets,
+                collection,
+                logbook: Some(LogbookEntry { volume, number }),
             },
             due_at,
             documents,

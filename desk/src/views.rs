@@ -2,7 +2,7 @@
 //! actions an officer may take.
 
 use motcua_domain::calendar::ProcessingTime;
-use motcua_domain::dossier::{Applicant, Channel, DossierId, DossierRecord};
+use motcua_domain::dossier::{Applicant, Channel, Collection, DossierId, DossierRecord, LogbookEntry, Representative};
 use motcua_domain::fold::{Folded, next_step, step_progress};
 use motcua_domain::stats::DossierSummary;
 use motcua_domain::workflow::{Action, Actor, transition};
@@ -86,6 +86,8 @@ pub struct ConflictView {
 pub struct DocumentView {
     pub name: String,
     pub original: u32,
+    /// Certified copies (bản chứng thực).
+    pub certified: u32,
     pub copies: u32,
     pub received: bool,
     /// A scan of this line is kept with the dossier
@@ -148,7 +150,13 @@ pub struct DossierView {
     pub procedure_code: String,
     pub procedure_name: String,
     pub case_code: String,
+    /// The applicant (chủ hồ sơ), with its `kind`, `id_kind` and the
+    /// `representative` who submitted for it, if any.
     pub applicant: Applicant,
+    /// The person who submitted for the applicant (người nộp hồ sơ), or
+    /// null when the applicant submitted in person: the same as
+    /// `applicant.representative`, named beside it as requests may.
+    pub representative: Option<Representative>,
     pub channel: Channel,
     pub state: u8,
     pub state_name: &'static str,
@@ -158,6 +166,11 @@ pub struct DossierView {
     pub received_by: String,
     /// Number of sets (số bộ hồ sơ) handed in.
     pub sets: u32,
+    /// Where the result is collected: `desk` or `post`.
+    pub collection: Collection,
+    /// Quyển số (the year) and số thứ tự of the dossier's line in the
+    /// logbook; null for a dossier received before lines were numbered.
+    pub logbook: Option<LogbookEntry>,
     pub due_at: Option<String>,
     pub returned_at: Option<String>,
     pub on_time: Option<motcua_domain::fold::OnTime>,
@@ -309,6 +322,7 @@ impl Desk {
             procedure_name: record.procedure.name.clone(),
             case_code: record.procedure.case_code.clone(),
             applicant: record.applicant.clone(),
+            representative: record.applicant.representative.clone(),
             channel: record.reception.channel,
             state: folded.state.code(),
             state_name: folded.state.name_vi(),
@@ -317,6 +331,8 @@ impl Desk {
             received_at: rfc3339(record.reception.at, o),
             received_by: record.reception.officer.clone(),
             sets: record.reception.sets,
+            collection: record.reception.collection,
+            logbook: record.reception.logbook,
             due_at: folded.due_at.map(|t| rfc3339(t, o)),
             returned_at: folded.returned_at.map(|t| rfc3339(t, o)),
             on_time: folded.on_time,
@@ -355,6 +371,7 @@ impl Desk {
                 .map(|(d, line)| DocumentView {
                     name: d.name.clone(),
                     original: d.originals,
+                    certified: d.certified,
                     copies: d.copies,
                     received: d.received,
                     digitized: motcua_domain::attachment::line_digitized(&folded.attachments, line),

@@ -48,6 +48,41 @@ pub fn check_id_number(s: &str) -> Result<(), String> {
     }
 }
 
+/// A passport number (hộ chiếu), the identity of a foreigner who applies:
+/// 6 to 12 ASCII letters or digits, stored upper case. *(choice)* ICAO Doc
+/// 9303 prints up to 9 characters in the machine-readable zone and lets a
+/// state write a longer number; Vietnamese passports are one letter and 7
+/// digits. The bounds reject typing slips, not any state's format.
+pub fn normalize_passport(s: &str) -> Result<String, String> {
+    let p = s.trim().to_ascii_uppercase();
+    if !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err("a passport number has letters and digits only".into());
+    }
+    if !(6..=12).contains(&p.len()) {
+        return Err(format!("a passport number has 6 to 12 letters or digits, not {}", p.len()));
+    }
+    Ok(p)
+}
+
+/// An organization's enterprise code (mã số doanh nghiệp), which is its tax
+/// code (mã số thuế; Luật Doanh nghiệp 2020, Điều 29): 10 digits, or 13 for
+/// a branch or dependent unit (Thông tư 105/2020/TT-BTC, Điều 5), which is
+/// commonly written `NNNNNNNNNN-NNN`. Stored as digits only.
+pub fn normalize_tax_code(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let digits: String = match t.split_once('-') {
+        Some((head, tail)) if head.len() == 10 && tail.len() == 3 => format!("{head}{tail}"),
+        _ => t.to_string(),
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("an enterprise or tax code has digits only (13 digits may be written NNNNNNNNNN-NNN)".into());
+    }
+    match digits.len() {
+        10 | 13 => Ok(digits),
+        n => Err(format!("an enterprise or tax code has 10 or 13 digits, not {n}")),
+    }
+}
+
 /// Lower-case ASCII with Vietnamese diacritics removed (`Đặng` → `dang`),
 /// punctuation turned into spaces: what the search index stores and what a
 /// query is folded to, so that accents are optional.
@@ -99,6 +134,33 @@ mod tests {
         assert!(check_id_number("00000000004").is_err());
         assert!(check_id_number("00000000004a").is_err());
         assert!(check_id_number("").is_err());
+    }
+
+    #[test]
+    fn passports_and_tax_codes() {
+        let cases: [(&str, Result<&str, ()>); 6] = [
+            ("c1234567", Ok("C1234567")),
+            (" X0000001 ", Ok("X0000001")),
+            ("AB12", Err(())),
+            ("AB1234567890123", Err(())),
+            ("C 123 4567", Err(())),
+            ("", Err(())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_passport(input).map_err(|_| ()), want.map(str::to_string), "{input:?}");
+        }
+        let cases: [(&str, Result<&str, ()>); 7] = [
+            ("9000000001", Ok("9000000001")),
+            ("9000000001001", Ok("9000000001001")),
+            ("9000000001-001", Ok("9000000001001")),
+            ("90000000011", Err(())),
+            ("900000000", Err(())),
+            ("900000000-1001", Err(())),
+            ("90000000a1", Err(())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize_tax_code(input).map_err(|_| ()), want.map(str::to_string), "{input:?}");
+        }
     }
 
     #[test]

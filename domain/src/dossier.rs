@@ -8,10 +8,10 @@
 //! | `id` | 32 hex digits, random |
 //! | `code` | dossier code (mã hồ sơ) |
 //! | `procedure` | map: code, name, case_code, catalog_version, processing_time, time_unit, same_day, no_appointment, fee_vnd, steps (list of maps: name, agency, time_limit, time_unit; absent when none) |
-//! | `applicant` | map: name, id_number, phone, address, email |
-//! | `received` | map: unit, agency_id, node, officer, at, channel, calendar_version, supplement_mode, sets (absent: 1) |
+//! | `applicant` | map: name, id_number, phone, address, email, kind (absent: citizen), id_kind (absent: cccd), representative (map: name, id_number, id_kind, phone; absent: none) |
+//! | `received` | map: unit, agency_id, node, officer, at, channel, calendar_version, supplement_mode, sets (absent: 1), collection (absent: desk), logbook_volume and logbook_number (absent: none) |
 //! | `due_at` | appointment at receipt (UTC ms), absent for no-appointment procedures |
-//! | `documents` | list of maps: name, originals, copies, received |
+//! | `documents` | list of maps: name, originals, certified (absent: 0), copies, received |
 //! | `participants` | list of maps: unit, role (receiving / processing) |
 //! | `events` | append-only list of maps, each written once by its creator |
 //!
@@ -148,28 +148,193 @@ pub struct ProcedureSnapshot {
     pub steps: Vec<crate::catalog::Step>,
 }
 
+/// Who the applicant (chủ hồ sơ) is: the provincial systems' LoaiDoiTuong,
+/// 1 for a citizen (công dân), 2 for an organization (tổ chức, doanh
+/// nghiệp). Nghị định 61/2018/NĐ-CP, Điều 3 (as amended by Nghị định
+/// 107/2021/NĐ-CP) names both as those who file dossiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicantKind {
+    #[default]
+    Citizen,
+    Organization,
+}
+
+impl ApplicantKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicantKind::Citizen => "citizen",
+            ApplicantKind::Organization => "organization",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "citizen" => Some(ApplicantKind::Citizen),
+            "organization" => Some(ApplicantKind::Organization),
+            _ => None,
+        }
+    }
+    /// LoaiDoiTuong of the provincial systems and the national portal.
+    pub fn code(self) -> u8 {
+        match self {
+            ApplicantKind::Citizen => 1,
+            ApplicantKind::Organization => 2,
+        }
+    }
+}
+
+/// What an identity number is *(choice: one field beside `id_number`, so
+/// that a number is never read by guessing its shape)*: a citizen's
+/// identity card (`cccd`: 12-digit căn cước, or the old 9-digit CMND), a
+/// foreigner's passport (`passport`), an organization's enterprise or tax
+/// code (`tax_code`, 10 or 13 digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum IdKind {
+    #[default]
+    Cccd,
+    Passport,
+    TaxCode,
+}
+
+impl IdKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdKind::Cccd => "cccd",
+            IdKind::Passport => "passport",
+            IdKind::TaxCode => "tax_code",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cccd" => Some(IdKind::Cccd),
+            "passport" => Some(IdKind::Passport),
+            "tax_code" => Some(IdKind::TaxCode),
+            _ => None,
+        }
+    }
+    /// The kind an applicant's number has when none is named: a citizen's
+    /// identity card, an organization's tax code.
+    pub fn default_for(kind: ApplicantKind) -> Self {
+        match kind {
+            ApplicantKind::Citizen => IdKind::Cccd,
+            ApplicantKind::Organization => IdKind::TaxCode,
+        }
+    }
+    /// Whether a number of this kind may identify an applicant of `kind`:
+    /// a person by card or passport, an organization by its tax code only.
+    pub fn fits(self, kind: ApplicantKind) -> bool {
+        matches!(
+            (kind, self),
+            (ApplicantKind::Citizen, IdKind::Cccd | IdKind::Passport) | (ApplicantKind::Organization, IdKind::TaxCode)
+        )
+    }
+    /// Checks a number of this kind and returns it as stored (trimmed; a
+    /// passport upper case; a tax code as digits only).
+    pub fn normalize(self, number: &str) -> Result<String, String> {
+        match self {
+            IdKind::Cccd => {
+                let n = number.trim();
+                crate::codes::check_id_number(n)?;
+                Ok(n.to_string())
+            }
+            IdKind::Passport => crate::codes::normalize_passport(number),
+            IdKind::TaxCode => crate::codes::normalize_tax_code(number),
+        }
+    }
+}
+
+/// The applicant (chủ hồ sơ): the citizen or organization the dossier is
+/// for. Absent `kind` and `id_kind` (dossiers written before they were
+/// kept) read as a citizen with an identity card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct Applicant {
+    #[serde(default)]
+    pub kind: ApplicantKind,
+    /// A citizen's full name or an organization's registered name.
     pub name: String,
     pub id_number: String,
+    #[serde(default)]
+    pub id_kind: IdKind,
     #[serde(default)]
     pub phone: String,
     #[serde(default)]
     pub address: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The person who submits for the applicant (người nộp hồ sơ), when it
+    /// is not the applicant: an organization's employee, or a person a
+    /// citizen authorized (ủy quyền). Form 01 of Thông tư 03/2025/TT-VPCP
+    /// names both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative: Option<Representative>,
 }
 
-/// One line of the checklist of documents received (thành phần hồ sơ).
+/// The person who submits a dossier for its applicant (người nộp hồ sơ):
+/// always a person, identified by card or passport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Representative {
+    pub name: String,
+    pub id_number: String,
+    #[serde(default)]
+    pub id_kind: IdKind,
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// One line of the checklist of documents received (thành phần hồ sơ), with
+/// the three counts form 01 of Thông tư 03/2025/TT-VPCP prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentEntry {
     pub name: String,
     /// Number of originals (bản chính).
     pub originals: u32,
-    /// Number of copies (bản sao).
+    /// Number of certified copies (bản chứng thực); 0 for a line written
+    /// before they were counted apart.
+    #[serde(default)]
+    pub certified: u32,
+    /// Number of plain copies (bản sao).
     pub copies: u32,
     pub received: bool,
+}
+
+/// Where the citizen collects the result (form 01, Thông tư
+/// 03/2025/TT-VPCP: "nhận kết quả tại Bộ phận Một cửa / qua dịch vụ bưu
+/// chính công ích").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Collection {
+    /// At the one-stop desk (tại Bộ phận Một cửa).
+    #[default]
+    Desk,
+    /// By public postal service (qua dịch vụ bưu chính công ích).
+    Post,
+}
+
+impl Collection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collection::Desk => "desk",
+            Collection::Post => "post",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "desk" => Some(Collection::Desk),
+            "post" => Some(Collection::Post),
+            _ => None,
+        }
+    }
+}
+
+/// The dossier's line in the receiving unit's logbook (Sổ theo dõi hồ sơ,
+/// form 07): "Quyển số `volume`, Số thứ tự `number`" on form 01. The
+/// volume is the calendar year of receipt and the number runs through the
+/// year, not the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogbookEntry {
+    pub volume: u32,
+    pub number: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +351,11 @@ pub struct Reception {
     /// Number of sets (số bộ hồ sơ) handed in, 1 to [`SETS_MAX`]; 1 for a
     /// dossier written before sets were recorded.
     pub sets: u32,
+    /// Where the result is collected; the desk for a dossier written
+    /// before it was recorded.
+    pub collection: Collection,
+    /// The logbook line; none for a dossier written before it was kept.
+    pub logbook: Option<LogbookEntry>,
 }
 
 /// Everything a dossier holds when it is created.
@@ -444,6 +614,15 @@ pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash
     if let Some(email) = &new.applicant.email {
         tx.put(&a, "email", email.as_str())?;
     }
+    tx.put(&a, "kind", new.applicant.kind.as_str())?;
+    tx.put(&a, "id_kind", new.applicant.id_kind.as_str())?;
+    if let Some(rep) = &new.applicant.representative {
+        let m = tx.put_object(&a, "representative", ObjType::Map)?;
+        tx.put(&m, "name", rep.name.as_str())?;
+        tx.put(&m, "id_number", rep.id_number.as_str())?;
+        tx.put(&m, "id_kind", rep.id_kind.as_str())?;
+        tx.put(&m, "phone", rep.phone.as_str())?;
+    }
     let r = tx.put_object(ROOT, "received", ObjType::Map)?;
     let rec = &new.reception;
     tx.put(&r, "unit", rec.unit.as_str())?;
@@ -455,6 +634,11 @@ pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash
     tx.put(&r, "calendar_version", rec.calendar_version.as_str())?;
     tx.put(&r, "supplement_mode", rec.supplement_mode.as_str())?;
     tx.put(&r, "sets", rec.sets as u64)?;
+    tx.put(&r, "collection", rec.collection.as_str())?;
+    if let Some(l) = rec.logbook {
+        tx.put(&r, "logbook_volume", l.volume as u64)?;
+        tx.put(&r, "logbook_number", l.number as u64)?;
+    }
     if let Some(due) = new.due_at {
         tx.put(ROOT, "due_at", due)?;
     }
@@ -463,6 +647,7 @@ pub fn create(actor: ActorId, new: &NewDossier) -> Result<(Automerge, ChangeHash
         let m = tx.insert_object(&docs, i, ObjType::Map)?;
         tx.put(&m, "name", d.name.as_str())?;
         tx.put(&m, "originals", d.originals as u64)?;
+        tx.put(&m, "certified", d.certified as u64)?;
         tx.put(&m, "copies", d.copies as u64)?;
         tx.put(&m, "received", d.received)?;
     }
@@ -730,12 +915,39 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
         }
     }
     let a = r.fields(&root.obj("applicant")?);
+    let kind = match a.opt_string("kind") {
+        None => ApplicantKind::Citizen,
+        Some(k) => ApplicantKind::parse(&k).ok_or_else(|| DocError::Schema("applicant.kind".into()))?,
+    };
+    let id_kind = |f: &Fields<'_>, field: &str| match f.get("id_kind") {
+        None => Ok(IdKind::default_for(ApplicantKind::Citizen)),
+        Some(_) => f
+            .opt_string("id_kind")
+            .as_deref()
+            .and_then(IdKind::parse)
+            .ok_or_else(|| DocError::Schema(format!("{field}.id_kind"))),
+    };
+    let representative = match a.get("representative") {
+        None => None,
+        Some(_) => {
+            let m = r.fields(&a.obj("representative")?);
+            Some(Representative {
+                name: m.string("name")?,
+                id_number: m.string("id_number")?,
+                id_kind: id_kind(&m, "applicant.representative")?,
+                phone: m.opt_string("phone").unwrap_or_default(),
+            })
+        }
+    };
     let applicant = Applicant {
+        kind,
         name: a.string("name")?,
         id_number: a.string("id_number")?,
+        id_kind: id_kind(&a, "applicant")?,
         phone: a.opt_string("phone").unwrap_or_default(),
         address: a.opt_string("address").unwrap_or_default(),
         email: a.opt_string("email"),
+        representative,
     };
     let rc = r.fields(&root.obj("received")?);
     let reception = Reception {
@@ -757,6 +969,23 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
                 .filter(|n| (1..=SETS_MAX).contains(n))
                 .ok_or_else(|| DocError::Schema(format!("received.sets must be 1 to {SETS_MAX}")))?,
         },
+        collection: match rc.opt_string("collection") {
+            None if rc.get("collection").is_none() => Collection::Desk,
+            c => c
+                .as_deref()
+                .and_then(Collection::parse)
+                .ok_or_else(|| DocError::Schema("received.collection".into()))?,
+        },
+        logbook: match (rc.get("logbook_volume"), rc.get("logbook_number")) {
+            (None, None) => None,
+            _ => {
+                let n = |k: &str| rc.uint(k).ok().and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1);
+                match (n("logbook_volume").filter(|y| (1900..=2999).contains(y)), n("logbook_number")) {
+                    (Some(volume), Some(number)) => Some(LogbookEntry { volume, number }),
+                    _ => return Err(DocError::Schema("received.logbook_volume and logbook_number".into())),
+                }
+            }
+        },
     };
     let due_at = root.int("due_at");
     if due_at.is_some_and(|d| !in_range(d)) {
@@ -772,6 +1001,10 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
         documents.push(DocumentEntry {
             name: m.string("name")?,
             originals: m.uint("originals")? as u32,
+            certified: match m.get("certified") {
+                None => 0,
+                Some(_) => m.uint("certified")? as u32,
+            },
             copies: m.uint("copies")? as u32,
             received: m.boolean("received")?,
         });

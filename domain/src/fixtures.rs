@@ -49,6 +49,8 @@ pub fn new_dossier(node_hex: &str, channel: Channel, same_day: bool) -> NewDossi
             calendar_version: "test".into(),
             supplement_mode: SupplementMode::Pause,
             sets: 1,
+            collection: Default::default(),
+            logbook: None,
         },
         due_at: Some(T0 + 3 * DAY_MS),
         documents: vec![],

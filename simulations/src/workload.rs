@@ -85,6 +85,7 @@ impl Iterator for Workload {
                 phone: format!("0900{:06}", r.random_range(0..1_000_000u32)),
                 address: HAMLETS[r.random_range(0..HAMLETS.len())].into(),
                 email: None,
+                ..Applicant::default()
             },
             channel,
         })

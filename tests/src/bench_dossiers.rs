@@ -51,11 +51,19 @@ fn new_dossier(node: &Identity, n: usize, w: &motcua_sim::workload::ReceptionReq
             calendar_version: "bench".into(),
             supplement_mode: SupplementMode::Pause,
             sets: 1,
+            collection: Default::default(),
+            logbook: None,
         },
         due_at: Some(T0 + 7 * DAY_MS),
         documents: docs[..k]
             .iter()
-            .map(|d| DocumentEntry { name: (*d).into(), originals: 1, copies: rng.random_range(0..3), received: true })
+            .map(|d| DocumentEntry {
+                name: (*d).into(),
+                originals: 1,
+                certified: 0,
+                copies: rng.random_range(0..3),
+                received: true,
+            })
             .collect(),
     }
 }

@@ -210,10 +210,13 @@ fn withdrawal_then_stop_counts_as_withdrawn() {
 fn documents_survive_save_and_load() {
     let (actor, hex) = node(1);
     let mut new = new_dossier(&hex, Channel::Post, false);
-    new.documents =
-        vec![crate::dossier::DocumentEntry {
-            name: "Giấy đề nghị".into(), originals: 1, copies: 2, received: true
-        }];
+    new.documents = vec![crate::dossier::DocumentEntry {
+        name: "Giấy đề nghị".into(),
+        originals: 1,
+        certified: 1,
+        copies: 2,
+        received: true,
+    }];
     let (doc, _) = dossier::create(actor, &new).unwrap();
     let loaded = Automerge::load(&doc.save()).unwrap();
     let record = dossier::read(&loaded).unwrap();
@@ -741,4 +744,75 @@ fn a_supplement_draft_is_approved_issued_and_discarded_when_the_dossier_moves() 
     append(&mut back, &send_back);
     let f = folded(&back);
     assert_eq!((f.state, f.supplement_draft), (Status::Accepted, None), "{:?}", f.conflicts);
+
+fn applicants_collection_and_logbook_read_back_and_default_when_absent() {
+    use automerge::{ROOT, ReadDoc, transaction::Transactable};
+    use dossier::{ApplicantKind, Collection, IdKind, LogbookEntry, Representative};
+    let (actor, hex) = node(1);
+    let mut new = new_dossier(&hex, Channel::Direct, false);
+    new.applicant.kind = ApplicantKind::Organization;
+    new.applicant.id_kind = IdKind::TaxCode;
+    new.applicant.id_number = "9000000001001".into();
+    new.applicant.representative = Some(Representative {
+        name: "Người Thử Mẫu 2".into(),
+        id_number: "X9000001".into(),
+        id_kind: IdKind::Passport,
+        phone: "0900000002".into(),
+    });
+    new.reception.collection = Collection::Post;
+    new.reception.logbook = Some(LogbookEntry { volume: 2025, number: 17 });
+    new.documents = vec![dossier::DocumentEntry {
+        name: "Giấy đề nghị".into(),
+        originals: 1,
+        certified: 2,
+        copies: 0,
+        received: true,
+    }];
+    let (doc, _) = dossier::create(actor, &new).unwrap();
+    let record = dossier::read(&Automerge::load(&doc.save()).unwrap()).unwrap();
+    assert_eq!((record.applicant.clone(), record.reception.clone()), (new.applicant.clone(), new.reception.clone()));
+    assert_eq!(record.documents, new.documents);
+
+    // A dossier written before these fields: a citizen with a card, no
+    // representative, collected at the desk, no logbook line, 0 certified.
+    let (_, applicant) = doc.get(ROOT, "applicant").unwrap().unwrap();
+    let (_, received) = doc.get(ROOT, "received").unwrap().unwrap();
+    let (_, docs) = doc.get(ROOT, "documents").unwrap().unwrap();
+    let (_, line) = doc.get(&docs, 0).unwrap().unwrap();
+    let mut old = doc.fork();
+    let mut tx = old.transaction();
+    for key in ["kind", "id_kind", "representative"] {
+        tx.delete(&applicant, key).unwrap();
+    }
+    for key in ["collection", "logbook_volume", "logbook_number"] {
+        tx.delete(&received, key).unwrap();
+    }
+    tx.delete(&line, "certified").unwrap();
+    tx.commit();
+    let record = dossier::read(&old).unwrap();
+    assert_eq!(record.applicant.kind, ApplicantKind::Citizen);
+    assert_eq!(record.applicant.id_kind, IdKind::Cccd);
+    assert_eq!(record.applicant.representative, None);
+    assert_eq!(record.reception.collection, Collection::Desk);
+    assert_eq!(record.reception.logbook, None);
+    assert_eq!(record.documents[0].certified, 0);
+
+    // Values no version writes fail the read, naming the field.
+    let bad: [(&automerge::ObjId, &str, &str); 4] = [
+        (&applicant, "kind", "applicant.kind"),
+        (&applicant, "id_kind", "applicant.id_kind"),
+        (&received, "collection", "received.collection"),
+        (&received, "logbook_number", "logbook"),
+    ];
+    for (obj, key, named) in bad {
+        let mut b = doc.fork();
+        let mut tx = b.transaction();
+        if key == "logbook_number" {
+            tx.delete(obj, key).unwrap();
+        } else {
+            tx.put(obj, key, "unknown").unwrap();
+        }
+        tx.commit();
+        assert!(matches!(dossier::read(&b), Err(dossier::DocError::Schema(m)) if m.contains(named)), "{key}");
+    }
 }

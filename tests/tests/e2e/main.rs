@@ -7,6 +7,7 @@
 mod adversary;
 mod allowance;
 mod api;
+mod applicants;
 mod attachments;
 mod bad_input;
 mod catalog;
