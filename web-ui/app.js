@@ -178,6 +178,7 @@ async function showReception() {
       h("td", {}, h("input", { type: "checkbox", name: `doc-${i}`, checked: d.required, "aria-label": t("doc_received") })),
       h("td", {}, d.name, d.required ? h("span", { class: "muted" }, ` (${t("required")})`) : null),
       h("td", {}, h("input", { type: "number", min: 0, max: 99, name: `orig-${i}`, value: d.originals, class: "count", "aria-label": t("originals") })),
+      h("td", {}, h("input", { type: "number", min: 0, max: 99, name: `cert-${i}`, value: 0, class: "count", "aria-label": t("certified") })),
       h("td", {}, h("input", { type: "number", min: 0, max: 99, name: `copy-${i}`, value: d.copies, class: "count", "aria-label": t("copies") })))));
     box.refreshLines();
     fees.textContent = `${t("fees")}: ` + (c.fees.length ? c.fees.map((f) => `${f.name}: ${money(f.amount_vnd)} (${t(f.collected)})`).join("; ") : t("no_fee"));
@@ -195,8 +196,8 @@ async function showReception() {
   const checkDuplicates = async () => {
     const id = form.querySelector("input[name=id_number]").value.trim();
     dupWarning.hidden = true;
-    if (!chosen || !/^\d{12}$/.test(id)) return;
-    const { res, body } = await api(`/api/v1/duplicates?procedure_code=${encodeURIComponent(chosen.code)}&id_number=${id}`);
+    if (!chosen || idProblem(form.elements.kind.value, form.elements.id_kind.value, id)) return;
+    const { res, body } = await api(`/api/v1/duplicates?procedure_code=${encodeURIComponent(chosen.code)}&id_number=${encodeURIComponent(id)}`);
     if (res.ok && body.length) {
       dupWarning.replaceChildren(t("duplicate"), " ", ...body.map((d) => h("a", { href: `#/dossier/${encodeURIComponent(d.code)}` }, d.code, " ")));
       dupWarning.hidden = false;
@@ -209,20 +210,43 @@ async function showReception() {
       h("label", {}, h("span", {}, t("case")), caseSelect), timeInfo, fees),
     h("fieldset", {}, h("legend", {}, t("checklist")),
       h("table", { class: "checklist" }, h("thead", {}, h("tr", {}, h("th", {}, t("doc_received")), h("th", {}, t("checklist")),
-        h("th", {}, t("originals")), h("th", {}, t("copies")))), checklist)),
+        h("th", {}, t("originals")), h("th", {}, t("certified")), h("th", {}, t("copies")))), checklist)),
     h("fieldset", {}, h("legend", {}, t("attachments")), box.el),
-    h("fieldset", { class: "grid" }, h("legend", {}, t("applicant")),
-      field("name", t("full_name"), { required: true, autocomplete: "off", maxlength: 200 }),
-      field("id_number", t("id_number"), { required: true, inputmode: "numeric", pattern: "\\d{12}", maxlength: 12, autocomplete: "off" }),
+    h("fieldset", { class: "grid", id: "applicant" }, h("legend", {}, t("holder_of_dossier")),
+      h("label", {}, h("span", {}, t("applicant_kind")), h("select", { name: "kind" },
+        ["citizen", "organization"].map((k) => h("option", { value: k }, t(`kind_${k}`))))),
+      h("label", { id: "id-kind" }, h("span", {}, t("id_kind")), h("select", { name: "id_kind" },
+        ["cccd", "passport"].map((k) => h("option", { value: k }, t(`id_kind_${k}`))))),
+      h("label", {}, h("span", { id: "name-label" }, t("full_name")), h("input", { name: "name", required: true, autocomplete: "off", maxlength: 200 })),
+      h("label", {}, h("span", { id: "id-label" }, t("id_number")), h("input", { name: "id_number", required: true, maxlength: 14, autocomplete: "off" })),
       field("phone", t("phone"), { inputmode: "tel", maxlength: 20 }),
       field("address", t("address"), { maxlength: 300 }),
       field("email", t("email"), { type: "email", maxlength: 200 }),
       h("label", {}, h("span", {}, t("channel")), h("select", { name: "channel" },
         ["direct", "online", "post"].map((c) => h("option", { value: c }, t(`channel_${c}`))))),
+      h("label", {}, h("span", {}, t("collection")), h("select", { name: "collection" },
+        ["desk", "post"].map((c) => h("option", { value: c }, t(`collection_${c}`))))),
       field("sets", t("sets"), { type: "number", min: 1, max: 99, value: 1, required: true })),
+    h("fieldset", { class: "grid", id: "representative" }, h("legend", {}, t("representative")),
+      h("p", { class: "muted" }, t("representative_hint")),
+      field("rep_name", t("full_name"), { autocomplete: "off", maxlength: 200 }),
+      h("label", {}, h("span", {}, t("id_kind")), h("select", { name: "rep_id_kind" },
+        ["cccd", "passport"].map((k) => h("option", { value: k }, t(`id_kind_${k}`))))),
+      field("rep_id_number", t("id_number"), { autocomplete: "off", maxlength: 12 }),
+      field("rep_phone", t("phone"), { inputmode: "tel", maxlength: 20 })),
     dupWarning, error,
     h("button", { type: "submit", class: "primary" }, t("save_receive")));
   form.querySelector("input[name=id_number]").addEventListener("change", checkDuplicates);
+  // An organization is named by its registered name and tax code; a
+  // citizen by full name and card or passport.
+  const renderKind = () => {
+    const org = form.elements.kind.value === "organization";
+    $("id-kind").hidden = org;
+    $("name-label").textContent = org ? t("org_name") : t("full_name");
+    $("id-label").textContent = org ? t("tax_code") : form.elements.id_kind.value === "passport" ? t("passport_number") : t("id_number");
+  };
+  form.elements.kind.addEventListener("change", renderKind);
+  form.elements.id_kind.addEventListener("change", renderKind);
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -230,15 +254,24 @@ async function showReception() {
     const f = new FormData(form);
     if (!chosen) { error.textContent = t("pick_procedure"); search.focus(); return; }
     const idNumber = String(f.get("id_number")).trim();
-    if (!/^\d{12}$/.test(idNumber)) { error.textContent = t("id_invalid"); form.querySelector("input[name=id_number]").focus(); return; }
+    const kind = String(f.get("kind"));
+    const idKind = kind === "organization" ? "tax_code" : String(f.get("id_kind"));
+    const problem = idProblem(kind, idKind, idNumber);
+    if (problem) { error.textContent = t(problem); form.querySelector("input[name=id_number]").focus(); return; }
     const c = chosen.cases.find((x) => x.code === caseSelect.value);
     const documents = c.documents.map((d, i) => ({ d, i })).filter(({ i }) => f.get(`doc-${i}`))
-      .map(({ d, i }) => ({ name: d.name, original: Number(f.get(`orig-${i}`)) || 0, copies: Number(f.get(`copy-${i}`)) || 0 }));
-    const applicant = { name: String(f.get("name")).trim(), id_number: idNumber, phone: String(f.get("phone")).trim(), address: String(f.get("address")).trim() };
+      .map(({ d, i }) => ({ name: d.name, original: Number(f.get(`orig-${i}`)) || 0, certified: Number(f.get(`cert-${i}`)) || 0, copies: Number(f.get(`copy-${i}`)) || 0 }));
+    const applicant = { kind, id_kind: idKind, name: String(f.get("name")).trim(), id_number: idNumber, phone: String(f.get("phone")).trim(), address: String(f.get("address")).trim() };
     if (String(f.get("email")).trim()) applicant.email = String(f.get("email")).trim();
+    const rep = { name: String(f.get("rep_name")).trim(), id_kind: String(f.get("rep_id_kind")), id_number: String(f.get("rep_id_number")).trim(), phone: String(f.get("rep_phone")).trim() };
+    const representative = rep.name || rep.id_number || rep.phone ? rep : undefined;
+    if (representative && idProblem("citizen", rep.id_kind, rep.id_number)) {
+      error.textContent = `${t("representative")}: ${t(idProblem("citizen", rep.id_kind, rep.id_number))}`;
+      form.querySelector("input[name=rep_id_number]").focus(); return;
+    }
     const button = form.querySelector("button[type=submit]"); button.disabled = true;
     try {
-      const { res, body } = await api("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: chosen.code, case_code: c.code, applicant, documents, channel: f.get("channel"), sets: Number(f.get("sets")) || 1 }) });
+      const { res, body } = await api("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: chosen.code, case_code: c.code, applicant, representative, documents, channel: f.get("channel"), collection: f.get("collection"), sets: Number(f.get("sets")) || 1 }) });
       if (!res.ok) { error.textContent = errorText(body); return; }
       // Line N of the dossier is the N-th ticked row.
       const lines = new Map(ticked().map(({ value }, n) => [value, n + 1]));
@@ -249,18 +282,29 @@ async function showReception() {
   search.focus();
 }
 
+/** Why an identity number cannot be of its kind (an i18n key), or null:
+ * the node's rule (docs/domain-decisions.md), checked before sending. The
+ * desk takes 12-digit cards; the node also reads old 9-digit ones. */
+function idProblem(kind, idKind, id) {
+  if (kind === "organization") return /^\d{10}(\d{3}|-\d{3})?$/.test(id) ? null : "tax_invalid";
+  if (idKind === "passport") return /^[A-Za-z0-9]{6,12}$/.test(id) ? null : "passport_invalid";
+  return /^\d{12}$/.test(id) ? null : "id_invalid";
+}
+
 /** The dossier just received; the files picked at the desk are sent to it
  * (`upload`: the reception's attach box), and the slip, which says which
  * lines are digitized, is printable once they have gone. */
 async function showReceived(d, upload) {
   renderPrint(receiptForm(d), receiptForm(d, true));
+  let latest = d;
   page(h("section", { class: "card", id: "received" },
     h("h1", {}, t("received_ok")),
     h("p", { class: "big" }, h("b", { id: "received-code" }, d.code)),
     h("p", {}, `${t("due")}: `, h("b", {}, when(d.due_at))),
     upload ? h("div", { id: "received-files" }, h("h2", {}, t("attachments")), upload.box.el) : null,
     h("div", { class: "buttons" },
-      h("button", { type: "button", class: "primary", id: "print-receipt", onclick: () => window.print() }, t("print_receipt")),
+      h("button", { type: "button", class: "primary", id: "print-receipt", onclick: () => { renderPrint(receiptForm(latest), receiptForm(latest, true)); window.print(); } }, t("print_receipt")),
+      h("button", { type: "button", id: "print-receipt-two-up", onclick: () => { renderPrint(receiptTwoUp(latest)); window.print(); } }, t("print_two_up")),
       h("a", { href: `#/dossier/${encodeURIComponent(d.code)}`, class: "button" }, t("open_dossier")),
       h("a", { href: "#/reception", class: "button", onclick: () => { if (location.hash === "#/reception") route(); } }, t("new_dossier")))));
   const print = $("print-receipt");
@@ -270,7 +314,7 @@ async function showReceived(d, upload) {
     code: d.code, lineOf: upload.lineOf,
     onSent: async () => {
       const { res, body } = await api(`/api/v1/dossiers/${encodeURIComponent(d.code)}`);
-      if (res.ok) renderPrint(receiptForm(body), receiptForm(body, true));
+      if (res.ok) { latest = body; renderPrint(receiptForm(body), receiptForm(body, true)); }
     },
   });
   try { await upload.box.send(); } finally { print.disabled = false; }
@@ -290,31 +334,59 @@ function formHead(title) {
 const sequenceOf = (code) => code.split("-").pop();
 const row = (label, value) => h("tr", {}, h("th", {}, label), h("td", {}, value ?? ""));
 
-/** Form 1: receipt and appointment slip, two copies (liên). */
-function receiptForm(d, second = false) {
-  return h("article", { class: "form a5 receipt" },
+/** The words form 01 prints for an identity number's kind. */
+function idLabelVi(kind) {
+  return kind === "tax_code" ? "Mã số doanh nghiệp/Mã số thuế" : kind === "passport" ? "Số hộ chiếu" : "Số định danh cá nhân";
+}
+
+/** Form 01 of Thông tư 03/2025/TT-VPCP: Giấy tiếp nhận hồ sơ và hẹn trả
+ * kết quả, an A5 slip in two copies (liên); `half` makes it one half of
+ * the A4 two-up sheet ([`receiptTwoUp`]). */
+function receiptForm(d, second = false, half = false) {
+  const a = d.applicant;
+  const rep = d.representative || a.representative;
+  const org = a.kind === "organization";
+  const year = d.logbook ? d.logbook.volume : d.received_at.slice(0, 4);
+  const number = d.logbook ? d.logbook.number : "…";
+  const count = (n) => String(n || 0);
+  return h("article", { class: half ? "receipt half" : "form a5 receipt" },
     formHead("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"),
     h("p", { class: "center" }, `Mã hồ sơ: `, h("b", { class: "receipt-code" }, d.code), ` · Liên ${second ? "2: lưu tại Bộ phận Một cửa" : "1: giao người nộp hồ sơ"}`),
     h("img", { class: "qr", src: `/api/v1/dossiers/${encodeURIComponent(d.code)}/qr.svg`, alt: d.code }),
     h("table", {},
-      row("Số phiếu", sequenceOf(d.code)),
-      row("Người nộp", d.applicant.name), row("Địa chỉ", d.applicant.address), row("Số điện thoại", d.applicant.phone),
-      row("Thư điện tử", d.applicant.email || ""),
-      row("Nội dung yêu cầu", d.procedure_name),
-      row("Thành phần hồ sơ", h("ol", {}, d.documents.map((x) => h("li", {}, `${x.name}: ${x.original} bản chính, ${x.copies} bản sao; `,
-        h("span", { class: "digitized" }, x.digitized ? "đã số hóa" : "chưa số hóa"))))),
+      row(org ? "Tên tổ chức (chủ hồ sơ)" : "Chủ hồ sơ", h("span", { class: "receipt-holder" }, a.name)),
+      row(idLabelVi(a.id_kind), h("span", { class: "receipt-id" }, a.id_number)),
+      rep ? row("Người nộp hồ sơ", h("span", { class: "receipt-submitter" }, `${rep.name} — ${idLabelVi(rep.id_kind)}: ${rep.id_number}${rep.phone ? `, ĐT: ${rep.phone}` : ""}`)) : null,
+      row("Địa chỉ", a.address), row("Số điện thoại", a.phone),
+      row("Thư điện tử", a.email || ""),
+      row("Nội dung yêu cầu", d.procedure_name)),
+    h("table", { class: "lines receipt-documents" },
+      h("thead", {}, h("tr", {}, ["TT", "Tên giấy tờ", "Bản chính", "Bản chứng thực", "Bản sao", "Số hóa"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, d.documents.map((x, i) => h("tr", {}, h("td", {}, i + 1), h("td", {}, x.name), h("td", {}, count(x.original)),
+        h("td", {}, count(x.certified)), h("td", {}, count(x.copies)),
+        h("td", {}, h("span", { class: "digitized" }, x.digitized ? "đã số hóa" : "chưa số hóa")))))),
+    h("table", {},
       row("Số lượng hồ sơ", `${String(d.sets).padStart(2, "0")} bộ`),
       row("Thời hạn giải quyết", d.processing_time === 0 ? "Trong ngày" : timeTextVi(d.processing_time, d.time_unit)),
       row("Thời gian nhận hồ sơ", `${hhmm(d.received_at)} ngày ${day(d.received_at)}`),
       row("Thời gian trả kết quả", h("b", { class: "receipt-due" }, d.due_at ? `${hhmm(d.due_at)} ngày ${day(d.due_at)}` : "Không hẹn ngày")),
-      row("Nơi trả kết quả", `Bộ phận Một cửa — ${health.unit_name || ""}`),
-      row("Phí, lệ phí", d.fee_vnd ? money(d.fee_vnd) : "Không thu"),
-      row("Vào sổ theo dõi", `Quyển ${d.received_at.slice(0, 4)}, số ${sequenceOf(d.code)}`)),
-    h("div", { class: "signatures" }, h("div", {}, h("b", {}, "NGƯỜI NỘP HỒ SƠ"), h("br"), "(Ký, ghi rõ họ tên)"),
-      h("div", {}, h("b", {}, "NGƯỜI TIẾP NHẬN"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, d.received_by))),
+      row("Nơi nhận kết quả", h("span", { class: "receipt-collection" }, d.collection === "post"
+        ? "Qua dịch vụ bưu chính công ích"
+        : `Tại Bộ phận Một cửa — ${health.unit_name || ""}`)),
+      row("Phí, lệ phí", d.fee_vnd ? money(d.fee_vnd) : "Không thu")),
+    h("p", { class: "logbook-line" }, `Vào Sổ theo dõi hồ sơ, Quyển số ${year}, Số thứ tự ${number}`),
+    h("div", { class: "signatures" }, h("div", {}, h("b", {}, "NGƯỜI NỘP HỒ SƠ"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, rep ? rep.name : org ? "" : a.name)),
+      h("div", {}, h("b", {}, "NGƯỜI TIẾP NHẬN HỒ SƠ"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, d.received_by))),
     h("p", { class: "small" }, /^(127\.|localhost$|\[::1\]$)/.test(location.hostname)
-      ? "Tra cứu tình trạng hồ sơ bằng mã hồ sơ và 4 số cuối số định danh cá nhân tại Bộ phận Một cửa."
-      : `Tra cứu tình trạng hồ sơ tại ${location.origin}/track bằng mã hồ sơ và 4 số cuối số định danh cá nhân.`));
+      ? "Tra cứu tình trạng hồ sơ bằng mã hồ sơ và 4 số cuối số định danh tại Bộ phận Một cửa."
+      : `Tra cứu tình trạng hồ sơ tại ${location.origin}/track bằng mã hồ sơ và 4 số cuối số định danh.`));
+}
+
+/** Form 01's two copies side by side on one A4 sheet (landscape: two A5
+ * halves), with a line to cut along: what a cheap A4 printer makes. */
+function receiptTwoUp(d) {
+  return h("article", { class: "form two-up", id: "receipt-two-up" },
+    receiptForm(d, false, true), h("div", { class: "cut-line", "aria-hidden": "true" }, h("span", {}, "✂")), receiptForm(d, true, true));
 }
 
 /** Forms 2–4 from the event that issued them. */
@@ -371,18 +443,23 @@ function timeTextVi(n, unit) {
   return `${n} ${unit === "working_hours" ? "giờ làm việc" : unit === "calendar_days" ? "ngày" : "ngày làm việc"}`;
 }
 
-/** Form 6: the logbook (sổ theo dõi hồ sơ) of a period, from
- * `/api/v1/logbook`, in order of receipt. */
+/** Form 07 of Thông tư 03/2025/TT-VPCP: the logbook (Sổ theo dõi hồ sơ)
+ * of a period, from `/api/v1/logbook`, in order of receipt; each line's
+ * number is the one that runs through the year (Quyển số = the year). */
 function logbook(rows, from, to) {
-  return h("article", { class: "form a4" }, formHead("SỔ THEO DÕI HỒ SƠ"),
-    h("p", { class: "center" }, from === to ? `Ngày ${day(from)}` : `Từ ngày ${day(from)} đến ngày ${day(to)}`),
-    h("table", { class: "lines", id: "logbook" }, h("thead", {}, h("tr", {}, ["STT", "Mã hồ sơ", "Thủ tục", "Số bộ", "Người nộp", "Địa chỉ", "Số điện thoại", "Ngày nhận", "Ngày hẹn trả", "Ngày trả", "Người tiếp nhận", "Trạng thái"].map((x) => h("th", {}, x)))),
-      h("tbody", {}, rows.map((d, i) => h("tr", {}, h("td", {}, i + 1), h("td", {}, d.code), h("td", {}, d.procedure_name), h("td", {}, d.sets),
+  const cols = ["Số thứ tự", "Mã hồ sơ", "Trích yếu (thủ tục)", "Số bộ", "Tên chủ hồ sơ", "Địa chỉ", "Số điện thoại", "Ngày nhận",
+    "Ngày hẹn trả", "Chuyển cơ quan giải quyết", "Có kết quả", "Ngày trả kết quả", "Cán bộ tiếp nhận", "Ký nhận kết quả", "Ghi chú"];
+  const volumes = [...new Set(rows.map((d) => d.logbook && d.logbook.volume).filter(Boolean))];
+  return h("article", { class: "form a4 logbook" }, formHead("SỔ THEO DÕI HỒ SƠ"),
+    h("p", { class: "center" }, volumes.length ? `Quyển số ${volumes.join(", ")} · ` : "", from === to ? `Ngày ${day(from)}` : `Từ ngày ${day(from)} đến ngày ${day(to)}`),
+    h("table", { class: "lines", id: "logbook" }, h("thead", {}, h("tr", {}, cols.map((x) => h("th", {}, x)))),
+      h("tbody", {}, rows.map((d, i) => h("tr", {}, h("td", {}, d.logbook ? d.logbook.number : `(${i + 1})`), h("td", {}, d.code), h("td", {}, d.procedure_name), h("td", {}, d.sets),
         h("td", {}, d.applicant.name), h("td", {}, d.applicant.address), h("td", {}, d.applicant.phone),
-        h("td", {}, when(d.received_at)), h("td", {}, when(d.due_at)), h("td", {}, when(d.returned_at)), h("td", {}, d.received_by), h("td", {}, stateName(d.state)))))));
+        h("td", {}, when(d.received_at)), h("td", {}, when(d.due_at)), h("td", {}, when(d.handed_over_at)), h("td", {}, when(d.result_ready_at)),
+        h("td", {}, when(d.returned_at)), h("td", {}, d.received_by), h("td", { class: "sign" }), h("td", {}, stateName(d.state)))))));
 }
 
-/** The period picker that prints the logbook (form 6). */
+/** The period picker that prints the logbook (form 07). */
 function logbookControl() {
   const today = localToday();
   const error = h("span", { class: "error", role: "alert" });
@@ -761,6 +838,7 @@ function renderDossier(d, message) {
   };
   const last = (a) => d.history.filter((e) => e.action === a).pop();
   const formButtons = [["form1", () => renderPrint(receiptForm(d), receiptForm(d, true))],
+    ["form1_two_up", () => renderPrint(receiptTwoUp(d))],
     ...[["request_supplement", "form2"], ["refuse", "form3"], ["reappoint", "form4"]].filter(([a]) => last(a)).map(([a, f]) => [f, () => renderPrint(eventForm(d, last(a), a))]),
     ["form5", () => renderPrint(controlSheet(d))]];
   // After an upload: the dossier again (a line now digitized, a result
@@ -787,8 +865,11 @@ function renderDossier(d, message) {
     (d.refused_by_peers || []).length ? h("ul", { class: "error", id: "refusals" }, d.refused_by_peers.map((r) =>
       h("li", {}, `${r.role === "province" ? t("refused_by_province") : t("refused_by_peer")} ${r.unit || r.node_id.slice(0, 12)} (${when(r.at)}): ${r.reason}`))) : null,
     h("table", { class: "details" },
-      row(t("procedure"), `${d.procedure_code} — ${d.procedure_name}`), row(t("applicant"), d.applicant.name),
-      row(t("id_number"), d.applicant.id_number), row(t("phone"), d.applicant.phone), row(t("address"), d.applicant.address),
+      row(t("procedure"), `${d.procedure_code} — ${d.procedure_name}`),
+      row(t("holder_of_dossier"), `${d.applicant.name}${d.applicant.kind === "organization" ? ` (${t("kind_organization")})` : ""}`),
+      row(d.applicant.id_kind === "tax_code" ? t("tax_code") : d.applicant.id_kind === "passport" ? t("passport_number") : t("id_number"), d.applicant.id_number),
+      d.representative ? row(t("representative"), `${d.representative.name} — ${d.representative.id_number}${d.representative.phone ? `, ${d.representative.phone}` : ""}`) : null,
+      row(t("collection"), t(`collection_${d.collection || "desk"}`)), row(t("phone"), d.applicant.phone), row(t("address"), d.applicant.address),
       row(t("received"), `${when(d.received_at)} (${d.received_by})`), row(t("due"), when(d.due_at)),
       row(t("holder"), d.holder_unit), d.result || d.result_file ? row(t("result"), resultText(d)) : null,
       d.result_document ? row(t("result_document"), `${d.result_document.type} số ${d.result_document.number} — ${d.result_document.issuer}, ${d.result_document.signer} ký ngày ${d.result_document.signed_on.split("-").reverse().join("/")}`) : null,
@@ -836,7 +917,7 @@ function renderDossier(d, message) {
 }
 
 function documentsList(d) {
-  return h("ul", { id: "documents" }, d.documents.map((x) => h("li", {}, `${x.name} (${x.original}/${x.copies})`, x.digitized ? ` · ${t("digitized")}` : "")));
+  return h("ul", { id: "documents" }, d.documents.map((x) => h("li", {}, `${x.name} (${x.original}/${x.certified || 0}/${x.copies})`, x.digitized ? ` · ${t("digitized")}` : "")));
 }
 
 /** The result, and the electronic result file its `processed` event signed

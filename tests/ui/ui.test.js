@@ -157,6 +157,14 @@ test("a dossier is received through the form, printed, moved through to returned
   assert.equal(await page.isVisible("#received"), false, "the page around it does not print");
   const slip = await slips.first().textContent();
   assert.ok(slip.includes(code), "the slip shows the dossier code");
+  // Form 01 of Thông tư 03/2025: its title, the ID number, the three
+  // counts per document, where the result is collected, the logbook line.
+  assert.ok(slip.includes("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"), "the official title");
+  assert.equal(await slips.first().locator(".receipt-id").textContent(), APPLICANT.id_number);
+  const heads = await slips.first().locator(".receipt-documents th").allTextContents();
+  assert.deepEqual(heads.slice(2, 5), ["Bản chính", "Bản chứng thực", "Bản sao"]);
+  assert.match(await slips.first().locator(".receipt-collection").textContent(), /^Tại Bộ phận Một cửa/);
+  assert.match(await slips.first().locator(".logbook-line").textContent(), /^Vào Sổ theo dõi hồ sơ, Quyển số 20\d\d, Số thứ tự \d+$/);
   assert.match(await slips.first().locator(".receipt-due").textContent(), /\d{2}:\d{2} ngày \d{1,2}\/\d{1,2}\/\d{4}/, "and the appointment");
   // Each checklist line says whether a scan of it is kept: none yet.
   const marks = await slips.first().locator(".digitized").allTextContents();
@@ -361,6 +369,62 @@ test("the province dashboard reports per commune with drill-down, and the fleet 
   }
 });
 
+test("an organization with a representative is received through the form; form 01 names both and prints two-up on A4", async () => {
+  const { page, context, errors } = await loggedIn();
+  await page.goto(`${base}/#/reception`);
+  await page.waitForSelector("#reception");
+  await page.fill("#procedure-search", "chung thuc ban sao");
+  await page.waitForSelector("#procedure-matches li");
+  await page.keyboard.press("Enter");
+  await page.selectOption("select[name=kind]", "organization");
+  assert.equal(await page.textContent("#id-label"), "Mã số doanh nghiệp/Mã số thuế");
+  assert.equal(await page.isVisible("#id-kind"), false, "an organization has only a tax code");
+  await page.fill("input[name=name]", "Công ty Thử Mẫu 7");
+  // A tax code of 11 digits is caught before anything is sent.
+  await page.fill("input[name=id_number]", "90000000071");
+  await page.click("#reception button[type=submit]");
+  assert.match(await page.textContent("#reception-error"), /10 hoặc 13 chữ số/);
+  await page.fill("input[name=id_number]", "9000000007");
+  await page.fill("input[name=phone]", "0900000007");
+  await page.fill("input[name=address]", "Thôn Thử, xã Thử Nghiệm");
+  await page.fill("input[name=rep_name]", "Người Thử Mẫu 8");
+  await page.fill("input[name=rep_id_number]", "900000000008");
+  await page.fill("input[name=cert-0]", "2");
+  await page.selectOption("select[name=collection]", "post");
+  await page.click("#reception button[type=submit]");
+  await page.waitForSelector("#received");
+
+  await page.emulateMedia({ media: "print" });
+  const slip = page.locator("#print .receipt").first();
+  assert.equal(await slip.locator(".receipt-holder").textContent(), "Công ty Thử Mẫu 7");
+  assert.equal(await slip.locator(".receipt-id").textContent(), "9000000007");
+  assert.match(await slip.locator(".receipt-submitter").textContent(), /^Người Thử Mẫu 8 — Số định danh cá nhân: 900000000008/);
+  assert.equal(await slip.locator(".receipt-documents tbody tr:first-child td:nth-child(4)").textContent(), "2", "certified copies");
+  assert.equal(await slip.locator(".receipt-collection").textContent(), "Qua dịch vụ bưu chính công ích");
+  await page.emulateMedia({ media: "screen" });
+
+  // Two copies side by side on one A4 sheet, a cut line between them.
+  await page.evaluate(() => { window.print = () => { document.body.dataset.printed = "two-up"; }; });
+  await page.click("#print-receipt-two-up");
+  await page.waitForSelector("body[data-printed=two-up]");
+  await page.emulateMedia({ media: "print" });
+  const halves = page.locator("#print #receipt-two-up .receipt.half");
+  assert.equal(await halves.count(), 2, "two copies on the sheet");
+  assert.equal(await page.locator("#print #receipt-two-up .cut-line").count(), 1, "a cut line");
+  const [left, right] = [await halves.nth(0).boundingBox(), await halves.nth(1).boundingBox()];
+  assert.ok(right.x >= left.x + left.width && Math.abs(right.y - left.y) < 2, `side by side: ${JSON.stringify([left, right])}`);
+  assert.match(await halves.nth(1).textContent(), /Liên 2/);
+  await page.waitForFunction(() => [...document.querySelectorAll("#print .qr")].every((i) => i.complete && i.naturalWidth > 0));
+  const pdf = await page.pdf({ preferCSSPageSize: true });
+  const pages = (pdf.toString("latin1").match(/\/Type\s*\/Page[^s]/g) || []).length;
+  assert.equal(pages, 1, "one A4 sheet");
+  assert.match(pdf.toString("latin1"), /\/MediaBox\s*\[\s*0 0 84[12](\.\d+)? 59[456](\.\d+)?\s*\]/, "A4 landscape");
+  await page.screenshot({ path: path.join(shots, "form01-two-up-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("a supplement request prints form 2 with its missing items and deadline", async () => {
   const admin = await apiAs("admin", PASSWORD);
   const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "2.000720", applicant: APPLICANT, channel: "direct" }) });
@@ -437,9 +501,14 @@ test("the queue page prints the logbook of a period with sets, address, phone an
     return tr ? [...tr.children].map((td) => td.textContent) : null;
   }, made.body.code);
   assert.ok(row, "the dossier is in today's book");
+  assert.equal(row[0], String(made.body.logbook.number), "the number that runs through the year");
   assert.equal(row[3], "2", "sets");
   assert.deepEqual(row.slice(4, 7), [APPLICANT.name, APPLICANT.address, APPLICANT.phone]);
-  assert.equal(row[10], "admin", "receiving officer");
+  assert.equal(row[12], "admin", "receiving officer");
+  const heads = await page.$$eval("#print #logbook thead th", (ths) => ths.map((th) => th.textContent));
+  assert.deepEqual(heads, ["Số thứ tự", "Mã hồ sơ", "Trích yếu (thủ tục)", "Số bộ", "Tên chủ hồ sơ", "Địa chỉ", "Số điện thoại", "Ngày nhận",
+    "Ngày hẹn trả", "Chuyển cơ quan giải quyết", "Có kết quả", "Ngày trả kết quả", "Cán bộ tiếp nhận", "Ký nhận kết quả", "Ghi chú"], "form 07's columns");
+  assert.match(await page.textContent("#print .form"), /SỔ THEO DÕI HỒ SƠ/);
   await page.emulateMedia({ media: "print" });
   await page.screenshot({ path: path.join(shots, "form6-print.png"), fullPage: true });
   await page.emulateMedia({ media: "screen" });
