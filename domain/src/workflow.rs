@@ -352,10 +352,30 @@ pub enum DraftState {
 pub struct Actor<'a> {
     pub unit: &'a str,
     /// `None` when replaying a synced event: the officer's roles are
-    /// vouched for by the signing node, only the unit is checked.
+    /// vouched for by the signing node, only the unit is checked. `Some`
+    /// for an officer acting now at this node's desk, where the rules that
+    /// bind only new events apply too ([`Actor::acts_now`]).
     pub roles: Option<&'a [Role]>,
     pub at_ms: i64,
     pub utc_offset_minutes: i32,
+}
+
+impl Actor<'_> {
+    /// Whether this is an officer recording a new event, not the fold
+    /// replaying one already signed. A rule tightened after events were
+    /// written under the looser one binds only new events: the fold keeps
+    /// applying what every node of the province already applied, so nodes
+    /// of either version derive the same state from the same history.
+    pub fn acts_now(&self) -> bool {
+        self.roles.is_some()
+    }
+}
+
+/// Whether a dossier waiting for a supplement (5) was never accepted: it
+/// came to 5 from an online submission (1). Only such a dossier may end as
+/// not accepted (3); one accepted before ends as stopped (8).
+pub fn never_accepted(situation: &Situation<'_>) -> bool {
+    situation.previous == Some(SubmittedOnline)
 }
 
 /// Why an action was refused; `Forbidden` maps to 403, `InvalidState` to 409.
@@ -421,6 +441,12 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
         Action::Stop if state == WithdrawalRequested => {
             r(&[WithdrawalRequested], &[Receptionist, Leader], UnitAuthority::ReceivingOrHolder)
         }
+        // An accepted dossier whose supplement never came is stopped, after
+        // the supplement deadline, by the leader of the unit holding it or
+        // of the one-stop desk that issued form 02 (checked below).
+        Action::Stop if state == SupplementRequested => {
+            r(&[SupplementRequested], &[Leader], UnitAuthority::ReceivingOrHolder)
+        }
         Action::Stop => r(&[InProcess], &[Leader], UnitAuthority::Holder),
         Action::Reappoint => r(
             &[Accepted, InProcess, SupplementRequested, FinancialObligation],
@@ -461,6 +487,20 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
         // included; whether the event it names is a conflict is the fold's
         // and the desk's check, not the state table's.
         Action::ResolveConflict => r(&Status::ALL, &[Leader], UnitAuthority::Holder),
+    }
+}
+
+/// A dossier waiting for a supplement ends (refused or stopped) only once
+/// the deadline that form 02 gave the citizen has passed.
+fn supplement_deadline_passed(situation: &Situation<'_>, actor: &Actor<'_>, ended: &str) -> Result<(), Refusal> {
+    match situation.supplement_deadline {
+        Some(deadline) if actor.at_ms > deadline => Ok(()),
+        Some(_) => Err(Refusal::InvalidState(format!(
+            "a dossier waiting for a supplement may be {ended} only after the supplement deadline has passed"
+        ))),
+        None => Err(Refusal::InvalidState(format!(
+            "a dossier waiting for a supplement may be {ended} only after its supplement deadline, and none was set"
+        ))),
     }
 }
 
@@ -531,19 +571,18 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
         Action::Accept => outcome.state = Accepted,
         Action::Refuse => {
             if state == SupplementRequested {
-                match situation.supplement_deadline {
-                    Some(deadline) if actor.at_ms > deadline => {}
-                    Some(_) => {
-                        return Err(Refusal::InvalidState(
-                            "a dossier waiting for a supplement may be refused only after the supplement deadline has passed".into(),
-                        ));
-                    }
-                    None => {
-                        return Err(Refusal::InvalidState(
-                            "a dossier waiting for a supplement may be refused only after its supplement deadline, and none was set".into(),
-                        ));
-                    }
+                // State 3 ends only a dossier never accepted (DOMAIN.md
+                // "Counter work"; Nghị định 61/2018/NĐ-CP art. 19 as amended
+                // by Nghị định 107/2021/NĐ-CP: once received, a dossier is
+                // resolved, refused with a result or stopped, never "not
+                // received"). Histories signed before this rule still fold
+                // as they did ([`Actor::acts_now`]).
+                if actor.acts_now() && !never_accepted(situation) {
+                    return Err(Refusal::InvalidState(
+                        "this dossier was accepted before the supplement request: it cannot become 'not accepted' (3); a leader stops it (8) once the supplement deadline has passed".into(),
+                    ));
                 }
+                supplement_deadline_passed(situation, actor, "refused")?;
             }
             outcome.state = NotAccepted;
             outcome.previous = None;
@@ -599,7 +638,18 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
             outcome.previous = Some(state);
             outcome.state = WithdrawalRequested;
         }
-        Action::Stop => outcome.state = Stopped,
+        Action::Stop => {
+            if state == SupplementRequested {
+                if never_accepted(situation) {
+                    return Err(Refusal::InvalidState(
+                        "this dossier was never accepted: one whose supplement never came is refused (3), not stopped"
+                            .into(),
+                    ));
+                }
+                supplement_deadline_passed(situation, actor, "stopped")?;
+            }
+            outcome.state = Stopped;
+        }
         Action::ReturnToPrevious => {
             let Some((_, handed_over_in)) = situation.previous_holder else {
                 return Err(Refusal::InvalidState(
@@ -917,13 +967,55 @@ mod tests {
 
     #[test]
     fn refusal_after_supplement_needs_the_deadline_passed() {
-        let mut s = situation(SupplementRequested);
+        // Submitted online, asked for a supplement before it was accepted.
+        let mut s = Situation { previous: Some(SubmittedOnline), ..situation(SupplementRequested) };
         let admin = officer(&[Role::Admin]);
         assert!(matches!(transition(Action::Refuse, &s, &admin), Err(Refusal::InvalidState(_))));
         s.supplement_deadline = Some(1_000);
         assert!(matches!(transition(Action::Refuse, &s, &admin), Err(Refusal::InvalidState(_))));
         let later = Actor { at_ms: 2_000, ..admin };
         assert_eq!(transition(Action::Refuse, &s, &later).unwrap().state, NotAccepted);
+    }
+
+    /// State 3 ends only a dossier never accepted: an accepted one (2 or 4
+    /// before the supplement request) whose supplement never came is
+    /// stopped (8) by a leader after the deadline. A refusal already signed
+    /// under the old rule still folds (a replay carries no roles).
+    #[test]
+    fn an_accepted_dossier_waiting_for_a_supplement_is_stopped_not_refused() {
+        let leader = officer(&[Role::Leader]);
+        let receptionist = officer(&[Role::Receptionist]);
+        let after = |a: Actor<'static>| Actor { at_ms: 2_000, ..a };
+        for accepted in [Accepted, InProcess] {
+            let s = Situation {
+                previous: Some(accepted),
+                supplement_deadline: Some(1_000),
+                ..situation(SupplementRequested)
+            };
+            let err = transition(Action::Refuse, &s, &after(officer(&[Role::Admin]))).unwrap_err();
+            assert!(matches!(err, Refusal::InvalidState(ref m) if m.contains("stops it (8)")), "{err:?}");
+            let replay = Actor { roles: None, ..after(leader) };
+            assert_eq!(transition(Action::Refuse, &s, &replay).unwrap().state, NotAccepted, "old histories fold");
+            let err = transition(Action::Stop, &s, &leader).unwrap_err();
+            assert!(matches!(err, Refusal::InvalidState(ref m) if m.contains("deadline has passed")), "{err:?}");
+            assert_eq!(transition(Action::Stop, &s, &after(leader)).unwrap().state, Stopped);
+            let err = transition(Action::Stop, &s, &after(receptionist)).unwrap_err();
+            assert!(matches!(err, Refusal::Forbidden(ref m) if m.contains("leader")), "{err:?}");
+            // The one-stop desk that issued form 02 may stop it too.
+            let held = Situation { holder_unit: "000.00.12.H56", ..s.clone() };
+            assert_eq!(transition(Action::Stop, &held, &after(leader)).unwrap().state, Stopped);
+            let agency = Actor { unit: "000.00.12.H56", ..after(leader) };
+            assert_eq!(transition(Action::Stop, &held, &agency).unwrap().state, Stopped);
+        }
+        // Never accepted: refused, not stopped.
+        let online = Situation {
+            previous: Some(SubmittedOnline),
+            supplement_deadline: Some(1_000),
+            ..situation(SupplementRequested)
+        };
+        let err = transition(Action::Stop, &online, &after(leader)).unwrap_err();
+        assert!(matches!(err, Refusal::InvalidState(ref m) if m.contains("never accepted")), "{err:?}");
+        assert_eq!(transition(Action::Refuse, &online, &after(receptionist)).unwrap().state, NotAccepted);
     }
 
     #[test]

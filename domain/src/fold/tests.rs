@@ -815,4 +815,29 @@ fn applicants_collection_and_logbook_read_back_and_default_when_absent() {
         tx.commit();
         assert!(matches!(dossier::read(&b), Err(dossier::DocError::Schema(m)) if m.contains(named)), "{key}");
     }
+
+/// A refusal (3) recorded after the supplement deadline of a dossier
+/// accepted at the counter, by a node of the version that allowed it,
+/// still folds to 3 on every node; a stop (8) there folds as stopped.
+#[test]
+fn an_accepted_dossier_past_its_supplement_deadline_folds_refused_as_signed_or_stopped() {
+    let ends = |action: Action| {
+        let (actor, hex) = node(1);
+        let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+        let mut req = event(Action::RequestSupplement, T0 + 1000, COMMUNE, &hex);
+        req.deadline = Some(T0 + DAY_MS);
+        req.reason = Some("Thiếu giấy tờ".into());
+        dossier::append_event(&mut doc, &req).unwrap();
+        let mut end = event(action, T0 + 2 * DAY_MS, COMMUNE, &hex);
+        end.reason = Some("Quá hạn bổ sung".into());
+        dossier::append_event(&mut doc, &end).unwrap();
+        folded(&doc)
+    };
+    let refused = ends(Action::Refuse);
+    assert_eq!((refused.state, refused.closing), (Status::NotAccepted, Some(Closing::Refused)));
+    assert!(refused.conflicts.is_empty());
+    let stopped = ends(Action::Stop);
+    assert_eq!((stopped.state, stopped.closing), (Status::Stopped, Some(Closing::Stopped)));
+    assert_eq!((stopped.paused_since, stopped.closed_at), (None, Some(T0 + 2 * DAY_MS)));
+    assert!(stopped.conflicts.is_empty());
 }
