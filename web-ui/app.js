@@ -411,6 +411,24 @@ function eventForm(d, ev, kind) {
     h("div", { class: "signatures" }, h("div", {}), h("div", {}, h("b", {}, "NGƯỜI LẬP PHIẾU"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, ev.officer))));
 }
 
+/** Form 05 (Thông tư 03/2025/TT-VPCP): the notice that the resolution of
+ * a dossier is stopped, from the stop event, with its reasons and legal
+ * basis; signed for the unit that stopped it. */
+function stopNotice(d, ev) {
+  const lines = (text) => text ? text : "…………………………………………………………";
+  return h("article", { class: "form a5", id: "form05" }, formHead("THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ"),
+    h("p", {}, `Kính gửi: ${d.applicant.name}`),
+    h("table", {},
+      row("Mã hồ sơ", d.code), row("Người nộp", d.applicant.name), row("Địa chỉ", d.applicant.address),
+      row("Số điện thoại", d.applicant.phone), row("Thủ tục", d.procedure_name),
+      row("Ngày tiếp nhận", when(d.received_at)), row("Ngày dừng giải quyết", when(ev.at)),
+      row("Lý do dừng giải quyết", h("span", { class: "stop-reason" }, lines(ev.reason))),
+      row("Căn cứ pháp lý", h("span", { class: "stop-basis" }, lines(ev.legal_basis)))),
+    h("p", {}, `${ev.unit === health.unit ? (health.unit_name || ev.unit) : ev.unit} thông báo dừng giải quyết hồ sơ nêu trên.`),
+    h("div", { class: "signatures" }, h("div", {}),
+      h("div", {}, h("b", {}, "THỦ TRƯỞNG CƠ QUAN"), h("br"), "(Ký, ghi rõ họ tên, đóng dấu)", h("p", { class: "signer" }, ev.officer))));
+}
+
 /** Form 5: process control sheet (A4), one row per workflow step, each
  * judged against its own deadline; a dossier whose case defines no steps
  * gets one row per event, judged against the appointment by local date. */
@@ -773,6 +791,7 @@ const ACTION_FIELDS = {
   refuse: [["reason", "input"]], processed: [["result", "input"]], reappoint: [["new_due_at", "date"], ["reason", "input"]],
   return_to_previous: [["reason", "input"]], reset_appointment: [["new_due_at", "date"], ["reason", "input"]], revoke_result: [["reason", "input"]],
   resolve_conflict: [["reason", "input"]], draft_supplement: [["reason", "input"], ["missing", "textarea"]],
+  stop: [["reason", "input"], ["legal_basis", "input"]],
 };
 
 async function showDossier(code) {
@@ -840,7 +859,8 @@ function renderDossier(d, message) {
   const formButtons = [["form1", () => renderPrint(receiptForm(d), receiptForm(d, true))],
     ["form1_two_up", () => renderPrint(receiptTwoUp(d))],
     ...[["request_supplement", "form2"], ["refuse", "form3"], ["reappoint", "form4"]].filter(([a]) => last(a)).map(([a, f]) => [f, () => renderPrint(eventForm(d, last(a), a))]),
-    ["form5", () => renderPrint(controlSheet(d))]];
+    ["form5", () => renderPrint(controlSheet(d))],
+    ...(d.state === 8 && last("stop") ? [["form05", () => renderPrint(stopNotice(d, last("stop")))]] : [])];
   // After an upload: the dossier again (a line now digitized, a result
   // file to pick), without closing a form being filled.
   const files = filesPanel(d, async () => {

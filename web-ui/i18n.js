@@ -72,6 +72,7 @@ const TEXT = {
     dashboard: "Thống kê", today: "Hôm nay", this_month: "Tháng này", period: "Khoảng thời gian", from: "Từ ngày",
     to: "Đến ngày", show: "Xem", s_received: "Tiếp nhận", s_early: "Giải quyết trước hạn", s_on_time: "Giải quyết đúng hạn",
     s_late: "Giải quyết quá hạn", s_uncollected: "Chưa trả kết quả", s_within: "Đang xử lý trong hạn", s_overdue: "Đang xử lý quá hạn", s_refused: "Từ chối",
+    legal_basis: "Căn cứ pháp lý", form05: "Thông báo dừng giải quyết hồ sơ (mẫu 05)",
     s_withdrawn: "Rút hồ sơ", s_stopped: "Dừng xử lý", s_rate: "Tỷ lệ đúng hạn", s_online: "Tỷ lệ nộp trực tuyến",
     s_received_digitized: "Tỷ lệ hồ sơ số hóa khi tiếp nhận", s_results_digitized: "Tỷ lệ kết quả được số hóa",
     // sync
@@ -170,6 +171,7 @@ const TEXT = {
     file_err_network: "The connection to the node broke off while sending; the file was not saved. Send it again",
     dashboard: "Statistics", today: "Today", this_month: "This month", period: "Period", from: "From", to: "To",
     show: "Show", s_received: "Received", s_early: "Resolved early", s_on_time: "Resolved on time", s_late: "Resolved late",
+    legal_basis: "Legal basis", form05: "Notice of stopped resolution (form 05)",
     s_uncollected: "Results not yet collected",
     s_within: "In process, within deadline", s_overdue: "In process, overdue", s_refused: "Refused",
     s_withdrawn: "Withdrawn", s_stopped: "Stopped", s_rate: "On-time rate", s_online: "Received online",

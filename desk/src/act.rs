@@ -66,6 +66,10 @@ pub struct ActionRequest {
     /// For `return_result` by post: the postal waybill number (mã vận đơn).
     #[serde(default)]
     pub waybill: Option<String>,
+    /// For `stop`: the legal basis (căn cứ pháp lý) that the stop notice
+    /// (form 05) prints beside the reason.
+    #[serde(default)]
+    pub legal_basis: Option<String>,
 }
 
 /// The result as a document, as a `processed` request gives it.
@@ -140,6 +144,9 @@ impl Desk {
         }
         if req.event_index.is_some() && action != Action::ResolveConflict {
             return Err(invalid("event_index", "only resolve_conflict names an event_index"));
+        }
+        if req.legal_basis.is_some() && action != Action::Stop {
+            return Err(invalid("legal_basis", "only a stop gives a legal basis (form 05)"));
         }
         transition(action, &folded.situation(&record), &actor)?;
         let note = check_text("note", req.note.as_deref().unwrap_or(""), TEXT_LEN_MAX, false)?;
@@ -226,6 +233,10 @@ impl Desk {
                     return Err(invalid("deadline", "the supplement deadline must lie in the future"));
                 }
                 event.deadline = Some(at);
+            }
+            Action::Stop => {
+                let basis = check_text("legal_basis", req.legal_basis.as_deref().unwrap_or(""), TEXT_LEN_MAX, false)?;
+                event.legal_basis = Some(basis).filter(|b| !b.is_empty());
             }
             Action::ResolveConflict => {
                 let n = req

@@ -34,6 +34,9 @@ pub struct HistoryView {
     /// The workflow step this hand-off started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<u32>,
+    /// A stop's legal basis, for the stop notice (form 05).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<String>,
 }
 
 /// A step of the case's workflow as the catalog defines it.
@@ -409,6 +412,7 @@ impl Desk {
                         due_at: e.due_at.map(|t| rfc3339(t, o)),
                         deadline: e.deadline.map(|t| rfc3339(t, o)),
                         step: e.step.as_ref().map(|s| s.number),
+                        legal_basis: e.legal_basis.clone(),
                     }
                 })
                 .collect(),

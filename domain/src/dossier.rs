@@ -416,6 +416,9 @@ pub struct Event {
     /// For the citizen's rating (`rate_satisfaction`): the level
     /// (`rating`); its reasons are the event's `reason`.
     pub rating: Option<crate::returning::Rating>,
+    /// For a stop (dừng giải quyết): the legal basis (căn cứ pháp lý) that
+    /// form 05 prints beside the reasons (Thông tư 03/2025/TT-VPCP).
+    pub legal_basis: Option<String>,
 }
 
 /// An event named by the change that recorded it: its author's actor and
@@ -685,6 +688,7 @@ fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Even
         ("missing", &e.missing),
         ("result", &e.result),
         ("succession", &e.succession),
+        ("legal_basis", &e.legal_basis),
     ];
     for (key, value) in opt {
         if let Some(v) = value {
@@ -1035,7 +1039,7 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 34] = [
+const EVENT_KEYS: [&str; 35] = [
     "kind",
     "at",
     "unit",
@@ -1070,6 +1074,7 @@ const EVENT_KEYS: [&str; 34] = [
     "delivery",
     "waybill",
     "rating",
+    "legal_basis",
 ];
 
 /// An attach event's file, if every field is there and well formed (the
@@ -1162,6 +1167,7 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         due_at: int("due_at"),
         deadline: int("deadline"),
         succession: text("succession"),
+        legal_basis: text("legal_basis"),
         step: None,
         file: None,
         result_hash: None,

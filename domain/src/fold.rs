@@ -551,6 +551,9 @@ fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -
     if action.reason() == ReasonRule::Required && e.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(format!("'{action}' gives no reason"));
     }
+    if e.legal_basis.is_some() && action != Action::Stop {
+        return Err(format!("'{action}' gives a legal basis, which only a stop does"));
+    }
     match action {
         Action::Transfer => match &e.to_unit {
             None => Err("a transfer names no unit".into()),

@@ -841,3 +841,25 @@ fn an_accepted_dossier_past_its_supplement_deadline_folds_refused_as_signed_or_s
     assert_eq!((stopped.paused_since, stopped.closed_at), (None, Some(T0 + 2 * DAY_MS)));
     assert!(stopped.conflicts.is_empty());
 }
+
+/// A stop's legal basis (form 05) reads back as written; any other event
+/// giving one is refused where it stands.
+#[test]
+fn only_a_stop_gives_a_legal_basis() {
+    let (actor, hex) = node(1);
+    let (mut doc, _) = dossier::create(actor, &new_dossier(&hex, Channel::Direct, false)).unwrap();
+    dossier::append_event(&mut doc, &event(Action::StartProcessing, T0 + 1000, COMMUNE, &hex)).unwrap();
+    let mut reappoint = event(Action::Reappoint, T0 + 2000, COMMUNE, &hex);
+    (reappoint.reason, reappoint.due_at) = (Some("Cần xác minh".into()), Some(T0 + 9 * DAY_MS));
+    reappoint.legal_basis = Some("Điều 19".into());
+    dossier::append_event(&mut doc, &reappoint).unwrap();
+    let mut stop = event(Action::Stop, T0 + 3000, COMMUNE, &hex);
+    stop.legal_basis = Some("Khoản 2 Điều 19 Nghị định 61/2018/NĐ-CP".into());
+    dossier::append_event(&mut doc, &stop).unwrap();
+    let f = folded(&doc);
+    assert_eq!(f.state, Status::Stopped);
+    assert_eq!(f.conflicts.iter().map(|c| c.event_index).collect::<Vec<_>>(), [2]);
+    assert!(!f.reappointed, "the refused re-appointment changed nothing");
+    let last = f.history.last().unwrap();
+    assert_eq!(last.event.legal_basis.as_deref(), Some("Khoản 2 Điều 19 Nghị định 61/2018/NĐ-CP"));
+}

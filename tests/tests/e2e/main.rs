@@ -13,6 +13,7 @@ mod bad_input;
 mod catalog;
 mod cli;
 mod conflicts;
+mod counter;
 mod crash;
 mod digitization;
 mod enroll;
