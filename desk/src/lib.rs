@@ -19,6 +19,8 @@
 //!   password policy.
 //! - [`config`], [`identity`]: the node's configuration and key.
 //! - [`allowance`]: each peer's daily allowance of new dossiers.
+//! - [`guidance`]: counter guidance and refusal before receipt (forms 02
+//!   and 03), kept on this node only.
 //!
 //! A desk action never waits on the network: it is validated, appended to
 //! the dossier's Automerge document, signed, indexed and committed durably
@@ -34,6 +36,7 @@ pub mod desk;
 pub mod entry;
 pub mod error;
 pub mod exchange;
+pub mod guidance;
 pub mod identity;
 pub mod open;
 pub mod passwords;

@@ -54,6 +54,12 @@ const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
 const DISABLED: TableDefinition<&str, i64> = TableDefinition::new("disabled_accounts");
 /// sequence → postcard audit entry.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Guidance records (hồ sơ hướng dẫn, forms 02 and 03 at the counter) by
+/// their number; the value is the desk's record (postcard). This node's
+/// own counter records: never synced.
+const GUIDANCE: TableDefinition<&str, &[u8]> = TableDefinition::new("guidance");
+/// The last guidance number this node issued in a year.
+const GUIDANCE_SEQUENCES: TableDefinition<u32, u32> = TableDefinition::new("guidance_sequences");
 /// name → value (format version, catalog).
 /// Node certificates this node has seen (its own, the old units' of a
 /// merge, and with sync its peers'): node key → signed certificate (JSON).
@@ -466,6 +472,8 @@ impl Store {
             w.tx.open_table(ACCOUNTS)?;
             w.tx.open_table(DISABLED)?;
             w.tx.open_table(AUDIT)?;
+            w.tx.open_table(GUIDANCE)?;
+            w.tx.open_table(GUIDANCE_SEQUENCES)?;
             w.tx.open_table(CERTIFICATES)?;
             w.tx.open_table(SYNC_INDEX)?;
             w.tx.open_table(SYNC_STATES)?;
@@ -1003,6 +1011,36 @@ impl Store {
         Ok(tx.open_table(DISABLED)?.get(username)?.is_some())
     }
 
+    /// One guidance record (postcard bytes) by its number.
+    pub fn guidance(&self, number: &str) -> Result<Option<Vec<u8>>> {
+        let tx = self.read()?;
+        Ok(tx.open_table(GUIDANCE)?.get(number)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Guidance records, newest number first (numbers sort by year, then
+    /// sequence), that `keep` accepts: at most `limit` of them, looking at
+    /// no more than `scan_max`.
+    pub fn guidance_records(
+        &self,
+        mut keep: impl FnMut(&[u8]) -> bool,
+        limit: usize,
+        scan_max: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        let tx = self.read()?;
+        let t = tx.open_table(GUIDANCE)?;
+        let mut out = Vec::new();
+        for row in t.iter()?.rev().take(scan_max) {
+            let (_, v) = row?;
+            if keep(v.value()) {
+                out.push(v.value().to_vec());
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let tx = self.read()?;
         Ok(tx.open_table(META)?.get(key)?.map(|v| v.value().to_vec()))
@@ -1324,6 +1362,26 @@ impl Write {
     /// An account as this transaction sees it (postcard bytes).
     pub fn account(&self, username: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.tx.open_table(ACCOUNTS)?.get(username)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Issues the next guidance number of `year` within `first..=last`;
+    /// `None`, writing nothing, once the range is used up.
+    pub fn next_guidance_number(&mut self, year: u32, first: u32, last: u32) -> Result<Option<u32>> {
+        let held = self.tx.open_table(GUIDANCE_SEQUENCES)?.get(year)?.map(|v| v.value());
+        let next = held.map_or(first, |v| v.saturating_add(1).max(first));
+        if next > last || held == Some(u32::MAX) {
+            return Ok(None);
+        }
+        self.wrote();
+        self.tx.open_table(GUIDANCE_SEQUENCES)?.insert(year, next)?;
+        Ok(Some(next))
+    }
+
+    /// Stores a guidance record under its number.
+    pub fn put_guidance(&mut self, number: &str, bytes: &[u8]) -> Result<()> {
+        self.wrote();
+        self.tx.open_table(GUIDANCE)?.insert(number, bytes)?;
+        Ok(())
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {

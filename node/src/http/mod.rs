@@ -11,6 +11,7 @@ pub mod auth;
 pub mod documents;
 pub mod dossiers;
 pub mod fleet;
+pub mod guidance;
 pub mod ii06a;
 pub mod limits;
 pub mod reports;
@@ -279,6 +280,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/dossiers/{code}/attachments/{hash}", get(attachments::download))
         .route("/duplicates", get(dossiers::duplicates))
+        .route("/guidance", post(guidance::create).get(guidance::list))
+        .route("/guidance/{number}", get(guidance::get_one))
         .route("/track", get(dossiers::track))
         .route("/rate", post(dossiers::rate))
         .route("/stats", get(reports::stats_route))
