@@ -90,7 +90,8 @@ async function route() {
     case "sync": return showSync();
     case "admin": return showAdmin();
     case "password": return showPassword();
-    default: return showReception();
+    case "guidance": return showGuidanceList(params);
+    default: return showReception(params);
   }
 }
 
@@ -130,7 +131,7 @@ function timeText(n, unit) {
   return `${n} ${t("working_days")}`;
 }
 
-async function showReception() {
+async function showReception(params = new URLSearchParams()) {
   const list = await loadProcedures();
   let chosen = null;
   let active = -1;
@@ -235,7 +236,16 @@ async function showReception() {
       field("rep_id_number", t("id_number"), { autocomplete: "off", maxlength: 12 }),
       field("rep_phone", t("phone"), { inputmode: "tel", maxlength: 20 })),
     dupWarning, error,
-    h("button", { type: "submit", class: "primary" }, t("save_receive")));
+    h("button", { type: "submit", class: "primary" }, t("save_receive")),
+    counterWork(() => {
+      const f = new FormData(form);
+      const c = chosen && chosen.cases.find((x) => x.code === caseSelect.value);
+      // Unticked checklist rows are what the citizen still has to bring.
+      const unticked = c ? c.documents.map((d, i) => ({ d, i })).filter(({ i }) => !f.get(`doc-${i}`))
+        .map(({ d, i }) => ({ name: d.name, count: (Number(f.get(`orig-${i}`)) || 0) + (Number(f.get(`copy-${i}`)) || 0) || 1 })) : [];
+      const applicant = { name: String(f.get("name")).trim(), id_number: String(f.get("id_number")).trim(), phone: String(f.get("phone")).trim(), address: String(f.get("address")).trim(), email: String(f.get("email")).trim() };
+      return { chosen, unticked, applicant, error, focus: () => search.focus() };
+    }));
   form.querySelector("input[name=id_number]").addEventListener("change", checkDuplicates);
   // An organization is named by its registered name and tax code; a
   // citizen by full name and card or passport.
@@ -280,6 +290,82 @@ async function showReception() {
   });
   page(form);
   search.focus();
+  // Back with a guidance record: the applicant and procedure as recorded.
+  const from = params.get("guidance");
+  if (from) {
+    const { res, body: g } = await api(`/api/v1/guidance/${encodeURIComponent(from)}`);
+    if (!res.ok) { error.textContent = errorText(g); return; }
+    const p = list.find((x) => x.code === g.procedure_code);
+    if (p) pick(p);
+    for (const k of ["name", "id_number", "phone", "address", "email"]) form.querySelector(`input[name=${k}]`).value = g.applicant[k] || "";
+    checkDuplicates();
+  }
+}
+
+/** Counter work without receiving (forms 02 and 03): the reception form's
+ * applicant and procedure, the items still missing (unticked rows and the
+ * lines typed, "name; count") or the reasons of a refusal. `read` gives
+ * what the reception form holds. */
+function counterWork(read) {
+  const missing = h("textarea", { name: "counter_missing", rows: 2, placeholder: t("g_missing_hint") });
+  const reasons = h("textarea", { name: "counter_reasons", rows: 2 });
+  const give = async (kind, button) => {
+    const { chosen, unticked, applicant, error, focus } = read();
+    error.textContent = "";
+    if (!chosen) { error.textContent = t("pick_procedure"); focus(); return; }
+    const typed = missing.value.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
+      const m = l.match(/^(.*?)\s*;\s*(\d+)$/);
+      return m ? { name: m[1], count: Number(m[2]) } : { name: l, count: 1 };
+    });
+    const req = { kind, procedure_code: chosen.code, applicant, reasons: reasons.value.split("\n").map((l) => l.trim()).filter(Boolean) };
+    if (!applicant.email) delete applicant.email;
+    if (kind === "supplement") req.missing = [...unticked, ...typed];
+    button.disabled = true;
+    try {
+      const { res, body } = await api("/api/v1/guidance", { method: "POST", body: JSON.stringify(req) });
+      if (!res.ok) { error.textContent = errorText(body); return; }
+      showGuidanceGiven(body);
+    } finally { button.disabled = false; }
+  };
+  const guide = h("button", { type: "button", id: "give-form02", onclick: () => give("supplement", guide) }, t("g_guide"));
+  const refuse = h("button", { type: "button", id: "give-form03", onclick: () => give("refusal", refuse) }, t("g_refuse"));
+  return h("fieldset", { id: "counter-work" }, h("legend", {}, t("g_counter")), h("p", { class: "muted" }, t("g_hint")),
+    h("label", {}, h("span", {}, t("g_missing")), missing), h("label", {}, h("span", {}, t("g_reasons")), reasons),
+    h("div", { class: "buttons" }, guide, refuse));
+}
+
+/** A guidance record just given: its form, ready to print. */
+function showGuidanceGiven(g) {
+  renderPrint(guidanceForm(g));
+  page(h("section", { class: "card", id: "guidance-given" },
+    h("h1", {}, t(g.kind === "supplement" ? "g_given_02" : "g_given_03")),
+    h("p", { class: "big" }, `${t("g_number")}: `, h("b", { id: "guidance-number" }, g.number)),
+    h("p", { class: "muted" }, t("g_not_received")),
+    h("div", { class: "buttons" },
+      h("button", { type: "button", class: "primary", id: "print-guidance", onclick: () => window.print() }, t("g_print")),
+      h("a", { href: "#/guidance", class: "button" }, t("g_nav")),
+      h("a", { href: "#/reception", class: "button", onclick: () => { if (location.hash === "#/reception") route(); } }, t("new_dossier")))));
+}
+
+/** Guidance records (hồ sơ hướng dẫn), newest first, searched by identity
+ * number, name or number: the citizen who comes back is found here. */
+async function showGuidanceList(params) {
+  const q = params.get("q") || "";
+  const box = h("input", { name: "q", value: q, placeholder: t("g_search_hint"), "aria-label": t("g_search_hint") });
+  const search = h("form", { class: "search", id: "guidance-search", onsubmit: (e) => { e.preventDefault(); location.hash = `#/guidance?${new URLSearchParams({ q: box.value.trim() })}`; } },
+    box, h("button", { type: "submit" }, t("show")));
+  const { res, body } = await api(`/api/v1/guidance?${new URLSearchParams(q ? { q } : {})}`);
+  const rows = res.ok ? body : [];
+  page(h("section", { class: "card", id: "guidance" }, h("h1", {}, t("g_nav")), search,
+    res.ok ? null : h("p", { class: "error" }, errorText(body)),
+    rows.length ? h("table", { class: "lines", id: "guidance-list" },
+      h("thead", {}, h("tr", {}, [t("g_number"), t("g_at"), t("g_kind"), t("applicant"), t("id_number"), t("procedure"), ""].map((x) => h("th", {}, x)))),
+      h("tbody", {}, rows.map((g) => h("tr", { "data-number": g.number }, h("td", {}, g.number), h("td", {}, when(g.at)),
+        h("td", {}, t(g.kind === "supplement" ? "g_kind_02" : "g_kind_03")), h("td", {}, g.applicant.name), h("td", {}, g.applicant.id_number),
+        h("td", {}, g.procedure_name),
+        h("td", {}, h("button", { type: "button", class: "print-again", onclick: () => { renderPrint(guidanceForm(g)); window.print(); } }, t("g_print")), " ",
+          h("a", { href: `#/reception?${new URLSearchParams({ guidance: g.number })}`, class: "button receive-from" }, t("g_receive")))))))
+      : h("p", { class: "muted" }, t("g_none"))));
 }
 
 /** Why an identity number cannot be of its kind (an i18n key), or null:
@@ -389,23 +475,58 @@ function receiptTwoUp(d) {
     receiptForm(d, false, true), h("div", { class: "cut-line", "aria-hidden": "true" }, h("span", {}, "✂")), receiptForm(d, true, true));
 }
 
+/** Form 02 (Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ), given once, in
+ * writing: at the counter before receipt (a guidance record, `number`) or
+ * for a received dossier (its supplement request, `code`). */
+function form02(x) {
+  const a = x.applicant;
+  return h("article", { class: "form a5", id: "form02" }, formHead("PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ"),
+    h("table", {},
+      x.code ? row("Mã hồ sơ", x.code) : row("Số phiếu", x.number),
+      row("Người nộp hồ sơ", a.name), row("Địa chỉ", a.address), row("Số điện thoại", a.phone), row("Thư điện tử", a.email || ""),
+      row("Nội dung yêu cầu giải quyết", x.procedure_name),
+      row("Hồ sơ cần bổ sung, hoàn thiện", h("ol", { class: "missing" }, x.missing.map((m) => h("li", {}, m.count ? `${m.name}: ${m.count} bản` : m.name)))),
+      row("Lý do", x.reasons.filter(Boolean).join("; ")),
+      x.deadline ? row("Hạn bổ sung", day(x.deadline)) : null,
+      row("Ngày lập phiếu", when(x.at))),
+    h("p", {}, `Trong quá trình hoàn thiện hồ sơ, nếu có vướng mắc, ông/bà liên hệ với ${x.officer}${x.contact_phone ? `, số điện thoại ${x.contact_phone}` : ""} để được hướng dẫn.`),
+    h("div", { class: "signatures" }, h("div", {}), h("div", {}, h("b", {}, "NGƯỜI HƯỚNG DẪN"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, x.officer))));
+}
+
+/** Form 03 (Phiếu từ chối tiếp nhận giải quyết hồ sơ), signed by the
+ * applicant and the receiving officer. */
+function form03(x) {
+  const a = x.applicant;
+  return h("article", { class: "form a5", id: "form03" }, formHead("PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ"),
+    h("table", {},
+      x.code ? row("Mã hồ sơ", x.code) : row("Số phiếu", x.number),
+      row("Người nộp hồ sơ", a.name), row("Địa chỉ", a.address), row("Số điện thoại", a.phone), row("Thư điện tử", a.email || ""),
+      row("Nội dung yêu cầu giải quyết", x.procedure_name),
+      row("Lý do từ chối", h("ol", { class: "reasons" }, x.reasons.filter(Boolean).map((r) => h("li", {}, r)))),
+      row("Ngày lập phiếu", when(x.at))),
+    h("p", {}, "Bộ phận Tiếp nhận và Trả kết quả xin thông báo với ông/bà lý do hồ sơ không được tiếp nhận như trên."),
+    h("div", { class: "signatures" }, h("div", {}, h("b", {}, "NGƯỜI NỘP HỒ SƠ"), h("br"), "(Ký, ghi rõ họ tên)"),
+      h("div", {}, h("b", {}, "NGƯỜI TIẾP NHẬN HỒ SƠ"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, x.officer))));
+}
+
+/** Form 02 or 03 of a guidance record given at the counter. */
+function guidanceForm(g) {
+  return (g.kind === "supplement" ? form02 : form03)(g);
+}
+
 /** Forms 2–4 from the event that issued them. */
 function eventForm(d, ev, kind) {
+  const base = { code: d.code, applicant: d.applicant, procedure_name: d.procedure_name, at: ev.at, officer: ev.officer };
+  if (kind === "request_supplement") return form02({ ...base, missing: (ev.missing || []).map((name) => ({ name })), reasons: [ev.reason], deadline: ev.deadline });
+  if (kind === "refuse") return form03({ ...base, reasons: [ev.reason] });
   const titles = {
     request_supplement: "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ",
     refuse: "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ",
     reappoint: "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
   };
   const rows = [row("Mã hồ sơ", d.code), row("Người nộp", d.applicant.name), row("Thủ tục", d.procedure_name), row("Ngày lập phiếu", when(ev.at))];
-  if (kind === "request_supplement") {
-    rows.push(row("Lý do", ev.reason), row("Giấy tờ cần bổ sung", h("ol", {}, (ev.missing || []).map((m) => h("li", {}, m)))),
-      row("Hạn bổ sung", ev.deadline ? day(ev.deadline) : ""));
-  } else if (kind === "refuse") {
-    rows.push(row("Lý do từ chối", ev.reason));
-  } else {
-    const before = d.history.filter((x) => x.due_at && x.at < ev.at).pop();
-    rows.push(row("Ngày hẹn trước", before ? when(before.due_at) : ""), row("Ngày hẹn mới", when(ev.due_at)), row("Lý do chậm trễ", ev.reason));
-  }
+  const before = d.history.filter((x) => x.due_at && x.at < ev.at).pop();
+  rows.push(row("Ngày hẹn trước", before ? when(before.due_at) : ""), row("Ngày hẹn mới", when(ev.due_at)), row("Lý do chậm trễ", ev.reason));
   return h("article", { class: "form a5" }, formHead(titles[kind]), h("table", {}, rows),
     kind === "reappoint" ? h("p", {}, "Bộ phận Một cửa xin lỗi ông/bà vì sự chậm trễ này.") : null,
     h("div", { class: "signatures" }, h("div", {}), h("div", {}, h("b", {}, "NGƯỜI LẬP PHIẾU"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, ev.officer))));

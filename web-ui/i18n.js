@@ -73,6 +73,7 @@ const TEXT = {
     to: "Đến ngày", show: "Xem", s_received: "Tiếp nhận", s_early: "Giải quyết trước hạn", s_on_time: "Giải quyết đúng hạn",
     s_late: "Giải quyết quá hạn", s_uncollected: "Chưa trả kết quả", s_within: "Đang xử lý trong hạn", s_overdue: "Đang xử lý quá hạn", s_refused: "Từ chối",
     legal_basis: "Căn cứ pháp lý", form05: "Thông báo dừng giải quyết hồ sơ (mẫu 05)",
+    g_nav: "Hồ sơ hướng dẫn", g_counter: "Hướng dẫn hoặc từ chối tại quầy (không tiếp nhận)", g_hint: "Dùng thông tin người nộp và thủ tục đã nhập ở trên. Giấy tờ chưa đánh dấu là giấy tờ còn thiếu.", g_missing: "Giấy tờ cần bổ sung thêm", g_missing_hint: "Mỗi dòng một giấy tờ; số bản sau dấu chấm phẩy, ví dụ: Bản sao giấy khai sinh; 2", g_reasons: "Lý do (mỗi dòng một lý do)", g_guide: "Hướng dẫn bổ sung (mẫu 02)", g_refuse: "Từ chối tiếp nhận (mẫu 03)", g_given_02: "Đã lập phiếu yêu cầu bổ sung, hoàn thiện hồ sơ", g_given_03: "Đã lập phiếu từ chối tiếp nhận giải quyết hồ sơ", g_number: "Số phiếu", g_not_received: "Hồ sơ chưa được tiếp nhận: không có mã hồ sơ, không tính vào số tiếp nhận.", g_print: "In phiếu", g_search_hint: "Số định danh, họ tên hoặc số phiếu", g_at: "Thời gian", g_kind: "Loại phiếu", g_kind_02: "Hướng dẫn bổ sung (mẫu 02)", g_kind_03: "Từ chối tiếp nhận (mẫu 03)", g_receive: "Tiếp nhận hồ sơ", g_none: "Không có hồ sơ hướng dẫn nào.",
     s_withdrawn: "Rút hồ sơ", s_stopped: "Dừng xử lý", s_rate: "Tỷ lệ đúng hạn", s_online: "Tỷ lệ nộp trực tuyến",
     s_received_digitized: "Tỷ lệ hồ sơ số hóa khi tiếp nhận", s_results_digitized: "Tỷ lệ kết quả được số hóa",
     // sync
@@ -172,6 +173,7 @@ const TEXT = {
     dashboard: "Statistics", today: "Today", this_month: "This month", period: "Period", from: "From", to: "To",
     show: "Show", s_received: "Received", s_early: "Resolved early", s_on_time: "Resolved on time", s_late: "Resolved late",
     legal_basis: "Legal basis", form05: "Notice of stopped resolution (form 05)",
+    g_nav: "Guidance records", g_counter: "Guide or refuse at the counter (not received)", g_hint: "Uses the applicant and procedure entered above. Unticked documents are the missing ones.", g_missing: "Further missing documents", g_missing_hint: "One document per line; the count after a semicolon, e.g. Copy of birth certificate; 2", g_reasons: "Reasons (one per line)", g_guide: "Guide to complete (form 02)", g_refuse: "Refuse to receive (form 03)", g_given_02: "Request to supplement and complete the dossier recorded", g_given_03: "Refusal to receive the dossier recorded", g_number: "Slip number", g_not_received: "The dossier was not received: no dossier code, not counted as received.", g_print: "Print the slip", g_search_hint: "ID number, name or slip number", g_at: "Time", g_kind: "Slip", g_kind_02: "Guidance to complete (form 02)", g_kind_03: "Refusal to receive (form 03)", g_receive: "Receive the dossier", g_none: "No guidance records.",
     s_uncollected: "Results not yet collected",
     s_within: "In process, within deadline", s_overdue: "In process, overdue", s_refused: "Refused",
     s_withdrawn: "Withdrawn", s_stopped: "Stopped", s_rate: "On-time rate", s_online: "Received online",

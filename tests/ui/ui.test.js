@@ -780,3 +780,96 @@ test("the result is recorded as a document, returned by post, and the citizen ra
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("the counter prints form 02 and form 03 without receiving, and a guidance record starts a reception", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const who = { name: "Người Thử Quầy Mẫu", id_number: "900000000733", phone: "0900000003", address: "Thôn Thử Quầy" };
+  const { page, context, errors } = await loggedIn();
+  await page.evaluate(() => { window.print = () => {}; });
+  const fillReception = async () => {
+    // After a slip, the next walk-in starts from its page.
+    if (await page.isVisible("#guidance-given")) await page.click("#guidance-given a[href='#/reception']");
+    else await page.goto(`${base}/#/reception`);
+    await page.waitForSelector("#reception #counter-work");
+    await page.fill("#procedure-search", "dang ky ket hon");
+    await page.waitForSelector("#procedure-matches li");
+    await page.keyboard.press("Enter");
+    for (const k of ["name", "id_number", "phone", "address"]) await page.fill(`#reception input[name=${k}]`, who[k]);
+  };
+  await fillReception();
+  // The first checklist row is not brought: it is a missing item.
+  const firstDoc = (await page.textContent("#reception .checklist tbody tr td:nth-child(2)")).replace(/\s*\(.*\)$/, "").trim();
+  await page.uncheck("#reception .checklist tbody tr input[type=checkbox]");
+  await page.fill("#counter-work textarea[name=counter_missing]", "Ảnh chân dung thử; 2");
+  await page.fill("#counter-work textarea[name=counter_reasons]", "Hồ sơ chưa đủ thành phần");
+  await page.click("#give-form02");
+  await page.waitForSelector("#guidance-number");
+  const first = (await page.textContent("#guidance-number")).trim();
+  assert.match(first, /-HD\d{4}-\d{5}$/);
+  await page.evaluate(() => { window.print = () => {}; });
+  let form = await page.textContent("#print .form");
+  assert.match(form, /PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ/);
+  for (const s of [who.name, who.address, who.phone, "Đăng ký kết hôn", `${firstDoc}:`, "Ảnh chân dung thử: 2 bản", "Hồ sơ chưa đủ thành phần", "NGƯỜI HƯỚNG DẪN", first]) {
+    assert.ok(form.includes(s), `${s} in form 02: ${form}`);
+  }
+  await page.emulateMedia({ media: "print" });
+  await page.screenshot({ path: path.join(shots, "form02-counter-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+
+  await fillReception();
+  await page.fill("#counter-work textarea[name=counter_reasons]", "Thủ tục không thuộc thẩm quyền của xã");
+  await page.click("#give-form03");
+  await page.waitForSelector("#guidance-number");
+  form = await page.textContent("#print .form");
+  assert.match(form, /PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ/);
+  for (const s of [who.name, who.address, "Đăng ký kết hôn", "Thủ tục không thuộc thẩm quyền của xã", "NGƯỜI NỘP HỒ SƠ", "NGƯỜI TIẾP NHẬN HỒ SƠ"]) {
+    assert.ok(form.includes(s), `${s} in form 03: ${form}`);
+  }
+  await page.emulateMedia({ media: "print" });
+  await page.screenshot({ path: path.join(shots, "form03-counter-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+  const dossiers = await admin(`/api/v1/dossiers?q=${who.id_number}`);
+  assert.deepEqual(dossiers.body, [], "nothing was received");
+
+  // The citizen comes back: found by id number, a reception pre-filled.
+  await page.click("a[href='#/guidance']");
+  await page.waitForSelector("#guidance");
+  await page.fill("#guidance-search input[name=q]", who.id_number);
+  await page.click("#guidance-search button[type=submit]");
+  await page.waitForSelector(`#guidance-list tr[data-number='${first}']`);
+  assert.equal((await page.$$("#guidance-list tbody tr")).length, 2);
+  await page.screenshot({ path: path.join(shots, "guidance-list.png"), fullPage: true });
+  await page.click(`#guidance-list tr[data-number='${first}'] a.receive-from`);
+  await page.waitForFunction((name) => document.querySelector("#reception input[name=name]")?.value === name, who.name);
+  assert.equal(await page.inputValue("#reception input[name=id_number]"), who.id_number);
+  assert.match(await page.inputValue("#procedure-search"), /Đăng ký kết hôn/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a stopped dossier prints form 05 with its reasons and legal basis", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "2.000720", applicant: APPLICANT, channel: "direct" }) });
+  assert.equal(made.status, 201);
+  const code = encodeURIComponent(made.body.code);
+  assert.equal((await admin(`/api/v1/dossiers/${code}/actions`, { method: "POST", body: JSON.stringify({ action: "start_processing" }) })).status, 200);
+  const { page, context, errors } = await loggedIn();
+  await page.goto(`${base}/#/dossier/${code}`);
+  await page.click("#actions button[data-action=stop]");
+  await page.fill("form.action input[name=reason]", "Người nộp không cung cấp đủ thông tin xác minh");
+  await page.fill("form.action input[name=legal_basis]", "Điều 19 Nghị định 61/2018/NĐ-CP");
+  await page.click("form.action button[type=submit]");
+  await page.waitForSelector("#forms button[data-form=form05]");
+  await page.evaluate(() => { window.print = () => {}; });
+  await page.click("#forms button[data-form=form05]");
+  const form = await page.textContent("#print .form");
+  assert.match(form, /THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ/);
+  for (const s of [made.body.code, APPLICANT.name, "Người nộp không cung cấp đủ thông tin xác minh", "Điều 19 Nghị định 61/2018/NĐ-CP", "THỦ TRƯỞNG CƠ QUAN"]) {
+    assert.ok(form.includes(s), `${s} in form 05: ${form}`);
+  }
+  await page.emulateMedia({ media: "print" });
+  await page.screenshot({ path: path.join(shots, "form05-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
