@@ -211,7 +211,7 @@ impl Desk {
             ApplicantKind::Organization => check_organization_code(&id_number),
         }
         .map_err(|m| invalid("applicant.id_number", m))?;
-        let phone = check_phone(&a.phone)?;
+        let phone = check_phone("applicant.phone", &a.phone)?;
         let address = check_text("applicant.address", &a.address, TEXT_LEN_MAX, false)?;
         let email = a.email.trim().to_string();
         if !email.is_empty()
@@ -252,7 +252,8 @@ impl Desk {
         }
         let note = check_text("note", req.note.as_deref().unwrap_or(""), TEXT_LEN_MAX, false)?;
         let contact_phone = match req.contact_phone.as_deref() {
-            Some(p) => check_phone(p).map_err(|_| invalid("contact_phone", "a phone number has 8 to 15 digits"))?,
+            Some(p) => check_phone("contact_phone", p)
+                .map_err(|_| invalid("contact_phone", "a phone number has 8 to 15 digits"))?,
             None => String::new(),
         };
         let calendar = self.calendar();

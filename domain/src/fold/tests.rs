@@ -744,7 +744,9 @@ fn a_supplement_draft_is_approved_issued_and_discarded_when_the_dossier_moves() 
     append(&mut back, &send_back);
     let f = folded(&back);
     assert_eq!((f.state, f.supplement_draft), (Status::Accepted, None), "{:?}", f.conflicts);
+}
 
+#[test]
 fn applicants_collection_and_logbook_read_back_and_default_when_absent() {
     use automerge::{ROOT, ReadDoc, transaction::Transactable};
     use dossier::{ApplicantKind, Collection, IdKind, LogbookEntry, Representative};
@@ -815,6 +817,7 @@ fn applicants_collection_and_logbook_read_back_and_default_when_absent() {
         tx.commit();
         assert!(matches!(dossier::read(&b), Err(dossier::DocError::Schema(m)) if m.contains(named)), "{key}");
     }
+}
 
 /// A refusal (3) recorded after the supplement deadline of a dossier
 /// accepted at the counter, by a node of the version that allowed it,
