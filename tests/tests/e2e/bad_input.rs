@@ -86,8 +86,15 @@ fn bad_action_requests_are_refused_and_change_nothing() {
         ("supplement deadline far away", json!({"action": "request_supplement", "reason": "thiếu", "missing": "x", "deadline": "9999-12-31T08:00:00Z"}), 422),
         ("action of wrong type", json!({"action": 5}), 422),
     ];
+    // The desk asks for a supplement directly while the dossier is still at
+    // reception (2); from 4 only after a draft was approved.
+    let at_desk = node.receive(&dossier_request("2.000720", 2)).body["code"].as_str().unwrap().to_string();
+    let draft = json!({"action": "draft_supplement", "reason": "thiếu"});
+    let a = node.act(&code, &draft);
+    assert_eq!((a.status, a.body["error"]["field"].as_str()), (422, Some("missing")), "{a:?}");
     for (name, body, status) in cases {
-        let a = node.act(&code, &body);
+        let on = if body["action"] == "request_supplement" { &at_desk } else { &code };
+        let a = node.act(on, &body);
         assert_eq!(a.status, status, "{name}: {a:?}");
         assert!(a.body["error"]["code"].is_string(), "{name}: {a:?}");
     }
@@ -95,6 +102,8 @@ fn bad_action_requests_are_refused_and_change_nothing() {
     assert_eq!((a.status, &a.body["error"]["code"]), (404, &json!("not_found")));
     assert_eq!(node.get("/api/v1/dossiers/not-a-code").status, 404);
     assert_eq!(node.get("/api/v1/nothing-here").status, 404);
+    let untouched = node.get(&format!("/api/v1/dossiers/{at_desk}")).body;
+    assert_eq!((untouched["state"].as_u64(), untouched["history"].as_array().unwrap().len()), (Some(2), 1));
     let after = node.get(&format!("/api/v1/dossiers/{code}")).body;
     assert_eq!(after["state"], 4);
     assert_eq!(after["history"].as_array().unwrap().len(), before["history"].as_array().unwrap().len() + 1);
