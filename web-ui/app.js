@@ -197,7 +197,7 @@ async function showReception(params = new URLSearchParams()) {
   const checkDuplicates = async () => {
     const id = form.querySelector("input[name=id_number]").value.trim();
     dupWarning.hidden = true;
-    if (!chosen || idProblem(form.elements.kind.value, form.elements.id_kind.value, id)) return;
+    if (!chosen || idProblem(form.elements.applicant_kind.value, form.elements.id_kind.value, id)) return;
     const { res, body } = await api(`/api/v1/duplicates?procedure_code=${encodeURIComponent(chosen.code)}&id_number=${encodeURIComponent(id)}`);
     if (res.ok && body.length) {
       dupWarning.replaceChildren(t("duplicate"), " ", ...body.map((d) => h("a", { href: `#/dossier/${encodeURIComponent(d.code)}` }, d.code, " ")));
@@ -214,7 +214,7 @@ async function showReception(params = new URLSearchParams()) {
         h("th", {}, t("originals")), h("th", {}, t("certified")), h("th", {}, t("copies")))), checklist)),
     h("fieldset", {}, h("legend", {}, t("attachments")), box.el),
     h("fieldset", { class: "grid", id: "applicant" }, h("legend", {}, t("holder_of_dossier")),
-      h("label", {}, h("span", {}, t("applicant_kind")), h("select", { name: "kind" },
+      h("label", {}, h("span", {}, t("applicant_kind")), h("select", { name: "applicant_kind" },
         ["citizen", "organization"].map((k) => h("option", { value: k }, t(`kind_${k}`))))),
       h("label", { id: "id-kind" }, h("span", {}, t("id_kind")), h("select", { name: "id_kind" },
         ["cccd", "passport"].map((k) => h("option", { value: k }, t(`id_kind_${k}`))))),
@@ -250,12 +250,12 @@ async function showReception(params = new URLSearchParams()) {
   // An organization is named by its registered name and tax code; a
   // citizen by full name and card or passport.
   const renderKind = () => {
-    const org = form.elements.kind.value === "organization";
+    const org = form.elements.applicant_kind.value === "organization";
     $("id-kind").hidden = org;
     $("name-label").textContent = org ? t("org_name") : t("full_name");
     $("id-label").textContent = org ? t("tax_code") : form.elements.id_kind.value === "passport" ? t("passport_number") : t("id_number");
   };
-  form.elements.kind.addEventListener("change", renderKind);
+  form.elements.applicant_kind.addEventListener("change", renderKind);
   form.elements.id_kind.addEventListener("change", renderKind);
 
   form.addEventListener("submit", async (e) => {
@@ -264,7 +264,8 @@ async function showReception(params = new URLSearchParams()) {
     const f = new FormData(form);
     if (!chosen) { error.textContent = t("pick_procedure"); search.focus(); return; }
     const idNumber = String(f.get("id_number")).trim();
-    const kind = String(f.get("kind"));
+    // Not "kind": each file picked for upload has a select of that name.
+    const kind = String(f.get("applicant_kind"));
     const idKind = kind === "organization" ? "tax_code" : String(f.get("id_kind"));
     const problem = idProblem(kind, idKind, idNumber);
     if (problem) { error.textContent = t(problem); form.querySelector("input[name=id_number]").focus(); return; }
