@@ -93,5 +93,6 @@ pub fn summary(n: u8) -> DossierSummary {
         conflicts: 0,
         digitization: Default::default(),
         rating: None,
+        never_accepted: false,
     }
 }

@@ -44,6 +44,13 @@ pub struct DossierSummary {
     /// written before ratings existed has none, rightly.
     #[serde(default, deserialize_with = "added_last")]
     pub rating: Option<(crate::returning::Rating, i64)>,
+    /// An online submission the desk never accepted (no `accept` in its
+    /// history), whatever state it is in now: asked for a supplement
+    /// (1 → 5) or withdrawn before acceptance, it was never received.
+    /// Added last; a summary written before it reads `false`, as the
+    /// statistics counted such dossiers then.
+    #[serde(default, deserialize_with = "added_last")]
+    pub never_accepted: bool,
 }
 
 /// What the national service index counts of a dossier's digitization
@@ -146,6 +153,8 @@ impl DossierSummary {
             conflicts: folded.conflicts.len() as u32,
             digitization: Digitization::of(folded),
             rating: folded.rating,
+            never_accepted: record.reception.channel == Channel::Online
+                && !folded.history.iter().any(|h| h.event.action == Some(crate::workflow::Action::Accept)),
         }
     }
 
@@ -361,9 +370,10 @@ impl<'c> Report<'c> {
 
     /// Counts one dossier, as report II.06a counts it (DOMAIN.md
     /// "Statistics", following the provincial systems' report code):
-    /// - an online submission never accepted (state 1) and a dossier not
-    ///   accepted (state 3) were never received: the latter is counted as
-    ///   refused only;
+    /// - an online submission never accepted (state 1, or asked for a
+    ///   supplement or withdrawn before the desk accepted it) and a dossier
+    ///   not accepted (state 3) were never received: the latter is counted
+    ///   as refused only;
     /// - a dossier is resolved (đã giải quyết) in the period its processing
     ///   finished (its result made ready), classed by that local date
     ///   against the appointment's, whenever the citizen collects it; a
@@ -398,7 +408,7 @@ impl<'c> Report<'c> {
             }
             return;
         }
-        if d.state == Status::SubmittedOnline {
+        if d.state == Status::SubmittedOnline || d.never_accepted {
             return;
         }
         // When the dossier left the count of those in process, and how.

@@ -138,6 +138,15 @@ fn the_ii06a_row_of_a_week_as_the_province_computes_it() {
         DossierSummary { channel: Channel::Online, state: Status::SubmittedOnline, received_at: day(1), ..summary(9) },
         // Paused for a supplement before its deadline: within.
         DossierSummary { paused_since: Some(day(1)), ..open(10, T0, day(2)) },
+        // Submitted online and asked for a supplement before the desk
+        // accepted it (1 → 5): not received either.
+        DossierSummary {
+            channel: Channel::Online,
+            state: Status::SupplementRequested,
+            paused_since: Some(day(1)),
+            never_accepted: true,
+            ..open(11, day(1), day(4))
+        },
     ];
     let week = Period { from: Some(date(17)), to: Some(date(21)) };
     let s = compute(&all, week, day(30), &calendar());

@@ -29,6 +29,10 @@ fn an_accepted_dossier_past_its_supplement_deadline_is_stopped_not_refused() {
     online_req["channel"] = json!("online");
     let online = node.receive(&online_req).body["code"].as_str().unwrap().to_string();
     assert_eq!(node.act(&online, &supplement()).body["state"], 5);
+    // Waiting for a supplement before the desk accepted it, the online
+    // submission is not received (DOMAIN.md "Statistics").
+    let waiting = stats(&node)["received"].as_u64().unwrap();
+    assert_eq!(waiting, before["received"].as_u64().unwrap() + 1, "only the accepted one was received");
     let stop = json!({
         "action": "stop",
         "reason": "Quá hạn bổ sung hồ sơ mà người nộp không bổ sung",
