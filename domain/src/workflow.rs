@@ -448,10 +448,16 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
             r(&[SupplementRequested], &[Leader], UnitAuthority::ReceivingOrHolder)
         }
         Action::Stop => r(&[InProcess], &[Leader], UnitAuthority::Holder),
+        // Form 04 (Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết,
+        // Thông tư 03/2025/TT-VPCP) is issued by the unit that caused the
+        // delay, often the specialized agency holding the dossier, with a
+        // copy to the one-stop desk (Nghị định 61/2018/NĐ-CP art. 19 as
+        // amended by 107/2021): the receiving desk or the holder, once,
+        // before the appointment (checked below).
         Action::Reappoint => r(
             &[Accepted, InProcess, SupplementRequested, FinancialObligation],
             &[Receptionist, Leader],
-            UnitAuthority::Receiving,
+            UnitAuthority::ReceivingOrHolder,
         ),
         // Reopening a stopped dossier undoes a leader's decision: a leader's.
         Action::ReturnToPrevious if state == Stopped => r(&[Stopped], &[Leader], UnitAuthority::Holder),
@@ -1028,6 +1034,33 @@ mod tests {
         assert!(matches!(transition(Action::Reappoint, &s, &on_due_day), Err(Refusal::InvalidState(_))));
         s.reappointed = true;
         assert!(matches!(transition(Action::Reappoint, &s, &admin), Err(Refusal::InvalidState(_))));
+    }
+
+    /// Form 04 comes from the unit at fault: the agency holding the
+    /// dossier issues it as the commune desk may; a third unit may not.
+    #[test]
+    fn the_holder_or_the_desk_reappoints_no_other_unit() {
+        let at = |unit, roles: &'static [Role]| Actor { unit, roles: Some(roles), at_ms: 0, utc_offset_minutes: 420 };
+        let agency = "000.00.12.H56";
+        let held =
+            Situation { holder_unit: agency, previous_holder: Some(("26734", Accepted)), ..situation(InProcess) };
+        assert_eq!(transition(Action::Reappoint, &held, &at(agency, &[Role::Leader])).unwrap().state, InProcess);
+        assert_eq!(transition(Action::Reappoint, &held, &at("26734", &[Role::Receptionist])).unwrap().state, InProcess);
+        let err = transition(Action::Reappoint, &held, &at("000.00.13.H56", &[Role::Leader])).unwrap_err();
+        assert!(
+            matches!(err, Refusal::Forbidden(ref m) if m.contains("receiving unit 26734 or the unit holding it")),
+            "{err:?}"
+        );
+        let err = transition(Action::Reappoint, &held, &at(agency, &[Role::Specialist])).unwrap_err();
+        assert!(matches!(err, Refusal::Forbidden(_)), "a specialist does not sign form 04: {err:?}");
+        // Once only, and before the appointment, whoever issues it.
+        let again = Situation { reappointed: true, ..held.clone() };
+        assert!(matches!(
+            transition(Action::Reappoint, &again, &at(agency, &[Role::Leader])),
+            Err(Refusal::InvalidState(_))
+        ));
+        let late = Actor { at_ms: 10 * crate::calendar::DAY_MS, ..at(agency, &[Role::Leader]) };
+        assert!(matches!(transition(Action::Reappoint, &held, &late), Err(Refusal::InvalidState(_))));
     }
 
     #[test]
