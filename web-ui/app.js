@@ -412,9 +412,11 @@ async function showReceived(d, upload) {
 
 function renderPrint(...forms) { $("print").replaceChildren(...forms); }
 
-function formHead(title) {
+/** A form's national heading and title; `issuer` replaces the one-stop
+ * desk's name at the top left (form 04 comes from the unit at fault). */
+function formHead(title, issuer) {
   return h("div", { class: "form-head" },
-    h("div", {}, h("b", {}, (health.unit_name || "").toUpperCase()), h("br"), "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ"),
+    issuer || h("div", {}, h("b", {}, (health.unit_name || "").toUpperCase()), h("br"), "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ"),
     h("div", {}, h("b", {}, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"), h("br"), "Độc lập - Tự do - Hạnh phúc"),
     h("h2", {}, title));
 }
@@ -515,22 +517,64 @@ function guidanceForm(g) {
   return (g.kind === "supplement" ? form02 : form03)(g);
 }
 
-/** Forms 2–4 from the event that issued them. */
+/** Form 02 or 03 from the event of a received dossier that issued it. */
 function eventForm(d, ev, kind) {
   const base = { code: d.code, applicant: d.applicant, procedure_name: d.procedure_name, at: ev.at, officer: ev.officer };
   if (kind === "request_supplement") return form02({ ...base, missing: (ev.missing || []).map((name) => ({ name })), reasons: [ev.reason], deadline: ev.deadline });
-  if (kind === "refuse") return form03({ ...base, reasons: [ev.reason] });
-  const titles = {
-    request_supplement: "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ",
-    refuse: "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ",
-    reappoint: "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
-  };
-  const rows = [row("Mã hồ sơ", d.code), row("Người nộp", d.applicant.name), row("Thủ tục", d.procedure_name), row("Ngày lập phiếu", when(ev.at))];
-  const before = d.history.filter((x) => x.due_at && x.at < ev.at).pop();
-  rows.push(row("Ngày hẹn trước", before ? when(before.due_at) : ""), row("Ngày hẹn mới", when(ev.due_at)), row("Lý do chậm trễ", ev.reason));
-  return h("article", { class: "form a5" }, formHead(titles[kind]), h("table", {}, rows),
-    kind === "reappoint" ? h("p", {}, "Bộ phận Một cửa xin lỗi ông/bà vì sự chậm trễ này.") : null,
-    h("div", { class: "signatures" }, h("div", {}), h("div", {}, h("b", {}, "NGƯỜI LẬP PHIẾU"), h("br"), "(Ký, ghi rõ họ tên)", h("p", { class: "signer" }, ev.officer))));
+  return form03({ ...base, reasons: [ev.reason] });
+}
+
+/** The names of units, by code, as this node knows them: its own, the
+ * steps' units, then the fleet (`/api/v1/fleet`, nodes it knows). A unit
+ * it does not know prints as its code. */
+async function unitNames(d, codes) {
+  const names = new Map([[health.unit, health.unit_name]]);
+  for (const s of d.steps || []) if (s.unit_name && s.unit_name !== s.unit) names.set(s.unit, s.unit_name);
+  if (codes.some((c) => !names.get(c))) {
+    const { res, body } = await api("/api/v1/fleet");
+    if (res.ok) for (const n of body) if (n.unit && n.unit_name && !names.get(n.unit)) names.set(n.unit, n.unit_name);
+  }
+  return (code) => names.get(code) || code;
+}
+
+/** "ngày dd tháng mm năm yyyy" of an RFC 3339 time (the local date). */
+function longDateVi(rfc3339) {
+  const [y, m, dd] = localDate(rfc3339).split("-");
+  return `ngày ${dd} tháng ${m} năm ${y}`;
+}
+
+/** Form 04 of Thông tư 03/2025/TT-VPCP: Văn bản xin lỗi và đề nghị gia
+ * hạn thời gian giải quyết, from the `reappoint` event. It is issued by
+ * the unit that caused the delay (the event's unit), numbered by that
+ * unit's clerk (Số: left blank), addressed to the applicant, signed by
+ * the unit's head, with a copy to the one-stop desk. The original
+ * appointment is the one in force before the event: the last `due_at`
+ * an earlier history entry set. */
+function form04(d, ev, nameOf) {
+  const at = d.history.indexOf(ev);
+  const before = d.history.slice(0, at < 0 ? d.history.length : at).filter((x) => x.due_at).pop();
+  const issuer = nameOf(ev.unit);
+  const desk = nameOf(d.receiving_unit);
+  const time = (x) => x ? `${hhmm(x)} ngày ${day(x)}` : "…";
+  return h("article", { class: "form a4", id: "form04" },
+    formHead("VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",
+      h("div", {}, h("b", { class: "form04-issuer" }, issuer.toUpperCase()), h("br"), "Số: ……/……")),
+    h("p", { class: "center" }, h("i", {}, `……, ${longDateVi(ev.at)}`)),
+    h("p", {}, h("b", {}, "Kính gửi: "), h("span", { class: "form04-to" }, d.applicant.name)),
+    h("table", {},
+      row("Địa chỉ", d.applicant.address), row("Số điện thoại", d.applicant.phone),
+      row("Mã hồ sơ", h("b", {}, d.code)), row("Nội dung yêu cầu giải quyết", d.procedure_name),
+      row("Ngày tiếp nhận hồ sơ", `${time(d.received_at)} (${desk})`),
+      row("Thời gian hẹn trả kết quả", h("span", { class: "form04-old-due" }, time(before && before.due_at))),
+      row("Lý do chậm trễ", h("span", { class: "form04-reason" }, ev.reason || "")),
+      row("Thời gian hẹn trả kết quả mới", h("b", { class: "form04-new-due" }, time(ev.due_at)))),
+    h("p", { class: "form04-apology" }, `Việc giải quyết hồ sơ của ông/bà không bảo đảm thời hạn đã hẹn trong Giấy tiếp nhận hồ sơ và hẹn trả kết quả. ${issuer} xin lỗi ông/bà vì sự chậm trễ này và đề nghị gia hạn thời gian giải quyết hồ sơ đến ${time(ev.due_at)}.`),
+    h("p", {}, "Rất mong nhận được sự thông cảm của ông/bà."),
+    h("div", { class: "signatures" },
+      h("div", { class: "small left" }, h("b", {}, "Nơi nhận:"), h("br"), "- Như trên;", h("br"),
+        h("span", { class: "form04-copy" }, `- Bộ phận Một cửa ${desk} (để phối hợp);`), h("br"), "- Lưu: VT."),
+      h("div", {}, h("b", {}, "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ"), h("br"), "(Ký, ghi rõ họ tên, đóng dấu)",
+        h("p", { class: "signer small" }, `Người lập: ${ev.officer}`))));
 }
 
 /** Form 05 (Thông tư 03/2025/TT-VPCP): the notice that the resolution of
@@ -551,25 +595,56 @@ function stopNotice(d, ev) {
       h("div", {}, h("b", {}, "THỦ TRƯỞNG CƠ QUAN"), h("br"), "(Ký, ghi rõ họ tên, đóng dấu)", h("p", { class: "signer" }, ev.officer))));
 }
 
-/** Form 5: process control sheet (A4), one row per workflow step, each
- * judged against its own deadline; a dossier whose case defines no steps
- * gets one row per event, judged against the appointment by local date. */
-function controlSheet(d) {
-  const head = (cols) => h("thead", {}, h("tr", {}, cols.map((x) => h("th", {}, x))));
+/** Form 06 of Thông tư 03/2025/TT-VPCP: Phiếu kiểm soát quá trình giải
+ * quyết hồ sơ (A4). The heading names the lead agency (the first unit the
+ * dossier was handed to beyond the desk, or the desk itself) and the
+ * coordinating ones (the others it went to). One row per hand-off: a
+ * recorded workflow step (its unit, hand-over time, giver and receiver,
+ * judged against the step's own deadline), or, for a case without steps,
+ * each hand-off event judged against the appointment by local date. The
+ * signature cells are left blank, the officers' names printed small. */
+function form06(d, nameOf) {
+  const sign = (name) => h("td", { class: "sign" }, h("span", { class: "small" }, name || ""));
   const verdict = (s) => s.ended_by === "recall" ? "Bị thu hồi" : s.ended_by === "return_to_previous" && !s.result ? "Bị trả lại bước trước"
-    : s.result === "early" ? "Trước hạn" : s.result === "on_time" ? "Đúng hạn" : s.result === "late" ? "Trễ hạn" : s.overdue ? "Quá hạn, đang thực hiện" : "Đang thực hiện";
-  const table = d.steps.length
-    ? h("table", { class: "lines", id: "control-steps" }, head(["Bước", "Đơn vị thực hiện", "Bàn giao (thời gian, người giao, người nhận)", "Thời hạn", "Hạn hoàn thành", "Hoàn thành", "Kết quả"]),
-      h("tbody", {}, d.steps.map((s) => h("tr", {}, h("td", {}, `${s.number}. ${s.name}`), h("td", {}, s.unit_name === s.unit ? s.unit : `${s.unit_name} (${s.unit})`),
-        h("td", {}, `${when(s.started_at)} — ${s.handed_over_by} → ${s.received_by || "…"}`), h("td", {}, timeTextVi(s.time_limit, s.time_unit)),
-        h("td", {}, when(s.deadline)), h("td", {}, when(s.ended_at)), h("td", {}, verdict(s))))))
-    : h("table", { class: "lines" }, head(["Bước", "Thời gian", "Đơn vị", "Cán bộ", "Nội dung", "Kết quả"]),
-      h("tbody", {}, d.history.map((ev, i) => h("tr", {}, h("td", {}, i + 1), h("td", {}, when(ev.at)), h("td", {}, ev.unit), h("td", {}, ev.officer),
-        h("td", {}, actionName(ev.action), ev.to_unit ? ` → ${ev.to_unit}` : "", ev.note ? `: ${ev.note}` : ""),
-        h("td", {}, d.due_at && localDate(ev.at) > localDate(d.due_at) ? "Trễ hạn" : "Trong hạn")))));
-  return h("article", { class: "form a4" }, formHead("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"),
-    h("p", {}, `Mã hồ sơ: ${d.code} · ${d.procedure_name} · Người nộp: ${d.applicant.name}`),
-    h("p", {}, `Ngày nhận: ${when(d.received_at)} · Ngày hẹn trả: ${when(d.due_at)}`), table);
+    : s.result === "early" ? "Trước hạn" : s.result === "on_time" ? "Đúng hạn" : s.result === "late" ? "Quá hạn" : s.overdue ? "Quá hạn, đang thực hiện" : "Đang thực hiện";
+  const agencyOf = (n) => (d.case_steps || []).find((c) => c.number === n)?.agency;
+  const HANDOFFS = ["start_processing", "transfer", "processed", "return_result"];
+  const rows = d.steps.length
+    ? d.steps.map((s, i) => {
+      const from = i === 0 ? d.receiving_unit : d.steps[i - 1].unit;
+      const agency = agencyOf(s.number);
+      return h("tr", {}, h("td", {}, `${i + 1}`),
+        h("td", {}, `Giao: ${nameOf(from)}`, h("br"), `Nhận: ${nameOf(s.unit)}${agency ? ` (${agency})` : ""}`),
+        h("td", {}, hhmm(s.started_at), h("br"), day(s.started_at)), sign(s.handed_over_by), sign(s.received_by),
+        h("td", {}, verdict(s)), h("td", {}, `Bước ${s.number}. ${s.name} (${timeTextVi(s.time_limit, s.time_unit)}, hạn ${when(s.deadline)})`));
+    })
+    : d.history.map((ev, i) => [ev, i]).filter(([ev]) => HANDOFFS.includes(ev.action)).map(([ev, i], k) => {
+      const next = d.history.slice(i + 1).find((x) => x.unit === (ev.to_unit || (ev.action === "processed" ? d.receiving_unit : ev.unit)));
+      const to = ev.action === "transfer" ? nameOf(ev.to_unit) : ev.action === "processed" ? `Bộ phận Một cửa ${nameOf(d.receiving_unit)}`
+        : ev.action === "return_result" ? "Tổ chức, cá nhân" : nameOf(ev.unit);
+      const late = d.due_at && localDate(ev.at) > localDate(d.due_at);
+      const early = d.due_at && localDate(ev.at) < localDate(d.due_at);
+      return h("tr", {}, h("td", {}, `${k + 1}`), h("td", {}, `Giao: ${nameOf(ev.unit)}`, h("br"), `Nhận: ${to}`),
+        h("td", {}, hhmm(ev.at), h("br"), day(ev.at)), sign(ev.officer),
+        sign(ev.action === "return_result" ? d.applicant.name : ev.action === "start_processing" ? ev.officer : next && next.officer),
+        h("td", {}, !d.due_at ? "" : late ? "Quá hạn" : early ? "Trước hạn" : "Đúng hạn"), h("td", {}, actionName(ev.action), ev.note ? `: ${ev.note}` : ""));
+    });
+  const units = [...new Set([...d.steps.map((s) => s.unit), ...d.history.map((e) => e.to_unit).filter(Boolean)])].filter((u) => u !== d.receiving_unit);
+  const lead = units.length ? nameOf(units[0]) : nameOf(d.receiving_unit);
+  const others = units.slice(1).map(nameOf);
+  return h("article", { class: "form a4", id: "form06" }, formHead("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"),
+    h("p", { class: "center" }, "Mã hồ sơ: ", h("b", {}, d.code)),
+    h("p", { class: "center small" }, "(Kèm theo Giấy tiếp nhận hồ sơ và hẹn trả kết quả, liên 2)"),
+    h("table", {},
+      row("Cơ quan, đơn vị chủ trì giải quyết", h("span", { class: "form06-lead" }, lead)),
+      row("Cơ quan, đơn vị phối hợp giải quyết", h("span", { class: "form06-coordinating" }, others.join("; ") || "Không")),
+      row("Chủ hồ sơ", d.applicant.name), row("Nội dung yêu cầu giải quyết", d.procedure_name),
+      row("Thời gian nhận hồ sơ", `${hhmm(d.received_at)} ngày ${day(d.received_at)}`),
+      row("Thời gian hẹn trả kết quả", d.due_at ? `${hhmm(d.due_at)} ngày ${day(d.due_at)}` : "Không hẹn ngày")),
+    h("table", { class: "lines", id: "control-steps" },
+      h("thead", {}, h("tr", {}, ["TT", "Tên cơ quan, đơn vị giao, nhận", "Thời gian giao, nhận hồ sơ", "Người giao (ký)", "Người nhận (ký)",
+        "Kết quả giải quyết hồ sơ (trước hạn/đúng hạn/quá hạn)", "Ghi chú"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, rows)));
 }
 
 /** The local date (YYYY-MM-DD) of an RFC 3339 time the node wrote in its
@@ -656,7 +731,7 @@ async function showQueue(name, params) {
       pageNo > 1 ? h("a", { href: go(pageNo - 1, q), class: "button" }, t("prev")) : null,
       h("span", {}, t("page_of")(pageNo, pages)),
       pageNo < pages ? h("a", { href: go(pageNo + 1, q), class: "button", id: "next-page" }, t("next")) : null),
-    h("h2", {}, t("form6")), logbookControl()));
+    h("h2", {}, t("form07")), logbookControl()));
 }
 
 // ---------------------------------------------------------------- attachments
@@ -978,11 +1053,14 @@ function renderDossier(d, message) {
     const first = form.querySelector("input, textarea"); if (first) first.focus();
   };
   const last = (a) => d.history.filter((e) => e.action === a).pop();
-  const formButtons = [["form1", () => renderPrint(receiptForm(d), receiptForm(d, true))],
-    ["form1_two_up", () => renderPrint(receiptTwoUp(d))],
-    ...[["request_supplement", "form2"], ["refuse", "form3"], ["reappoint", "form4"]].filter(([a]) => last(a)).map(([a, f]) => [f, () => renderPrint(eventForm(d, last(a), a))]),
-    ["form5", () => renderPrint(controlSheet(d))],
-    ...(d.state === 8 && last("stop") ? [["form05", () => renderPrint(stopNotice(d, last("stop")))]] : [])];
+  // Each button names its form's number and title in Thông tư 03/2025/TT-VPCP.
+  const names = () => unitNames(d, [d.receiving_unit, ...d.history.flatMap((e) => [e.unit, e.to_unit]).filter(Boolean)]);
+  const formButtons = [["form01", () => renderPrint(receiptForm(d), receiptForm(d, true))],
+    ["form01_two_up", () => renderPrint(receiptTwoUp(d))],
+    ...[["request_supplement", "form02"], ["refuse", "form03"]].filter(([a]) => last(a)).map(([a, f]) => [f, () => renderPrint(eventForm(d, last(a), a))]),
+    ...(last("reappoint") ? [["form04", async () => renderPrint(form04(d, last("reappoint"), await names()))]] : []),
+    ...(d.state === 8 && last("stop") ? [["form05", () => renderPrint(stopNotice(d, last("stop")))]] : []),
+    ["form06", async () => renderPrint(form06(d, await names()))]];
   // After an upload: the dossier again (a line now digitized, a result
   // file to pick), without closing a form being filled.
   const files = filesPanel(d, async () => {
@@ -1053,7 +1131,7 @@ function renderDossier(d, message) {
       ev.to_unit ? ` → ${ev.to_unit}` : "", ev.step ? ` · ${t("step")} ${ev.step}` : "", ev.reason ? ` · ${t("reason")}: ${ev.reason}` : "",
       ev.missing ? ` · ${ev.missing.join(", ")}` : "", ev.result ? ` · ${ev.result}` : "", ev.note ? ` · ${ev.note}` : ""))),
     h("h2", {}, t("forms")),
-    h("div", { class: "buttons", id: "forms" }, formButtons.map(([f, render]) => h("button", { type: "button", "data-form": f, onclick: () => { render(); window.print(); } }, t(f))))));
+    h("div", { class: "buttons", id: "forms" }, formButtons.map(([f, render]) => h("button", { type: "button", "data-form": f, onclick: async () => { await render(); window.print(); } }, t(f))))));
   renderPrint(receiptForm(d), receiptForm(d, true));
   files.load();
 }

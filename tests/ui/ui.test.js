@@ -434,7 +434,7 @@ test("an organization with a representative is received through the form; form 0
   await context.close();
 });
 
-test("a supplement request prints form 2 with its missing items and deadline", async () => {
+test("a supplement request prints form 02 with its missing items and deadline", async () => {
   const admin = await apiAs("admin", PASSWORD);
   const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "2.000720", applicant: APPLICANT, channel: "direct" }) });
   assert.equal(made.status, 201);
@@ -446,10 +446,10 @@ test("a supplement request prints form 2 with its missing items and deadline", a
   const deadline = new Date(Date.now() + 10 * 24 * 3600 * 1000).toLocaleDateString("en-CA", { timeZone: "Asia/Ho_Chi_Minh" });
   await page.fill("form.action input[name=deadline]", deadline);
   await page.click("form.action button[type=submit]");
-  await page.waitForSelector("#forms button[data-form=form2]");
+  await page.waitForSelector("#forms button[data-form=form02]");
   assert.equal((await page.textContent("#state")).trim(), "Yêu cầu bổ sung");
   await page.evaluate(() => { window.print = () => {}; });
-  await page.click("#forms button[data-form=form2]");
+  await page.click("#forms button[data-form=form02]");
   await page.emulateMedia({ media: "print" });
   const form = await page.textContent("#print .form");
   assert.match(form, /PHIẾU YÊU CẦU BỔ SUNG/);
@@ -462,7 +462,7 @@ test("a supplement request prints form 2 with its missing items and deadline", a
   await context.close();
 });
 
-test("a hand-off starts the workflow step the officer picks, and form 5 judges each step", async () => {
+test("a hand-off starts the workflow step the officer picks, and form 06 judges each step", async () => {
   const admin = await apiAs("admin", PASSWORD);
   // A building permit: three steps (1, 12 and 2 working days).
   const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: "1.009994", applicant: APPLICANT, channel: "direct" }) });
@@ -484,7 +484,8 @@ test("a hand-off starts the workflow step the officer picks, and form 5 judges e
   assert.equal(stored.body.steps.length, 1);
   assert.equal(stored.body.steps[0].number, 2);
   await page.evaluate(() => { window.print = () => {}; });
-  await page.click("#forms button[data-form=form5]");
+  await page.click("#forms button[data-form=form06]");
+  await page.waitForSelector("#print #control-steps", { state: "attached" });
   const sheet = await page.textContent("#print #control-steps");
   assert.ok(sheet.includes("2. Thẩm định, kiểm tra thực địa") && sheet.includes("12 ngày làm việc"), sheet);
   assert.ok(sheet.includes("Đang thực hiện"), `a running step: ${sheet}`);
@@ -878,6 +879,99 @@ test("a stopped dossier prints form 05 with its reasons and legal basis", async 
   }
   await page.emulateMedia({ media: "print" });
   await page.screenshot({ path: path.join(shots, "form05-print.png"), fullPage: true });
+  await page.emulateMedia({ media: "screen" });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the seven forms of Thông tư 03/2025/TT-VPCP print with their titles and key fields", async () => {
+  const admin = await apiAs("admin", PASSWORD);
+  const who = { name: "Người Thử Mẫu Bảy", id_number: "900000000777", phone: "0900000077", address: "Thôn Thử Bảy, xã Thử Nghiệm" };
+  const make = async (procedure, channel = "direct") => {
+    const made = await admin("/api/v1/dossiers", { method: "POST", body: JSON.stringify({ procedure_code: procedure, applicant: who, channel }) });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    return made.body;
+  };
+  const act = async (code, body) => {
+    const r = await admin(`/api/v1/dossiers/${encodeURIComponent(code)}/actions`, { method: "POST", body: JSON.stringify(body) });
+    assert.equal(r.status, 200, `${body.action}: ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  // A building permit (three steps): received, step 1 at the desk, a
+  // re-appointment (form 04), then handed to the agency (form 06's rows).
+  const permit = await make("1.009994");
+  await act(permit.code, { action: "start_processing", step: 1 });
+  await act(permit.code, { action: "reappoint", new_due_at: "2099-12-30", reason: "Chờ kết quả xác minh thực địa thử" });
+  await act(permit.code, { action: "transfer", to_unit: "000.00.12.H56" });
+  const supplement = await make("2.000720");
+  const deadline = new Date(Date.now() + 10 * 24 * 3600 * 1000).toLocaleDateString("en-CA", { timeZone: "Asia/Ho_Chi_Minh" });
+  await act(supplement.code, { action: "request_supplement", reason: "Thiếu giấy tờ thử", missing: ["Bản sao giấy thử mẫu"], deadline });
+  const online = await make("2.000720", "online");
+  await act(online.code, { action: "refuse", reason: "Hồ sơ trực tuyến không đúng thủ tục thử" });
+  const stopped = await make("2.000720");
+  await act(stopped.code, { action: "start_processing" });
+  await act(stopped.code, { action: "stop", reason: "Lý do dừng thử", legal_basis: "Điều 19 Nghị định 61/2018/NĐ-CP" });
+
+  const { page, context, errors } = await loggedIn();
+  const open = async (code) => {
+    await page.goto(`${base}/#/dossier/${encodeURIComponent(code)}`);
+    await page.waitForFunction((c) => document.querySelector("#dossier h1")?.textContent === c, code);
+    await page.evaluate(() => { window.print = () => { document.body.dataset.printed = "yes"; }; });
+  };
+  // Prints one form by its button, checks the title and key fields, keeps a screenshot.
+  const print = async (n, title, fields) => {
+    const button = `#forms button[data-form=form${n}]`;
+    assert.match(await page.textContent(button), new RegExp(`^Mẫu ${n} — `), `the button names form ${n}`);
+    await page.evaluate(() => { delete document.body.dataset.printed; });
+    await page.click(button);
+    await page.waitForSelector("body[data-printed=yes]");
+    await page.emulateMedia({ media: "print" });
+    const text = await page.textContent("#print");
+    assert.ok(text.includes(title), `form ${n}'s title ${title} in: ${text}`);
+    for (const f of fields) assert.ok(text.includes(f), `${f} in form ${n}: ${text}`);
+    await page.screenshot({ path: path.join(shots, `form${n}-2025.png`), fullPage: true });
+    await page.emulateMedia({ media: "screen" });
+    return text;
+  };
+
+  await open(permit.code);
+  await print("01", "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", [permit.code, who.name, `Quyển số ${permit.logbook.volume}, Số thứ tự ${permit.logbook.number}`]);
+  const [oldDue, newDue] = await page.evaluate((x) => [day(x), day("2099-12-30T17:00:00+07:00")], permit.due_at);
+  const f04 = await print("04", "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",
+    [`Kính gửi: ${who.name}`, who.address, permit.code, "Chờ kết quả xác minh thực địa thử", "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ", "Số: ", "Bộ phận Một cửa Xã Thử Nghiệm (demo)"]);
+  assert.ok((await page.textContent("#print .form04-old-due")).includes(oldDue), `the original appointment ${oldDue}`);
+  assert.ok((await page.textContent("#print .form04-new-due")).includes(newDue), `the new appointment ${newDue}`);
+  assert.equal(await page.textContent("#print .form04-issuer"), "XÃ THỬ NGHIỆM (DEMO)", "issued by the unit that re-appointed");
+  assert.match(f04, /xin lỗi ông\/bà vì sự chậm trễ/);
+  await print("06", "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ", [permit.code, "Cơ quan, đơn vị chủ trì giải quyết", "Người giao (ký)", "Người nhận (ký)", "Ghi chú"]);
+  const rows = await page.$$eval("#print #control-steps tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.equal(rows.length, 2, "one row per hand-off");
+  assert.match(rows[0][1], /Nhận: Xã Thử Nghiệm \(demo\)/);
+  assert.match(rows[1][1], /Giao: Xã Thử Nghiệm \(demo\).*Nhận: 000\.00\.12\.H56 \(Phòng Kinh tế, Hạ tầng và Đô thị\)/);
+  assert.match(rows[0][5], /^(Trước hạn|Đúng hạn)$/, "step 1 ended in time");
+  assert.equal(rows[1][5], "Đang thực hiện");
+  assert.equal(await page.textContent("#print .form06-lead"), "000.00.12.H56");
+
+  await open(supplement.code);
+  const [y, m, d] = deadline.split("-").map(Number);
+  await print("02", "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ", [supplement.code, "Bản sao giấy thử mẫu", "Thiếu giấy tờ thử", `${d}/${m}/${y}`]);
+  await open(online.code);
+  await print("03", "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ", [online.code, who.name, "Hồ sơ trực tuyến không đúng thủ tục thử"]);
+  await open(stopped.code);
+  await print("05", "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ", [stopped.code, "Lý do dừng thử", "Điều 19 Nghị định 61/2018/NĐ-CP"]);
+  assert.ok(!(await page.$("#forms button[data-form=form04]")), "no form 04 without a re-appointment");
+
+  // Form 07: the logbook of today, from the queue page.
+  await page.goto(`${base}/#/queue/all`);
+  await page.waitForSelector("#logbook-form");
+  assert.equal(await page.$eval("#logbook-form", (f) => f.previousElementSibling.textContent), "Mẫu 07 — Sổ theo dõi hồ sơ");
+  await page.evaluate(() => { window.print = () => { document.body.dataset.printed = "yes"; }; delete document.body.dataset.printed; });
+  await page.click("#logbook-form button[type=submit]");
+  await page.waitForSelector("body[data-printed=yes]");
+  await page.emulateMedia({ media: "print" });
+  const book = await page.textContent("#print");
+  for (const s of ["SỔ THEO DÕI HỒ SƠ", permit.code, supplement.code, who.address, "Ký nhận kết quả"]) assert.ok(book.includes(s), `${s} in form 07`);
+  await page.screenshot({ path: path.join(shots, "form07-2025.png"), fullPage: true });
   await page.emulateMedia({ media: "screen" });
   assert.deepEqual(errors, []);
   await context.close();
