@@ -282,7 +282,10 @@ impl Desk {
             // The clock runs again; a return to the previous step sent while
             // waiting for the financial obligation ends the pause as its
             // fulfilment would.
-            Action::SupplementReceived | Action::FinancialObligationFulfilled | Action::ReturnToPrevious => {
+            Action::SupplementReceived
+            | Action::FinancialObligationFulfilled
+            | Action::ReturnToPrevious
+            | Action::Recall => {
                 if let (Some(due), Some(paused)) = (folded.due_at, folded.paused_since) {
                     let restart = action == Action::SupplementReceived
                         && record.reception.supplement_mode == SupplementMode::Restart;

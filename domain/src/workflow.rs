@@ -466,7 +466,13 @@ fn rules(action: Action, state: Status) -> Option<Rule> {
             &[Receptionist, Specialist, Leader],
             UnitAuthority::Holder,
         ),
-        Action::Recall => r(&[InProcess], &[Receptionist, Specialist, Leader], UnitAuthority::PreviousHolder),
+        // Also from 6 and 8, as the Thanh Hóa system allows
+        // (`ThuHoiHoSoCommandHandler`: states 4, 6 and 8).
+        Action::Recall => r(
+            &[InProcess, FinancialObligation, Stopped],
+            &[Receptionist, Specialist, Leader],
+            UnitAuthority::PreviousHolder,
+        ),
         // Corrections: the admin role alone (no other role is listed).
         Action::ResetAppointment => r(
             &[Accepted, InProcess, SupplementRequested, FinancialObligation, WithdrawalRequested, ResultReady],
@@ -683,7 +689,15 @@ pub fn transition(action: Action, situation: &Situation<'_>, actor: &Actor<'_>) 
             outcome.previous = None;
         }
         Action::Recall => {
-            if situation.holder_acted {
+            // In 6 or 8 the holder has acted by definition (it asked for
+            // the fees, or stopped): the sender may still take the dossier
+            // back, but not one the citizen withdrew.
+            if state == Stopped && situation.withdrawn {
+                return Err(Refusal::InvalidState(
+                    "a dossier the citizen withdrew is not taken back for processing".into(),
+                ));
+            }
+            if state == InProcess && situation.holder_acted {
                 return Err(Refusal::InvalidState(format!(
                     "unit {} has already acted on the dossier; it can only return it",
                     situation.holder_unit
@@ -765,6 +779,14 @@ mod tests {
         assert!(matches!(transition(Action::Recall, &own, &admin), Err(Refusal::InvalidState(_))));
         let withdrawn = Situation { withdrawn: true, ..handed_over(Stopped) };
         assert!(matches!(transition(Action::ReturnToPrevious, &withdrawn, &admin), Err(Refusal::InvalidState(_))));
+        assert!(matches!(transition(Action::Recall, &withdrawn, &admin), Err(Refusal::InvalidState(_))));
+        // Asked for the fees (6) or stopped (8), the holder has acted, and
+        // the sender may still take the dossier back (as sent).
+        for state in [FinancialObligation, Stopped] {
+            let acted = Situation { holder_acted: true, state, ..held.clone() };
+            assert_eq!(transition(Action::Recall, &acted, &admin).unwrap().state, Accepted, "{state}");
+            assert!(matches!(transition(Action::Recall, &acted, &agency), Err(Refusal::Forbidden(_))));
+        }
     }
 
     fn officer(roles: &'static [Role]) -> Actor<'static> {
@@ -806,6 +828,8 @@ mod tests {
             (Action::ReturnToPrevious, Stopped, InProcess),
             (Action::ReturnToPrevious, ResultReady, InProcess),
             (Action::Recall, InProcess, InProcess),
+            (Action::Recall, FinancialObligation, InProcess),
+            (Action::Recall, Stopped, InProcess),
             (Action::ResetAppointment, Accepted, Accepted),
             (Action::ResetAppointment, InProcess, InProcess),
             (Action::ResetAppointment, SupplementRequested, SupplementRequested),

@@ -406,22 +406,33 @@ fn returns_from_6_and_8_reopen_and_a_recall_concurrent_with_the_receiver_is_a_co
     let mut transfer = transfer_to(T0 + 2000, COMMUNE, &commune, AGENCY);
     transfer.step = Some(step(2, 2, T0 + 3 * DAY_MS));
     dossier::append_event(&mut doc, &transfer).unwrap();
-    // Apart: the commune recalls while the agency asks for the financial
-    // obligation. Whichever the merged list puts first stands.
+    // Apart: the commune recalls while the agency records its result.
+    // Whichever the merged list puts first stands.
     let mut at_agency = doc.fork().with_actor(agency_actor);
-    dossier::append_event(&mut at_agency, &event(Action::RequestFinancialObligation, T0 + 3000, AGENCY, &agency))
-        .unwrap();
+    let mut done = at_agency.fork().with_actor(at_agency.get_actor().clone());
+    let mut result = event(Action::Processed, T0 + 3000, AGENCY, &agency);
+    result.result = Some("Giấy phép số 1/GP".into());
+    dossier::append_event(&mut done, &result).unwrap();
     let mut recalled = doc.fork().with_actor(node(1).0);
     dossier::append_event(&mut recalled, &event(Action::Recall, T0 + 3000, COMMUNE, &commune)).unwrap();
     let mut merged = recalled.fork().with_actor(node(1).0);
-    merged.merge(&mut at_agency.clone()).unwrap();
+    merged.merge(&mut done).unwrap();
     let f = folded(&merged);
     assert_eq!(f.conflicts.len(), 1, "one of the two is refused at its position: {:?}", f.conflicts);
     assert!(
         (f.state, f.holder_unit.as_str()) == (Status::InProcess, COMMUNE)
-            || (f.state, f.holder_unit.as_str()) == (Status::FinancialObligation, AGENCY),
+            || (f.state, f.holder_unit.as_str()) == (Status::ResultReady, COMMUNE),
         "{f:?}"
     );
+    // Asked for the fees (6), the dossier may still be recalled (the
+    // Thanh Hóa system's recall from 4, 6 and 8): no conflict.
+    dossier::append_event(&mut at_agency, &event(Action::RequestFinancialObligation, T0 + 3000, AGENCY, &agency))
+        .unwrap();
+    let mut fees_then_recall = at_agency.fork().with_actor(node(1).0);
+    dossier::append_event(&mut fees_then_recall, &event(Action::Recall, T0 + 3500, COMMUNE, &commune)).unwrap();
+    let f = folded(&fees_then_recall);
+    assert_eq!((f.state, f.holder_unit.as_str(), f.paused_since), (Status::InProcess, COMMUNE, None), "{f:?}");
+    assert!(f.conflicts.is_empty(), "{:?}", f.conflicts);
     // Recalled alone: the step is undone, not judged, and offered again.
     let f = folded(&recalled);
     let steps = step_progress(&f, T0 + DAY_MS, 420);

@@ -45,12 +45,12 @@ fn a_conflict_resolved_at_one_node_is_gone_on_both_after_sync() {
     });
     assert!(!offers(&dossier(&a, &code), "resolve_conflict"), "no conflict, nothing to resolve");
 
-    // Apart, the commune recalls the dossier and the agency asks for the
-    // financial obligation: whichever sorts second cannot be applied.
+    // Apart, the commune recalls the dossier and the agency, cut off,
+    // records its result: whichever sorts second cannot be applied.
     assert_eq!(tinh.stop(), Some(0));
     let r = a.act(&code, &json!({"action": "recall", "reason": "Chuyển nhầm đơn vị"}));
     assert_eq!(r.status, 200, "{r:?}");
-    let r = agency.act(&code, &json!({"action": "request_financial_obligation"}));
+    let r = agency.act(&code, &json!({"action": "processed", "result": "Giấy chứng nhận thử"}));
     assert_eq!(r.status, 200, "{r:?}");
     let _tinh = p.start();
     let on_a = eventually(90, "the conflict at the commune", || {
