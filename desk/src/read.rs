@@ -16,7 +16,7 @@ use motcua_store::ListQuery;
 use crate::desk::*;
 use crate::views::*;
 
-/// One entry of the dossier logbook (sổ theo dõi hồ sơ, form 6).
+/// One entry of the dossier logbook (sổ theo dõi hồ sơ, form 07).
 #[derive(Debug, Serialize)]
 pub struct LogbookRow {
     /// Quyển số (the year) and số thứ tự (form 07's first column); null for
@@ -176,7 +176,7 @@ impl Desk {
         Ok(rows)
     }
 
-    /// The logbook (form 6) of the dossiers `unit` received between the
+    /// The logbook (form 07) of the dossiers `unit` received between the
     /// local dates `from` and `to` (both included), in order of receipt:
     /// those whose receiving unit it is now (after a merger, the successor
     /// keeps the old units' book). For the one-stop desk and leaders; the

@@ -50,7 +50,7 @@ pub struct CaseStepView {
 }
 
 /// A step the dossier went through (or is in), for the process control
-/// sheet (form 5): who did it, from when, by when, and how it ended.
+/// sheet (form 06): who did it, from when, by when, and how it ended.
 #[derive(Debug, Serialize)]
 pub struct StepView {
     pub number: u32,

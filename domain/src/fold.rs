@@ -189,7 +189,7 @@ pub fn after_date_of(at_ms: i64, due_ms: i64, utc_offset_minutes: i32) -> bool {
 }
 
 /// How one workflow step (bước) went, for the process control sheet
-/// (phiếu kiểm soát, form 5): one per hand-off that recorded a step.
+/// (phiếu kiểm soát, form 06): one per hand-off that recorded a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepProgress<'a> {
     /// The hand-off event that started the step.

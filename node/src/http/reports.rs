@@ -98,7 +98,7 @@ pub(super) fn report_unit(state: &AppState, unit: Option<String>) -> Result<Opti
     Ok(unit)
 }
 
-/// The dossier logbook (sổ theo dõi hồ sơ, form 6) of the dossiers a unit
+/// The dossier logbook (sổ theo dõi hồ sơ, form 07) of the dossiers a unit
 /// received from `from` to `to` (local dates, both included; an end left
 /// out is open, and with neither the book is today's), in order of receipt:
 /// this node's unit unless the provincial node names another.
