@@ -56,7 +56,16 @@ fn a_summary_stored_before_digitization_reads_with_none() {
     put(&store, &new);
     assert_eq!(store.summary(&new.id).unwrap().unwrap().digitization, facts);
     let bytes = encode(&new);
-    let old = &bytes[..bytes.len() - encode(&facts).len()];
+    // The fields added after digitization (the rating, never accepted)
+    // follow it: a summary of before ratings ends after digitization, one
+    // of before digitization ends before it.
+    let later = encode(&(new.rating, new.never_accepted)).len();
+    let before_ratings = &bytes[..bytes.len() - later];
+    let w = store.begin().unwrap();
+    w.tx.open_table(SUMMARIES).unwrap().insert(&new.id, before_ratings).unwrap();
+    w.commit_durable().unwrap();
+    assert_eq!(store.summary(&new.id).unwrap().unwrap(), new, "read with no rating, accepted as it was");
+    let old = &bytes[..bytes.len() - later - encode(&facts).len()];
     let w = store.begin().unwrap();
     w.tx.open_table(SUMMARIES).unwrap().insert(&new.id, old).unwrap();
     w.commit_durable().unwrap();
