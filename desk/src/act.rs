@@ -172,6 +172,28 @@ impl Desk {
             .supplement_draft
             .filter(|_| action == Action::RequestSupplement)
             .map(|d| &record.events[d.event_index].event);
+        // From state 4 the desk issues what the leader approved: to change
+        // it, the processing unit drafts again.
+        if let Some(d) = draft.filter(|_| folded.state == motcua_domain::workflow::Status::InProcess) {
+            let items = |m: &Option<Missing>| match m {
+                Some(Missing::One(s)) => vec![s.trim().to_string()],
+                Some(Missing::Many(v)) => v.iter().map(|s| s.trim().to_string()).collect(),
+                None => Vec::new(),
+            };
+            let drafted: Vec<String> = d.missing.as_deref().unwrap_or("").lines().map(str::to_string).collect();
+            if req.reason.as_deref().is_some_and(|r| r.trim() != d.reason.as_deref().unwrap_or("")) {
+                return Err(invalid(
+                    "reason",
+                    "the desk issues the approved draft as it stands; the processing unit drafts again to change it",
+                ));
+            }
+            if req.missing.is_some() && items(&req.missing) != drafted {
+                return Err(invalid(
+                    "missing",
+                    "the desk issues the approved draft as it stands; the processing unit drafts again to change it",
+                ));
+            }
+        }
         let reason = req.reason.as_deref().or(draft.and_then(|d| d.reason.as_deref())).unwrap_or("");
         event.reason = match action.reason() {
             ReasonRule::Required => Some(check_text("reason", reason, TEXT_LEN_MAX, true)?),
@@ -261,7 +283,9 @@ impl Desk {
                         Delivery::parse(d).ok_or_else(|| invalid("delivery", "delivery is \"desk\" or \"post\""))?
                     }
                 };
-                event.delivery = Some(delivery);
+                // A return at the desk records nothing new, so a node of
+                // before delivery existed still reads it.
+                event.delivery = Some(delivery).filter(|d| *d == Delivery::Post);
                 event.waybill = match (delivery, req.waybill.as_deref().map(str::trim)) {
                     (Delivery::Post, Some(w)) if is_waybill(w) => Some(w.to_string()),
                     (Delivery::Post, _) => {

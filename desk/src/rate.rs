@@ -56,9 +56,11 @@ pub enum RateMiss {
     NotFound(TrackMiss),
 }
 
-impl Desk {
-    /// Records the citizen's rating of dossier `req.code`.
-    pub fn rate(self: &Arc<Self>, req: RatingRequest, now: i64) -> Result<Result<(), RateMiss>, DeskError> {
+impl RatingRequest {
+    /// The rating and its reasons, one per line, checked before any lookup
+    /// (so a malformed request never counts as a guess of the ID suffix).
+    pub fn check(&self) -> Result<(Rating, Vec<String>), DeskError> {
+        let req = self;
         let rating = Rating::parse(req.rating.trim())
             .ok_or_else(|| invalid("rating", "rating is very_satisfied, satisfied or not_satisfied"))?;
         let mut lines = Vec::new();
@@ -80,6 +82,14 @@ impl Desk {
         if rating == Rating::NotSatisfied && lines.is_empty() {
             return Err(invalid("reasons", "say why you are not satisfied: tick a reason or write one"));
         }
+        Ok((rating, lines))
+    }
+}
+
+impl Desk {
+    /// Records the citizen's rating of dossier `req.code`.
+    pub fn rate(self: &Arc<Self>, req: RatingRequest, now: i64) -> Result<Result<(), RateMiss>, DeskError> {
+        let (rating, lines) = req.check()?;
         if let Err(miss) = self.track(&req.code, &req.id_last4, now)? {
             return Ok(Err(RateMiss::NotFound(miss)));
         }

@@ -103,6 +103,9 @@ pub(super) async fn rate(
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", "id_last4 must be 4 digits")
             .field("id_last4"));
     }
+    // A malformed rating is refused before the lookup, so it is never
+    // counted as a guess, neither found nor wrong.
+    req.check()?;
     let now = now_ms();
     let attempt = state
         .track
@@ -117,7 +120,8 @@ pub(super) async fn rate(
             if miss == motcua_desk::read::TrackMiss::WrongSuffix { Guess::Wrong } else { Guess::Unknown },
             Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no dossier with this code and id number")),
         ),
-        // A refusal (invalid, already rated) came after the suffix matched.
+        // The request was checked above: a refusal now (not returned yet,
+        // already rated) came after the suffix matched.
         Err(e) if !matches!(e.status, StatusCode::INTERNAL_SERVER_ERROR) => (Guess::Found, Err(e)),
         Err(e) => (Guess::Failed, Err(e)),
     };

@@ -130,3 +130,19 @@ fn ratings_and_visits_back_appear_in_the_statistics() {
     assert_eq!(old["satisfaction"]["very_satisfied"], 0);
     assert_eq!(old["satisfaction"]["satisfied_share"], Value::Null);
 }
+
+#[test]
+fn a_malformed_rating_never_clears_the_count_of_wrong_id_suffixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_logged_in(dir.path());
+    let (code, last4) = received(&node, 1);
+    let rate = |body: Value| node.post_as(Some(""), "/api/v1/rate", &body);
+    for wrong in ["1111", "2222", "3333", "4444"] {
+        assert_eq!(rate(json!({"code": code, "id_last4": wrong, "rating": "satisfied"})).status, 404);
+    }
+    // Refused before any lookup: neither a guess nor a success.
+    assert_eq!(rate(json!({"code": code, "id_last4": last4, "rating": "great"})).status, 422);
+    assert_eq!(rate(json!({"code": code, "id_last4": "5555", "rating": "satisfied"})).status, 404);
+    let locked = node.get_as(Some(""), &format!("/api/v1/track?code={code}&id_last4={last4}"));
+    assert_eq!((locked.status, locked.body["error"]["code"].as_str()), (429, Some("too_many_attempts")), "{locked:?}");
+}

@@ -79,7 +79,11 @@ fn an_agency_drafts_a_supplement_its_leader_approves_and_the_desk_issues_it() {
     });
     assert_eq!(d["supplement_draft"]["missing"], missing, "{d}");
     assert!(d["allowed_actions"].as_array().unwrap().iter().any(|a| a == "request_supplement"), "{d}");
-    let issue = json!({"action": "request_supplement", "deadline": "2099-01-05"});
+    // The desk issues the draft as approved, not another text.
+    let changed = json!({"action": "request_supplement", "deadline": "2099-01-05", "missing": ["Giấy tờ khác"]});
+    let r = commune.post_as(Some(&receptionist), &path, &changed);
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (422, Some("missing")), "{r:?}");
+    let issue = json!({"action": "request_supplement", "deadline": "2099-01-05", "reason": "Thiếu bản vẽ hiện trạng"});
     let r = commune.post_as(Some(&receptionist), &path, &issue);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["state"], 5);
