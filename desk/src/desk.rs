@@ -121,13 +121,15 @@ pub struct DeskParts {
 impl Desk {
     /// A desk over an open store; starts the store's single writer.
     pub fn new(parts: DeskParts) -> Desk {
+        // This center's hours where the province's calendar sets them.
+        let calendar = parts.calendar.for_unit(&parts.config.unit);
         Desk {
             committer: motcua_store::committer::Committer::start(parts.store.clone()),
             store: parts.store,
             province: parts.province,
             identity: parts.identity,
             config: parts.config,
-            calendar: std::sync::RwLock::new(Arc::new(parts.calendar)),
+            calendar: std::sync::RwLock::new(Arc::new(calendar)),
             catalog: std::sync::RwLock::new(Arc::new(parts.catalog)),
             trust: std::sync::RwLock::new(parts.trust),
             allowance: Default::default(),
@@ -189,7 +191,8 @@ impl Desk {
     }
 
     pub(crate) fn set_calendar(&self, calendar: Arc<WorkingCalendar>) {
-        *self.calendar.write().expect("calendar lock") = calendar;
+        let own = Arc::new(calendar.for_unit(&self.config.unit));
+        *self.calendar.write().expect("calendar lock") = own;
     }
 }
 
@@ -228,7 +231,10 @@ pub fn rfc3339(ms: i64, offset_minutes: i32) -> String {
 pub fn parse_instant(s: &str, calendar: &WorkingCalendar) -> Option<i64> {
     let at = match DateTime::parse_from_rfc3339(s.trim()) {
         Ok(t) => t.timestamp_millis(),
-        Err(_) => calendar.instant(NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?, calendar.day_end_minute()),
+        Err(_) => {
+            let date = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+            calendar.instant(date, calendar.day_end_minute_on(date))
+        }
     };
     motcua_domain::calendar::in_range(at).then_some(at)
 }

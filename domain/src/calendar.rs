@@ -6,6 +6,13 @@
 //! làm bù). All instants are UTC milliseconds since the Unix epoch; all
 //! calendar reasoning happens in local time at the fixed offset.
 //!
+//! Working windows are calendar data, not constants: a province may set
+//! seasonal hours (giờ làm việc mùa hè, mùa đông: [`SeasonFile`]) and a
+//! center whose hours differ its own windows and Saturday-morning
+//! reception ([`CenterFile`]); [`WorkingCalendar::for_unit`] gives a
+//! center's calendar. A working day stays eight hours in every set of
+//! windows (DOMAIN.md "Deadlines").
+//!
 //! Every function here is pure: the caller supplies the instant.
 
 use std::collections::BTreeMap;
@@ -57,7 +64,14 @@ pub enum CalendarError {
     Json(String),
     #[error("UTC offset {0} minutes is outside −720..840 (−12:00 to +14:00)")]
     BadOffset(i32),
+    #[error("season start {0} is not MM-DD, or two seasons start on it")]
+    BadSeason(String),
+    #[error("center {0}: {1}")]
+    BadCenter(String, String),
 }
+
+/// Most windows a working day may have.
+pub const WINDOWS_PER_DAY_MAX: usize = 6;
 
 /// A half-open working window `[start, end)` in minutes after local midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +86,13 @@ pub struct Window {
 pub struct WorkingCalendar {
     version: String,
     utc_offset_minutes: i32,
-    windows: Vec<Window>,
+    /// The windows in force: the province's, or the center's of
+    /// [`WorkingCalendar::for_unit`].
+    hours: Hours,
+    /// Centers whose hours differ, by unit code.
+    centers: BTreeMap<String, (Hours, Option<Window>)>,
+    /// The Saturday-morning reception of the center this calendar is for.
+    saturday_reception: Option<Window>,
     same_day_cutoff_min: u32,
     holidays: BTreeMap<NaiveDate, String>,
     make_up_days: BTreeMap<NaiveDate, String>,
@@ -86,6 +106,12 @@ pub struct CalendarFile {
     pub utc_offset_minutes: i32,
     /// `["07:00-11:30", "13:30-17:00"]`
     pub windows: Vec<String>,
+    /// Seasonal hours replacing `windows` from a day of each year.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seasons: Vec<SeasonFile>,
+    /// Centers whose hours differ from the province's, by unit code.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub centers: BTreeMap<String, CenterFile>,
     /// Local time after which a same-day procedure moves to the next
     /// working day, `"15:00"`.
     #[serde(default = "default_cutoff")]
@@ -95,6 +121,97 @@ pub struct CalendarFile {
     pub sources: String,
     pub holidays: Vec<DatedEntry>,
     pub make_up_days: Vec<DatedEntry>,
+}
+
+/// Working hours from a day of each year (`from`, "MM-DD") until the next
+/// season starts: summer and winter hours (giờ làm việc mùa hè, mùa đông),
+/// which several provinces set by decision of the provincial People's
+/// Committee. Each set of windows makes eight hours.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SeasonFile {
+    pub from: String,
+    pub windows: Vec<String>,
+}
+
+/// A center whose hours differ from the province's: its own windows or
+/// seasons (either replaces the province's), and the Saturday-morning
+/// reception many urban wards offer (`"07:30-11:30"`). A dossier received
+/// on a Saturday still counts its time from the next working day's first
+/// window: Saturday reception opens the desk, not the working week
+/// (Bộ luật Lao động 2019 art. 105 and the five-day week of public
+/// bodies, Quyết định 188/1999/QĐ-TTg).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CenterFile {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seasons: Vec<SeasonFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturday_reception: Option<String>,
+}
+
+/// A set of working windows and the seasons that replace it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hours {
+    windows: Vec<Window>,
+    /// By (month, day) of the first day, in order.
+    seasons: Vec<((u32, u32), Vec<Window>)>,
+}
+
+impl Hours {
+    fn parse(windows: &[String], seasons: &[SeasonFile]) -> Result<Hours, CalendarError> {
+        let windows = parse_windows(windows)?;
+        let mut parsed = Vec::new();
+        for season in seasons {
+            let bad = || CalendarError::BadSeason(season.from.clone());
+            let (m, d) = season.from.split_once('-').ok_or_else(bad)?;
+            let (m, d): (u32, u32) = (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+            // Any day of a leap year, so 02-29 is one.
+            NaiveDate::from_ymd_opt(2024, m, d).ok_or_else(bad)?;
+            if season.from.len() != 5 || parsed.iter().any(|(k, _)| *k == (m, d)) {
+                return Err(bad());
+            }
+            parsed.push(((m, d), parse_windows(&season.windows)?));
+        }
+        parsed.sort_by_key(|(k, _)| *k);
+        Ok(Hours { windows, seasons: parsed })
+    }
+
+    /// The windows of `date`: its season's (the last to start on or before
+    /// it, that year or, before the first, the year before), or the default.
+    fn on(&self, date: NaiveDate) -> &[Window] {
+        let key = (date.month(), date.day());
+        match self.seasons.iter().rev().find(|(from, _)| *from <= key).or(self.seasons.last()) {
+            Some((_, w)) => w,
+            None => &self.windows,
+        }
+    }
+}
+
+/// Parses a day's windows: in order, not overlapping, eight hours in all.
+fn parse_windows(list: &[String]) -> Result<Vec<Window>, CalendarError> {
+    let mut windows = Vec::new();
+    for w in list {
+        let bad = || CalendarError::BadWindow(w.clone());
+        let (a, b) = w.split_once('-').ok_or_else(bad)?;
+        windows.push(parse_window(a, b).ok_or_else(bad)?);
+    }
+    if windows.is_empty() {
+        return Err(CalendarError::NoWindows);
+    }
+    if windows.len() > WINDOWS_PER_DAY_MAX || windows.windows(2).any(|p| p[0].end_min > p[1].start_min) {
+        return Err(CalendarError::WindowsOverlap);
+    }
+    let total: u32 = windows.iter().map(|w| w.end_min - w.start_min).sum();
+    if total != WORKING_DAY_MINUTES {
+        return Err(CalendarError::WindowsNotEightHours(total));
+    }
+    Ok(windows)
+}
+
+fn parse_window(a: &str, b: &str) -> Option<Window> {
+    let (start_min, end_min) = (parse_hhmm(a)?, parse_hhmm(b)?);
+    (start_min < end_min).then_some(Window { start_min, end_min })
 }
 
 fn default_offset() -> i32 {
@@ -177,25 +294,29 @@ impl WorkingCalendar {
         if !UTC_OFFSET_MINUTES.contains(&file.utc_offset_minutes) {
             return Err(CalendarError::BadOffset(file.utc_offset_minutes));
         }
-        let mut windows = Vec::new();
-        for w in &file.windows {
-            let bad = || CalendarError::BadWindow(w.clone());
-            let (a, b) = w.split_once('-').ok_or_else(bad)?;
-            let (start_min, end_min) = (parse_hhmm(a).ok_or_else(bad)?, parse_hhmm(b).ok_or_else(bad)?);
-            if start_min >= end_min {
-                return Err(bad());
+        let hours = Hours::parse(&file.windows, &file.seasons)?;
+        let mut centers = BTreeMap::new();
+        for (unit, c) in &file.centers {
+            let bad = |e: CalendarError| CalendarError::BadCenter(unit.clone(), e.to_string());
+            if !crate::codes::is_unit_code(unit) {
+                return Err(CalendarError::BadCenter(unit.clone(), "not a unit code".into()));
             }
-            windows.push(Window { start_min, end_min });
-        }
-        if windows.is_empty() {
-            return Err(CalendarError::NoWindows);
-        }
-        if windows.windows(2).any(|p| p[0].end_min > p[1].start_min) {
-            return Err(CalendarError::WindowsOverlap);
-        }
-        let total: u32 = windows.iter().map(|w| w.end_min - w.start_min).sum();
-        if total != WORKING_DAY_MINUTES {
-            return Err(CalendarError::WindowsNotEightHours(total));
+            let own = if c.windows.is_empty() && c.seasons.is_empty() {
+                hours.clone()
+            } else if c.windows.is_empty() {
+                // Seasons alone: the province's windows outside them.
+                Hours { seasons: Hours::parse(&file.windows, &c.seasons).map_err(bad)?.seasons, ..hours.clone() }
+            } else {
+                Hours::parse(&c.windows, &c.seasons).map_err(bad)?
+            };
+            let saturday = match &c.saturday_reception {
+                None => None,
+                Some(w) => {
+                    let window = w.split_once('-').and_then(|(a, b)| parse_window(a, b));
+                    Some(window.ok_or_else(|| bad(CalendarError::BadWindow(w.clone())))?)
+                }
+            };
+            centers.insert(unit.clone(), (own, saturday));
         }
         let cutoff =
             parse_hhmm(&file.same_day_cutoff).ok_or_else(|| CalendarError::BadWindow(file.same_day_cutoff.clone()))?;
@@ -214,7 +335,9 @@ impl WorkingCalendar {
         Ok(WorkingCalendar {
             version: file.version.clone(),
             utc_offset_minutes: file.utc_offset_minutes,
-            windows,
+            hours,
+            centers,
+            saturday_reception: None,
             same_day_cutoff_min: cutoff,
             holidays,
             make_up_days,
@@ -222,9 +345,35 @@ impl WorkingCalendar {
     }
 
     /// Minute after local midnight at which the working day ends (the end
-    /// of its last window).
+    /// of its last window) outside any season.
     pub fn day_end_minute(&self) -> u32 {
-        self.windows.last().map_or(17 * 60, |w| w.end_min)
+        self.hours.windows.last().map_or(17 * 60, |w| w.end_min)
+    }
+
+    /// Minute after local midnight at which `date`'s working day ends.
+    pub fn day_end_minute_on(&self, date: NaiveDate) -> u32 {
+        self.last_end(date)
+    }
+
+    /// The calendar of the center of `unit`: the province's with the
+    /// center's own hours when the calendar names it.
+    pub fn for_unit(&self, unit: &str) -> WorkingCalendar {
+        let mut c = self.clone();
+        if let Some((hours, saturday)) = self.centers.get(unit) {
+            c.hours = hours.clone();
+            c.saturday_reception = *saturday;
+        }
+        c
+    }
+
+    /// The windows of `date`'s working day (its season's, if any).
+    pub fn windows_on(&self, date: NaiveDate) -> &[Window] {
+        self.hours.on(date)
+    }
+
+    /// The Saturday-morning reception hours of this calendar's center.
+    pub fn saturday_reception(&self) -> Option<Window> {
+        self.saturday_reception
     }
 
     pub fn utc_offset_minutes(&self) -> i32 {
@@ -285,12 +434,13 @@ impl WorkingCalendar {
         Err(CalendarError::TooFar)
     }
 
-    fn first_start(&self) -> u32 {
-        self.windows[0].start_min
+    fn first_start(&self, date: NaiveDate) -> u32 {
+        self.windows_on(date)[0].start_min
     }
 
-    fn last_end(&self) -> u32 {
-        self.windows[self.windows.len() - 1].end_min
+    fn last_end(&self, date: NaiveDate) -> u32 {
+        let w = self.windows_on(date);
+        w[w.len() - 1].end_min
     }
 
     /// The instant from which processing time starts to count: inside a
@@ -301,7 +451,7 @@ impl WorkingCalendar {
         let date = self.local_date(at_ms);
         if self.is_working_day(date) {
             let ms = self.local_ms_of_day(at_ms);
-            for w in &self.windows {
+            for w in self.windows_on(date) {
                 let (s, e) = (w.start_min as i64 * MINUTE_MS, w.end_min as i64 * MINUTE_MS);
                 if ms < s {
                     return Ok(self.instant(date, w.start_min));
@@ -312,7 +462,7 @@ impl WorkingCalendar {
             }
         }
         let next = self.next_working_day(date)?;
-        Ok(self.instant(next, self.first_start()))
+        Ok(self.instant(next, self.first_start(next)))
     }
 
     /// Adds `minutes` working minutes to `from`, walking the windows of
@@ -324,11 +474,11 @@ impl WorkingCalendar {
         if left == 0 {
             return Ok(t);
         }
-        for _ in 0..(WALK_DAYS_MAX as usize * self.windows.len()) {
+        for _ in 0..(WALK_DAYS_MAX as usize * WINDOWS_PER_DAY_MAX) {
             let date = self.local_date(t);
             let ms = self.local_ms_of_day(t);
             let w = self
-                .windows
+                .windows_on(date)
                 .iter()
                 .find(|w| ms >= w.start_min as i64 * MINUTE_MS && ms < w.end_min as i64 * MINUTE_MS)
                 .expect("normalized instant lies inside a window");
@@ -356,7 +506,7 @@ impl WorkingCalendar {
                 return Err(CalendarError::TooFar);
             }
             if self.is_working_day(date) {
-                for w in &self.windows {
+                for w in self.windows_on(date) {
                     let s = self.instant(date, w.start_min).max(from_ms);
                     let e = self.instant(date, w.end_min).min(to_ms);
                     if e > s {
@@ -381,7 +531,7 @@ impl WorkingCalendar {
             } else {
                 self.next_working_day(date)?
             };
-            return Ok(self.instant(day, self.last_end()));
+            return Ok(self.instant(day, self.last_end(day)));
         }
         match time.unit {
             TimeUnit::WorkingDays => {

@@ -127,6 +127,8 @@ fn calendar_file(windows: &[&str]) -> CalendarFile {
         version: "t".into(),
         utc_offset_minutes: 420,
         windows: windows.iter().map(|w| w.to_string()).collect(),
+        seasons: vec![],
+        centers: Default::default(),
         same_day_cutoff: "15:00".into(),
         sources: String::new(),
         holidays: vec![],
@@ -185,4 +187,64 @@ fn the_working_day_ends_where_the_province_says() {
     assert_eq!(cal().day_end_minute(), 17 * 60);
     let early = calendar_file(&["07:30-11:30", "12:30-16:30"]);
     assert_eq!(WorkingCalendar::from_file(&early).unwrap().day_end_minute(), 16 * 60 + 30);
+}
+
+#[test]
+fn seasonal_and_center_hours_set_each_day_s_windows() {
+    let mut f = calendar_file(&["07:00-11:30", "13:30-17:00"]);
+    // Summer from 15/4, winter from 15/10 (07:30-11:30, 13:00-17:00).
+    f.seasons = vec![
+        SeasonFile { from: "10-15".into(), windows: vec!["07:30-11:30".into(), "13:00-17:00".into()] },
+        SeasonFile { from: "04-15".into(), windows: vec!["07:00-11:30".into(), "13:30-17:00".into()] },
+    ];
+    f.centers.insert(
+        "26734".into(),
+        CenterFile {
+            windows: vec!["07:30-12:00".into(), "13:30-17:00".into()],
+            saturday_reception: Some("07:30-11:30".into()),
+            ..CenterFile::default()
+        },
+    );
+    let cal = WorkingCalendar::from_file(&f).unwrap();
+    let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+    assert_eq!(cal.windows_on(d(2025, 11, 17))[0].start_min, 7 * 60 + 30, "winter");
+    assert_eq!(cal.windows_on(d(2026, 1, 5))[0].start_min, 7 * 60 + 30, "winter, before the first season starts");
+    assert_eq!(cal.windows_on(d(2026, 6, 1))[0].start_min, 7 * 60, "summer");
+    // A winter receipt at 07:10 counts from 07:30; a one-day procedure is
+    // due at the end of that day's winter hours (07:30-11:30, 13:00-17:00),
+    // and one received at 10:00 at 10:00 the next day.
+    let received = at(2025, 11, 17, 7, 10);
+    assert_eq!(cal.normalize_receipt(received), Ok(at(2025, 11, 17, 7, 30)));
+    let one_day = ProcessingTime { amount: 1, unit: TimeUnit::WorkingDays, same_day: false };
+    assert_eq!(cal.due_at(received, one_day), Ok(at(2025, 11, 17, 17, 0)));
+    assert_eq!(
+        cal.due_at(at(2025, 11, 17, 12, 0), one_day),
+        Ok(at(2025, 11, 18, 11, 30)),
+        "lunch in winter ends at 13:00"
+    );
+    assert_eq!(cal.day_end_minute_on(d(2025, 11, 17)), 17 * 60);
+    // The center's own windows; its Saturday reception opens the desk, and
+    // a Saturday receipt still counts from Monday.
+    let center = cal.for_unit("26734");
+    assert_eq!(center.windows_on(d(2026, 6, 1))[1].start_min, 13 * 60 + 30);
+    assert_eq!(center.windows_on(d(2026, 6, 1))[0].end_min, 12 * 60);
+    assert_eq!(center.saturday_reception(), Some(Window { start_min: 7 * 60 + 30, end_min: 11 * 60 + 30 }));
+    assert_eq!(center.normalize_receipt(at(2025, 11, 22, 9, 0)), Ok(at(2025, 11, 24, 7, 30)));
+    assert_eq!(cal.for_unit("99001").saturday_reception(), None, "a center the calendar does not name");
+    // Bad seasons and centers are refused.
+    let mut bad = f.clone();
+    bad.seasons[0].from = "13-01".into();
+    assert!(matches!(WorkingCalendar::from_file(&bad), Err(CalendarError::BadSeason(_))));
+    let mut bad = f.clone();
+    bad.seasons[1].from = "10-15".into();
+    assert!(matches!(WorkingCalendar::from_file(&bad), Err(CalendarError::BadSeason(_))));
+    let mut bad = f.clone();
+    bad.seasons[0].windows = vec!["07:30-11:30".into()];
+    assert_eq!(WorkingCalendar::from_file(&bad), Err(CalendarError::WindowsNotEightHours(240)));
+    let mut bad = f.clone();
+    bad.centers.get_mut("26734").unwrap().saturday_reception = Some("11:00-07:00".into());
+    assert!(matches!(WorkingCalendar::from_file(&bad), Err(CalendarError::BadCenter(..))));
+    let mut bad = f;
+    bad.centers.insert("phòng A".into(), CenterFile::default());
+    assert!(matches!(WorkingCalendar::from_file(&bad), Err(CalendarError::BadCenter(..))));
 }
