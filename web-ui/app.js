@@ -1115,7 +1115,9 @@ function renderDossier(d, message) {
     files.el,
     h("h2", {}, t("actions")),
     d.allowed_actions.some((a) => a !== "resolve_conflict")
-      ? h("div", { class: "buttons", id: "actions" }, d.allowed_actions.filter((a) => a !== "resolve_conflict").map((a) => h("button", { type: "button", "data-action": a, onclick: () => openAction(a) }, actionName(a))))
+      ? h("div", { class: "buttons", id: "actions" }, d.allowed_actions.filter((a) => a !== "resolve_conflict").map((a) => h("button", { type: "button", "data-action": a,
+        // The leader approves the draft shown on this page, by its index.
+        onclick: () => openAction(a, a === "approve_supplement" && d.supplement_draft ? { event_index: d.supplement_draft.event_index, summary: `${d.supplement_draft.reason}: ${d.supplement_draft.missing.join("; ")}` } : {}) }, actionName(a))))
       : h("p", { class: "muted", id: "actions" }, t("no_actions")),
     actionBox,
     d.steps.length ? h("div", {}, h("h2", {}, t("steps")), h("table", { class: "list", id: "steps" },

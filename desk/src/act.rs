@@ -142,8 +142,8 @@ impl Desk {
         if action == Action::RateSatisfaction {
             return Err(invalid("action", "the citizen rates the service on the rating page (POST /api/v1/rate)"));
         }
-        if req.event_index.is_some() && action != Action::ResolveConflict {
-            return Err(invalid("event_index", "only resolve_conflict names an event_index"));
+        if req.event_index.is_some() && !matches!(action, Action::ResolveConflict | Action::ApproveSupplement) {
+            return Err(invalid("event_index", "only resolve_conflict and approve_supplement name an event_index"));
         }
         if req.legal_basis.is_some() && action != Action::Stop {
             return Err(invalid("legal_basis", "only a stop gives a legal basis (form 05)"));
@@ -259,6 +259,22 @@ impl Desk {
             Action::Stop => {
                 let basis = check_text("legal_basis", req.legal_basis.as_deref().unwrap_or(""), TEXT_LEN_MAX, false)?;
                 event.legal_basis = Some(basis).filter(|b| !b.is_empty());
+            }
+            // The leader approves the draft they saw: named by its
+            // event_index when the page gives it, else the one waiting.
+            Action::ApproveSupplement => {
+                let waiting = folded.supplement_draft.map(|d| d.event_index);
+                let n = req
+                    .event_index
+                    .or(waiting)
+                    .ok_or_else(|| DeskError::Conflict("there is no supplement draft to approve".into()))?;
+                if Some(n) != waiting {
+                    return Err(DeskError::Conflict(format!(
+                        "event {n} is not the supplement draft waiting for approval: reload the dossier"
+                    )));
+                }
+                let named = &record.events[n];
+                event.draft = Some(dossier::EventRef { author: named.author.clone(), counter: named.counter });
             }
             Action::ResolveConflict => {
                 let n = req

@@ -138,6 +138,8 @@ pub struct RatingView {
 /// A processing unit's draft supplement request, as the desk sees it.
 #[derive(Debug, Serialize)]
 pub struct SupplementDraftView {
+    /// The draft event's index in the history: what an approval names.
+    pub event_index: usize,
     pub reason: String,
     pub missing: Vec<String>,
     pub unit: String,
@@ -346,6 +348,7 @@ impl Desk {
             supplement_draft: folded.supplement_draft.map(|d| {
                 let e = &record.events[d.event_index].event;
                 SupplementDraftView {
+                    event_index: d.event_index,
                     reason: e.reason.clone().unwrap_or_default(),
                     missing: e.missing.as_deref().unwrap_or("").lines().map(str::to_string).collect(),
                     unit: e.unit.clone(),

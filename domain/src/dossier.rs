@@ -419,6 +419,10 @@ pub struct Event {
     /// For a stop (dừng giải quyết): the legal basis (căn cứ pháp lý) that
     /// form 05 prints beside the reasons (Thông tư 03/2025/TT-VPCP).
     pub legal_basis: Option<String>,
+    /// For an approval of a supplement draft: the `draft_supplement` event
+    /// it approves (`draft`, `COUNTER@AUTHOR`), so that a draft replaced
+    /// meanwhile, here or on another node, is never approved unseen.
+    pub draft: Option<EventRef>,
 }
 
 /// An event named by the change that recorded it: its author's actor and
@@ -713,6 +717,9 @@ fn write_event<T: Transactable>(tx: &mut T, list: &ObjId, index: usize, e: &Even
     }
     if let Some(r) = &e.resolves {
         tx.put(&m, "resolves", r.to_field())?;
+    }
+    if let Some(r) = &e.draft {
+        tx.put(&m, "draft", r.to_field())?;
     }
     if let Some(d) = &e.result_doc {
         for (key, value) in d.fields() {
@@ -1039,7 +1046,7 @@ fn read_record(r: &mut Reader<'_>) -> Result<DossierRecord, DocError> {
     })
 }
 
-const EVENT_KEYS: [&str; 35] = [
+const EVENT_KEYS: [&str; 36] = [
     "kind",
     "at",
     "unit",
@@ -1075,6 +1082,7 @@ const EVENT_KEYS: [&str; 35] = [
     "waybill",
     "rating",
     "legal_basis",
+    "draft",
 ];
 
 /// An attach event's file, if every field is there and well formed (the
@@ -1168,6 +1176,7 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         deadline: int("deadline"),
         succession: text("succession"),
         legal_basis: text("legal_basis"),
+        draft: None,
         step: None,
         file: None,
         result_hash: None,
@@ -1236,6 +1245,17 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
         }
     } else if action == Some(Action::ResolveConflict) {
         defect.get_or_insert_with(|| format!("event {index} resolves a conflict but names no event"));
+    }
+    if let Some(r) = get("draft") {
+        event.draft = r.as_str().and_then(EventRef::parse);
+        if event.draft.is_none() {
+            defect.get_or_insert_with(|| format!("event {index} names the draft it approves in a malformed way"));
+        }
+        if action != Some(Action::ApproveSupplement) {
+            defect.get_or_insert_with(|| format!("event {index} names a draft, and only an approval does"));
+        }
+    } else if action == Some(Action::ApproveSupplement) {
+        defect.get_or_insert_with(|| format!("event {index} approves a draft but names none"));
     }
     match crate::returning::ResultDocument::read(&text) {
         Ok(doc) => event.result_doc = doc,

@@ -568,6 +568,16 @@ fn check_fields(action: Action, e: &Event, f: &Folded, record: &DossierRecord) -
             _ => Ok(()),
         },
         Action::Attach if e.file.is_none() => Err("an attach event keeps no file".into()),
+        // The approval names the draft it approves: a draft replaced
+        // meanwhile (a new draft here, or one made apart on another node
+        // of the unit) is not approved unseen.
+        Action::ApproveSupplement => {
+            let named = e.draft.as_ref().and_then(|r| record.events.iter().position(|x| r.names(x)));
+            match (named, f.supplement_draft) {
+                (Some(i), Some(d)) if i == d.event_index => Ok(()),
+                _ => Err("it approves a draft that is not the one waiting".into()),
+            }
+        }
         // Once per dossier (the Thanh Hóa system's `AddDanhGiaHaiLong`
         // refuses a second); "not satisfied" says why.
         Action::RateSatisfaction => match e.rating {

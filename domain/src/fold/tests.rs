@@ -733,12 +733,42 @@ fn a_supplement_draft_is_approved_issued_and_discarded_when_the_dossier_moves() 
         (f.state, f.supplement_draft),
         (Status::InProcess, Some(SupplementDraft { event_index: 2, approved: false }))
     );
-    append(&mut at_agency, &event(Action::ApproveSupplement, T0 + 4000, AGENCY, &agency));
+    // An approval names the draft it approves.
+    let ref_of = |doc: &Automerge, i: usize| {
+        let e = &dossier::read(doc).unwrap().events[i];
+        dossier::EventRef { author: e.author.clone(), counter: e.counter }
+    };
+    let approve = |at: i64, draft: Option<dossier::EventRef>| {
+        let mut e = event(Action::ApproveSupplement, at, AGENCY, &agency);
+        e.draft = draft;
+        e
+    };
+    // Unnamed, or naming another event, it approves nothing.
+    let mut unnamed = at_agency.fork().with_actor(at_agency.get_actor().clone());
+    append(&mut unnamed, &approve(T0 + 3500, None));
+    let f = folded(&unnamed);
+    assert_eq!((f.conflicts.len(), f.supplement_draft.map(|d| d.approved)), (1, Some(false)), "{:?}", f.conflicts);
+    let mut wrong = at_agency.fork().with_actor(at_agency.get_actor().clone());
+    append(&mut wrong, &approve(T0 + 3500, Some(ref_of(&at_agency, 1))));
+    assert_eq!(folded(&wrong).supplement_draft.map(|d| d.approved), Some(false));
+    let first = ref_of(&at_agency, 2);
+    append(&mut at_agency, &approve(T0 + 4000, Some(first.clone())));
     let f = folded(&at_agency);
     assert_eq!(f.supplement_draft.map(|d| d.approved), Some(true));
     assert!(f.conflicts.is_empty(), "{:?}", f.conflicts);
+    // A draft replaced meanwhile is not approved by an approval of the
+    // first one.
+    let mut redrafted = at_agency.fork().with_actor(at_agency.get_actor().clone());
+    let mut again = draft.clone();
+    again.at = T0 + 4200;
+    again.missing = Some("Bản vẽ khác".into());
+    append(&mut redrafted, &again);
+    append(&mut redrafted, &approve(T0 + 4300, Some(first)));
+    let f = folded(&redrafted);
+    assert_eq!((f.conflicts.len(), f.supplement_draft.map(|d| d.approved)), (1, Some(false)), "{:?}", f.conflicts);
     // A second approval of the same draft is a conflict, not a change.
-    append(&mut at_agency, &event(Action::ApproveSupplement, T0 + 4500, AGENCY, &agency));
+    let second = approve(T0 + 4500, Some(ref_of(&at_agency, 2)));
+    append(&mut at_agency, &second);
     assert_eq!(folded(&at_agency).conflicts.len(), 1);
     // Issued by the commune's desk: the draft is gone, the clock paused.
     let mut issue = event(Action::RequestSupplement, T0 + 5000, COMMUNE, &commune);

@@ -67,7 +67,14 @@ fn an_agency_drafts_a_supplement_its_leader_approves_and_the_desk_issues_it() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!((r.body["state"].as_u64(), &r.body["supplement_draft"]["approved"]), (Some(4), &json!(false)), "{r:?}");
     assert_eq!(agency.post_as(Some(&specialist), &path, &approve).status, 403);
-    let r = agency.post_as(Some(&leader), &path, &approve);
+    // The leader approves the draft shown: one that is not the draft
+    // waiting (a stale page) is refused.
+    let stale = agency.post_as(Some(&leader), &path, &json!({"action": "approve_supplement", "event_index": 0}));
+    assert_eq!(stale.status, 409, "{stale:?}");
+    let shown =
+        agency.get_as(Some(&leader), &format!("/api/v1/dossiers/{code}")).body["supplement_draft"]["event_index"]
+            .clone();
+    let r = agency.post_as(Some(&leader), &path, &json!({"action": "approve_supplement", "event_index": shown}));
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["supplement_draft"]["approved"], true);
 
