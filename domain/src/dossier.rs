@@ -1085,6 +1085,37 @@ const EVENT_KEYS: [&str; 36] = [
     "draft",
 ];
 
+/// Reads a field that events of one kind alone carry, and must carry
+/// (`kinds`: this event's and the owner's): parsed by `parse`, with a
+/// defect worded by `why` (malformed, on another kind, missing) otherwise.
+fn owned_field<T>(
+    value: Option<&ScalarValue>,
+    parse: impl Fn(&str) -> Option<T>,
+    kinds: (Option<Action>, Action),
+    why: [&str; 3],
+    index: usize,
+    defect: &mut Option<String>,
+) -> Option<T> {
+    let (action, owner) = kinds;
+    let mut flag = |why: &str| {
+        defect.get_or_insert_with(|| format!("event {index} {why}"));
+    };
+    let Some(value) = value else {
+        if action == Some(owner) {
+            flag(why[2]);
+        }
+        return None;
+    };
+    let parsed = value.as_str().and_then(parse);
+    if parsed.is_none() {
+        flag(why[0]);
+    }
+    if action != Some(owner) {
+        flag(why[1]);
+    }
+    parsed
+}
+
 /// An attach event's file, if every field is there and well formed (the
 /// same bounds a node checks before it takes a file).
 fn read_file(
@@ -1233,30 +1264,30 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
             });
         }
     }
-    if let Some(r) = get("resolves") {
-        event.resolves = r.as_str().and_then(EventRef::parse);
-        if event.resolves.is_none() {
-            defect.get_or_insert_with(|| format!("event {index} names the event it resolves in a malformed way"));
-        }
-        if action != Some(Action::ResolveConflict) {
-            defect.get_or_insert_with(|| {
-                format!("event {index} names an event it resolves, and only a conflict's resolution does")
-            });
-        }
-    } else if action == Some(Action::ResolveConflict) {
-        defect.get_or_insert_with(|| format!("event {index} resolves a conflict but names no event"));
-    }
-    if let Some(r) = get("draft") {
-        event.draft = r.as_str().and_then(EventRef::parse);
-        if event.draft.is_none() {
-            defect.get_or_insert_with(|| format!("event {index} names the draft it approves in a malformed way"));
-        }
-        if action != Some(Action::ApproveSupplement) {
-            defect.get_or_insert_with(|| format!("event {index} names a draft, and only an approval does"));
-        }
-    } else if action == Some(Action::ApproveSupplement) {
-        defect.get_or_insert_with(|| format!("event {index} approves a draft but names none"));
-    }
+    event.resolves = owned_field(
+        get("resolves"),
+        EventRef::parse,
+        (action, Action::ResolveConflict),
+        [
+            "names the event it resolves in a malformed way",
+            "names an event it resolves, and only a conflict's resolution does",
+            "resolves a conflict but names no event",
+        ],
+        index,
+        &mut defect,
+    );
+    event.draft = owned_field(
+        get("draft"),
+        EventRef::parse,
+        (action, Action::ApproveSupplement),
+        [
+            "names the draft it approves in a malformed way",
+            "names a draft, and only an approval does",
+            "approves a draft but names none",
+        ],
+        index,
+        &mut defect,
+    );
     match crate::returning::ResultDocument::read(&text) {
         Ok(doc) => event.result_doc = doc,
         Err(why) => {
@@ -1284,17 +1315,18 @@ fn read_event(r: &mut Reader<'_>, element: (Value<'_>, ObjId), index: usize) -> 
     if (event.delivery.is_some() || event.waybill.is_some()) && action != Some(Action::ReturnResult) {
         defect.get_or_insert_with(|| format!("event {index} records a delivery, and only a return does"));
     }
-    if let Some(r) = get("rating") {
-        event.rating = r.as_str().and_then(crate::returning::Rating::parse);
-        if event.rating.is_none() {
-            defect.get_or_insert_with(|| format!("event {index} has a malformed rating"));
-        }
-        if action != Some(Action::RateSatisfaction) {
-            defect.get_or_insert_with(|| format!("event {index} records a rating, and only a rating event does"));
-        }
-    } else if action == Some(Action::RateSatisfaction) {
-        defect.get_or_insert_with(|| format!("event {index} rates the service but records no rating"));
-    }
+    event.rating = owned_field(
+        get("rating"),
+        crate::returning::Rating::parse,
+        (action, Action::RateSatisfaction),
+        [
+            "has a malformed rating",
+            "records a rating, and only a rating event does",
+            "rates the service but records no rating",
+        ],
+        index,
+        &mut defect,
+    );
     let step_deadline = event.step.as_ref().map(|s| s.deadline);
     if [Some(event.at), event.due_at, event.deadline, step_deadline].into_iter().flatten().any(|t| !in_range(t)) {
         defect.get_or_insert_with(|| format!("event {index} names a time outside the years 1900 to 2999"));
