@@ -8,7 +8,7 @@
 use motcua_domain::stats::{Period, Stats};
 use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook, XlsxError};
 
-use super::reports::{StatsParams, period_of, report_unit};
+use super::reports::{StatsParams, report_scope};
 use super::*;
 
 /// A procedure no longer in the catalog is counted under this field.
@@ -39,20 +39,19 @@ pub(super) async fn by_field(
     _: Officer,
     params: QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
-    let p = query(params)?;
-    let period = period_of(&p)?;
-    let unit = report_unit(&state, p.unit.clone())?;
+    let (period, unit) = report_scope(&state, params)?;
     let st = state.clone();
     let (rows, total) = blocking(move || rows(&st, period, unit)).await?;
-    let rows: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|(field, s)| {
-            let mut v = serde_json::to_value(s).unwrap_or_default();
-            v["field"] = json!(field);
-            v
-        })
-        .collect();
+    let rows: Vec<FieldRow> = rows.into_iter().map(|(field, stats)| FieldRow { field, stats }).collect();
     Ok(Json(json!({"rows": rows, "total": total})).into_response())
+}
+
+/// A row of the report as JSON: the field and its figures.
+#[derive(Serialize)]
+struct FieldRow {
+    field: String,
+    #[serde(flatten)]
+    stats: Stats,
 }
 
 /// `GET /api/v1/stats/ii06a.xlsx`: the report as a spreadsheet.
@@ -61,9 +60,7 @@ pub(super) async fn xlsx(
     _: Officer,
     params: QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
-    let p = query(params)?;
-    let period = period_of(&p)?;
-    let unit = report_unit(&state, p.unit.clone())?;
+    let (period, unit) = report_scope(&state, params)?;
     let unit_name = state.desk.unit_name(unit.as_deref().unwrap_or(&state.desk.config().unit));
     let st = state.clone();
     let (rows, total) = blocking(move || rows(&st, period, unit)).await?;

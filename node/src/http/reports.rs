@@ -81,6 +81,15 @@ pub(super) fn period_of(p: &StatsParams) -> Result<Period, ApiError> {
 
 /// The unit a report names: any on the provincial node, only its own on
 /// the others.
+/// A report's period and unit, from its query (`from`, `to`, `unit`).
+pub(super) fn report_scope(
+    state: &AppState,
+    params: QueryParams<StatsParams>,
+) -> Result<(Period, Option<String>), ApiError> {
+    let p = query(params)?;
+    Ok((period_of(&p)?, report_unit(state, p.unit)?))
+}
+
 pub(super) fn report_unit(state: &AppState, unit: Option<String>) -> Result<Option<String>, ApiError> {
     let unit = unit.filter(|u| !u.trim().is_empty());
     let config = &state.desk.config();
@@ -130,9 +139,7 @@ pub(super) async fn stats_route(
     _: Officer,
     params: QueryParams<StatsParams>,
 ) -> Result<Response, ApiError> {
-    let p = query(params)?;
-    let period = period_of(&p)?;
-    let unit = report_unit(&state, p.unit)?;
+    let (period, unit) = report_scope(&state, params)?;
     let st = state.clone();
     let report = blocking(move || {
         let calendar = st.desk.calendar();
